@@ -1,0 +1,222 @@
+"""Slot definitions: load and validate `slots.toml` into typed, immutable `SlotConfig` objects.
+
+A slot is a place on the storefront (home hero, cross-sell, upsell) with its templates, its
+candidate and shown counts, its cache policy, how its segment list is scored and its business
+rules. Invalid config fails at load with the file, the slot and the reason. Never performs I/O
+beyond reading the one file it is asked to read.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fragments.errors import FragmentsError, SlotConfigError
+from fragments.keys import check_id, check_locale
+
+DEFAULT_SLOTS_FILE = Path(__file__).with_name("slots.toml")
+MAX_CANDIDATES = 500
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """How long shared caches may keep a bundle (seconds)."""
+
+    max_age: int
+    """Fresh lifetime (RFC 9111 max-age / s-maxage)."""
+    stale_while_revalidate: int
+    """After max-age, serve stale while one background fetch refreshes (RFC 5861)."""
+    stale_if_error: int
+    """After max-age, serve stale when the origin fails (RFC 5861)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringWeights:
+    """Exponents of the segment-list score (see origin/scoring.py)."""
+
+    affinity: float = 1.0
+    popularity: float = 1.0
+    margin: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class RankAdjustment:
+    """A business boost (factor > 1) or bury (factor < 1) for a category and/or brand."""
+
+    factor: float
+    category: str | None = None
+    brand: str | None = None
+
+    def matches(self, category: str, brand: str) -> bool:
+        return (self.category is None or self.category == category) and (
+            self.brand is None or self.brand == brand
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRules:
+    """Business rules applied by the edge rerank."""
+
+    pin: tuple[str, ...] = ()
+    adjustments: tuple[RankAdjustment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SlotConfig:
+    """One merchandising slot."""
+
+    id: str
+    title: str
+    wrapper_template: str
+    card_template: str
+    candidates: int
+    """Ranked products carried in the bundle."""
+    shown: int
+    """Products the edge shows after reranking."""
+    max_per_category: int
+    """Diversity cap among shown products (0 = none)."""
+    fallback_html: str
+    """Safe default served when no bundle can be had."""
+    policy: CachePolicy
+    scoring: ScoringWeights
+    rules: SlotRules = field(default_factory=SlotRules)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotCatalog:
+    """All slots and the locales bundles are rendered in."""
+
+    slots: Mapping[str, SlotConfig]
+    locales: tuple[str, ...]
+
+    def get(self, slot_id: str) -> SlotConfig | None:
+        return self.slots.get(slot_id)
+
+
+def load_slots(path: Path = DEFAULT_SLOTS_FILE) -> SlotCatalog:
+    """Load and validate a slot config file."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SlotConfigError(source, None, f"cannot read: {exc.strerror}") from exc
+    return parse_slots(text, source)
+
+
+def parse_slots(text: str, source: str = "<slots>") -> SlotCatalog:
+    """Parse slot config TOML text; `source` names it in errors."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SlotConfigError(source, None, f"not valid TOML: {exc}") from exc
+    locales = doc.get("locales", ["en-US"])
+    if not isinstance(locales, list) or not locales or not all(isinstance(x, str) for x in locales):
+        raise SlotConfigError(source, None, "'locales' must be a non-empty list of strings")
+    try:
+        for loc in locales:
+            check_locale(loc)
+    except FragmentsError as exc:
+        raise SlotConfigError(source, None, str(exc)) from exc
+    raw_slots = doc.get("slots")
+    if not isinstance(raw_slots, dict) or not raw_slots:
+        raise SlotConfigError(source, None, "no [slots.<id>] tables found")
+    slots: dict[str, SlotConfig] = {}
+    for slot_id, raw in raw_slots.items():
+        try:
+            slots[slot_id] = _parse_slot(slot_id, raw)
+        except (FragmentsError, TypeError, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, SlotConfigError) else str(exc)
+            raise SlotConfigError(source, slot_id, reason) from exc
+    return SlotCatalog(slots=slots, locales=tuple(locales))
+
+
+def _parse_slot(slot_id: str, raw: Any) -> SlotConfig:
+    check_id("slot", slot_id)
+    if not isinstance(raw, dict):
+        raise ValueError("must be a table")
+    known = {
+        "title", "wrapper", "card", "candidates", "shown", "max_per_category",
+        "fallback_html", "policy", "scoring", "rules",
+    }  # fmt: skip
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(unknown)}; expected some of {sorted(known)}")
+    candidates = _int(raw, "candidates", 1, MAX_CANDIDATES)
+    shown = _int(raw, "shown", 1, candidates)
+    policy_raw = _table(raw, "policy")
+    policy = CachePolicy(
+        max_age=_int(policy_raw, "max_age", 0, 31_536_000, "policy."),
+        stale_while_revalidate=_int(policy_raw, "stale_while_revalidate", 0, 31_536_000, "policy."),
+        stale_if_error=_int(policy_raw, "stale_if_error", 0, 31_536_000, "policy."),
+    )
+    scoring_raw = raw.get("scoring", {})
+    scoring = ScoringWeights(
+        **{k: _float(scoring_raw, k, 0.0, 10.0, "scoring.") for k in scoring_raw}
+    )
+    return SlotConfig(
+        id=slot_id,
+        title=_str(raw, "title"),
+        wrapper_template=_str(raw, "wrapper"),
+        card_template=_str(raw, "card"),
+        candidates=candidates,
+        shown=shown,
+        max_per_category=_int(raw, "max_per_category", 0, 500, default=0),
+        fallback_html=_str(raw, "fallback_html", allow_empty=True, default=""),
+        policy=policy,
+        scoring=scoring,
+        rules=_parse_rules(raw.get("rules", {})),
+    )
+
+
+def _parse_rules(raw: Any) -> SlotRules:
+    if not isinstance(raw, dict):
+        raise ValueError("'rules' must be a table")
+    pin = raw.get("pin", [])
+    if not isinstance(pin, list) or not all(isinstance(s, str) for s in pin):
+        raise ValueError("'rules.pin' must be a list of SKU strings")
+    adjustments: list[RankAdjustment] = []
+    for kind in ("boost", "bury"):
+        for i, item in enumerate(raw.get(kind, [])):
+            where = f"rules.{kind}[{i}]"
+            if not isinstance(item, dict) or not ({"category", "brand"} & set(item)):
+                raise ValueError(f"'{where}' needs a 'category' and/or 'brand' and a 'factor'")
+            factor = _float(item, "factor", 0.0, 100.0, where + ".")
+            if (kind == "boost") != (factor > 1.0):
+                raise ValueError(f"'{where}.factor' must be {'> 1' if kind == 'boost' else '< 1'}")
+            adjustments.append(RankAdjustment(factor, item.get("category"), item.get("brand")))
+    return SlotRules(pin=tuple(pin), adjustments=tuple(adjustments))
+
+
+def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key)
+    if not isinstance(value, dict):
+        raise ValueError(f"missing table [{key}]")
+    return value
+
+
+def _str(
+    raw: dict[str, Any], key: str, *, allow_empty: bool = False, default: str | None = None
+) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str) or (not value and not allow_empty):
+        raise ValueError(f"'{key}' must be a non-empty string")
+    return value
+
+
+def _int(
+    raw: dict[str, Any], key: str, low: int, high: int, prefix: str = "", default: int | None = None
+) -> int:
+    value = raw.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"'{prefix}{key}' must be an integer in {low}..{high}, got {value!r}")
+    return value
+
+
+def _float(raw: dict[str, Any], key: str, low: float, high: float, prefix: str = "") -> float:
+    value = raw.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ValueError(f"'{prefix}{key}' must be a number in {low}..{high}, got {value!r}")
+    return float(value)

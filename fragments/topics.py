@@ -1,0 +1,28 @@
+"""Kafka topic names and their default partition counts: the one definition.
+
+Every producer, consumer, fixture and CLI names topics through this module.
+It must stay stdlib-only (it is imported under Pyodide with the rest of `fragments`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A Kafka topic shelfedge uses."""
+
+    name: str
+    """The topic name, versioned: a breaking schema change gets a new name."""
+    partitions: int
+    """Partitions created by the dev stack; production clusters choose their own."""
+
+
+INVENTORY = Topic("inventory.v1", 6)
+PRICE = Topic("price.v1", 6)
+DEAD_LETTER = Topic("shelfedge.deadletter.v1", 1)
+EXPOSURES = Topic("exposures.v1", 3)
+CONVERSIONS = Topic("conversions.v1", 3)
+
+ALL_TOPICS: tuple[Topic, ...] = (INVENTORY, PRICE, DEAD_LETTER, EXPOSURES, CONVERSIONS)

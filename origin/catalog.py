@@ -1,0 +1,148 @@
+"""Catalog value objects: products and shopper segments, and their Redis hash encoding.
+
+A product document lives in one Redis HASH (`fragments.keys.product_key`). Stock is kept per
+location (``loc:<id>`` fields) and as a total; stock and price carry separate per-SKU versions
+because they arrive on different topics with no ordering between them. Never performs I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from fragments.cards import CardView, badges, stock_state
+
+LOCATION_FIELD_PREFIX = "loc:"
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """One SKU's catalog state."""
+
+    sku: str
+    title: str
+    brand: str
+    category: str
+    price_cents: int
+    compare_at_cents: int | None
+    currency: str
+    promo: str | None
+    stock: int
+    """Units available over all locations."""
+    popularity: float
+    """Normalised demand signal in (0, 1]."""
+    margin: float
+    """Gross margin share in (0, 1]."""
+    stock_version: int = 0
+    """Highest inventory event version applied."""
+    price_version: int = 0
+    """Highest price event version applied."""
+    locations: Mapping[str, int] = field(default_factory=dict)
+    """Units per location."""
+
+    def card(self) -> CardView:
+        """What a shopper sees of this product."""
+        state = stock_state(self.stock)
+        return CardView(
+            sku=self.sku,
+            title=self.title,
+            brand=self.brand,
+            category=self.category,
+            price_cents=self.price_cents,
+            compare_at_cents=self.compare_at_cents,
+            currency=self.currency,
+            promo=self.promo,
+            stock_state=state,
+            badges=badges(self.price_cents, self.compare_at_cents, self.promo, state),
+            url=f"/products/{self.sku}",
+            image_url=f"/static/img/{self.category}.svg",
+        )
+
+    def to_hash(self) -> dict[str, str]:
+        """Encode as Redis HASH fields."""
+        fields = {
+            "sku": self.sku,
+            "title": self.title,
+            "brand": self.brand,
+            "category": self.category,
+            "price_cents": str(self.price_cents),
+            "compare_at_cents": "" if self.compare_at_cents is None else str(self.compare_at_cents),
+            "currency": self.currency,
+            "promo": self.promo or "",
+            "stock": str(self.stock),
+            "popularity": repr(self.popularity),
+            "margin": repr(self.margin),
+            "stock_version": str(self.stock_version),
+            "price_version": str(self.price_version),
+        }
+        for location, units in self.locations.items():
+            fields[LOCATION_FIELD_PREFIX + location] = str(units)
+        return fields
+
+    @classmethod
+    def from_hash(cls, fields: Mapping[str, str]) -> Product:
+        """Decode what `to_hash` (or the apply scripts) wrote."""
+        compare_at = fields.get("compare_at_cents", "")
+        return cls(
+            sku=fields["sku"],
+            title=fields["title"],
+            brand=fields["brand"],
+            category=fields["category"],
+            price_cents=int(fields["price_cents"]),
+            compare_at_cents=int(compare_at) if compare_at else None,
+            currency=fields["currency"],
+            promo=fields.get("promo") or None,
+            stock=int(fields["stock"]),
+            popularity=float(fields["popularity"]),
+            margin=float(fields["margin"]),
+            stock_version=int(fields.get("stock_version", "0")),
+            price_version=int(fields.get("price_version", "0")),
+            locations={
+                k.removeprefix(LOCATION_FIELD_PREFIX): int(v)
+                for k, v in fields.items()
+                if k.startswith(LOCATION_FIELD_PREFIX)
+            },
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A coarse shopper segment with its tastes."""
+
+    id: str
+    name: str
+    category_affinity: Mapping[str, float]
+    """Category -> affinity weight (1.0 neutral); unlisted categories get `default_affinity`."""
+    price_band: tuple[int, int]
+    """Preferred price range in cents (inclusive)."""
+    default_affinity: float = 0.5
+
+
+def segments_to_json(segments: list[Segment]) -> str:
+    return json.dumps(
+        [
+            {
+                "id": s.id,
+                "name": s.name,
+                "category_affinity": dict(s.category_affinity),
+                "price_band": list(s.price_band),
+                "default_affinity": s.default_affinity,
+            }
+            for s in segments
+        ],
+        sort_keys=True,
+    )
+
+
+def segments_from_json(text: str | bytes) -> list[Segment]:
+    return [
+        Segment(
+            id=d["id"],
+            name=d["name"],
+            category_affinity=d["category_affinity"],
+            price_band=(d["price_band"][0], d["price_band"][1]),
+            default_affinity=d["default_affinity"],
+        )
+        for d in json.loads(text)
+    ]

@@ -1,0 +1,128 @@
+"""Keep segment lists and stored bundles in step with the catalog.
+
+`Recomputer` is the I/O shell around the pure scoring and builder: it (re)computes the ranked
+list of every (slot, segment) partition, rescored one product at a time on change, and rebuilds a
+bundle, writing it only when its content hash changed (compare-and-set, retried on conflict).
+The origin's `build` command and the invalidation consumer both use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from fragments.bundle import Bundle
+from fragments.keys import CONTROL_VARIANT, FragmentKey, partition_of
+from fragments.slots import SlotCatalog
+from origin.builder import BundleBuilder
+from origin.catalog import Product, Segment
+from origin.errors import OriginError
+from origin.scoring import rank, score
+from origin.store import Store
+
+MAX_CAS_ATTEMPTS = 8
+
+
+class RecomputeConflict(OriginError):
+    """A bundle kept changing under us; the caller should retry later (retriable)."""
+
+    retriable = True
+
+
+@dataclass(frozen=True, slots=True)
+class RecomputeResult:
+    """What a bundle recompute did."""
+
+    key: FragmentKey
+    changed: bool
+    """True when the stored content hash changed (a purge is due)."""
+    bundle: Bundle
+    previous_skus: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """A (slot, segment) pair: one ranked list, several bundles (variants x locales)."""
+
+    slot: str
+    segment: Segment
+
+    @property
+    def id(self) -> str:
+        return partition_of(self.slot, self.segment.id)
+
+
+class Recomputer:
+    """Recomputes lists and bundles against one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        builder: BundleBuilder,
+        segments: Sequence[Segment],
+        variants: Sequence[str] = (CONTROL_VARIANT,),
+    ) -> None:
+        self.store = store
+        self.builder = builder
+        self.slots: SlotCatalog = builder.slots
+        self.segments = {s.id: s for s in segments}
+        self.variants = tuple(variants)
+        self.partitions = {
+            p.id: p for p in (Partition(slot, seg) for slot in self.slots.slots for seg in segments)
+        }
+
+    def keys_of(self, partition: Partition) -> list[FragmentKey]:
+        return [
+            FragmentKey(partition.slot, partition.segment.id, variant, locale)
+            for variant in self.variants
+            for locale in self.slots.locales
+        ]
+
+    def all_keys(self) -> list[FragmentKey]:
+        return [k for p in self.partitions.values() for k in self.keys_of(p)]
+
+    async def rebuild_all(self, products: Sequence[Product]) -> list[RecomputeResult]:
+        """Recompute every list from `products` and every bundle from the lists."""
+        for partition in self.partitions.values():
+            weights = self.slots.slots[partition.slot].scoring
+            ranked = rank(products, partition.segment, weights, len(products))
+            await self.store.replace_list(partition.id, {p.sku: v for p, v in ranked})
+        return [await self.recompute(key) for key in self.all_keys()]
+
+    async def rescore(self, product: Product) -> set[FragmentKey]:
+        """Update `product`'s score in every list; return the bundles it now belongs in."""
+        scores = {
+            pid: score(product, p.segment, self.slots.slots[p.slot].scoring)
+            for pid, p in self.partitions.items()
+        }
+        ranks = await self.store.set_scores(product.sku, scores)
+        impacted: set[FragmentKey] = set()
+        for pid, position in ranks.items():
+            partition = self.partitions[pid]
+            if position is not None and position < self.slots.slots[partition.slot].candidates:
+                impacted.update(self.keys_of(partition))
+        return impacted
+
+    async def bundles_showing(self, sku: str) -> set[FragmentKey]:
+        """Stored bundles whose candidates include `sku` (from the tag index)."""
+        return await self.store.bundles_showing(sku, list(self.partitions))
+
+    async def recompute(self, key: FragmentKey) -> RecomputeResult:
+        """Rebuild one bundle from its list; write it only if what shoppers see changed."""
+        partition = self.partitions[partition_of(key.slot, key.segment)]
+        limit = self.slots.slots[key.slot].candidates
+        for _attempt in range(MAX_CAS_ATTEMPTS):
+            previous = await self.store.stored_state(key)
+            top = await self.store.top(partition.id, limit)
+            products = await self.store.products(sku for sku, _ in top)
+            ranked = [(products[sku], value) for sku, value in top if sku in products]
+            bundle = self.builder.build(key, ranked, previous.version if previous else 1)
+            if previous is not None:
+                if previous.content_hash == bundle.content_hash:
+                    return RecomputeResult(key, changed=False, bundle=bundle)
+                bundle = replace(bundle, version=previous.version + 1)
+            old_skus = tuple(await self.store.bundle_skus(key))
+            outcome = await self.store.put_bundle(bundle, previous)
+            if outcome.written:
+                return RecomputeResult(key, changed=True, bundle=bundle, previous_skus=old_skus)
+        raise RecomputeConflict(f"bundle {key.cache_key} changed concurrently {MAX_CAS_ATTEMPTS}x")

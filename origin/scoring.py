@@ -1,0 +1,55 @@
+"""The segment-list scoring function: which products a segment should see first in a slot.
+
+    score = affinity^a * popularity^p * margin^m * stock_factor
+
+- affinity   = segment's weight for the product's category (default_affinity when unlisted),
+               times 1.0 inside the segment's price band and PRICE_MISS_FACTOR outside it;
+- popularity = the product's normalised demand in (0, 1];
+- margin     = the product's gross margin share in (0, 1];
+- a, p, m    = the slot's exponents (`fragments.slots.ScoringWeights`);
+- stock_factor = 0 for sold-out products (they leave the list), LOW_STOCK_FACTOR for low stock,
+               1 otherwise. It depends on the stock *state*, never the count, so count-only
+               noise does not reorder lists.
+
+Ties break by SKU so the list is a pure function of its inputs. Never performs I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fragments.cards import stock_state
+from fragments.slots import ScoringWeights
+from origin.catalog import Product, Segment
+
+PRICE_MISS_FACTOR = 0.6
+LOW_STOCK_FACTOR = 0.85
+
+
+def score(product: Product, segment: Segment, weights: ScoringWeights) -> float:
+    """The product's score for a segment in a slot; 0.0 means 'not a candidate'."""
+    state = stock_state(product.stock)
+    if state == "sold_out":
+        return 0.0
+    affinity = segment.category_affinity.get(product.category, segment.default_affinity)
+    low, high = segment.price_band
+    if not low <= product.price_cents <= high:
+        affinity *= PRICE_MISS_FACTOR
+    stock_factor = LOW_STOCK_FACTOR if state == "low_stock" else 1.0
+    value: float = (
+        affinity**weights.affinity
+        * product.popularity**weights.popularity
+        * product.margin**weights.margin
+        * stock_factor
+    )
+    return round(value, 9)
+
+
+def rank(
+    products: Iterable[Product], segment: Segment, weights: ScoringWeights, limit: int
+) -> list[tuple[Product, float]]:
+    """The top `limit` candidates, best first, ties by SKU."""
+    scored = [(p, score(p, segment, weights)) for p in products]
+    scored = [item for item in scored if item[1] > 0.0]
+    scored.sort(key=lambda item: (-item[1], item[0].sku))
+    return scored[:limit]

@@ -1,0 +1,229 @@
+"""The one typed settings object, read once from the environment at start-up.
+
+Every variable is ``SHELFEDGE_*`` except the two conventional ones, ``REDIS_URL`` and
+``KAFKA_BOOTSTRAP_SERVERS``. A bad value stops the process with a message naming the variable
+and what is expected. Nothing else in shelfedge reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from origin.errors import SettingsError
+
+PURGER_NAMES = ("local-edge", "varnish", "cloudflare", "fastly")
+CLOUDFLARE_PLANS = ("free", "pro", "business", "enterprise")
+DEV_SEGMENT_SECRET = "shelfedge-dev-secret-change-me"
+CLOUDFLARE_API_BASE = "https://api.cloudflare.com/client/v4"
+FASTLY_API_BASE = "https://api.fastly.com"
+
+
+@dataclass(frozen=True, slots=True)
+class CloudflareSettings:
+    zone_id: str
+    api_token: str
+    plan: str = "free"
+    api_base: str = CLOUDFLARE_API_BASE
+    rate_per_second: float | None = None
+    """Overrides the plan's refill rate (requests/second)."""
+    bucket_size: int | None = None
+    """Overrides the plan's burst size."""
+
+
+@dataclass(frozen=True, slots=True)
+class FastlySettings:
+    service_id: str
+    api_token: str
+    soft_purge: bool = True
+    api_base: str = FASTLY_API_BASE
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable in shelfedge."""
+
+    redis_url: str | None = None
+    """Redis to use; None means the dev supervisor starts its own."""
+    kafka_bootstrap: str | None = None
+    """Kafka bootstrap servers; None means the dev supervisor starts the Tansu broker."""
+    env: str = "dev"
+    """``dev`` or ``prod``; prod refuses development defaults (e.g. the dev segment secret)."""
+    origin_host: str = "127.0.0.1"
+    origin_port: int = 8600
+    edge_port: int = 8700
+    edge_origin_url: str = "http://127.0.0.1:8600"
+    """Where the local edge fetches bundles from."""
+    public_edge_url: str = "http://127.0.0.1:8700"
+    """Where the storefront page includes slots from."""
+    segment_secret: str = DEV_SEGMENT_SECRET
+    """HMAC key of the signed segment cookie (shared by origin and edge)."""
+    redis_timeout_ms: int = 250
+    """Per-command Redis timeout on request paths; beyond it the origin answers 503."""
+    coalesce_ms: int = 100
+    """Invalidation coalescing window."""
+    max_in_flight: int = 2000
+    """Invalidation backpressure: events fetched but not yet committed."""
+    consumer_group: str = "shelfedge-invalidation"
+    purgers: tuple[str, ...] = ("local-edge",)
+    local_edge_url: str = "http://127.0.0.1:8700"
+    varnish_url: str | None = None
+    cloudflare: CloudflareSettings | None = None
+    fastly: FastlySettings | None = None
+    catalog_seed: int = 42
+    catalog_skus: int = 5000
+    admin_tokens: Mapping[str, str] = field(default_factory=dict)
+    """Bearer token -> role (viewer, editor), from SHELFEDGE_ADMIN_TOKENS."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate; raise SettingsError naming the first bad variable."""
+        e = os.environ if environ is None else environ
+        env = _choice(e, "SHELFEDGE_ENV", ("dev", "prod"), "dev")
+        secret = e.get("SHELFEDGE_SEGMENT_SECRET", DEV_SEGMENT_SECRET)
+        if env == "prod" and secret == DEV_SEGMENT_SECRET:
+            raise SettingsError("SHELFEDGE_SEGMENT_SECRET", "a secret of your own in prod", None)
+        if len(secret) < 16:
+            raise SettingsError("SHELFEDGE_SEGMENT_SECRET", "at least 16 characters", "<hidden>")
+        purgers = _list(e, "SHELFEDGE_PURGERS", ("local-edge",))
+        for name in purgers:
+            if name not in PURGER_NAMES:
+                raise SettingsError("SHELFEDGE_PURGERS", f"a comma list of {PURGER_NAMES}", name)
+        origin_port = _int(e, "SHELFEDGE_ORIGIN_PORT", 8600, 1, 65535)
+        edge_port = _int(e, "SHELFEDGE_EDGE_PORT", 8700, 1, 65535)
+        return cls(
+            redis_url=_url(e, "REDIS_URL", ("redis", "rediss", "unix")),
+            kafka_bootstrap=_bootstrap(e),
+            env=env,
+            origin_host=e.get("SHELFEDGE_ORIGIN_HOST", "127.0.0.1"),
+            origin_port=origin_port,
+            edge_port=edge_port,
+            edge_origin_url=_url(e, "SHELFEDGE_EDGE_ORIGIN_URL", ("http", "https"))
+            or f"http://127.0.0.1:{origin_port}",
+            public_edge_url=_url(e, "SHELFEDGE_PUBLIC_EDGE_URL", ("http", "https"))
+            or f"http://127.0.0.1:{edge_port}",
+            segment_secret=secret,
+            redis_timeout_ms=_int(e, "SHELFEDGE_REDIS_TIMEOUT_MS", 250, 10, 60_000),
+            coalesce_ms=_int(e, "SHELFEDGE_COALESCE_MS", 100, 0, 60_000),
+            max_in_flight=_int(e, "SHELFEDGE_MAX_IN_FLIGHT", 2000, 1, 1_000_000),
+            consumer_group=e.get("SHELFEDGE_CONSUMER_GROUP", "shelfedge-invalidation"),
+            purgers=purgers,
+            local_edge_url=_url(e, "SHELFEDGE_LOCAL_EDGE_URL", ("http", "https"))
+            or f"http://127.0.0.1:{edge_port}",
+            varnish_url=_need(e, "SHELFEDGE_VARNISH_URL")
+            and _url(e, "SHELFEDGE_VARNISH_URL", ("http", "https"))
+            if "varnish" in purgers
+            else None,
+            cloudflare=_cloudflare(e) if "cloudflare" in purgers else None,
+            fastly=_fastly(e) if "fastly" in purgers else None,
+            catalog_seed=_int(e, "SHELFEDGE_CATALOG_SEED", 42, 0, 2**31),
+            catalog_skus=_int(e, "SHELFEDGE_CATALOG_SKUS", 5000, 10, 1_000_000),
+            admin_tokens=_tokens(e),
+        )
+
+
+def _int(e: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = e.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise SettingsError(name, f"an integer in {low}..{high}", raw)
+    return value
+
+
+def _choice(e: Mapping[str, str], name: str, options: tuple[str, ...], default: str) -> str:
+    raw = e.get(name, default)
+    if raw not in options:
+        raise SettingsError(name, f"one of {', '.join(options)}", raw)
+    return raw
+
+
+def _list(e: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = e.get(name)
+    if raw is None:
+        return default
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _url(e: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = e.get(name)
+    if raw is None or raw == "":
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or (parts.scheme != "unix" and not parts.netloc):
+        raise SettingsError(name, f"a URL with scheme {'/'.join(schemes)} and a host", raw)
+    return raw.rstrip("/")
+
+
+def _bootstrap(e: Mapping[str, str]) -> str | None:
+    raw = e.get("KAFKA_BOOTSTRAP_SERVERS")
+    if raw is None or raw == "":
+        return None
+    for server in raw.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise SettingsError("KAFKA_BOOTSTRAP_SERVERS", "a comma list of host:port", raw)
+    return raw
+
+
+def _need(e: Mapping[str, str], name: str) -> str:
+    value = e.get(name)
+    if not value:
+        raise SettingsError(name, "a value (its purger is enabled in SHELFEDGE_PURGERS)", None)
+    return value
+
+
+def _optional_float(e: Mapping[str, str], name: str) -> float | None:
+    raw = e.get(name)
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise SettingsError(name, "a positive number", raw)
+    return value
+
+
+def _cloudflare(e: Mapping[str, str]) -> CloudflareSettings:
+    bucket = e.get("SHELFEDGE_CLOUDFLARE_BUCKET")
+    return CloudflareSettings(
+        zone_id=_need(e, "SHELFEDGE_CLOUDFLARE_ZONE_ID"),
+        api_token=_need(e, "SHELFEDGE_CLOUDFLARE_API_TOKEN"),
+        plan=_choice(e, "SHELFEDGE_CLOUDFLARE_PLAN", CLOUDFLARE_PLANS, "free"),
+        api_base=_url(e, "SHELFEDGE_CLOUDFLARE_API_BASE", ("http", "https")) or CLOUDFLARE_API_BASE,
+        rate_per_second=_optional_float(e, "SHELFEDGE_CLOUDFLARE_RATE"),
+        bucket_size=None if not bucket else _int(e, "SHELFEDGE_CLOUDFLARE_BUCKET", 1, 1, 100_000),
+    )
+
+
+def _fastly(e: Mapping[str, str]) -> FastlySettings:
+    return FastlySettings(
+        service_id=_need(e, "SHELFEDGE_FASTLY_SERVICE_ID"),
+        api_token=_need(e, "SHELFEDGE_FASTLY_API_TOKEN"),
+        soft_purge=_choice(e, "SHELFEDGE_FASTLY_SOFT_PURGE", ("true", "false"), "true") == "true",
+        api_base=_url(e, "SHELFEDGE_FASTLY_API_BASE", ("http", "https")) or FASTLY_API_BASE,
+    )
+
+
+def _tokens(e: Mapping[str, str]) -> dict[str, str]:
+    """SHELFEDGE_ADMIN_TOKENS="token1:editor,token2:viewer" (tokens are never logged)."""
+    raw = e.get("SHELFEDGE_ADMIN_TOKENS", "")
+    out: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in raw.split(","))):
+        token, _, role = item.rpartition(":")
+        if len(token) < 16 or role not in ("viewer", "editor"):
+            raise SettingsError(
+                "SHELFEDGE_ADMIN_TOKENS",
+                "a comma list of <token of 16+ chars>:<viewer|editor>",
+                "<hidden>",
+            )
+        out[token] = role
+    return out

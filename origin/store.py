@@ -1,0 +1,257 @@
+"""The Redis store: catalog state, segment lists, stored bundles and the SKU -> bundle index.
+
+Layout and hash tags come from `fragments.keys` (documented in docs/redis-keys.md). Each
+multi-key atomic update touches one hash slot:
+
+- a bundle write (bundle bytes, content hash, SKU index, bundle->SKUs) is one Lua script in the
+  bundle's (slot, segment) partition, with compare-and-set on the content hash, so the index is
+  never out of step with the bundles and concurrent recomputes cannot lose an update;
+- product state changes (apply scripts in `invalidation`) stay within the SKU's slot.
+
+Cross-slot reads (fan-out over partitions) are plain pipelines: they need no atomicity.
+All calls are bounded by the store's timeout and raise StoreUnavailable (never hang).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.typing import EncodableT
+
+from fragments import keys
+from fragments.bundle import Bundle
+from fragments.keys import FragmentKey
+from origin.catalog import Product, Segment, segments_from_json, segments_to_json
+from origin.envelope import seal
+from origin.redis_errors import bounded
+
+_PUT_BUNDLE = """
+local cache_key, expected, new_hash, payload, skus = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local current = redis.call('HGET', KEYS[2], cache_key) or ''
+local current_hash = string.match(current, '^(%S*)') or ''
+if current_hash ~= expected then return {0, current} end
+redis.call('SET', KEYS[1], payload)
+redis.call('HSET', KEYS[2], cache_key, new_hash .. ' ' .. ARGV[6])
+local old = redis.call('HGET', KEYS[4], cache_key) or ''
+local old_set, new_set = {}, {}
+for sku in string.gmatch(old, '%S+') do old_set[sku] = true end
+for sku in string.gmatch(skus, '%S+') do new_set[sku] = true end
+for sku in pairs(old_set) do
+  if not new_set[sku] then
+    local kept = {}
+    for k in string.gmatch(redis.call('HGET', KEYS[3], sku) or '', '%S+') do
+      if k ~= cache_key then table.insert(kept, k) end
+    end
+    if #kept == 0 then redis.call('HDEL', KEYS[3], sku)
+    else redis.call('HSET', KEYS[3], sku, table.concat(kept, ' ')) end
+  end
+end
+for sku in pairs(new_set) do
+  if not old_set[sku] then
+    local v = redis.call('HGET', KEYS[3], sku)
+    if v then redis.call('HSET', KEYS[3], sku, v .. ' ' .. cache_key)
+    else redis.call('HSET', KEYS[3], sku, cache_key) end
+  end
+end
+redis.call('HSET', KEYS[4], cache_key, skus)
+return {1, current}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """The content hash and version currently stored for a bundle key."""
+
+    content_hash: str
+    version: int
+
+    @classmethod
+    def parse(cls, raw: str | bytes | None) -> StoredState | None:
+        if not raw:
+            return None
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        hash_, _, version = text.partition(" ")
+        return cls(hash_, int(version or "0"))
+
+
+@dataclass(frozen=True, slots=True)
+class PutOutcome:
+    """Result of a compare-and-set bundle write."""
+
+    written: bool
+    """False when another writer changed the bundle first (recompute and retry)."""
+    current: StoredState | None
+    """What was stored before this call."""
+
+
+class Store:
+    """Async access to everything shelfedge keeps in Redis."""
+
+    def __init__(self, redis: Redis, timeout: float = 0.25) -> None:
+        self.redis = redis
+        self.timeout = timeout
+        self._put_bundle = redis.register_script(_PUT_BUNDLE)
+
+    # --- health ---------------------------------------------------------------------------
+
+    async def ping(self) -> bool:
+        return bool(await bounded(self.redis.ping(), self.timeout, "ping"))
+
+    # --- catalog ---------------------------------------------------------------------------
+
+    async def load_catalog(self, products: Sequence[Product], segments: Sequence[Segment]) -> None:
+        """Write products and segments (idempotent; overwrites documents)."""
+        for start in range(0, len(products), 500):
+            pipe = self.redis.pipeline(transaction=False)
+            for p in products[start : start + 500]:
+                pipe.delete(keys.product_key(p.sku))
+                fields: dict[EncodableT, EncodableT] = {}
+                fields.update(p.to_hash())
+                pipe.hset(keys.product_key(p.sku), mapping=fields)
+                pipe.sadd(keys.CATALOG_SKUS_KEY, p.sku)
+            await bounded(pipe.execute(), max(self.timeout, 10.0), "load catalog")
+        await bounded(
+            self.redis.set(keys.SEGMENTS_KEY, segments_to_json(list(segments))),
+            self.timeout,
+            "store segments",
+        )
+
+    async def segments(self) -> list[Segment]:
+        raw = await bounded(self.redis.get(keys.SEGMENTS_KEY), self.timeout, "read segments")
+        return segments_from_json(raw) if raw else []
+
+    async def product(self, sku: str) -> Product | None:
+        fields = await bounded(
+            self.redis.hgetall(keys.product_key(sku)), self.timeout, "read product"
+        )
+        return Product.from_hash(_decode_map(fields)) if fields else None
+
+    async def products(self, skus: Iterable[str]) -> dict[str, Product]:
+        """Products by SKU (missing SKUs are absent from the result)."""
+        sku_list = list(skus)
+        pipe = self.redis.pipeline(transaction=False)
+        for sku in sku_list:
+            pipe.hgetall(keys.product_key(sku))
+        rows: list[Any] = await bounded(pipe.execute(), max(self.timeout, 2.0), "read products")
+        return {
+            sku: Product.from_hash(_decode_map(row))
+            for sku, row in zip(sku_list, rows, strict=True)
+            if row
+        }
+
+    async def all_skus(self) -> list[str]:
+        members = await bounded(
+            self.redis.smembers(keys.CATALOG_SKUS_KEY), max(self.timeout, 5.0), "list skus"
+        )
+        return sorted(_text(m) for m in members)
+
+    # --- segment lists -----------------------------------------------------------------------
+
+    async def replace_list(self, partition: str, scores: dict[str, float]) -> None:
+        """Replace a partition's ranked list atomically (one key)."""
+        key = keys.segment_list_key(partition)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(key)
+        if scores:
+            pipe.zadd(key, scores)
+        await bounded(pipe.execute(), max(self.timeout, 5.0), "replace segment list")
+
+    async def set_scores(self, sku: str, scores: dict[str, float]) -> dict[str, int | None]:
+        """Set one SKU's score in several partitions (0 removes it); return its new ranks."""
+        pipe = self.redis.pipeline(transaction=False)
+        for partition, value in scores.items():
+            key = keys.segment_list_key(partition)
+            if value > 0:
+                pipe.zadd(key, {sku: value})
+            else:
+                pipe.zrem(key, sku)
+            pipe.zrevrank(key, sku)
+        results: list[Any] = await bounded(pipe.execute(), max(self.timeout, 2.0), "set scores")
+        ranks = results[1::2]
+        return {p: (None if r is None else int(r)) for p, r in zip(scores, ranks, strict=True)}
+
+    async def top(self, partition: str, limit: int) -> list[tuple[str, float]]:
+        rows: list[Any] = await bounded(
+            self.redis.zrevrange(keys.segment_list_key(partition), 0, limit - 1, withscores=True),
+            self.timeout,
+            "read segment list",
+        )
+        return [(_text(sku), float(value)) for sku, value in rows]
+
+    # --- bundles ---------------------------------------------------------------------------
+
+    async def get_envelope(self, key: FragmentKey) -> bytes | None:
+        """The hot path: one GET of the stored bundle envelope (origin.envelope)."""
+        raw = await bounded(self.redis.get(keys.bundle_key(key)), self.timeout, "read bundle")
+        return None if raw is None else _bytes(raw)
+
+    async def stored_state(self, key: FragmentKey) -> StoredState | None:
+        raw = await bounded(
+            self.redis.hget(keys.partition_hashes_key(key.partition), key.cache_key),
+            self.timeout,
+            "read bundle state",
+        )
+        return StoredState.parse(raw)
+
+    async def put_bundle(self, bundle: Bundle, expected: StoredState | None) -> PutOutcome:
+        """Write a bundle and its index entries atomically if the stored hash is `expected`."""
+        key = bundle.key
+        partition = key.partition
+        result: list[Any] = await bounded(
+            self._put_bundle(
+                keys=[
+                    keys.bundle_key(key),
+                    keys.partition_hashes_key(partition),
+                    keys.partition_index_key(partition),
+                    keys.partition_bundles_key(partition),
+                ],
+                args=[
+                    key.cache_key,
+                    expected.content_hash if expected else "",
+                    bundle.content_hash,
+                    seal(bundle),
+                    " ".join(bundle.skus),
+                    str(bundle.version),
+                ],
+            ),
+            max(self.timeout, 2.0),
+            "write bundle",
+        )
+        written, current = result
+        return PutOutcome(bool(written), StoredState.parse(current))
+
+    async def bundles_showing(self, sku: str, partitions: Sequence[str]) -> set[FragmentKey]:
+        """Every stored bundle key (over the given partitions) whose candidates include `sku`."""
+        pipe = self.redis.pipeline(transaction=False)
+        for partition in partitions:
+            pipe.hget(keys.partition_index_key(partition), sku)
+        rows: list[Any] = await bounded(pipe.execute(), max(self.timeout, 2.0), "read sku index")
+        return {
+            FragmentKey.from_cache_key(cache_key)
+            for row in rows
+            if row
+            for cache_key in _text(row).split()
+        }
+
+    async def bundle_skus(self, key: FragmentKey) -> list[str]:
+        raw = await bounded(
+            self.redis.hget(keys.partition_bundles_key(key.partition), key.cache_key),
+            self.timeout,
+            "read bundle skus",
+        )
+        return _text(raw).split() if raw else []
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _decode_map(fields: dict[Any, Any]) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in fields.items()}
