@@ -1,0 +1,79 @@
+"""The origin ASGI application: routes, lifespan-managed resources, error handling.
+
+Resources (the Redis pool, the store, metrics) are created in the lifespan and reached through
+``app.state``; configuration comes from one `Settings` object passed to `create_app`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from fragments.slots import SlotCatalog, load_slots
+from origin.metrics import OriginMetrics
+from origin.openapi import openapi_document, openapi_json
+from origin.routes import bundles, health, products, storefront
+from origin.settings import Settings
+from origin.state import OriginState
+from origin.store import Store
+
+HERE = Path(__file__).parent
+
+
+def redis_client(settings: Settings, url: str) -> Redis:
+    """A pooled client whose every socket operation is bounded by the request timeout."""
+    timeout = settings.redis_timeout_ms / 1000
+    return Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=0,
+        retry_on_timeout=False,
+        max_connections=256,
+    )
+
+
+def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlette:
+    """Build the origin app; Redis is connected in the lifespan."""
+    if settings.redis_url is None:
+        raise ValueError("create_app needs settings.redis_url (the dev supervisor sets it)")
+    redis_url: str = settings.redis_url
+    slot_catalog = slots or load_slots()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        client = redis_client(settings, redis_url)
+        store = Store(client, settings.redis_timeout_ms / 1000)
+        app.state.origin = OriginState(
+            settings=settings, store=store, slots=slot_catalog, metrics=OriginMetrics.create()
+        )
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    routes = [
+        Route("/v1/bundles/{slot}", bundles.get_bundle),
+        Route("/v1/fragments/{slot}", bundles.get_fragment),
+        Route("/v1/products/{sku}", products.get_product),
+        Route("/healthz", health.healthz),
+        Route("/readyz", health.readyz),
+        Route("/metrics", health.metrics),
+        Route("/openapi.json", openapi_json),
+        Route("/", storefront.storefront),
+        Route("/static/img/{name}.svg", storefront.placeholder_image),
+        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.openapi = openapi_document()
+    app.state.templates = Environment(
+        loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined
+    )
+    return app

@@ -1,0 +1,40 @@
+"""Prometheus metrics of the origin, on a registry owned by the app (never the global one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+@dataclass(frozen=True, slots=True)
+class OriginMetrics:
+    registry: CollectorRegistry
+    bundle_requests: Counter
+    request_seconds: Histogram
+    store_errors: Counter
+
+    @classmethod
+    def create(cls) -> OriginMetrics:
+        registry = CollectorRegistry()
+        return cls(
+            registry=registry,
+            bundle_requests=Counter(
+                "shelfedge_origin_bundle_requests",
+                "Bundle and fragment requests by endpoint and status",
+                ["endpoint", "status"],
+                registry=registry,
+            ),
+            request_seconds=Histogram(
+                "shelfedge_origin_request_seconds",
+                "Time to answer bundle and fragment requests",
+                ["endpoint"],
+                buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+                registry=registry,
+            ),
+            store_errors=Counter(
+                "shelfedge_origin_store_errors",
+                "Redis failures seen on request paths",
+                registry=registry,
+            ),
+        )
