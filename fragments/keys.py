@@ -6,7 +6,7 @@ consumer all call it; nothing else may build one with an f-string. It never perf
 Redis layout (see docs/redis-keys.md): every key that takes part in a multi-key atomic update
 carries a hash tag (`{...}`) so that all keys of one update live in one Redis Cluster slot:
 
-- per SKU, hash tag ``{p:<sku>}``: the product document and its event dedupe markers;
+- per SKU, hash tag ``{p:<sku>}``: the product document and its recent event ids (dedupe);
 - per (slot, segment) partition, hash tag ``{b:<slot>/<segment>}``: the stored bundles of every
   variant and locale, the partition's SKU -> bundle-keys index and its ranked candidate list.
 """
@@ -171,9 +171,12 @@ def product_key(sku: str) -> str:
     return f"{NAMESPACE}:{_sku_slot(sku)}:product"
 
 
-def event_seen_key(sku: str, event_id: str) -> str:
-    """STRING with TTL: marks an event id as applied (dedupe), in the SKU's slot."""
-    return f"{NAMESPACE}:{_sku_slot(sku)}:seen:{event_id}"
+def event_seen_key(sku: str) -> str:
+    """LIST: the SKU's most recent applied event ids (dedupe), capped, in the SKU's slot.
+
+    Memory is bounded by catalog size times the cap, whatever the event rate.
+    """
+    return f"{NAMESPACE}:{_sku_slot(sku)}:seen"
 
 
 def bundle_key(key: FragmentKey) -> str:
@@ -213,3 +216,28 @@ def partition_hashes_key(partition: str) -> str:
 
 SEGMENTS_KEY = f"{NAMESPACE}:catalog:segments"
 """STRING: JSON list of segment definitions."""
+
+
+def purge_queue_key(partition: str, purger: str) -> str:
+    """ZSET: bundle tags of the partition awaiting purge by `purger`.
+
+    Score = priority * PURGE_PRIORITY_SPAN + milliseconds of the oldest change it covers.
+    Written in the same Lua call as the bundle it purges, so a stored change always has its
+    purge obligation recorded (crash-safe).
+    """
+    return f"{NAMESPACE}:{_partition_slot(partition)}:purgeq:{purger}"
+
+
+def purge_generation_key(partition: str, purger: str) -> str:
+    """HASH: tag -> generation, bumped on every enqueue (a drained purge is removed only if
+    no newer change was enqueued while it was in flight)."""
+    return f"{NAMESPACE}:{_partition_slot(partition)}:purgegen:{purger}"
+
+
+PURGE_PRIORITY_SPAN = 10**13
+"""Priority multiplier in purge queue scores: priority 0 (sell-outs) sorts before 1."""
+
+
+def purge_lease_key(purger: str) -> str:
+    """STRING with TTL: which consumer instance currently drains `purger`'s queues."""
+    return f"{NAMESPACE}:purge:lease:{purger}"

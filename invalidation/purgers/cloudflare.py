@@ -1,0 +1,43 @@
+"""Cloudflare purge by tag: ``POST /zones/{zone_id}/purge_cache`` with ``{"tags": [...]}``.
+
+At most 100 tags per request; ``Authorization: Bearer <token>``; the body's ``success`` must be
+true. Rate limits per plan are enforced by the purge worker's token bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import httpx
+
+from invalidation.errors import PurgeFailed
+from invalidation.purgers.base import send
+from origin.settings import CloudflareSettings
+
+MAX_TAGS_PER_REQUEST = 100
+
+
+class CloudflarePurger:
+    name = "cloudflare"
+    max_tags_per_request = MAX_TAGS_PER_REQUEST
+
+    def __init__(self, client: httpx.AsyncClient, settings: CloudflareSettings) -> None:
+        self.client = client
+        self.url = f"{settings.api_base}/zones/{settings.zone_id}/purge_cache"
+        self._auth = f"Bearer {settings.api_token}"
+
+    async def purge(self, tags: Sequence[str]) -> None:
+        if len(tags) > MAX_TAGS_PER_REQUEST:
+            raise ValueError(f"at most {MAX_TAGS_PER_REQUEST} tags per Cloudflare purge")
+        request = self.client.build_request(
+            "POST", self.url, json={"tags": list(tags)}, headers={"Authorization": self._auth}
+        )
+        response = await send(self.client, self.name, request)
+        try:
+            ok = response.json().get("success") is True
+        except ValueError:
+            ok = False
+        if not ok:
+            raise PurgeFailed(
+                self.name, f"API did not confirm: {response.text[:200]}", retriable=True
+            )

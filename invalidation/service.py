@@ -1,0 +1,143 @@
+"""Wire the invalidation consumer and purge workers from `Settings` (one process).
+
+Resources are created in `running_service` and closed when it exits; nothing here decides
+anything (the pipeline and workers do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from prometheus_client import start_http_server
+
+from fragments.slots import SlotCatalog, load_slots
+from invalidation.apply import EventApplier
+from invalidation.consumer import ConsumerConfig, InvalidationConsumer
+from invalidation.metrics import InvalidationMetrics
+from invalidation.pipeline import InvalidationPipeline
+from invalidation.purge_queue import PurgeQueue
+from invalidation.purge_worker import PurgeWorker
+from invalidation.purgers.base import Purger
+from invalidation.purgers.cloudflare import CloudflarePurger
+from invalidation.purgers.fastly import FastlyPurger
+from invalidation.purgers.local_edge import LocalEdgePurger
+from invalidation.purgers.varnish import VarnishPurger
+from invalidation.ratelimit import CLOUDFLARE_PLANS, BucketSpec, TokenBucket
+from origin.app import redis_client
+from origin.builder import BundleBuilder
+from origin.errors import SettingsError
+from origin.recompute import Recomputer
+from origin.settings import Settings
+from origin.store import Store
+
+log = logging.getLogger("shelfedge.invalidation")
+
+PURGE_HTTP_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
+
+
+@dataclass(slots=True)
+class InvalidationService:
+    consumer: InvalidationConsumer
+    workers: list[PurgeWorker]
+    metrics: InvalidationMetrics
+    recomputer: Recomputer
+
+
+def build_purgers(
+    settings: Settings, client: httpx.AsyncClient
+) -> list[tuple[Purger, TokenBucket | None]]:
+    """The configured purgers, each with its rate limit (None = unlimited)."""
+    out: list[tuple[Purger, TokenBucket | None]] = []
+    for name in settings.purgers:
+        if name == "local-edge":
+            out.append((LocalEdgePurger(client, settings.local_edge_url), None))
+        elif name == "varnish" and settings.varnish_url:
+            out.append((VarnishPurger(client, settings.varnish_url), None))
+        elif name == "cloudflare" and settings.cloudflare:
+            cf = settings.cloudflare
+            plan = CLOUDFLARE_PLANS[cf.plan]
+            spec = BucketSpec(cf.rate_per_second or plan.rate, cf.bucket_size or plan.capacity)
+            out.append((CloudflarePurger(client, cf), TokenBucket(spec, time.monotonic())))
+        elif name == "fastly" and settings.fastly:
+            out.append((FastlyPurger(client, settings.fastly), None))
+    return out
+
+
+@asynccontextmanager
+async def running_service(
+    settings: Settings,
+    *,
+    slots: SlotCatalog | None = None,
+    suppress_unchanged: bool = True,
+    group_id: str | None = None,
+) -> AsyncIterator[InvalidationService]:
+    """Start consumer + purgers; stop and close everything on exit."""
+    if settings.redis_url is None or settings.kafka_bootstrap is None:
+        missing = "REDIS_URL" if settings.redis_url is None else "KAFKA_BOOTSTRAP_SERVERS"
+        raise SettingsError(missing, "a value (or run 'shelfedge dev')", None)
+    redis = redis_client(settings, settings.redis_url)
+    http = httpx.AsyncClient(timeout=PURGE_HTTP_TIMEOUT)
+    try:
+        store = Store(redis, timeout=5.0)
+        segments = await store.segments()
+        if not segments:
+            raise SettingsError("REDIS_URL", "a store seeded with 'shelfedge seed'", "empty store")
+        recomputer = Recomputer(store, BundleBuilder(slots or load_slots()), segments)
+        metrics = InvalidationMetrics.create()
+        purgers = build_purgers(settings, http)
+        pipeline = InvalidationPipeline(
+            EventApplier(redis),
+            recomputer,
+            [p.name for p, _ in purgers],
+            suppress_unchanged=suppress_unchanged,
+        )
+        consumer = InvalidationConsumer(
+            ConsumerConfig(
+                bootstrap=settings.kafka_bootstrap,
+                group_id=group_id or settings.consumer_group,
+                window_ms=settings.coalesce_ms,
+                max_in_flight=settings.max_in_flight,
+            ),
+            pipeline,
+            metrics,
+        )
+        workers = [
+            PurgeWorker(
+                redis,
+                purger,
+                PurgeQueue(redis, purger.name, list(recomputer.partitions)),
+                metrics,
+                bucket,
+            )
+            for purger, bucket in purgers
+        ]
+        await consumer.start()
+        try:
+            yield InvalidationService(consumer, workers, metrics, recomputer)
+        finally:
+            await consumer.stop()
+    finally:
+        await http.aclose()
+        await redis.aclose()
+
+
+async def run_service(settings: Settings, stop: asyncio.Event) -> None:
+    """Run until `stop` is set: the consumer loop and one task per purge worker."""
+    async with running_service(settings) as service:
+        if settings.consumer_metrics_port:
+            start_http_server(settings.consumer_metrics_port, "127.0.0.1", service.metrics.registry)
+        tasks = [asyncio.create_task(w.run(stop)) for w in service.workers]
+        log.info(
+            "invalidation consumer running; purgers: %s", [w.purger.name for w in service.workers]
+        )
+        try:
+            await service.consumer.run(stop)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
