@@ -1,0 +1,60 @@
+# shelfedge — the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+BOOTSTRAP := .toolchain/bootstrap
+UV := $(shell command -v uv 2>/dev/null || echo $(BOOTSTRAP)/bin/uv)
+RUN := $(UV) run --frozen
+
+.PHONY: help run test setup lint format types pytest bench edge-worker edge-bundle wasm clean
+
+help:
+	@echo "make run     start the local stack (Redis, broker, origin, edge, consumer) with a status view"
+	@echo "make test    lint, types and the whole test suite"
+	@echo "make bench   benchmarks (BENCH_SHORT=1 for the short CI mode)"
+
+$(BOOTSTRAP)/bin/uv:
+	python3 -m venv $(BOOTSTRAP)
+	$(BOOTSTRAP)/bin/pip install --quiet uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: .venv/.synced node_modules/.installed
+
+run: .venv/.synced
+	@command -v redis-server >/dev/null || [ -n "$$REDIS_URL" ] || { echo "redis-server not found on PATH: install it with 'apt-get install -y redis-server' (Debian/Ubuntu)"; exit 1; }
+	$(RUN) shelfedge dev
+
+lint: .venv/.synced
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+format: .venv/.synced
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+types: .venv/.synced
+	$(RUN) mypy
+
+pytest: setup
+	$(RUN) pytest $(PYTEST_ARGS)
+
+test: lint types pytest
+
+bench: setup
+	$(RUN) python -m bench.origin
+	$(RUN) python -m bench.edge
+	$(RUN) python -m bench.invalidation
+
+edge-worker edge-bundle: setup
+	$(RUN) python tools/workerd/build_pyodide_bundle.py
+	$(RUN) python tools/workerd/build_worker.py
+
+clean:
+	rm -rf build dist .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Adapters that run the edge core on a platform: the Cloudflare Worker, the local edge server."""

@@ -1,0 +1,210 @@
+"""The local edge: an ASGI server running the edge core in front of the origin (dev and tests).
+
+``GET /se/slot/{slot}`` personalized slot HTML; ``POST /se/purge`` {"tags": [...]} purge by tag
+(the invalidation consumer's local purger); ``GET /se/metrics`` Prometheus; everything else is
+proxied to the origin, like a CDN in front of a whole site. A thin adapter: decisions come from
+`edge.flow`; this module only performs the effects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from edge.adapters.memory_store import MemoryCacheStore
+from edge.cache import RevalidationTracker
+from edge.config import EdgeConfig
+from edge.flow import (
+    CacheRead,
+    CacheWrite,
+    Effect,
+    FetchResult,
+    OriginFetch,
+    SlotRequest,
+    drive_async,
+    handle_slot,
+    revalidate,
+    with_server_timing,
+)
+from fragments.keys import FragmentKey
+from fragments.slots import load_slots
+
+_HOP_BY_HOP = {
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
+    "transfer-encoding", "upgrade", "host", "content-length",
+}  # fmt: skip
+MAX_PURGE_BODY = 256 * 1024
+
+
+class LocalEdge:
+    """The edge's state in one process: cache, revalidation tracker, origin client, metrics."""
+
+    def __init__(self, config: EdgeConfig, origin_url: str) -> None:
+        self.config = config
+        self.origin_url = origin_url.rstrip("/")
+        self.cache = MemoryCacheStore()
+        self.tracker = RevalidationTracker()
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "shelfedge_edge_requests",
+            "Slot requests by cache status",
+            ["cache"],
+            registry=self.registry,
+        )
+        self.purged = Counter("shelfedge_edge_purged", "Entries purged", registry=self.registry)
+        self.revalidations = Counter(
+            "shelfedge_edge_revalidations",
+            "Background revalidations",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(config.origin_timeout))
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def perform(self, effect: Effect) -> Any:
+        if isinstance(effect, CacheRead):
+            return self.cache.get(effect.key.cache_key)
+        if isinstance(effect, CacheWrite):
+            self.cache.put(effect.entry)
+            return None
+        return await self.fetch(effect)
+
+    async def fetch(self, effect: OriginFetch) -> FetchResult:
+        headers = {"If-None-Match": effect.if_none_match} if effect.if_none_match else {}
+        try:
+            response = await self.client.get(self.origin_url + effect.path, headers=headers)
+        except httpx.HTTPError as exc:
+            return FetchResult(0, error=f"{type(exc).__name__}: {exc}")
+        return FetchResult(response.status_code, response.content)
+
+    def schedule_revalidation(self, key: FragmentKey) -> None:
+        if not self.tracker.try_begin(key.cache_key, time.time()):
+            return
+        task = asyncio.create_task(self._revalidate(key))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _revalidate(self, key: FragmentKey) -> None:
+        try:
+            outcome, _ = await drive_async(revalidate(key, time.time()), self.perform)
+            self.revalidations.labels(outcome.split(":")[0]).inc()
+        finally:
+            self.tracker.end(key.cache_key)
+
+    async def drain(self) -> None:
+        """Wait for background revalidations (tests, shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.drain()
+        await self.client.aclose()
+
+
+async def slot(request: Request) -> Response:
+    edge: LocalEdge = request.app.state.edge
+    req = SlotRequest(
+        slot=request.path_params["slot"],
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=dict(request.query_params),
+        now=time.time(),
+        fresh_visitor_id=secrets.token_hex(16),
+    )
+    response, core_seconds = await drive_async(handle_slot(req, edge.config), edge.perform)
+    edge.requests.labels(response.cache_status).inc()
+    if response.revalidate is not None:
+        edge.schedule_revalidation(response.revalidate)
+    out = Response(response.body, status_code=response.status)
+    for name, value in with_server_timing(response, core_seconds):
+        out.headers.append(name, value)
+    return out
+
+
+async def purge(request: Request) -> Response:
+    edge: LocalEdge = request.app.state.edge
+    body = await request.body()
+    try:
+        if len(body) > MAX_PURGE_BODY:
+            raise ValueError(f"body over {MAX_PURGE_BODY} bytes")
+        tags = json.loads(body)["tags"]
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ValueError("'tags' must be a list of strings")
+    except (ValueError, KeyError, TypeError) as exc:
+        return JSONResponse({"error": f'expected {{"tags": [...]}}: {exc}'}, status_code=400)
+    removed = edge.cache.purge(tags)
+    edge.purged.inc(removed)
+    return JSONResponse({"purged": removed, "tags": len(tags)})
+
+
+async def metrics(request: Request) -> Response:
+    edge: LocalEdge = request.app.state.edge
+    return Response(generate_latest(edge.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def proxy(request: Request) -> Response:
+    """Forward anything else to the origin, as a CDN in front of the site would."""
+    edge: LocalEdge = request.app.state.edge
+    url = edge.origin_url + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+    try:
+        upstream = await edge.client.request(
+            request.method, url, headers=headers, content=await request.body()
+        )
+    except httpx.HTTPError as exc:
+        return Response(f"origin unavailable: {type(exc).__name__}", status_code=502)
+    out = Response(upstream.content, status_code=upstream.status_code)
+    for name, value in upstream.headers.multi_items():
+        if name.lower() not in _HOP_BY_HOP and name.lower() != "content-encoding":
+            out.headers.append(name, value)
+    return out
+
+
+def create_edge_app(config: EdgeConfig, origin_url: str) -> Starlette:
+    edge = LocalEdge(config, origin_url)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await edge.close()
+
+    app = Starlette(
+        routes=[
+            Route("/se/slot/{slot}", slot),
+            Route("/se/purge", purge, methods=["POST"]),
+            Route("/se/metrics", metrics),
+            Route("/{path:path}", proxy, methods=["GET", "POST", "HEAD", "PUT", "DELETE"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.edge = edge
+    return app
+
+
+def serve_edge(port: int, origin_url: str, segment_secret: str, host: str = "127.0.0.1") -> int:
+    config = EdgeConfig.from_slots(load_slots(), segment_secret)
+    uvicorn.run(
+        create_edge_app(config, origin_url),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    return 0

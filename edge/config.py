@@ -1,0 +1,46 @@
+"""What the edge needs to know besides the request: slots' safe defaults, locales, the default
+segment, the segment cookie secret, and (later) experiments. Built once per isolate."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from fragments.keys import DEFAULT_LOCALE
+from fragments.slots import SlotCatalog
+
+DEFAULT_SEGMENT = "everyone"
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeConfig:
+    """Immutable edge configuration."""
+
+    fallbacks: Mapping[str, str]
+    """Slot id -> safe default HTML (empty string = empty slot); the known slots."""
+    locales: tuple[str, ...]
+    segment_secret: str
+    default_segment: str = DEFAULT_SEGMENT
+    default_locale: str = DEFAULT_LOCALE
+    origin_timeout: float = 1.5
+    """Seconds the adapter waits for the origin before treating the fetch as failed."""
+
+    @classmethod
+    def from_slots(cls, slots: SlotCatalog, segment_secret: str) -> EdgeConfig:
+        return cls(
+            fallbacks={s.id: s.fallback_html for s in slots.slots.values()},
+            locales=slots.locales,
+            segment_secret=segment_secret,
+            default_locale=slots.locales[0],
+        )
+
+    def pick_locale(self, requested: str | None, accept_language: str | None) -> str:
+        """An explicit supported locale, else the first supported Accept-Language match."""
+        if requested in self.locales:
+            return requested
+        for part in (accept_language or "")[:256].split(","):
+            tag = part.split(";")[0].strip()
+            for locale in self.locales:
+                if tag == locale or (tag and locale.split("-")[0] == tag):
+                    return locale
+        return self.default_locale

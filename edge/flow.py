@@ -1,0 +1,224 @@
+"""The per-request decision as a generator of effects, in the spirit of httpx's auth flows.
+
+`handle_slot` never performs I/O: it *yields* what it needs (`CacheRead`, `OriginFetch`,
+`CacheWrite`) and receives the result; it *returns* the response, which may ask the adapter to
+revalidate a key in the background. `revalidate` is the background flow. `drive_sync` and
+`drive_async` run a flow against an adapter's `perform`; they also time the core's own CPU share
+(the time spent inside the generator), which the response reports in ``Server-Timing``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from edge.assemble import assemble
+from edge.cache import CacheEntry, Freshness, classify, entry_from_bytes
+from edge.config import EdgeConfig
+from edge.context import VISITOR_COOKIE, ShopperContext, read_context
+from edge.rerank import rerank
+from fragments.errors import BundleFormatError, InvalidIdentifier
+from fragments.keys import CONTROL_VARIANT, FragmentKey
+
+VISITOR_COOKIE_MAX_AGE = 365 * 24 * 3600
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheRead:
+    """Effect: look the key up in the edge cache; send back `CacheEntry | None`."""
+
+    key: FragmentKey
+
+
+@dataclass(frozen=True, slots=True)
+class OriginFetch:
+    """Effect: GET the bundle from the origin; send back a `FetchResult`."""
+
+    key: FragmentKey
+    path: str
+    if_none_match: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CacheWrite:
+    """Effect: store the entry (with its tags, for purges); send back None."""
+
+    entry: CacheEntry
+
+
+Effect = CacheRead | OriginFetch | CacheWrite
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What the origin answered; status 0 means no answer (network error or timeout)."""
+
+    status: int
+    body: bytes = b""
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRequest:
+    """One shopper's request for one slot."""
+
+    slot: str
+    headers: Mapping[str, str]
+    """Lower-cased request headers."""
+    query: Mapping[str, str]
+    now: float
+    fresh_visitor_id: str
+    """A new random id the adapter made, used if the request has none."""
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeResponse:
+    """What the adapter sends to the browser, plus background work."""
+
+    status: int
+    body: str
+    headers: tuple[tuple[str, str], ...]
+    cache_status: str
+    """HIT, STALE, MISS, REVALIDATED or FALLBACK."""
+    variant: str
+    revalidate: FragmentKey | None = None
+    """Revalidate this key in the background (STALE)."""
+    context: ShopperContext | None = None
+
+
+def handle_slot(req: SlotRequest, config: EdgeConfig) -> Generator[Effect, Any, EdgeResponse]:
+    """Context -> route -> cache -> rerank -> assemble, for one slot request."""
+    ctx = read_context(
+        req.headers,
+        now=req.now,
+        secret=config.segment_secret,
+        default_segment=config.default_segment,
+        fresh_visitor_id=req.fresh_visitor_id,
+    )
+    if req.slot not in config.fallbacks:
+        return _response(404, "", "FALLBACK", CONTROL_VARIANT, ctx)
+    variant = CONTROL_VARIANT
+    locale = config.pick_locale(req.query.get("locale"), req.headers.get("accept-language"))
+    try:
+        key = FragmentKey(req.slot, ctx.segment, variant, locale)
+    except InvalidIdentifier:
+        return _fallback(config, req.slot, variant, ctx)
+    entry: CacheEntry | None = yield CacheRead(key)
+    state = classify(entry, req.now)
+    revalidate: FragmentKey | None = None
+    if entry is not None and state is Freshness.FRESH:
+        status = "HIT"
+    elif entry is not None and state is Freshness.STALE:
+        status, revalidate = "STALE", key
+    else:
+        result: FetchResult = yield OriginFetch(
+            key, key.bundle_path(), entry.etag if entry is not None else None
+        )
+        fetched = _from_origin(entry, result, req.now)
+        if fetched is not None:
+            yield CacheWrite(fetched)
+            status = "REVALIDATED" if entry is not None and result.status == 304 else "MISS"
+            entry = fetched
+        elif entry is not None and entry.within_stale_if_error(req.now):
+            status = "STALE"
+        else:
+            return _fallback(config, req.slot, variant, ctx)
+    chosen = rerank(entry.bundle.candidates, entry.bundle.rerank, ctx)
+    html = assemble(entry.bundle, chosen, variant)
+    return _response(200, html, status, variant, ctx, revalidate)
+
+
+def revalidate(key: FragmentKey, now: float) -> Generator[Effect, Any, str]:
+    """Background refresh of one key; returns what happened (for logs and tests)."""
+    entry: CacheEntry | None = yield CacheRead(key)
+    result: FetchResult = yield OriginFetch(
+        key, key.bundle_path(), entry.etag if entry is not None else None
+    )
+    fetched = _from_origin(entry, result, now)
+    if fetched is None:
+        return f"failed: {result.error or result.status}"
+    yield CacheWrite(fetched)
+    return "not-modified" if result.status == 304 else "updated"
+
+
+def _from_origin(entry: CacheEntry | None, result: FetchResult, now: float) -> CacheEntry | None:
+    """The entry to store after an origin answer, or None if the answer is unusable."""
+    if result.status == 304 and entry is not None:
+        return entry.refreshed(now)
+    if result.status == 200:
+        try:
+            return entry_from_bytes(result.body, now)
+        except BundleFormatError:
+            return None
+    return None
+
+
+def _fallback(config: EdgeConfig, slot: str, variant: str, ctx: ShopperContext) -> EdgeResponse:
+    return _response(200, config.fallbacks.get(slot, ""), "FALLBACK", variant, ctx)
+
+
+def _response(
+    status: int,
+    body: str,
+    cache_status: str,
+    variant: str,
+    ctx: ShopperContext,
+    revalidate_key: FragmentKey | None = None,
+) -> EdgeResponse:
+    headers = [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Cache-Control", "private, no-store"),
+        ("X-Shelfedge-Cache", cache_status),
+        ("X-Shelfedge-Variant", variant),
+    ]
+    if ctx.new_visitor:
+        headers.append(
+            (
+                "Set-Cookie",
+                f"{VISITOR_COOKIE}={ctx.visitor_id}; Max-Age={VISITOR_COOKIE_MAX_AGE}; Path=/; "
+                "HttpOnly; Secure; SameSite=Lax",
+            )
+        )
+    return EdgeResponse(status, body, tuple(headers), cache_status, variant, revalidate_key, ctx)
+
+
+def drive_sync(
+    flow: Generator[Effect, Any, _T], perform: Callable[[Effect], Any]
+) -> tuple[_T, float]:
+    """Run a flow with a synchronous `perform`; return its result and the core's seconds."""
+    core = 0.0
+    reply: Any = None
+    while True:
+        started = time.perf_counter()
+        try:
+            effect = flow.send(reply)
+        except StopIteration as stop:
+            core += time.perf_counter() - started
+            return stop.value, core
+        core += time.perf_counter() - started
+        reply = perform(effect)
+
+
+async def drive_async(
+    flow: Generator[Effect, Any, _T], perform: Callable[[Effect], Awaitable[Any]]
+) -> tuple[_T, float]:
+    """Run a flow with an async `perform`; return its result and the core's seconds."""
+    core = 0.0
+    reply: Any = None
+    while True:
+        started = time.perf_counter()
+        try:
+            effect = flow.send(reply)
+        except StopIteration as stop:
+            core += time.perf_counter() - started
+            return stop.value, core
+        core += time.perf_counter() - started
+        reply = await perform(effect)
+
+
+def with_server_timing(response: EdgeResponse, core_seconds: float) -> list[tuple[str, str]]:
+    """The response headers plus ``Server-Timing`` with the edge's decision time."""
+    return [*response.headers, ("Server-Timing", f"edge;dur={core_seconds * 1000:.3f}")]

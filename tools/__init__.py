@@ -1,0 +1,1 @@
+"""Developer tooling for shelfedge: build and run helpers that are not part of the product."""
