@@ -1,63 +1,196 @@
-"""The Cloudflare Python Worker entry for shelfedge's edge (for now: a smoke-test worker).
+"""The Cloudflare Python Worker: the edge core, carried out with the Cache API, fetch, waitUntil.
 
-It proves, under real workerd, that the assembled worker imports our packages (`fragments`) and
-the vendored Jinja2, and that the `CONFIG` KV binding and the Cache API work:
-`/` renders a line naming the Kafka topics and the configured `ORIGIN_URL`,
-`/_smoke/kv` writes then reads a `CONFIG` key, `/_smoke/cache` puts then matches a cache entry.
-The real adapter will replace this body; `build/worker/src/entry.py` re-exports `Default`.
+Routes: ``GET /se/slot/{slot}`` the personalized slot; ``POST /se/purge`` {"tags": [...]} (local
+and dev runs only, guarded by ``PURGE_TOKEN``: in production purges go through the zone's
+purge-by-tag API, which removes Cache API entries stored with a ``Cache-Tag`` header);
+everything else is passed through to ``ORIGIN_URL``.
 
-It runs only inside workerd (`workers` and `js` exist nowhere else): it must never be imported
-by the edge core, by tests outside workerd, or by any other package.
+Cloudflare's Cache API implements neither stale-while-revalidate nor stale-if-error, so entries
+are stored for max-age + max(swr, sie) with their store time in a header, and `edge.flow` decides
+freshness itself. Decoded bundles are memoised per isolate by (cache key, ETag, stored time), so
+a hit costs one cache match and no JSON decode.
+
+Runs only inside workerd (`workers` and `js` exist nowhere else): nothing may import it.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import asyncio
+import json
+import secrets
+import time
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
-import jinja2
 from js import caches  # type: ignore[import-not-found]
-from workers import Request, Response, WorkerEntrypoint  # type: ignore[import-not-found]
+from workers import Response, WorkerEntrypoint, fetch  # type: ignore[import-not-found]
 
-from fragments.topics import ALL_TOPICS
+from edge.cache import CacheEntry, RevalidationTracker, entry_from_bytes
+from edge.config import EdgeConfig
+from edge.flow import (
+    CacheRead,
+    CacheWrite,
+    Effect,
+    FetchResult,
+    OriginFetch,
+    SlotRequest,
+    drive_async,
+    handle_slot,
+    revalidate,
+    with_server_timing,
+)
+from fragments.bundle import encode_bundle
+from fragments.errors import BundleFormatError
+from fragments.headers import fit_tags
+from fragments.keys import FragmentKey
+from fragments.slots import load_slots
 
-_PAGE = jinja2.Environment(
-    autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
-).from_string("shelfedge edge: topics={{ topics | join(',') }} origin={{ origin }}\n")
-_CACHE_TTL_SECONDS = 60
+CACHE_HOST = "https://shelfedge-cache.internal"
+STORED_AT_HEADER = "x-shelfedge-stored-at"
+ETAG_HEADER = "etag"
+SLOT_PREFIX = "/se/slot/"
+
+_tracker = RevalidationTracker()
+_decoded: dict[str, CacheEntry] = {}
+_by_tag: dict[str, set[str]] = {}
+_config: EdgeConfig | None = None
+
+
+def _edge_config(env: Any) -> EdgeConfig:
+    global _config  # noqa: PLW0603 - one config per isolate, built on first use
+    if _config is None:
+        secret = str(getattr(env, "SEGMENT_SECRET", "") or "shelfedge-dev-secret-change-me")
+        _config = EdgeConfig.from_slots(load_slots(), secret)
+    return _config
+
+
+def _cache_url(key: FragmentKey) -> str:
+    return f"{CACHE_HOST}/{key.cache_key}"
 
 
 class Default(WorkerEntrypoint):  # type: ignore[misc]
-    """The Worker's default entrypoint: routes the smoke paths."""
+    """The Worker's default entrypoint."""
 
-    async def fetch(self, request: Request) -> Response:
-        """Answer one request."""
-        url = urlsplit(request.url)
-        if url.path == "/":
-            return self._render_home()
-        if url.path == "/_smoke/kv":
-            return await self._kv_round_trip(url.query or "smoke")
-        if url.path == "/_smoke/cache":
-            return await self._cache_round_trip(f"{url.scheme}://{url.netloc}", url.query)
-        return Response("not found\n", status=404)
+    async def fetch(self, request: Any) -> Any:
+        url = urlsplit(str(request.url))
+        if url.path.startswith(SLOT_PREFIX) and request.method == "GET":
+            return await self._slot(request, url.path[len(SLOT_PREFIX) :], url.query)
+        if url.path == "/se/purge" and request.method == "POST":
+            return await self._purge(request)
+        return await self._pass_through(request, url.path, url.query)
 
-    def _render_home(self) -> Response:
-        origin = getattr(self.env, "ORIGIN_URL", None) or "(unset)"
-        body = _PAGE.render(topics=[topic.name for topic in ALL_TOPICS], origin=origin)
-        return Response(body, headers={"content-type": "text/plain; charset=utf-8"})
-
-    async def _kv_round_trip(self, value: str) -> Response:
-        await self.env.CONFIG.put("smoke:kv", value)
-        stored = await self.env.CONFIG.get("smoke:kv")
-        return Response(f"kv={stored}\n")
-
-    async def _cache_round_trip(self, origin: str, token: str) -> Response:
-        key = f"{origin}/_smoke/cache-entry?{token}"
-        entry = Response(
-            f"cached:{token}",
-            headers={"cache-control": f"public, max-age={_CACHE_TTL_SECONDS}"},
+    async def _slot(self, request: Any, slot: str, query: str) -> Any:
+        config = _edge_config(self.env)
+        headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
+        req = SlotRequest(
+            slot=slot,
+            headers=headers,
+            query=dict(parse_qsl(query)),
+            now=time.time(),
+            fresh_visitor_id=secrets.token_hex(16),
         )
-        await caches.default.put(key, entry.js_object)
-        matched = await caches.default.match(key)
-        if matched is None:
-            return Response("cache=miss\n", status=500)
-        return Response(f"cache=hit body={await matched.text()}\n")
+        response, core_seconds = await drive_async(handle_slot(req, config), self._perform)
+        if response.revalidate is not None and _tracker.try_begin(
+            response.revalidate.cache_key, time.time()
+        ):
+            self.ctx.waitUntil(self._revalidate(response.revalidate))
+        return Response(
+            response.body,
+            status=response.status,
+            headers=dict(with_server_timing(response, core_seconds)),
+        )
+
+    async def _revalidate(self, key: FragmentKey) -> None:
+        try:
+            await drive_async(revalidate(key, time.time()), self._perform)
+        finally:
+            _tracker.end(key.cache_key)
+
+    async def _perform(self, effect: Effect) -> Any:
+        if isinstance(effect, CacheRead):
+            return await self._cache_read(effect.key)
+        if isinstance(effect, CacheWrite):
+            await self._cache_write(effect.entry)
+            return None
+        return await self._origin_fetch(effect)
+
+    async def _cache_read(self, key: FragmentKey) -> CacheEntry | None:
+        cached = await caches.default.match(_cache_url(key))
+        if cached is None:
+            _decoded.pop(key.cache_key, None)
+            return None
+        stored_at = float(cached.headers.get(STORED_AT_HEADER) or 0)
+        etag = cached.headers.get(ETAG_HEADER) or ""
+        memo = _decoded.get(key.cache_key)
+        if memo is not None and memo.stored_at == stored_at and memo.etag == etag:
+            return memo
+        try:
+            entry = entry_from_bytes(await cached.text(), stored_at)
+        except BundleFormatError:
+            return None
+        _decoded[key.cache_key] = entry
+        return entry
+
+    async def _cache_write(self, entry: CacheEntry) -> None:
+        bundle = entry.bundle
+        policy = bundle.policy
+        keep = policy.max_age + max(policy.stale_while_revalidate, policy.stale_if_error)
+        stored = Response(
+            encode_bundle(bundle).decode("utf-8"),
+            headers={
+                "content-type": "application/json",
+                "cache-control": f"public, max-age={keep}",
+                "cache-tag": fit_tags(bundle.key, bundle.tags).cache_tag,
+                ETAG_HEADER: bundle.etag,
+                STORED_AT_HEADER: repr(entry.stored_at),
+            },
+        )
+        await caches.default.put(_cache_url(bundle.key), stored.js_object)
+        _decoded[bundle.key.cache_key] = entry
+        for tag in bundle.tags:
+            _by_tag.setdefault(tag, set()).add(bundle.key.cache_key)
+
+    async def _origin_fetch(self, effect: OriginFetch) -> FetchResult:
+        origin = str(getattr(self.env, "ORIGIN_URL", "") or "").rstrip("/")
+        headers = {"if-none-match": effect.if_none_match} if effect.if_none_match else {}
+        config = _edge_config(self.env)
+        try:
+            response = await asyncio.wait_for(
+                fetch(origin + effect.path, headers=headers), timeout=config.origin_timeout
+            )
+            body = await response.bytes() if response.status == 200 else b""
+        except Exception as exc:
+            return FetchResult(0, error=f"{type(exc).__name__}: {exc}")
+        return FetchResult(int(response.status), bytes(body))
+
+    async def _purge(self, request: Any) -> Any:
+        token = str(getattr(self.env, "PURGE_TOKEN", "") or "")
+        if token and request.headers.get("authorization") != f"Bearer {token}":
+            return Response("forbidden\n", status=403)
+        try:
+            tags = json.loads(await request.text())["tags"]
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise ValueError("'tags' must be a list of strings")
+        except (ValueError, KeyError, TypeError) as exc:
+            return Response(json.dumps({"error": str(exc)}), status=400)
+        doomed: set[str] = set()
+        for tag in tags:
+            doomed |= _by_tag.pop(tag, set())
+            if tag.startswith("bundle:"):
+                doomed.add("bundle/" + tag.removeprefix("bundle:"))
+        for cache_key in doomed:
+            await caches.default.delete(f"{CACHE_HOST}/{cache_key}")
+            _decoded.pop(cache_key, None)
+        return Response(
+            json.dumps({"purged": len(doomed)}), headers={"content-type": "application/json"}
+        )
+
+    async def _pass_through(self, request: Any, path: str, query: str) -> Any:
+        origin = str(getattr(self.env, "ORIGIN_URL", "") or "").rstrip("/")
+        target = origin + path + (f"?{query}" if query else "")
+        headers = {str(k): str(v) for k, v in request.headers.items() if str(k).lower() != "host"}
+        body = None if request.method in ("GET", "HEAD") else await request.text()
+        try:
+            return await fetch(target, method=request.method, headers=headers, body=body)
+        except Exception as exc:
+            return Response(f"origin unavailable: {type(exc).__name__}\n", status=502)
