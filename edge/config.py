@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
 from fragments.keys import DEFAULT_LOCALE
 from fragments.slots import SlotCatalog
 
@@ -24,6 +25,8 @@ class EdgeConfig:
     default_locale: str = DEFAULT_LOCALE
     origin_timeout: float = 1.5
     """Seconds the adapter waits for the origin before treating the fetch as failed."""
+    experiments: EdgeExperimentConfig = EMPTY_CONFIG
+    """The published experiment configuration (refreshed by the adapter)."""
 
     @classmethod
     def from_slots(cls, slots: SlotCatalog, segment_secret: str) -> EdgeConfig:

@@ -78,9 +78,11 @@ def read_context(
     secret: str,
     default_segment: str,
     fresh_visitor_id: str,
+    cookies: Mapping[str, str] | None = None,
 ) -> ShopperContext:
-    """Build the context from lower-cased request headers."""
-    cookies = parse_cookies(headers.get("cookie"))
+    """Build the context from lower-cased request headers (and their parsed cookies)."""
+    if cookies is None:
+        cookies = parse_cookies(headers.get("cookie"))
     visitor = cookies.get(VISITOR_COOKIE, "")
     new_visitor = not _VISITOR_ID.fullmatch(visitor)
     if new_visitor:
@@ -129,7 +131,7 @@ def _recent(raw: str) -> tuple[tuple[str, ...], list[int]]:
         if not _CATEGORY.fullmatch(category):
             continue
         categories.setdefault(category, None)
-        if price.isdigit() and len(price) <= 9:
+        if price.isascii() and price.isdigit() and len(price) <= 9:
             prices.append(int(price))
     return tuple(categories), prices
 

@@ -17,12 +17,23 @@ from typing import Any, TypeVar
 from edge.assemble import assemble
 from edge.cache import CacheEntry, Freshness, classify, entry_from_bytes
 from edge.config import EdgeConfig
-from edge.context import VISITOR_COOKIE, ShopperContext, read_context
-from edge.rerank import rerank
+from edge.context import VISITOR_COOKIE, ShopperContext, parse_cookies, read_context
+from edge.rerank import RerankOverrides, rerank
+from edge.router import (
+    OVERRIDE_PREFIX,
+    PREVIEW_TOKEN_PARAM,
+    STICKY_COOKIE,
+    Assignment,
+    RouteInput,
+    encode_sticky,
+    parse_sticky,
+    route,
+)
 from fragments.errors import BundleFormatError, InvalidIdentifier
 from fragments.keys import CONTROL_VARIANT, FragmentKey
 
 VISITOR_COOKIE_MAX_AGE = 365 * 24 * 3600
+STICKY_COOKIE_MAX_AGE = 90 * 24 * 3600
 _T = TypeVar("_T")
 
 
@@ -87,32 +98,50 @@ class EdgeResponse:
     revalidate: FragmentKey | None = None
     """Revalidate this key in the background (STALE)."""
     context: ShopperContext | None = None
+    assignment: Assignment | None = None
+    exposure: Exposure | None = None
+    """An exposure to report (in the background) when the shopper is in an experiment and
+    consented to tracking."""
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """A shopper saw a variant of an experiment in a slot."""
+
+    experiment: str
+    variant: str
+    visitor_id: str
+    slot: str
+    segment: str
+    at: float
 
 
 def handle_slot(req: SlotRequest, config: EdgeConfig) -> Generator[Effect, Any, EdgeResponse]:
     """Context -> route -> cache -> rerank -> assemble, for one slot request."""
+    cookies = parse_cookies(req.headers.get("cookie"))
     ctx = read_context(
         req.headers,
         now=req.now,
         secret=config.segment_secret,
         default_segment=config.default_segment,
         fresh_visitor_id=req.fresh_visitor_id,
+        cookies=cookies,
     )
     if req.slot not in config.fallbacks:
-        return _response(404, "", "FALLBACK", CONTROL_VARIANT, ctx)
-    variant = CONTROL_VARIANT
+        return _response(404, "", "FALLBACK", ctx, None, cookies)
     locale = config.pick_locale(req.query.get("locale"), req.headers.get("accept-language"))
+    assignment = route(config.experiments, _route_input(req, ctx, locale, cookies))
     try:
-        key = FragmentKey(req.slot, ctx.segment, variant, locale)
+        key = FragmentKey(req.slot, ctx.segment, assignment.variant, locale)
     except InvalidIdentifier:
-        return _fallback(config, req.slot, variant, ctx)
+        return _fallback(config, req.slot, ctx, assignment, cookies)
     entry: CacheEntry | None = yield CacheRead(key)
     state = classify(entry, req.now)
-    revalidate: FragmentKey | None = None
+    revalidate_key: FragmentKey | None = None
     if entry is not None and state is Freshness.FRESH:
         status = "HIT"
     elif entry is not None and state is Freshness.STALE:
-        status, revalidate = "STALE", key
+        status, revalidate_key = "STALE", key
     else:
         result: FetchResult = yield OriginFetch(
             key, key.bundle_path(), entry.etag if entry is not None else None
@@ -125,10 +154,39 @@ def handle_slot(req: SlotRequest, config: EdgeConfig) -> Generator[Effect, Any, 
         elif entry is not None and entry.within_stale_if_error(req.now):
             status = "STALE"
         else:
-            return _fallback(config, req.slot, variant, ctx)
-    chosen = rerank(entry.bundle.candidates, entry.bundle.rerank, ctx)
-    html = assemble(entry.bundle, chosen, variant)
-    return _response(200, html, status, variant, ctx, revalidate)
+            return _fallback(config, req.slot, ctx, assignment, cookies)
+    changes = assignment.changes
+    rank_ctx = ShopperContext.anonymous(ctx.segment) if changes.origin_rendered else ctx
+    overrides = RerankOverrides(changes.shown, changes.recency_boost, changes.price_floor)
+    chosen = rerank(entry.bundle.candidates, entry.bundle.rerank, rank_ctx, overrides)
+    html = assemble(entry.bundle, chosen, assignment.variant)
+    return _response(200, html, status, ctx, assignment, cookies, revalidate_key, req.now, req.slot)
+
+
+def _route_input(
+    req: SlotRequest, ctx: ShopperContext, locale: str, cookies: Mapping[str, str]
+) -> RouteInput:
+    return RouteInput(
+        visitor_id=ctx.visitor_id,
+        slot=req.slot,
+        now=req.now,
+        attributes={
+            "segment": ctx.segment,
+            "country": ctx.country or "",
+            "device": ctx.device,
+            "locale": locale,
+            "consent": "1" if ctx.personalize else "0",
+            "cart_size": float(len(ctx.cart_skus)),
+            "page": req.query.get("page", "")[:256],
+        },
+        sticky=parse_sticky(cookies.get(STICKY_COOKIE)),
+        overrides={
+            k.removeprefix(OVERRIDE_PREFIX): v
+            for k, v in req.query.items()
+            if k.startswith(OVERRIDE_PREFIX) and k != PREVIEW_TOKEN_PARAM
+        },
+        preview_token=req.query.get(PREVIEW_TOKEN_PARAM),
+    )
 
 
 def revalidate(key: FragmentKey, now: float) -> Generator[Effect, Any, str]:
@@ -156,24 +214,37 @@ def _from_origin(entry: CacheEntry | None, result: FetchResult, now: float) -> C
     return None
 
 
-def _fallback(config: EdgeConfig, slot: str, variant: str, ctx: ShopperContext) -> EdgeResponse:
-    return _response(200, config.fallbacks.get(slot, ""), "FALLBACK", variant, ctx)
+def _fallback(
+    config: EdgeConfig,
+    slot: str,
+    ctx: ShopperContext,
+    assignment: Assignment,
+    cookies: Mapping[str, str],
+) -> EdgeResponse:
+    body = config.fallbacks.get(slot, "")
+    return _response(200, body, "FALLBACK", ctx, assignment, cookies, slot=slot)
 
 
 def _response(
     status: int,
     body: str,
     cache_status: str,
-    variant: str,
     ctx: ShopperContext,
+    assignment: Assignment | None,
+    cookies: Mapping[str, str],
     revalidate_key: FragmentKey | None = None,
+    now: float = 0.0,
+    slot: str = "",
 ) -> EdgeResponse:
+    variant = assignment.variant if assignment is not None else CONTROL_VARIANT
     headers = [
         ("Content-Type", "text/html; charset=utf-8"),
         ("Cache-Control", "private, no-store"),
         ("X-Shelfedge-Cache", cache_status),
         ("X-Shelfedge-Variant", variant),
     ]
+    if assignment is not None and assignment.experiment is not None:
+        headers.append(("X-Shelfedge-Experiment", f"{assignment.experiment};{assignment.reason}"))
     if ctx.new_visitor:
         headers.append(
             (
@@ -182,7 +253,26 @@ def _response(
                 "HttpOnly; Secure; SameSite=Lax",
             )
         )
-    return EdgeResponse(status, body, tuple(headers), cache_status, variant, revalidate_key, ctx)
+    exposure = None
+    if assignment is not None and assignment.experiment is not None and status == 200:
+        if assignment.sticky_new:
+            sticky = parse_sticky(cookies.get(STICKY_COOKIE))
+            sticky[assignment.experiment] = (assignment.variant_index, assignment.bucket_version)
+            headers.append(
+                (
+                    "Set-Cookie",
+                    f"{STICKY_COOKIE}={encode_sticky(sticky)}; Max-Age={STICKY_COOKIE_MAX_AGE}; "
+                    "Path=/; HttpOnly; Secure; SameSite=Lax",
+                )
+            )
+        if assignment.in_experiment and ctx.personalize:
+            exposure = Exposure(
+                assignment.experiment, variant, ctx.visitor_id, slot, ctx.segment, now
+            )
+    return EdgeResponse(
+        status, body, tuple(headers), cache_status, variant, revalidate_key, ctx, assignment,
+        exposure,
+    )  # fmt: skip
 
 
 def drive_sync(
