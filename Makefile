@@ -6,7 +6,7 @@ BOOTSTRAP := .toolchain/bootstrap
 UV := $(shell command -v uv 2>/dev/null || echo $(BOOTSTRAP)/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help run test setup lint format types pytest bench edge-worker edge-bundle wasm clean
+.PHONY: help run test setup lint format types pytest bench edge-worker edge-bundle wasm wasm-toolchain clean
 
 help:
 	@echo "make run     start the local stack (Redis, broker, origin, edge, consumer) with a status view"
@@ -25,7 +25,10 @@ node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: .venv/.synced node_modules/.installed
+wasm-toolchain:
+	bash tools/wasi/install-toolchain.sh
+
+setup: .venv/.synced node_modules/.installed wasm-toolchain
 
 run: .venv/.synced
 	@command -v redis-server >/dev/null || [ -n "$$REDIS_URL" ] || { echo "redis-server not found on PATH: install it with 'apt-get install -y redis-server' (Debian/Ubuntu)"; exit 1; }
