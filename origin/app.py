@@ -12,6 +12,9 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -36,6 +39,10 @@ def redis_client(settings: Settings, url: str) -> Redis:
         socket_connect_timeout=timeout,
         health_check_interval=0,
         retry_on_timeout=False,
+        # One immediate retry on a dropped connection, so the first command after a Redis
+        # restart reconnects instead of failing; every call stays bounded by its deadline.
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[RedisConnectionError],
         max_connections=256,
     )
 
