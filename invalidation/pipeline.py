@@ -15,7 +15,6 @@ crash interrupted the first delivery.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,8 +26,6 @@ from invalidation.events import Event, parse_event
 from invalidation.records import DeadLetter, Record
 from origin.recompute import Recomputer
 from origin.store import PurgeRequest
-
-RECOMPUTE_CONCURRENCY = 8
 
 
 @dataclass(slots=True)
@@ -69,7 +66,6 @@ class InvalidationPipeline:
         self.purgers = tuple(purgers)
         self.suppress_unchanged = suppress_unchanged
         """False purges every bundle showing a touched SKU (benchmark baseline)."""
-        self._semaphore = asyncio.Semaphore(RECOMPUTE_CONCURRENCY)
 
     async def process(self, records: Sequence[Record]) -> BatchReport:
         started = time.perf_counter()
@@ -131,17 +127,15 @@ class InvalidationPipeline:
     async def _recompute_all(
         self, impacted: dict[FragmentKey, _Impact], report: BatchReport
     ) -> None:
-        async def one(key: FragmentKey, impact: _Impact) -> None:
-            async with self._semaphore:
-                result = await self.recomputer.recompute(
-                    key, PurgeRequest(self.purgers, impact.priority, impact.at_ms)
-                )
+        requests = {
+            key: PurgeRequest(self.purgers, impact.priority, impact.at_ms)
+            for key, impact in impacted.items()
+        }
+        for result in await self.recomputer.recompute_many(requests):
             report.recomputed += 1
             if result.changed:
-                report.changed.append(key)
+                report.changed.append(result.key)
                 report.purges_enqueued += len(self.purgers)
-
-        await asyncio.gather(*(one(k, i) for k, i in impacted.items()))
 
     async def _purge_unconditionally(self, skus: dict[str, _Impact], report: BatchReport) -> None:
         """Baseline without content-hash suppression: purge every bundle showing the SKU."""

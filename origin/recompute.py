@@ -8,7 +8,7 @@ The origin's `build` command and the invalidation consumer both use it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from fragments.bundle import Bundle
@@ -37,7 +37,6 @@ class RecomputeResult:
     changed: bool
     """True when the stored content hash changed (a purge is due)."""
     bundle: Bundle
-    previous_skus: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +86,7 @@ class Recomputer:
             weights = self.slots.slots[partition.slot].scoring
             ranked = rank(products, partition.segment, weights, len(products))
             await self.store.replace_list(partition.id, {p.sku: v for p, v in ranked})
-        return [await self.recompute(key) for key in self.all_keys()]
+        return await self.recompute_many(dict.fromkeys(self.all_keys()))
 
     async def rescore(self, products: Sequence[Product]) -> dict[str, set[FragmentKey]]:
         """Update each product's score in every list; per SKU, the bundles it now belongs in."""
@@ -115,24 +114,45 @@ class Recomputer:
     async def recompute(
         self, key: FragmentKey, purge: PurgeRequest | None = None
     ) -> RecomputeResult:
-        """Rebuild one bundle from its list; write it only if what shoppers see changed.
+        """Rebuild one bundle; see `recompute_many`."""
+        return (await self.recompute_many({key: purge}))[0]
 
-        With `purge`, a changed bundle's tag is enqueued for purging atomically with the write.
+    async def recompute_many(
+        self, requests: Mapping[FragmentKey, PurgeRequest | None]
+    ) -> list[RecomputeResult]:
+        """Rebuild bundles from their lists; write each only if what shoppers see changed.
+
+        Reads are shared across the batch (one pipeline each for stored states, lists and
+        products). A changed bundle is written with compare-and-set on its stored hash, its tag
+        enqueued for purging in the same call (`requests[key]`); a key that changed under us is
+        recomputed again from fresh reads.
         """
-        partition = self.partitions[partition_of(key.slot, key.segment)]
-        limit = self.slots.slots[key.slot].candidates
+        results: list[RecomputeResult] = []
+        pending = list(requests)
         for _attempt in range(MAX_CAS_ATTEMPTS):
-            previous = await self.store.stored_state(key)
-            top = await self.store.top(partition.id, limit)
-            products = await self.store.products(sku for sku, _ in top)
-            ranked = [(products[sku], value) for sku, value in top if sku in products]
-            bundle = self.builder.build(key, ranked, previous.version if previous else 1)
-            if previous is not None:
-                if previous.content_hash == bundle.content_hash:
-                    return RecomputeResult(key, changed=False, bundle=bundle)
-                bundle = replace(bundle, version=previous.version + 1)
-            old_skus = tuple(await self.store.bundle_skus(key))
-            outcome = await self.store.put_bundle(bundle, previous, purge)
-            if outcome.written:
-                return RecomputeResult(key, changed=True, bundle=bundle, previous_skus=old_skus)
-        raise RecomputeConflict(f"bundle {key.cache_key} changed concurrently {MAX_CAS_ATTEMPTS}x")
+            if not pending:
+                return results
+            states = await self.store.stored_states(pending)
+            limits = {k.partition: self.slots.slots[k.slot].candidates for k in pending}
+            tops = await self.store.tops(limits)
+            products = await self.store.products({sku for top in tops.values() for sku, _ in top})
+            conflicts: list[FragmentKey] = []
+            for key in pending:
+                previous = states[key]
+                ranked = [(products[s], v) for s, v in tops[key.partition] if s in products]
+                bundle = self.builder.build(key, ranked, previous.version if previous else 1)
+                if previous is not None:
+                    if previous.content_hash == bundle.content_hash:
+                        results.append(RecomputeResult(key, changed=False, bundle=bundle))
+                        continue
+                    bundle = replace(bundle, version=previous.version + 1)
+                outcome = await self.store.put_bundle(bundle, previous, requests[key])
+                if outcome.written:
+                    results.append(RecomputeResult(key, changed=True, bundle=bundle))
+                else:
+                    conflicts.append(key)
+            pending = conflicts
+        if pending:
+            names = ", ".join(k.cache_key for k in pending)
+            raise RecomputeConflict(f"bundles changed concurrently {MAX_CAS_ATTEMPTS}x: {names}")
+        return results

@@ -14,7 +14,7 @@ All calls are bounded by the store's timeout and raise StoreUnavailable (never h
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,13 +228,16 @@ class Store:
             sku: {p: _rank(next(ranks)) for p in scores} for sku, scores in scores_by_sku.items()
         }
 
-    async def top(self, partition: str, limit: int) -> list[tuple[str, float]]:
-        rows: list[Any] = await bounded(
-            self.redis.zrevrange(keys.segment_list_key(partition), 0, limit - 1, withscores=True),
-            self.timeout,
-            "read segment list",
-        )
-        return [(as_text(sku), float(value)) for sku, value in rows]
+    async def tops(self, limits: Mapping[str, int]) -> dict[str, list[tuple[str, float]]]:
+        """The best `limit` (SKU, score) of each partition's list, best first (one pipeline)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for partition, limit in limits.items():
+            pipe.zrevrange(keys.segment_list_key(partition), 0, limit - 1, withscores=True)
+        rows: list[Any] = await bounded(pipe.execute(), max(self.timeout, 2.0), "read lists")
+        return {
+            partition: [(as_text(sku), float(value)) for sku, value in members]
+            for partition, members in zip(limits, rows, strict=True)
+        }
 
     # --- bundles ---------------------------------------------------------------------------
 
@@ -243,13 +246,18 @@ class Store:
         raw = await bounded(self.redis.get(keys.bundle_key(key)), self.timeout, "read bundle")
         return None if raw is None else as_bytes(raw)
 
+    async def stored_states(
+        self, bundle_keys: Sequence[FragmentKey]
+    ) -> dict[FragmentKey, StoredState | None]:
+        """Content hash and version currently stored for each key (one pipeline)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in bundle_keys:
+            pipe.hget(keys.partition_hashes_key(key.partition), key.cache_key)
+        rows: list[Any] = await bounded(pipe.execute(), max(self.timeout, 2.0), "read states")
+        return {key: StoredState.parse(raw) for key, raw in zip(bundle_keys, rows, strict=True)}
+
     async def stored_state(self, key: FragmentKey) -> StoredState | None:
-        raw = await bounded(
-            self.redis.hget(keys.partition_hashes_key(key.partition), key.cache_key),
-            self.timeout,
-            "read bundle state",
-        )
-        return StoredState.parse(raw)
+        return (await self.stored_states([key]))[key]
 
     async def put_bundle(
         self,
