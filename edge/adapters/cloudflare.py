@@ -1,8 +1,9 @@
 """The Cloudflare Python Worker: the edge core, carried out with the Cache API, fetch, waitUntil.
 
-Routes: ``GET /se/slot/{slot}`` the personalized slot; ``POST /se/purge`` {"tags": [...]} (local
-and dev runs only, guarded by ``PURGE_TOKEN``: in production purges go through the zone's
-purge-by-tag API, which removes Cache API entries stored with a ``Cache-Tag`` header);
+Routes: ``GET /se/slot/{slot}`` the personalized slot; ``POST /se/purge`` {"tags": [...]}
+(local and dev runs; refused unless ``PURGE_TOKEN`` is set and sent: in production purges go
+through the zone's purge-by-tag API, which removes Cache API entries stored with a
+``Cache-Tag`` header);
 everything else is passed through to ``ORIGIN_URL``.
 
 Cloudflare's Cache API implements neither stale-while-revalidate nor stale-if-error, so entries
@@ -165,8 +166,10 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
 
     async def _purge(self, request: Any) -> Any:
         token = str(getattr(self.env, "PURGE_TOKEN", "") or "")
-        if token and request.headers.get("authorization") != f"Bearer {token}":
-            return Response("forbidden\n", status=403)
+        if not token or request.headers.get("authorization") != f"Bearer {token}":
+            return Response(
+                "forbidden: set PURGE_TOKEN and send it as a Bearer token\n", status=403
+            )
         try:
             tags = json.loads(await request.text())["tags"]
             if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
