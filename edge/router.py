@@ -234,7 +234,9 @@ def parse_sticky(raw: str | None) -> dict[str, tuple[int, int]]:
     for item in raw.split("|")[:MAX_STICKY_ENTRIES]:
         key, _, rest = item.partition(".")
         index, _, version = rest.partition(".")
-        if key and index.isdigit() and version.isdigit() and len(key) <= 64:
+        # isascii first: str.isdigit() accepts digits such as '²' that int() rejects.
+        numeric = index.isascii() and version.isascii() and index.isdigit() and version.isdigit()
+        if key and numeric and len(key) <= 64:
             out[key] = (int(index), int(version))
     return out
 

@@ -169,18 +169,18 @@ def decode_bundle(data: bytes | str) -> Bundle:
         max_age, swr, sie = doc["p"]
         return Bundle(
             key=FragmentKey(slot, segment, variant, locale),
-            candidates=tuple(_decode_candidate(row) for row in doc["c"]),
+            candidates=tuple(_decode_candidate(row) for row in _array(doc["c"], "c")),
             head_html=_typed(doc["h"], str),
             tail_html=_typed(doc["t"], str),
             rerank=RerankSettings(
                 shown=_typed(rerank["shown"], int),
                 max_per_category=_typed(rerank["max_per_category"], int),
-                pin=tuple(_typed(s, str) for s in rerank["pin"]),
-                adjustments=tuple(RankAdjustment(float(f), c, b) for f, c, b in rerank["adj"]),
+                pin=tuple(_typed(s, str) for s in _array(rerank["pin"], "r.pin")),
+                adjustments=tuple(_decode_adjustment(a) for a in _array(rerank["adj"], "r.adj")),
             ),
             fallback_html=_typed(doc["f"], str),
             policy=CachePolicy(_typed(max_age, int), _typed(swr, int), _typed(sie, int)),
-            tags=tuple(_typed(t, str) for t in doc["tags"]),
+            tags=tuple(_typed(t, str) for t in _array(doc["tags"], "tags")),
             version=_typed(doc["ver"], int),
             content_hash=_typed(doc["hash"], str),
             built_at=float(doc["at"]),
@@ -204,9 +204,26 @@ def _decode_candidate(row: Any) -> Candidate:
         brand=_typed(brand, str),
         price_cents=_typed(price, int),
         stock_state=stock,
-        badges=tuple(_typed(b, str) for b in badges),
+        badges=tuple(_typed(b, str) for b in _array(badges, "badges")),
         card_html=_typed(card, str),
     )
+
+
+def _decode_adjustment(row: Any) -> RankAdjustment:
+    factor, category, brand = _array(row, "r.adj[]")
+    if isinstance(factor, bool) or not isinstance(factor, int | float):
+        raise BundleFormatError(f"adjustment factor: expected number, got {type(factor).__name__}")
+    for value in (category, brand):
+        if value is not None:
+            _typed(value, str)
+    return RankAdjustment(float(factor), category, brand)
+
+
+def _array(value: Any, what: str) -> list[Any]:
+    """A JSON array (a string is iterable too, but never a valid list of ids)."""
+    if not isinstance(value, list):
+        raise BundleFormatError(f"{what}: expected array, got {type(value).__name__}")
+    return value
 
 
 def _typed(value: Any, kind: type[_T]) -> _T:

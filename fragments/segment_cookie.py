@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 from fragments.errors import InvalidIdentifier
 from fragments.keys import check_id
@@ -17,6 +18,7 @@ from fragments.keys import check_id
 COOKIE_NAME = "se_seg"
 SIGNATURE_CHARS = 32
 MAX_COOKIE_LENGTH = 160
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 def _signature(secret: str, payload: str) -> str:
@@ -37,7 +39,11 @@ def verify_segment(value: str | None, now: float, secret: str) -> str | None:
         return None
     segment, sep1, rest = value.partition(".")
     expires, sep2, signature = rest.partition(".")
-    if not (sep1 and sep2 and expires.isdigit()):
+    # ASCII checks first: hmac.compare_digest raises TypeError on non-ASCII str, and
+    # str.isdigit() accepts digits such as '²' that int() rejects.
+    if not (sep1 and sep2 and expires.isascii() and expires.isdigit()):
+        return None
+    if len(signature) != SIGNATURE_CHARS or not _HEX.fullmatch(signature):
         return None
     try:
         check_id("segment", segment)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fragments.errors import FragmentsError, SlotConfigError
-from fragments.keys import check_id, check_locale
+from fragments.keys import check_id, check_locale, check_sku
 
 DEFAULT_SLOTS_FILE = Path(__file__).with_name("slots.toml")
 MAX_CANDIDATES = 500
@@ -112,6 +112,11 @@ def parse_slots(text: str, source: str = "<slots>") -> SlotCatalog:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SlotConfigError(source, None, f"not valid TOML: {exc}") from exc
+    unknown_top = sorted(set(doc) - {"locales", "slots"})
+    if unknown_top:
+        names = ", ".join(unknown_top)
+        reason = f"unknown top-level key(s) {names}; expected locales, slots"
+        raise SlotConfigError(source, None, reason)
     locales = doc.get("locales", ["en-US"])
     if not isinstance(locales, list) or not locales or not all(isinstance(x, str) for x in locales):
         raise SlotConfigError(source, None, "'locales' must be a non-empty list of strings")
@@ -141,18 +146,20 @@ def _parse_slot(slot_id: str, raw: Any) -> SlotConfig:
         "title", "wrapper", "card", "candidates", "shown", "max_per_category",
         "fallback_html", "policy", "scoring", "rules",
     }  # fmt: skip
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(unknown)}; expected some of {sorted(known)}")
+    _reject_unknown(raw, known, "")
     candidates = _int(raw, "candidates", 1, MAX_CANDIDATES)
     shown = _int(raw, "shown", 1, candidates)
     policy_raw = _table(raw, "policy")
+    _reject_unknown(policy_raw, {"max_age", "stale_while_revalidate", "stale_if_error"}, "policy.")
     policy = CachePolicy(
         max_age=_int(policy_raw, "max_age", 0, 31_536_000, "policy."),
         stale_while_revalidate=_int(policy_raw, "stale_while_revalidate", 0, 31_536_000, "policy."),
         stale_if_error=_int(policy_raw, "stale_if_error", 0, 31_536_000, "policy."),
     )
     scoring_raw = raw.get("scoring", {})
+    if not isinstance(scoring_raw, dict):
+        raise ValueError("'scoring' must be a table")
+    _reject_unknown(scoring_raw, {"affinity", "popularity", "margin"}, "scoring.")
     scoring = ScoringWeights(
         **{k: _float(scoring_raw, k, 0.0, 10.0, "scoring.") for k in scoring_raw}
     )
@@ -174,20 +181,37 @@ def _parse_slot(slot_id: str, raw: Any) -> SlotConfig:
 def _parse_rules(raw: Any) -> SlotRules:
     if not isinstance(raw, dict):
         raise ValueError("'rules' must be a table")
+    _reject_unknown(raw, {"pin", "boost", "bury"}, "rules.")
     pin = raw.get("pin", [])
     if not isinstance(pin, list) or not all(isinstance(s, str) for s in pin):
         raise ValueError("'rules.pin' must be a list of SKU strings")
+    for sku in pin:
+        check_sku(sku)
     adjustments: list[RankAdjustment] = []
     for kind in ("boost", "bury"):
-        for i, item in enumerate(raw.get(kind, [])):
+        items = raw.get(kind, [])
+        if not isinstance(items, list):
+            raise ValueError(f"'rules.{kind}' must be a list of tables")
+        for i, item in enumerate(items):
             where = f"rules.{kind}[{i}]"
             if not isinstance(item, dict) or not ({"category", "brand"} & set(item)):
                 raise ValueError(f"'{where}' needs a 'category' and/or 'brand' and a 'factor'")
+            _reject_unknown(item, {"category", "brand", "factor"}, where + ".")
+            for name in ("category", "brand"):
+                if name in item and (not isinstance(item[name], str) or not item[name]):
+                    raise ValueError(f"'{where}.{name}' must be a non-empty string")
             factor = _float(item, "factor", 0.0, 100.0, where + ".")
-            if (kind == "boost") != (factor > 1.0):
+            if not (factor > 1.0 if kind == "boost" else factor < 1.0):
                 raise ValueError(f"'{where}.factor' must be {'> 1' if kind == 'boost' else '< 1'}")
             adjustments.append(RankAdjustment(factor, item.get("category"), item.get("brand")))
     return SlotRules(pin=tuple(pin), adjustments=tuple(adjustments))
+
+
+def _reject_unknown(raw: dict[str, Any], known: set[str], prefix: str) -> None:
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        names = ", ".join(prefix + k for k in unknown)
+        raise ValueError(f"unknown key(s) {names}; expected some of {sorted(known)}")
 
 
 def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:

@@ -35,7 +35,10 @@ async def seed_command(settings: Settings, seed: int | None) -> int:
     client = redis_client(settings, _redis_url(settings))
     try:
         report = await seed_demo(
-            Store(client, 5.0), load_slots(), seed or settings.catalog_seed, settings.catalog_skus
+            Store(client, 5.0),
+            load_slots(),
+            settings.catalog_seed if seed is None else seed,
+            settings.catalog_skus,
         )
     finally:
         await client.aclose()

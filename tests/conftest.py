@@ -10,6 +10,9 @@ Session-scoped services start once per test session and stop at its end:
   before each test and closed after it.
 - `kafka_broker` / `kafka_bootstrap`: a Tansu broker (memory storage) with every topic of
   `fragments.topics.ALL_TOPICS` created with its partition count.
+- `pyodide`: one `tests.support.pyodide.PyodideRunner` (real Pyodide under Node) shared by the
+  session, with `edge`, `fragments` and `tests` importable inside it (see
+  `tests/support/pyodide_fixture.py`); it starts only when a test asks for it.
 
 A test that stops, kills or restarts a service must use `fresh_redis_server` or
 `fresh_kafka_broker`: each gives the test its OWN instance, torn down after it, so the
@@ -29,6 +32,9 @@ from redis.asyncio import Redis
 
 from fragments.topics import ALL_TOPICS
 from origin.localstack import KafkaBroker, RedisServer, ensure_topics
+from tests.support.pyodide_fixture import pyodide
+
+__all__ = ["pyodide"]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,312 @@
+"""Golden test vectors for the edge core: run `edge.flow.handle_slot` on scripted cases.
+
+`run_vectors(payload) -> str` is the one entry point. CPython tests, Pyodide (through the test
+runner) and the WASI build call it on the same document and must return byte-identical text,
+which proves the edge decides the same way on every runtime.
+
+The payload is a JSON document (``tests/edge/vectors/edge_vectors.json`` is one; keys other than
+these four are ignored, so the golden file with its ``expected`` part is a valid payload)::
+
+    format    1
+    config    {"fallbacks": {slot: safe-default HTML}, "locales": [...], "segment_secret": "...",
+               "default_segment": "everyone", "experiments": <published experiment config
+               object, optional>}
+    bundles   {name: wire-format v1 bundle, as JSON text}
+    vectors   [{"name": str,
+                "bundle": name | null,          the bundle in the edge cache (null: none)
+                "cache_entry_age": s | null,    its age at the request (null: cache miss)
+                "request": {"slot", "headers" (lower-cased), "query", "now", "fresh_visitor_id"},
+                "origin": null | {"status": int (0 = no answer), "bundle": name | null,
+                                  "body": str, "error": str}}, ...]
+
+Each vector runs `handle_slot` with `drive_sync` over an in-memory cache (holding at most the
+vector's cached entry) and the scripted origin; when the response asks for a background
+revalidation, `revalidate` runs next against the same cache and origin. The result is canonical
+JSON (sorted keys, no whitespace, UTF-8 text): one object per vector with status, headers
+(``Server-Timing`` excluded: it is a measurement), body, cache status, variant, revalidate key,
+chosen SKUs, the shopper context, the exposure, every effect performed and the revalidation.
+
+Pure and self-contained: standard library, `fragments` and the edge core only; no clock, no
+randomness, no I/O. It must never import an adapter or anything outside those packages.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge.cache import CacheEntry
+from edge.config import EdgeConfig
+from edge.flow import (
+    CacheRead,
+    CacheWrite,
+    EdgeResponse,
+    Effect,
+    FetchResult,
+    OriginFetch,
+    SlotRequest,
+    drive_sync,
+    handle_slot,
+    revalidate,
+)
+from fragments.bundle import Bundle, decode_bundle
+from fragments.errors import FragmentsError
+from fragments.experiments import EMPTY_CONFIG, config_from_json
+
+VECTOR_FORMAT = 1
+_CHOSEN_SKU = re.compile(r'data-se-sku="([^"]*)"')
+_EXCLUDED_HEADERS = frozenset({"server-timing"})
+
+
+class BadEdgeInput(ValueError):
+    """A vector document that is not well formed; the message names the vector and field."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedOrigin:
+    """What the origin answers to every fetch of one vector."""
+
+    status: int
+    body: bytes = b""
+    error: str = ""
+
+
+@dataclass(slots=True)
+class VectorWorld:
+    """The in-memory edge cache and the scripted origin of one vector, recording effects."""
+
+    name: str
+    origin: ScriptedOrigin | None
+    cache: dict[str, CacheEntry] = field(default_factory=dict)
+    effects: list[str] = field(default_factory=list)
+
+    def perform(self, effect: Effect) -> Any:
+        if isinstance(effect, CacheRead):
+            entry = self.cache.get(effect.key.cache_key)
+            self.effects.append(f"read {effect.key.cache_key}: {'hit' if entry else 'miss'}")
+            return entry
+        if isinstance(effect, CacheWrite):
+            bundle = effect.entry.bundle
+            self.cache[bundle.key.cache_key] = effect.entry
+            self.effects.append(
+                f"write {bundle.key.cache_key}: version {bundle.version} {bundle.content_hash}"
+            )
+            return None
+        return self._fetch(effect)
+
+    def _fetch(self, effect: OriginFetch) -> FetchResult:
+        if self.origin is None:
+            raise BadEdgeInput(
+                f"vector {self.name!r}: the flow fetched {effect.path} but 'origin' is null"
+            )
+        self.effects.append(
+            f"fetch {effect.path} if-none-match={effect.if_none_match or '-'}: {self.origin.status}"
+        )
+        return FetchResult(self.origin.status, self.origin.body, self.origin.error)
+
+
+def run_vectors(payload: str) -> str:
+    """Run every vector of the JSON document `payload`; return the canonical JSON outcomes."""
+    doc = _object(_parse(payload), "document")
+    if doc.get("format") != VECTOR_FORMAT:
+        raise BadEdgeInput(f"document: 'format' must be {VECTOR_FORMAT}, got {doc.get('format')!r}")
+    config = _config(_object(doc.get("config"), "config"))
+    bundles = _bundles(_object(doc.get("bundles"), "bundles"))
+    vectors = doc.get("vectors")
+    if not isinstance(vectors, list) or not vectors:
+        raise BadEdgeInput("document: 'vectors' must be a non-empty array")
+    outcomes = [
+        _run_one(_object(v, f"vectors[{i}]"), config, bundles) for i, v in enumerate(vectors)
+    ]
+    names = [o["name"] for o in outcomes]
+    if len(set(names)) != len(names):
+        raise BadEdgeInput("document: vector names must be unique")
+    return canonical_json(outcomes)
+
+
+def canonical_json(value: Any) -> str:
+    """The one serialization of outcomes: sorted keys, compact, non-ASCII kept as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _run_one(
+    vector: Mapping[str, Any], config: EdgeConfig, bundles: Mapping[str, NamedBundle]
+) -> dict[str, Any]:
+    name = _str(vector, "name", "vector")
+    where = f"vector {name!r}"
+    world = VectorWorld(name, _origin(vector.get("origin"), bundles, where))
+    bundle_name = vector.get("bundle")
+    age = vector.get("cache_entry_age")
+    request = _request(_object(vector.get("request"), f"{where}: request"), where)
+    if (bundle_name is None) != (age is None):
+        raise BadEdgeInput(f"{where}: 'bundle' and 'cache_entry_age' are both set or both null")
+    if bundle_name is not None:
+        cached = _bundle_ref(bundles, bundle_name, f"{where}: bundle").bundle
+        world.cache[cached.key.cache_key] = CacheEntry(cached, request.now - _number(age, where))
+    response, _core_seconds = drive_sync(handle_slot(request, config), world.perform)
+    outcome = _outcome(name, response, world.effects)
+    outcome["revalidation"] = None
+    if response.revalidate is not None:
+        world.effects = []
+        result, _ = drive_sync(revalidate(response.revalidate, request.now), world.perform)
+        outcome["revalidation"] = {"outcome": result, "effects": world.effects}
+    return outcome
+
+
+def _outcome(name: str, response: EdgeResponse, effects: list[str]) -> dict[str, Any]:
+    ctx = response.context
+    exposure = response.exposure
+    return {
+        "name": name,
+        "status": response.status,
+        "headers": [[k, v] for k, v in response.headers if k.lower() not in _EXCLUDED_HEADERS],
+        "body": response.body,
+        "cache_status": response.cache_status,
+        "variant": response.variant,
+        "revalidate": None if response.revalidate is None else response.revalidate.cache_key,
+        "chosen": _CHOSEN_SKU.findall(response.body),
+        "context": None
+        if ctx is None
+        else {
+            "visitor_id": ctx.visitor_id,
+            "new_visitor": ctx.new_visitor,
+            "segment": ctx.segment,
+            "personalize": ctx.personalize,
+            "cart": sorted(ctx.cart_skus),
+            "recent_categories": list(ctx.recent_categories),
+            "price_reference_cents": ctx.price_reference_cents,
+            "country": ctx.country,
+            "device": ctx.device,
+        },
+        "exposure": None
+        if exposure is None
+        else {
+            "experiment": exposure.experiment,
+            "variant": exposure.variant,
+            "visitor_id": exposure.visitor_id,
+            "slot": exposure.slot,
+            "segment": exposure.segment,
+        },
+        "effects": list(effects),
+    }
+
+
+# --- input validation ----------------------------------------------------------------------
+
+
+def _parse(payload: str) -> Any:
+    try:
+        return json.loads(payload)
+    except ValueError as exc:
+        raise BadEdgeInput(f"document is not JSON: {exc}") from exc
+
+
+def _config(raw: Mapping[str, Any]) -> EdgeConfig:
+    fallbacks = _object(raw.get("fallbacks"), "config.fallbacks")
+    if not all(isinstance(v, str) for v in fallbacks.values()):
+        raise BadEdgeInput("config.fallbacks: every value must be a string of HTML")
+    locales = raw.get("locales")
+    if not isinstance(locales, list) or not locales or not all(isinstance(x, str) for x in locales):
+        raise BadEdgeInput("config.locales must be a non-empty array of strings")
+    experiments = EMPTY_CONFIG
+    if raw.get("experiments") is not None:
+        try:
+            experiments = config_from_json(json.dumps(raw["experiments"]))
+        except (FragmentsError, KeyError, TypeError, ValueError) as exc:
+            raise BadEdgeInput(f"config.experiments: {exc}") from exc
+    return EdgeConfig(
+        fallbacks=dict(fallbacks),
+        locales=tuple(locales),
+        segment_secret=_str(raw, "segment_secret", "config"),
+        default_segment=_str(raw, "default_segment", "config"),
+        default_locale=locales[0],
+        experiments=experiments,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NamedBundle:
+    """A bundle of the document: its wire text (what the origin sends) and its decoded form."""
+
+    wire: str
+    bundle: Bundle
+
+
+def _bundles(raw: Mapping[str, Any]) -> dict[str, NamedBundle]:
+    out: dict[str, NamedBundle] = {}
+    for name, wire in raw.items():
+        if not isinstance(wire, str):
+            raise BadEdgeInput(f"bundles[{name!r}] must be the bundle's wire JSON as a string")
+        try:
+            out[name] = NamedBundle(wire, decode_bundle(wire))
+        except FragmentsError as exc:
+            raise BadEdgeInput(f"bundles[{name!r}]: {exc}") from exc
+    return out
+
+
+def _bundle_ref(bundles: Mapping[str, NamedBundle], name: Any, where: str) -> NamedBundle:
+    if not isinstance(name, str) or name not in bundles:
+        raise BadEdgeInput(f"{where}: {name!r} is not a bundle of the document")
+    return bundles[name]
+
+
+def _request(raw: Mapping[str, Any], where: str) -> SlotRequest:
+    headers = _string_map(raw.get("headers", {}), f"{where}: request.headers")
+    if any(k != k.lower() for k in headers):
+        raise BadEdgeInput(f"{where}: request.headers names must be lower-case")
+    return SlotRequest(
+        slot=_str(raw, "slot", f"{where}: request"),
+        headers=headers,
+        query=_string_map(raw.get("query", {}), f"{where}: request.query"),
+        now=_number(raw.get("now"), f"{where}: request.now"),
+        fresh_visitor_id=_str(raw, "fresh_visitor_id", f"{where}: request"),
+    )
+
+
+def _origin(raw: Any, bundles: Mapping[str, NamedBundle], where: str) -> ScriptedOrigin | None:
+    if raw is None:
+        return None
+    origin = _object(raw, f"{where}: origin")
+    status = origin.get("status")
+    if not isinstance(status, int) or isinstance(status, bool) or not 0 <= status <= 599:
+        raise BadEdgeInput(f"{where}: origin.status must be an integer in 0..599")
+    body = origin.get("body", "")
+    if not isinstance(body, str):
+        raise BadEdgeInput(f"{where}: origin.body must be a string")
+    if origin.get("bundle") is not None:
+        if body:
+            raise BadEdgeInput(f"{where}: origin has both 'bundle' and 'body'")
+        body = _bundle_ref(bundles, origin["bundle"], f"{where}: origin.bundle").wire
+    error = origin.get("error", "")
+    if not isinstance(error, str):
+        raise BadEdgeInput(f"{where}: origin.error must be a string")
+    return ScriptedOrigin(status, body.encode("utf-8"), error)
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadEdgeInput(f"{where} must be a JSON object")
+    return value
+
+
+def _string_map(value: Any, where: str) -> dict[str, str]:
+    mapping = _object(value, where)
+    if not all(isinstance(v, str) for v in mapping.values()):
+        raise BadEdgeInput(f"{where}: every value must be a string")
+    return mapping
+
+
+def _str(raw: Mapping[str, Any], key: str, where: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str):
+        raise BadEdgeInput(f"{where}: {key!r} must be a string")
+    return value
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadEdgeInput(f"{where}: expected a number, got {value!r}")
+    return float(value)

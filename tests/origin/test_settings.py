@@ -1,0 +1,157 @@
+"""Settings.from_env: defaults, good values, and each bad variable named in its SettingsError."""
+
+from __future__ import annotations
+
+import pytest
+
+from origin.errors import SettingsError
+from origin.settings import DEV_SEGMENT_SECRET, Settings
+
+TOKEN = "t0ken-of-twenty-chars"
+CLOUDFLARE = {
+    "SHELFEDGE_PURGERS": "cloudflare",
+    "SHELFEDGE_CLOUDFLARE_ZONE_ID": "zone",
+    "SHELFEDGE_CLOUDFLARE_API_TOKEN": "secret-api-token",
+}
+FASTLY = {
+    "SHELFEDGE_PURGERS": "fastly",
+    "SHELFEDGE_FASTLY_SERVICE_ID": "svc",
+    "SHELFEDGE_FASTLY_API_TOKEN": "secret-api-token",
+}
+
+
+def test_an_empty_environment_gives_the_documented_defaults() -> None:
+    settings = Settings.from_env({})
+
+    assert settings == Settings()
+    assert settings.redis_url is None
+    assert settings.redis_timeout_ms == 250
+    assert settings.purgers == ("local-edge",)
+    assert settings.segment_secret == DEV_SEGMENT_SECRET
+
+
+def test_good_values_are_converted() -> None:
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": "redis://127.0.0.1:6390/0/",
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092,kafka-2:9093",
+            "SHELFEDGE_ENV": "prod",
+            "SHELFEDGE_SEGMENT_SECRET": "a-real-secret-of-ours",
+            "SHELFEDGE_ORIGIN_PORT": "9600",
+            "SHELFEDGE_REDIS_TIMEOUT_MS": "75",
+            "SHELFEDGE_PURGERS": "local-edge, varnish",
+            "SHELFEDGE_VARNISH_URL": "http://127.0.0.1:6081",
+            "SHELFEDGE_CATALOG_SEED": "0",
+            "SHELFEDGE_ADMIN_TOKENS": f"{TOKEN}:editor",
+        }
+    )
+
+    assert settings.redis_url == "redis://127.0.0.1:6390/0"
+    assert settings.kafka_bootstrap == "127.0.0.1:9092,kafka-2:9093"
+    assert settings.env == "prod"
+    assert settings.origin_port == 9600
+    assert settings.edge_origin_url == "http://127.0.0.1:9600"
+    assert settings.redis_timeout_ms == 75
+    assert settings.purgers == ("local-edge", "varnish")
+    assert settings.varnish_url == "http://127.0.0.1:6081"
+    assert settings.catalog_seed == 0
+    assert settings.admin_tokens == {TOKEN: "editor"}
+
+
+def test_cloudflare_and_fastly_settings() -> None:
+    cloudflare = Settings.from_env(
+        {**CLOUDFLARE, "SHELFEDGE_CLOUDFLARE_RATE": "2.5", "SHELFEDGE_CLOUDFLARE_BUCKET": "9"}
+    ).cloudflare
+    fastly = Settings.from_env({**FASTLY, "SHELFEDGE_FASTLY_SOFT_PURGE": "false"}).fastly
+
+    assert cloudflare is not None
+    assert (cloudflare.zone_id, cloudflare.plan, cloudflare.rate_per_second) == (
+        "zone",
+        "free",
+        2.5,
+    )
+    assert cloudflare.bucket_size == 9
+    assert fastly is not None
+    assert (fastly.service_id, fastly.soft_purge) == ("svc", False)
+
+
+BAD = [
+    ({"SHELFEDGE_ENV": "staging"}, "SHELFEDGE_ENV"),
+    ({"SHELFEDGE_ENV": ""}, "SHELFEDGE_ENV"),
+    ({"SHELFEDGE_ENV": "prod"}, "SHELFEDGE_SEGMENT_SECRET"),
+    ({"SHELFEDGE_SEGMENT_SECRET": "short"}, "SHELFEDGE_SEGMENT_SECRET"),
+    ({"SHELFEDGE_PURGERS": "local-edge,akamai"}, "SHELFEDGE_PURGERS"),
+    ({"SHELFEDGE_ORIGIN_PORT": "0"}, "SHELFEDGE_ORIGIN_PORT"),
+    ({"SHELFEDGE_ORIGIN_PORT": "http"}, "SHELFEDGE_ORIGIN_PORT"),
+    ({"SHELFEDGE_EDGE_PORT": "70000"}, "SHELFEDGE_EDGE_PORT"),
+    ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL"),
+    ({"REDIS_URL": "redis://"}, "REDIS_URL"),
+    ({"REDIS_URL": "127.0.0.1:6379"}, "REDIS_URL"),
+    ({"KAFKA_BOOTSTRAP_SERVERS": "localhost"}, "KAFKA_BOOTSTRAP_SERVERS"),
+    ({"KAFKA_BOOTSTRAP_SERVERS": "a:9092,:9093"}, "KAFKA_BOOTSTRAP_SERVERS"),
+    ({"KAFKA_BOOTSTRAP_SERVERS": "a:port"}, "KAFKA_BOOTSTRAP_SERVERS"),
+    ({"SHELFEDGE_EDGE_ORIGIN_URL": "ftp://origin"}, "SHELFEDGE_EDGE_ORIGIN_URL"),
+    ({"SHELFEDGE_PUBLIC_EDGE_URL": "127.0.0.1:8700"}, "SHELFEDGE_PUBLIC_EDGE_URL"),
+    ({"SHELFEDGE_LOCAL_EDGE_URL": "edge"}, "SHELFEDGE_LOCAL_EDGE_URL"),
+    ({"SHELFEDGE_REDIS_TIMEOUT_MS": "5"}, "SHELFEDGE_REDIS_TIMEOUT_MS"),
+    ({"SHELFEDGE_REDIS_TIMEOUT_MS": "1.5"}, "SHELFEDGE_REDIS_TIMEOUT_MS"),
+    ({"SHELFEDGE_REDIS_TIMEOUT_MS": "1e3"}, "SHELFEDGE_REDIS_TIMEOUT_MS"),
+    ({"SHELFEDGE_COALESCE_MS": "-1"}, "SHELFEDGE_COALESCE_MS"),
+    ({"SHELFEDGE_MAX_IN_FLIGHT": "0"}, "SHELFEDGE_MAX_IN_FLIGHT"),
+    ({"SHELFEDGE_CONSUMER_METRICS_PORT": "65536"}, "SHELFEDGE_CONSUMER_METRICS_PORT"),
+    ({"SHELFEDGE_CATALOG_SEED": "-1"}, "SHELFEDGE_CATALOG_SEED"),
+    ({"SHELFEDGE_CATALOG_SKUS": "5"}, "SHELFEDGE_CATALOG_SKUS"),
+    ({"SHELFEDGE_ADMIN_TOKENS": "short:editor"}, "SHELFEDGE_ADMIN_TOKENS"),
+    ({"SHELFEDGE_ADMIN_TOKENS": f"{TOKEN}:admin"}, "SHELFEDGE_ADMIN_TOKENS"),
+    ({"SHELFEDGE_ADMIN_TOKENS": TOKEN}, "SHELFEDGE_ADMIN_TOKENS"),
+    ({"SHELFEDGE_PURGERS": "varnish"}, "SHELFEDGE_VARNISH_URL"),
+    (
+        {"SHELFEDGE_PURGERS": "varnish", "SHELFEDGE_VARNISH_URL": "varnish:6081"},
+        "SHELFEDGE_VARNISH_URL",
+    ),
+    ({"SHELFEDGE_PURGERS": "cloudflare"}, "SHELFEDGE_CLOUDFLARE_ZONE_ID"),
+    (
+        {"SHELFEDGE_PURGERS": "cloudflare", "SHELFEDGE_CLOUDFLARE_ZONE_ID": "z"},
+        "SHELFEDGE_CLOUDFLARE_API_TOKEN",
+    ),
+    ({**CLOUDFLARE, "SHELFEDGE_CLOUDFLARE_PLAN": "gold"}, "SHELFEDGE_CLOUDFLARE_PLAN"),
+    ({**CLOUDFLARE, "SHELFEDGE_CLOUDFLARE_RATE": "0"}, "SHELFEDGE_CLOUDFLARE_RATE"),
+    ({**CLOUDFLARE, "SHELFEDGE_CLOUDFLARE_RATE": "fast"}, "SHELFEDGE_CLOUDFLARE_RATE"),
+    ({**CLOUDFLARE, "SHELFEDGE_CLOUDFLARE_RATE": "nan"}, "SHELFEDGE_CLOUDFLARE_RATE"),
+    ({**CLOUDFLARE, "SHELFEDGE_CLOUDFLARE_RATE": "inf"}, "SHELFEDGE_CLOUDFLARE_RATE"),
+    ({**CLOUDFLARE, "SHELFEDGE_CLOUDFLARE_BUCKET": "0"}, "SHELFEDGE_CLOUDFLARE_BUCKET"),
+    (
+        {**CLOUDFLARE, "SHELFEDGE_CLOUDFLARE_API_BASE": "api.example"},
+        "SHELFEDGE_CLOUDFLARE_API_BASE",
+    ),
+    ({"SHELFEDGE_PURGERS": "fastly"}, "SHELFEDGE_FASTLY_SERVICE_ID"),
+    ({**FASTLY, "SHELFEDGE_FASTLY_SOFT_PURGE": "yes"}, "SHELFEDGE_FASTLY_SOFT_PURGE"),
+]
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"), BAD, ids=[f"{v}-{i}" for i, (_, v) in enumerate(BAD)]
+)
+def test_each_bad_variable_is_named(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(environ)
+
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(f"{variable}: expected ")
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"SHELFEDGE_SEGMENT_SECRET": "tiny-secret"},
+        {"SHELFEDGE_ADMIN_TOKENS": "a-secret-token-of-ours:root"},
+        {"SHELFEDGE_ADMIN_TOKENS": "leaky:editor"},
+    ],
+)
+def test_secrets_are_never_echoed(environ: dict[str, str]) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(environ)
+
+    secret = next(iter(environ.values())).split(":")[0]
+    assert secret not in str(caught.value)
+    assert "<hidden>" in str(caught.value)
