@@ -1,0 +1,281 @@
+"""The product's invalidation consumer, wired like `invalidation.service`, with instruments.
+
+- `MeteredPipeline` is the product's `InvalidationPipeline`, unchanged, adding up its batch
+  reports and noting when the expected number of distinct records (by topic, partition and
+  offset, so redeliveries after a rebalance do not count twice) has been processed.
+- `RecordingQueue` is the product's `PurgeQueue`, remembering each peeked tag's `since_ms`
+  (the producer timestamp of the oldest event the purge covers).
+- `RecordingPurger` is a local fake purger (the `Purger` protocol): it accepts every purge at
+  once and records, per tag, purge-issued time minus `since_ms`: event -> purge latency.
+- `ConsumerRun` runs `InvalidationConsumer` (and optionally one `PurgeWorker` with the fake
+  purger) on this event loop until stopped.
+
+It must never alter what the product code decides: instruments only observe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from bench.errors import BenchRunError
+from bench.kafka_tools import SESSION_TIMEOUT_MS, AssignmentClock
+from fragments.slots import load_slots
+from invalidation.apply import EventApplier
+from invalidation.consumer import ConsumerConfig, InvalidationConsumer
+from invalidation.metrics import InvalidationMetrics
+from invalidation.pipeline import BatchReport, InvalidationPipeline
+from invalidation.purge_queue import PendingPurge, PurgeQueue
+from invalidation.purge_worker import PurgeWorker
+from invalidation.records import Record
+from origin.builder import BundleBuilder
+from origin.recompute import Recomputer
+from origin.store import Store
+
+BENCH_PURGER = "bench"
+PURGE_TAGS_PER_REQUEST = 500
+ASSIGNMENT_TIMEOUT_S = 30.0
+
+
+@dataclass(slots=True)
+class PipelineTotals:
+    """Batch reports added up."""
+
+    batches: int = 0
+    records: int = 0
+    """Records processed, counting a redelivered record each time."""
+    unique_records: int = 0
+    """Distinct (topic, partition, offset) processed."""
+    applied: int = 0
+    duplicates: int = 0
+    stale: int = 0
+    dead_letters: int = 0
+    recomputed: int = 0
+    changed: int = 0
+    purges_enqueued: int = 0
+    busy_seconds: float = 0.0
+    """Time spent inside `process` (the rest is fetching and waiting for windows)."""
+    dead_letter_reasons: list[str] = field(default_factory=list)
+
+    @property
+    def redelivered(self) -> int:
+        """Records processed more than once (after a rebalance: at-least-once delivery)."""
+        return self.records - self.unique_records
+
+    def add(self, report: BatchReport) -> None:
+        self.batches += 1
+        self.records += report.records
+        self.applied += report.applied
+        self.duplicates += report.duplicates
+        self.stale += report.stale
+        self.dead_letters += len(report.dead_letters)
+        self.dead_letter_reasons += [d.reason for d in report.dead_letters[:3]]
+        self.recomputed += report.recomputed
+        self.changed += len(report.changed)
+        self.purges_enqueued += report.purges_enqueued
+        self.busy_seconds += report.seconds
+
+
+class MeteredPipeline(InvalidationPipeline):
+    """The product pipeline, with its batch reports added up."""
+
+    def __init__(
+        self,
+        applier: EventApplier,
+        recomputer: Recomputer,
+        purgers: Sequence[str],
+        *,
+        suppress_unchanged: bool,
+        expected_records: int,
+    ) -> None:
+        super().__init__(applier, recomputer, purgers, suppress_unchanged=suppress_unchanged)
+        self.totals = PipelineTotals()
+        self._seen: set[tuple[str, int, int]] = set()
+        self.expected_records = expected_records
+        self.all_processed = asyncio.Event()
+        self.finished_at: float | None = None
+
+    def expect(self, records: int) -> None:
+        """Change the number of records to wait for (a paced source knows it only at the end)."""
+        self.expected_records = records
+        self._check_done()
+
+    async def process(self, records: Sequence[Record]) -> BatchReport:
+        report = await super().process(records)
+        self.totals.add(report)
+        self._seen.update((r.topic, r.partition, r.offset) for r in records)
+        self.totals.unique_records = len(self._seen)
+        self._check_done()
+        return report
+
+    def _check_done(self) -> None:
+        if self.totals.unique_records >= self.expected_records and self.finished_at is None:
+            self.finished_at = time.perf_counter()
+            self.all_processed.set()
+
+
+class RecordingQueue(PurgeQueue):
+    """The product's purge queue, remembering the `since_ms` of every tag it hands out."""
+
+    def __init__(self, redis: Redis, purger: str, partitions: Sequence[str]) -> None:
+        super().__init__(redis, purger, partitions)
+        self.since_ms: dict[str, int] = {}
+
+    async def peek(self, limit: int) -> list[PendingPurge]:
+        pending = await super().peek(limit)
+        for item in pending:
+            self.since_ms[item.tag] = item.since_ms
+        return pending
+
+
+class RecordingPurger:
+    """A fake CDN that accepts every purge and records event -> purge latency per tag."""
+
+    name = BENCH_PURGER
+    max_tags_per_request = PURGE_TAGS_PER_REQUEST
+
+    def __init__(self) -> None:
+        self.queue: RecordingQueue | None = None
+        self.latencies_ms: list[float] = []
+        self.requests = 0
+        self.tags = 0
+
+    async def purge(self, tags: Sequence[str]) -> None:
+        now_ms = time.time() * 1000.0
+        if self.queue is None:
+            raise BenchRunError("RecordingPurger used before its queue was attached")
+        self.requests += 1
+        self.tags += len(tags)
+        for tag in tags:
+            since = self.queue.since_ms.get(tag)
+            if since is None:
+                raise BenchRunError(f"purge of {tag!r} that the queue never handed out")
+            if since:
+                self.latencies_ms.append(now_ms - since)
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """One consumer-group member of the benchmark."""
+
+    bootstrap: str
+    group_id: str
+    suppress_unchanged: bool = True
+    enqueue_purges: bool = False
+    """Name the fake purger to the pipeline, so changed bundles enqueue purges for it."""
+    purge_worker: bool = False
+    """Run a purge worker draining those purges through the fake purger."""
+    window_ms: int = 100
+    max_in_flight: int = 2000
+
+
+class ConsumerRun:
+    """The product consumer (and optionally a purge worker) running on this event loop."""
+
+    def __init__(self, config: RunConfig, redis: Redis, expected_records: int) -> None:
+        self.config = config
+        self.redis = redis
+        self.expected_records = expected_records
+        self.purger = RecordingPurger()
+        self.metrics = InvalidationMetrics.create()
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.pipeline: MeteredPipeline | None = None
+        self.consumer: InvalidationConsumer | None = None
+        self.queue: RecordingQueue | None = None
+        self.assigned_at: float | None = None
+
+    async def start(self) -> float:
+        """Start, wait for the partition assignment and return when it came (perf_counter)."""
+        store = Store(self.redis, timeout=5.0)
+        segments = await store.segments()
+        if not segments:
+            raise BenchRunError("the Redis is not seeded (no segments)")
+        recomputer = Recomputer(store, BundleBuilder(load_slots()), segments)
+        if self.config.purge_worker and not self.config.enqueue_purges:
+            raise BenchRunError("a purge worker needs enqueue_purges=True")
+        purgers = (BENCH_PURGER,) if self.config.enqueue_purges else ()
+        self.pipeline = MeteredPipeline(
+            EventApplier(self.redis),
+            recomputer,
+            purgers,
+            suppress_unchanged=self.config.suppress_unchanged,
+            expected_records=self.expected_records,
+        )
+        self.consumer = InvalidationConsumer(
+            ConsumerConfig(
+                bootstrap=self.config.bootstrap,
+                group_id=self.config.group_id,
+                window_ms=self.config.window_ms,
+                max_in_flight=self.config.max_in_flight,
+                client_id=f"bench-{self.config.group_id}",
+                session_timeout_ms=SESSION_TIMEOUT_MS,
+            ),
+            self.pipeline,
+            self.metrics,
+        )
+        await self.consumer.start()
+        self._tasks.append(asyncio.create_task(self.consumer.run(self._stop)))
+        if self.config.purge_worker:
+            self.queue = RecordingQueue(self.redis, BENCH_PURGER, list(recomputer.partitions))
+            self.purger.queue = self.queue
+            worker = PurgeWorker(self.redis, self.purger, self.queue, self.metrics)
+            self._tasks.append(asyncio.create_task(worker.run(self._stop)))
+        self.assigned_at = await AssignmentClock(self.consumer.consumer).watch(ASSIGNMENT_TIMEOUT_S)
+        return self.assigned_at
+
+    async def wait_processed(self, timeout: float) -> float:  # noqa: ASYNC109
+        """Wait until the expected records were processed; return when (perf_counter)."""
+        pipeline = self._pipeline()
+        try:
+            async with asyncio.timeout(timeout):
+                await pipeline.all_processed.wait()
+        except TimeoutError:
+            raise BenchRunError(
+                f"group {self.config.group_id}: {pipeline.totals.unique_records}/"
+                f"{self.expected_records} records processed in {timeout:g} s"
+            ) from None
+        self._check_tasks()
+        assert pipeline.finished_at is not None
+        return pipeline.finished_at
+
+    async def wait_purges_drained(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Wait until the fake purger's queue is empty."""
+        if self.queue is None:
+            raise BenchRunError("no purge worker in this run")
+        deadline = time.perf_counter() + timeout
+        while (depth := await self.queue.depth()) > 0:
+            self._check_tasks()
+            if time.perf_counter() > deadline:
+                raise BenchRunError(f"{depth} purges still queued after {timeout:g} s")
+            await asyncio.sleep(0.05)
+
+    @property
+    def totals(self) -> PipelineTotals:
+        return self._pipeline().totals
+
+    def expect(self, records: int) -> None:
+        self._pipeline().expect(records)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        results = await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.consumer is not None:
+            await self.consumer.stop()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise BenchRunError(f"consumer task failed: {result!r}") from result
+
+    def _check_tasks(self) -> None:
+        for task in self._tasks:
+            if task.done() and task.exception() is not None:
+                raise BenchRunError(f"consumer task failed: {task.exception()!r}")
+
+    def _pipeline(self) -> MeteredPipeline:
+        if self.pipeline is None:
+            raise BenchRunError("ConsumerRun not started")
+        return self.pipeline

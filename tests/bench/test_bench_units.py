@@ -1,0 +1,168 @@
+"""The benchmarks' pure parts: percentiles, target verdicts, options, HTTP framing, specs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from bench.errors import BenchError, BenchRunError
+from bench.loadgen import LoadSpec, _parse_head
+from bench.report import (
+    BenchOptions,
+    Target,
+    at_least,
+    at_most,
+    parse_options,
+    ratio,
+    run_benchmark,
+)
+from bench.stats import Summary, percentile
+
+
+@pytest.mark.parametrize(
+    ("samples", "q", "expected"),
+    [
+        ([1.0], 0.5, 1.0),
+        ([1.0, 2.0], 0.5, 1.0),
+        ([1.0, 2.0, 3.0, 4.0], 0.5, 2.0),
+        ([float(i) for i in range(1, 101)], 0.99, 99.0),
+        ([float(i) for i in range(1, 101)], 1.0, 100.0),
+        ([float(i) for i in range(1, 1001)], 0.99, 990.0),
+    ],
+)
+def test_percentile_is_nearest_rank(samples: list[float], q: float, expected: float) -> None:
+    assert percentile(samples, q) == expected
+
+
+@pytest.mark.parametrize("q", [0.0, -0.1, 1.5])
+def test_percentile_rejects_quantiles_outside_0_1(q: float) -> None:
+    with pytest.raises(ValueError, match="quantile"):
+        percentile([1.0], q)
+
+
+def test_percentile_of_nothing_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no samples"):
+        percentile([], 0.5)
+
+
+def test_summary_sorts_and_scales() -> None:
+    summary = Summary.of([0.003, 0.001, 0.002]).scaled(1000.0)
+    assert (summary.count, summary.p50, summary.max) == (3, 2.0, 3.0)
+    assert summary.mean == pytest.approx(2.0)
+    assert Summary.from_dict(summary.to_dict()) == summary
+
+
+@pytest.mark.parametrize(
+    ("target", "met", "verdict"),
+    [
+        (at_least("ratio", 0.7, 0.7), True, "PASS"),
+        (at_least("ratio", 0.69, 0.7), False, "MISS"),
+        (at_most("p99", 10.0, 10.0, "ms"), True, "PASS"),
+        (at_most("p99", 10.5, 10.0, "ms"), False, "MISS"),
+    ],
+)
+def test_target_verdicts(target: Target, met: bool, verdict: str) -> None:
+    assert target.met is met
+    assert target.line().endswith(verdict)
+
+
+def test_target_line_avoids_exponents() -> None:
+    assert "measured 1764 ms" in at_most("p99", 1763.6, 250.0, "ms").line()
+
+
+def test_ratio_refuses_an_empty_baseline() -> None:
+    assert ratio(1.0, 4.0, "x") == 0.25
+    with pytest.raises(BenchError, match="baseline"):
+        ratio(1.0, 0.0, "x")
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "short", "strict"),
+    [
+        ([], "", False, False),
+        (["--short"], "", True, False),
+        ([], "1", True, False),
+        ([], "0", False, False),
+        (["--strict"], "yes", True, True),
+    ],
+)
+def test_options_from_flags_and_env(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], env: str, short: bool, strict: bool
+) -> None:
+    monkeypatch.setenv("BENCH_SHORT", env)
+    options = parse_options("bench.test", "test", argv)
+    assert (options.short, options.strict) == (short, strict)
+
+
+def test_a_bad_bench_short_value_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_SHORT", "maybe")
+    with pytest.raises(SystemExit):
+        parse_options("bench.test", "test", [])
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 12", (200, 12)),
+        (b"HTTP/1.1 304 Not Modified\r\nETag: x\r\nContent-Length: 0", (304, 0)),
+    ],
+)
+def test_response_heads_are_framed_by_content_length(
+    head: bytes, expected: tuple[int, int]
+) -> None:
+    assert _parse_head(head) == expected
+
+
+@pytest.mark.parametrize(
+    ("head", "problem"),
+    [
+        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked", "chunked"),
+        (b"HTTP/1.1 200 OK\r\nserver: x", "Content-Length"),
+        (b"SPDY 200", "status line"),
+    ],
+)
+def test_unframeable_responses_are_errors(head: bytes, problem: str) -> None:
+    with pytest.raises(BenchRunError, match=problem):
+        _parse_head(head)
+
+
+def test_load_spec_round_trips_and_stays_on_loopback() -> None:
+    spec = LoadSpec(port=8080, path="/x?y=1", headers=(("cookie", "a=b"),), rate=500.0)
+    assert LoadSpec.from_json(spec.to_json()) == spec
+    assert spec.request_bytes().startswith(b"GET /x?y=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n")
+    with pytest.raises(BenchRunError, match="loopback"):
+        LoadSpec(port=80, path="/", host="example.com")
+
+
+def _body(targets: list[Target]) -> Callable[[BenchOptions], list[Target]]:
+    def body(options: BenchOptions) -> list[Target]:
+        assert options.short
+        return targets
+
+    return body
+
+
+def _broken(options: BenchOptions) -> list[Target]:
+    raise BenchRunError("the baseline never answered")
+
+
+@pytest.mark.parametrize(
+    ("argv", "targets", "code"),
+    [
+        (["--short"], [at_least("r", 1.0, 0.5)], 0),
+        (["--short"], [at_least("r", 0.1, 0.5)], 0),
+        (["--short", "--strict"], [at_least("r", 1.0, 0.5)], 0),
+        (["--short", "--strict"], [at_least("r", 0.1, 0.5)], 1),
+    ],
+)
+def test_exit_code_is_zero_unless_strict_and_missed(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], targets: list[Target], code: int
+) -> None:
+    monkeypatch.delenv("BENCH_SHORT", raising=False)
+    assert run_benchmark("bench.test", "test", _body(targets), argv) == code
+
+
+def test_a_broken_run_exits_2_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_benchmark("bench.test", "test", _broken, ["--short"]) == 2
+    assert "broken: the baseline never answered" in capsys.readouterr().err
