@@ -12,6 +12,8 @@ help:
 	@echo "make run     start the local stack (Redis, broker, origin, edge, consumer) with a status view"
 	@echo "make test    lint, types and the whole test suite"
 	@echo "make bench   benchmarks (BENCH_SHORT=1 for the short CI mode)"
+	@echo "make wasm    the WASI build of the edge core: dist/shelfedge-edge.wasm"
+	@echo "make edge-bundle  the deployable Cloudflare Python Worker in build/worker/"
 
 $(BOOTSTRAP)/bin/uv:
 	python3 -m venv $(BOOTSTRAP)
@@ -54,6 +56,10 @@ bench: setup
 	$(RUN) python -m bench.origin
 	$(RUN) python -m bench.edge
 	$(RUN) python -m bench.invalidation
+	$(RUN) python -m bench.wasm
+
+wasm: wasm-toolchain
+	bash tools/wasi/build.sh edge/wasi_main.py dist/shelfedge-edge.wasm
 
 edge-worker edge-bundle: setup
 	$(RUN) python tools/workerd/build_pyodide_bundle.py

@@ -21,8 +21,10 @@ these four are ignored, so the golden file with its ``expected`` part is a valid
 
 Each vector runs `handle_slot` with `drive_sync` over an in-memory cache (holding at most the
 vector's cached entry) and the scripted origin; when the response asks for a background
-revalidation, `revalidate` runs next against the same cache and origin. The result is canonical
-JSON (sorted keys, no whitespace, UTF-8 text): one object per vector with status, headers
+revalidation, `revalidate` runs next against the same cache and origin. `decide` is that run
+for one request (the WASI entry's decision mode calls it); `load_document`, `run_vector` and
+`run_document` are the steps of `run_vectors`, for callers that time each vector. The result is
+canonical JSON (sorted keys, no whitespace, UTF-8 text): one object per vector with status, headers
 (``Server-Timing`` excluded: it is a measurement), body, cache status, variant, revalidate key,
 chosen SKUs, the shopper context, the exposure, every effect performed and the revalidation.
 
@@ -110,21 +112,40 @@ class VectorWorld:
 
 def run_vectors(payload: str) -> str:
     """Run every vector of the JSON document `payload`; return the canonical JSON outcomes."""
+    return canonical_json(run_document(load_document(payload)))
+
+
+@dataclass(frozen=True, slots=True)
+class VectorDocument:
+    """A checked vector document: the edge config, the named bundles and the vectors."""
+
+    config: EdgeConfig
+    bundles: Mapping[str, NamedBundle]
+    vectors: tuple[dict[str, Any], ...]
+    """Each vector as parsed JSON (an object; its fields are checked when it runs)."""
+
+
+def load_document(payload: str) -> VectorDocument:
+    """Parse and check the document's format, config and bundles (raises BadEdgeInput)."""
     doc = _object(_parse(payload), "document")
     if doc.get("format") != VECTOR_FORMAT:
         raise BadEdgeInput(f"document: 'format' must be {VECTOR_FORMAT}, got {doc.get('format')!r}")
-    config = _config(_object(doc.get("config"), "config"))
+    config = parse_config(_object(doc.get("config"), "config"))
     bundles = _bundles(_object(doc.get("bundles"), "bundles"))
     vectors = doc.get("vectors")
     if not isinstance(vectors, list) or not vectors:
         raise BadEdgeInput("document: 'vectors' must be a non-empty array")
-    outcomes = [
-        _run_one(_object(v, f"vectors[{i}]"), config, bundles) for i, v in enumerate(vectors)
-    ]
+    checked = tuple(_object(v, f"vectors[{i}]") for i, v in enumerate(vectors))
+    return VectorDocument(config, bundles, checked)
+
+
+def run_document(doc: VectorDocument) -> list[dict[str, Any]]:
+    """The outcome of every vector of `doc`, in order (what `run_vectors` serializes)."""
+    outcomes = [run_vector(vector, doc) for vector in doc.vectors]
     names = [o["name"] for o in outcomes]
     if len(set(names)) != len(names):
         raise BadEdgeInput("document: vector names must be unique")
-    return canonical_json(outcomes)
+    return outcomes
 
 
 def canonical_json(value: Any) -> str:
@@ -132,20 +153,38 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _run_one(
-    vector: Mapping[str, Any], config: EdgeConfig, bundles: Mapping[str, NamedBundle]
-) -> dict[str, Any]:
+def run_vector(vector: Mapping[str, Any], doc: VectorDocument) -> dict[str, Any]:
+    """Check one vector of `doc` and run it; return its outcome object."""
     name = _str(vector, "name", "vector")
     where = f"vector {name!r}"
-    world = VectorWorld(name, _origin(vector.get("origin"), bundles, where))
+    origin = parse_origin(vector.get("origin"), doc.bundles, where)
     bundle_name = vector.get("bundle")
     age = vector.get("cache_entry_age")
-    request = _request(_object(vector.get("request"), f"{where}: request"), where)
+    request = parse_request(_object(vector.get("request"), f"{where}: request"), where)
     if (bundle_name is None) != (age is None):
         raise BadEdgeInput(f"{where}: 'bundle' and 'cache_entry_age' are both set or both null")
+    cached = None
     if bundle_name is not None:
-        cached = _bundle_ref(bundles, bundle_name, f"{where}: bundle").bundle
-        world.cache[cached.key.cache_key] = CacheEntry(cached, request.now - _number(age, where))
+        bundle = _bundle_ref(doc.bundles, bundle_name, f"{where}: bundle").bundle
+        cached = CacheEntry(bundle, request.now - _number(age, where))
+    return decide(name, request, doc.config, cached, origin)
+
+
+def decide(
+    name: str,
+    request: SlotRequest,
+    config: EdgeConfig,
+    cached: CacheEntry | None,
+    origin: ScriptedOrigin | None,
+) -> dict[str, Any]:
+    """Run one request against a cache holding at most `cached` and a scripted origin.
+
+    Returns the outcome object of one vector; the background revalidation, when the response
+    asks for one, runs next against the same cache and origin.
+    """
+    world = VectorWorld(name, origin)
+    if cached is not None:
+        world.cache[cached.bundle.key.cache_key] = cached
     response, _core_seconds = drive_sync(handle_slot(request, config), world.perform)
     outcome = _outcome(name, response, world.effects)
     outcome["revalidation"] = None
@@ -204,7 +243,7 @@ def _parse(payload: str) -> Any:
         raise BadEdgeInput(f"document is not JSON: {exc}") from exc
 
 
-def _config(raw: Mapping[str, Any]) -> EdgeConfig:
+def parse_config(raw: Mapping[str, Any]) -> EdgeConfig:
     fallbacks = _object(raw.get("fallbacks"), "config.fallbacks")
     if not all(isinstance(v, str) for v in fallbacks.values()):
         raise BadEdgeInput("config.fallbacks: every value must be a string of HTML")
@@ -253,7 +292,7 @@ def _bundle_ref(bundles: Mapping[str, NamedBundle], name: Any, where: str) -> Na
     return bundles[name]
 
 
-def _request(raw: Mapping[str, Any], where: str) -> SlotRequest:
+def parse_request(raw: Mapping[str, Any], where: str) -> SlotRequest:
     headers = _string_map(raw.get("headers", {}), f"{where}: request.headers")
     if any(k != k.lower() for k in headers):
         raise BadEdgeInput(f"{where}: request.headers names must be lower-case")
@@ -266,7 +305,7 @@ def _request(raw: Mapping[str, Any], where: str) -> SlotRequest:
     )
 
 
-def _origin(raw: Any, bundles: Mapping[str, NamedBundle], where: str) -> ScriptedOrigin | None:
+def parse_origin(raw: Any, bundles: Mapping[str, NamedBundle], where: str) -> ScriptedOrigin | None:
     if raw is None:
         return None
     origin = _object(raw, f"{where}: origin")

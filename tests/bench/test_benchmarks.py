@@ -38,6 +38,10 @@ EXPECTED = {
         ["pipeline/raw records/s", "event->purge p99 / window", "suppressed/unsuppressed purges"],
         3,
     ),
+    "bench.wasm": (
+        ["wasi/cpython decision p50", "wasi/pyodide decision p50", "pyodide/cpython decision p50"],
+        2,
+    ),
 }
 
 

