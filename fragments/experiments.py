@@ -25,6 +25,11 @@ Status = Literal["draft", "running", "paused", "stopped"]
 STATUSES: tuple[Status, ...] = ("draft", "running", "paused", "stopped")
 ATTRIBUTE_OPS = ("eq", "ne", "in", "nin", "gt", "lt")
 ATTRIBUTES = ("segment", "country", "device", "locale", "consent", "cart_size", "page")
+SCORING_FIELDS = ("affinity", "popularity", "margin")
+"""Segment-list scoring exponents a variant may override (see `fragments.slots.ScoringWeights`)."""
+MAX_SCORING_EXPONENT = 10.0
+PUBLISHED_STATUSES: tuple[Status, ...] = ("running", "paused", "stopped")
+"""Statuses that are part of the published edge configuration (drafts never are)."""
 WEIGHT_TOLERANCE = 0.001
 _KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
@@ -70,6 +75,11 @@ class VariantChanges:
     recency_boost: float | None = None
     price_floor: float | None = None
     origin_rendered: bool = False
+
+    @property
+    def changes_bundle(self) -> bool:
+        """True when the origin must render this variant's bundles differently from control."""
+        return bool(self.wrapper_template or self.card_template or self.scoring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +162,13 @@ def validate(
     known_slots: Sequence[str],
     known_segments: Sequence[str],
     others: Sequence[Experiment] = (),
+    known_templates: Sequence[str] | None = None,
 ) -> None:
-    """Raise ExperimentInvalid naming every problem and its fix."""
+    """Raise ExperimentInvalid naming every problem and its fix.
+
+    `others` are the other stored experiments (namespace overlaps, variant ids shared on a
+    slot); `known_templates`, when given, are the template names a variant may choose.
+    """
     problems: dict[str, str] = {}
     if not _KEY.fullmatch(experiment.key):
         problems["key"] = "use 1-64 chars of a-z, 0-9, '-', '_' (starting with a letter or digit)"
@@ -172,6 +187,8 @@ def validate(
                 f"unknown segment {segment!r}; choose from {', '.join(known_segments)}"
             )
     _validate_variants(experiment, problems)
+    _validate_changes(experiment, known_templates, problems)
+    _validate_shared_variant_ids(experiment, others, problems)
     if not 0.0 <= experiment.coverage <= 1.0:
         problems["coverage"] = "use a share between 0 and 1"
     if not 0.0 <= experiment.holdout < 1.0:
@@ -221,6 +238,61 @@ def _validate_variants(experiment: Experiment, problems: dict[str, str]) -> None
             f"weights sum to {total:.3f}; make them sum to 1 (e.g. "
             f"{', '.join(f'{1 / len(variants):.3f}' for _ in variants)})"
         )
+
+
+def _validate_changes(
+    experiment: Experiment, known_templates: Sequence[str] | None, problems: dict[str, str]
+) -> None:
+    for i, v in enumerate(experiment.variants):
+        c = v.changes
+        where = f"variants[{i}].changes"
+        for name in ("wrapper_template", "card_template"):
+            template = getattr(c, name)
+            if known_templates is not None and template not in (None, *known_templates):
+                problems[f"{where}.{name}"] = (
+                    f"unknown template {template!r}; choose from {', '.join(known_templates)}"
+                )
+        for name, value in (c.scoring or {}).items():
+            if name not in SCORING_FIELDS:
+                problems[f"{where}.scoring.{name}"] = (
+                    f"unknown scoring weight; use some of {', '.join(SCORING_FIELDS)}"
+                )
+            elif not 0.0 <= value <= MAX_SCORING_EXPONENT:
+                problems[f"{where}.scoring.{name}"] = (
+                    f"use an exponent between 0 and {MAX_SCORING_EXPONENT:g}"
+                )
+        if c.recency_boost is not None and not 0.0 <= c.recency_boost <= 10.0:
+            problems[f"{where}.recency_boost"] = "use a boost between 0 and 10"
+        if c.price_floor is not None and not 0.0 <= c.price_floor <= 1.0:
+            problems[f"{where}.price_floor"] = "use a floor between 0 and 1"
+        if i == 0 and (
+            c.changes_bundle
+            or c.shown is not None
+            or c.recency_boost is not None
+            or c.price_floor is not None
+            or c.origin_rendered
+        ):
+            problems[f"{where}"] = "control changes nothing; move the changes to a challenger"
+
+
+def _validate_shared_variant_ids(
+    experiment: Experiment, others: Sequence[Experiment], problems: dict[str, str]
+) -> None:
+    """Bundles are keyed by variant id: two published experiments on one slot need distinct ids."""
+    for i, v in enumerate(experiment.variants):
+        if v.id == CONTROL_VARIANT:
+            continue
+        for other in others:
+            if other.key == experiment.key or other.status not in ("running", "paused"):
+                continue
+            shared = sorted(set(other.slots) & set(experiment.slots))
+            if shared and v.id in other.variant_ids():
+                problems[f"variants[{i}].id"] = (
+                    f"variant id {v.id!r} is already used by experiment {other.key!r} on slot "
+                    f"{shared[0]!r} (bundles are keyed by variant id); pick another id, e.g. "
+                    f"'{experiment.key[:40]}-{v.id[:20]}'"
+                )
+                break
 
 
 def _validate_namespace(
@@ -301,61 +373,146 @@ def _changes_to_dict(c: VariantChanges) -> dict[str, Any]:
 
 
 def experiment_from_dict(d: Mapping[str, Any]) -> Experiment:
-    """Build from a JSON object; raise ExperimentInvalid naming malformed fields."""
-    try:
-        targeting = d.get("targeting") or {}
-        ns = d.get("namespace")
-        return Experiment(
-            key=str(d["key"]),
-            name=str(d.get("name", "")),
-            status=d.get("status", "draft"),
-            slots=tuple(str(s) for s in d.get("slots", ())),
-            variants=tuple(
-                Variant(
-                    id=str(v["id"]),
-                    name=str(v.get("name", v["id"])),
-                    weight=float(v["weight"]),
-                    changes=_changes_from_dict(v.get("changes") or {}),
-                )
-                for v in d.get("variants", ())
-            ),
-            targeting=Targeting(
-                segments=tuple(targeting.get("segments", ())),
-                countries=tuple(targeting.get("countries", ())),
-                devices=tuple(targeting.get("devices", ())),
-                path_patterns=tuple(targeting.get("path_patterns", ())),
-                conditions=tuple(
-                    Condition(str(c["attribute"]), str(c["op"]), c["value"])
-                    for c in targeting.get("conditions", ())
-                ),
-            ),
-            coverage=float(d.get("coverage", 1.0)),
-            hash_seed=str(d.get("hash_seed", "")),
-            hash_version=int(d.get("hash_version", 2)),
-            bucket_version=int(d.get("bucket_version", 0)),
-            namespace=None
-            if not ns
-            else Namespace(str(ns["id"]), float(ns["start"]), float(ns["end"])),
-            holdout=float(d.get("holdout", 0.0)),
-            starts_at=None if d.get("starts_at") is None else float(d["starts_at"]),
-            ends_at=None if d.get("ends_at") is None else float(d["ends_at"]),
-            version=int(d.get("version", 1)),
+    """Build from a JSON object; raise ExperimentInvalid naming every malformed field."""
+    if not isinstance(d, Mapping):
+        raise ExperimentInvalid({"body": "send a JSON object describing the experiment"})
+    r = _Reader()
+    targeting = r.mapping(d, "targeting")
+    ns = d.get("namespace")
+    namespace = None
+    if ns:
+        ns_map = r.mapping(d, "namespace")
+        namespace = Namespace(
+            r.text(ns_map, "id", "namespace."), r.number(ns_map, "start", 0.0, "namespace."),
+            r.number(ns_map, "end", 1.0, "namespace."),
+        )  # fmt: skip
+    variants = []
+    for i, raw in enumerate(r.items(d, "variants")):
+        where = f"variants[{i}]."
+        if not isinstance(raw, Mapping):
+            r.problems[f"variants[{i}]"] = "each variant must be an object with id, weight"
+            continue
+        vid = r.text(raw, "id", where)
+        variants.append(
+            Variant(
+                id=vid,
+                name=r.text(raw, "name", where, default=vid),
+                weight=r.number(raw, "weight", None, where),
+                changes=_changes_from_dict(r, r.mapping(raw, "changes", where), where + "changes."),
+            )
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ExperimentInvalid({"body": f"malformed experiment: {exc!r}"}) from exc
+    conditions = []
+    for i, raw in enumerate(r.items(targeting, "conditions", "targeting.")):
+        where = f"targeting.conditions[{i}]"
+        if not isinstance(raw, Mapping) or not {"attribute", "op", "value"} <= set(raw):
+            r.problems[where] = "each condition needs attribute, op and value"
+            continue
+        conditions.append(Condition(str(raw["attribute"]), str(raw["op"]), raw["value"]))
+    experiment = Experiment(
+        key=r.text(d, "key", required=True),
+        name=r.text(d, "name"),
+        status=d.get("status", "draft"),
+        slots=r.strings(d, "slots"),
+        variants=tuple(variants),
+        targeting=Targeting(
+            segments=r.strings(targeting, "segments", "targeting."),
+            countries=r.strings(targeting, "countries", "targeting."),
+            devices=r.strings(targeting, "devices", "targeting."),
+            path_patterns=r.strings(targeting, "path_patterns", "targeting."),
+            conditions=tuple(conditions),
+        ),
+        coverage=r.number(d, "coverage", 1.0),
+        hash_seed=r.text(d, "hash_seed"),
+        hash_version=int(r.number(d, "hash_version", 2)),
+        bucket_version=int(r.number(d, "bucket_version", 0)),
+        namespace=namespace,
+        holdout=r.number(d, "holdout", 0.0),
+        starts_at=r.optional_number(d, "starts_at"),
+        ends_at=r.optional_number(d, "ends_at"),
+        version=int(r.number(d, "version", 1)),
+    )
+    if r.problems:
+        raise ExperimentInvalid(r.problems)
+    return experiment
 
 
-def _changes_from_dict(d: Mapping[str, Any]) -> VariantChanges:
-    scoring = d.get("scoring")
+class _Reader:
+    """Reads typed fields from untrusted JSON, collecting a problem per malformed field."""
+
+    def __init__(self) -> None:
+        self.problems: dict[str, str] = {}
+
+    def mapping(self, d: Mapping[str, Any], name: str, where: str = "") -> Mapping[str, Any]:
+        value = d.get(name)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.problems[where + name] = "must be an object"
+            return {}
+        return value
+
+    def items(self, d: Mapping[str, Any], name: str, where: str = "") -> list[Any]:
+        value = d.get(name, [])
+        if not isinstance(value, list):
+            self.problems[where + name] = "must be a list"
+            return []
+        return value
+
+    def strings(self, d: Mapping[str, Any], name: str, where: str = "") -> tuple[str, ...]:
+        value = d.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problems[where + name] = "must be a list of strings"
+            return ()
+        return tuple(value)
+
+    def text(
+        self,
+        d: Mapping[str, Any],
+        name: str,
+        where: str = "",
+        *,
+        default: str = "",
+        required: bool = False,
+    ) -> str:
+        if name not in d and required:
+            self.problems[where + name] = "required"
+            return default
+        value = d.get(name, default)
+        if not isinstance(value, str):
+            self.problems[where + name] = "must be a string"
+            return default
+        return value
+
+    def number(
+        self, d: Mapping[str, Any], name: str, default: float | None, where: str = ""
+    ) -> float:
+        value = d.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problems[where + name] = "required number" if value is None else "must be a number"
+            return 0.0
+        return float(value)
+
+    def optional_number(self, d: Mapping[str, Any], name: str, where: str = "") -> float | None:
+        return None if d.get(name) is None else self.number(d, name, None, where)
+
+
+def _changes_from_dict(r: _Reader, d: Mapping[str, Any], where: str) -> VariantChanges:
+    scoring = r.mapping(d, "scoring", where) if d.get("scoring") is not None else None
     return VariantChanges(
-        wrapper_template=d.get("wrapper_template"),
-        card_template=d.get("card_template"),
-        scoring=None if scoring is None else {str(k): float(v) for k, v in scoring.items()},
-        shown=None if d.get("shown") is None else int(d["shown"]),
-        recency_boost=None if d.get("recency_boost") is None else float(d["recency_boost"]),
-        price_floor=None if d.get("price_floor") is None else float(d["price_floor"]),
+        wrapper_template=_optional_text(r, d, "wrapper_template", where),
+        card_template=_optional_text(r, d, "card_template", where),
+        scoring=None
+        if scoring is None
+        else {str(k): r.number(scoring, k, None, where + "scoring.") for k in scoring},
+        shown=None if d.get("shown") is None else int(r.number(d, "shown", None, where)),
+        recency_boost=r.optional_number(d, "recency_boost", where),
+        price_floor=r.optional_number(d, "price_floor", where),
         origin_rendered=bool(d.get("origin_rendered", False)),
     )
+
+
+def _optional_text(r: _Reader, d: Mapping[str, Any], name: str, where: str) -> str | None:
+    return None if d.get(name) is None else r.text(d, name, where)
 
 
 def config_to_json(config: EdgeExperimentConfig) -> str:

@@ -8,7 +8,11 @@ carries a hash tag (`{...}`) so that all keys of one update live in one Redis Cl
 
 - per SKU, hash tag ``{p:<sku>}``: the product document and its recent event ids (dedupe);
 - per (slot, segment) partition, hash tag ``{b:<slot>/<segment>}``: the stored bundles of every
-  variant and locale, the partition's SKU -> bundle-keys index and its ranked candidate list.
+  variant and locale, the partition's SKU -> bundle-keys index and its ranked candidate lists;
+- experiments, hash tag ``{x}``: every experiment definition, their audit logs and the published
+  edge configuration versions (one optimistic transaction spans them);
+- per experiment, hash tag ``{e:<experiment>}``: the exposure / conversion aggregates and the
+  event ids already folded into them (dedupe).
 """
 
 from __future__ import annotations
@@ -194,9 +198,27 @@ def partition_bundles_key(partition: str) -> str:
     return f"{NAMESPACE}:{_partition_slot(partition)}:bundleskus"
 
 
-def segment_list_key(partition: str) -> str:
-    """ZSET: SKU -> score, the ranked candidate list of a (slot, segment) partition."""
-    return f"{NAMESPACE}:{_partition_slot(partition)}:list"
+def list_id(slot: str, segment: str, variant: str = CONTROL_VARIANT) -> str:
+    """The id of a ranked list: the partition's own (control scoring) or a scoring variant's.
+
+    A variant that changes the scoring weights ranks the partition's products its own way;
+    its list lives in the partition's hash slot next to the control list.
+    """
+    partition = partition_of(slot, segment)
+    return partition if variant == CONTROL_VARIANT else f"{partition}/{variant}"
+
+
+def segment_list_key(list_id_or_partition: str) -> str:
+    """ZSET: SKU -> score, a ranked candidate list (see `list_id`).
+
+    ``<slot>/<segment>`` is the partition's control list; ``<slot>/<segment>/<variant>`` the
+    list of a variant with its own scoring weights, in the same hash slot.
+    """
+    slot, _, rest = list_id_or_partition.partition("/")
+    segment, _, variant = rest.partition("/")
+    partition = partition_of(slot, segment)
+    suffix = f":{variant}" if variant else ""
+    return f"{NAMESPACE}:{_partition_slot(partition)}:list{suffix}"
 
 
 PARTITIONS_KEY = f"{NAMESPACE}:partitions"
@@ -241,3 +263,61 @@ PURGE_PRIORITY_SPAN = 10**13
 def purge_lease_key(purger: str) -> str:
     """STRING with TTL: which consumer instance currently drains `purger`'s queues."""
     return f"{NAMESPACE}:purge:lease:{purger}"
+
+
+# --- experiments (hash tag {x}) -------------------------------------------------------------------
+
+_EXPERIMENTS_SLOT = "{x}"
+
+EXPERIMENTS_KEY = f"{NAMESPACE}:{_EXPERIMENTS_SLOT}:experiments"
+"""HASH: experiment key -> the experiment's JSON definition (its ``version`` is the ETag)."""
+
+
+def experiment_audit_key(experiment: str) -> str:
+    """LIST: the experiment's audit entries (JSON, oldest first, capped)."""
+    return f"{NAMESPACE}:{_EXPERIMENTS_SLOT}:audit:{experiment}"
+
+
+EDGE_CONFIG_VERSIONS_KEY = f"{NAMESPACE}:{_EXPERIMENTS_SLOT}:edgeconfig:versions"
+"""HASH: version number -> the immutable published `EdgeExperimentConfig` JSON."""
+
+EDGE_CONFIG_CURRENT_KEY = f"{NAMESPACE}:{_EXPERIMENTS_SLOT}:edgeconfig:current"
+"""STRING: the version number the edge is served (the highest, unless rolled back)."""
+
+EDGE_CONFIG_META_KEY = f"{NAMESPACE}:{_EXPERIMENTS_SLOT}:edgeconfig:meta"
+"""HASH: version number -> JSON of who published it, when and why (versions listing)."""
+
+PREVIEW_TOKEN_KEY = f"{NAMESPACE}:{_EXPERIMENTS_SLOT}:preview-token"
+"""STRING: the current QA preview token (its SHA-256 is published in the edge config)."""
+
+
+# --- experiment aggregates (hash tag {e:<experiment>}) ------------------------------------------
+
+
+def _experiment_slot(experiment: str) -> str:
+    return "{e:" + experiment + "}"
+
+
+def experiment_counts_key(experiment: str) -> str:
+    """HASH: ``<metric>|<variant>|<hour>`` -> event count (metric: exposure, click,
+    add_to_cart, purchase, conversion_value); hour is UTC ``YYYYMMDDHH``."""
+    return f"{NAMESPACE}:{_experiment_slot(experiment)}:counts"
+
+
+def experiment_visitors_key(experiment: str, metric: str, variant: str, hour: str) -> str:
+    """HYPERLOGLOG: distinct visitors with a `metric` event (exposure or a conversion type)
+    of `variant` in one UTC hour; PFCOUNT over several hours is their union."""
+    return f"{NAMESPACE}:{_experiment_slot(experiment)}:hll:{metric}:{variant}:{hour}"
+
+
+def experiment_hours_key(experiment: str) -> str:
+    """ZSET: UTC hour ``YYYYMMDDHH`` -> its unix time, every hour with an event (time series)."""
+    return f"{NAMESPACE}:{_experiment_slot(experiment)}:hours"
+
+
+def experiment_event_ids_key(experiment: str, hour: str) -> str:
+    """SET with TTL: ids of the events of one UTC hour already folded in (dedupe).
+
+    Keyed by the event's own hour, so a redelivery always meets its first delivery's set.
+    """
+    return f"{NAMESPACE}:{_experiment_slot(experiment)}:ids:{hour}"

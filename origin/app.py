@@ -20,6 +20,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from fragments.slots import SlotCatalog, load_slots
+from origin.events.collector import CollectorState, post_events
+from origin.events.ratelimit import ClientRateLimiter
+from origin.events.sink import EventSink, KafkaEventSink, NoKafkaSink
+from origin.experiments import api as experiments_api
+from origin.experiments import edge_config_api
+from origin.experiments.auth import TokenAuthority
+from origin.experiments.state import create_experiments_state
 from origin.metrics import OriginMetrics
 from origin.openapi import openapi_document, openapi_json
 from origin.routes import bundles, health, products, storefront
@@ -61,9 +68,15 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
         app.state.origin = OriginState(
             settings=settings, store=store, slots=slot_catalog, metrics=OriginMetrics.create()
         )
+        app.state.experiments = create_experiments_state(client, store, slot_catalog, settings)
+        sink = _event_sink(settings)
+        app.state.events = CollectorState(
+            sink, ClientRateLimiter(settings.events_rate, settings.events_burst)
+        )
         try:
             yield
         finally:
+            await sink.close()
             await client.aclose()
 
     routes = [
@@ -74,13 +87,26 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
         Route("/readyz", health.readyz),
         Route("/metrics", health.metrics),
         Route("/openapi.json", openapi_json),
+        *experiments_api.routes(),
+        *edge_config_api.routes(),
+        Route("/v1/events", post_events, methods=["POST"]),
         Route("/", storefront.storefront),
         Route("/static/img/{name}.svg", storefront.placeholder_image),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.openapi = openapi_document()
+    app.state.token_authority = TokenAuthority(settings.admin_tokens, settings.admin_token_names)
     app.state.templates = Environment(
         loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined
     )
     return app
+
+
+def _event_sink(settings: Settings) -> EventSink:
+    """Kafka for collected events when configured (connecting in the background)."""
+    if settings.kafka_bootstrap is None:
+        return NoKafkaSink()
+    sink = KafkaEventSink(settings.kafka_bootstrap)
+    sink.start()
+    return sink

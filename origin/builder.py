@@ -1,6 +1,7 @@
 """Build a fragment bundle from ranked products: the one place bundles are rendered.
 
-Pure (no I/O): given a key, its ranked products and the previous version, it returns the Bundle.
+Pure (no I/O): given a key, its ranked products and the previous version (and, for an experiment
+variant, its template overrides), it returns the Bundle.
 Card HTML is memoised per (template, locale, card view), so recomputing a bundle after one SKU
 changed re-renders one card, not a hundred.
 """
@@ -37,16 +38,24 @@ class BundleBuilder:
         ranked: Sequence[tuple[Product, float]],
         version: int,
         now: float | None = None,
+        *,
+        wrapper_template: str | None = None,
+        card_template: str | None = None,
     ) -> Bundle:
-        """The bundle for `key` showing `ranked` (best first)."""
+        """The bundle for `key` showing `ranked` (best first).
+
+        An experiment variant may render with other wrapper / card templates (None keeps the
+        slot's).
+        """
         slot = self.slots.get(key.slot)
         if slot is None:
             raise UnknownEntity("slot", key.slot)
+        card = card_template or slot.card_template
         candidates = tuple(
-            self._candidate(slot.card_template, key.locale, product, value)
+            self._candidate(card, key.locale, product, value)
             for product, value in ranked[: slot.candidates]
         )
-        head, tail = self._wrapper(slot.wrapper_template, key, slot.title)
+        head, tail = self._wrapper(wrapper_template or slot.wrapper_template, key, slot.title)
         rerank = RerankSettings.from_slot(slot)
         return Bundle(
             key=key,

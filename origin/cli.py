@@ -24,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("origin", help="serve the origin context service (uvicorn)")
     sub.add_parser("edge", help="serve the local edge in front of the origin")
     sub.add_parser("consume", help="run the invalidation consumer")
+    sub.add_parser(
+        "aggregate", help="fold experiment exposures/conversions from Kafka into Redis counters"
+    )
     seed = sub.add_parser("seed", help="load the demo catalog and build every bundle")
     seed.add_argument(
         "--seed", type=int, default=None, help="catalog seed (SHELFEDGE_CATALOG_SEED)"
@@ -76,6 +79,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from edge.adapters.local_server import serve_edge
 
         return serve_edge(settings.edge_port, settings.edge_origin_url, settings.segment_secret)
+    if command == "aggregate":
+        from origin.events.service import aggregate_command
+
+        return aggregate_command(settings)
     if command in ("consume", "events", "sell-out", "replay"):
         from invalidation.cli import run_invalidation_command
 

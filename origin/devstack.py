@@ -2,15 +2,19 @@
 
 Starts Redis and the Kafka-protocol broker (unless REDIS_URL / KAFKA_BOOTSTRAP_SERVERS point at
 running ones), creates the topics, loads the demo catalog, then runs the origin, the local edge,
-the invalidation consumer and a gentle demo event stream as child processes (each in its own
-process group, killed with the supervisor), prints the URLs to open and shows a live status
-view: events/s, consumer lag, edge cache hit ratio, purges.
+the invalidation consumer, the experiment event aggregator and a gentle demo event stream as
+child processes (each in its own process group, killed with the supervisor), prints the URLs
+to open and shows a live status view: events/s, consumer lag, edge cache hit ratio, purges.
+
+Without SHELFEDGE_ADMIN_TOKENS it makes a random editor token for this run (named ``dev``),
+hands it to the children and prints it once: the admin API's bearer token for local use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -42,8 +46,15 @@ class _Child:
     log: Path
 
 
-def _child_env(settings: Settings) -> dict[str, str]:
+def _dev_admin_token(settings: Settings) -> str | None:
+    """A fresh editor token when none is configured (None: the configured ones apply)."""
+    return None if settings.admin_tokens else secrets.token_urlsafe(24)
+
+
+def _child_env(settings: Settings, admin_token: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    if admin_token is not None:
+        env["SHELFEDGE_ADMIN_TOKENS"] = f"dev={admin_token}:editor"
     env.update(
         {
             "REDIS_URL": settings.redis_url or "",
@@ -92,12 +103,14 @@ def run_dev_stack(settings: Settings) -> int:
             console.print(f"[green]✓[/] kafka {live_settings.kafka_bootstrap}")
             asyncio.run(ensure_topics(live_settings.kafka_bootstrap or "", topics.ALL_TOPICS))
             asyncio.run(seed_command(live_settings, None))
-            env = _child_env(live_settings)
+            admin_token = _dev_admin_token(live_settings)
+            env = _child_env(live_settings, admin_token)
             python = sys.executable
             for name, args in (
                 ("origin", ["origin"]),
                 ("edge", ["edge"]),
                 ("consumer", ["consume"]),
+                ("aggregator", ["aggregate"]),
                 ("events", ["events", "--rate", str(DEMO_EVENT_RATE), "--duration", "0"]),
             ):
                 log = workdir / f"{name}.log"
@@ -111,6 +124,13 @@ def run_dev_stack(settings: Settings) -> int:
             _wait_http(edge_url + "/se/metrics", children[1], deadline)
             console.print(f"\n[bold]Storefront (through the edge):[/] {edge_url}/")
             console.print(f"[bold]Origin API:[/] {origin_url}/openapi.json")
+            if admin_token is not None:
+                console.print(
+                    f"[bold]Admin API token (editor, this run only):[/] {admin_token}\n"
+                    f'  curl -H "Authorization: Bearer {admin_token}" {origin_url}/v1/experiments'
+                )
+            else:
+                console.print("[bold]Admin API tokens:[/] from SHELFEDGE_ADMIN_TOKENS")
             console.print(f"[bold]Logs:[/] {workdir}\n[dim]Ctrl-C stops everything.[/]\n")
             _status_loop(console, live_settings, children)
     except KeyboardInterrupt:

@@ -11,6 +11,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from origin.events.openapi import event_operations
+from origin.experiments.openapi import EXPERIMENT_SCHEMA, experiment_operations
+
 _KEY_PARAMS: list[dict[str, Any]] = [
     {"name": "slot", "in": "path", "required": True, "schema": {"type": "string"}},
     {"name": "segment", "in": "query", "required": True, "schema": {"type": "string"}},
@@ -82,11 +85,20 @@ def operations() -> dict[str, dict[str, dict[str, Any]]]:
                 "responses": {"200": {"description": "HTML"}},
             }
         },
+        "/static/img/{name}.svg": {
+            "get": {
+                "summary": "Generated placeholder image of a category (demo catalog)",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": {"description": "SVG", "content": {"image/svg+xml": {}}}},
+            }
+        },
     }
 
 
 def openapi_document(extra: dict[str, dict[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
-    paths = operations()
+    paths = {**operations(), **experiment_operations(), **event_operations()}
     for path, methods in (extra or {}).items():
         paths.setdefault(path, {}).update(methods)
     return {
@@ -94,7 +106,9 @@ def openapi_document(extra: dict[str, dict[str, dict[str, Any]]] | None = None) 
         "info": {"title": "shelfedge origin", "version": "1"},
         "paths": paths,
         "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
+                "Experiment": EXPERIMENT_SCHEMA,
                 "Problem": {
                     "type": "object",
                     "required": ["type", "title", "status", "detail"],
@@ -114,8 +128,8 @@ def openapi_document(extra: dict[str, dict[str, dict[str, Any]]] | None = None) 
                             },
                         },
                     },
-                }
-            }
+                },
+            },
         },
     }
 

@@ -7,7 +7,10 @@ and what is expected. Nothing else in shelfedge reads ``os.environ``.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -19,6 +22,7 @@ CLOUDFLARE_PLANS = ("free", "pro", "business", "enterprise")
 DEV_SEGMENT_SECRET = "shelfedge-dev-secret-change-me"
 CLOUDFLARE_API_BASE = "https://api.cloudflare.com/client/v4"
 FASTLY_API_BASE = "https://api.fastly.com"
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,15 @@ class Settings:
     catalog_skus: int = 5000
     admin_tokens: Mapping[str, str] = field(default_factory=dict)
     """Bearer token -> role (viewer, editor), from SHELFEDGE_ADMIN_TOKENS."""
+    admin_token_names: Mapping[str, str] = field(default_factory=dict)
+    """Bearer token -> the name audit entries record (``name=token:role``; default: a short
+    fingerprint of the token, never the token)."""
+    events_rate: float = 20.0
+    """POST /v1/events: requests per second each client IP may sustain (token bucket)."""
+    events_burst: int = 40
+    """POST /v1/events: the bucket size (requests a client may send at once)."""
+    aggregator_group: str = "shelfedge-aggregator"
+    """Kafka consumer group of the exposure/conversion aggregator."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +108,7 @@ class Settings:
                 raise SettingsError("SHELFEDGE_PURGERS", f"a comma list of {PURGER_NAMES}", name)
         origin_port = _int(e, "SHELFEDGE_ORIGIN_PORT", 8600, 1, 65535)
         edge_port = _int(e, "SHELFEDGE_EDGE_PORT", 8700, 1, 65535)
+        tokens, names = _tokens(e)
         return cls(
             redis_url=_url(e, "REDIS_URL", ("redis", "rediss", "unix")),
             kafka_bootstrap=_bootstrap(e),
@@ -123,7 +137,11 @@ class Settings:
             fastly=_fastly(e) if "fastly" in purgers else None,
             catalog_seed=_int(e, "SHELFEDGE_CATALOG_SEED", 42, 0, 2**31),
             catalog_skus=_int(e, "SHELFEDGE_CATALOG_SKUS", 5000, 10, 1_000_000),
-            admin_tokens=_tokens(e),
+            admin_tokens=tokens,
+            admin_token_names=names,
+            events_rate=_optional_float(e, "SHELFEDGE_EVENTS_RATE") or 20.0,
+            events_burst=_int(e, "SHELFEDGE_EVENTS_BURST", 40, 1, 1_000_000),
+            aggregator_group=e.get("SHELFEDGE_AGGREGATOR_GROUP", "shelfedge-aggregator"),
         )
 
 
@@ -190,7 +208,7 @@ def _optional_float(e: Mapping[str, str], name: str) -> float | None:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if value <= 0:
+    if not 0 < value < math.inf:  # also refuses nan and inf, which float() accepts
         raise SettingsError(name, "a positive number", raw)
     return value
 
@@ -216,17 +234,28 @@ def _fastly(e: Mapping[str, str]) -> FastlySettings:
     )
 
 
-def _tokens(e: Mapping[str, str]) -> dict[str, str]:
-    """SHELFEDGE_ADMIN_TOKENS="token1:editor,token2:viewer" (tokens are never logged)."""
+def _tokens(e: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """SHELFEDGE_ADMIN_TOKENS="alice=token1:editor,token2:viewer" -> (token -> role,
+    token -> name). Tokens are never echoed in errors or logs."""
     raw = e.get("SHELFEDGE_ADMIN_TOKENS", "")
-    out: dict[str, str] = {}
+    roles: dict[str, str] = {}
+    names: dict[str, str] = {}
     for item in filter(None, (p.strip() for p in raw.split(","))):
-        token, _, role = item.rpartition(":")
+        named, _, role = item.rpartition(":")
+        name, has_name, token = named.partition("=")
+        if not (has_name and _TOKEN_NAME.fullmatch(name) and len(token) >= 16):
+            name, token = "", named  # no name prefix: the whole value is the token
         if len(token) < 16 or role not in ("viewer", "editor"):
             raise SettingsError(
                 "SHELFEDGE_ADMIN_TOKENS",
-                "a comma list of <token of 16+ chars>:<viewer|editor>",
+                "a comma list of [<name>=]<token of 16+ chars>:<viewer|editor>",
                 "<hidden>",
             )
-        out[token] = role
-    return out
+        roles[token] = role
+        names[token] = name or token_fingerprint(token)
+    return roles, names
+
+
+def token_fingerprint(token: str) -> str:
+    """A name for an unnamed token that identifies it in audit logs without revealing it."""
+    return "token-" + hashlib.sha256(token.encode()).hexdigest()[:8]

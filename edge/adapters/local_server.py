@@ -1,9 +1,16 @@
 """The local edge: an ASGI server running the edge core in front of the origin (dev and tests).
 
 ``GET /se/slot/{slot}`` personalized slot HTML; ``POST /se/purge`` {"tags": [...]} purge by tag
-(the invalidation consumer's local purger); ``GET /se/metrics`` Prometheus; everything else is
-proxied to the origin, like a CDN in front of a whole site. A thin adapter: decisions come from
-`edge.flow`; this module only performs the effects.
+(the invalidation consumer's local purger); ``POST /se/events`` the storefront's click /
+add-to-cart / purchase beacons (attributed to experiment variants here); ``GET /se/metrics``
+Prometheus; everything else is proxied to the origin, like a CDN in front of a whole site.
+
+Experiments (``follow_experiments=True``, as `serve_edge` runs it): the published configuration
+comes from the origin's ``/v1/edge-config`` with stale-while-revalidate
+(`edge.adapters.config_refresher`), and exposures and attributed conversions leave in background
+batches to the origin's ``/v1/events`` (`edge.adapters.event_batcher`), never on the response
+path. A thin adapter: decisions come from `edge.flow` and `edge.router`; this module only
+performs the effects.
 """
 
 from __future__ import annotations
@@ -12,8 +19,10 @@ import asyncio
 import json
 import secrets
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -24,13 +33,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from edge.adapters.browser_events import attribute
+from edge.adapters.config_refresher import ConfigRefresher
+from edge.adapters.event_batcher import EventBatcher
 from edge.adapters.memory_store import MemoryCacheStore
 from edge.cache import RevalidationTracker
 from edge.config import EdgeConfig
+from edge.context import parse_cookies
 from edge.flow import (
     CacheRead,
     CacheWrite,
     Effect,
+    Exposure,
     FetchResult,
     OriginFetch,
     SlotRequest,
@@ -47,14 +61,18 @@ _HOP_BY_HOP = {
     "transfer-encoding", "upgrade", "host", "content-length",
 }  # fmt: skip
 MAX_PURGE_BODY = 256 * 1024
+MAX_BEACON_BODY = 16 * 1024
 
 
 class LocalEdge:
     """The edge's state in one process: cache, revalidation tracker, origin client, metrics."""
 
-    def __init__(self, config: EdgeConfig, origin_url: str) -> None:
+    def __init__(
+        self, config: EdgeConfig, origin_url: str, follow_experiments: bool = False
+    ) -> None:
         self.config = config
         self.origin_url = origin_url.rstrip("/")
+        self.follow_experiments = follow_experiments
         self.cache = MemoryCacheStore()
         self.tracker = RevalidationTracker()
         self.registry = CollectorRegistry()
@@ -71,8 +89,45 @@ class LocalEdge:
             ["outcome"],
             registry=self.registry,
         )
+        self.events_total = Counter(
+            "shelfedge_edge_events",
+            "Experiment events by outcome (sent, dropped_<reason>, skipped_<reason>)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(config.origin_timeout))
         self._background: set[asyncio.Task[None]] = set()
+        self.configs = ConfigRefresher(self.client, self.origin_url)
+        self.events = EventBatcher(
+            self.client,
+            self.origin_url,
+            on_outcome=lambda outcome, n: self.events_total.labels(outcome).inc(n),
+        )
+        self._edge_config = config
+
+    def current_config(self) -> EdgeConfig:
+        """The edge configuration with the current experiments (never waits for the origin)."""
+        if not self.follow_experiments:
+            return self.config
+        experiments = self.configs.current()
+        if experiments is not self._edge_config.experiments:
+            self._edge_config = replace(self.config, experiments=experiments)
+        return self._edge_config
+
+    def report_exposure(self, exposure: Exposure) -> None:
+        """Queue an exposure for the origin (background batch; drops are counted)."""
+        self.events.add(
+            {
+                "id": uuid.uuid4().hex,
+                "type": "exposure",
+                "experiment": exposure.experiment,
+                "variant": exposure.variant,
+                "visitor": exposure.visitor_id,
+                "slot": exposure.slot,
+                "segment": exposure.segment,
+                "at": exposure.at,
+            }
+        )
 
     async def perform(self, effect: Effect) -> Any:
         if isinstance(effect, CacheRead):
@@ -109,8 +164,15 @@ class LocalEdge:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
+    async def start(self) -> None:
+        """Fetch the experiment configuration once before serving (a failure is not fatal)."""
+        if self.follow_experiments:
+            await self.configs.refresh()
+
     async def close(self) -> None:
         await self.drain()
+        await self.configs.close()
+        await self.events.close()
         await self.client.aclose()
 
 
@@ -123,10 +185,14 @@ async def slot(request: Request) -> Response:
         now=time.time(),
         fresh_visitor_id=secrets.token_hex(16),
     )
-    response, core_seconds = await drive_async(handle_slot(req, edge.config), edge.perform)
+    response, core_seconds = await drive_async(
+        handle_slot(req, edge.current_config()), edge.perform
+    )
     edge.requests.labels(response.cache_status).inc()
     if response.revalidate is not None:
         edge.schedule_revalidation(response.revalidate)
+    if response.exposure is not None:
+        edge.report_exposure(response.exposure)
     out = Response(response.body, status_code=response.status)
     for name, value in with_server_timing(response, core_seconds):
         out.headers.append(name, value)
@@ -147,6 +213,29 @@ async def purge(request: Request) -> Response:
     removed = edge.cache.purge(tags)
     edge.purged.inc(removed)
     return JSONResponse({"purged": removed, "tags": len(tags)})
+
+
+async def beacon(request: Request) -> Response:
+    """The storefront's conversion beacons: attribute to variants, queue for the origin."""
+    edge: LocalEdge = request.app.state.edge
+    body = await request.body()
+    try:
+        if len(body) > MAX_BEACON_BODY:
+            raise ValueError(f"body over {MAX_BEACON_BODY} bytes")
+        doc = json.loads(body)
+    except ValueError as exc:
+        return JSONResponse({"error": f'expected {{"events": [...]}}: {exc}'}, status_code=400)
+    result = attribute(
+        doc,
+        edge.current_config().experiments,
+        parse_cookies(request.headers.get("cookie")),
+        time.time(),
+        lambda: uuid.uuid4().hex,
+    )
+    queued = sum(1 for event in result.events if edge.events.add(event))
+    for reason, n in result.skipped.items():
+        edge.events_total.labels(f"skipped_{reason}").inc(n)
+    return JSONResponse({"queued": queued, "skipped": result.skipped}, status_code=202)
 
 
 async def metrics(request: Request) -> Response:
@@ -174,11 +263,15 @@ async def proxy(request: Request) -> Response:
     return out
 
 
-def create_edge_app(config: EdgeConfig, origin_url: str) -> Starlette:
-    edge = LocalEdge(config, origin_url)
+def create_edge_app(
+    config: EdgeConfig, origin_url: str, *, follow_experiments: bool = False
+) -> Starlette:
+    """The local edge app; `follow_experiments` polls the origin's published experiments."""
+    edge = LocalEdge(config, origin_url, follow_experiments)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await edge.start()
         try:
             yield
         finally:
@@ -188,6 +281,7 @@ def create_edge_app(config: EdgeConfig, origin_url: str) -> Starlette:
         routes=[
             Route("/se/slot/{slot}", slot),
             Route("/se/purge", purge, methods=["POST"]),
+            Route("/se/events", beacon, methods=["POST"]),
             Route("/se/metrics", metrics),
             Route("/{path:path}", proxy, methods=["GET", "POST", "HEAD", "PUT", "DELETE"]),
         ],
@@ -200,7 +294,7 @@ def create_edge_app(config: EdgeConfig, origin_url: str) -> Starlette:
 def serve_edge(port: int, origin_url: str, segment_secret: str, host: str = "127.0.0.1") -> int:
     config = EdgeConfig.from_slots(load_slots(), segment_secret)
     uvicorn.run(
-        create_edge_app(config, origin_url),
+        create_edge_app(config, origin_url, follow_experiments=True),
         host=host,
         port=port,
         log_level="warning",

@@ -1,0 +1,339 @@
+"""The experiment operations the admin API offers, each one atomic transaction.
+
+create (always a draft), update (If-Match version), start / pause / stop, explicit publish,
+rollback to an earlier configuration, preview links and preview-token rotation. Every change
+is validated against the slot catalog, the stored segments, the template directory and the
+other experiments (namespaces, shared variant ids), recorded in the audit log with the changed
+fields, and, when the experiment is or was published (not a draft), publishes a new immutable
+configuration version in the same transaction, after the bundles it needs were built.
+
+Lifecycle: draft -> running (start) <-> paused (pause / start) -> stopped (stop; final: a
+stopped experiment sends everyone to control at once and is never restarted, so its results
+stay interpretable; copy it to a new key instead). It never performs HTTP; routes call it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from fragments.experiments import (
+    EMPTY_CONFIG,
+    EdgeExperimentConfig,
+    Experiment,
+    ExperimentInvalid,
+    validate,
+)
+from fragments.slots import SlotCatalog
+from origin.experiments.audit import AuditEntry, diff
+from origin.experiments.auth import Principal
+from origin.experiments.config_store import PublishedVersion
+from origin.experiments.errors import (
+    ConfigVersionNotFound,
+    ExperimentExists,
+    ExperimentNotFound,
+    TransitionNotAllowed,
+    VersionMismatch,
+)
+from origin.experiments.publishing import Publisher, build_config, preview_hash
+from origin.experiments.store import Commit, ExperimentStore, Snapshot
+from origin.experiments.templates import TemplateCheck
+from origin.store import Store
+
+Action = Literal["start", "pause", "stop"]
+ACTIONS: tuple[Action, ...] = ("start", "pause", "stop")
+TRANSITIONS: Mapping[str, Mapping[str, str]] = {
+    "start": {"draft": "running", "paused": "running"},
+    "pause": {"running": "paused"},
+    "stop": {"running": "stopped", "paused": "stopped"},
+}
+RESERVED_KEYS = frozenset({"publish"})
+"""Keys that would collide with the API's own paths under /v1/experiments/."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A changed experiment and the configuration version published with it (if any)."""
+
+    experiment: Experiment
+    config_version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewLink:
+    """Where a QA tester sees a forced variant, and the token that unlocks it."""
+
+    token: str
+    slot_urls: Mapping[str, str]
+    config_version: int
+    """The configuration that carries the token's hash (edges honour it once they have it)."""
+
+
+class ExperimentService:
+    """Experiment operations over the experiment store and the catalog store."""
+
+    def __init__(
+        self,
+        experiments: ExperimentStore,
+        catalog: Store,
+        slots: SlotCatalog,
+        publisher: Publisher,
+        templates: TemplateCheck | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.experiments = experiments
+        self.catalog = catalog
+        self.slots = slots
+        self.publisher = publisher
+        self.templates = templates or TemplateCheck()
+        self.clock = clock
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def list_all(self) -> list[Experiment]:
+        return sorted((await self.experiments.all()).values(), key=lambda e: e.key)
+
+    async def get(self, key: str) -> Experiment:
+        found = await self.experiments.get(key)
+        if found is None:
+            raise ExperimentNotFound(key)
+        return found
+
+    async def audit(self, key: str, limit: int = 100) -> list[AuditEntry]:
+        await self.get(key)
+        return await self.experiments.audit(key, limit)
+
+    # --- changes -------------------------------------------------------------------------
+
+    async def create(self, proposed: Experiment, who: Principal) -> Outcome:
+        async def plan(snap: Snapshot) -> Commit:
+            if proposed.key in snap.experiments:
+                raise ExperimentExists(proposed.key)
+            if proposed.status != "draft":
+                raise ExperimentInvalid(
+                    {"status": "create experiments as drafts; then POST .../{key}/start"}
+                )
+            new = replace(proposed, version=1)
+            await self._validate(new, snap)
+            entry = self._entry(who, "create", None, new, None)
+            return Commit(experiments=(new,), audit=((new.key, entry),))
+
+        commit = await self.experiments.transact(plan)
+        return Outcome(commit.experiments[0], None)
+
+    async def update(
+        self, key: str, expected: int, proposed: Experiment, who: Principal
+    ) -> Outcome:
+        def change(current: Experiment) -> Experiment:
+            problems = {}
+            if proposed.key != key:
+                problems["key"] = f"the body's key must be {key!r} (keys cannot be renamed)"
+            if proposed.status != current.status:
+                problems["status"] = (
+                    f"status is {current.status!r}; change it with POST /v1/experiments/{key}/"
+                    "start, /pause or /stop"
+                )
+            if problems:
+                raise ExperimentInvalid(problems)
+            return proposed
+
+        return await self._change(key, expected, who, "update", change)
+
+    async def transition(self, key: str, expected: int, action: Action, who: Principal) -> Outcome:
+        def change(current: Experiment) -> Experiment:
+            target = TRANSITIONS[action].get(current.status)
+            if target is None:
+                raise TransitionNotAllowed(key, current.status, action)
+            return replace(current, status=target)  # type: ignore[arg-type]
+
+        return await self._change(key, expected, who, action, change)
+
+    async def publish(self, who: Principal, reason: str = "publish") -> PublishedVersion:
+        """Publish the stored experiments as a new configuration version, changed or not."""
+
+        async def plan(snap: Snapshot) -> Commit:
+            config, published = await self._publication(snap, snap.experiments, who, reason)
+            return Commit(config=config, published=published)
+
+        commit = await self.experiments.transact(plan)
+        if commit.published is None:
+            raise AssertionError("publish committed no version")
+        return commit.published
+
+    async def rollback(self, version: int, who: Principal) -> PublishedVersion:
+        """Make an earlier configuration current again, as a new version number.
+
+        The experiment definitions are not changed: the next experiment change publishes from
+        them again. The current preview token stays valid (a rotated token is not revived).
+        """
+
+        async def plan(snap: Snapshot) -> Commit:
+            old = await self.experiments.configs.load(version)
+            if old is None:
+                raise ConfigVersionNotFound(version)
+            config = replace(
+                old,
+                version=snap.next_config_version,
+                preview_secret_hash=preview_hash(snap.preview_token),
+            )
+            await self.publisher.prepare(config, await self._current(snap))
+            published = self._published(config, who, f"rollback to {version}")
+            return Commit(config=config, published=published)
+
+        commit = await self.experiments.transact(plan)
+        if commit.published is None:
+            raise AssertionError("rollback committed no version")
+        return commit.published
+
+    async def preview_link(
+        self, key: str, variant: str, who: Principal, edge_url: str
+    ) -> PreviewLink:
+        """Links forcing `variant` of `key` for whoever holds the preview token.
+
+        The first link creates the token (publishing its hash); later links reuse it.
+        """
+        experiment = await self.get(key)
+        if variant not in experiment.variant_ids():
+            raise ExperimentInvalid(
+                {"variant": f"unknown variant {variant!r}; choose from "
+                 f"{', '.join(experiment.variant_ids())}"}
+            )  # fmt: skip
+        token, version = await self._preview_token(who)
+        base = edge_url.rstrip("/")
+        return PreviewLink(
+            token=token,
+            slot_urls={
+                slot: f"{base}/se/slot/{slot}?sx_{key}={variant}&sx_token={token}"
+                for slot in experiment.slots
+            },
+            config_version=version,
+        )
+
+    async def rotate_preview(self, who: Principal) -> PublishedVersion:
+        """A new preview token: links with the old one stop working once edges refresh."""
+        token = secrets.token_urlsafe(32)
+
+        async def plan(snap: Snapshot) -> Commit:
+            config, published = await self._publication(
+                snap, snap.experiments, who, "rotate preview token", preview_token=token
+            )
+            return Commit(config=config, published=published, preview_token=token)
+
+        commit = await self.experiments.transact(plan)
+        if commit.published is None:
+            raise AssertionError("rotation committed no version")
+        return commit.published
+
+    async def _preview_token(self, who: Principal) -> tuple[str, int]:
+        """The current preview token and config version, creating (and publishing) the token
+        if there is none yet; concurrent first calls agree on one token."""
+        fresh = secrets.token_urlsafe(32)
+        outcome: list[tuple[str, int]] = []
+
+        async def plan(snap: Snapshot) -> Commit:
+            outcome.clear()
+            if snap.preview_token is not None:
+                outcome.append((snap.preview_token, snap.config_version))
+                return Commit()
+            config, published = await self._publication(
+                snap, snap.experiments, who, "create preview token", preview_token=fresh
+            )
+            outcome.append((fresh, config.version))
+            return Commit(config=config, published=published, preview_token=fresh)
+
+        await self.experiments.transact(plan)
+        return outcome[0]
+
+    # --- internals ---------------------------------------------------------------------
+
+    async def _change(
+        self,
+        key: str,
+        expected: int,
+        who: Principal,
+        action: str,
+        change: Callable[[Experiment], Experiment],
+    ) -> Outcome:
+        async def plan(snap: Snapshot) -> Commit:
+            current = snap.experiments.get(key)
+            if current is None:
+                raise ExperimentNotFound(key)
+            if current.version != expected:
+                raise VersionMismatch(key, expected, current.version)
+            new = replace(change(current), version=current.version + 1)
+            await self._validate(new, snap)
+            config: EdgeExperimentConfig | None = None
+            published: PublishedVersion | None = None
+            if current.status != "draft" or new.status != "draft":
+                everything = {**snap.experiments, key: new}
+                config, published = await self._publication(
+                    snap, everything, who, f"{action} {key}"
+                )
+            entry = self._entry(who, action, current, new, config.version if config else None)
+            return Commit((new,), ((key, entry),), config, published)
+
+        commit = await self.experiments.transact(plan)
+        return Outcome(commit.experiments[0], commit.config.version if commit.config else None)
+
+    async def _validate(self, experiment: Experiment, snap: Snapshot) -> None:
+        problems: dict[str, str] = {}
+        if experiment.key in RESERVED_KEYS:
+            problems["key"] = f"{experiment.key!r} is reserved; choose another key"
+        segments = [s.id for s in await self.catalog.segments()]
+        try:
+            validate(
+                experiment,
+                known_slots=list(self.slots.slots),
+                known_segments=segments,
+                others=[e for k, e in snap.experiments.items() if k != experiment.key],
+                known_templates=self.templates.names,
+            )
+        except ExperimentInvalid as exc:
+            problems.update(exc.problems)
+        problems.update(
+            {k: v for k, v in self.templates.problems(experiment).items() if k not in problems}
+        )
+        if problems:
+            raise ExperimentInvalid(problems)
+
+    async def _current(self, snap: Snapshot) -> EdgeExperimentConfig:
+        if snap.config_version == 0:
+            return EMPTY_CONFIG
+        return await self.experiments.configs.load(snap.config_version) or EMPTY_CONFIG
+
+    async def _publication(
+        self,
+        snap: Snapshot,
+        experiments: Mapping[str, Experiment],
+        who: Principal,
+        reason: str,
+        preview_token: str | None = None,
+    ) -> tuple[EdgeExperimentConfig, PublishedVersion]:
+        """The next configuration version, with its variant bundles built."""
+        token = preview_token or snap.preview_token
+        config = build_config(experiments.values(), snap.next_config_version, token)
+        await self.publisher.prepare(config, await self._current(snap))
+        return config, self._published(config, who, reason)
+
+    def _published(
+        self, config: EdgeExperimentConfig, who: Principal, reason: str
+    ) -> PublishedVersion:
+        return PublishedVersion(
+            config.version, self.clock(), who.name, reason, tuple(e.key for e in config.experiments)
+        )
+
+    def _entry(
+        self,
+        who: Principal,
+        action: str,
+        before: Experiment | None,
+        after: Experiment,
+        config_version: int | None,
+    ) -> AuditEntry:
+        return AuditEntry(
+            self.clock(), who.name, who.role, action, after.version, diff(before, after),
+            config_version,
+        )  # fmt: skip
