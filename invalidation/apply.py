@@ -102,29 +102,31 @@ class EventApplier:
         """Apply in order (one pipeline); outcomes in the same order."""
         if not events:
             return []
-        pipe = self.redis.pipeline(transaction=False)
-        for event in events:
-            event_keys = [keys.product_key(event.sku), keys.event_seen_key(event.sku)]
-            if isinstance(event, InventoryEvent):
-                await self._inventory(
-                    keys=event_keys,
-                    args=[event.event_id, event.location, event.available, event.version],
-                    client=pipe,
-                )
-            else:
-                await self._price(
-                    keys=event_keys,
-                    args=[
-                        event.event_id,
-                        event.version,
-                        event.price_cents,
-                        event.currency,
-                        "" if event.compare_at_cents is None else event.compare_at_cents,
-                        event.promo or "",
-                    ],
-                    client=pipe,
-                )
-        replies: list[Any] = await bounded(pipe.execute(), self.timeout, "apply events")
+        # The context manager returns the pipeline's connection to the pool even when Redis
+        # fails while the scripts load (redis-py keeps it otherwise).
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                event_keys = [keys.product_key(event.sku), keys.event_seen_key(event.sku)]
+                if isinstance(event, InventoryEvent):
+                    await self._inventory(
+                        keys=event_keys,
+                        args=[event.event_id, event.location, event.available, event.version],
+                        client=pipe,
+                    )
+                else:
+                    await self._price(
+                        keys=event_keys,
+                        args=[
+                            event.event_id,
+                            event.version,
+                            event.price_cents,
+                            event.currency,
+                            "" if event.compare_at_cents is None else event.compare_at_cents,
+                            event.promo or "",
+                        ],
+                        client=pipe,
+                    )
+            replies: list[Any] = await bounded(pipe.execute(), self.timeout, "apply events")
         return [_outcome(e, r) for e, r in zip(events, replies, strict=True)]
 
 

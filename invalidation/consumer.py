@@ -41,6 +41,14 @@ class ConsumerConfig:
     """At most this many records are fetched but not committed."""
     topics: tuple[str, ...] = SOURCE_TOPICS
     client_id: str = "shelfedge-invalidation"
+    session_timeout_ms: int = 10_000
+    """Group session timeout: a member silent this long is dropped and its partitions move
+    (some brokers, e.g. Tansu, also take about half of it to complete a join)."""
+
+    @property
+    def heartbeat_interval_ms(self) -> int:
+        """Heartbeats well inside the session timeout (a sixth of it, at least 100 ms)."""
+        return max(100, self.session_timeout_ms // 6)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -75,6 +83,8 @@ class InvalidationConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=config.max_in_flight,
+            session_timeout_ms=config.session_timeout_ms,
+            heartbeat_interval_ms=config.heartbeat_interval_ms,
         )
         self.producer = AIOKafkaProducer(
             bootstrap_servers=config.bootstrap, client_id=config.client_id + "-dlq", acks="all"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_REASON_BYTES = 1024
+"""The dead-letter reason header is cut to this many bytes (at a character boundary)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -33,5 +36,10 @@ class DeadLetter:
             ("shelfedge.source.partition", str(r.partition).encode()),
             ("shelfedge.source.offset", str(r.offset).encode()),
             ("shelfedge.source.timestamp", str(r.timestamp_ms).encode()),
-            ("shelfedge.error.reason", self.reason.encode("utf-8", "replace")[:1024]),
+            ("shelfedge.error.reason", _utf8_prefix(self.reason, MAX_REASON_BYTES)),
         ]
+
+
+def _utf8_prefix(text: str, limit: int) -> bytes:
+    """At most `limit` bytes of `text` as UTF-8, never cutting a character in two."""
+    return text.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore").encode("utf-8")

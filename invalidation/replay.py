@@ -8,11 +8,13 @@ written and nothing purged. `--dry-run` changes nothing: it reports what each ev
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndTimestamp
 from redis.asyncio import Redis
 
 from fragments import keys
@@ -62,12 +64,15 @@ async def read_range(
             for p in sorted(consumer.partitions_for_topic(t) or ())
         ]
         if not partitions:
+            # Let the consumer's background task start before `stop()`: aiokafka raises
+            # CancelledError from stop() when that task never ran.
+            await asyncio.sleep(0)
             return []
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         if from_timestamp_ms is not None:
             found = await consumer.offsets_for_times(dict.fromkeys(partitions, from_timestamp_ms))
-            starts = {tp: (found[tp].offset if found.get(tp) else ends[tp]) for tp in partitions}
+            starts = {tp: _start_at(found.get(tp), ends[tp]) for tp in partitions}
         else:
             starts = dict.fromkeys(partitions, from_offset or 0)
         for tp, offset in starts.items():
@@ -86,6 +91,15 @@ async def read_range(
         return out
     finally:
         await consumer.stop()
+
+
+def _start_at(found: OffsetAndTimestamp | None, end: int) -> int:
+    """Where a time-based range starts in one partition: the first record at or after the
+    time, or the log end when there is none. Kafka answers "none" with offset -1 (None here);
+    some brokers (Tansu 0.6) answer offset 0 with timestamp -1, which must not mean "from 0"."""
+    if found is None or found.timestamp < 0:
+        return end
+    return int(found.offset)
 
 
 async def replay(pipeline: InvalidationPipeline, records: Sequence[Record]) -> ReplayReport:

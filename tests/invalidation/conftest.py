@@ -1,0 +1,50 @@
+"""Fixtures of the invalidation tests: a seeded catalog in the real Redis, the fake purge API.
+
+Redis and the broker come from `tests/conftest.py` (real redis-server, real Tansu broker).
+Tests that consume from Kafka use `fresh_kafka_broker`, so no test reads another's events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from redis.asyncio import Redis
+
+from origin.localstack import RedisServer
+from tests.invalidation.support import (
+    Snapshot,
+    World,
+    restore_snapshot,
+    seed_world,
+    take_snapshot,
+    world_on,
+)
+from tests.support.fake_purge_api import FakePurgeApi
+
+
+@pytest.fixture(scope="session")
+async def seeded_snapshot(redis_server: RedisServer) -> Snapshot:
+    """The seeded demo catalog (300 SKUs, every list and bundle built), dumped once."""
+    client = Redis.from_url(redis_server.url)
+    try:
+        await client.flushall()
+        await seed_world(client)
+        return await take_snapshot(client)
+    finally:
+        await client.flushall()
+        await client.aclose()
+
+
+@pytest.fixture
+async def world(redis_client: Redis, seeded_snapshot: Snapshot) -> World:
+    """The seeded demo catalog restored into the freshly flushed session Redis."""
+    await restore_snapshot(redis_client, seeded_snapshot)
+    return world_on(redis_client)
+
+
+@pytest.fixture
+def fake_purge_api() -> Iterator[FakePurgeApi]:
+    """The fake Cloudflare / Fastly / local-edge purge API on a loopback port."""
+    with FakePurgeApi() as api:
+        yield api

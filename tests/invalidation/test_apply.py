@@ -1,0 +1,221 @@
+"""`invalidation.apply.EventApplier` on a real Redis: dedupe, version gating, what is visible."""
+
+from __future__ import annotations
+
+import gc
+import warnings
+from collections.abc import Sequence
+
+import pytest
+from redis.asyncio import Redis
+
+from fragments import keys
+from invalidation.apply import SEEN_CAP, EventApplier
+from invalidation.events import Event, InventoryEvent, PriceEvent
+from origin.errors import StoreUnavailable
+from origin.localstack import RedisServer
+from tests.invalidation.support import World
+
+WHEN = "2026-01-01T10:00:00+00:00"
+
+
+def stock(event_id: str, sku: str, location: str, available: int, version: int) -> InventoryEvent:
+    return InventoryEvent(event_id, sku, location, available, version, WHEN)
+
+
+def price(
+    event_id: str,
+    sku: str,
+    cents: int,
+    version: int,
+    compare_at: int | None = None,
+    promo: str | None = None,
+) -> PriceEvent:
+    return PriceEvent(event_id, sku, cents, "USD", compare_at, promo, version, WHEN)
+
+
+async def statuses(applier: EventApplier, events: Sequence[Event]) -> list[str]:
+    return [o.status for o in await applier.apply(events)]
+
+
+def well_stocked(world: World) -> str:
+    """A SKU with at least 20 units at every location (count noise never changes its state)."""
+    return next(p.sku for p in world.products if min(p.locations.values()) >= 20)
+
+
+async def test_same_event_twice_is_a_duplicate(world: World, redis_client: Redis) -> None:
+    applier = EventApplier(redis_client)
+    sku = well_stocked(world)
+    event = stock("e-1", sku, "store-001", 11, 5)
+    assert await statuses(applier, [event]) == ["applied"]
+    assert await statuses(applier, [event]) == ["duplicate"]
+    other = stock("e-2", sku, "store-001", 12, 6)
+    assert await statuses(applier, [other, other]) == ["applied", "duplicate"]
+    product = await world.store.product(sku)
+    assert product is not None
+    assert product.locations["store-001"] == 12
+
+
+async def test_inventory_is_gated_per_location(world: World, redis_client: Redis) -> None:
+    applier = EventApplier(redis_client)
+    sku = well_stocked(world)
+    before = world.product(sku)
+    outcome = await statuses(
+        applier,
+        [
+            stock("a", sku, "store-001", 40, 10),
+            stock("b", sku, "warehouse-east", 41, 3),  # lower version, other location: applies
+            stock("c", sku, "store-001", 1, 9),  # older than 10 at this location: stale
+            stock("d", sku, "store-001", 2, 10),  # equal version, new id: stale
+            stock("e", sku, "warehouse-east", 42, 4),
+        ],
+    )
+    assert outcome == ["applied", "applied", "stale", "stale", "applied"]
+    product = await world.store.product(sku)
+    assert product is not None
+    assert product.locations == {**before.locations, "store-001": 40, "warehouse-east": 42}
+    assert product.stock == sum(product.locations.values())
+    assert product.stock_version == 10
+
+
+async def test_price_is_gated_per_sku_independently_of_stock(
+    world: World, redis_client: Redis
+) -> None:
+    applier = EventApplier(redis_client)
+    sku = well_stocked(world)
+    outcome = await statuses(
+        applier,
+        [
+            price("p1", sku, 1500, 7),
+            price("p2", sku, 1400, 6),  # reordered: older than 7
+            stock("s1", sku, "store-001", 25, 2),  # stock versions are their own sequence
+            price("p3", sku, 1300, 8, compare_at=1999, promo="2 for 1"),
+        ],
+    )
+    assert outcome == ["applied", "stale", "applied", "applied"]
+    product = await world.store.product(sku)
+    assert product is not None
+    assert (product.price_cents, product.compare_at_cents, product.promo) == (1300, 1999, "2 for 1")
+    assert (product.price_version, product.stock_version) == (8, 2)
+
+
+async def test_reordered_events_end_in_the_newest_state(world: World, redis_client: Redis) -> None:
+    applier = EventApplier(redis_client)
+    sku = well_stocked(world)
+    in_order = [stock(f"o{v}", sku, "store-001", 20 + v, v) for v in range(1, 6)]
+    assert await statuses(applier, in_order[::-1]) == ["applied"] + ["stale"] * 4
+    product = await world.store.product(sku)
+    assert product is not None
+    assert (product.locations["store-001"], product.stock_version) == (25, 5)
+
+
+async def test_redelivery_beyond_the_dedupe_window_is_stale(
+    world: World, redis_client: Redis
+) -> None:
+    """The seen-id list is capped; version gating still stops an old redelivery."""
+    applier = EventApplier(redis_client)
+    sku = well_stocked(world)
+    events = [stock(f"w{v}", sku, "store-001", v % 50, v) for v in range(1, SEEN_CAP + 11)]
+    await applier.apply(events)
+    assert await redis_client.llen(keys.event_seen_key(sku)) == SEEN_CAP
+    assert await redis_client.ttl(keys.event_seen_key(sku)) > 0
+    assert await statuses(applier, [events[0]]) == ["stale"]
+    product = await world.store.product(sku)
+    assert product is not None
+    assert product.locations["store-001"] == events[-1].available
+
+
+async def test_unknown_sku_changes_nothing(world: World, redis_client: Redis) -> None:
+    applier = EventApplier(redis_client)
+    before = await redis_client.dbsize()
+    outcome = await applier.apply(
+        [stock("u1", "NOPE-1", "store-001", 3, 1), price("u2", "NOPE-1", 100, 1)]
+    )
+    assert [(o.status, o.visible_change, o.sold_out) for o in outcome] == [
+        ("unknown_sku", False, False)
+    ] * 2
+    assert await redis_client.dbsize() == before
+    assert not await redis_client.exists(keys.product_key("NOPE-1"))
+
+
+async def test_visibility_of_stock_changes(world: World, redis_client: Redis) -> None:
+    applier = EventApplier(redis_client)
+    sku = well_stocked(world)
+    locations = sorted(world.product(sku).locations)
+    first, *others = locations
+    count_only = await applier.apply([stock("c1", sku, first, 21, 1)])
+    assert [(o.status, o.visible_change, o.sold_out) for o in count_only] == [
+        ("applied", False, False)
+    ]
+    sell_out = await applier.apply(
+        [stock(f"z{i}", sku, loc, 0, 10 + i) for i, loc in enumerate(locations)]
+    )
+    # Only the event that takes the total to zero is visible, and it is the sell-out.
+    assert [(o.visible_change, o.sold_out) for o in sell_out] == [(False, False)] * (
+        len(locations) - 1
+    ) + [(True, True)]
+    low = await applier.apply([stock("l1", sku, first, 3, 20)])
+    assert [(o.visible_change, o.sold_out) for o in low] == [(True, False)]  # restock to low
+    more = await applier.apply([stock("l2", sku, others[0], 1, 21)])
+    assert [(o.visible_change, o.sold_out) for o in more] == [(False, False)]  # still low
+    back = await applier.apply([stock("l3", sku, others[0], 30, 22)])
+    assert [(o.visible_change, o.sold_out) for o in back] == [(True, False)]  # in stock
+    again = await applier.apply(
+        [stock("l4", sku, first, 0, 23), stock("l5", sku, others[0], 0, 24)]
+    )
+    assert [(o.visible_change, o.sold_out) for o in again] == [(False, False), (True, True)]
+
+
+async def test_visibility_of_price_changes(world: World, redis_client: Redis) -> None:
+    applier = EventApplier(redis_client)
+    p = world.products[3]
+    unchanged = price("q1", p.sku, p.price_cents, 1, p.compare_at_cents, p.promo)
+    outcome = await applier.apply(
+        [
+            unchanged,
+            price("q2", p.sku, p.price_cents + 100, 2, p.compare_at_cents, p.promo),
+            price("q3", p.sku, p.price_cents + 100, 3, 99_999, p.promo),
+            price("q4", p.sku, p.price_cents + 100, 4, 99_999, "Members -10%"),
+            price("q5", p.sku, p.price_cents + 100, 5, 99_999, "Members -10%"),
+        ]
+    )
+    assert [(o.status, o.visible_change) for o in outcome] == [
+        ("applied", False),
+        ("applied", True),
+        ("applied", True),
+        ("applied", True),
+        ("applied", False),
+    ]
+
+
+async def test_largest_allowed_version_is_stored_readably(
+    world: World, redis_client: Redis
+) -> None:
+    applier = EventApplier(redis_client)
+    sku = well_stocked(world)
+    top = 2**53 - 1
+    assert await statuses(
+        applier, [stock("v1", sku, "store-001", 22, top), price("v2", sku, 999, top)]
+    ) == ["applied", "applied"]
+    product = await world.store.product(sku)
+    assert product is not None
+    assert (product.stock_version, product.price_version) == (top, top)
+    assert await statuses(applier, [stock("v3", sku, "store-001", 23, top - 1)]) == ["stale"]
+
+
+async def test_a_failed_apply_gives_its_connection_back(fresh_redis_server: RedisServer) -> None:
+    """Redis down while the batch's scripts load: StoreUnavailable, and no pipeline left
+    holding a pooled connection (redis-py keeps it unless the pipeline is reset)."""
+    redis = Redis.from_url(fresh_redis_server.url)
+    try:
+        await redis.ping()
+        fresh_redis_server.stop()
+        with pytest.raises(StoreUnavailable, match="redis unavailable during apply events"):
+            await EventApplier(redis).apply([stock("f1", "SKU-00001", "store-001", 1, 1)])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gc.collect()
+        leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+        assert leaks == []
+    finally:
+        await redis.aclose()

@@ -1,0 +1,232 @@
+"""`InvalidationConsumer` against a real broker (a Tansu broker of each test's own) and Redis.
+
+Events produced -> consumed -> applied, bundles updated, offsets committed only after the
+effects; bad records go to the dead-letter topic without blocking their partition; a Redis
+outage commits nothing and loses nothing; kcat (librdkafka) as an independent producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+from aiokafka import TopicPartition
+from redis.asyncio import Redis
+
+from fragments import topics
+from invalidation.consumer import ConsumerConfig
+from invalidation.demo_events import DemoEventStream, EventMix
+from invalidation.events import InventoryEvent, PriceEvent, encode_event
+from invalidation.pipeline import InvalidationPipeline
+from origin.errors import StoreUnavailable
+from origin.localstack import KafkaBroker, RedisServer
+from tests.invalidation.support import (
+    GroupOffsets,
+    Produced,
+    World,
+    consumer_config,
+    eventually,
+    expected_product_fields,
+    log_ends,
+    produce,
+    produce_raw,
+    read_topic,
+    running_consumer,
+    seed_world,
+    state_differences,
+)
+
+WHEN = "2026-01-01T10:00:00+00:00"
+
+
+def group() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+def demo_events(world: World, count: int, seed: int = 1) -> list[InventoryEvent | PriceEvent]:
+    stream = DemoEventStream(
+        world.products,
+        seed=seed,
+        hot_skus=60,
+        mix=EventMix(price=0.1, promo=0.03, sell_out=0.05, restock=0.05),
+        id_prefix=f"t{seed}",
+    )
+    events: list[InventoryEvent | PriceEvent] = []
+    while len(events) < count:
+        events.extend(stream.next_change())
+    return events
+
+
+def is_applied(fields: dict[str, str], produced: Produced) -> bool:
+    event = produced.event
+    if isinstance(event, InventoryEvent):
+        return int(fields.get("ver:" + event.location, "0")) >= event.version
+    return int(fields.get("price_version", "0")) >= event.version
+
+
+async def test_consumed_events_update_state_and_commits_follow_effects(
+    world: World, fresh_kafka_broker: KafkaBroker
+) -> None:
+    bootstrap = fresh_kafka_broker.bootstrap
+    group_id = group()
+    events = demo_events(world, 800)
+    violations: list[str] = []
+    partial_samples = 0
+
+    async def sample_commits(offsets: GroupOffsets, produced: list[Produced]) -> None:
+        """Committed offset covers an event => its effect is already in Redis."""
+        nonlocal partial_samples
+        while True:
+            committed = await offsets.committed()
+            state = await world.product_fields()
+            covered = [
+                p for p in produced if p.offset < committed[TopicPartition(_topic(p), p.partition)]
+            ]
+            violations.extend(
+                f"{p.event.event_id} committed at {_topic(p)}[{p.partition}]@{p.offset} "
+                "before it was applied"
+                for p in covered
+                if not is_applied(state[p.event.sku], p)
+            )
+            if 0 < len(covered) < len(produced):
+                partial_samples += 1
+            if len(covered) == len(produced):
+                return
+            await asyncio.sleep(0.01)
+
+    config = consumer_config(bootstrap, group_id, max_in_flight=100)
+    async with running_consumer(config, world.pipeline()) as run:
+        produced = await produce(bootstrap, events)
+        async with GroupOffsets(bootstrap, group_id) as offsets:
+            await asyncio.wait_for(sample_commits(offsets, produced), timeout=90)
+            assert await offsets.reached(log_ends(produced))
+        counts = {o: run.count(o) for o in ("consumed", "applied", "dead_letter")}
+
+    assert violations == []
+    assert partial_samples > 0, "the sampler never saw a partly committed stream"
+    assert counts == {"consumed": len(events), "applied": len(events), "dead_letter": 0}
+    want = expected_product_fields(world.products, events)
+    assert state_differences(await world.product_fields(), want) == []
+    assert await world.consistency_problems() == []
+
+
+def _topic(p: Produced) -> str:
+    return topics.INVENTORY.name if isinstance(p.event, InventoryEvent) else topics.PRICE.name
+
+
+async def test_bad_records_are_dead_lettered_and_do_not_block_the_partition(
+    world: World, fresh_kafka_broker: KafkaBroker
+) -> None:
+    bootstrap = fresh_kafka_broker.bootstrap
+    group_id = group()
+    sku = world.products[0].sku
+    key = sku.encode()
+    inventory = topics.INVENTORY.name
+    oversized = json.dumps(
+        {
+            "event_id": "big",
+            "sku": sku,
+            "location": "store-001",
+            "available": 1,
+            "version": 1,
+            "occurred_at": WHEN,
+            "padding": "x" * 20_000,
+        }
+    ).encode()
+    violating = json.dumps({"event_id": "v", "sku": sku, "location": "store-001"}).encode()
+    bad = [
+        (b"{this is not json", "not JSON"),
+        (oversized, "oversized event"),
+        (violating, "schema violation"),
+    ]
+    coordinates = [await produce_raw(bootstrap, inventory, value, key) for value, _ in bad]
+    valid = InventoryEvent("good-1", sku, "store-001", 0, 5, WHEN)
+    [last] = await produce(bootstrap, [valid])
+    partition = {p for p, _ in coordinates}
+    assert partition == {last.partition}, "same key, same partition"
+
+    ends = {TopicPartition(inventory, last.partition): last.offset + 1}
+    async with (
+        running_consumer(consumer_config(bootstrap, group_id), world.pipeline()),
+        GroupOffsets(bootstrap, group_id) as offsets,
+    ):
+        await eventually(
+            lambda: offsets.reached(ends), within=30, what="the group committed every record"
+        )
+
+    product = await world.store.product(sku)
+    assert product is not None
+    assert (product.locations["store-001"], product.stock_version) == (0, 5)
+    dead = await read_topic(
+        bootstrap, topics.DEAD_LETTER.name, topics.DEAD_LETTER.partitions, expect=len(bad)
+    )
+    assert len(dead) == len(bad)
+    for record, (value, reason), (part, offset) in zip(dead, bad, coordinates, strict=True):
+        assert record.value == value
+        assert record.key == key
+        headers = dict(record.headers)
+        assert headers["shelfedge.source.topic"] == inventory.encode()
+        assert headers["shelfedge.source.partition"] == str(part).encode()
+        assert headers["shelfedge.source.offset"] == str(offset).encode()
+        assert reason in headers["shelfedge.error.reason"].decode()
+
+
+async def test_unknown_skus_are_dead_lettered_with_their_name(
+    world: World, fresh_kafka_broker: KafkaBroker
+) -> None:
+    bootstrap = fresh_kafka_broker.bootstrap
+    group_id = group()
+    stray = PriceEvent("stray", "GHOST-1", 100, "USD", None, None, 1, WHEN)
+    ends = log_ends(await produce(bootstrap, [stray]))
+    async with (
+        running_consumer(consumer_config(bootstrap, group_id), world.pipeline()),
+        GroupOffsets(bootstrap, group_id) as offsets,
+    ):
+        await eventually(
+            lambda: offsets.reached(ends), within=30, what="the group committed the record"
+        )
+    [dead] = await read_topic(
+        bootstrap, topics.DEAD_LETTER.name, topics.DEAD_LETTER.partitions, expect=1
+    )
+    assert dead.value == encode_event(stray)
+    reason = dict(dead.headers)["shelfedge.error.reason"]
+    assert b"unknown sku 'GHOST-1'" in reason
+
+
+async def run_until_the_loop_dies(config: ConsumerConfig, pipeline: InvalidationPipeline) -> None:
+    async with running_consumer(config, pipeline) as run:
+        done, _ = await asyncio.wait([run.task], timeout=30)
+        assert done, "the consumer kept running without its store"
+
+
+async def test_a_redis_outage_commits_nothing_and_loses_nothing(
+    fresh_redis_server: RedisServer, fresh_kafka_broker: KafkaBroker
+) -> None:
+    bootstrap = fresh_kafka_broker.bootstrap
+    group_id = group()
+    redis = Redis.from_url(fresh_redis_server.url)
+    try:
+        world = await seed_world(redis)
+        events = demo_events(world, 200, seed=3)
+        fresh_redis_server.stop()
+        ends = log_ends(await produce(bootstrap, events))
+        config = consumer_config(bootstrap, group_id)
+        with pytest.raises(StoreUnavailable, match="redis unavailable"):
+            await run_until_the_loop_dies(config, world.pipeline())
+        async with GroupOffsets(bootstrap, group_id) as offsets:
+            assert set((await offsets.committed()).values()) == {0}, "committed without effects"
+
+        fresh_redis_server.start()  # memory only: it comes back empty
+        world = await seed_world(redis)
+        async with (
+            running_consumer(config, world.pipeline()),
+            GroupOffsets(bootstrap, group_id) as offsets,
+        ):
+            await eventually(lambda: offsets.reached(ends), within=30, what="the group caught up")
+        want = expected_product_fields(world.products, events)
+        assert state_differences(await world.product_fields(), want) == []
+        assert await world.consistency_problems() == []
+    finally:
+        await redis.aclose()

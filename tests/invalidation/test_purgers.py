@@ -1,0 +1,247 @@
+"""Purgers against the fake purge API: documented request shapes, error translation, config."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from invalidation.errors import PurgeFailed
+from invalidation.purgers.base import Purger
+from invalidation.purgers.cloudflare import CloudflarePurger
+from invalidation.purgers.fastly import FastlyPurger
+from invalidation.purgers.local_edge import LocalEdgePurger
+from invalidation.ratelimit import CLOUDFLARE_PLANS, BucketSpec
+from invalidation.service import build_purgers
+from origin.settings import CloudflareSettings, FastlySettings, Settings
+from tests.support.fake_purge_api import (
+    DEFAULT_CLOUDFLARE_TOKEN,
+    DEFAULT_FASTLY_KEY,
+    DEFAULT_FASTLY_SERVICE,
+    DEFAULT_ZONE_ID,
+    FakePurgeApi,
+)
+
+TAGS = ["bundle:home-hero/everyone/control/en-US", "sku:SKU-00001", "slot:cart-upsell"]
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        yield client
+
+
+def cloudflare(api: FakePurgeApi, token: str = DEFAULT_CLOUDFLARE_TOKEN) -> CloudflareSettings:
+    return CloudflareSettings(
+        zone_id=DEFAULT_ZONE_ID, api_token=token, api_base=api.cloudflare_api_base
+    )
+
+
+def fastly(api: FakePurgeApi, *, soft: bool, key: str = DEFAULT_FASTLY_KEY) -> FastlySettings:
+    return FastlySettings(DEFAULT_FASTLY_SERVICE, key, soft_purge=soft, api_base=api.url)
+
+
+async def test_cloudflare_request_shape(
+    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient
+) -> None:
+    await CloudflarePurger(http, cloudflare(fake_purge_api)).purge(TAGS)
+    [call] = fake_purge_api.calls()
+    assert call.status == 200
+    assert call.api == "cloudflare"
+    assert call.path == f"/client/v4/zones/{DEFAULT_ZONE_ID}/purge_cache"
+    assert call.headers["authorization"] == f"Bearer {DEFAULT_CLOUDFLARE_TOKEN}"
+    assert call.tags == tuple(TAGS)
+
+
+async def test_cloudflare_refuses_more_than_100_tags_before_sending(
+    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient
+) -> None:
+    purger = CloudflarePurger(http, cloudflare(fake_purge_api))
+    await purger.purge([f"t{i}" for i in range(100)])
+    with pytest.raises(ValueError, match="at most 100 tags"):
+        await purger.purge([f"t{i}" for i in range(101)])
+    assert [len(c.tags) for c in fake_purge_api.calls()] == [100]
+
+
+@pytest.mark.parametrize("soft", [True, False])
+async def test_fastly_request_shape(
+    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient, soft: bool
+) -> None:
+    await FastlyPurger(http, fastly(fake_purge_api, soft=soft)).purge(TAGS)
+    [call] = fake_purge_api.calls()
+    assert (call.status, call.api) == (200, "fastly")
+    assert call.path == f"/service/{DEFAULT_FASTLY_SERVICE}/purge"
+    assert call.headers["fastly-key"] == DEFAULT_FASTLY_KEY
+    assert call.headers["surrogate-key"] == " ".join(TAGS)
+    assert call.headers.get("fastly-soft-purge") == ("1" if soft else None)
+    assert call.tags == tuple(TAGS)
+
+
+async def test_local_edge_request_shape(
+    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient
+) -> None:
+    await LocalEdgePurger(http, fake_purge_api.url + "/").purge(TAGS)
+    [call] = fake_purge_api.calls()
+    assert (call.status, call.api, call.path) == (200, "local-edge", "/se/purge")
+    assert call.tags == tuple(TAGS)
+
+
+@pytest.mark.parametrize(("status", "retriable"), [(429, True), (500, True), (503, True)])
+async def test_throttling_and_server_errors_are_retriable(
+    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient, status: int, retriable: bool
+) -> None:
+    purgers: list[Purger] = [
+        CloudflarePurger(http, cloudflare(fake_purge_api)),
+        FastlyPurger(http, fastly(fake_purge_api, soft=True)),
+        LocalEdgePurger(http, fake_purge_api.url),
+    ]
+    for purger in purgers:
+        fake_purge_api.fail_next(1, status=status)
+        with pytest.raises(PurgeFailed) as caught:
+            await purger.purge(TAGS)
+        assert (caught.value.status, caught.value.retriable) == (status, retriable)
+        assert purger.name in str(caught.value)
+        await purger.purge(TAGS)  # the injected failure was used up
+    assert [c.status for c in fake_purge_api.calls()] == [status, 200] * 3
+
+
+async def test_wrong_credentials_are_final(
+    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient
+) -> None:
+    for purger in (
+        CloudflarePurger(http, cloudflare(fake_purge_api, token="wrong-token")),
+        FastlyPurger(http, fastly(fake_purge_api, soft=False, key="wrong-key")),
+    ):
+        with pytest.raises(PurgeFailed) as caught:
+            await purger.purge(TAGS)
+        assert (caught.value.status, caught.value.retriable) == (403, False)
+
+
+async def test_network_failure_is_retriable(http: httpx.AsyncClient) -> None:
+    with FakePurgeApi() as api:
+        url = api.url
+    with pytest.raises(PurgeFailed) as caught:
+        await LocalEdgePurger(http, url).purge(TAGS)
+    assert caught.value.retriable is True
+    assert caught.value.status is None
+
+
+CF_PATH = f"/client/v4/zones/{DEFAULT_ZONE_ID}/purge_cache"
+CF_AUTH = {"Authorization": f"Bearer {DEFAULT_CLOUDFLARE_TOKEN}"}
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "body", "status"),
+    [
+        ("POST", CF_PATH, {**CF_AUTH, **JSON}, {"tags": []}, 400),
+        ("POST", CF_PATH, {**CF_AUTH, **JSON}, {"tags": [f"t{i}" for i in range(101)]}, 400),
+        ("POST", CF_PATH, {**CF_AUTH, **JSON}, {"files": ["https://x/y"]}, 400),
+        ("POST", CF_PATH, {**CF_AUTH, **JSON}, {"tags": ["ok"], "hosts": ["x"]}, 400),
+        ("POST", CF_PATH, {**CF_AUTH, **JSON}, {"tags": ["ok", ""]}, 400),
+        ("POST", CF_PATH, {**CF_AUTH, **JSON}, {"tags": "ok"}, 400),
+        ("POST", CF_PATH, {**CF_AUTH, "Content-Type": "text/plain"}, {"tags": ["ok"]}, 400),
+        ("POST", CF_PATH, {"Authorization": "token", **JSON}, {"tags": ["ok"]}, 400),
+        ("POST", CF_PATH, JSON, {"tags": ["ok"]}, 400),
+        (
+            "POST",
+            "/client/v4/zones/not-a-zone/purge_cache",
+            {**CF_AUTH, **JSON},
+            {"tags": ["a"]},
+            400,
+        ),
+        ("GET", CF_PATH, CF_AUTH, None, 400),
+        ("POST", f"/service/{DEFAULT_FASTLY_SERVICE}/purge", {"Surrogate-Key": "a"}, None, 400),
+        (
+            "POST",
+            f"/service/{DEFAULT_FASTLY_SERVICE}/purge",
+            {"Fastly-Key": DEFAULT_FASTLY_KEY},
+            None,
+            400,
+        ),
+        (
+            "POST",
+            f"/service/{DEFAULT_FASTLY_SERVICE}/purge",
+            {"Fastly-Key": DEFAULT_FASTLY_KEY, "Surrogate-Key": "a", "Fastly-Soft-Purge": "yes"},
+            None,
+            400,
+        ),
+        (
+            "POST",
+            f"/service/{DEFAULT_FASTLY_SERVICE}/purge",
+            {"Fastly-Key": DEFAULT_FASTLY_KEY, "Surrogate-Key": " ".join(map(str, range(257)))},
+            None,
+            400,
+        ),
+        ("POST", "/se/purge", JSON, {"tags": [1, 2]}, 400),
+        ("POST", "/se/purge", JSON, None, 400),
+        ("POST", "/se/purge", {}, {"tags": ["a"]}, 400),
+        ("POST", "/somewhere/else", JSON, {"tags": ["a"]}, 404),
+    ],
+    ids=[
+        "cf-empty-tags",
+        "cf-101-tags",
+        "cf-other-purge-kind",
+        "cf-extra-key",
+        "cf-empty-tag",
+        "cf-tags-not-list",
+        "cf-content-type",
+        "cf-not-bearer",
+        "cf-no-auth",
+        "cf-bad-zone",
+        "cf-get",
+        "fastly-no-key",
+        "fastly-no-surrogate-key",
+        "fastly-bad-soft",
+        "fastly-257-keys",
+        "edge-non-string-tags",
+        "edge-no-body",
+        "edge-no-content-type",
+        "unknown-path",
+    ],
+)
+async def test_fake_rejects_malformed_requests(
+    fake_purge_api: FakePurgeApi,
+    http: httpx.AsyncClient,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: object,
+    status: int,
+) -> None:
+    content = b"" if body is None else json.dumps(body).encode()
+    response = await http.request(
+        method, fake_purge_api.url + path, headers=headers, content=content
+    )
+    assert response.status_code == status, response.text
+    [call] = fake_purge_api.calls()
+    assert call.status == status
+    assert not call.accepted
+
+
+async def test_build_purgers_applies_cloudflare_overrides(
+    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient
+) -> None:
+    unconfigured = Settings(purgers=("local-edge", "cloudflare", "fastly", "varnish"))
+    assert [p.name for p, _ in build_purgers(unconfigured, http)] == ["local-edge"]
+    settings = Settings(
+        purgers=("cloudflare", "local-edge"),
+        cloudflare=CloudflareSettings(
+            zone_id=DEFAULT_ZONE_ID,
+            api_token=DEFAULT_CLOUDFLARE_TOKEN,
+            plan="pro",
+            api_base=fake_purge_api.cloudflare_api_base,
+            rate_per_second=2.5,
+            bucket_size=3,
+        ),
+    )
+    (cf, cf_bucket), (edge, edge_bucket) = build_purgers(settings, http)
+    assert (cf.name, edge.name, edge_bucket) == ("cloudflare", "local-edge", None)
+    assert cf_bucket is not None
+    assert cf_bucket.spec == BucketSpec(2.5, 3)
+    plan_only = Settings(purgers=("cloudflare",), cloudflare=cloudflare(fake_purge_api))
+    [(_, plan_bucket)] = build_purgers(plan_only, http)
+    assert plan_bucket is not None
+    assert plan_bucket.spec == CLOUDFLARE_PLANS["free"]
