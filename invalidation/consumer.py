@@ -1,8 +1,9 @@
 """The Kafka side of invalidation: a consumer-group member that feeds the pipeline in windows.
 
-Loop: collect records for one coalescing window (bounded by `max_in_flight`), process them under
-the work lock, produce dead letters, then commit the window's offsets. Offsets are committed only
-after every effect is durable: at-least-once delivery with idempotent effects.
+Loop: collect records for one coalescing window (bounded by `max_in_flight`; fetching goes on in
+the background meanwhile), process them under the work lock, produce dead letters, then commit
+the window's offsets. Offsets are committed only after every effect is durable: at-least-once
+delivery with idempotent effects.
 
 Rebalance: `on_partitions_revoked` takes the work lock, so an in-flight window finishes and
 commits before the partitions go; records collected but not yet processed for revoked partitions
@@ -12,6 +13,7 @@ are handed back (dropped uncommitted; the next owner re-reads them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -90,6 +92,10 @@ class InvalidationConsumer:
             bootstrap_servers=config.bootstrap, client_id=config.client_id + "-dlq", acks="all"
         )
         self._next_offset: dict[TopicPartition, int] = {}
+        self._buffer: list[Record] = []
+        self._first_at = 0.0
+        self._arrived = asyncio.Event()
+        self._drained = asyncio.Event()
         self.reports: list[BatchReport] = []
         """The most recent batch reports (bounded), for status views and tests."""
 
@@ -105,27 +111,60 @@ class InvalidationConsumer:
             await self.producer.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set (the current window completes first)."""
+        """Consume until `stop` is set (the current window completes first).
+
+        Fetching runs in the background while a window is processed, so the next window is
+        already filling: a window's cycle is max(window, processing), not their sum.
+        """
+        fetcher = asyncio.create_task(self._fetch_loop(stop))
+        try:
+            while not stop.is_set():
+                records = await self._collect(stop)
+                if records:
+                    await self._process(records)
+                if fetcher.done():
+                    fetcher.result()
+        finally:
+            fetcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetcher
+
+    async def _fetch_loop(self, stop: asyncio.Event) -> None:
+        """Keep the buffer filled, never holding more than `max_in_flight` records."""
+        limit = self.config.max_in_flight
         while not stop.is_set():
-            records = await self._collect(stop)
+            room = limit - len(self._buffer)
+            if room <= 0:
+                self._drained.clear()
+                await self._drained.wait()
+                continue
+            batch = await self.consumer.getmany(timeout_ms=100, max_records=room)
+            records = records_from_batch(batch)
             if records:
-                await self._process(records)
+                if not self._buffer:
+                    self._first_at = time.monotonic()
+                self._buffer.extend(records)
+                self._arrived.set()
 
     async def _collect(self, stop: asyncio.Event) -> list[Record]:
-        first = await self.consumer.getmany(timeout_ms=200, max_records=self.config.max_in_flight)
-        records = records_from_batch(first)
-        if not records:
-            return []
-        deadline = time.monotonic() + self.config.window_ms / 1000
-        while len(records) < self.config.max_in_flight and not stop.is_set():
+        """One coalescing window: from the first buffered record, `window_ms` (or until the
+        buffer holds `max_in_flight`), then everything buffered."""
+        if not self._buffer:
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout=0.2)
+            if not self._buffer:
+                return []
+        deadline = self._first_at + self.config.window_ms / 1000
+        while len(self._buffer) < self.config.max_in_flight and not stop.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            more = await self.consumer.getmany(
-                timeout_ms=max(1, int(remaining * 1000)),
-                max_records=self.config.max_in_flight - len(records),
-            )
-            records.extend(records_from_batch(more))
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout=remaining)
+        records, self._buffer = self._buffer, []
+        self._drained.set()
         return records
 
     async def _process(self, records: list[Record]) -> None:

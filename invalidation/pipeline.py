@@ -16,7 +16,7 @@ crash interrupted the first delivery.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from fragments.keys import FragmentKey
@@ -60,12 +60,15 @@ class InvalidationPipeline:
         purgers: Sequence[str],
         *,
         suppress_unchanged: bool = True,
+        on_enqueue: Callable[[], None] | None = None,
     ) -> None:
         self.applier = applier
         self.recomputer = recomputer
         self.purgers = tuple(purgers)
         self.suppress_unchanged = suppress_unchanged
         """False purges every bundle showing a touched SKU (benchmark baseline)."""
+        self.on_enqueue = on_enqueue
+        """Called after a batch enqueued purges (wakes the purge workers)."""
 
     async def process(self, records: Sequence[Record]) -> BatchReport:
         started = time.perf_counter()
@@ -98,6 +101,8 @@ class InvalidationPipeline:
         if not self.suppress_unchanged:
             await self._purge_unconditionally(count_only, report)
         report.seconds = time.perf_counter() - started
+        if report.purges_enqueued and self.on_enqueue is not None:
+            self.on_enqueue()
         return report
 
     @staticmethod

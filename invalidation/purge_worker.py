@@ -50,12 +50,17 @@ class PurgeWorker:
         queue: PurgeQueue,
         metrics: InvalidationMetrics,
         bucket: TokenBucket | None = None,
+        *,
+        wake: asyncio.Event | None = None,
     ) -> None:
+        """`wake` is set by the pipeline when it enqueued purges: the worker then skips the
+        rest of its idle wait (purges go out right after the window commits)."""
         self.redis = redis
         self.purger = purger
         self.queue = queue
         self.metrics = metrics
         self.bucket = bucket
+        self.wake = wake or asyncio.Event()
         self.instance = uuid.uuid4().hex
         self._renew = redis.register_script(_RENEW)
         self._failures = 0
@@ -70,7 +75,7 @@ class PurgeWorker:
                 did_work = False
             idle = IDLE_POLL_SECONDS if did_work else min(idle * 1.5, MAX_IDLE_POLL_SECONDS)
             if not did_work:
-                await _sleep_or_stop(stop, idle)
+                await _wait_for_work(self.wake, stop, idle)
 
     async def round(self) -> bool:
         """One purge request if there is work, a lease and a token; True if one was sent."""
@@ -117,8 +122,13 @@ class PurgeWorker:
         return True
 
 
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+async def _wait_for_work(wake: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:
+    """Return when `wake` or `stop` is set, or after `seconds` (a poll: other instances enqueue
+    too); clears `wake`."""
+    waiters = [asyncio.create_task(wake.wait()), asyncio.create_task(stop.wait())]
     try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        return
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        wake.clear()

@@ -81,7 +81,7 @@ async def running_service(
     if settings.redis_url is None or settings.kafka_bootstrap is None:
         missing = "REDIS_URL" if settings.redis_url is None else "KAFKA_BOOTSTRAP_SERVERS"
         raise SettingsError(missing, "a value (or run 'shelfedge dev')", None)
-    redis = redis_client(settings, settings.redis_url)
+    redis = redis_client(settings, settings.redis_url, per_reply_timeout=False)
     http = httpx.AsyncClient(timeout=PURGE_HTTP_TIMEOUT)
     try:
         store = Store(redis, timeout=5.0)
@@ -91,11 +91,13 @@ async def running_service(
         recomputer = Recomputer(store, BundleBuilder(slots or load_slots()), segments)
         metrics = InvalidationMetrics.create()
         purgers = build_purgers(settings, http)
+        wake = asyncio.Event()
         pipeline = InvalidationPipeline(
             EventApplier(redis),
             recomputer,
             [p.name for p, _ in purgers],
             suppress_unchanged=suppress_unchanged,
+            on_enqueue=wake.set,
         )
         consumer = InvalidationConsumer(
             ConsumerConfig(
@@ -103,6 +105,7 @@ async def running_service(
                 group_id=group_id or settings.consumer_group,
                 window_ms=settings.coalesce_ms,
                 max_in_flight=settings.max_in_flight,
+                session_timeout_ms=settings.consumer_session_timeout_ms,
             ),
             pipeline,
             metrics,
@@ -114,6 +117,7 @@ async def running_service(
                 PurgeQueue(redis, purger.name, list(recomputer.partitions)),
                 metrics,
                 bucket,
+                wake=wake,
             )
             for purger, bucket in purgers
         ]

@@ -20,6 +20,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from fragments.slots import SlotCatalog, load_slots
+from origin.admin import routes as admin_routes
+from origin.admin.session import AdminSessions
+from origin.admin.web import AdminState
 from origin.events.collector import CollectorState, post_events
 from origin.events.ratelimit import ClientRateLimiter
 from origin.events.sink import EventSink, KafkaEventSink, NoKafkaSink
@@ -37,12 +40,17 @@ from origin.store import Store
 HERE = Path(__file__).parent
 
 
-def redis_client(settings: Settings, url: str) -> Redis:
-    """A pooled client whose every socket operation is bounded by the request timeout."""
+def redis_client(settings: Settings, url: str, *, per_reply_timeout: bool = True) -> Redis:
+    """A pooled client; on request paths every socket read is also bounded by the request timeout.
+
+    Batch workers (the invalidation consumer) pass ``per_reply_timeout=False``: their calls are
+    bounded as a whole by `origin.redis_errors.bounded`, and a per-reply timer costs measurable
+    time on pipelines of thousands of replies.
+    """
     timeout = settings.redis_timeout_ms / 1000
     return Redis.from_url(
         url,
-        socket_timeout=timeout,
+        socket_timeout=timeout if per_reply_timeout else None,
         socket_connect_timeout=timeout,
         health_check_interval=0,
         retry_on_timeout=False,
@@ -90,6 +98,7 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
         *experiments_api.routes(),
         *edge_config_api.routes(),
         Route("/v1/events", post_events, methods=["POST"]),
+        *admin_routes.routes(),
         Route("/", storefront.storefront),
         Route("/static/img/{name}.svg", storefront.placeholder_image),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
@@ -97,6 +106,11 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.openapi = openapi_document()
     app.state.token_authority = TokenAuthority(settings.admin_tokens, settings.admin_token_names)
+    app.state.admin = AdminState(
+        AdminSessions(
+            settings.admin_tokens, app.state.token_authority, always_secure=settings.env == "prod"
+        )
+    )
     app.state.templates = Environment(
         loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined
     )

@@ -211,7 +211,8 @@ class Recomputer:
             }
             for product in products
         }
-        ranks = await self.store.set_scores(scores)
+        within = {lid: self.slots.slots[p.slot].candidates for lid, (p, _) in lists.items()}
+        ranks = await self.store.set_scores(scores, within)
         impacted: dict[str, set[FragmentKey]] = {}
         for sku, by_list in ranks.items():
             keys = impacted.setdefault(sku, set())

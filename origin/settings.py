@@ -71,6 +71,8 @@ class Settings:
     max_in_flight: int = 2000
     """Invalidation backpressure: events fetched but not yet committed."""
     consumer_group: str = "shelfedge-invalidation"
+    consumer_session_timeout_ms: int = 10_000
+    """Kafka group session timeout: how long a dead consumer holds its partitions."""
     consumer_metrics_port: int = 8601
     """Prometheus metrics of the invalidation consumer (0 = off)."""
     purgers: tuple[str, ...] = ("local-edge",)
@@ -125,6 +127,9 @@ class Settings:
             coalesce_ms=_int(e, "SHELFEDGE_COALESCE_MS", 100, 0, 60_000),
             max_in_flight=_int(e, "SHELFEDGE_MAX_IN_FLIGHT", 2000, 1, 1_000_000),
             consumer_group=e.get("SHELFEDGE_CONSUMER_GROUP", "shelfedge-invalidation"),
+            consumer_session_timeout_ms=_int(
+                e, "SHELFEDGE_CONSUMER_SESSION_TIMEOUT_MS", 10_000, 1_000, 300_000
+            ),
             consumer_metrics_port=_int(e, "SHELFEDGE_CONSUMER_METRICS_PORT", 8601, 0, 65535),
             purgers=purgers,
             local_edge_url=_url(e, "SHELFEDGE_LOCAL_EDGE_URL", ("http", "https"))

@@ -207,25 +207,40 @@ class Store:
         await bounded(pipe.execute(), max(self.timeout, 5.0), "replace segment list")
 
     async def set_scores(
-        self, scores_by_sku: dict[str, dict[str, float]]
+        self, scores_by_sku: Mapping[str, Mapping[str, float]], within: Mapping[str, int]
     ) -> dict[str, dict[str, int | None]]:
-        """Set SKUs' scores in partitions (0 removes); return each SKU's new rank per partition.
+        """Set SKUs' scores in lists (0 removes them); return each SKU's new rank per list, or
+        None when it is not among the list's best `within[list]`.
 
-        One pipeline for the whole batch.
+        One pipeline for the whole batch, three commands per list whatever the number of SKUs
+        (ZADD all, ZREM all, read the top).
         """
-        pipe = self.redis.pipeline(transaction=False)
+        by_list: dict[str, tuple[dict[str, float], list[str]]] = {}
         for sku, scores in scores_by_sku.items():
-            for partition, value in scores.items():
-                key = keys.segment_list_key(partition)
+            for list_id, value in scores.items():
+                adds, removes = by_list.setdefault(list_id, ({}, []))
                 if value > 0:
-                    pipe.zadd(key, {sku: value})
+                    adds[sku] = value
                 else:
-                    pipe.zrem(key, sku)
-                pipe.zrevrank(key, sku)
-        results: list[Any] = await bounded(pipe.execute(), max(self.timeout, 5.0), "set scores")
-        ranks = iter(results[1::2])
+                    removes.append(sku)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for list_id, (adds, removes) in by_list.items():
+                key = keys.segment_list_key(list_id)
+                if adds:
+                    pipe.zadd(key, adds)
+                if removes:
+                    pipe.zrem(key, *removes)
+                pipe.zrevrange(key, 0, within[list_id] - 1)
+            results: list[Any] = await bounded(pipe.execute(), max(self.timeout, 5.0), "set scores")
+        tops: dict[str, dict[str, int]] = {}
+        position = 0
+        for list_id, (adds, removes) in by_list.items():
+            position += bool(adds) + bool(removes)
+            tops[list_id] = {as_text(sku): rank for rank, sku in enumerate(results[position])}
+            position += 1
         return {
-            sku: {p: _rank(next(ranks)) for p in scores} for sku, scores in scores_by_sku.items()
+            sku: {list_id: tops[list_id].get(sku) for list_id in scores}
+            for sku, scores in scores_by_sku.items()
         }
 
     async def tops(self, limits: Mapping[str, int]) -> dict[str, list[tuple[str, float]]]:
@@ -315,21 +330,23 @@ class Store:
     async def bundles_showing(
         self, skus: Sequence[str], partitions: Sequence[str]
     ) -> dict[str, set[FragmentKey]]:
-        """Per SKU, every stored bundle key (over `partitions`) whose candidates include it."""
-        pipe = self.redis.pipeline(transaction=False)
-        for sku in skus:
+        """Per SKU, every stored bundle key (over `partitions`) whose candidates include it.
+
+        One HMGET per partition for all SKUs, in one pipeline.
+        """
+        found: dict[str, set[FragmentKey]] = {sku: set() for sku in skus}
+        if not skus:
+            return found
+        async with self.redis.pipeline(transaction=False) as pipe:
             for partition in partitions:
-                pipe.hget(keys.partition_index_key(partition), sku)
-        rows: list[Any] = await bounded(pipe.execute(), max(self.timeout, 5.0), "read sku index")
-        found: dict[str, set[FragmentKey]] = {}
-        for i, sku in enumerate(skus):
-            chunk = rows[i * len(partitions) : (i + 1) * len(partitions)]
-            found[sku] = {
-                FragmentKey.from_cache_key(cache_key)
-                for row in chunk
-                if row
-                for cache_key in as_text(row).split()
-            }
+                pipe.hmget(keys.partition_index_key(partition), list(skus))
+            rows: list[Any] = await bounded(
+                pipe.execute(), max(self.timeout, 5.0), "read sku index"
+            )
+        for values in rows:
+            for sku, value in zip(skus, values, strict=True):
+                if value:
+                    found[sku].update(FragmentKey.from_cache_key(k) for k in as_text(value).split())
         return found
 
     async def bundle_skus(self, key: FragmentKey) -> list[str]:
@@ -339,7 +356,3 @@ class Store:
             "read bundle skus",
         )
         return as_text(raw).split() if raw else []
-
-
-def _rank(value: Any) -> int | None:
-    return None if value is None else int(value)
