@@ -62,8 +62,8 @@ wasm: wasm-toolchain
 	bash tools/wasi/build.sh edge/wasi_main.py dist/shelfedge-edge.wasm
 
 edge-worker edge-bundle: setup
-	$(RUN) python tools/workerd/build_pyodide_bundle.py
-	$(RUN) python tools/workerd/build_worker.py
+	$(RUN) python -m tools.workerd.build_pyodide_bundle
+	$(RUN) python -m tools.workerd.build_worker
 
 clean:
 	rm -rf build dist .mypy_cache .ruff_cache .pytest_cache

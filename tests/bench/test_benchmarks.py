@@ -39,7 +39,14 @@ EXPECTED = {
         3,
     ),
     "bench.wasm": (
-        ["wasi/cpython decision p50", "wasi/pyodide decision p50", "pyodide/cpython decision p50"],
+        [
+            "wasi/cpython decision p50",
+            "wasi/cpython decision p99",
+            "wasi/pyodide decision p50",
+            "wasi/pyodide decision p99",
+            "pyodide/cpython decision p50",
+            "pyodide/cpython decision p99",
+        ],
         2,
     ),
 }

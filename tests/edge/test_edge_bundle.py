@@ -1,10 +1,11 @@
 """`make edge-bundle`, checked: the deployable Worker's size, config and contents.
 
-`tools/workerd/build_worker.py --out <tmp>` is run once per module, as a subprocess, as the
-Makefile runs it. The tests check what it reports against a gzipped size measured here
-independently, that the deployable top-level `wrangler.toml` (and the assembled copy) carries no
-development flag outside `[env.test]`, and that the assembled Worker holds `edge/`,
-`fragments/` and the vendored jinja2, markupsafe and Workers SDK, without compiled modules.
+`python -m tools.workerd.build_worker --out <tmp>` is run once per module, as a subprocess from
+the repository root, as the Makefile runs it. The tests check what it reports against a gzipped
+size measured here independently, that the deployable top-level `wrangler.toml` (and the
+assembled copy) carries no development flag outside `[env.test]`, and that the assembled Worker
+holds `edge/`, `fragments/` and the vendored jinja2, markupsafe and Workers SDK, without compiled
+modules.
 Never writes outside its temporary folder (the build's own vendoring cache excepted).
 """
 
@@ -25,7 +26,7 @@ import pytest
 
 from tests.support.workerd import REPO_ROOT
 
-BUILD_SCRIPT = REPO_ROOT / "tools" / "workerd" / "build_worker.py"
+BUILD_MODULE = "tools.workerd.build_worker"
 LIMIT_BYTES = 3_000_000
 """Cloudflare's Worker size limit on the Free plan: 3 MB after compression."""
 REPORT = re.compile(
@@ -54,14 +55,14 @@ class Built:
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     out = tmp_path_factory.mktemp("edge-bundle") / "worker"
     completed = subprocess.run(
-        [sys.executable, str(BUILD_SCRIPT), "--out", str(out)],
+        [sys.executable, "-m", BUILD_MODULE, "--out", str(out)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
-    assert completed.returncode == 0, f"build_worker.py failed:\n{completed.stderr}"
+    assert completed.returncode == 0, f"{BUILD_MODULE} failed:\n{completed.stderr}"
     return Built(out, completed.stdout)
 
 
@@ -99,7 +100,7 @@ def development_flags(document: Any, where: str = "") -> list[str]:
 
 def test_reports_a_bundle_under_3_mb_gzipped_and_measures_it_right(built: Built) -> None:
     match = REPORT.search(built.report)
-    assert match is not None, f"no size report in build_worker.py's output: {built.report!r}"
+    assert match is not None, f"no size report in {BUILD_MODULE}'s output: {built.report!r}"
     files = uploaded_files(built.root)
 
     measured = gzipped_tar_size(built.root, files)

@@ -35,11 +35,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self, TypeAlias
 
+from tools.buildkit import BuildStepError, run_build_module
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The repository root: this file lives in `tests/support/`."""
 
 RUN_SCRIPT = Path("tools") / "pyodide" / "run.mjs"
-PREPARE_SCRIPT = Path("tools") / "pyodide" / "prepare_wheels.py"
+PREPARE_MODULE = "tools.pyodide.prepare_wheels"
+"""Fills the wheels folder; run as `python -m` from the repository root."""
 WHEELS_SITE = Path(".toolchain") / "pyodide-wheels" / "site"
 STDERR_LINES_KEPT = 200
 CLOSE_GRACE_SECONDS = 5.0
@@ -76,26 +79,19 @@ class PyodideCallError(PyodideError):
 
 
 def prepare_pyodide_wheels(repo_root: Path = REPO_ROOT) -> Path:
-    """Run `tools/pyodide/prepare_wheels.py` (idempotent) and return the folder it filled.
+    """Run `python -m tools.pyodide.prepare_wheels` (idempotent); return the folder it filled.
 
-    It runs as a script, not an import: under pytest's default import mode `tests/tools` can
-    shadow the top-level `tools` folder in `sys.modules`.
+    It runs in a subprocess from the repository root (`tools.buildkit.run_build_module`), as
+    `make` would run it, so its imports, locks and `uv` calls stay out of this process.
     """
-    command = [sys.executable, str(repo_root / PREPARE_SCRIPT), "--repo-root", str(repo_root)]
+    arguments = ["--repo-root", str(repo_root)]
     try:
-        completed = subprocess.run(
-            command, capture_output=True, text=True, timeout=PREPARE_TIMEOUT_SECONDS, check=False
+        output = run_build_module(
+            PREPARE_MODULE, arguments, repo_root=repo_root, timeout=PREPARE_TIMEOUT_SECONDS
         )
-    except subprocess.TimeoutExpired as exc:
-        raise PyodideUnavailableError(
-            f"{PREPARE_SCRIPT} took over {PREPARE_TIMEOUT_SECONDS:.0f} s"
-        ) from exc
-    if completed.returncode != 0:
-        raise PyodideUnavailableError(
-            f"{PREPARE_SCRIPT} failed (exit code {completed.returncode}):\n"
-            f"{completed.stderr.strip()}"
-        )
-    return Path(completed.stdout.strip())
+    except BuildStepError as exc:
+        raise PyodideUnavailableError(str(exc)) from exc
+    return Path(output.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +281,7 @@ class PyodideRunner:
         if not (self._repo_root / WHEELS_SITE).is_dir():
             raise PyodideUnavailableError(
                 f"{self._repo_root / WHEELS_SITE} is missing: run "
-                "`uv run python tools/pyodide/prepare_wheels.py`"
+                f"`uv run python -m {PREPARE_MODULE}`"
             )
         command = [node, str(run_script), "--repo-root", str(self._repo_root)]
         for package in self._packages:

@@ -5,7 +5,8 @@
 `tools/workerd/workerd-wrapper.sh` so workerd loads the offline Pyodide dev bundle. It waits for
 wrangler's "Ready on" line (a cold start takes about 8 s), and on `stop()` ends wrangler's whole
 process group, workerd included, checking that nothing of it survives. `prepare_worker()` builds
-the bundle and assembles a Worker folder first; both steps are idempotent.
+the bundle and assembles a Worker folder first (`python -m tools.workerd.build_pyodide_bundle`,
+`python -m tools.workerd.build_worker`, run from the repository root); both steps are idempotent.
 
 Wrangler is kept off the internet: no telemetry or error reports, no banner (its npm update
 check), no `Request.cf` download, and its config, cache and log folders live in the run's state
@@ -30,13 +31,14 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from tools.buildkit import BuildStepError, run_build_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The repository root: this file lives in `tests/support/`."""
@@ -49,8 +51,10 @@ BUNDLE_DIR = Path(".toolchain") / "pyodide-bundle"
 BUNDLE_FILE = "pyodide_dev.capnp.bin"
 BUNDLE_DIR_VARIABLE = "SHELFEDGE_PYODIDE_BUNDLE_DIR"
 """Overrides the bundle folder, in the wrapper and here alike."""
-BUNDLE_SCRIPT = Path("tools") / "workerd" / "build_pyodide_bundle.py"
-BUILD_SCRIPT = Path("tools") / "workerd" / "build_worker.py"
+BUNDLE_MODULE = "tools.workerd.build_pyodide_bundle"
+"""Builds the offline Pyodide dev bundle; run as `python -m` from the repository root."""
+BUILD_MODULE = "tools.workerd.build_worker"
+"""Assembles a Worker folder; run as `python -m` from the repository root."""
 
 LOOPBACK = "127.0.0.1"
 BUILD_TIMEOUT_SECONDS = 300.0
@@ -89,31 +93,18 @@ def _require_file(path: Path, fix: str) -> Path:
     return path
 
 
-def _run_build_step(script: Path, arguments: Sequence[str], repo_root: Path) -> None:
-    command = [sys.executable, str(repo_root / script), *arguments]
+def _run_build_step(module: str, arguments: Sequence[str], repo_root: Path) -> None:
     try:
-        completed = subprocess.run(
-            command,
-            cwd=repo_root,
-            capture_output=True,
-            text=True,
-            timeout=BUILD_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise WorkerdUnavailableError(f"{script} took over {BUILD_TIMEOUT_SECONDS:.0f} s") from exc
-    if completed.returncode != 0:
-        raise WorkerdUnavailableError(
-            f"{script} failed (exit code {completed.returncode}):\n"
-            f"{completed.stderr.strip() or completed.stdout.strip()}"
-        )
+        run_build_module(module, arguments, repo_root=repo_root, timeout=BUILD_TIMEOUT_SECONDS)
+    except BuildStepError as exc:
+        raise WorkerdUnavailableError(str(exc)) from exc
 
 
 def prepare_worker(worker_dir: Path, repo_root: Path = REPO_ROOT) -> Path:
     """Build the Pyodide dev bundle (if stale), assemble the Worker into `worker_dir`, return it."""
-    _run_build_step(BUNDLE_SCRIPT, [], repo_root)
-    _run_build_step(BUILD_SCRIPT, ["--out", str(worker_dir)], repo_root)
-    _require_file(worker_dir / "wrangler.toml", f"{BUILD_SCRIPT} did not write it")
+    _run_build_step(BUNDLE_MODULE, [], repo_root)
+    _run_build_step(BUILD_MODULE, ["--out", str(worker_dir)], repo_root)
+    _require_file(worker_dir / "wrangler.toml", f"{BUILD_MODULE} did not write it")
     return worker_dir
 
 
@@ -144,7 +135,7 @@ class Toolchain:
             wrangler=_require_file(repo_root / WRANGLER, npm_fix),
             workerd_wrapper=wrapper,
             pyodide_bundle=_require_file(
-                bundle_dir / BUNDLE_FILE, f"run `uv run python {BUNDLE_SCRIPT}`"
+                bundle_dir / BUNDLE_FILE, f"run `uv run python -m {BUNDLE_MODULE}`"
             ),
         )
 

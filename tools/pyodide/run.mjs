@@ -76,7 +76,7 @@ function parseArguments(argv) {
   }
   if (!fs.statSync(options.site, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(
-      `${options.site} is missing: run \`uv run python tools/pyodide/prepare_wheels.py\``,
+      `${options.site} is missing: run \`uv run python -m tools.pyodide.prepare_wheels\``,
     );
   }
   return options;

@@ -14,9 +14,10 @@ from `--pyodide-bundle-disk-cache-dir` unchecked. This script makes that file:
 3. `capnp eval` (Debian `capnproto`) encodes it with the wasm and the stdlib as the message that
    `pyodide_bundle.capnp` describes.
 
-Run `uv run python tools/workerd/build_pyodide_bundle.py` after `npm install`. It is idempotent: a
-stamp beside the bundle records the digests of the inputs, schema and patch set, and a matching
-stamp means no work. Parallel runs serialize on a lock file.
+Run `uv run python -m tools.workerd.build_pyodide_bundle` from the repository root after
+`npm install`. It is idempotent: a stamp beside the bundle records the digests of the inputs,
+schema and patch set, and a matching stamp means no work. Parallel runs serialize on a lock file
+(the lock, tool runs and digests are those of `tools.buildkit`).
 
 It must never write outside its cache folder (default `.toolchain/pyodide-bundle/`), never leave
 a half-written bundle where workerd looks, and never build from npm versions other than the pinned
@@ -26,22 +27,21 @@ ones: the patches are counted against exactly those.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import json
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools import buildkit
 
-class BundleBuildError(RuntimeError):
+
+class BundleBuildError(buildkit.BuildStepError):
     """The bundle could not be built; the message says what is wrong and how to fix it."""
 
 
@@ -254,50 +254,17 @@ def check_pinned_versions(repo_root: Path) -> Path:
 
 def inputs_digest(pyodide_dir: Path) -> str:
     """A digest over the bundle's inputs, the schema and the patch set."""
-    digest = hashlib.sha256()
-    digest.update(patch_set_digest().encode("ascii"))
-    digest.update(SCHEMA_FILE.read_bytes())
-    for name in PYODIDE_FILES:
-        digest.update(name.encode("utf-8"))
-        digest.update(hashlib.sha256((pyodide_dir / name).read_bytes()).digest())
-    return digest.hexdigest()
-
-
-@contextmanager
-def exclusive_lock(lock_file: Path) -> Iterator[None]:
-    """Serialize builders (parallel test sessions) on `lock_file`."""
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with lock_file.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return buildkit.inputs_digest(
+        [patch_set_digest().encode("ascii"), SCHEMA_FILE.read_bytes()],
+        [(name, pyodide_dir / name) for name in PYODIDE_FILES],
+    )
 
 
 def run_tool(command: Sequence[str], *, stdout_path: Path | None = None) -> None:
     """Run an external tool, raising BundleBuildError with its stderr when it fails."""
-    try:
-        if stdout_path is None:
-            completed = subprocess.run(
-                command, capture_output=True, timeout=TOOL_TIMEOUT_SECONDS, check=False
-            )
-        else:
-            with stdout_path.open("wb") as out:
-                completed = subprocess.run(
-                    command,
-                    stdout=out,
-                    stderr=subprocess.PIPE,
-                    timeout=TOOL_TIMEOUT_SECONDS,
-                    check=False,
-                )
-    except subprocess.TimeoutExpired as exc:
-        raise BundleBuildError(f"`{command[0]}` took over {TOOL_TIMEOUT_SECONDS:.0f} s") from exc
-    if completed.returncode != 0:
-        stderr = completed.stderr.decode("utf-8", "replace").strip()
-        raise BundleBuildError(
-            f"`{' '.join(command)}` failed with exit code {completed.returncode}:\n{stderr}"
-        )
+    buildkit.run_tool(
+        command, error=BundleBuildError, timeout=TOOL_TIMEOUT_SECONDS, stdout_path=stdout_path
+    )
 
 
 def find_capnp() -> str:
@@ -340,13 +307,8 @@ def build_bundle(
         },
         sort_keys=True,
     )
-    with exclusive_lock(cache / LOCK_FILE_NAME):
-        if (
-            not force
-            and bundle.is_file()
-            and stamp_file.is_file()
-            and stamp_file.read_text(encoding="utf-8") == wanted
-        ):
+    with buildkit.exclusive_lock(cache / LOCK_FILE_NAME):
+        if not force and bundle.is_file() and buildkit.stamp_matches(stamp_file, wanted):
             return BundleResult(bundle, rebuilt=False, seconds=time.monotonic() - started)
         capnp = find_capnp()
         stamp_file.unlink(missing_ok=True)

@@ -14,29 +14,37 @@ The vendored packages are hash-pinned (jinja2 and markupsafe as `uv.lock` locks 
 installed once into `.toolchain/worker-python-modules/`, reused while the pins are unchanged.
 The script prints the raw and gzipped size of what wrangler uploads and fails above 3 MB gzipped.
 
-Run `uv run python tools/workerd/build_worker.py`. It must never write outside `build/worker/`
-and `.toolchain/worker-python-modules/`, and never vendor an unpinned or compiled package.
+Run `uv run python -m tools.workerd.build_worker` from the repository root; the shared steps
+(lock, pins, install, stamp) are those of `tools.buildkit`. It must never write outside
+`build/worker/` and `.toolchain/worker-python-modules/`, and never vendor an unpinned or compiled
+package.
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import gzip
 import io
-import os
 import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 import tomllib
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tools.buildkit import (
+    COMPILED_SUFFIXES,
+    BuildStepError,
+    PinnedSite,
+    ensure_pinned_site,
+    locked_package,
+    read_lock,
+    requirements_text,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The repository root: this file lives in `tools/workerd/`."""
@@ -62,17 +70,11 @@ EXTRA_VENDOR_REQUIREMENTS: tuple[str, ...] = (
 )
 """The Workers Python SDK (`workers` module); not a dependency of the project itself."""
 
-WHEEL_PLATFORM = "x86_64-manylinux_2_28"
-"""Platform uv fetches wheels for; irrelevant once the compiled modules are deleted."""
-COMPILED_SUFFIXES: tuple[str, ...] = (".so", ".pyd")
-
 MAX_GZIPPED_BYTES = 3_000_000
 """Cloudflare's smallest Worker size limit (3 MB after compression, Workers Free)."""
 
-INSTALL_TIMEOUT_SECONDS = 300.0
 
-
-class WorkerBuildError(RuntimeError):
+class WorkerBuildError(BuildStepError):
     """The Worker could not be assembled; the message says what and how to fix it."""
 
 
@@ -94,23 +96,10 @@ class WorkerBuild:
 
 def read_locked_requirements(lock_path: Path, names: Iterable[str]) -> list[str]:
     """Hash-pinned requirement lines for `names`, as `uv.lock` locks them."""
-    try:
-        document = tomllib.loads(lock_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise WorkerBuildError(f"{lock_path} is missing: run `uv lock`") from exc
-    by_name = {str(entry["name"]): entry for entry in document.get("package", [])}
-    lines = []
-    for name in names:
-        entry = by_name.get(name)
-        if entry is None or "registry" not in entry.get("source", {}):
-            raise WorkerBuildError(f"uv.lock pins no registry package named {name!r}")
-        files = [entry.get("sdist", {}), *entry.get("wheels", [])]
-        hashes = [str(file["hash"]) for file in files if "hash" in file]
-        if not hashes:
-            raise WorkerBuildError(f"uv.lock lists no hash for {name}=={entry['version']}")
-        options = " ".join(f"--hash={value}" for value in hashes)
-        lines.append(f"{name}=={entry['version']} {options}")
-    return lines
+    locked = read_lock(lock_path, error=WorkerBuildError)
+    return [
+        locked_package(locked, name, error=WorkerBuildError).requirement_line() for name in names
+    ]
 
 
 def vendor_requirements(repo_root: Path) -> str:
@@ -119,61 +108,7 @@ def vendor_requirements(repo_root: Path) -> str:
         *read_locked_requirements(repo_root / "uv.lock", LOCKED_VENDOR_PACKAGES),
         *EXTRA_VENDOR_REQUIREMENTS,
     ]
-    return "".join(f"{line}\n" for line in sorted(lines))
-
-
-@contextmanager
-def exclusive_lock(lock_file: Path) -> Iterator[None]:
-    """Serialize builders (parallel test sessions) on `lock_file`."""
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with lock_file.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def find_uv() -> str:
-    """The uv executable: the one running us (`uv run` sets `UV`), else the one on PATH."""
-    uv = os.environ.get("UV") or shutil.which("uv")
-    if uv is None:
-        raise WorkerBuildError("uv is not on PATH (and UV is unset): install uv")
-    return uv
-
-
-def pip_install_target(target: Path, requirements_file: Path) -> None:
-    """`uv pip install --no-deps --require-hashes --target` the pinned wheels."""
-    command = [
-        find_uv(),
-        "pip",
-        "install",
-        "--python",
-        sys.executable,
-        "--no-deps",
-        "--require-hashes",
-        "--only-binary",
-        ":all:",
-        "--python-platform",
-        WHEEL_PLATFORM,
-        "--target",
-        str(target),
-        "--requirements",
-        str(requirements_file),
-    ]
-    try:
-        completed = subprocess.run(
-            command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_SECONDS, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise WorkerBuildError(
-            f"`uv pip install` took over {INSTALL_TIMEOUT_SECONDS:.0f} s (is PyPI reachable?)"
-        ) from exc
-    if completed.returncode != 0:
-        raise WorkerBuildError(
-            f"`{' '.join(command)}` failed with exit code {completed.returncode}:\n"
-            f"{completed.stderr.strip()}"
-        )
+    return requirements_text(sorted(lines))
 
 
 def strip_for_pyodide(folder: Path) -> None:
@@ -188,26 +123,13 @@ def strip_for_pyodide(folder: Path) -> None:
 
 def vendored_site(repo_root: Path) -> Path:
     """`.toolchain/worker-python-modules/site/`, installed to match the pins; returned."""
-    wanted = vendor_requirements(repo_root)
     base = repo_root / ".toolchain" / "worker-python-modules"
-    site = base / "site"
-    stamp = base / "requirements.txt"
-    with exclusive_lock(base / ".build.lock"):
-        if site.is_dir() and stamp.is_file() and stamp.read_text(encoding="utf-8") == wanted:
-            return site
-        stamp.unlink(missing_ok=True)
-        with tempfile.TemporaryDirectory(dir=base, prefix="building-") as scratch_name:
-            scratch = Path(scratch_name)
-            requirements_file = scratch / "requirements.txt"
-            requirements_file.write_text(wanted, encoding="utf-8")
-            staged = scratch / "site"
-            pip_install_target(staged, requirements_file)
-            strip_for_pyodide(staged)
-            if site.exists():
-                shutil.rmtree(site)
-            staged.rename(site)
-        stamp.write_text(wanted, encoding="utf-8")
-    return site
+    layout = PinnedSite(
+        site=base / "site", stamp=base / "requirements.txt", lock_file=base / ".build.lock"
+    )
+    return ensure_pinned_site(
+        layout, vendor_requirements(repo_root), strip=strip_for_pyodide, error=WorkerBuildError
+    )
 
 
 def copy_package(source: Path, destination: Path, patterns: Sequence[str]) -> int:

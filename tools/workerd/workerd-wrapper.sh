@@ -5,7 +5,7 @@
 # binary from node_modules (so workerd keeps miniflare's pipes, fd 3 included, and its signals),
 # inserting --pyodide-bundle-disk-cache-dir after the `serve`/`test` sub-command. workerd loads
 # pyodide_dev.capnp.bin from there only for Workers with the compatibility flag
-# python_workers_development; build it with tools/workerd/build_pyodide_bundle.py.
+# python_workers_development; build it with `python -m tools.workerd.build_pyodide_bundle`.
 #
 # Overrides: SHELFEDGE_WORKERD_BIN (the workerd binary), SHELFEDGE_PYODIDE_BUNDLE_DIR (the bundle
 # folder). This script must never download anything or change its arguments beyond that insert.
@@ -29,7 +29,7 @@ case "$1" in
 serve | test)
     if [ ! -f "$bundle_dir/pyodide_dev.capnp.bin" ]; then
         echo "workerd-wrapper: $bundle_dir/pyodide_dev.capnp.bin is missing" \
-            "(run \`uv run python tools/workerd/build_pyodide_bundle.py\`)" >&2
+            "(run \`uv run python -m tools.workerd.build_pyodide_bundle\`)" >&2
         # Read the config miniflare pipes in, so it reports this message instead of EPIPE.
         [ -t 0 ] || cat >/dev/null
         exit 1
