@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from origin.admin.openapi import SECURITY_SCHEME, TAG, TAG_DESCRIPTION, admin_operations
 from origin.events.openapi import event_operations
 from origin.experiments.openapi import EXPERIMENT_SCHEMA, experiment_operations
 
@@ -98,15 +99,24 @@ def operations() -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def openapi_document(extra: dict[str, dict[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
-    paths = {**operations(), **experiment_operations(), **event_operations()}
+    paths = {
+        **operations(),
+        **experiment_operations(),
+        **event_operations(),
+        **admin_operations(),
+    }
     for path, methods in (extra or {}).items():
         paths.setdefault(path, {}).update(methods)
     return {
         "openapi": "3.1.0",
         "info": {"title": "shelfedge origin", "version": "1"},
         "paths": paths,
+        "tags": [{"name": TAG, "description": TAG_DESCRIPTION}],
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "adminSession": SECURITY_SCHEME,
+            },
             "schemas": {
                 "Experiment": EXPERIMENT_SCHEMA,
                 "Problem": {

@@ -6,6 +6,13 @@ through the zone's purge-by-tag API, which removes Cache API entries stored with
 ``Cache-Tag`` header);
 everything else is passed through to ``ORIGIN_URL``.
 
+Experiments: the published configuration is read from the ``CONFIG`` KV namespace (key
+``edge-config``, the JSON of `fragments.experiments.config_to_json`, which the origin serves as
+``GET /v1/edge-config``; docs/experiments.md shows how to copy it there) and kept per isolate
+for `CONFIG_TTL_S`. No binding or no key means the empty configuration (everyone sees
+control); a failed read or a value that does not decode keeps the last good configuration.
+Exposures are not reported from the Worker yet (the local edge batches them to the origin).
+
 Cloudflare's Cache API implements neither stale-while-revalidate nor stale-if-error, so entries
 are stored for max-age + max(swr, sie) with their store time in a header, and `edge.flow` decides
 freshness itself. Decoded bundles are memoised per isolate by (cache key, ETag, stored time), so
@@ -20,6 +27,7 @@ import asyncio
 import json
 import secrets
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -42,6 +50,7 @@ from edge.flow import (
 )
 from fragments.bundle import encode_bundle
 from fragments.errors import BundleFormatError
+from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig, config_from_json
 from fragments.headers import fit_tags
 from fragments.keys import FragmentKey
 from fragments.slots import load_slots
@@ -50,6 +59,10 @@ CACHE_HOST = "https://shelfedge-cache.internal"
 STORED_AT_HEADER = "x-shelfedge-stored-at"
 ETAG_HEADER = "etag"
 SLOT_PREFIX = "/se/slot/"
+CONFIG_KEY = "edge-config"
+"""Key of the published experiment configuration in the ``CONFIG`` KV namespace."""
+CONFIG_TTL_S = 5.0
+"""Seconds an isolate keeps the configuration before reading KV again (the origin's max-age)."""
 
 _tracker = RevalidationTracker()
 _decoded: dict[str, CacheEntry] = {}
@@ -63,6 +76,52 @@ def _edge_config(env: Any) -> EdgeConfig:
         secret = str(getattr(env, "SEGMENT_SECRET", "") or "shelfedge-dev-secret-change-me")
         _config = EdgeConfig.from_slots(load_slots(), secret)
     return _config
+
+
+class _Experiments:
+    """The isolate's experiment configuration, read from KV at most every `CONFIG_TTL_S`."""
+
+    def __init__(self) -> None:
+        self.config: EdgeExperimentConfig = EMPTY_CONFIG
+        self.raw: str | None = None
+        self.read_at = float("-inf")
+        self._edge: EdgeConfig | None = None
+
+    async def edge_config(self, env: Any) -> EdgeConfig:
+        """The isolate's edge configuration with the current experiments."""
+        base = _edge_config(env)
+        experiments = await self._current(env)
+        if self._edge is None or self._edge.experiments is not experiments:
+            self._edge = replace(base, experiments=experiments)
+        return self._edge
+
+    async def _current(self, env: Any) -> EdgeExperimentConfig:
+        now = time.time()
+        if now - self.read_at < CONFIG_TTL_S:
+            return self.config
+        self.read_at = now  # concurrent requests keep the current one meanwhile
+        namespace = getattr(env, "CONFIG", None)
+        if namespace is None:
+            self.config, self.raw = EMPTY_CONFIG, None
+            return self.config
+        try:
+            raw = await namespace.get(CONFIG_KEY)
+        except Exception as exc:  # a JS error from KV: keep the last good configuration
+            print(f"shelfedge: KV read of {CONFIG_KEY!r} failed ({type(exc).__name__}); "
+                  f"keeping config version {self.config.version}")  # fmt: skip
+            return self.config
+        if not isinstance(raw, str) or not raw:  # no key (JS null): nothing published
+            self.config, self.raw = EMPTY_CONFIG, None
+        elif raw != self.raw:
+            try:
+                self.config, self.raw = config_from_json(raw), raw
+            except (ValueError, KeyError, TypeError) as exc:
+                print(f"shelfedge: KV {CONFIG_KEY!r} does not decode ({type(exc).__name__}: "
+                      f"{exc}); keeping config version {self.config.version}")  # fmt: skip
+        return self.config
+
+
+_experiments = _Experiments()
 
 
 def _cache_url(key: FragmentKey) -> str:
@@ -81,7 +140,7 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         return await self._pass_through(request, url.path, url.query)
 
     async def _slot(self, request: Any, slot: str, query: str) -> Any:
-        config = _edge_config(self.env)
+        config = await _experiments.edge_config(self.env)
         headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
         req = SlotRequest(
             slot=slot,

@@ -1,6 +1,21 @@
 // Demo storefront glue: fill slots from the edge, keep demo cookies (consent, cart, recently viewed).
+// Slot requests carry the page path (`page`, for experiments' path targeting) and the page's own
+// `sx_*` parameters (preview links: `?sx_<experiment>=<variant>&sx_token=<token>`).
 (function () {
   "use strict";
+  const MAX_FORWARDED = 20;
+  function slotQuery() {
+    const query = new URLSearchParams();
+    let forwarded = 0;
+    new URLSearchParams(location.search).forEach(function (value, name) {
+      if (name.indexOf("sx_") === 0 && forwarded < MAX_FORWARDED) {
+        query.append(name, value);
+        forwarded += 1;
+      }
+    });
+    query.set("page", location.pathname);
+    return query.toString();
+  }
   function cookie(name) {
     const m = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
     return m ? decodeURIComponent(m[1]) : "";
@@ -18,7 +33,8 @@
   async function fill(host) {
     const slot = host.dataset.seSlot;
     try {
-      const res = await fetch("/se/slot/" + slot, { credentials: "same-origin" });
+      const res = await fetch("/se/slot/" + encodeURIComponent(slot) + "?" + slotQuery(),
+        { credentials: "same-origin" });
       host.innerHTML = await res.text();
       const meta = document.createElement("p");
       meta.className = "slot-meta";
