@@ -135,9 +135,23 @@ def slot_segment_tag(slot: str, segment: str) -> str:
     return f"slotseg:{slot}/{segment}"
 
 
+BUNDLE_TAG_PREFIX = "bundle:"
+
+
 def bundle_tag(key: FragmentKey) -> str:
     """The tag that names exactly one bundle (all its cached representations)."""
-    return f"bundle:{key.slot}/{key.segment}/{key.variant}/{key.locale}"
+    return f"{BUNDLE_TAG_PREFIX}{key.slot}/{key.segment}/{key.variant}/{key.locale}"
+
+
+def key_of_bundle_tag(tag: str) -> FragmentKey | None:
+    """The key a `bundle_tag` names, or None for any other (or malformed) tag."""
+    if not tag.startswith(BUNDLE_TAG_PREFIX):
+        return None
+    try:
+        slot, segment, variant, locale = tag.removeprefix(BUNDLE_TAG_PREFIX).split("/")
+        return FragmentKey(slot, segment, variant, locale)
+    except (ValueError, InvalidIdentifier):
+        return None
 
 
 def coarse_tags(key: FragmentKey) -> tuple[str, ...]:

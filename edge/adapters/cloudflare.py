@@ -52,7 +52,7 @@ from fragments.bundle import encode_bundle
 from fragments.errors import BundleFormatError
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig, config_from_json
 from fragments.headers import fit_tags
-from fragments.keys import FragmentKey
+from fragments.keys import FragmentKey, key_of_bundle_tag
 from fragments.slots import load_slots
 
 CACHE_HOST = "https://shelfedge-cache.internal"
@@ -238,8 +238,9 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         doomed: set[str] = set()
         for tag in tags:
             doomed |= _by_tag.pop(tag, set())
-            if tag.startswith("bundle:"):
-                doomed.add("bundle/" + tag.removeprefix("bundle:"))
+            named = key_of_bundle_tag(tag)
+            if named is not None:
+                doomed.add(named.cache_key)
         for cache_key in doomed:
             await caches.default.delete(f"{CACHE_HOST}/{cache_key}")
             _decoded.pop(cache_key, None)

@@ -9,7 +9,7 @@ from redis.crc import key_slot
 
 from fragments import keys
 from fragments.errors import InvalidIdentifier
-from fragments.keys import FragmentKey
+from fragments.keys import FragmentKey, bundle_tag, key_of_bundle_tag
 
 VALID_KEYS = [
     FragmentKey("home-hero", "everyone"),
@@ -206,3 +206,19 @@ def test_experiment_keys_group_by_their_hash_tags() -> None:
     assert {_hash_tag(k) for k in config_group} == {"x"}
     assert {_hash_tag(k) for k in aggregate_group} == {"e:hero-test"}
     assert len({key_slot(k.encode()) for k in aggregate_group}) == 1
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("bundle:home-hero/everyone/control/en-US", FragmentKey("home-hero", "everyone")),
+        ("bundle:a/b/c/de-DE", FragmentKey("a", "b", "c", "de-DE")),
+        ("sku:SKU-1", None),
+        ("bundle:too/few/parts", None),
+        ("bundle:BAD!/b/c/en-US", None),
+    ],
+)
+def test_key_of_bundle_tag_inverts_bundle_tag(tag: str, expected: FragmentKey | None) -> None:
+    assert key_of_bundle_tag(tag) == expected
+    if expected is not None:
+        assert bundle_tag(expected) == tag
