@@ -71,7 +71,7 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        client = redis_client(settings, redis_url)
+        client = redis_client(settings, redis_url, per_reply_timeout=False)
         store = Store(client, settings.redis_timeout_ms / 1000)
         app.state.origin = OriginState(
             settings=settings, store=store, slots=slot_catalog, metrics=OriginMetrics.create()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -13,6 +13,19 @@ class OriginMetrics:
     bundle_requests: Counter
     request_seconds: Histogram
     store_errors: Counter
+    _children: dict[tuple[str, int], tuple[Counter, Histogram]] = field(default_factory=dict)
+
+    def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
+        """Count and time one request (label children resolved once per endpoint/status)."""
+        children = self._children.get((endpoint, status))
+        if children is None:
+            children = (
+                self.bundle_requests.labels(endpoint, str(status)),
+                self.request_seconds.labels(endpoint),
+            )
+            self._children[(endpoint, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     @classmethod
     def create(cls) -> OriginMetrics:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import lru_cache
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,21 +31,27 @@ BUNDLE_MEDIA_TYPE = "application/vnd.shelfedge.bundle+json"
 
 
 def _key(request: Request) -> FragmentKey | Response:
-    q = request.query_params
+    parsed = _parse_key(request.path_params["slot"], request.scope["query_string"])
+    if isinstance(parsed, FragmentKey):
+        return parsed
+    return problems.unprocessable(dict(parsed))
+
+
+@lru_cache(maxsize=4096)
+def _parse_key(slot: str, query_string: bytes) -> FragmentKey | tuple[tuple[str, str], ...]:
+    """The key a request names, or its invalid parameters (memoised: the same few URLs repeat)."""
+    q = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
     unknown = sorted(set(q) - {"segment", "variant", "locale"})
     if unknown:
-        return problems.unprocessable(dict.fromkeys(unknown, "unknown query parameter"))
+        return tuple((name, "unknown query parameter") for name in unknown)
     if "segment" not in q:
-        return problems.unprocessable({"segment": "required"})
+        return (("segment", "required"),)
     try:
         return FragmentKey(
-            request.path_params["slot"],
-            q["segment"],
-            q.get("variant", CONTROL_VARIANT),
-            q.get("locale", DEFAULT_LOCALE),
+            slot, q["segment"], q.get("variant", CONTROL_VARIANT), q.get("locale", DEFAULT_LOCALE)
         )
     except InvalidIdentifier as exc:
-        return problems.unprocessable({exc.kind: str(exc)})
+        return ((exc.kind, str(exc)),)
 
 
 async def _load(state: OriginState, key: FragmentKey) -> Envelope | Response:
@@ -79,14 +87,18 @@ async def get_fragment(request: Request) -> Response:
 
 
 def _bundle_body(key: FragmentKey, envelope: Envelope) -> Response:
-    return Response(envelope.body, headers=dict(envelope.headers), media_type=BUNDLE_MEDIA_TYPE)
+    response = Response(envelope.body, media_type=BUNDLE_MEDIA_TYPE)
+    response.raw_headers.extend(envelope.stored.raw)
+    return response
 
 
 def _fragment_body(key: FragmentKey, envelope: Envelope) -> Response:
     bundle = decode_bundle(envelope.body)
     chosen = rerank(bundle.candidates, bundle.rerank, ShopperContext.anonymous(key.segment))
     html = assemble(bundle, chosen, key.variant)
-    return Response(html, headers=dict(envelope.headers), media_type="text/html")
+    response = Response(html, media_type="text/html")
+    response.raw_headers.extend(envelope.stored.raw)
+    return response
 
 
 async def _serve(
@@ -102,8 +114,9 @@ async def _serve(
         loaded = await _load(state, key)
         if isinstance(loaded, Response):
             response = loaded
-        elif etag_matches(request.headers.get("if-none-match"), loaded.etag.strip('"')):
-            response = Response(status_code=304, headers=dict(loaded.headers))
+        elif etag_matches(request.headers.get("if-none-match"), loaded.etag):
+            response = Response(status_code=304)
+            response.raw_headers.extend(loaded.stored.raw)
         else:
             response = body(key, loaded)
     _observe(state, endpoint, response.status_code, started)
@@ -111,5 +124,4 @@ async def _serve(
 
 
 def _observe(state: OriginState, endpoint: str, status: int, started: float) -> None:
-    state.metrics.bundle_requests.labels(endpoint, str(status)).inc()
-    state.metrics.request_seconds.labels(endpoint).observe(time.perf_counter() - started)
+    state.metrics.observe_request(endpoint, status, time.perf_counter() - started)
