@@ -112,7 +112,9 @@ async def _measure(plan: Plan) -> Figures:
         await ensure_topics(broker.bootstrap, ALL_TOPICS)
         seeded = await seed_catalog(redis_server.url)
         say(seeded_line(seeded))
-        redis = redis_client(Settings(redis_url=redis_server.url), redis_server.url)
+        redis = redis_client(
+            Settings(redis_url=redis_server.url), redis_server.url, per_reply_timeout=False
+        )  # as invalidation.service builds the consumer's client
         try:
             raw_rate, pipeline_rate = await _throughput(broker.bootstrap, redis, plan)
             latency = await _latency(broker.bootstrap, redis, plan)

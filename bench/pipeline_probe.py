@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -91,8 +91,15 @@ class MeteredPipeline(InvalidationPipeline):
         *,
         suppress_unchanged: bool,
         expected_records: int,
+        on_enqueue: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(applier, recomputer, purgers, suppress_unchanged=suppress_unchanged)
+        super().__init__(
+            applier,
+            recomputer,
+            purgers,
+            suppress_unchanged=suppress_unchanged,
+            on_enqueue=on_enqueue,
+        )
         self.totals = PipelineTotals()
         self._seen: set[tuple[str, int, int]] = set()
         self.expected_records = expected_records
@@ -199,12 +206,14 @@ class ConsumerRun:
         if self.config.purge_worker and not self.config.enqueue_purges:
             raise BenchRunError("a purge worker needs enqueue_purges=True")
         purgers = (BENCH_PURGER,) if self.config.enqueue_purges else ()
+        wake = asyncio.Event()  # wired as invalidation.service wires it
         self.pipeline = MeteredPipeline(
             EventApplier(self.redis),
             recomputer,
             purgers,
             suppress_unchanged=self.config.suppress_unchanged,
             expected_records=self.expected_records,
+            on_enqueue=wake.set,
         )
         self.consumer = InvalidationConsumer(
             ConsumerConfig(
@@ -223,7 +232,7 @@ class ConsumerRun:
         if self.config.purge_worker:
             self.queue = RecordingQueue(self.redis, BENCH_PURGER, list(recomputer.partitions))
             self.purger.queue = self.queue
-            worker = PurgeWorker(self.redis, self.purger, self.queue, self.metrics)
+            worker = PurgeWorker(self.redis, self.purger, self.queue, self.metrics, wake=wake)
             self._tasks.append(asyncio.create_task(worker.run(self._stop)))
         self.assigned_at = await AssignmentClock(self.consumer.consumer).watch(ASSIGNMENT_TIMEOUT_S)
         return self.assigned_at

@@ -85,6 +85,9 @@ class InvalidationConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=config.max_in_flight,
+            # A broker may hold a fetch until its max wait even when data is there (Tansu does):
+            # keep the wait well inside the coalescing window, or the window stretches to it.
+            fetch_max_wait_ms=max(5, config.window_ms // 10),
             session_timeout_ms=config.session_timeout_ms,
             heartbeat_interval_ms=config.heartbeat_interval_ms,
         )

@@ -118,7 +118,7 @@ class InvalidationPipeline:
         """Bundles that show, or should now show, each SKU, with merged priority and age."""
         if not skus:
             return {}
-        products = await self.recomputer.store.products(list(skus))
+        products = await self.recomputer.store.products(list(skus), locations=False)
         entering = await self.recomputer.rescore(list(products.values()))
         showing = await self.recomputer.bundles_showing(list(skus))
         impacted: dict[FragmentKey, _Impact] = {}

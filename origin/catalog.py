@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 from fragments.cards import CardView, badges, stock_state
 
 LOCATION_FIELD_PREFIX = "loc:"
+DOCUMENT_FIELDS = (
+    "sku", "title", "brand", "category", "price_cents", "compare_at_cents", "currency", "promo",
+    "stock", "popularity", "margin", "stock_version", "price_version",
+)  # fmt: skip
+"""Every field of a product document except the per-location ones (what recomputes read)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from origin.errors import OriginError
 from origin.experiments.config_store import ConfigReader
 from origin.experiments.variants import CONTROL_BUNDLES, BundleVariant, variants_of
 from origin.scoring import rank, score
-from origin.store import PurgeRequest, Store
+from origin.store import PurgeRequest, Store, StoredState
 
 MAX_CAS_ATTEMPTS = 8
 
@@ -265,8 +265,10 @@ class Recomputer:
             lists = {k: self._list_of(k.partition, self.variant_of(k)) for k in pending}
             limits = {lists[k]: self.slots.slots[k.slot].candidates for k in pending}
             tops = await self.store.tops(limits)
-            products = await self.store.products({sku for top in tops.values() for sku, _ in top})
-            conflicts: list[FragmentKey] = []
+            products = await self.store.products(
+                {sku for top in tops.values() for sku, _ in top}, locations=False
+            )
+            writes: list[tuple[Bundle, StoredState | None, PurgeRequest | None]] = []
             for key in pending:
                 previous = states[key]
                 variant = self.variant_of(key)
@@ -283,11 +285,14 @@ class Recomputer:
                         results.append(RecomputeResult(key, changed=False, bundle=bundle))
                         continue
                     bundle = replace(bundle, version=previous.version + 1)
-                outcome = await self.store.put_bundle(bundle, previous, requests[key])
+                writes.append((bundle, previous, requests[key]))
+            conflicts: list[FragmentKey] = []
+            outcomes = await self.store.put_bundles(writes) if writes else []
+            for (bundle, _, _), outcome in zip(writes, outcomes, strict=True):
                 if outcome.written:
-                    results.append(RecomputeResult(key, changed=True, bundle=bundle))
+                    results.append(RecomputeResult(bundle.key, changed=True, bundle=bundle))
                 else:
-                    conflicts.append(key)
+                    conflicts.append(bundle.key)
             pending = conflicts
         if pending:
             names = ", ".join(k.cache_key for k in pending)

@@ -24,7 +24,13 @@ from redis.typing import EncodableT
 from fragments import keys
 from fragments.bundle import Bundle
 from fragments.keys import FragmentKey
-from origin.catalog import Product, Segment, segments_from_json, segments_to_json
+from origin.catalog import (
+    DOCUMENT_FIELDS,
+    Product,
+    Segment,
+    segments_from_json,
+    segments_to_json,
+)
 from origin.envelope import seal
 from origin.redis_errors import bounded
 from origin.redis_text import as_bytes, as_text, decode_map
@@ -176,17 +182,32 @@ class Store:
         )
         return Product.from_hash(decode_map(fields)) if fields else None
 
-    async def products(self, skus: Iterable[str]) -> dict[str, Product]:
-        """Products by SKU (missing SKUs are absent from the result)."""
+    async def products(self, skus: Iterable[str], *, locations: bool = True) -> dict[str, Product]:
+        """Products by SKU (missing SKUs are absent from the result).
+
+        ``locations=False`` reads only `DOCUMENT_FIELDS` (no per-location stock): what bundle
+        recomputes need, at a fraction of the reply-parsing cost.
+        """
         sku_list = list(skus)
-        pipe = self.redis.pipeline(transaction=False)
-        for sku in sku_list:
-            pipe.hgetall(keys.product_key(sku))
-        rows: list[Any] = await bounded(pipe.execute(), max(self.timeout, 2.0), "read products")
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sku in sku_list:
+                if locations:
+                    pipe.hgetall(keys.product_key(sku))
+                else:
+                    pipe.hmget(keys.product_key(sku), DOCUMENT_FIELDS)
+            rows: list[Any] = await bounded(pipe.execute(), max(self.timeout, 2.0), "read products")
+        if locations:
+            return {
+                sku: Product.from_hash(decode_map(row))
+                for sku, row in zip(sku_list, rows, strict=True)
+                if row
+            }
         return {
-            sku: Product.from_hash(decode_map(row))
+            sku: Product.from_hash(
+                {name: as_text(v) for name, v in zip(DOCUMENT_FIELDS, row, strict=True) if v}
+            )
             for sku, row in zip(sku_list, rows, strict=True)
-            if row
+            if row[0] is not None
         }
 
     async def all_skus(self) -> list[str]:
@@ -284,35 +305,47 @@ class Store:
 
         With `purge`, the bundle's tag is enqueued for each named purger in the same call.
         """
-        key = bundle.key
-        partition = key.partition
-        request = purge or PurgeRequest(())
-        result: list[Any] = await bounded(
-            self._put_bundle(
-                keys=[
-                    keys.bundle_key(key),
-                    keys.partition_hashes_key(partition),
-                    keys.partition_index_key(partition),
-                    keys.partition_bundles_key(partition),
-                    *request.queue_keys(partition),
-                ],
-                args=[
-                    key.cache_key,
-                    expected.content_hash if expected else "",
-                    bundle.content_hash,
-                    seal(bundle),
-                    " ".join(bundle.skus),
-                    str(bundle.version),
-                    str(request.priority),
-                    str(request.at_ms),
-                    keys.bundle_tag(key),
-                ],
-            ),
-            max(self.timeout, 2.0),
-            "write bundle",
-        )
-        written, current = result
-        return PutOutcome(bool(written), StoredState.parse(current))
+        return (await self.put_bundles([(bundle, expected, purge)]))[0]
+
+    async def put_bundles(
+        self, writes: Sequence[tuple[Bundle, StoredState | None, PurgeRequest | None]]
+    ) -> list[PutOutcome]:
+        """`put_bundle` for several bundles in one round trip (each write stays atomic on its
+        own, in its own partition's slot)."""
+        if not writes:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for bundle, expected, purge in writes:
+                key = bundle.key
+                partition = key.partition
+                request = purge or PurgeRequest(())
+                await self._put_bundle(
+                    keys=[
+                        keys.bundle_key(key),
+                        keys.partition_hashes_key(partition),
+                        keys.partition_index_key(partition),
+                        keys.partition_bundles_key(partition),
+                        *request.queue_keys(partition),
+                    ],
+                    args=[
+                        key.cache_key,
+                        expected.content_hash if expected else "",
+                        bundle.content_hash,
+                        seal(bundle),
+                        " ".join(bundle.skus),
+                        str(bundle.version),
+                        str(request.priority),
+                        str(request.at_ms),
+                        keys.bundle_tag(key),
+                    ],
+                    client=pipe,
+                )
+            results: list[Any] = await bounded(
+                pipe.execute(), max(self.timeout, 2.0), "write bundles"
+            )
+        return [
+            PutOutcome(bool(written), StoredState.parse(current)) for written, current in results
+        ]
 
     async def enqueue_purge(self, key: FragmentKey, purge: PurgeRequest) -> None:
         """Enqueue a bundle's tag for purging without changing the bundle."""

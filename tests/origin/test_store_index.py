@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 
 from fragments import keys
@@ -174,14 +175,15 @@ async def test_concurrent_recomputes_of_one_key_write_once(
     class RacingStore(Store):
         """Holds every writer until all have read and built: a guaranteed write race."""
 
-        async def put_bundle(
-            self, bundle: Bundle, expected: StoredState | None, purge: PurgeRequest | None = None
-        ) -> PutOutcome:
+        async def put_bundles(
+            self, writes: Sequence[tuple[Bundle, StoredState | None, PurgeRequest | None]]
+        ) -> list[PutOutcome]:
             await barrier.wait()
-            outcome = await super().put_bundle(bundle, expected, purge)
-            if not outcome.written:
-                refused.append(bundle.key)
-            return outcome
+            outcomes = await super().put_bundles(writes)
+            refused.extend(
+                b.key for (b, _, _), o in zip(writes, outcomes, strict=True) if not o.written
+            )
+            return outcomes
 
     recomputers = [
         Recomputer(RacingStore(client, 5.0), BundleBuilder(load_slots()), world.catalog.segments)
@@ -263,14 +265,16 @@ async def test_every_lua_call_of_the_store_touches_one_hash_tag(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[list[str]] = []
-    real_evalsha = world.redis.evalsha
+    real_call = AsyncScript.__call__
 
-    async def spy(sha: str, numkeys: int, *keys_and_args: Any) -> Any:
-        result = await real_evalsha(sha, numkeys, *keys_and_args)  # NOSCRIPT retries: once
-        calls.append([_text(k) for k in keys_and_args[:numkeys]])
-        return result
+    async def spy(
+        script: AsyncScript, keys: Any = None, args: Any = None, client: Any = None
+    ) -> Any:
+        # Every Lua call of the store goes through a registered script, pipelined or not.
+        calls.append([_text(k) for k in keys or ()])
+        return await real_call(script, keys, args, client)
 
-    monkeypatch.setattr(world.redis, "evalsha", spy)
+    monkeypatch.setattr(AsyncScript, "__call__", spy)
     purge = PurgeRequest(("local-edge", "varnish", "cloudflare"), priority=0, at_ms=1)
     current = (await stored_bundles(world.redis))[HERO.cache_key]
     state = await world.store.stored_state(HERO)
