@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 import time
 from contextlib import suppress
 
 from fragments.slots import load_slots
 from invalidation.apply import EventApplier
 from invalidation.demo_events import DemoEventStream
+from invalidation.errors import InvalidationError
 from invalidation.pipeline import InvalidationPipeline
 from invalidation.producer import EventProducer
 from invalidation.replay import dry_run, read_range, replay
@@ -27,6 +29,14 @@ from origin.store import Store
 
 def run_invalidation_command(command: str, args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        return _run(command, args, settings)
+    except InvalidationError as exc:
+        print(f"shelfedge {command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(command: str, args: argparse.Namespace, settings: Settings) -> int:
     if command == "consume":
         return asyncio.run(_consume(settings))
     if command == "events":

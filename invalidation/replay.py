@@ -9,6 +9,7 @@ written and nothing purged. `--dry-run` changes nothing: it reports what each ev
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from redis.asyncio import Redis
 from fragments import keys
 from fragments.cards import stock_state
 from invalidation.consumer import records_from_batch
-from invalidation.errors import BadEvent
+from invalidation.errors import BadEvent, InvalidationError
 from invalidation.events import InventoryEvent, parse_event
 from invalidation.pipeline import InvalidationPipeline
 from invalidation.records import Record
@@ -28,6 +29,14 @@ from origin.catalog import Product
 from origin.redis_text import decode_map
 
 BATCH = 1000
+IDLE_POLL_MS = 300
+READ_DEADLINE_SECONDS = 300.0
+
+
+class ReplayError(InvalidationError):
+    """The requested range could not be read (retriable: the broker may be slow or down)."""
+
+    retriable = True
 
 
 @dataclass(slots=True)
@@ -77,18 +86,22 @@ async def read_range(
             starts = dict.fromkeys(partitions, from_offset or 0)
         for tp, offset in starts.items():
             consumer.seek(tp, offset)
-        remaining = {tp for tp in partitions if starts[tp] < ends[tp]}
+        # Read until every partition is past the end reported at start and a poll comes back
+        # empty: some brokers (Tansu 0.6) report the start of the last record batch as the end,
+        # so the reported end is a lower bound, not a stop line.
         out: list[Record] = []
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=BATCH)
-            for record in records_from_batch(batch):
-                tp = TopicPartition(record.topic, record.partition)
-                if record.offset < ends[tp]:
-                    out.append(record)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-        return out
+        deadline = time.monotonic() + READ_DEADLINE_SECONDS
+        while True:
+            records = records_from_batch(
+                await consumer.getmany(timeout_ms=IDLE_POLL_MS, max_records=BATCH)
+            )
+            out.extend(records)
+            if not records and all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
+                return out
+            if time.monotonic() > deadline:
+                raise ReplayError(
+                    f"could not read {topic_names} to the log end in {READ_DEADLINE_SECONDS:.0f} s"
+                )
     finally:
         await consumer.stop()
 
