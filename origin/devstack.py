@@ -123,6 +123,7 @@ def run_dev_stack(settings: Settings) -> int:
             _wait_http(origin_url + "/readyz", children[0], deadline)
             _wait_http(edge_url + "/se/metrics", children[1], deadline)
             console.print(f"\n[bold]Storefront (through the edge):[/] {edge_url}/")
+            console.print(f"[bold]Admin UI (experiments):[/] {origin_url}/admin")
             console.print(f"[bold]Origin API:[/] {origin_url}/openapi.json")
             if admin_token is not None:
                 console.print(
