@@ -115,6 +115,19 @@ class Exposure:
     segment: str
     at: float
 
+    def to_event(self, event_id: str) -> dict[str, str | float]:
+        """The ``exposure`` event the origin's ``POST /v1/events`` takes (one definition)."""
+        return {
+            "id": event_id,
+            "type": "exposure",
+            "experiment": self.experiment,
+            "variant": self.variant,
+            "visitor": self.visitor_id,
+            "slot": self.slot,
+            "segment": self.segment,
+            "at": self.at,
+        }
+
 
 def handle_slot(req: SlotRequest, config: EdgeConfig) -> Generator[Effect, Any, EdgeResponse]:
     """Context -> route -> cache -> rerank -> assemble, for one slot request."""

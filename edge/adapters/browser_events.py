@@ -21,6 +21,8 @@ from edge.router import STICKY_COOKIE, parse_sticky
 from fragments.experiments import EdgeExperimentConfig, Experiment
 
 MAX_BROWSER_EVENTS = 50
+MAX_BEACON_BODY = 16 * 1024
+"""Largest beacon body an edge accepts (bytes)."""
 CONVERSION_TYPES = ("click", "add_to_cart", "purchase")
 _VISITOR_ID = re.compile(r"[0-9a-f]{32}")
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")

@@ -31,11 +31,13 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from js import caches  # type: ignore[import-not-found]
+from js import Headers, caches  # type: ignore[import-not-found]
 from workers import Response, WorkerEntrypoint, fetch  # type: ignore[import-not-found]
 
+from edge.adapters.browser_events import MAX_BEACON_BODY, attribute
 from edge.cache import CacheEntry, RevalidationTracker, entry_from_bytes
 from edge.config import EdgeConfig
+from edge.context import parse_cookies
 from edge.flow import (
     CacheRead,
     CacheWrite,
@@ -64,6 +66,43 @@ CONFIG_KEY = "edge-config"
 CONFIG_TTL_S = 5.0
 """Seconds an isolate keeps the configuration before reading KV again (the origin's max-age)."""
 
+EXPOSURE_BATCH_SECONDS = 0.5
+EVENTS_PATH = "/v1/events"
+MAX_BUFFERED_EXPOSURES = 1000
+
+
+class _ExposureBuffer:
+    """Experiment events (exposures, attributed beacons) waiting to leave this isolate;
+    bounded, drops counted (never silent)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, str | float]] = []
+        self.flush_pending = False
+        self.dropped = 0
+
+    def add(self, event: dict[str, str | float]) -> bool:
+        """Buffer an event; True when the caller should schedule a flush."""
+        if len(self.events) >= MAX_BUFFERED_EXPOSURES:
+            self.dropped += 1
+            return False
+        self.events.append(event)
+        if self.flush_pending:
+            return False
+        self.flush_pending = True
+        return True
+
+    def take(self) -> list[dict[str, str | float]]:
+        batch, self.events = self.events, []
+        self.flush_pending = False
+        return batch
+
+    def give_back(self, batch: list[dict[str, str | float]]) -> None:
+        room = MAX_BUFFERED_EXPOSURES - len(self.events)
+        self.dropped += max(0, len(batch) - room)
+        self.events[:0] = batch[: max(0, room)]
+
+
+_exposures = _ExposureBuffer()
 _tracker = RevalidationTracker()
 _decoded: dict[str, CacheEntry] = {}
 _by_tag: dict[str, set[str]] = {}
@@ -137,6 +176,8 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             return await self._slot(request, url.path[len(SLOT_PREFIX) :], url.query)
         if url.path == "/se/purge" and request.method == "POST":
             return await self._purge(request)
+        if url.path == "/se/events" and request.method == "POST":
+            return await self._beacon(request)
         return await self._pass_through(request, url.path, url.query)
 
     async def _slot(self, request: Any, slot: str, query: str) -> Any:
@@ -154,11 +195,67 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             response.revalidate.cache_key, time.time()
         ):
             self.ctx.waitUntil(self._revalidate(response.revalidate))
-        return Response(
-            response.body,
-            status=response.status,
-            headers=dict(with_server_timing(response, core_seconds)),
+        if response.exposure is not None and _exposures.add(
+            response.exposure.to_event(secrets.token_hex(16))
+        ):
+            self.ctx.waitUntil(self._flush_exposures())
+        out = Headers.new()
+        for name, value in with_server_timing(response, core_seconds):
+            out.append(name, value)  # append: two Set-Cookie headers must both survive
+        return Response(response.body, status=response.status, headers=out)
+
+    async def _beacon(self, request: Any) -> Any:
+        """Storefront clicks / add-to-carts: attributed to the visitor's sticky variants here
+        (the browser cannot read the HttpOnly cookies), then batched like exposures."""
+        body = await request.text()
+        try:
+            if len(body) > MAX_BEACON_BODY:
+                raise ValueError(f"body over {MAX_BEACON_BODY} bytes")
+            doc = json.loads(body)
+        except ValueError as exc:
+            return Response(
+                json.dumps({"error": f'expected {{"events": [...]}}: {exc}'}), status=400
+            )
+        config = await _experiments.edge_config(self.env)
+        result = attribute(
+            doc,
+            config.experiments,
+            parse_cookies(request.headers.get("cookie")),
+            time.time(),
+            lambda: secrets.token_hex(16),
         )
+        flush = False
+        for event in result.events:
+            flush = _exposures.add(event) or flush
+        if flush:
+            self.ctx.waitUntil(self._flush_exposures())
+        answer = {"queued": len(result.events), "skipped": result.skipped}
+        return Response(
+            json.dumps(answer), status=202, headers={"content-type": "application/json"}
+        )
+
+    async def _flush_exposures(self) -> None:
+        """Send the isolate's buffered exposures as one batch, a moment later (in waitUntil:
+        never on the response path)."""
+        await asyncio.sleep(EXPOSURE_BATCH_SECONDS)
+        batch = _exposures.take()
+        if not batch:
+            return
+        origin = str(getattr(self.env, "ORIGIN_URL", "") or "").rstrip("/")
+        try:
+            answer = await fetch(
+                origin + EVENTS_PATH,
+                method="POST",
+                headers={"content-type": "application/json"},
+                body=json.dumps({"events": batch}),
+            )
+            status = int(answer.status)
+        except Exception:
+            status = 0
+        if status == 429 or status >= 500 or status == 0:
+            _exposures.give_back(batch)
+        elif status != 202:
+            _exposures.dropped += len(batch)
 
     async def _revalidate(self, key: FragmentKey) -> None:
         try:

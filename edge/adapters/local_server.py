@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from edge.adapters.browser_events import attribute
+from edge.adapters.browser_events import MAX_BEACON_BODY, attribute
 from edge.adapters.config_refresher import ConfigRefresher
 from edge.adapters.event_batcher import EventBatcher
 from edge.adapters.memory_store import MemoryCacheStore
@@ -61,7 +61,6 @@ _HOP_BY_HOP = {
     "transfer-encoding", "upgrade", "host", "content-length",
 }  # fmt: skip
 MAX_PURGE_BODY = 256 * 1024
-MAX_BEACON_BODY = 16 * 1024
 
 
 class LocalEdge:
@@ -116,18 +115,7 @@ class LocalEdge:
 
     def report_exposure(self, exposure: Exposure) -> None:
         """Queue an exposure for the origin (background batch; drops are counted)."""
-        self.events.add(
-            {
-                "id": uuid.uuid4().hex,
-                "type": "exposure",
-                "experiment": exposure.experiment,
-                "variant": exposure.variant,
-                "visitor": exposure.visitor_id,
-                "slot": exposure.slot,
-                "segment": exposure.segment,
-                "at": exposure.at,
-            }
-        )
+        self.events.add(exposure.to_event(uuid.uuid4().hex))
 
     async def perform(self, effect: Effect) -> Any:
         if isinstance(effect, CacheRead):
