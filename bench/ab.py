@@ -1,4 +1,4 @@
-"""Alternating A/B load rounds against two servers, and their aggregate figures.
+"""Alternating A/B rounds (load against two servers, or in-process runtimes), and their figures.
 
 The machine is small and shared, so throughput drifts with whatever else runs. Rounds alternate
 in A B B A A B ... order (each pair swaps who goes first), which cancels a linear drift, and the
@@ -8,7 +8,10 @@ It must never drop a round: a failed round is a `BenchRunError` from the load ge
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from bench.loadgen import LoadResult, LoadSpec, run_load
 from bench.report import say
@@ -83,3 +86,28 @@ def alternate(a: Contender, b: Contender, rounds: int) -> tuple[Aggregate, Aggre
         Aggregate(a.label, tuple(results[a.label])),
         Aggregate(b.label, tuple(results[b.label])),
     )
+
+
+def alternate_in_process(
+    runtimes: Mapping[str, Callable[[], dict[str, Any]]],
+    rounds: int,
+    latency: Callable[[dict[str, Any]], Summary],
+) -> dict[str, list[dict[str, Any]]]:
+    """Run each runtime once per round, reversing the order every other round (noise cancels
+    out), print each round's p50/p99, and return every runtime's results in round order."""
+    names = list(runtimes)
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for index in range(1, rounds + 1):
+        order = names if index % 2 == 1 else names[::-1]
+        for name in order:
+            result = runtimes[name]()
+            results[name].append(result)
+            lat = latency(result)
+            say(f"round {index}/{rounds}  {name:<8} p50 {lat.p50:8.1f} us  p99 {lat.p99:8.1f} us")
+    return results
+
+
+def json_call(run: Callable[[str], str], payload: str) -> dict[str, Any]:
+    """Call a str -> JSON-str runtime entry and decode its answer."""
+    result: dict[str, Any] = json.loads(run(payload))
+    return result

@@ -19,15 +19,15 @@ It must never benchmark a service it did not start.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from bench.ab import Contender, alternate, round_ratios_line
+from bench.ab import Contender, alternate, alternate_in_process, json_call, round_ratios_line
 from bench.edge_fixture import EdgeFixture, build_fixture
 from bench.edge_inner import run as run_decision_loop
 from bench.errors import BenchRunError, BenchSetupError
@@ -145,17 +145,11 @@ def _decision_loops(plan: Plan) -> tuple[LoopResult, LoopResult]:
                 "CPython": run_decision_loop,
                 "Pyodide": lambda p: runner.call("bench.edge_inner:run", p),
             }
-            rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in runtimes}
-            for index in range(1, plan.rounds + 1):
-                order = list(runtimes) if index % 2 == 1 else list(reversed(runtimes))
-                for name in order:
-                    result = json.loads(runtimes[name](payload))
-                    rounds[name].append(result)
-                    lat = Summary.from_dict(result["latency_us"])
-                    say(
-                        f"round {index}/{plan.rounds}  {name:<8} p50 {lat.p50:8.1f} us  "
-                        f"p99 {lat.p99:8.1f} us"
-                    )
+            rounds = alternate_in_process(
+                {name: partial(json_call, run, payload) for name, run in runtimes.items()},
+                plan.rounds,
+                lambda result: Summary.from_dict(result["latency_us"]),
+            )
     except PyodideError as exc:
         raise BenchSetupError(f"Pyodide under Node is not usable: {exc}") from exc
     cpython, pyodide = (_merge(name, rounds[name]) for name in runtimes)

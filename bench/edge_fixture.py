@@ -17,12 +17,12 @@ from typing import Any
 from edge.config import DEFAULT_SEGMENT
 from fragments.bundle import Bundle, encode_bundle
 from fragments.keys import CONTROL_VARIANT, FragmentKey
-from fragments.segment_cookie import sign_segment
+from fragments.segment_cookie import DEV_SEGMENT_SECRET, sign_segment
 from fragments.slots import SlotCatalog, load_slots
 from origin.builder import BundleBuilder
 from origin.demo_catalog import generate_catalog
 from origin.scoring import rank
-from origin.settings import DEV_SEGMENT_SECRET, Settings
+from origin.settings import Settings
 
 SLOT = "home-hero"
 SEGMENT = "tech-enthusiasts"

@@ -31,9 +31,11 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.ab import alternate_in_process, json_call
 from bench.errors import BenchRunError, BenchSetupError
 from bench.report import (
     BenchOptions,
@@ -256,17 +258,11 @@ def _decision_loops(
                 "CPython": lambda doc: loop_report(doc, plan.loops),
                 "Pyodide": lambda _doc: runner.call("edge.wasi_main:loop_request", request),
             }
-            rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in runtimes}
-            for index in range(1, plan.rounds + 1):
-                order = list(runtimes) if index % 2 == 1 else list(reversed(runtimes))
-                for name in order:
-                    result = json.loads(runtimes[name](document))
-                    rounds[name].append(result)
-                    lat = Summary.of(result["samples_us"])
-                    say(
-                        f"round {index}/{plan.rounds}  {name:<8} p50 {lat.p50:8.1f} us  "
-                        f"p99 {lat.p99:8.1f} us"
-                    )
+            rounds = alternate_in_process(
+                {name: partial(json_call, run, document) for name, run in runtimes.items()},
+                plan.rounds,
+                lambda result: Summary.of(result["samples_us"]),
+            )
     except PyodideError as exc:
         raise BenchSetupError(f"Pyodide under Node is not usable: {exc}") from exc
     except WasiError as exc:

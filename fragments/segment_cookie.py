@@ -16,6 +16,8 @@ from fragments.errors import InvalidIdentifier
 from fragments.keys import check_id
 
 COOKIE_NAME = "se_seg"
+DEV_SEGMENT_SECRET = "shelfedge-dev-secret-change-me"
+"""The development default of the shared secret (production refuses it)."""
 SIGNATURE_CHARS = 32
 MAX_COOKIE_LENGTH = 160
 _HEX = re.compile(r"[0-9a-f]+")

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from fragments.segment_cookie import DEV_SEGMENT_SECRET
 from origin.errors import SettingsError
 
 PURGER_NAMES = ("local-edge", "varnish", "cloudflare", "fastly")
 CLOUDFLARE_PLANS = ("free", "pro", "business", "enterprise")
-DEV_SEGMENT_SECRET = "shelfedge-dev-secret-change-me"
 CLOUDFLARE_API_BASE = "https://api.cloudflare.com/client/v4"
 FASTLY_API_BASE = "https://api.fastly.com"
 _TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")

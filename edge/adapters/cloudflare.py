@@ -55,6 +55,7 @@ from fragments.errors import BundleFormatError
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig, config_from_json
 from fragments.headers import fit_tags
 from fragments.keys import FragmentKey, key_of_bundle_tag
+from fragments.segment_cookie import DEV_SEGMENT_SECRET
 from fragments.slots import load_slots
 
 CACHE_HOST = "https://shelfedge-cache.internal"
@@ -106,15 +107,6 @@ _exposures = _ExposureBuffer()
 _tracker = RevalidationTracker()
 _decoded: dict[str, CacheEntry] = {}
 _by_tag: dict[str, set[str]] = {}
-_config: EdgeConfig | None = None
-
-
-def _edge_config(env: Any) -> EdgeConfig:
-    global _config  # noqa: PLW0603 - one config per isolate, built on first use
-    if _config is None:
-        secret = str(getattr(env, "SEGMENT_SECRET", "") or "shelfedge-dev-secret-change-me")
-        _config = EdgeConfig.from_slots(load_slots(), secret)
-    return _config
 
 
 class _Experiments:
@@ -124,11 +116,15 @@ class _Experiments:
         self.config: EdgeExperimentConfig = EMPTY_CONFIG
         self.raw: str | None = None
         self.read_at = float("-inf")
+        self._base: EdgeConfig | None = None
         self._edge: EdgeConfig | None = None
 
     async def edge_config(self, env: Any) -> EdgeConfig:
         """The isolate's edge configuration with the current experiments."""
-        base = _edge_config(env)
+        if self._base is None:  # once per isolate: slots, locales, the segment secret
+            secret = str(getattr(env, "SEGMENT_SECRET", "") or DEV_SEGMENT_SECRET)
+            self._base = EdgeConfig.from_slots(load_slots(), secret)
+        base = self._base
         experiments = await self._current(env)
         if self._edge is None or self._edge.experiments is not experiments:
             self._edge = replace(base, experiments=experiments)
@@ -310,7 +306,7 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
     async def _origin_fetch(self, effect: OriginFetch) -> FetchResult:
         origin = str(getattr(self.env, "ORIGIN_URL", "") or "").rstrip("/")
         headers = {"if-none-match": effect.if_none_match} if effect.if_none_match else {}
-        config = _edge_config(self.env)
+        config = await _experiments.edge_config(self.env)
         try:
             response = await asyncio.wait_for(
                 fetch(origin + effect.path, headers=headers), timeout=config.origin_timeout

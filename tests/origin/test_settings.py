@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from fragments.segment_cookie import DEV_SEGMENT_SECRET
 from origin.errors import SettingsError
-from origin.settings import DEV_SEGMENT_SECRET, Settings
+from origin.settings import Settings
 
 TOKEN = "t0ken-of-twenty-chars"
 CLOUDFLARE = {
