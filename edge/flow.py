@@ -288,38 +288,40 @@ def _response(
     )  # fmt: skip
 
 
+def _step(flow: Generator[Effect, Any, _T], reply: Any) -> tuple[bool, Any, float]:
+    """Advance a flow once: (finished, its result or next effect, seconds spent in the core)."""
+    started = time.perf_counter()
+    try:
+        effect = flow.send(reply)
+    except StopIteration as stop:
+        return True, stop.value, time.perf_counter() - started
+    return False, effect, time.perf_counter() - started
+
+
 def drive_sync(
     flow: Generator[Effect, Any, _T], perform: Callable[[Effect], Any]
 ) -> tuple[_T, float]:
     """Run a flow with a synchronous `perform`; return its result and the core's seconds."""
-    core = 0.0
-    reply: Any = None
+    core, reply = 0.0, None
     while True:
-        started = time.perf_counter()
-        try:
-            effect = flow.send(reply)
-        except StopIteration as stop:
-            core += time.perf_counter() - started
-            return stop.value, core
-        core += time.perf_counter() - started
-        reply = perform(effect)
+        done, value, seconds = _step(flow, reply)
+        core += seconds
+        if done:
+            return value, core
+        reply = perform(value)
 
 
 async def drive_async(
     flow: Generator[Effect, Any, _T], perform: Callable[[Effect], Awaitable[Any]]
 ) -> tuple[_T, float]:
     """Run a flow with an async `perform`; return its result and the core's seconds."""
-    core = 0.0
-    reply: Any = None
+    core, reply = 0.0, None
     while True:
-        started = time.perf_counter()
-        try:
-            effect = flow.send(reply)
-        except StopIteration as stop:
-            core += time.perf_counter() - started
-            return stop.value, core
-        core += time.perf_counter() - started
-        reply = await perform(effect)
+        done, value, seconds = _step(flow, reply)
+        core += seconds
+        if done:
+            return value, core
+        reply = await perform(value)
 
 
 def with_server_timing(response: EdgeResponse, core_seconds: float) -> list[tuple[str, str]]:
