@@ -43,7 +43,9 @@ def redis_get_app(redis_url: str, key: str) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        client = redis_client(Settings(redis_url=redis_url), redis_url)
+        # Configured exactly as the origin app's client, so the baseline differs only by the
+        # origin's own work.
+        client = redis_client(Settings(redis_url=redis_url), redis_url, per_reply_timeout=False)
         app.state.redis = client
         try:
             yield
