@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -172,8 +173,8 @@ class InvalidationConsumer:
 
     async def _process(self, records: list[Record]) -> None:
         async with self.work_lock:
-            assigned = self.consumer.assignment()
-            kept = [r for r in records if TopicPartition(r.topic, r.partition) in assigned]
+            assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+            kept = [r for r in records if (r.topic, r.partition) in assigned]
             if len(kept) != len(records):
                 log.info("handed back %d records of revoked partitions", len(records) - len(kept))
             if not kept:
@@ -190,32 +191,31 @@ class InvalidationConsumer:
                     "dead-lettered %s[%d]@%d: %s",
                     dead.record.topic, dead.record.partition, dead.record.offset, dead.reason,
                 )  # fmt: skip
-            offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-            for r in kept:
-                tp = TopicPartition(r.topic, r.partition)
-                if tp not in offsets or offsets[tp].offset <= r.offset:
-                    offsets[tp] = OffsetAndMetadata(r.offset + 1, "")
+            next_offsets = next_offsets_of(kept)
             try:
-                await self.consumer.commit(offsets)
+                await self.consumer.commit(
+                    {tp: OffsetAndMetadata(offset, "") for tp, offset in next_offsets.items()}
+                )
             except (CommitFailedError, KafkaError) as exc:
                 log.warning("commit failed (effects are idempotent; redelivery is safe): %s", exc)
-            self._observe(report, kept)
+            self._observe(report, kept, next_offsets)
 
-    def _observe(self, report: BatchReport, records: list[Record]) -> None:
+    def _observe(
+        self, report: BatchReport, records: list[Record], next_offsets: dict[TopicPartition, int]
+    ) -> None:
         m = self.metrics
         m.batches.inc()
         m.batch_seconds.observe(report.seconds)
-        for topic in {r.topic for r in records}:
-            m.events.labels(topic, "consumed").inc(sum(1 for r in records if r.topic == topic))
+        for topic, count in Counter(r.topic for r in records).items():
+            m.events.labels(topic, "consumed").inc(count)
         m.events.labels("all", "applied").inc(report.applied)
         m.events.labels("all", "duplicate").inc(report.duplicates)
         m.events.labels("all", "stale").inc(report.stale)
         m.events.labels("all", "dead_letter").inc(len(report.dead_letters))
         m.recomputes.inc(report.recomputed)
         m.bundles_changed.inc(len(report.changed))
-        for r in records:
-            tp = TopicPartition(r.topic, r.partition)
-            self._next_offset[tp] = max(self._next_offset.get(tp, 0), r.offset + 1)
+        for tp, offset in next_offsets.items():
+            self._next_offset[tp] = max(self._next_offset.get(tp, 0), offset)
         for tp in self.consumer.assignment():
             highwater = self.consumer.highwater(tp)
             if highwater is not None and tp in self._next_offset:
@@ -223,6 +223,16 @@ class InvalidationConsumer:
                 m.lag.labels(f"{tp.topic}:{tp.partition}").set(lag)
         self.reports.append(report)
         del self.reports[:-100]
+
+
+def next_offsets_of(records: Sequence[Record]) -> dict[TopicPartition, int]:
+    """Per partition, the offset to commit after `records`: one past the highest processed."""
+    highest: dict[tuple[str, int], int] = {}
+    for r in records:
+        key = (r.topic, r.partition)
+        if highest.get(key, -1) < r.offset:
+            highest[key] = r.offset
+    return {TopicPartition(t, p): offset + 1 for (t, p), offset in highest.items()}
 
 
 def records_from_batch(batch: dict[TopicPartition, list[object]]) -> list[Record]:

@@ -123,5 +123,5 @@ class DemoEventStream:
         )
 
 
-def _stamp(now: datetime | None) -> str:
-    return (now or datetime(2026, 1, 1, tzinfo=UTC)).isoformat()
+def _stamp(now: datetime | None) -> datetime:
+    return now or datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,136 +1,125 @@
-"""Inventory and price events: typed records, and parsing that validates against the published
-JSON Schemas (``invalidation/schemas/*.json``, the one definition of each topic's shape).
+"""Inventory and price events: the one definition of each topic's shape, and its parsing.
 
-Anything that cannot be applied raises `BadEvent` with a reason that names the problem; the
-consumer dead-letters it. Never performs I/O beyond reading the schema files once.
+The event types below are the schema: their field types and constraints validate every record
+(msgspec, in C) and generate the published JSON Schemas (``invalidation/schemas/*.json``,
+written by ``python -m invalidation.schema_files``; a test keeps them in step).
+
+Anything that cannot be applied raises `BadEvent` with a reason that names the problem and the
+field; the consumer dead-letters it. Unknown fields are ignored (the evolution rule: new optional
+fields are fine). Pure: never performs I/O.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import fastjsonschema
+import msgspec
+from msgspec import Meta, Struct
 
 from fragments import topics
 from invalidation.errors import BadEvent
 
-SCHEMA_DIR = Path(__file__).with_name("schemas")
 MAX_EVENT_BYTES = 16 * 1024
+MAX_VERSION = 2**53 - 1
+"""Versions are compared as doubles in Redis: above 2**53 - 1 two versions can compare equal."""
+MAX_CENTS = 100_000_000_000
+
+EventId = Annotated[
+    str,
+    Meta(min_length=1, max_length=128, description="Unique id; redeliveries carry the same id."),
+]
+Sku = Annotated[str, Meta(pattern="^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Location = Annotated[str, Meta(pattern="^[a-z0-9][a-z0-9_-]{0,63}$")]
+Cents = Annotated[int, Meta(ge=0, le=MAX_CENTS)]
+OccurredAt = Annotated[
+    datetime, Meta(tz=True, description="RFC 3339 time the change happened at the source.")
+]
 
 
-@dataclass(frozen=True, slots=True)
-class InventoryEvent:
-    """Units available of one SKU at one location."""
+class InventoryEvent(Struct, frozen=True):
+    """Units available of one SKU at one location. Kafka key: the SKU."""
 
-    event_id: str
-    """Unique id; redeliveries carry the same id (dedupe)."""
-    sku: str
-    location: str
-    available: int
-    version: int
-    """Per-SKU sequence (gated per SKU and location)."""
-    occurred_at: str
-    """RFC 3339 time the change happened at the source."""
+    event_id: EventId
+    sku: Sku
+    location: Location
+    available: Annotated[int, Meta(ge=0, le=1_000_000_000, description="Units available.")]
+    version: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=MAX_VERSION,
+            description="Per-SKU sequence; a version not above the one applied for this SKU and "
+            "location is stale. At most 2^53 - 1: versions are compared as doubles in Redis.",
+        ),
+    ]
+    occurred_at: OccurredAt
 
 
-@dataclass(frozen=True, slots=True)
-class PriceEvent:
-    """The selling price of one SKU."""
+class PriceEvent(Struct, frozen=True):
+    """The selling price of one SKU. Kafka key: the SKU. Amounts in minor units (cents)."""
 
-    event_id: str
-    sku: str
-    price_cents: int
-    currency: str
-    compare_at_cents: int | None
-    promo: str | None
-    version: int
-    """Per-SKU price sequence."""
-    occurred_at: str
+    event_id: EventId
+    sku: Sku
+    price_cents: Annotated[Cents, Meta(description="Selling price in minor units.")] = (
+        msgspec.field(name="price")
+    )
+    currency: Annotated[str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code.")]
+    version: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=MAX_VERSION,
+            description="Per-SKU price sequence. At most 2^53 - 1: versions are compared as "
+            "doubles in Redis.",
+        ),
+    ]
+    occurred_at: OccurredAt
+    compare_at_cents: (
+        Annotated[Cents, Meta(description="Reference price shown struck through.")] | None
+    ) = msgspec.field(default=None, name="compare_at")
+    promo: Annotated[str, Meta(max_length=64, description="Promotion text.")] | None = None
+
+    def __post_init__(self) -> None:
+        if self.promo == "":
+            msgspec.structs.force_setattr(self, "promo", None)  # no promo, one spelling
 
 
 Event = InventoryEvent | PriceEvent
 
+EVENT_TYPES: dict[str, type[Event]] = {
+    topics.INVENTORY.name: InventoryEvent,
+    topics.PRICE.name: PriceEvent,
+}
+"""The event type of each source topic (its schema)."""
 
-@cache
-def _validator(topic: str) -> Callable[[Any], Any]:
-    schema = json.loads((SCHEMA_DIR / f"{topic}.json").read_text(encoding="utf-8"))
-    return fastjsonschema.compile(schema, formats={"date-time": _is_datetime})
-
-
-def _is_datetime(value: str) -> bool:
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    topic: msgspec.json.Decoder(kind) for topic, kind in EVENT_TYPES.items()
+}
+_ENCODER = msgspec.json.Encoder()
 
 
 def parse_event(topic: str, value: bytes | None) -> Event:
     """Validate and type one record value from `topic`."""
-    if topic not in (topics.INVENTORY.name, topics.PRICE.name):
+    decoder = _DECODERS.get(topic)
+    if decoder is None:
         raise BadEvent(f"unknown schema: no schema for topic {topic!r}")
     if value is None:
         raise BadEvent("empty record value (tombstone)")
     if len(value) > MAX_EVENT_BYTES:
         raise BadEvent(f"oversized event: {len(value)} bytes > {MAX_EVENT_BYTES}")
     try:
-        doc = json.loads(value)
-    except (ValueError, UnicodeDecodeError) as exc:
+        event: Event = decoder.decode(value)
+    except msgspec.ValidationError as exc:
+        raise BadEvent(f"{topic} schema violation: {exc}") from exc
+    except msgspec.DecodeError as exc:
         raise BadEvent(f"not JSON: {exc}") from exc
-    try:
-        _validator(topic)(doc)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        raise BadEvent(f"{topic} schema violation: {exc.message}") from exc
-    if topic == topics.INVENTORY.name:
-        return InventoryEvent(
-            event_id=doc["event_id"],
-            sku=doc["sku"],
-            location=doc["location"],
-            available=doc["available"],
-            version=doc["version"],
-            occurred_at=doc["occurred_at"],
-        )
-    return PriceEvent(
-        event_id=doc["event_id"],
-        sku=doc["sku"],
-        price_cents=doc["price"],
-        currency=doc["currency"],
-        compare_at_cents=doc.get("compare_at"),
-        promo=doc.get("promo") or None,
-        version=doc["version"],
-        occurred_at=doc["occurred_at"],
-    )
+    return event
 
 
 def encode_event(event: Event) -> bytes:
     """The wire JSON of an event (producers, tests, the demo generator)."""
-    if isinstance(event, InventoryEvent):
-        doc: dict[str, Any] = {
-            "event_id": event.event_id,
-            "sku": event.sku,
-            "location": event.location,
-            "available": event.available,
-            "version": event.version,
-            "occurred_at": event.occurred_at,
-        }
-    else:
-        doc = {
-            "event_id": event.event_id,
-            "sku": event.sku,
-            "price": event.price_cents,
-            "currency": event.currency,
-            "compare_at": event.compare_at_cents,
-            "promo": event.promo,
-            "version": event.version,
-            "occurred_at": event.occurred_at,
-        }
-    return json.dumps(doc, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(event)
 
 
 def topic_of(event: Event) -> str:

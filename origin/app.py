@@ -32,6 +32,7 @@ from origin.experiments.auth import TokenAuthority
 from origin.experiments.state import create_experiments_state
 from origin.metrics import OriginMetrics
 from origin.openapi import openapi_document, openapi_json
+from origin.redis_packing import with_hiredis_packing
 from origin.routes import bundles, health, products, storefront
 from origin.settings import Settings
 from origin.state import OriginState
@@ -48,7 +49,7 @@ def redis_client(settings: Settings, url: str, *, per_reply_timeout: bool = True
     time on pipelines of thousands of replies.
     """
     timeout = settings.redis_timeout_ms / 1000
-    return Redis.from_url(
+    client = Redis.from_url(
         url,
         socket_timeout=timeout if per_reply_timeout else None,
         socket_connect_timeout=timeout,
@@ -60,6 +61,9 @@ def redis_client(settings: Settings, url: str, *, per_reply_timeout: bool = True
         retry_on_error=[RedisConnectionError],
         max_connections=256,
     )
+    pool = client.connection_pool
+    pool.connection_class = with_hiredis_packing(pool.connection_class)
+    return client
 
 
 def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlette:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import warnings
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
@@ -16,7 +17,7 @@ from origin.errors import StoreUnavailable
 from origin.localstack import RedisServer
 from tests.invalidation.support import World
 
-WHEN = "2026-01-01T10:00:00+00:00"
+WHEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
 
 
 def stock(event_id: str, sku: str, location: str, available: int, version: int) -> InventoryEvent:
@@ -31,7 +32,7 @@ def price(
     compare_at: int | None = None,
     promo: str | None = None,
 ) -> PriceEvent:
-    return PriceEvent(event_id, sku, cents, "USD", compare_at, promo, version, WHEN)
+    return PriceEvent(event_id, sku, cents, "USD", version, WHEN, compare_at, promo)
 
 
 async def statuses(applier: EventApplier, events: Sequence[Event]) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka import TopicPartition
@@ -38,7 +39,7 @@ from tests.invalidation.support import (
     state_differences,
 )
 
-WHEN = "2026-01-01T10:00:00+00:00"
+WHEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
 
 
 def group() -> str:
@@ -131,7 +132,7 @@ async def test_bad_records_are_dead_lettered_and_do_not_block_the_partition(
             "location": "store-001",
             "available": 1,
             "version": 1,
-            "occurred_at": WHEN,
+            "occurred_at": WHEN.isoformat(),
             "padding": "x" * 20_000,
         }
     ).encode()
@@ -178,7 +179,7 @@ async def test_unknown_skus_are_dead_lettered_with_their_name(
 ) -> None:
     bootstrap = fresh_kafka_broker.bootstrap
     group_id = group()
-    stray = PriceEvent("stray", "GHOST-1", 100, "USD", None, None, 1, WHEN)
+    stray = PriceEvent("stray", "GHOST-1", 100, "USD", 1, WHEN)
     ends = log_ends(await produce(bootstrap, [stray]))
     async with (
         running_consumer(consumer_config(bootstrap, group_id), world.pipeline()),

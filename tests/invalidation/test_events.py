@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,10 +18,11 @@ from invalidation.events import (
     parse_event,
     topic_of,
 )
+from invalidation.schema_files import schema_of, schema_path
 
 INVENTORY = topics.INVENTORY.name
 PRICE = topics.PRICE.name
-WHEN = "2026-01-01T10:00:00+00:00"
+WHEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
 
 STOCK: dict[str, Any] = {
     "event_id": "inv-1",
@@ -28,7 +30,7 @@ STOCK: dict[str, Any] = {
     "location": "store-001",
     "available": 7,
     "version": 3,
-    "occurred_at": WHEN,
+    "occurred_at": WHEN.isoformat(),
 }
 PRICE_DOC: dict[str, Any] = {
     "event_id": "price-1",
@@ -38,7 +40,7 @@ PRICE_DOC: dict[str, Any] = {
     "compare_at": 2499,
     "promo": "Free shipping",
     "version": 9,
-    "occurred_at": WHEN,
+    "occurred_at": WHEN.isoformat(),
 }
 
 
@@ -62,17 +64,17 @@ def without(doc: dict[str, Any], field: str) -> dict[str, Any]:
         (
             PRICE,
             raw(PRICE_DOC),
-            PriceEvent("price-1", "SKU-00001", 1999, "EUR", 2499, "Free shipping", 9, WHEN),
+            PriceEvent("price-1", "SKU-00001", 1999, "EUR", 9, WHEN, 2499, "Free shipping"),
         ),
         (
             PRICE,
             raw(without(without(PRICE_DOC, "compare_at"), "promo")),
-            PriceEvent("price-1", "SKU-00001", 1999, "EUR", None, None, 9, WHEN),
+            PriceEvent("price-1", "SKU-00001", 1999, "EUR", 9, WHEN),
         ),
         (
             PRICE,
             raw({**PRICE_DOC, "compare_at": None, "promo": ""}),
-            PriceEvent("price-1", "SKU-00001", 1999, "EUR", None, None, 9, WHEN),
+            PriceEvent("price-1", "SKU-00001", 1999, "EUR", 9, WHEN),
         ),
     ],
     ids=["stock", "stock-extra-field", "price", "price-minimal", "price-null-optionals"],
@@ -86,22 +88,30 @@ def test_valid_events_parse_to_typed_records(topic: str, value: bytes, expected:
     [
         (INVENTORY, b"{not json", "not JSON"),
         (INVENTORY, b"\xff\xfe\x00garbage", "not JSON"),
-        (INVENTORY, raw([STOCK]), "data must be object"),
-        (INVENTORY, raw(without(STOCK, "available")), "['available']"),
-        (INVENTORY, raw(without(STOCK, "event_id")), "['event_id']"),
-        (INVENTORY, raw({**STOCK, "available": "7"}), "data.available must be integer"),
-        (INVENTORY, raw({**STOCK, "available": -1}), "data.available"),
-        (INVENTORY, raw({**STOCK, "available": True}), "data.available must be integer"),
-        (INVENTORY, raw({**STOCK, "version": 0}), "data.version"),
-        (INVENTORY, raw({**STOCK, "sku": "-leading-dash"}), "data.sku"),
-        (INVENTORY, raw({**STOCK, "location": "Store 1"}), "data.location"),
-        (INVENTORY, raw({**STOCK, "occurred_at": "yesterday"}), "data.occurred_at"),
-        (INVENTORY, raw({**STOCK, "event_id": ""}), "data.event_id"),
-        (PRICE, raw({**PRICE_DOC, "currency": "eur"}), "data.currency"),
-        (PRICE, raw({**PRICE_DOC, "price": 19.99}), "data.price must be integer"),
-        (PRICE, raw({**PRICE_DOC, "compare_at": -5}), "data.compare_at"),
-        (PRICE, raw({**PRICE_DOC, "promo": "x" * 65}), "data.promo"),
-        (PRICE, raw(without(PRICE_DOC, "currency")), "['currency']"),
+        (INVENTORY, raw([STOCK]), "Expected `object`, got `array`"),
+        (INVENTORY, raw(without(STOCK, "available")), "missing required field `available`"),
+        (INVENTORY, raw(without(STOCK, "event_id")), "missing required field `event_id`"),
+        (
+            INVENTORY,
+            raw({**STOCK, "available": "7"}),
+            "Expected `int`, got `str` - at `$.available`",
+        ),
+        (INVENTORY, raw({**STOCK, "available": -1}), "Expected `int` >= 0 - at `$.available`"),
+        (
+            INVENTORY,
+            raw({**STOCK, "available": True}),
+            "Expected `int`, got `bool` - at `$.available`",
+        ),
+        (INVENTORY, raw({**STOCK, "version": 0}), "`$.version`"),
+        (INVENTORY, raw({**STOCK, "sku": "-leading-dash"}), "`$.sku`"),
+        (INVENTORY, raw({**STOCK, "location": "Store 1"}), "`$.location`"),
+        (INVENTORY, raw({**STOCK, "occurred_at": "yesterday"}), "`$.occurred_at`"),
+        (INVENTORY, raw({**STOCK, "event_id": ""}), "`$.event_id`"),
+        (PRICE, raw({**PRICE_DOC, "currency": "eur"}), "`$.currency`"),
+        (PRICE, raw({**PRICE_DOC, "price": 19.99}), "Expected `int`, got `float` - at `$.price`"),
+        (PRICE, raw({**PRICE_DOC, "compare_at": -5}), "`$.compare_at`"),
+        (PRICE, raw({**PRICE_DOC, "promo": "x" * 65}), "`$.promo`"),
+        (PRICE, raw(without(PRICE_DOC, "currency")), "missing required field `currency`"),
         ("exposures.v1", raw(STOCK), "unknown schema"),
         ("inventory.v2", raw(STOCK), "unknown schema"),
         (INVENTORY, None, "tombstone"),
@@ -148,7 +158,7 @@ def test_bad_events_raise_bad_event_naming_the_problem(
 
 
 def test_schema_violation_names_the_topic() -> None:
-    with pytest.raises(BadEvent, match=r"^price\.v1 schema violation: data\.currency"):
+    with pytest.raises(BadEvent, match=r"^price\.v1 schema violation: .* - at `\$\.currency`$"):
         parse_event(PRICE, raw({**PRICE_DOC, "currency": "dollars"}))
 
 
@@ -159,7 +169,7 @@ def test_versions_beyond_exact_integer_range_are_rejected(topic: str) -> None:
     such an event must be a dead letter, never a poison pill."""
     doc = STOCK if topic == INVENTORY else PRICE_DOC
     assert parse_event(topic, raw({**doc, "version": 2**53 - 1})).version == 2**53 - 1
-    with pytest.raises(BadEvent, match=r"data\.version"):
+    with pytest.raises(BadEvent, match=r"`\$\.version`"):
         parse_event(topic, raw({**doc, "version": 2**53}))
 
 
@@ -174,9 +184,18 @@ def test_size_limit_is_inclusive() -> None:
     "event",
     [
         InventoryEvent("a-1", "SKU-1", "warehouse-east", 0, 1, WHEN),
-        PriceEvent("b-2", "SKU.2_x", 100, "USD", None, None, 2, WHEN),
-        PriceEvent("c-3", "SKU-3", 100, "USD", 150, "2 for 1", 3, WHEN),
+        PriceEvent("b-2", "SKU.2_x", 100, "USD", 2, WHEN),
+        PriceEvent("c-3", "SKU-3", 100, "USD", 3, WHEN, 150, "2 for 1"),
     ],
 )
 def test_encode_then_parse_round_trips(event: InventoryEvent | PriceEvent) -> None:
     assert parse_event(topic_of(event), encode_event(event)) == event
+
+
+@pytest.mark.parametrize("topic", [INVENTORY, PRICE])
+def test_published_schema_files_are_generated_from_the_event_types(topic: str) -> None:
+    """The event types are the one definition; the committed JSON Schemas must match them."""
+    committed = json.loads(schema_path(topic).read_text(encoding="utf-8"))
+    assert committed == schema_of(topic), "run `python -m invalidation.schema_files`"
+    assert committed["$id"].endswith(f"/{topic}.json")
+    assert committed["additionalProperties"] is True, "the evolution rule: unknown fields pass"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,7 +15,7 @@ from origin.localstack import ensure_topics
 from tests.invalidation.kafka_shim import AdvertisedKafkaBroker, ApiVersionsShim
 from tests.invalidation.support import World, consumer_config, eventually, running_consumer
 
-WHEN = "2026-01-01T10:00:00+00:00"
+WHEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
 
 
 @pytest.fixture

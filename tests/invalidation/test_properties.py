@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -32,7 +33,7 @@ from tests.invalidation.support import (
     state_differences,
 )
 
-WHEN = "2026-01-01T10:00:00+00:00"
+WHEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
 SEGMENTS = ("everyone", "bargain-hunters", "tech-enthusiasts")
 # The most popular SKUs (shown by many bundles) and a few from the long tail, so changes both
 # move SKUs in and out of bundles and touch none.
@@ -68,7 +69,7 @@ def _events(drawn: Sequence[tuple[Product, str, str | int, int | str | None]]) -
             cents = max(99, product.price_cents + a)
             compare_at = product.price_cents if b else None
             events.append(
-                PriceEvent(f"e{n}", product.sku, cents, "USD", compare_at, b, version, WHEN)
+                PriceEvent(f"e{n}", product.sku, cents, "USD", version, WHEN, compare_at, b)
             )
     return events
 

@@ -7,6 +7,7 @@ a change enqueued while its purge is in flight is purged again, never lost; sell
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ from tests.support.fake_purge_api import (
     FakePurgeApi,
 )
 
-WHEN = "2026-01-01T10:00:00+00:00"
+WHEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
 CF: Api = "cloudflare"
 
 

@@ -5,6 +5,7 @@ and stops maintaining variants that left the configuration."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import httpx
 from redis.asyncio import Redis
@@ -43,7 +44,9 @@ async def sell_out(redis: Redis, recomputer: Recomputer, sku: str) -> list[Fragm
     assert product is not None
     version = time.time_ns() // 1000
     events = [
-        InventoryEvent(f"sellout-{sku}-{loc}", sku, loc, 0, version, "2026-11-23T00:00:00Z")
+        InventoryEvent(
+            f"sellout-{sku}-{loc}", sku, loc, 0, version, datetime(2026, 11, 23, tzinfo=UTC)
+        )
         for loc in product.locations
     ]
     pipeline = InvalidationPipeline(EventApplier(redis), recomputer, ["local-edge"])
