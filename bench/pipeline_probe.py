@@ -34,6 +34,7 @@ from invalidation.purge_worker import PurgeWorker
 from invalidation.records import Record
 from origin.builder import BundleBuilder
 from origin.recompute import Recomputer
+from origin.settings import DEFAULT_MAX_IN_FLIGHT
 from origin.store import Store
 
 BENCH_PURGER = "bench"
@@ -177,7 +178,8 @@ class RunConfig:
     purge_worker: bool = False
     """Run a purge worker draining those purges through the fake purger."""
     window_ms: int = 100
-    max_in_flight: int = 2000
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    """The product's default (`origin.settings`)."""
 
 
 class ConsumerRun:

@@ -27,57 +27,89 @@ from origin.redis_errors import bounded
 SEEN_CAP = 64
 SEEN_TTL_SECONDS = 7 * 24 * 3600
 _FIELDS = 7
+_APPLIED, _DUPLICATE, _STALE, _UNKNOWN = 0, 1, 2, 3
+_CHUNK = 1000
+"""Arguments per Redis call from Lua (unpack has a stack limit)."""
 
 _APPLY_SKU_EVENTS = f"""
 -- KEYS[1] product hash, KEYS[2] seen list (one SKU, one hash slot).
 -- ARGV: {_FIELDS} fields per event, in log order:
 --   inventory: 'i', event_id, location, available, version, '', ''
 --   price:     'p', event_id, version, price_cents, currency, compare_at_cents, promo
--- Returns 3 entries per event: status, then (old total, new total) or (changed, '').
+-- Returns 3 integers per event: status ({_APPLIED} applied, {_DUPLICATE} duplicate, {_STALE} stale,
+-- {_UNKNOWN} unknown SKU), then (old total, new total) for inventory or (changed, 0) for price.
+-- The SKU's state is read once per field and written once at the end, so a hot SKU's many
+-- events cost table lookups, not Redis calls.
 local out = {{}}
-local exists = redis.call('EXISTS', KEYS[1]) == 1
+local state, dirty, order = {{}}, {{}}, {{}}
+local function load(...)
+  local want = {{}}
+  for _, f in ipairs({{...}}) do if state[f] == nil then table.insert(want, f) end end
+  if #want > 0 then
+    local got = redis.call('HMGET', KEYS[1], unpack(want))
+    for n, f in ipairs(want) do state[f] = got[n] or false end
+  end
+end
+local function set(f, v)
+  state[f] = v
+  if not dirty[f] then dirty[f] = true table.insert(order, f) end
+end
+load('sku')
+local exists = state['sku'] ~= false
+local fresh, pushed = {{}}, {{}}
 for i = 1, #ARGV, {_FIELDS} do
   local kind, id = ARGV[i], ARGV[i + 1]
-  if redis.call('LPOS', KEYS[2], id) then
-    table.insert(out, 'duplicate') table.insert(out, '') table.insert(out, '')
+  if fresh[id] or redis.call('LPOS', KEYS[2], id) then
+    table.insert(out, {_DUPLICATE}) table.insert(out, 0) table.insert(out, 0)
   elseif not exists then
-    table.insert(out, 'unknown_sku') table.insert(out, '') table.insert(out, '')
+    table.insert(out, {_UNKNOWN}) table.insert(out, 0) table.insert(out, 0)
   else
-    local status, a, b = 'stale', '', ''
+    local status, a, b = {_STALE}, 0, 0
     if kind == 'i' then
-      local location = ARGV[i + 2]
-      local available, version = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
-      local applied = tonumber(redis.call('HGET', KEYS[1], 'ver:' .. location) or '0')
-      if version > applied then
-        local before = tonumber(redis.call('HGET', KEYS[1], 'loc:' .. location) or '0')
-        local old_total = tonumber(redis.call('HGET', KEYS[1], 'stock') or '0')
-        local new_total = old_total - before + available
-        local sku_version = tonumber(redis.call('HGET', KEYS[1], 'stock_version') or '0')
-        if version > sku_version then sku_version = version end
-        redis.call('HSET', KEYS[1], 'loc:' .. location, available, 'ver:' .. location, version,
-                   'stock', new_total, 'stock_version', sku_version)
-        status, a, b = 'applied', old_total, new_total
+      local loc, ver = 'loc:' .. ARGV[i + 2], 'ver:' .. ARGV[i + 2]
+      local version = tonumber(ARGV[i + 4])
+      load(ver, loc, 'stock', 'stock_version')
+      if version > tonumber(state[ver] or '0') then
+        local old_total = tonumber(state['stock'] or '0')
+        local new_total = old_total - tonumber(state[loc] or '0') + tonumber(ARGV[i + 3])
+        set(loc, ARGV[i + 3]) set(ver, ARGV[i + 4]) set('stock', tostring(new_total))
+        if version > tonumber(state['stock_version'] or '0') then
+          set('stock_version', ARGV[i + 4])
+        end
+        status, a, b = {_APPLIED}, old_total, new_total
       end
     else
-      local version = tonumber(ARGV[i + 2])
-      local applied = tonumber(redis.call('HGET', KEYS[1], 'price_version') or '0')
-      if version > applied then
-        local old = redis.call('HMGET', KEYS[1], 'price_cents', 'currency',
-                               'compare_at_cents', 'promo')
+      load('price_version', 'price_cents', 'currency', 'compare_at_cents', 'promo')
+      if tonumber(ARGV[i + 2]) > tonumber(state['price_version'] or '0') then
         local changed = 0
-        if old[1] ~= ARGV[i + 3] or old[2] ~= ARGV[i + 4] or (old[3] or '') ~= ARGV[i + 5]
-           or (old[4] or '') ~= ARGV[i + 6] then changed = 1 end
-        redis.call('HSET', KEYS[1], 'price_cents', ARGV[i + 3], 'currency', ARGV[i + 4],
-                   'compare_at_cents', ARGV[i + 5], 'promo', ARGV[i + 6], 'price_version', version)
-        status, a = 'applied', changed
+        if (state['price_cents'] or '') ~= ARGV[i + 3] or (state['currency'] or '') ~= ARGV[i + 4]
+           or (state['compare_at_cents'] or '') ~= ARGV[i + 5]
+           or (state['promo'] or '') ~= ARGV[i + 6] then changed = 1 end
+        set('price_cents', ARGV[i + 3]) set('currency', ARGV[i + 4])
+        set('compare_at_cents', ARGV[i + 5]) set('promo', ARGV[i + 6])
+        set('price_version', ARGV[i + 2])
+        status, a = {_APPLIED}, changed
       end
     end
-    redis.call('LPUSH', KEYS[2], id)
+    fresh[id] = true
+    table.insert(pushed, id)
     table.insert(out, status) table.insert(out, a) table.insert(out, b)
   end
 end
-redis.call('LTRIM', KEYS[2], 0, {SEEN_CAP - 1})
-redis.call('EXPIRE', KEYS[2], {SEEN_TTL_SECONDS})
+for n = 1, #order, {_CHUNK} do
+  local args = {{}}
+  for m = n, math.min(n + {_CHUNK - 1}, #order) do
+    table.insert(args, order[m]) table.insert(args, state[order[m]])
+  end
+  redis.call('HSET', KEYS[1], unpack(args))
+end
+for n = 1, #pushed, {_CHUNK} do
+  redis.call('LPUSH', KEYS[2], unpack(pushed, n, math.min(n + {_CHUNK - 1}, #pushed)))
+end
+if #pushed > 0 then
+  redis.call('LTRIM', KEYS[2], 0, {SEEN_CAP - 1})
+  redis.call('EXPIRE', KEYS[2], {SEEN_TTL_SECONDS})
+end
 return out
 """
 
@@ -129,7 +161,7 @@ class EventApplier:
         outcomes: list[ApplyOutcome | None] = [None] * len(events)
         for indexes, reply in zip(by_sku.values(), replies, strict=True):
             for n, index in enumerate(indexes):
-                outcomes[index] = _outcome(events[index], reply[3 * n : 3 * n + 3])
+                outcomes[index] = _outcome(events[index], *reply[3 * n : 3 * n + 3])
         return [o for o in outcomes if o is not None]
 
 
@@ -143,25 +175,23 @@ def _arguments(event: Event) -> tuple[str | int, ...]:
     )  # fmt: skip
 
 
-def _outcome(event: Event, reply: list[Any]) -> ApplyOutcome:
-    status_raw = reply[0]
-    status = status_raw.decode() if isinstance(status_raw, bytes) else str(status_raw)
-    if status != "applied":
-        return ApplyOutcome(event, _status(status), visible_change=False, sold_out=False)
+def _outcome(event: Event, status: int, a: int, b: int) -> ApplyOutcome:
+    if status != _APPLIED:
+        return ApplyOutcome(event, _STATUSES[status], visible_change=False, sold_out=False)
     if isinstance(event, InventoryEvent):
-        before, after = stock_state(int(reply[1])), stock_state(int(reply[2]))
+        before, after = stock_state(a), stock_state(b)
         return ApplyOutcome(
             event,
             "applied",
             visible_change=before != after,
             sold_out=after == "sold_out" and before != "sold_out",
         )
-    return ApplyOutcome(event, "applied", visible_change=bool(int(reply[1])), sold_out=False)
+    return ApplyOutcome(event, "applied", visible_change=a == 1, sold_out=False)
 
 
-def _status(raw: str) -> Status:
-    if raw == "duplicate":
-        return "duplicate"
-    if raw == "stale":
-        return "stale"
-    return "unknown_sku"
+_STATUSES: dict[int, Status] = {
+    _APPLIED: "applied",
+    _DUPLICATE: "duplicate",
+    _STALE: "stale",
+    _UNKNOWN: "unknown_sku",
+}

@@ -28,6 +28,7 @@ from fragments import topics
 from invalidation.metrics import InvalidationMetrics
 from invalidation.pipeline import BatchReport, InvalidationPipeline
 from invalidation.records import Record
+from origin.settings import DEFAULT_MAX_IN_FLIGHT
 
 log = logging.getLogger("shelfedge.consumer")
 
@@ -40,7 +41,7 @@ class ConsumerConfig:
     group_id: str
     window_ms: int = 100
     """Coalescing window: records collected this long after the first are one batch."""
-    max_in_flight: int = 2000
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     """At most this many records are fetched but not committed."""
     topics: tuple[str, ...] = SOURCE_TOPICS
     client_id: str = "shelfedge-invalidation"

@@ -126,6 +126,30 @@ async def test_redelivery_beyond_the_dedupe_window_is_stale(
     assert product.locations["store-001"] == events[-1].available
 
 
+async def test_a_hot_sku_with_thousands_of_events_in_one_batch(
+    world: World, redis_client: Redis
+) -> None:
+    """One script call carries every event of a SKU; its writes are chunked, its state exact."""
+    applier = EventApplier(redis_client)
+    sku = well_stocked(world)
+    locations = sorted(world.product(sku).locations)
+    events: list[Event] = [
+        stock(f"h{n}", sku, locations[n % len(locations)], 20 + n % 7, 100 + n) for n in range(2500)
+    ]
+    events += [events[10], events[-1], stock("h-old", sku, locations[0], 1, 99)]
+    outcome = await statuses(applier, events)
+    assert outcome == ["applied"] * 2500 + ["duplicate", "duplicate", "stale"]
+    product = await world.store.product(sku)
+    assert product is not None
+    last = {e.location: e for e in events[:2500] if isinstance(e, InventoryEvent)}
+    assert product.locations == {loc: e.available for loc, e in last.items()}
+    assert product.stock == sum(product.locations.values())
+    assert product.stock_version == 100 + 2499
+    seen = await redis_client.lrange(keys.event_seen_key(sku), 0, -1)
+    assert seen[:2] == [b"h-old", b"h2499"]
+    assert len(seen) == SEEN_CAP
+
+
 async def test_unknown_sku_changes_nothing(world: World, redis_client: Redis) -> None:
     applier = EventApplier(redis_client)
     before = await redis_client.dbsize()
