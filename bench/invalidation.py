@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from bench.cpu import CpuMeter
 from bench.errors import BenchRunError
 from bench.event_source import StreamSpec, produce_backlog, run_paced_source
 from bench.kafka_tools import raw_consumption, start_group_at_end
@@ -129,23 +130,32 @@ async def _throughput(bootstrap: str, redis: Redis, plan: Plan) -> tuple[float, 
     spec = StreamSpec("default", seed=7, version_base=VERSION_GAP, id_prefix="bench-backlog")
     seconds = await produce_backlog(bootstrap, spec, plan.backlog)
     say(f"produced {plan.backlog} events (default mix) in {seconds:.1f} s")
+    cpu = CpuMeter(redis)
+    await cpu.start()
     raw = await raw_consumption(bootstrap, "bench-raw", plan.backlog, PHASE_TIMEOUT_S)
+    raw_cpu = await cpu.stop(raw.records)
     say(f"(a) raw aiokafka      {raw.records:7d} records in {raw.seconds:6.2f} s  "
-        f"{raw.rate:9.0f} records/s")  # fmt: skip
+        f"{raw.rate:9.0f} records/s  ({raw_cpu})")  # fmt: skip
     run = ConsumerRun(RunConfig(bootstrap, "bench-pipeline", window_ms=WINDOW_MS), redis,
                       plan.backlog)  # fmt: skip
+    await cpu.start()
     assigned = await run.start()
     try:
         finished = await run.wait_processed(PHASE_TIMEOUT_S)
     finally:
         await run.stop()
     totals = run.totals
+    pipeline_cpu = await cpu.stop(totals.unique_records)
     _check_clean(totals, "(b)")
     seconds = finished - assigned
     rate = totals.unique_records / seconds
     say(f"(b) pipeline          {totals.unique_records:7d} records in {seconds:6.2f} s  "
-        f"{rate:9.0f} records/s")  # fmt: skip
+        f"{rate:9.0f} records/s  ({pipeline_cpu})")  # fmt: skip
     say(f"    {_totals_text(totals)}")
+    budget_us = 1e6 / (THROUGHPUT_RATIO_TARGET * raw.rate)
+    say(f"    at {THROUGHPUT_RATIO_TARGET:g} x (a) a record may cost {budget_us:.1f} us in all; "
+        f"Redis alone spent {pipeline_cpu.redis_us:.1f} us and this process "
+        f"{pipeline_cpu.process_us:.1f} us per record")  # fmt: skip
     ratio_line("pipeline/raw records/s", ratio(rate, raw.rate, "throughput"), "(b)", "(a)")
     return raw.rate, rate
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from redis.asyncio import Redis
 
+from bench.cpu import CpuMeter
 from bench.errors import BenchError, BenchRunError
 from bench.loadgen import LoadSpec, _parse_head
 from bench.report import (
@@ -166,3 +168,27 @@ def test_exit_code_is_zero_unless_strict_and_missed(
 def test_a_broken_run_exits_2_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_benchmark("bench.test", "test", _broken, ["--short"]) == 2
     assert "broken: the baseline never answered" in capsys.readouterr().err
+
+
+async def test_cpu_meter_divides_both_processes_cpu_by_records(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    meter = CpuMeter(client)
+    try:
+        with pytest.raises(BenchRunError, match="without start"):
+            await meter.stop(1)
+        await meter.start()
+        async with client.pipeline(transaction=False) as pipe:
+            for n in range(20_000):
+                pipe.set(f"cpu-meter:{n % 10}", n)
+            await pipe.execute()
+        sum(n * n for n in range(200_000))  # CPU in this process too
+        cost = await meter.stop(1000)
+        assert cost.process_us > 0
+        assert cost.redis_us > 0, "20,000 SETs cost the server measurable CPU"
+        assert "this process" in str(cost)
+        await meter.start()
+        with pytest.raises(BenchRunError, match="no records"):
+            await meter.stop(0)
+        await client.delete(*[f"cpu-meter:{n}" for n in range(10)])
+    finally:
+        await client.aclose()
