@@ -54,6 +54,7 @@ local function set(f, v)
   state[f] = v
   if not dirty[f] then dirty[f] = true table.insert(order, f) end
 end
+-- Every product document has a 'sku' field (origin.catalog): none means an unknown SKU.
 load('sku')
 local exists = state['sku'] ~= false
 local fresh, pushed = {{}}, {{}}
