@@ -17,10 +17,11 @@ from aiokafka import TopicPartition
 from redis.asyncio import Redis
 
 from fragments import topics
-from invalidation.consumer import ConsumerConfig
+from invalidation.consumer import ConsumerConfig, next_offsets_of
 from invalidation.demo_events import DemoEventStream, EventMix
 from invalidation.events import InventoryEvent, PriceEvent, encode_event
 from invalidation.pipeline import InvalidationPipeline
+from invalidation.records import Record
 from origin.errors import StoreUnavailable
 from origin.localstack import KafkaBroker, RedisServer
 from tests.invalidation.support import (
@@ -231,3 +232,22 @@ async def test_a_redis_outage_commits_nothing_and_loses_nothing(
         assert await world.consistency_problems() == []
     finally:
         await redis.aclose()
+
+
+def test_next_offsets_are_one_past_the_highest_record_per_partition() -> None:
+    def record(topic: str, partition: int, offset: int) -> Record:
+        return Record(topic, partition, offset, b"k", b"{}", 0)
+
+    records = [
+        record("inventory.v1", 0, 7),
+        record("inventory.v1", 1, 3),
+        record("inventory.v1", 0, 5),  # redelivered out of order: never moves the commit back
+        record("price.v1", 0, 0),
+        record("inventory.v1", 0, 9),
+    ]
+    assert next_offsets_of(records) == {
+        TopicPartition("inventory.v1", 0): 10,
+        TopicPartition("inventory.v1", 1): 4,
+        TopicPartition("price.v1", 0): 1,
+    }
+    assert next_offsets_of([]) == {}
