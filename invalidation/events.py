@@ -32,6 +32,7 @@ EventId = Annotated[
 Sku = Annotated[str, Meta(pattern="^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Location = Annotated[str, Meta(pattern="^[a-z0-9][a-z0-9_-]{0,63}$")]
 Cents = Annotated[int, Meta(ge=0, le=MAX_CENTS)]
+Version = Annotated[int, Meta(ge=1, le=MAX_VERSION)]
 OccurredAt = Annotated[
     datetime, Meta(tz=True, description="RFC 3339 time the change happened at the source.")
 ]
@@ -45,12 +46,10 @@ class InventoryEvent(Struct, frozen=True):
     location: Location
     available: Annotated[int, Meta(ge=0, le=1_000_000_000, description="Units available.")]
     version: Annotated[
-        int,
+        Version,
         Meta(
-            ge=1,
-            le=MAX_VERSION,
             description="Per-SKU sequence; a version not above the one applied for this SKU and "
-            "location is stale. At most 2^53 - 1: versions are compared as doubles in Redis.",
+            "location is stale. At most 2^53 - 1: versions are compared as doubles in Redis."
         ),
     ]
     occurred_at: OccurredAt
@@ -66,12 +65,10 @@ class PriceEvent(Struct, frozen=True):
     )
     currency: Annotated[str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code.")]
     version: Annotated[
-        int,
+        Version,
         Meta(
-            ge=1,
-            le=MAX_VERSION,
             description="Per-SKU price sequence. At most 2^53 - 1: versions are compared as "
-            "doubles in Redis.",
+            "doubles in Redis."
         ),
     ]
     occurred_at: OccurredAt

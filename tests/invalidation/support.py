@@ -4,6 +4,7 @@
   pipeline uses, plus what to compare against (`consistency_problems`).
 - `expected_product_fields`: the final product documents a stream of events must leave in Redis
   (last version wins per SKU and location for stock, per SKU for price), computed in Python.
+- `WHEN`: the `occurred_at` of hand-made events.
 - `eventually`: poll a condition until a deadline (tests never assert on a sleep).
 - Kafka helpers on real brokers: produce with coordinates, end offsets, committed offsets.
 
@@ -17,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -51,6 +53,9 @@ SOURCE_PARTITIONS = tuple(
 )
 # Consumer-group joins on Tansu take about session_timeout / 2: keep sessions short in tests.
 TEST_SESSION_TIMEOUT_MS = 3000
+
+WHEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
+"""The `occurred_at` of the events tests make by hand."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import warnings
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
@@ -15,9 +14,7 @@ from invalidation.apply import SEEN_CAP, EventApplier
 from invalidation.events import Event, InventoryEvent, PriceEvent
 from origin.errors import StoreUnavailable
 from origin.localstack import RedisServer
-from tests.invalidation.support import World
-
-WHEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
+from tests.invalidation.support import WHEN, World
 
 
 def stock(event_id: str, sku: str, location: str, available: int, version: int) -> InventoryEvent:

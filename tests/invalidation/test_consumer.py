@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from aiokafka import TopicPartition
@@ -25,6 +24,7 @@ from invalidation.records import Record
 from origin.errors import StoreUnavailable
 from origin.localstack import KafkaBroker, RedisServer
 from tests.invalidation.support import (
+    WHEN,
     GroupOffsets,
     Produced,
     World,
@@ -39,8 +39,6 @@ from tests.invalidation.support import (
     seed_world,
     state_differences,
 )
-
-WHEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
 
 
 def group() -> str:

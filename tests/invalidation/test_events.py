@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,10 +18,10 @@ from invalidation.events import (
     topic_of,
 )
 from invalidation.schema_files import schema_of, schema_path
+from tests.invalidation.support import WHEN
 
 INVENTORY = topics.INVENTORY.name
 PRICE = topics.PRICE.name
-WHEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
 
 STOCK: dict[str, Any] = {
     "event_id": "inv-1",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 
@@ -13,9 +12,7 @@ from fragments.topics import ALL_TOPICS, INVENTORY
 from invalidation.events import InventoryEvent, encode_event
 from origin.localstack import ensure_topics
 from tests.invalidation.kafka_shim import AdvertisedKafkaBroker, ApiVersionsShim
-from tests.invalidation.support import World, consumer_config, eventually, running_consumer
-
-WHEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
+from tests.invalidation.support import WHEN, World, consumer_config, eventually, running_consumer
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from redis.asyncio import Redis
 
 from fragments import keys
@@ -16,9 +14,8 @@ from invalidation.records import Record
 from origin.envelope import open_envelope
 from origin.redis_text import as_text
 from origin.scoring import rank
-from tests.invalidation.support import World, record_of
+from tests.invalidation.support import WHEN, World, record_of
 
-WHEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
 PURGER = "local-edge"
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +24,7 @@ from origin.demo_catalog import LOCATIONS, PROMOS, generate_catalog
 from tests.invalidation.support import (
     CATALOG_SEED,
     CATALOG_SKUS,
+    WHEN,
     Snapshot,
     World,
     expected_product_fields,
@@ -33,7 +33,6 @@ from tests.invalidation.support import (
     state_differences,
 )
 
-WHEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
 SEGMENTS = ("everyone", "bargain-hunters", "tech-enthusiasts")
 # The most popular SKUs (shown by many bundles) and a few from the long tail, so changes both
 # move SKUs in and out of bundles and touch none.

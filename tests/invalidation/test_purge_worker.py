@@ -7,7 +7,6 @@ a change enqueued while its purge is in flight is purged again, never lost; sell
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -21,7 +20,7 @@ from invalidation.purgers.cloudflare import CloudflarePurger
 from invalidation.ratelimit import BucketSpec, TokenBucket
 from origin.settings import CloudflareSettings
 from origin.store import PurgeRequest
-from tests.invalidation.support import World, record_of
+from tests.invalidation.support import WHEN, World, record_of
 from tests.support.fake_purge_api import (
     DEFAULT_CLOUDFLARE_TOKEN,
     DEFAULT_ZONE_ID,
@@ -29,7 +28,6 @@ from tests.support.fake_purge_api import (
     FakePurgeApi,
 )
 
-WHEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
 CF: Api = "cloudflare"
 
 
