@@ -27,7 +27,7 @@ from origin.redis_errors import bounded
 SEEN_CAP = 64
 SEEN_TTL_SECONDS = 7 * 24 * 3600
 _FIELDS = 7
-_APPLIED, _DUPLICATE, _STALE, _UNKNOWN = 0, 1, 2, 3
+_APPLIED, _SHOWN, _REPRICED, _DUPLICATE, _STALE, _UNKNOWN = "a", "A", "P", "d", "s", "u"
 _CHUNK = 1000
 """Arguments per Redis call from Lua (unpack has a stack limit)."""
 
@@ -36,71 +36,68 @@ _APPLY_SKU_EVENTS = f"""
 -- ARGV: {_FIELDS} fields per event, in log order:
 --   inventory: 'i', event_id, location, available, version, '', ''
 --   price:     'p', event_id, version, price_cents, currency, compare_at_cents, promo
--- Returns 3 integers per event: status ({_APPLIED} applied, {_DUPLICATE} duplicate, {_STALE} stale,
--- {_UNKNOWN} unknown SKU), then (old total, new total) for inventory or (changed, 0) for price.
--- The SKU's state is read once per field and written once at the end, so a hot SKU's many
--- events cost table lookups, not Redis calls.
-local out = {{}}
-local state, dirty, order = {{}}, {{}}, {{}}
-local function load(...)
-  local want = {{}}
-  for _, f in ipairs({{...}}) do if state[f] == nil then table.insert(want, f) end end
-  if #want > 0 then
-    local got = redis.call('HMGET', KEYS[1], unpack(want))
-    for n, f in ipairs(want) do state[f] = got[n] or false end
-  end
-end
+-- Returns {{statuses, totals...}}: one letter per event ('{_APPLIED}' applied, '{_REPRICED}' applied
+-- price that changed the price, '{_SHOWN}' applied price that changed another visible field,
+-- '{_DUPLICATE}' duplicate, '{_STALE}' stale, '{_UNKNOWN}' unknown SKU), then the stock total
+-- before the first applied inventory event and after each.
+-- The document is read once and written once, so a hot SKU's many events cost table lookups.
+local doc = redis.call('HGETALL', KEYS[1])
+local state = {{}}
+for n = 1, #doc, 2 do state[doc[n]] = doc[n + 1] end
+-- Every product document has a 'sku' field (origin.catalog): none means an unknown SKU.
+local exists = state['sku'] ~= nil
+local dirty, order = {{}}, {{}}
 local function set(f, v)
   state[f] = v
-  if not dirty[f] then dirty[f] = true table.insert(order, f) end
+  if not dirty[f] then dirty[f] = true order[#order + 1] = f end
 end
--- Every product document has a 'sku' field (origin.catalog): none means an unknown SKU.
-load('sku')
-local exists = state['sku'] ~= false
-local fresh, pushed = {{}}, {{}}
+local statuses, totals, fresh, pushed = {{}}, {{}}, {{}}, {{}}
+local total = tonumber(state['stock'] or '0')
+local stock_version = tonumber(state['stock_version'] or '0')
+local price_version = tonumber(state['price_version'] or '0')
 for i = 1, #ARGV, {_FIELDS} do
-  local kind, id = ARGV[i], ARGV[i + 1]
+  local id, status = ARGV[i + 1], '{_STALE}'
   if fresh[id] or redis.call('LPOS', KEYS[2], id) then
-    table.insert(out, {_DUPLICATE}) table.insert(out, 0) table.insert(out, 0)
+    status = '{_DUPLICATE}'
   elseif not exists then
-    table.insert(out, {_UNKNOWN}) table.insert(out, 0) table.insert(out, 0)
+    status = '{_UNKNOWN}'
   else
-    local status, a, b = {_STALE}, 0, 0
-    if kind == 'i' then
-      local loc, ver = 'loc:' .. ARGV[i + 2], 'ver:' .. ARGV[i + 2]
-      local version = tonumber(ARGV[i + 4])
-      load(ver, loc, 'stock', 'stock_version')
+    if ARGV[i] == 'i' then
+      local loc, units, sent = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+      local ver, version = 'ver:' .. loc, tonumber(sent)
       if version > tonumber(state[ver] or '0') then
-        local old_total = tonumber(state['stock'] or '0')
-        local new_total = old_total - tonumber(state[loc] or '0') + tonumber(ARGV[i + 3])
-        set(loc, ARGV[i + 3]) set(ver, ARGV[i + 4]) set('stock', tostring(new_total))
-        if version > tonumber(state['stock_version'] or '0') then
-          set('stock_version', ARGV[i + 4])
-        end
-        status, a, b = {_APPLIED}, old_total, new_total
+        local at = 'loc:' .. loc
+        if #totals == 0 then totals[1] = total end
+        total = total - tonumber(state[at] or '0') + tonumber(units)
+        totals[#totals + 1] = total
+        set(at, units) set(ver, sent)
+        if version > stock_version then stock_version = version set('stock_version', sent) end
+        status = '{_APPLIED}'
       end
     else
-      load('price_version', 'price_cents', 'currency', 'compare_at_cents', 'promo')
-      if tonumber(ARGV[i + 2]) > tonumber(state['price_version'] or '0') then
-        local changed = 0
-        if (state['price_cents'] or '') ~= ARGV[i + 3] or (state['currency'] or '') ~= ARGV[i + 4]
+      local sent = ARGV[i + 2]
+      local version = tonumber(sent)
+      if version > price_version then
+        status = '{_APPLIED}'
+        if (state['price_cents'] or '') ~= ARGV[i + 3] then status = '{_REPRICED}'
+        elseif (state['currency'] or '') ~= ARGV[i + 4]
            or (state['compare_at_cents'] or '') ~= ARGV[i + 5]
-           or (state['promo'] or '') ~= ARGV[i + 6] then changed = 1 end
+           or (state['promo'] or '') ~= ARGV[i + 6] then status = '{_SHOWN}' end
         set('price_cents', ARGV[i + 3]) set('currency', ARGV[i + 4])
         set('compare_at_cents', ARGV[i + 5]) set('promo', ARGV[i + 6])
-        set('price_version', ARGV[i + 2])
-        status, a = {_APPLIED}, changed
+        price_version = version set('price_version', sent)
       end
     end
     fresh[id] = true
-    table.insert(pushed, id)
-    table.insert(out, status) table.insert(out, a) table.insert(out, b)
+    pushed[#pushed + 1] = id
   end
+  statuses[#statuses + 1] = status
 end
+if #totals > 0 then set('stock', tostring(total)) end
 for n = 1, #order, {_CHUNK} do
   local args = {{}}
   for m = n, math.min(n + {_CHUNK - 1}, #order) do
-    table.insert(args, order[m]) table.insert(args, state[order[m]])
+    args[#args + 1] = order[m] args[#args + 1] = state[order[m]]
   end
   redis.call('HSET', KEYS[1], unpack(args))
 end
@@ -111,10 +108,20 @@ if #pushed > 0 then
   redis.call('LTRIM', KEYS[2], 0, {SEEN_CAP - 1})
   redis.call('EXPIRE', KEYS[2], {SEEN_TTL_SECONDS})
 end
-return out
+table.insert(totals, 1, table.concat(statuses))
+return totals
 """
 
 Status = Literal["applied", "duplicate", "stale", "unknown_sku"]
+
+_STATUSES: dict[str, Status] = {
+    _APPLIED: "applied",
+    _SHOWN: "applied",
+    _REPRICED: "applied",
+    _DUPLICATE: "duplicate",
+    _STALE: "stale",
+    _UNKNOWN: "unknown_sku",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +136,85 @@ class ApplyOutcome:
     """True when this event took the SKU from available to sold out."""
 
 
+@dataclass(frozen=True, slots=True)
+class SkuResult:
+    """What applying one SKU's events of a batch did: the pipeline's unit of work.
+
+    Read per SKU, not per event, so a window's bookkeeping grows with the SKUs it touches.
+    """
+
+    sku: str
+    indexes: list[int]
+    """Where the SKU's events are in the batch, in log order."""
+    statuses: str
+    """One letter per event (see the apply script)."""
+    totals: list[int]
+    """The stock total before the SKU's first applied inventory event, then after each one."""
+
+    @property
+    def applied(self) -> int:
+        s = self.statuses
+        return s.count(_APPLIED) + s.count(_SHOWN) + s.count(_REPRICED)
+
+    @property
+    def duplicates(self) -> int:
+        return self.statuses.count(_DUPLICATE)
+
+    @property
+    def stale(self) -> int:
+        return self.statuses.count(_STALE)
+
+    @property
+    def has_unknown(self) -> bool:
+        return _UNKNOWN in self.statuses
+
+    def unknown(self) -> list[int]:
+        """Batch indexes of the events naming a SKU that is not in the catalog."""
+        return [i for i, s in zip(self.indexes, self.statuses, strict=True) if s == _UNKNOWN]
+
+    @property
+    def redelivered(self) -> bool:
+        """Some event was a duplicate or stale: a redelivery, maybe after a crash."""
+        return _DUPLICATE in self.statuses or _STALE in self.statuses
+
+    @property
+    def visible_change(self) -> bool:
+        """What a shopper sees of the SKU may have changed: a stock state or a price."""
+        return _SHOWN in self.statuses or self.score_inputs_changed
+
+    @property
+    def score_inputs_changed(self) -> bool:
+        """A stock state or the price changed: what `origin.scoring` ranks on (the rest of a
+        product's scoring inputs never change through events)."""
+        return _REPRICED in self.statuses or len({stock_state(t) for t in self.totals}) > 1
+
+    @property
+    def sold_out(self) -> bool:
+        """Some event took the SKU from available to sold out."""
+        states = [stock_state(t) for t in self.totals]
+        return any(
+            b == "sold_out" and a != "sold_out" for a, b in zip(states, states[1:], strict=False)
+        )
+
+    def outcomes(self, events: Sequence[Event]) -> list[ApplyOutcome]:
+        """Per event (`events` is the batch), in the SKU's log order."""
+        out: list[ApplyOutcome] = []
+        totals = iter(self.totals)
+        before = next(totals, 0)
+        for index, status in zip(self.indexes, self.statuses, strict=True):
+            event = events[index]
+            visible = sold_out = False
+            if status in (_SHOWN, _REPRICED):
+                visible = True
+            elif status == _APPLIED and isinstance(event, InventoryEvent):
+                after = next(totals)
+                old, new = stock_state(before), stock_state(after)
+                visible, sold_out = old != new, new == "sold_out" and old != "sold_out"
+                before = after
+            out.append(ApplyOutcome(event, _STATUSES[status], visible, sold_out))
+        return out
+
+
 class EventApplier:
     """Applies batches of events to one Redis."""
 
@@ -138,7 +224,15 @@ class EventApplier:
         self._apply = redis.register_script(_APPLY_SKU_EVENTS)
 
     async def apply(self, events: Sequence[Event]) -> list[ApplyOutcome]:
-        """Apply in log order; outcomes in the same order as `events`.
+        """Apply in log order; per-event outcomes in the same order as `events`."""
+        outcomes: list[ApplyOutcome | None] = [None] * len(events)
+        for result in await self.apply_by_sku(events):
+            for index, outcome in zip(result.indexes, result.outcomes(events), strict=True):
+                outcomes[index] = outcome
+        return [o for o in outcomes if o is not None]
+
+    async def apply_by_sku(self, events: Sequence[Event]) -> list[SkuResult]:
+        """Apply in log order; one result per SKU, in order of first appearance.
 
         One script call per SKU carries all of that SKU's events of the batch (in order), and
         all calls go in one pipeline: a hot SKU costs one round of Lua, not one per event.
@@ -159,11 +253,10 @@ class EventApplier:
                     keys=[keys.product_key(sku), keys.event_seen_key(sku)], args=args, client=pipe
                 )
             replies: list[Any] = await bounded(pipe.execute(), self.timeout, "apply events")
-        outcomes: list[ApplyOutcome | None] = [None] * len(events)
-        for indexes, reply in zip(by_sku.values(), replies, strict=True):
-            for n, index in enumerate(indexes):
-                outcomes[index] = _outcome(events[index], *reply[3 * n : 3 * n + 3])
-        return [o for o in outcomes if o is not None]
+        return [
+            SkuResult(sku, indexes, reply[0].decode(), reply[1:])
+            for (sku, indexes), reply in zip(by_sku.items(), replies, strict=True)
+        ]
 
 
 def _arguments(event: Event) -> tuple[str | int, ...]:
@@ -174,25 +267,3 @@ def _arguments(event: Event) -> tuple[str | int, ...]:
         "p", event.event_id, event.version, event.price_cents, event.currency, compare_at,
         event.promo or "",
     )  # fmt: skip
-
-
-def _outcome(event: Event, status: int, a: int, b: int) -> ApplyOutcome:
-    if status != _APPLIED:
-        return ApplyOutcome(event, _STATUSES[status], visible_change=False, sold_out=False)
-    if isinstance(event, InventoryEvent):
-        before, after = stock_state(a), stock_state(b)
-        return ApplyOutcome(
-            event,
-            "applied",
-            visible_change=before != after,
-            sold_out=after == "sold_out" and before != "sold_out",
-        )
-    return ApplyOutcome(event, "applied", visible_change=a == 1, sold_out=False)
-
-
-_STATUSES: dict[int, Status] = {
-    _APPLIED: "applied",
-    _DUPLICATE: "duplicate",
-    _STALE: "stale",
-    _UNKNOWN: "unknown_sku",
-}

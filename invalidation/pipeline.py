@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from fragments.keys import FragmentKey
-from invalidation.apply import ApplyOutcome, EventApplier
+from invalidation.apply import EventApplier
 from invalidation.errors import BadEvent
 from invalidation.events import Event, parse_event
 from invalidation.records import DeadLetter, Record
@@ -48,6 +48,8 @@ class BatchReport:
 class _Impact:
     priority: int = 1
     at_ms: int = 2**62
+    rescore: bool = True
+    """The SKU's scores may have moved (or a redelivery must reconcile them)."""
 
 
 class InvalidationPipeline:
@@ -73,29 +75,42 @@ class InvalidationPipeline:
     async def process(self, records: Sequence[Record]) -> BatchReport:
         started = time.perf_counter()
         report = BatchReport(records=len(records))
-        parsed: list[tuple[Record, Event]] = []
+        kept: list[Record] = []
+        events: list[Event] = []
         for record in records:
             try:
-                parsed.append((record, parse_event(record.topic, record.value)))
+                events.append(parse_event(record.topic, record.value))
             except BadEvent as exc:
                 report.dead_letters.append(DeadLetter(record, exc.reason))
-        outcomes = await self.applier.apply([event for _, event in parsed])
+                continue
+            kept.append(record)
         to_reconcile: dict[str, _Impact] = {}
         count_only: dict[str, _Impact] = {}
-        for (record, _), outcome in zip(parsed, outcomes, strict=True):
-            self._count(report, outcome)
-            if outcome.status == "unknown_sku":
-                reason = f"unknown sku {outcome.event.sku!r}: not in the catalog"
-                report.dead_letters.append(DeadLetter(record, reason))
-                continue
-            target = to_reconcile
-            if outcome.status == "applied" and not outcome.visible_change:
+        for result in await self.applier.apply_by_sku(events):
+            report.applied += result.applied
+            report.duplicates += result.duplicates
+            report.stale += result.stale
+            indexes = result.indexes
+            if result.has_unknown:
+                unknown = result.unknown()
+                reason = f"unknown sku {result.sku!r}: not in the catalog"
+                report.dead_letters.extend(DeadLetter(kept[i], reason) for i in unknown)
+                indexes = [i for i in indexes if i not in unknown]
+                if not indexes:
+                    continue
+            if result.visible_change or result.redelivered:
+                target = to_reconcile
+            elif self.suppress_unchanged:
+                continue  # count-only noise: nothing a shopper sees, nor any score, changed
+            else:
                 target = count_only
-            impact = target.setdefault(outcome.event.sku, _Impact())
-            impact.at_ms = min(impact.at_ms, record.timestamp_ms)
-            if outcome.sold_out:
+            impact = target[result.sku] = _Impact(
+                at_ms=min(kept[i].timestamp_ms for i in indexes),
+                rescore=result.redelivered or result.score_inputs_changed,
+            )
+            if result.sold_out:
                 impact.priority = 0
-                report.sold_out_skus.add(outcome.event.sku)
+                report.sold_out_skus.add(result.sku)
         impacted = await self._impacted(to_reconcile)
         await self._recompute_all(impacted, report)
         if not self.suppress_unchanged:
@@ -105,21 +120,16 @@ class InvalidationPipeline:
             self.on_enqueue()
         return report
 
-    @staticmethod
-    def _count(report: BatchReport, outcome: ApplyOutcome) -> None:
-        if outcome.status == "applied":
-            report.applied += 1
-        elif outcome.status == "duplicate":
-            report.duplicates += 1
-        elif outcome.status == "stale":
-            report.stale += 1
-
     async def _impacted(self, skus: dict[str, _Impact]) -> dict[FragmentKey, _Impact]:
-        """Bundles that show, or should now show, each SKU, with merged priority and age."""
+        """Bundles that show, or should now show, each SKU, with merged priority and age.
+
+        A SKU whose scores cannot have moved enters no new bundle: it is only looked up.
+        """
         if not skus:
             return {}
-        products = await self.recomputer.store.products(list(skus), locations=False)
-        entering = await self.recomputer.rescore(list(products.values()))
+        rescored = [sku for sku, impact in skus.items() if impact.rescore]
+        products = await self.recomputer.store.products(rescored, locations=False)
+        entering = await self.recomputer.rescore(list(products.values())) if products else {}
         showing = await self.recomputer.bundles_showing(list(skus))
         impacted: dict[FragmentKey, _Impact] = {}
         for sku, impact in skus.items():
