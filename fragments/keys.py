@@ -6,7 +6,8 @@ consumer all call it; nothing else may build one with an f-string. It never perf
 Redis layout (see docs/redis-keys.md): every key that takes part in a multi-key atomic update
 carries a hash tag (`{...}`) so that all keys of one update live in one Redis Cluster slot:
 
-- per SKU, hash tag ``{p:<sku>}``: the product document and its recent event ids (dedupe);
+- per SKU bucket, hash tag ``{p:<bucket>}``: the product documents and recent event ids (dedupe)
+  of the SKUs in one of `SKU_BUCKETS` buckets, so one script applies a whole bucket's events;
 - per (slot, segment) partition, hash tag ``{b:<slot>/<segment>}``: the stored bundles of every
   variant and locale, the partition's SKU -> bundle-keys index and its ranked candidate lists;
 - experiments, hash tag ``{x}``: every experiment definition, their audit logs and the published
@@ -17,6 +18,7 @@ carries a hash tag (`{...}`) so that all keys of one update live in one Redis Cl
 
 from __future__ import annotations
 
+import binascii
 import re
 from dataclasses import dataclass
 
@@ -176,8 +178,21 @@ def bundle_tags(key: FragmentKey, skus: list[str] | tuple[str, ...]) -> tuple[st
 # --- Redis keys -----------------------------------------------------------------------------------
 
 
+SKU_BUCKETS = 256
+"""SKUs are spread over this many hash tags: enough to balance a Redis Cluster of dozens of
+shards, few enough that a window's events for thousands of SKUs are a few hundred script calls."""
+
+
+def sku_bucket(sku: str) -> int:
+    """The bucket (hash tag) of a SKU's keys: stable across processes and versions.
+
+    CRC-32 from `binascii`, which every runtime of the edge has built in (WASI builds have no
+    `zlib`)."""
+    return binascii.crc32(sku.encode()) % SKU_BUCKETS
+
+
 def _sku_slot(sku: str) -> str:
-    return "{p:" + sku + "}"
+    return "{p:" + str(sku_bucket(sku)) + "}"
 
 
 def _partition_slot(partition: str) -> str:
@@ -186,7 +201,7 @@ def _partition_slot(partition: str) -> str:
 
 def product_key(sku: str) -> str:
     """HASH: the product document of one SKU (fields in origin.catalog)."""
-    return f"{NAMESPACE}:{_sku_slot(sku)}:product"
+    return f"{NAMESPACE}:{_sku_slot(sku)}:product:{sku}"
 
 
 def event_seen_key(sku: str) -> str:
@@ -194,7 +209,7 @@ def event_seen_key(sku: str) -> str:
 
     Memory is bounded by catalog size times the cap, whatever the event rate.
     """
-    return f"{NAMESPACE}:{_sku_slot(sku)}:seen"
+    return f"{NAMESPACE}:{_sku_slot(sku)}:seen:{sku}"
 
 
 def bundle_key(key: FragmentKey) -> str:

@@ -1,20 +1,22 @@
 """Apply events to catalog state in Redis: atomic, deduplicated, version-gated.
 
-Each SKU's events of a batch are one Lua call whose keys share the SKU's hash slot (product
-document and recent event ids), so every check-and-apply is atomic and Redis Cluster-safe:
+The events of a batch are one Lua call per SKU bucket, whose keys (each SKU's product document
+and recent event ids) share the bucket's hash slot, so every check-and-apply is atomic and Redis
+Cluster-safe:
 
 1. dedupe: an event id among the SKU's last `SEEN_CAP` applied ids is a duplicate;
 2. gating: inventory versions are gated per (SKU, location), price versions per SKU: an event
    whose version is not newer than the applied one is stale and changes nothing;
 3. apply, remember the id, and report what a shopper could see change.
 
-A batch is sent as one pipeline; within a SKU's call its events apply in log order.
+A batch is sent as one pipeline; within a call each SKU's events apply in log order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Literal
 
 from redis.asyncio import Redis
@@ -31,85 +33,95 @@ _APPLIED, _SHOWN, _REPRICED, _DUPLICATE, _STALE, _UNKNOWN = "a", "A", "P", "d", 
 _CHUNK = 1000
 """Arguments per Redis call from Lua (unpack has a stack limit)."""
 
-_APPLY_SKU_EVENTS = f"""
--- KEYS[1] product hash, KEYS[2] seen list (one SKU, one hash slot).
--- ARGV: {_FIELDS} fields per event, in log order:
+_APPLY_BUCKET_EVENTS = f"""
+-- KEYS: per SKU of one bucket (one hash slot), its product hash and its seen list.
+-- ARGV: per SKU, in KEYS order, the number of its events, then {_FIELDS} fields per event in log
+-- order:
 --   inventory: 'i', event_id, location, available, version, '', ''
 --   price:     'p', event_id, version, price_cents, currency, compare_at_cents, promo
--- Returns {{statuses, totals...}}: one letter per event ('{_APPLIED}' applied, '{_REPRICED}' applied
--- price that changed the price, '{_SHOWN}' applied price that changed another visible field,
--- '{_DUPLICATE}' duplicate, '{_STALE}' stale, '{_UNKNOWN}' unknown SKU), then the stock total
--- before the first applied inventory event and after each.
--- The document is read once and written once, so a hot SKU's many events cost table lookups.
-local doc = redis.call('HGETALL', KEYS[1])
-local state = {{}}
-for n = 1, #doc, 2 do state[doc[n]] = doc[n + 1] end
--- Every product document has a 'sku' field (origin.catalog): none means an unknown SKU.
-local exists = state['sku'] ~= nil
-local dirty, order = {{}}, {{}}
-local function set(f, v)
-  state[f] = v
-  if not dirty[f] then dirty[f] = true order[#order + 1] = f end
-end
-local statuses, totals, fresh, pushed = {{}}, {{}}, {{}}, {{}}
-local total = tonumber(state['stock'] or '0')
-local stock_version = tonumber(state['stock_version'] or '0')
-local price_version = tonumber(state['price_version'] or '0')
-for i = 1, #ARGV, {_FIELDS} do
-  local id, status = ARGV[i + 1], '{_STALE}'
-  if fresh[id] or redis.call('LPOS', KEYS[2], id) then
-    status = '{_DUPLICATE}'
-  elseif not exists then
-    status = '{_UNKNOWN}'
-  else
-    if ARGV[i] == 'i' then
-      local loc, units, sent = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-      local ver, version = 'ver:' .. loc, tonumber(sent)
-      if version > tonumber(state[ver] or '0') then
-        local at = 'loc:' .. loc
-        if #totals == 0 then totals[1] = total end
-        total = total - tonumber(state[at] or '0') + tonumber(units)
-        totals[#totals + 1] = total
-        set(at, units) set(ver, sent)
-        if version > stock_version then stock_version = version set('stock_version', sent) end
-        status = '{_APPLIED}'
-      end
+-- Returns per SKU {{statuses, totals...}}: one letter per event ('{_APPLIED}' applied,
+-- '{_REPRICED}' applied price that changed the price, '{_SHOWN}' applied price that changed
+-- another visible field, '{_DUPLICATE}' duplicate, '{_STALE}' stale, '{_UNKNOWN}' unknown SKU),
+-- then the stock total before the first applied inventory event and after each.
+-- A document is read once and written once, so a hot SKU's many events cost table lookups.
+local function apply_sku(product, seen, first, last)
+  local doc = redis.call('HGETALL', product)
+  local state = {{}}
+  for n = 1, #doc, 2 do state[doc[n]] = doc[n + 1] end
+  -- Every product document has a 'sku' field (origin.catalog): none means an unknown SKU.
+  local exists = state['sku'] ~= nil
+  local dirty, order = {{}}, {{}}
+  local function set(f, v)
+    state[f] = v
+    if not dirty[f] then dirty[f] = true order[#order + 1] = f end
+  end
+  local statuses, totals, fresh, pushed = {{}}, {{}}, {{}}, {{}}
+  local total = tonumber(state['stock'] or '0')
+  local stock_version = tonumber(state['stock_version'] or '0')
+  local price_version = tonumber(state['price_version'] or '0')
+  for i = first, last, {_FIELDS} do
+    local id, status = ARGV[i + 1], '{_STALE}'
+    if fresh[id] or redis.call('LPOS', seen, id) then
+      status = '{_DUPLICATE}'
+    elseif not exists then
+      status = '{_UNKNOWN}'
     else
-      local sent = ARGV[i + 2]
-      local version = tonumber(sent)
-      if version > price_version then
-        status = '{_APPLIED}'
-        if (state['price_cents'] or '') ~= ARGV[i + 3] then status = '{_REPRICED}'
-        elseif (state['currency'] or '') ~= ARGV[i + 4]
-           or (state['compare_at_cents'] or '') ~= ARGV[i + 5]
-           or (state['promo'] or '') ~= ARGV[i + 6] then status = '{_SHOWN}' end
-        set('price_cents', ARGV[i + 3]) set('currency', ARGV[i + 4])
-        set('compare_at_cents', ARGV[i + 5]) set('promo', ARGV[i + 6])
-        price_version = version set('price_version', sent)
+      if ARGV[i] == 'i' then
+        local loc, units, sent = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+        local ver, version = 'ver:' .. loc, tonumber(sent)
+        if version > tonumber(state[ver] or '0') then
+          local at = 'loc:' .. loc
+          if #totals == 0 then totals[1] = total end
+          total = total - tonumber(state[at] or '0') + tonumber(units)
+          totals[#totals + 1] = total
+          set(at, units) set(ver, sent)
+          if version > stock_version then stock_version = version set('stock_version', sent) end
+          status = '{_APPLIED}'
+        end
+      else
+        local sent = ARGV[i + 2]
+        local version = tonumber(sent)
+        if version > price_version then
+          status = '{_APPLIED}'
+          if (state['price_cents'] or '') ~= ARGV[i + 3] then status = '{_REPRICED}'
+          elseif (state['currency'] or '') ~= ARGV[i + 4]
+             or (state['compare_at_cents'] or '') ~= ARGV[i + 5]
+             or (state['promo'] or '') ~= ARGV[i + 6] then status = '{_SHOWN}' end
+          set('price_cents', ARGV[i + 3]) set('currency', ARGV[i + 4])
+          set('compare_at_cents', ARGV[i + 5]) set('promo', ARGV[i + 6])
+          price_version = version set('price_version', sent)
+        end
       end
+      fresh[id] = true
+      pushed[#pushed + 1] = id
     end
-    fresh[id] = true
-    pushed[#pushed + 1] = id
+    statuses[#statuses + 1] = status
   end
-  statuses[#statuses + 1] = status
-end
-if #totals > 0 then set('stock', tostring(total)) end
-for n = 1, #order, {_CHUNK} do
-  local args = {{}}
-  for m = n, math.min(n + {_CHUNK - 1}, #order) do
-    args[#args + 1] = order[m] args[#args + 1] = state[order[m]]
+  if #totals > 0 then set('stock', tostring(total)) end
+  for n = 1, #order, {_CHUNK} do
+    local args = {{}}
+    for m = n, math.min(n + {_CHUNK - 1}, #order) do
+      args[#args + 1] = order[m] args[#args + 1] = state[order[m]]
+    end
+    redis.call('HSET', product, unpack(args))
   end
-  redis.call('HSET', KEYS[1], unpack(args))
+  for n = 1, #pushed, {_CHUNK} do
+    redis.call('LPUSH', seen, unpack(pushed, n, math.min(n + {_CHUNK - 1}, #pushed)))
+  end
+  if #pushed > 0 then
+    redis.call('LTRIM', seen, 0, {SEEN_CAP - 1})
+    redis.call('EXPIRE', seen, {SEEN_TTL_SECONDS})
+  end
+  table.insert(totals, 1, table.concat(statuses))
+  return totals
 end
-for n = 1, #pushed, {_CHUNK} do
-  redis.call('LPUSH', KEYS[2], unpack(pushed, n, math.min(n + {_CHUNK - 1}, #pushed)))
+local results, at = {{}}, 1
+for k = 1, #KEYS, 2 do
+  local count = tonumber(ARGV[at])
+  results[#results + 1] = apply_sku(KEYS[k], KEYS[k + 1], at + 1, at + count * {_FIELDS})
+  at = at + 1 + count * {_FIELDS}
 end
-if #pushed > 0 then
-  redis.call('LTRIM', KEYS[2], 0, {SEEN_CAP - 1})
-  redis.call('EXPIRE', KEYS[2], {SEEN_TTL_SECONDS})
-end
-table.insert(totals, 1, table.concat(statuses))
-return totals
+return results
 """
 
 Status = Literal["applied", "duplicate", "stale", "unknown_sku"]
@@ -192,9 +204,7 @@ class SkuResult:
     def sold_out(self) -> bool:
         """Some event took the SKU from available to sold out."""
         states = [stock_state(t) for t in self.totals]
-        return any(
-            b == "sold_out" and a != "sold_out" for a, b in zip(states, states[1:], strict=False)
-        )
+        return any(b == "sold_out" and a != "sold_out" for a, b in pairwise(states))
 
     def outcomes(self, events: Sequence[Event]) -> list[ApplyOutcome]:
         """Per event (`events` is the batch), in the SKU's log order."""
@@ -221,7 +231,7 @@ class EventApplier:
     def __init__(self, redis: Redis, timeout: float = 5.0) -> None:
         self.redis = redis
         self.timeout = timeout
-        self._apply = redis.register_script(_APPLY_SKU_EVENTS)
+        self._apply = redis.register_script(_APPLY_BUCKET_EVENTS)
 
     async def apply(self, events: Sequence[Event]) -> list[ApplyOutcome]:
         """Apply in log order; per-event outcomes in the same order as `events`."""
@@ -232,30 +242,44 @@ class EventApplier:
         return [o for o in outcomes if o is not None]
 
     async def apply_by_sku(self, events: Sequence[Event]) -> list[SkuResult]:
-        """Apply in log order; one result per SKU, in order of first appearance.
+        """Apply in log order; one result per SKU.
 
-        One script call per SKU carries all of that SKU's events of the batch (in order), and
-        all calls go in one pipeline: a hot SKU costs one round of Lua, not one per event.
+        All of a SKU's events of the batch go, in order, to one script call, which carries every
+        SKU of that key bucket (`fragments.keys.sku_bucket`: one hash slot); all calls go in one
+        pipeline. A hot SKU costs one round of Lua, and a window of thousands of SKUs at most
+        `SKU_BUCKETS` script calls.
         """
         if not events:
             return []
         by_sku: dict[str, list[int]] = {}
         for index, event in enumerate(events):
             by_sku.setdefault(event.sku, []).append(index)
+        by_bucket: dict[int, list[str]] = {}
+        for sku in by_sku:
+            by_bucket.setdefault(keys.sku_bucket(sku), []).append(sku)
+        return await self._apply_buckets(events, by_sku, list(by_bucket.values()))
+
+    async def _apply_buckets(
+        self, events: Sequence[Event], by_sku: dict[str, list[int]], buckets: list[list[str]]
+    ) -> list[SkuResult]:
         # The context manager returns the pipeline's connection to the pool even when Redis
         # fails while the scripts load (redis-py keeps it otherwise).
         async with self.redis.pipeline(transaction=False) as pipe:
-            for sku, indexes in by_sku.items():
+            for skus in buckets:
+                redis_keys: list[str] = []
                 args: list[str | int] = []
-                for index in indexes:
-                    args.extend(_arguments(events[index]))
-                await self._apply(
-                    keys=[keys.product_key(sku), keys.event_seen_key(sku)], args=args, client=pipe
-                )
+                for sku in skus:
+                    redis_keys += (keys.product_key(sku), keys.event_seen_key(sku))
+                    indexes = by_sku[sku]
+                    args.append(len(indexes))
+                    for index in indexes:
+                        args += _arguments(events[index])
+                await self._apply(keys=redis_keys, args=args, client=pipe)
             replies: list[Any] = await bounded(pipe.execute(), self.timeout, "apply events")
         return [
-            SkuResult(sku, indexes, reply[0].decode(), reply[1:])
-            for (sku, indexes), reply in zip(by_sku.items(), replies, strict=True)
+            SkuResult(sku, by_sku[sku], reply[0].decode(), reply[1:])
+            for skus, bucket_reply in zip(buckets, replies, strict=True)
+            for sku, reply in zip(skus, bucket_reply, strict=True)
         ]
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import zlib
+from collections import Counter
 
 import pytest
 from redis.crc import key_slot
@@ -147,10 +149,20 @@ def test_every_redis_key_is_namespaced_and_carries_exactly_one_hash_tag() -> Non
         assert redis_key.count("{") == redis_key.count("}") == 1
 
 
-def test_keys_of_one_sku_share_a_cluster_slot() -> None:
+def test_keys_of_one_sku_share_a_cluster_slot_with_its_bucket() -> None:
     group = [keys.product_key("SKU-00042"), keys.event_seen_key("SKU-00042")]
-    assert {_hash_tag(k) for k in group} == {"p:SKU-00042"}
+    assert {_hash_tag(k) for k in group} == {f"p:{keys.sku_bucket('SKU-00042')}"}
     assert len({key_slot(k.encode()) for k in group}) == 1
+    assert keys.product_key("SKU-00042") != keys.product_key("SKU-00043")
+
+
+def test_sku_buckets_are_stable_and_spread() -> None:
+    """The bucket is part of every stored product key: it must never depend on the process
+    (Python's hash() is salted), and the demo catalog must spread over (nearly) all buckets."""
+    assert keys.sku_bucket("SKU-00042") == zlib.crc32(b"SKU-00042") % keys.SKU_BUCKETS
+    sizes = Counter(keys.sku_bucket(f"SKU-{n:05d}") for n in range(5000))
+    assert len(sizes) == keys.SKU_BUCKETS
+    assert max(sizes.values()) < 2 * 5000 / keys.SKU_BUCKETS
 
 
 def test_keys_of_one_partition_share_a_cluster_slot_across_variants_and_locales() -> None:

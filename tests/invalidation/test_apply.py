@@ -241,3 +241,32 @@ async def test_a_failed_apply_gives_its_connection_back(fresh_redis_server: Redi
         assert leaks == []
     finally:
         await redis.aclose()
+
+
+async def test_skus_of_one_bucket_apply_in_one_call_each_in_its_own_order(
+    world: World, redis_client: Redis
+) -> None:
+    """Interleaved events of two catalog SKUs and an unknown one that share a key bucket: each
+    SKU's events are gated in its own log order, and the unknown SKU touches nothing."""
+    by_bucket: dict[int, list[str]] = {}
+    for p in world.products:
+        by_bucket.setdefault(keys.sku_bucket(p.sku), []).append(p.sku)
+    first, second = next(skus[:2] for skus in by_bucket.values() if len(skus) >= 2)
+    bucket = keys.sku_bucket(first)
+    unknown = next(f"NOPE-{n}" for n in range(10_000) if keys.sku_bucket(f"NOPE-{n}") == bucket)
+    before = await redis_client.dbsize()
+    outcome = await statuses(
+        EventApplier(redis_client),
+        [
+            stock("b1", first, "store-001", 30, 5),
+            stock("b2", second, "store-001", 31, 5),
+            stock("b3", unknown, "store-001", 1, 1),
+            stock("b4", first, "store-001", 32, 4),  # stale for `first` only
+            stock("b5", second, "store-001", 33, 6),
+            stock("b1", second, "store-001", 34, 7),  # another SKU's event id: not a duplicate
+        ],
+    )
+    assert outcome == ["applied", "applied", "unknown_sku", "stale", "applied", "applied"]
+    assert await redis_client.dbsize() == before + 2  # each known SKU's seen list
+    products = [await world.store.product(sku) for sku in (first, second)]
+    assert [p.locations["store-001"] if p else None for p in products] == [30, 34]
