@@ -31,7 +31,7 @@ from invalidation.metrics import InvalidationMetrics
 from invalidation.pipeline import BatchReport, InvalidationPipeline
 from invalidation.purge_queue import PendingPurge, PurgeQueue
 from invalidation.purge_worker import PurgeWorker
-from invalidation.records import Record
+from invalidation.records import DecodedRecords
 from origin.builder import BundleBuilder
 from origin.recompute import Recomputer
 from origin.settings import DEFAULT_MAX_IN_FLIGHT
@@ -112,10 +112,10 @@ class MeteredPipeline(InvalidationPipeline):
         self.expected_records = records
         self._check_done()
 
-    async def process(self, records: Sequence[Record]) -> BatchReport:
-        report = await super().process(records)
+    async def process_decoded(self, batch: DecodedRecords) -> BatchReport:
+        report = await super().process_decoded(batch)
         self.totals.add(report)
-        self._seen.update((r.topic, r.partition, r.offset) for r in records)
+        self._seen.update((r.topic, r.partition, r.offset) for r in batch.records)
         self.totals.unique_records = len(self._seen)
         self._check_done()
         return report

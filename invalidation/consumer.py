@@ -1,9 +1,9 @@
 """The Kafka side of invalidation: a consumer-group member that feeds the pipeline in windows.
 
-Loop: collect records for one coalescing window (bounded by `max_in_flight`; fetching goes on in
-the background meanwhile), process them under the work lock, produce dead letters, then commit
-the window's offsets. Offsets are committed only after every effect is durable: at-least-once
-delivery with idempotent effects.
+Loop: collect records for one coalescing window (bounded by `max_in_flight`; fetching, and
+decoding what is fetched, go on in the background meanwhile), process them under the work lock,
+produce dead letters, then commit the window's offsets. Offsets are committed only after every
+effect is durable: at-least-once delivery with idempotent effects.
 
 Rebalance: `on_partitions_revoked` takes the work lock, so an in-flight window finishes and
 commits before the partitions go; records collected but not yet processed for revoked partitions
@@ -27,7 +27,7 @@ from aiokafka.structs import OffsetAndMetadata
 from fragments import topics
 from invalidation.metrics import InvalidationMetrics
 from invalidation.pipeline import BatchReport, InvalidationPipeline
-from invalidation.records import Record
+from invalidation.records import DecodedRecords, Record
 from origin.settings import DEFAULT_MAX_IN_FLIGHT
 
 log = logging.getLogger("shelfedge.consumer")
@@ -97,7 +97,8 @@ class InvalidationConsumer:
             bootstrap_servers=config.bootstrap, client_id=config.client_id + "-dlq", acks="all"
         )
         self._next_offset: dict[TopicPartition, int] = {}
-        self._buffer: list[Record] = []
+        self._buffer = DecodedRecords()
+        """Fetched, decoded, not yet processed."""
         self._first_at = 0.0
         self._arrived = asyncio.Event()
         self._drained = asyncio.Event()
@@ -148,10 +149,10 @@ class InvalidationConsumer:
             if records:
                 if not self._buffer:
                     self._first_at = time.monotonic()
-                self._buffer.extend(records)
+                self._buffer.add(records)
                 self._arrived.set()
 
-    async def _collect(self, stop: asyncio.Event) -> list[Record]:
+    async def _collect(self, stop: asyncio.Event) -> DecodedRecords | None:
         """One coalescing window: from the first buffered record, `window_ms` (or until the
         buffer holds `max_in_flight`), then everything buffered."""
         if not self._buffer:
@@ -159,7 +160,7 @@ class InvalidationConsumer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), timeout=0.2)
             if not self._buffer:
-                return []
+                return None
         deadline = self._first_at + self.config.window_ms / 1000
         while len(self._buffer) < self.config.max_in_flight and not stop.is_set():
             remaining = deadline - time.monotonic()
@@ -168,19 +169,20 @@ class InvalidationConsumer:
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), timeout=remaining)
-        records, self._buffer = self._buffer, []
+        records, self._buffer = self._buffer, DecodedRecords()
         self._drained.set()
         return records
 
-    async def _process(self, records: list[Record]) -> None:
+    async def _process(self, batch: DecodedRecords) -> None:
         async with self.work_lock:
             assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
-            kept = [r for r in records if (r.topic, r.partition) in assigned]
-            if len(kept) != len(records):
-                log.info("handed back %d records of revoked partitions", len(records) - len(kept))
-            if not kept:
+            if {(r.topic, r.partition) for r in batch.records} - assigned:
+                kept = batch.keeping(lambda r: (r.topic, r.partition) in assigned)
+                log.info("handed back %d records of revoked partitions", len(batch) - len(kept))
+                batch = kept
+            if not batch:
                 return
-            report = await self.pipeline.process(kept)
+            report = await self.pipeline.process_decoded(batch)
             for dead in report.dead_letters:
                 await self.producer.send_and_wait(
                     topics.DEAD_LETTER.name,
@@ -192,14 +194,14 @@ class InvalidationConsumer:
                     "dead-lettered %s[%d]@%d: %s",
                     dead.record.topic, dead.record.partition, dead.record.offset, dead.reason,
                 )  # fmt: skip
-            next_offsets = next_offsets_of(kept)
+            next_offsets = next_offsets_of(batch.records)
             try:
                 await self.consumer.commit(
                     {tp: OffsetAndMetadata(offset, "") for tp, offset in next_offsets.items()}
                 )
             except (CommitFailedError, KafkaError) as exc:
                 log.warning("commit failed (effects are idempotent; redelivery is safe): %s", exc)
-            self._observe(report, kept, next_offsets)
+            self._observe(report, batch.records, next_offsets)
 
     def _observe(
         self, report: BatchReport, records: list[Record], next_offsets: dict[TopicPartition, int]

@@ -21,9 +21,7 @@ from dataclasses import dataclass, field
 
 from fragments.keys import FragmentKey
 from invalidation.apply import EventApplier
-from invalidation.errors import BadEvent
-from invalidation.events import Event, parse_event
-from invalidation.records import DeadLetter, Record
+from invalidation.records import DeadLetter, DecodedRecords, Record
 from origin.recompute import Recomputer
 from origin.store import PurgeRequest
 
@@ -73,17 +71,13 @@ class InvalidationPipeline:
         """Called after a batch enqueued purges (wakes the purge workers)."""
 
     async def process(self, records: Sequence[Record]) -> BatchReport:
+        return await self.process_decoded(DecodedRecords.of(records))
+
+    async def process_decoded(self, batch: DecodedRecords) -> BatchReport:
+        """Process records already decoded (the consumer decodes them as they arrive)."""
         started = time.perf_counter()
-        report = BatchReport(records=len(records))
-        kept: list[Record] = []
-        events: list[Event] = []
-        for record in records:
-            try:
-                events.append(parse_event(record.topic, record.value))
-            except BadEvent as exc:
-                report.dead_letters.append(DeadLetter(record, exc.reason))
-                continue
-            kept.append(record)
+        report = BatchReport(records=len(batch), dead_letters=list(batch.dead_letters))
+        kept, events = batch.valid, batch.events
         to_reconcile: dict[str, _Impact] = {}
         count_only: dict[str, _Impact] = {}
         for result in await self.applier.apply_by_sku(events):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from invalidation.errors import BadEvent
+from invalidation.events import Event, parse_event
 
 MAX_REASON_BYTES = 1024
 """The dead-letter reason header is cut to this many bytes (at a character boundary)."""
@@ -43,3 +47,48 @@ class DeadLetter:
 def _utf8_prefix(text: str, limit: int) -> bytes:
     """At most `limit` bytes of `text` as UTF-8, never cutting a character in two."""
     return text.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore").encode("utf-8")
+
+
+@dataclass(slots=True)
+class DecodedRecords:
+    """Records in arrival order and what they decode to: events, or dead letters.
+
+    The consumer decodes records as they are fetched, so decoding a window overlaps the Redis
+    work of the one before it.
+    """
+
+    records: list[Record] = field(default_factory=list)
+    """Every record, valid or not (offsets are committed for all of them)."""
+    valid: list[Record] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    """The event of each valid record, in the same order."""
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, records: Iterable[Record]) -> DecodedRecords:
+        decoded = cls()
+        decoded.add(records)
+        return decoded
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def add(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self.records.append(record)
+            try:
+                self.events.append(parse_event(record.topic, record.value))
+            except BadEvent as exc:
+                self.dead_letters.append(DeadLetter(record, exc.reason))
+                continue
+            self.valid.append(record)
+
+    def keeping(self, keep: Callable[[Record], bool]) -> DecodedRecords:
+        """Only the records `keep` accepts, with what they decoded to."""
+        pairs = [(r, e) for r, e in zip(self.valid, self.events, strict=True) if keep(r)]
+        return DecodedRecords(
+            records=[r for r in self.records if keep(r)],
+            valid=[r for r, _ in pairs],
+            events=[e for _, e in pairs],
+            dead_letters=[d for d in self.dead_letters if keep(d.record)],
+        )

@@ -1,10 +1,14 @@
-"""`invalidation.records.DeadLetter.headers`: where a dead letter came from and why."""
+"""`invalidation.records`: where a dead letter came from and why; records decoded as they arrive."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from invalidation.records import DeadLetter, Record
+from invalidation.events import InventoryEvent, encode_event
+from invalidation.records import DeadLetter, DecodedRecords, Record
+from tests.invalidation.support import WHEN
 
 RECORD = Record(
     topic="inventory.v1",
@@ -50,3 +54,31 @@ def test_tombstone_record_headers() -> None:
     headers = dict(DeadLetter(tombstone, "empty record value (tombstone)").headers())
     assert headers["shelfedge.source.topic"] == b"price.v1"
     assert headers["shelfedge.source.offset"] == b"0"
+
+
+def _valid(partition: int, offset: int) -> Record:
+    event = InventoryEvent(f"e{offset}", "SKU-00001", "store-001", offset, offset + 1, WHEN)
+    return replace(RECORD, partition=partition, offset=offset, value=encode_event(event))
+
+
+def test_decoded_records_keep_every_record_and_align_events_with_valid_ones() -> None:
+    records = [_valid(0, 1), RECORD, _valid(1, 2)]
+    decoded = DecodedRecords.of(records[:2])
+    decoded.add(records[2:])
+    assert len(decoded) == 3
+    assert decoded.records == records
+    assert decoded.valid == [records[0], records[2]]
+    assert [e.event_id for e in decoded.events] == ["e1", "e2"]
+    assert [(d.record, d.reason.split(":")[0]) for d in decoded.dead_letters] == [
+        (RECORD, "not JSON")
+    ]
+
+
+def test_keeping_drops_the_records_of_other_partitions_with_what_they_decoded_to() -> None:
+    decoded = DecodedRecords.of([_valid(0, 1), RECORD, _valid(1, 2), _valid(4, 3)])
+    kept = decoded.keeping(lambda r: r.partition != 4)
+    assert [(r.partition, r.offset) for r in kept.records] == [(0, 1), (1, 2)]
+    assert [r.offset for r in kept.valid] == [1, 2]
+    assert [e.event_id for e in kept.events] == ["e1", "e2"]
+    assert kept.dead_letters == []
+    assert len(decoded) == 4  # the original is unchanged
