@@ -77,7 +77,7 @@ class Plan:
     def for_options(cls, options: BenchOptions) -> Plan:
         if options.short:
             return cls(backlog=10_000, latency_s=6.0)
-        return cls(backlog=50_000, latency_s=30.0)
+        return cls(backlog=200_000, latency_s=30.0)
 
 
 @dataclass(frozen=True, slots=True)
