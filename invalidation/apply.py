@@ -22,6 +22,7 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 
 from fragments import keys
+from fragments.bundle import StockState
 from fragments.cards import stock_state
 from invalidation.events import Event, InventoryEvent
 from origin.redis_errors import bounded
@@ -160,8 +161,8 @@ class SkuResult:
     """Where the SKU's events are in the batch, in log order."""
     statuses: str
     """One letter per event (see the apply script)."""
-    totals: list[int]
-    """The stock total before the SKU's first applied inventory event, then after each one."""
+    states: tuple[StockState, ...]
+    """The stock state before the SKU's first applied inventory event, then after each one."""
 
     @property
     def applied(self) -> int:
@@ -184,6 +185,10 @@ class SkuResult:
         """Batch indexes of the events naming a SKU that is not in the catalog."""
         return [i for i, s in zip(self.indexes, self.statuses, strict=True) if s == _UNKNOWN]
 
+    def known(self) -> list[int]:
+        """Batch indexes of the other events."""
+        return [i for i, s in zip(self.indexes, self.statuses, strict=True) if s != _UNKNOWN]
+
     @property
     def redelivered(self) -> bool:
         """Some event was a duplicate or stale: a redelivery, maybe after a crash."""
@@ -198,29 +203,27 @@ class SkuResult:
     def score_inputs_changed(self) -> bool:
         """A stock state or the price changed: what `origin.scoring` ranks on (the rest of a
         product's scoring inputs never change through events)."""
-        return _REPRICED in self.statuses or len({stock_state(t) for t in self.totals}) > 1
+        return _REPRICED in self.statuses or len(set(self.states)) > 1
 
     @property
     def sold_out(self) -> bool:
         """Some event took the SKU from available to sold out."""
-        states = [stock_state(t) for t in self.totals]
-        return any(b == "sold_out" and a != "sold_out" for a, b in pairwise(states))
+        return any(b == "sold_out" and a != "sold_out" for a, b in pairwise(self.states))
 
     def outcomes(self, events: Sequence[Event]) -> list[ApplyOutcome]:
         """Per event (`events` is the batch), in the SKU's log order."""
         out: list[ApplyOutcome] = []
-        totals = iter(self.totals)
-        before = next(totals, 0)
+        states = iter(self.states)
+        old = next(states, None)
         for index, status in zip(self.indexes, self.statuses, strict=True):
             event = events[index]
             visible = sold_out = False
             if status in (_SHOWN, _REPRICED):
                 visible = True
             elif status == _APPLIED and isinstance(event, InventoryEvent):
-                after = next(totals)
-                old, new = stock_state(before), stock_state(after)
+                new = next(states)
                 visible, sold_out = old != new, new == "sold_out" and old != "sold_out"
-                before = after
+                old = new
             out.append(ApplyOutcome(event, _STATUSES[status], visible, sold_out))
         return out
 
@@ -277,7 +280,7 @@ class EventApplier:
                 await self._apply(keys=redis_keys, args=args, client=pipe)
             replies: list[Any] = await bounded(pipe.execute(), self.timeout, "apply events")
         return [
-            SkuResult(sku, by_sku[sku], reply[0].decode(), reply[1:])
+            SkuResult(sku, by_sku[sku], reply[0].decode(), tuple(map(stock_state, reply[1:])))
             for skus, bucket_reply in zip(buckets, replies, strict=True)
             for sku, reply in zip(skus, bucket_reply, strict=True)
         ]

@@ -86,10 +86,9 @@ class InvalidationPipeline:
             report.stale += result.stale
             indexes = result.indexes
             if result.has_unknown:
-                unknown = set(result.unknown())
                 reason = f"unknown sku {result.sku!r}: not in the catalog"
-                report.dead_letters.extend(DeadLetter(kept[i], reason) for i in sorted(unknown))
-                indexes = [i for i in indexes if i not in unknown]
+                report.dead_letters.extend(DeadLetter(kept[i], reason) for i in result.unknown())
+                indexes = result.known()
                 if not indexes:
                     continue
             if result.visible_change or result.redelivered:
