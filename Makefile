@@ -47,7 +47,9 @@ format: .venv/.synced
 types: .venv/.synced
 	$(RUN) mypy
 
-pytest: setup
+# The WASI module is built (or found up to date) before the suite, so no test's time budget,
+# e.g. bench.wasm's short mode, contains a cold build of a minute or two.
+pytest: setup wasm
 	$(RUN) pytest $(PYTEST_ARGS)
 
 test: lint types pytest
