@@ -40,10 +40,11 @@ _APPLY_BUCKET_EVENTS = f"""
 -- order:
 --   inventory: 'i', event_id, location, available, version, '', ''
 --   price:     'p', event_id, version, price_cents, currency, compare_at_cents, promo
--- Returns per SKU {{statuses, totals...}}: one letter per event ('{_APPLIED}' applied,
--- '{_REPRICED}' applied price that changed the price, '{_SHOWN}' applied price that changed
--- another visible field, '{_DUPLICATE}' duplicate, '{_STALE}' stale, '{_UNKNOWN}' unknown SKU),
--- then the stock total before the first applied inventory event and after each.
+-- Returns per SKU {{statuses, price before, price after, totals...}}: statuses has one letter
+-- per event ('{_APPLIED}' applied, '{_REPRICED}' applied price that changed the price,
+-- '{_SHOWN}' applied price that changed another visible field, '{_DUPLICATE}' duplicate,
+-- '{_STALE}' stale, '{_UNKNOWN}' unknown SKU); the price before the SKU's events and after them;
+-- the stock total before the first applied inventory event and after each.
 -- A document is read once and written once, so a hot SKU's many events cost table lookups.
 local function apply_sku(product, seen, first, last)
   local doc = redis.call('HGETALL', product)
@@ -60,6 +61,7 @@ local function apply_sku(product, seen, first, last)
   local total = tonumber(state['stock'] or '0')
   local stock_version = tonumber(state['stock_version'] or '0')
   local price_version = tonumber(state['price_version'] or '0')
+  local price_before = state['price_cents'] or ''
   for i = first, last, {_FIELDS} do
     local id, status = ARGV[i + 1], '{_STALE}'
     if fresh[id] or redis.call('LPOS', seen, id) then
@@ -113,8 +115,9 @@ local function apply_sku(product, seen, first, last)
     redis.call('LTRIM', seen, 0, {SEEN_CAP - 1})
     redis.call('EXPIRE', seen, {SEEN_TTL_SECONDS})
   end
-  table.insert(totals, 1, table.concat(statuses))
-  return totals
+  local reply = {{table.concat(statuses), price_before, state['price_cents'] or ''}}
+  for n = 1, #totals do reply[n + 3] = totals[n] end
+  return reply
 end
 local results, at = {{}}, 1
 for k = 1, #KEYS, 2 do
@@ -163,6 +166,8 @@ class SkuResult:
     """One letter per event (see the apply script)."""
     states: tuple[StockState, ...]
     """The stock state before the SKU's first applied inventory event, then after each one."""
+    prices: tuple[int, int] | None
+    """The price before and after the SKU's events, when one of them changed it."""
 
     @property
     def applied(self) -> int:
@@ -197,13 +202,12 @@ class SkuResult:
     @property
     def visible_change(self) -> bool:
         """What a shopper sees of the SKU may have changed: a stock state or a price."""
-        return _SHOWN in self.statuses or self.score_inputs_changed
+        return _SHOWN in self.statuses or self.prices is not None or self.stock_state_changed
 
     @property
-    def score_inputs_changed(self) -> bool:
-        """A stock state or the price changed: what `origin.scoring` ranks on (the rest of a
-        product's scoring inputs never change through events)."""
-        return _REPRICED in self.statuses or len(set(self.states)) > 1
+    def stock_state_changed(self) -> bool:
+        """Some event moved the SKU's stock state (all that scores and cards show of stock)."""
+        return len(set(self.states)) > 1
 
     @property
     def sold_out(self) -> bool:
@@ -280,10 +284,18 @@ class EventApplier:
                 await self._apply(keys=redis_keys, args=args, client=pipe)
             replies: list[Any] = await bounded(pipe.execute(), self.timeout, "apply events")
         return [
-            SkuResult(sku, by_sku[sku], reply[0].decode(), tuple(map(stock_state, reply[1:])))
+            _sku_result(sku, by_sku[sku], reply)
             for skus, bucket_reply in zip(buckets, replies, strict=True)
             for sku, reply in zip(skus, bucket_reply, strict=True)
         ]
+
+
+def _sku_result(sku: str, indexes: list[int], reply: list[Any]) -> SkuResult:
+    """One SKU's answer of the apply script: statuses, price before and after (bulk strings),
+    stock totals (integers)."""
+    statuses = reply[0].decode()
+    prices = (int(reply[1]), int(reply[2])) if _REPRICED in statuses else None
+    return SkuResult(sku, indexes, statuses, tuple(map(stock_state, reply[3:])), prices)
 
 
 def _arguments(event: Event) -> tuple[str | int, ...]:

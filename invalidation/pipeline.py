@@ -8,7 +8,9 @@ recomputed once and purged at most once. The caller commits the batch's offsets 
 `process` returns (every effect is then durable), and produces `dead_letters` first.
 
 Count-only stock noise (no stock-state change) skips impact analysis entirely: nothing a shopper
-sees, nor any score, depends on the count. Redelivered events (duplicate or stale) are
+sees, nor any score, depends on the count. A price move that crosses no segment's price band
+moves no score (`origin.scoring.price_change_moves_scores`): its SKU's bundles are recomputed but
+the SKU is not rescored. Redelivered events (duplicate or stale) are
 reconciled: their SKU's bundles are recomputed from current state, which is a no-op unless a
 crash interrupted the first delivery.
 """
@@ -20,9 +22,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from fragments.keys import FragmentKey
-from invalidation.apply import EventApplier
+from invalidation.apply import EventApplier, SkuResult
 from invalidation.records import DeadLetter, DecodedRecords, Record
 from origin.recompute import Recomputer
+from origin.scoring import price_change_moves_scores
 from origin.store import PurgeRequest
 
 
@@ -99,7 +102,7 @@ class InvalidationPipeline:
                 target = count_only
             impact = target[result.sku] = _Impact(
                 at_ms=min(kept[i].timestamp_ms for i in indexes),
-                rescore=result.redelivered or result.score_inputs_changed,
+                rescore=result.redelivered or self._scores_may_move(result),
             )
             if result.sold_out:
                 impact.priority = 0
@@ -112,6 +115,14 @@ class InvalidationPipeline:
         if report.purges_enqueued and self.on_enqueue is not None:
             self.on_enqueue()
         return report
+
+    def _scores_may_move(self, result: SkuResult) -> bool:
+        """Whether the SKU's scores may have moved: its stock state changed, or its price moved
+        across a segment's price band (the only ways events reach `origin.scoring`)."""
+        if result.stock_state_changed:
+            return True
+        segments = self.recomputer.segments.values()
+        return result.prices is not None and price_change_moves_scores(*result.prices, segments)
 
     async def _impacted(self, skus: dict[str, _Impact]) -> dict[FragmentKey, _Impact]:
         """Bundles that show, or should now show, each SKU, with merged priority and age.

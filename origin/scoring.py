@@ -45,6 +45,20 @@ def score(product: Product, segment: Segment, weights: ScoringWeights) -> float:
     return round(value, 9)
 
 
+def price_change_moves_scores(before: int, after: int, segments: Iterable[Segment]) -> bool:
+    """Whether a product's price moving from `before` to `after` can change any of its scores.
+
+    A price enters `score` only through a segment's price band (in or out), so a move that keeps
+    the product on the same side of every band changes no score in any list, whatever the
+    weights: the product needs no rescoring (the bundles showing it still re-render its card).
+    """
+    for segment in segments:
+        low, high = segment.price_band
+        if (low <= before <= high) != (low <= after <= high):
+            return True
+    return False
+
+
 def rank(
     products: Iterable[Product], segment: Segment, weights: ScoringWeights, limit: int
 ) -> list[tuple[Product, float]]:

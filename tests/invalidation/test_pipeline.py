@@ -13,7 +13,7 @@ from invalidation.events import Event, InventoryEvent, PriceEvent
 from invalidation.records import Record
 from origin.envelope import open_envelope
 from origin.redis_text import as_text
-from origin.scoring import rank
+from origin.scoring import price_change_moves_scores, rank
 from tests.invalidation.support import WHEN, World, record_of
 
 PURGER = "local-edge"
@@ -169,6 +169,37 @@ async def test_price_change_shows_the_new_price_on_every_card(world: World) -> N
             text = format_money(new_price, "USD", key.locale)  # no HTML-special characters
             assert text in candidate.card_html, (key.cache_key, candidate.card_html)
     assert shown_in == len(report.changed)
+    assert await world.consistency_problems() == []
+
+
+async def test_a_price_move_across_a_band_edge_reranks_the_sku(world: World) -> None:
+    """Out of the bargain hunters' band (0-3,000 cents): the SKU falls in their lists."""
+    bargain = world.recomputer.segments["bargain-hunters"]
+    [sku] = [
+        s for s in await most_shown(world, 200)
+        if world.product(s).price_cents <= 2_000 and world.product(s).stock > 10
+    ][:1]  # fmt: skip
+    assert price_change_moves_scores(world.product(sku).price_cents, 3_001, [bargain])
+    event = PriceEvent("p-dear", sku, 3_001, "USD", 1, WHEN)
+    await world.pipeline().process(records([event]))
+    assert await world.consistency_problems() == []
+
+
+async def test_a_price_move_inside_every_band_leaves_every_list_as_it_was(world: World) -> None:
+    [sku] = await most_shown(world, 1)
+    product = world.product(sku)
+    lists = {
+        pid: await world.redis.zrange(keys.segment_list_key(pid), 0, -1, withscores=True)
+        for pid in world.recomputer.partitions
+    }
+    segments = world.recomputer.segments.values()
+    assert not price_change_moves_scores(product.price_cents, product.price_cents + 1, segments)
+    event = PriceEvent("p-near", sku, product.price_cents + 1, "USD", 1, WHEN)
+    report = await world.pipeline().process(records([event]))
+    assert report.changed, "its cards show the new price"
+    for pid, before in lists.items():
+        after = await world.redis.zrange(keys.segment_list_key(pid), 0, -1, withscores=True)
+        assert after == before, pid
     assert await world.consistency_problems() == []
 
 

@@ -6,10 +6,19 @@ import random
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fragments.slots import ScoringWeights
 from origin.catalog import Product, Segment
-from origin.scoring import LOW_STOCK_FACTOR, PRICE_MISS_FACTOR, rank, score
+from origin.demo_catalog import demo_segments
+from origin.scoring import (
+    LOW_STOCK_FACTOR,
+    PRICE_MISS_FACTOR,
+    price_change_moves_scores,
+    rank,
+    score,
+)
 
 SEGMENT = Segment("tech", "Tech", {"audio": 2.0, "books": 0.5}, (1_000, 10_000), 0.8)
 WEIGHTS = ScoringWeights(affinity=1.5, popularity=1.0, margin=0.5)
@@ -65,6 +74,41 @@ def test_price_band_miss_factor(price: int, in_band: bool) -> None:
     assert score(product(price_cents=price), SEGMENT, WEIGHTS) == pytest.approx(
         inside * factor, abs=1e-9
     )
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "moves"),
+    [(5_000, 9_999, False), (5_000, 10_000, False), (5_000, 10_001, True), (999, 1_000, True),
+     (500, 900, False), (20_000, 11_000, False), (20_000, 5_000, True)],
+)  # fmt: skip
+def test_a_price_change_moves_scores_only_across_a_band_edge(
+    before: int, after: int, moves: bool
+) -> None:
+    assert price_change_moves_scores(before, after, [SEGMENT]) is moves
+
+
+@given(
+    before=st.integers(0, 300_000),
+    after=st.integers(0, 300_000),
+    stock=st.sampled_from([0, 3, 48]),
+    weights=st.builds(
+        ScoringWeights,
+        affinity=st.floats(0.0, 3.0),
+        popularity=st.floats(0.0, 3.0),
+        margin=st.floats(0.0, 3.0),
+    ),
+)
+def test_a_price_change_that_moves_no_score_leaves_every_score_equal(
+    before: int, after: int, stock: int, weights: ScoringWeights
+) -> None:
+    """The pipeline skips rescoring on this answer: it must never hide a score change."""
+    segments = demo_segments()
+    if price_change_moves_scores(before, after, segments):
+        return
+    for segment in segments:
+        assert score(product(price_cents=before, stock=stock), segment, weights) == score(
+            product(price_cents=after, stock=stock), segment, weights
+        )
 
 
 def test_unlisted_categories_use_the_default_affinity() -> None:
