@@ -6,6 +6,11 @@ settings of its slot, its cache policy, tags, version and content hash.
 
 Wire format v1 (JSON, compact): candidates are positional arrays, see `_CANDIDATE_FIELDS`.
 Decoding rejects anything that is not exactly a v1 bundle. Never performs I/O.
+
+The content hash and the wire bytes are both JSON of documents whose bulk is the candidate
+rows. A row's JSON text is memoised per candidate and the documents are joined from those
+texts, byte for byte what encoding the whole document at once gives: a recompute that changed
+one card of a hundred encodes one row.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
 from fragments.errors import BundleFormatError
@@ -20,6 +26,8 @@ from fragments.keys import FragmentKey
 from fragments.slots import CachePolicy, RankAdjustment, SlotConfig
 
 WIRE_VERSION = 1
+ROW_CACHE_SIZE = 50_000
+"""Candidate rows whose JSON text is kept (`_row_json`)."""
 _T = TypeVar("_T")
 StockState = Literal["in_stock", "low_stock", "sold_out"]
 STOCK_STATES: tuple[StockState, ...] = ("in_stock", "low_stock", "sold_out")
@@ -100,17 +108,31 @@ def content_hash(
     rerank: RerankSettings,
     fallback_html: str,
 ) -> str:
-    """Hash what a shopper can see (and what decides it): not version, time or tags."""
-    doc = {
-        "key": key.cache_key,
-        "c": [_candidate_row(c) for c in candidates],
-        "h": head_html,
-        "t": tail_html,
-        "r": _rerank_doc(rerank),
-        "f": fallback_html,
-    }
-    raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    """Hash what a shopper can see (and what decides it): not version, time or tags.
+
+    The hashed text is the compact, key-sorted JSON of
+    ``{"c": rows, "f": fallback, "h": head, "key": cache key, "r": rerank, "t": tail}``.
+    """
+    raw = (
+        f'{{"c":{_rows_json(candidates)},"f":{_json(fallback_html)},"h":{_json(head_html)},'
+        f'"key":{_json(key.cache_key)},"r":{_json(_rerank_doc(rerank), sort_keys=True)},'
+        f'"t":{_json(tail_html)}}}'
+    )
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+
+def _json(value: object, *, sort_keys: bool = False) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys)
+
+
+def _rows_json(candidates: tuple[Candidate, ...]) -> str:
+    """The JSON array of the candidates' rows."""
+    return "[" + ",".join(map(_row_json, candidates)) + "]"
+
+
+@lru_cache(maxsize=ROW_CACHE_SIZE)
+def _row_json(candidate: Candidate) -> str:
+    return _json(_candidate_row(candidate))
 
 
 def _candidate_row(c: Candidate) -> list[Any]:
@@ -130,12 +152,10 @@ def _rerank_doc(r: RerankSettings) -> dict[str, Any]:
 
 
 def encode_bundle(bundle: Bundle) -> bytes:
-    """Serialize to wire format v1 (compact JSON, UTF-8)."""
+    """Serialize to wire format v1 (compact JSON, UTF-8): the object below, keys in this order."""
     k = bundle.key
-    doc = {
-        "v": WIRE_VERSION,
-        "key": [k.slot, k.segment, k.variant, k.locale],
-        "c": [_candidate_row(c) for c in bundle.candidates],
+    head = {"v": WIRE_VERSION, "key": [k.slot, k.segment, k.variant, k.locale]}
+    tail = {
         "h": bundle.head_html,
         "t": bundle.tail_html,
         "r": _rerank_doc(bundle.rerank),
@@ -150,7 +170,9 @@ def encode_bundle(bundle: Bundle) -> bytes:
         "hash": bundle.content_hash,
         "at": bundle.built_at,
     }
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # {head..., "c": rows, tail...}: the two partial objects lose their closing and opening brace.
+    text = f'{_json(head)[:-1]},"c":{_rows_json(bundle.candidates)},{_json(tail)[1:]}'
+    return text.encode("utf-8")
 
 
 def decode_bundle(data: bytes | str) -> Bundle:

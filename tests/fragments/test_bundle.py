@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fragments.bundle import (
     WIRE_VERSION,
@@ -54,6 +57,71 @@ def make_bundle(**changes: Any) -> Bundle:
         built_at=1_700_000_000.25,
     )
     return replace(bundle, **changes)
+
+
+def whole_document_hash(bundle: Bundle) -> str:
+    """The content hash as first specified: one JSON encoding of the whole sorted document."""
+    doc = {
+        "key": bundle.key.cache_key,
+        "c": [_row(c) for c in bundle.candidates],
+        "h": bundle.head_html,
+        "t": bundle.tail_html,
+        "r": {
+            "shown": bundle.rerank.shown,
+            "max_per_category": bundle.rerank.max_per_category,
+            "pin": list(bundle.rerank.pin),
+            "adj": [[a.factor, a.category, a.brand] for a in bundle.rerank.adjustments],
+        },
+        "f": bundle.fallback_html,
+    }
+    raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+
+def _row(c: Candidate) -> list[Any]:
+    return [c.sku, round(c.score, 6), c.category, c.brand, c.price_cents, c.stock_state,
+            list(c.badges), c.card_html]  # fmt: skip
+
+
+_text = st.text(max_size=40)
+_candidates = st.builds(
+    Candidate,
+    sku=_text,
+    score=st.floats(0.0, 1e6, allow_nan=False),
+    category=_text,
+    brand=_text,
+    price_cents=st.integers(0, 10**11),
+    stock_state=st.sampled_from(["in_stock", "low_stock", "sold_out"]),
+    badges=st.lists(_text, max_size=3).map(tuple),
+    card_html=st.text(max_size=200),
+)
+
+
+@given(
+    candidates=st.lists(_candidates, max_size=6).map(tuple),
+    head=_text,
+    tail=_text,
+    fallback=_text,
+    built_at=st.floats(0.0, 2e9, allow_nan=False),
+)
+def test_hash_and_wire_equal_encoding_the_whole_document_at_once(
+    candidates: tuple[Candidate, ...], head: str, tail: str, fallback: str, built_at: float
+) -> None:
+    """Both are joined from memoised row texts: byte for byte the one-pass encodings."""
+    bundle = make_bundle(candidates=candidates, head_html=head, tail_html=tail,
+                         fallback_html=fallback, built_at=built_at)  # fmt: skip
+    hashed = content_hash(KEY, candidates, head, tail, RERANK, fallback)
+    assert hashed == whole_document_hash(bundle)
+    bundle = replace(bundle, content_hash=hashed)
+    doc = {
+        "v": WIRE_VERSION, "key": [KEY.slot, KEY.segment, KEY.variant, KEY.locale],
+        "c": [_row(c) for c in candidates], "h": head, "t": tail,
+        "r": json.loads(encode_bundle(make_bundle()))["r"], "f": fallback,
+        "p": [60, 300, 86400], "tags": list(bundle.tags), "ver": 7, "hash": hashed,
+        "at": built_at,
+    }  # fmt: skip
+    one_pass = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    assert encode_bundle(bundle) == one_pass
 
 
 def test_round_trip_preserves_every_field_including_unicode_and_html() -> None:
