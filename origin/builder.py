@@ -3,7 +3,8 @@
 Pure (no I/O): given a key, its ranked products and the previous version (and, for an experiment
 variant, its template overrides), it returns the Bundle.
 Card HTML is memoised per (template, locale, card view), so recomputing a bundle after one SKU
-changed re-renders one card, not a hundred.
+changed re-renders one card, not a hundred; whole candidates are memoised per (card template,
+locale, product, score), so the unchanged ones of a recomputed bundle cost a cache lookup.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class BundleBuilder:
         self.slots = slots
         self.renderer = renderer or Renderer()
         self._card = lru_cache(maxsize=CARD_CACHE_SIZE)(self._render_card)
+        self._candidate = lru_cache(maxsize=CARD_CACHE_SIZE)(self._make_candidate)
         self._wrapper = lru_cache(maxsize=1024)(self._render_wrapper)
 
     def build(
@@ -71,7 +73,9 @@ class BundleBuilder:
             built_at=time.time() if now is None else now,
         )
 
-    def _candidate(self, template: str, locale: str, product: Product, value: float) -> Candidate:
+    def _make_candidate(
+        self, template: str, locale: str, product: Product, value: float
+    ) -> Candidate:
         view = product.card()
         return Candidate(
             sku=product.sku,

@@ -43,8 +43,9 @@ class Product:
     """Highest inventory event version applied."""
     price_version: int = 0
     """Highest price event version applied."""
-    locations: Mapping[str, int] = field(default_factory=dict)
-    """Units per location."""
+    locations: Mapping[str, int] = field(default_factory=dict, hash=False)
+    """Units per location (left out of the hash, so a product can key a cache; equality still
+    compares it)."""
 
     def card(self) -> CardView:
         """What a shopper sees of this product."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from redis.asyncio import Redis
@@ -34,6 +35,9 @@ from origin.catalog import (
 from origin.envelope import seal
 from origin.redis_errors import bounded
 from origin.redis_text import as_bytes, as_text, decode_map
+
+DOCUMENT_CACHE_SIZE = 50_000
+"""Decoded product documents kept (`_document`): a few catalogs' worth of unchanged products."""
 
 _ENQUEUE_PURGES = """
 local function enqueue_purges(first_key, tag, priority, at_ms)
@@ -203,9 +207,7 @@ class Store:
                 if row
             }
         return {
-            sku: Product.from_hash(
-                {name: as_text(v) for name, v in zip(DOCUMENT_FIELDS, row, strict=True) if v}
-            )
+            sku: _document(tuple(row))
             for sku, row in zip(sku_list, rows, strict=True)
             if row[0] is not None
         }
@@ -389,3 +391,16 @@ class Store:
             "read bundle skus",
         )
         return as_text(raw).split() if raw else []
+
+
+@lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
+def _document(row: tuple[bytes | str | None, ...]) -> Product:
+    """A product from its `DOCUMENT_FIELDS` values as stored.
+
+    Memoised on the stored values: a recompute reads every candidate of a bundle, most of them
+    unchanged, and an unchanged document then costs a lookup (and is the same object, which
+    makes the builder's candidate cache hit at once).
+    """
+    return Product.from_hash(
+        {name: as_text(v) for name, v in zip(DOCUMENT_FIELDS, row, strict=True) if v}
+    )
