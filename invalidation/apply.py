@@ -29,78 +29,93 @@ from origin.redis_errors import bounded
 
 SEEN_CAP = 64
 SEEN_TTL_SECONDS = 7 * 24 * 3600
-_FIELDS = 7
+_INVENTORY_FIELDS = 5
+_PRICE_FIELDS = 7
+_LPOS_MAX = 2
+"""A SKU with at most this many events in a call looks each id up (LPOS); more read the list."""
 _APPLIED, _SHOWN, _REPRICED, _DUPLICATE, _STALE, _UNKNOWN = "a", "A", "P", "d", "s", "u"
 _CHUNK = 1000
 """Arguments per Redis call from Lua (unpack has a stack limit)."""
 
 _APPLY_BUCKET_EVENTS = f"""
 -- KEYS: per SKU of one bucket (one hash slot), its product hash and its seen list.
--- ARGV: per SKU, in KEYS order, the number of its events, then {_FIELDS} fields per event in log
--- order:
---   inventory: 'i', event_id, location, available, version, '', ''
---   price:     'p', event_id, version, price_cents, currency, compare_at_cents, promo
+-- ARGV: per SKU, in KEYS order, the number of its events, then its events in log order:
+--   inventory: 'i', event_id, location, available, version                              (5)
+--   price:     'p', event_id, version, price_cents, currency, compare_at_cents, promo    (7)
 -- Returns per SKU {{statuses, price before, price after, totals...}}: statuses has one letter
 -- per event ('{_APPLIED}' applied, '{_REPRICED}' applied price that changed the price,
 -- '{_SHOWN}' applied price that changed another visible field, '{_DUPLICATE}' duplicate,
 -- '{_STALE}' stale, '{_UNKNOWN}' unknown SKU); the price before the SKU's events and after them;
 -- the stock total before the first applied inventory event and after each.
--- A document is read once and written once, so a hot SKU's many events cost table lookups.
-local function apply_sku(product, seen, first, last)
+-- A document is read once and written once, so a hot SKU's many events cost table lookups; so
+-- is its list of recent ids when it has more than {_LPOS_MAX} events (fewer ask LPOS each).
+local PRICE_DOCUMENT = {{'price_cents', 'currency', 'compare_at_cents', 'promo', 'price_version'}}
+local function mark(dirty, order, field)
+  if not dirty[field] then dirty[field] = true order[#order + 1] = field end
+end
+local function apply_sku(product, seen, at, count)
   local doc = redis.call('HGETALL', product)
   local state = {{}}
   for n = 1, #doc, 2 do state[doc[n]] = doc[n + 1] end
   -- Every product document has a 'sku' field (origin.catalog): none means an unknown SKU.
   local exists = state['sku'] ~= nil
-  local dirty, order = {{}}, {{}}
-  local function set(f, v)
-    state[f] = v
-    if not dirty[f] then dirty[f] = true order[#order + 1] = f end
+  local dirty, order, statuses, totals, known, pushed = {{}}, {{}}, {{}}, {{}}, {{}}, {{}}
+  local ask = count <= {_LPOS_MAX}
+  if not ask then
+    local recent = redis.call('LRANGE', seen, 0, -1)
+    for n = 1, #recent do known[recent[n]] = true end
   end
-  local statuses, totals, fresh, pushed = {{}}, {{}}, {{}}, {{}}
   local total = tonumber(state['stock'] or '0')
   local stock_version = tonumber(state['stock_version'] or '0')
   local price_version = tonumber(state['price_version'] or '0')
   local price_before = state['price_cents'] or ''
-  for i = first, last, {_FIELDS} do
-    local id, status = ARGV[i + 1], '{_STALE}'
-    if fresh[id] or redis.call('LPOS', seen, id) then
+  for e = 1, count do
+    local kind, id, status = ARGV[at], ARGV[at + 1], '{_STALE}'
+    if known[id] or (ask and redis.call('LPOS', seen, id)) then
       status = '{_DUPLICATE}'
     elseif not exists then
       status = '{_UNKNOWN}'
-    else
-      if ARGV[i] == 'i' then
-        local loc, units, sent = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-        local ver, version = 'ver:' .. loc, tonumber(sent)
-        if version > tonumber(state[ver] or '0') then
-          local at = 'loc:' .. loc
-          if #totals == 0 then totals[1] = total end
-          total = total - tonumber(state[at] or '0') + tonumber(units)
-          totals[#totals + 1] = total
-          set(at, units) set(ver, sent)
-          if version > stock_version then stock_version = version set('stock_version', sent) end
-          status = '{_APPLIED}'
+    elseif kind == 'i' then
+      local loc, units, sent = ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
+      local ver, version = 'ver:' .. loc, tonumber(sent)
+      if version > tonumber(state[ver] or '0') then
+        local field = 'loc:' .. loc
+        if #totals == 0 then totals[1] = total end
+        total = total - tonumber(state[field] or '0') + tonumber(units)
+        totals[#totals + 1] = total
+        state[field] = units mark(dirty, order, field)
+        state[ver] = sent mark(dirty, order, ver)
+        if version > stock_version then
+          stock_version = version state['stock_version'] = sent
+          mark(dirty, order, 'stock_version')
         end
-      else
-        local sent = ARGV[i + 2]
-        local version = tonumber(sent)
-        if version > price_version then
-          status = '{_APPLIED}'
-          if (state['price_cents'] or '') ~= ARGV[i + 3] then status = '{_REPRICED}'
-          elseif (state['currency'] or '') ~= ARGV[i + 4]
-             or (state['compare_at_cents'] or '') ~= ARGV[i + 5]
-             or (state['promo'] or '') ~= ARGV[i + 6] then status = '{_SHOWN}' end
-          set('price_cents', ARGV[i + 3]) set('currency', ARGV[i + 4])
-          set('compare_at_cents', ARGV[i + 5]) set('promo', ARGV[i + 6])
-          price_version = version set('price_version', sent)
-        end
+        status = '{_APPLIED}'
       end
-      fresh[id] = true
+    else
+      local sent = ARGV[at + 2]
+      local version = tonumber(sent)
+      if version > price_version then
+        local price, currency, compare_at, promo = ARGV[at + 3], ARGV[at + 4], ARGV[at + 5],
+          ARGV[at + 6]
+        status = '{_APPLIED}'
+        if (state['price_cents'] or '') ~= price then status = '{_REPRICED}'
+        elseif (state['currency'] or '') ~= currency
+           or (state['compare_at_cents'] or '') ~= compare_at
+           or (state['promo'] or '') ~= promo then status = '{_SHOWN}' end
+        state['price_cents'] = price state['currency'] = currency
+        state['compare_at_cents'] = compare_at state['promo'] = promo
+        state['price_version'] = sent price_version = version
+        for _, field in ipairs(PRICE_DOCUMENT) do mark(dirty, order, field) end
+      end
+    end
+    if status ~= '{_DUPLICATE}' and status ~= '{_UNKNOWN}' then
+      known[id] = true
       pushed[#pushed + 1] = id
     end
-    statuses[#statuses + 1] = status
+    statuses[e] = status
+    at = at + (kind == 'i' and {_INVENTORY_FIELDS} or {_PRICE_FIELDS})
   end
-  if #totals > 0 then set('stock', tostring(total)) end
+  if #totals > 0 then state['stock'] = tostring(total) mark(dirty, order, 'stock') end
   for n = 1, #order, {_CHUNK} do
     local args = {{}}
     for m = n, math.min(n + {_CHUNK - 1}, #order) do
@@ -117,13 +132,12 @@ local function apply_sku(product, seen, first, last)
   end
   local reply = {{table.concat(statuses), price_before, state['price_cents'] or ''}}
   for n = 1, #totals do reply[n + 3] = totals[n] end
-  return reply
+  return reply, at
 end
 local results, at = {{}}, 1
 for k = 1, #KEYS, 2 do
   local count = tonumber(ARGV[at])
-  results[#results + 1] = apply_sku(KEYS[k], KEYS[k + 1], at + 1, at + count * {_FIELDS})
-  at = at + 1 + count * {_FIELDS}
+  results[#results + 1], at = apply_sku(KEYS[k], KEYS[k + 1], at + 1, count)
 end
 return results
 """
@@ -300,7 +314,7 @@ def _sku_result(sku: str, indexes: list[int], reply: list[Any]) -> SkuResult:
 
 def _arguments(event: Event) -> tuple[str | int, ...]:
     if isinstance(event, InventoryEvent):
-        return ("i", event.event_id, event.location, event.available, event.version, "", "")
+        return ("i", event.event_id, event.location, event.available, event.version)
     compare_at = "" if event.compare_at_cents is None else event.compare_at_cents
     return (
         "p", event.event_id, event.version, event.price_cents, event.currency, compare_at,

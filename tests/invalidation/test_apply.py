@@ -123,6 +123,22 @@ async def test_redelivery_beyond_the_dedupe_window_is_stale(
     assert product.locations["store-001"] == events[-1].available
 
 
+@pytest.mark.parametrize("again", [1, 2, 3, 8])
+async def test_redelivered_ids_are_duplicates_however_many_share_a_call(
+    world: World, redis_client: Redis, again: int
+) -> None:
+    """Few events of a SKU in a call ask for each id; more read the recent ids once: the same
+    answers either way, for redelivered ids mixed with new ones."""
+    applier = EventApplier(redis_client)
+    sku = well_stocked(world)
+    first = [stock(f"r{again}-{n}", sku, "store-001", 20 + n, 10 + n) for n in range(8)]
+    assert await statuses(applier, first) == ["applied"] * 8
+    fresh = stock(f"r{again}-new", sku, "store-002", 33, 50)
+    redelivered = first[:again]
+    outcome = await statuses(applier, [*redelivered, fresh, redelivered[0]])
+    assert outcome == ["duplicate"] * again + ["applied", "duplicate"]
+
+
 async def test_a_hot_sku_with_thousands_of_events_in_one_batch(
     world: World, redis_client: Redis
 ) -> None:
