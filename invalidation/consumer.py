@@ -1,13 +1,19 @@
 """The Kafka side of invalidation: a consumer-group member that feeds the pipeline in windows.
 
 Loop: collect records for one coalescing window (bounded by `max_in_flight`; fetching, and
-decoding what is fetched, go on in the background meanwhile), process them under the work lock,
-produce dead letters, then commit the window's offsets. Offsets are committed only after every
-effect is durable: at-least-once delivery with idempotent effects.
+decoding what is fetched, go on in the background meanwhile), apply its events under the work
+lock, then hand it to the propagation task: impacted bundles, recomputes and purges
+(`InvalidationPipeline.propagate`), dead letters produced, offsets committed. Offsets are
+committed only after every effect is durable: at-least-once delivery with idempotent effects.
 
-Rebalance: `on_partitions_revoked` takes the work lock, so an in-flight window finishes and
-commits before the partitions go; records collected but not yet processed for revoked partitions
-are handed back (dropped uncommitted; the next owner re-reads them).
+Two windows are in flight at most: while window N propagates (mostly Python), window N+1 is
+collected and applied (mostly Lua in Redis), so the two cores work at once. Windows propagate
+and commit one at a time, in order: N+1 is handed over only once N has committed.
+
+Rebalance: `on_partitions_revoked` takes the work lock and waits for the window in propagation,
+so in-flight work is done and committed before the partitions go; records collected but not yet
+applied for revoked partitions are handed back (dropped uncommitted; the next owner re-reads
+them).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -26,7 +33,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from fragments import topics
 from invalidation.metrics import InvalidationMetrics
-from invalidation.pipeline import BatchReport, InvalidationPipeline
+from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipeline
 from invalidation.records import DecodedRecords, Record
 from origin.settings import DEFAULT_MAX_IN_FLIGHT
 
@@ -61,6 +68,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         async with self.owner.work_lock:
+            await self.owner.settle()
             self.owner.revoked.update(revoked)
         log.info("partitions revoked after in-flight work finished: %s", sorted(map(str, revoked)))
 
@@ -102,6 +110,8 @@ class InvalidationConsumer:
         self._first_at = 0.0
         self._arrived = asyncio.Event()
         self._drained = asyncio.Event()
+        self._propagating: asyncio.Task[None] | None = None
+        """The window being propagated and committed (at most one)."""
         self.reports: list[BatchReport] = []
         """The most recent batch reports (bounded), for status views and tests."""
 
@@ -130,10 +140,23 @@ class InvalidationConsumer:
                     await self._process(records)
                 if fetcher.done():
                     fetcher.result()
+            await self.settle()
         finally:
             fetcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await fetcher
+            if self._propagating is not None and not self._propagating.done():
+                self._propagating.cancel()  # only on failure or cancellation: nothing commits
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._propagating
+
+    async def settle(self) -> None:
+        """Wait until the window in propagation has committed (re-raises its failure, every
+        time it is asked, so the run loop sees it even when a rebalance saw it first)."""
+        task = self._propagating
+        if task is not None:
+            await task
+            self._propagating = None
 
     async def _fetch_loop(self, stop: asyncio.Event) -> None:
         """Keep the buffer filled, never holding more than `max_in_flight` records."""
@@ -174,6 +197,7 @@ class InvalidationConsumer:
         return records
 
     async def _process(self, batch: DecodedRecords) -> None:
+        """Apply a window, then hand it over for propagation once the one before committed."""
         async with self.work_lock:
             assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
             if {(r.topic, r.partition) for r in batch.records} - assigned:
@@ -182,26 +206,33 @@ class InvalidationConsumer:
                 batch = kept
             if not batch:
                 return
-            report = await self.pipeline.process_decoded(batch)
-            for dead in report.dead_letters:
-                await self.producer.send_and_wait(
-                    topics.DEAD_LETTER.name,
-                    value=dead.record.value,
-                    key=dead.record.key,
-                    headers=dead.headers(),
-                )
-                log.warning(
-                    "dead-lettered %s[%d]@%d: %s",
-                    dead.record.topic, dead.record.partition, dead.record.offset, dead.reason,
-                )  # fmt: skip
-            next_offsets = next_offsets_of(batch.records)
-            try:
-                await self.consumer.commit(
-                    {tp: OffsetAndMetadata(offset, "") for tp, offset in next_offsets.items()}
-                )
-            except (CommitFailedError, KafkaError) as exc:
-                log.warning("commit failed (effects are idempotent; redelivery is safe): %s", exc)
-            self._observe(report, batch.records, next_offsets)
+            applied = await self.pipeline.apply_events(batch)
+            await self.settle()
+            self._propagating = asyncio.create_task(self._propagate(applied))
+
+    async def _propagate(self, applied: AppliedBatch) -> None:
+        """Propagate a window, produce its dead letters, then commit its offsets."""
+        batch = applied.batch
+        report = await self.pipeline.propagate(applied)
+        for dead in report.dead_letters:
+            await self.producer.send_and_wait(
+                topics.DEAD_LETTER.name,
+                value=dead.record.value,
+                key=dead.record.key,
+                headers=dead.headers(),
+            )
+            log.warning(
+                "dead-lettered %s[%d]@%d: %s",
+                dead.record.topic, dead.record.partition, dead.record.offset, dead.reason,
+            )  # fmt: skip
+        next_offsets = next_offsets_of(batch.records)
+        try:
+            await self.consumer.commit(
+                {tp: OffsetAndMetadata(offset, "") for tp, offset in next_offsets.items()}
+            )
+        except (CommitFailedError, KafkaError) as exc:
+            log.warning("commit failed (effects are idempotent; redelivery is safe): %s", exc)
+        self._observe(report, batch.records, next_offsets)
 
     def _observe(
         self, report: BatchReport, records: list[Record], next_offsets: dict[TopicPartition, int]
@@ -238,18 +269,12 @@ def next_offsets_of(records: Sequence[Record]) -> dict[TopicPartition, int]:
     return {TopicPartition(t, p): offset + 1 for (t, p), offset in highest.items()}
 
 
-def records_from_batch(batch: dict[TopicPartition, list[object]]) -> list[Record]:
+def records_from_batch(batch: dict[TopicPartition, list[Any]]) -> list[Record]:
+    """aiokafka's records (`ConsumerRecord`) as ours, in the batch's order."""
     out: list[Record] = []
+    add = out.append
     for tp, messages in batch.items():
+        topic, partition = tp.topic, tp.partition
         for m in messages:
-            out.append(
-                Record(
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    offset=m.offset,  # type: ignore[attr-defined]
-                    key=m.key,  # type: ignore[attr-defined]
-                    value=m.value,  # type: ignore[attr-defined]
-                    timestamp_ms=m.timestamp,  # type: ignore[attr-defined]
-                )
-            )
+            add(Record(topic, partition, m.offset, m.key, m.value, m.timestamp))
     return out

@@ -5,7 +5,14 @@ content changed? -> enqueue its purge atomically with the write.
 
 A batch is the coalescing window: however many events touch a bundle in it, the bundle is
 recomputed once and purged at most once. The caller commits the batch's offsets only after
-`process` returns (every effect is then durable), and produces `dead_letters` first.
+`process` (or `propagate`) returns, when every effect is durable, and produces `dead_letters`
+first.
+
+`process` is two stages, which the consumer runs apart so that one window's apply (Lua in Redis)
+overlaps the previous window's propagation (mostly Python): `apply_events`, then `propagate`.
+Propagation reads current state, so a window propagated after the next one was applied may
+already show the next one's changes; the next window then finds those bundles unchanged and
+purges nothing more. Windows propagate one at a time, in order.
 
 Count-only stock noise (no stock-state change) skips impact analysis entirely: nothing a shopper
 sees, nor any score, depends on the count. A price move that crosses no segment's price band
@@ -43,6 +50,18 @@ class BatchReport:
     purges_enqueued: int = 0
     sold_out_skus: set[str] = field(default_factory=set)
     seconds: float = 0.0
+    """Time spent applying and propagating (not waiting between the stages)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedBatch:
+    """A batch whose events are applied, waiting for `InvalidationPipeline.propagate`."""
+
+    batch: DecodedRecords
+    results: list[SkuResult]
+    """What applying did, per SKU."""
+    seconds: float
+    """How long applying took."""
 
 
 @dataclass(slots=True)
@@ -78,12 +97,23 @@ class InvalidationPipeline:
 
     async def process_decoded(self, batch: DecodedRecords) -> BatchReport:
         """Process records already decoded (the consumer decodes them as they arrive)."""
+        return await self.propagate(await self.apply_events(batch))
+
+    async def apply_events(self, batch: DecodedRecords) -> AppliedBatch:
+        """Stage one: apply the batch's events to catalog state (deduplicated, version-gated)."""
         started = time.perf_counter()
+        results = await self.applier.apply_by_sku(batch.events)
+        return AppliedBatch(batch, results, time.perf_counter() - started)
+
+    async def propagate(self, applied: AppliedBatch) -> BatchReport:
+        """Stage two: impacted bundles, recomputes, purges enqueued with their writes."""
+        started = time.perf_counter()
+        batch = applied.batch
         report = BatchReport(records=len(batch), dead_letters=list(batch.dead_letters))
-        kept, events = batch.valid, batch.events
+        kept = batch.valid
         to_reconcile: dict[str, _Impact] = {}
         count_only: dict[str, _Impact] = {}
-        for result in await self.applier.apply_by_sku(events):
+        for result in applied.results:
             report.applied += result.applied
             report.duplicates += result.duplicates
             report.stale += result.stale
@@ -111,7 +141,7 @@ class InvalidationPipeline:
         await self._recompute_all(impacted, report)
         if not self.suppress_unchanged:
             await self._purge_unconditionally(count_only, report)
-        report.seconds = time.perf_counter() - started
+        report.seconds = applied.seconds + time.perf_counter() - started
         if report.purges_enqueued and self.on_enqueue is not None:
             self.on_enqueue()
         return report

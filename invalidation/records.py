@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from invalidation.errors import BadEvent
 from invalidation.events import Event, parse_event
@@ -12,9 +13,9 @@ MAX_REASON_BYTES = 1024
 """The dead-letter reason header is cut to this many bytes (at a character boundary)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One consumed Kafka record, decoupled from aiokafka's types."""
+class Record(NamedTuple):
+    """One consumed Kafka record, decoupled from aiokafka's types (a tuple: one is made for every
+    record consumed)."""
 
     topic: str
     partition: int

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from bench.cpu import CpuMeter
 from bench.errors import BenchError, BenchRunError
 from bench.loadgen import LoadSpec, _parse_head
+from bench.pipeline_probe import DistinctRecords
 from bench.report import (
     BenchOptions,
     Target,
@@ -20,6 +21,7 @@ from bench.report import (
     run_benchmark,
 )
 from bench.stats import Summary, percentile
+from invalidation.records import Record
 
 
 @pytest.mark.parametrize(
@@ -192,3 +194,16 @@ async def test_cpu_meter_divides_both_processes_cpu_by_records(redis_url: str) -
         await client.delete(*[f"cpu-meter:{n}" for n in range(10)])
     finally:
         await client.aclose()
+
+
+def test_distinct_records_count_each_offset_once_across_rewinds() -> None:
+    def run(partition: int, offsets: range) -> list[Record]:
+        return [Record("inventory.v1", partition, o, None, b"{}", 0) for o in offsets]
+
+    distinct = DistinctRecords()
+    assert distinct.new_in(run(0, range(0, 100)) + run(1, range(0, 50))) == 150
+    # after a rebalance partition 0 rewinds to its committed offset 60 and reads on
+    assert distinct.new_in(run(0, range(60, 120)) + run(1, range(50, 60))) == 20 + 10
+    # a rewind inside one batch: the second copy is a redelivery
+    assert distinct.new_in(run(0, range(120, 130)) + run(0, range(125, 140))) == 10 + 10
+    assert distinct.new_in(run(2, range(5, 8))) == 3

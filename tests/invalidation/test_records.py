@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from invalidation.events import InventoryEvent, encode_event
@@ -58,7 +56,7 @@ def test_tombstone_record_headers() -> None:
 
 def _valid(partition: int, offset: int) -> Record:
     event = InventoryEvent(f"e{offset}", "SKU-00001", "store-001", offset, offset + 1, WHEN)
-    return replace(RECORD, partition=partition, offset=offset, value=encode_event(event))
+    return RECORD._replace(partition=partition, offset=offset, value=encode_event(event))
 
 
 def test_decoded_records_keep_every_record_and_align_events_with_valid_ones() -> None:
