@@ -21,6 +21,7 @@ from __future__ import annotations
 import binascii
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from fragments.errors import InvalidIdentifier
 
@@ -183,11 +184,12 @@ SKU_BUCKETS = 256
 shards, few enough that a window's events for thousands of SKUs are a few hundred script calls."""
 
 
+@lru_cache(maxsize=65_536)
 def sku_bucket(sku: str) -> int:
     """The bucket (hash tag) of a SKU's keys: stable across processes and versions.
 
     CRC-32 from `binascii`, which every runtime of the edge has built in (WASI builds have no
-    `zlib`)."""
+    `zlib`). Memoised: the consumer asks for every SKU of every window."""
     return binascii.crc32(sku.encode()) % SKU_BUCKETS
 
 

@@ -7,7 +7,7 @@ origin renders once per change; the edge never renders a template on the hot pat
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
@@ -36,6 +36,10 @@ def format_money(cents: int, currency: str, locale: str) -> str:
     return f"{sign}{symbol}{units:,}.{rest:02d}"
 
 
+_CARD_FIELDS = tuple(f.name for f in fields(CardView))
+"""What a card template sees as ``product``: every field of the card view (a shallow dict)."""
+
+
 class Renderer:
     """Renders cards and wrappers from a template directory."""
 
@@ -52,7 +56,8 @@ class Renderer:
 
     def card(self, template: str, card: CardView, locale: str) -> str:
         """One product card's HTML."""
-        return self._render(template, product=asdict(card), locale=locale)
+        product = {name: getattr(card, name) for name in _CARD_FIELDS}
+        return self._render(template, product=product, locale=locale)
 
     def wrapper(self, template: str, key: FragmentKey, title: str) -> tuple[str, str]:
         """The HTML before and after the cards of a slot."""
