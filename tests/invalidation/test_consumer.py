@@ -19,8 +19,8 @@ from fragments import topics
 from invalidation.consumer import ConsumerConfig, next_offsets_of
 from invalidation.demo_events import DemoEventStream, EventMix
 from invalidation.events import InventoryEvent, PriceEvent, encode_event
-from invalidation.pipeline import InvalidationPipeline
-from invalidation.records import Record
+from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipeline
+from invalidation.records import DecodedRecords, Record
 from origin.errors import StoreUnavailable
 from origin.localstack import KafkaBroker, RedisServer
 from tests.invalidation.support import (
@@ -230,6 +230,75 @@ async def test_a_redis_outage_commits_nothing_and_loses_nothing(
         assert await world.consistency_problems() == []
     finally:
         await redis.aclose()
+
+
+class StagedPipeline(InvalidationPipeline):
+    """The product pipeline, slowed in propagation and noting when each stage of each window ran
+    and what the group had committed when a window's propagation began."""
+
+    def __init__(self, world: World, offsets: GroupOffsets) -> None:
+        base = world.pipeline()
+        super().__init__(base.applier, base.recomputer, base.purgers)
+        self.offsets = offsets
+        self.log: list[tuple[str, int]] = []
+        self.windows: list[dict[TopicPartition, int]] = []
+        """Per window, in apply order: the next offset to commit after it."""
+        self.problems: list[str] = []
+
+    async def apply_events(self, batch: DecodedRecords) -> AppliedBatch:
+        self.windows.append(next_offsets_of(batch.records))
+        window = len(self.windows) - 1
+        self.log.append(("apply", window))
+        applied = await super().apply_events(batch)
+        self.log.append(("applied", window))
+        return applied
+
+    async def propagate(self, applied: AppliedBatch) -> BatchReport:
+        ends = next_offsets_of(applied.batch.records)
+        window = self.windows.index(ends)
+        self.log.append(("propagate", window))
+        committed = await self.offsets.committed(ends)
+        if any(committed[tp] >= end for tp, end in ends.items()):
+            self.problems.append(f"window {window} committed before it propagated: {committed}")
+        for earlier in self.windows[:window]:
+            done = await self.offsets.committed(earlier)
+            if any(done[tp] < end for tp, end in earlier.items() if tp not in ends):
+                self.problems.append(f"window {window} propagates before an earlier committed")
+        await asyncio.sleep(0.05)  # long enough for the next window to be applied meanwhile
+        report = await super().propagate(applied)
+        self.log.append(("propagated", window))
+        return report
+
+
+async def test_the_next_window_applies_while_one_propagates_and_commits_stay_in_order(
+    world: World, fresh_kafka_broker: KafkaBroker
+) -> None:
+    bootstrap = fresh_kafka_broker.bootstrap
+    group_id = group()
+    events = demo_events(world, 600, seed=5)
+    config = consumer_config(bootstrap, group_id, max_in_flight=60)
+    async with GroupOffsets(bootstrap, group_id) as offsets:
+        pipeline = StagedPipeline(world, offsets)
+        async with running_consumer(config, pipeline):
+            ends = log_ends(await produce(bootstrap, events))
+            await eventually(lambda: offsets.reached(ends), within=60, what="the group caught up")
+    assert pipeline.problems == []
+    propagated = [w for stage, w in pipeline.log if stage == "propagated"]
+    assert propagated == sorted(propagated) == list(range(len(pipeline.windows)))
+    in_propagation: int | None = None
+    overlapped = 0
+    for stage, window in pipeline.log:
+        if stage == "propagate":
+            assert in_propagation is None, f"window {window} began while {in_propagation} ran"
+            in_propagation = window
+        elif stage == "propagated":
+            in_propagation = None
+        elif stage == "applied" and in_propagation is not None:
+            overlapped += 1  # an apply ended while a window propagated: they ran together
+    assert overlapped > 0, f"no window applied while another propagated: {pipeline.log}"
+    want = expected_product_fields(world.products, events)
+    assert state_differences(await world.product_fields(), want) == []
+    assert await world.consistency_problems() == []
 
 
 def test_next_offsets_are_one_past_the_highest_record_per_partition() -> None:
