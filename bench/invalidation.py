@@ -49,6 +49,7 @@ from bench.seeding import seed_catalog, seeded_line
 from bench.stats import Summary
 from fragments import topics
 from fragments.topics import ALL_TOPICS
+from invalidation.consumer import WINDOWS_IN_FLIGHT
 from origin.app import redis_client
 from origin.localstack import KafkaBroker, RedisServer, ensure_topics
 from origin.settings import Settings
@@ -221,7 +222,7 @@ async def _suppression(bootstrap: str, redis: Redis, redis_url: str) -> tuple[in
             suppress_unchanged=suppress,
             enqueue_purges=True,
             window_ms=WINDOW_MS,
-            max_in_flight=NOISE_WINDOW_RECORDS,
+            max_in_flight=NOISE_WINDOW_RECORDS * WINDOWS_IN_FLIGHT,
         )
         run = ConsumerRun(config, redis, NOISE_EVENTS)
         started = await run.start()

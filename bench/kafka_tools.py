@@ -83,7 +83,7 @@ async def raw_consumption(bootstrap: str, group_id: str, count: int, timeout: fl
         client_id="bench-raw",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        max_poll_records=config.max_in_flight,
+        max_poll_records=config.window_records,
         session_timeout_ms=SESSION_TIMEOUT_MS,
         heartbeat_interval_ms=max(100, SESSION_TIMEOUT_MS // 6),
     )
@@ -96,7 +96,7 @@ async def raw_consumption(bootstrap: str, group_id: str, count: int, timeout: fl
         while received < count:
             if time.perf_counter() > deadline:
                 raise BenchRunError(f"raw consumer got {received}/{count} records in {timeout:g} s")
-            batch = await consumer.getmany(timeout_ms=200, max_records=config.max_in_flight)
+            batch = await consumer.getmany(timeout_ms=200, max_records=config.window_records)
             received += sum(len(messages) for messages in batch.values())
         finished = time.perf_counter()
     finally:

@@ -61,7 +61,7 @@ class PipelineTotals:
     changed: int = 0
     purges_enqueued: int = 0
     busy_seconds: float = 0.0
-    """Time spent inside `process` (the rest is fetching and waiting for windows)."""
+    """Time spent applying and propagating windows (they overlap: this can exceed the wall time)."""
     dead_letter_reasons: list[str] = field(default_factory=list)
 
     @property

@@ -1,14 +1,16 @@
 """The Kafka side of invalidation: a consumer-group member that feeds the pipeline in windows.
 
-Loop: collect records for one coalescing window (bounded by `max_in_flight`; fetching, and
+Loop: collect records for one coalescing window (at most `window_records`; fetching, and
 decoding what is fetched, go on in the background meanwhile), apply its events under the work
 lock, then hand it to the propagation task: impacted bundles, recomputes and purges
 (`InvalidationPipeline.propagate`), dead letters produced, offsets committed. Offsets are
 committed only after every effect is durable: at-least-once delivery with idempotent effects.
 
-Two windows are in flight at most: while window N propagates (mostly Python), window N+1 is
-collected and applied (mostly Lua in Redis), so the two cores work at once. Windows propagate
-and commit one at a time, in order: N+1 is handed over only once N has committed.
+Two windows are in the pipeline at most: while window N propagates (mostly Python), window N+1
+is applied (mostly Lua in Redis), so the two cores work at once, and the buffer fills for N+2.
+Windows propagate and commit one at a time, in order: N+1 is handed over only once N has
+committed. Backpressure: the buffer and the two windows hold at most `max_in_flight` records
+fetched but not committed, a third each.
 
 Rebalance: `on_partitions_revoked` takes the work lock and waits for the window in propagation,
 so in-flight work is done and committed before the partitions go; records collected but not yet
@@ -40,6 +42,8 @@ from origin.settings import DEFAULT_MAX_IN_FLIGHT
 log = logging.getLogger("shelfedge.consumer")
 
 SOURCE_TOPICS = (topics.INVENTORY.name, topics.PRICE.name)
+WINDOWS_IN_FLIGHT = 3
+"""The fetch buffer filling the next window, the window being applied and the one propagating."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +53,19 @@ class ConsumerConfig:
     window_ms: int = 100
     """Coalescing window: records collected this long after the first are one batch."""
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
-    """At most this many records are fetched but not committed."""
+    """At most this many records are fetched but not committed (backpressure): the fetch buffer,
+    the window being applied and the window being propagated together."""
     topics: tuple[str, ...] = SOURCE_TOPICS
     client_id: str = "shelfedge-invalidation"
     session_timeout_ms: int = 10_000
     """Group session timeout: a member silent this long is dropped and its partitions move
     (some brokers, e.g. Tansu, also take about half of it to complete a join)."""
+
+    @property
+    def window_records(self) -> int:
+        """A window holds at most this many records: a share of `max_in_flight` that lets the
+        buffer fill while two windows are in the pipeline."""
+        return max(1, self.max_in_flight // WINDOWS_IN_FLIGHT)
 
     @property
     def heartbeat_interval_ms(self) -> int:
@@ -94,7 +105,7 @@ class InvalidationConsumer:
             client_id=config.client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=config.max_in_flight,
+            max_poll_records=config.window_records,
             # A broker may hold a fetch until its max wait even when data is there (Tansu does):
             # keep the wait well inside the coalescing window, or the window stretches to it.
             fetch_max_wait_ms=max(5, config.window_ms // 10),
@@ -107,6 +118,8 @@ class InvalidationConsumer:
         self._next_offset: dict[TopicPartition, int] = {}
         self._buffer = DecodedRecords()
         """Fetched, decoded, not yet processed."""
+        self._uncommitted = 0
+        """Records taken into windows that have not committed yet (applying or propagating)."""
         self._first_at = 0.0
         self._arrived = asyncio.Event()
         self._drained = asyncio.Event()
@@ -158,11 +171,16 @@ class InvalidationConsumer:
             await task
             self._propagating = None
 
+    @property
+    def in_flight(self) -> int:
+        """Records fetched but not committed: never more than `max_in_flight`."""
+        return len(self._buffer) + self._uncommitted
+
     async def _fetch_loop(self, stop: asyncio.Event) -> None:
-        """Keep the buffer filled, never holding more than `max_in_flight` records."""
-        limit = self.config.max_in_flight
+        """Keep the buffer filled up to a window's worth, within `max_in_flight` in all."""
+        limit, window = self.config.max_in_flight, self.config.window_records
         while not stop.is_set():
-            room = limit - len(self._buffer)
+            room = min(window, limit - self._uncommitted) - len(self._buffer)
             if room <= 0:
                 self._drained.clear()
                 await self._drained.wait()
@@ -177,7 +195,7 @@ class InvalidationConsumer:
 
     async def _collect(self, stop: asyncio.Event) -> DecodedRecords | None:
         """One coalescing window: from the first buffered record, `window_ms` (or until the
-        buffer holds `max_in_flight`), then everything buffered."""
+        buffer holds a window's worth of records), then everything buffered."""
         if not self._buffer:
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
@@ -185,7 +203,7 @@ class InvalidationConsumer:
             if not self._buffer:
                 return None
         deadline = self._first_at + self.config.window_ms / 1000
-        while len(self._buffer) < self.config.max_in_flight and not stop.is_set():
+        while len(self._buffer) < self.config.window_records and not stop.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -193,6 +211,7 @@ class InvalidationConsumer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), timeout=remaining)
         records, self._buffer = self._buffer, DecodedRecords()
+        self._uncommitted += len(records)
         self._drained.set()
         return records
 
@@ -203,6 +222,7 @@ class InvalidationConsumer:
             if {(r.topic, r.partition) for r in batch.records} - assigned:
                 kept = batch.keeping(lambda r: (r.topic, r.partition) in assigned)
                 log.info("handed back %d records of revoked partitions", len(batch) - len(kept))
+                self._release(len(batch) - len(kept))
                 batch = kept
             if not batch:
                 return
@@ -210,8 +230,19 @@ class InvalidationConsumer:
             await self.settle()
             self._propagating = asyncio.create_task(self._propagate(applied))
 
+    def _release(self, records: int) -> None:
+        """`records` left the pipeline (committed, or handed back): room to fetch more."""
+        self._uncommitted -= records
+        self._drained.set()
+
     async def _propagate(self, applied: AppliedBatch) -> None:
         """Propagate a window, produce its dead letters, then commit its offsets."""
+        try:
+            await self._propagate_and_commit(applied)
+        finally:
+            self._release(len(applied.batch))
+
+    async def _propagate_and_commit(self, applied: AppliedBatch) -> None:
         batch = applied.batch
         report = await self.pipeline.propagate(applied)
         for dead in report.dead_letters:

@@ -25,9 +25,10 @@ FASTLY_API_BASE = "https://api.fastly.com"
 _TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 
-DEFAULT_MAX_IN_FLIGHT = 20_000
-"""Records an invalidation consumer holds fetched but not committed. Under a backlog a window
-fills to this bound, and larger windows coalesce more (per-SKU and per-bundle work is shared by
+DEFAULT_MAX_IN_FLIGHT = 60_000
+"""Records an invalidation consumer holds fetched but not committed: its fetch buffer, the window
+being applied and the window being propagated, a third each at most. Under a backlog a window
+fills to its third, and larger windows coalesce more (per-SKU and per-bundle work is shared by
 every event of the window), so it sets catch-up speed; memory is about 0.5 KB per record."""
 
 
@@ -75,7 +76,7 @@ class Settings:
     coalesce_ms: int = 100
     """Invalidation coalescing window."""
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
-    """Invalidation backpressure: events fetched but not yet committed."""
+    """Invalidation backpressure: events fetched but not yet committed (a window: a third)."""
     consumer_group: str = "shelfedge-invalidation"
     consumer_session_timeout_ms: int = 10_000
     """Kafka group session timeout: how long a dead consumer holds its partitions."""

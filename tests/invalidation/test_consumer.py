@@ -16,7 +16,7 @@ from aiokafka import TopicPartition
 from redis.asyncio import Redis
 
 from fragments import topics
-from invalidation.consumer import ConsumerConfig, next_offsets_of
+from invalidation.consumer import ConsumerConfig, InvalidationConsumer, next_offsets_of
 from invalidation.demo_events import DemoEventStream, EventMix
 from invalidation.events import InventoryEvent, PriceEvent, encode_event
 from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipeline
@@ -299,6 +299,34 @@ async def test_the_next_window_applies_while_one_propagates_and_commits_stay_in_
     want = expected_product_fields(world.products, events)
     assert state_differences(await world.product_fields(), want) == []
     assert await world.consistency_problems() == []
+
+
+async def test_records_fetched_but_not_committed_stay_within_max_in_flight(
+    world: World, fresh_kafka_broker: KafkaBroker
+) -> None:
+    """Backpressure: the buffer and the two windows in the pipeline never hold more than
+    `max_in_flight` records, even with a backlog waiting and a slow propagation."""
+    bootstrap = fresh_kafka_broker.bootstrap
+    group_id = group()
+    ends = log_ends(await produce(bootstrap, demo_events(world, 900, seed=6)))
+    config = consumer_config(bootstrap, group_id, max_in_flight=90)
+    samples: list[int] = []
+
+    async def sample(consumer: InvalidationConsumer) -> None:
+        while True:
+            samples.append(consumer.in_flight)
+            await asyncio.sleep(0.002)
+
+    async with GroupOffsets(bootstrap, group_id) as offsets:
+        pipeline = StagedPipeline(world, offsets)
+        async with running_consumer(config, pipeline) as run:
+            sampler = asyncio.create_task(sample(run.consumer))
+            try:
+                await eventually(lambda: offsets.reached(ends), within=60, what="caught up")
+            finally:
+                sampler.cancel()
+    assert max(samples) <= config.max_in_flight
+    assert max(samples) > config.window_records, "never more than one window in flight"
 
 
 def test_next_offsets_are_one_past_the_highest_record_per_partition() -> None:
