@@ -34,6 +34,7 @@ from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipelin
 from invalidation.purge_queue import PendingPurge, PurgeQueue
 from invalidation.purge_worker import PurgeWorker
 from invalidation.records import Record
+from invalidation.service import freeze_startup_heap
 from origin.builder import BundleBuilder
 from origin.recompute import Recomputer
 from origin.settings import DEFAULT_MAX_IN_FLIGHT
@@ -256,6 +257,7 @@ class ConsumerRun:
             self.metrics,
         )
         await self.consumer.start()
+        freeze_startup_heap()  # as invalidation.service does before it consumes
         self._tasks.append(asyncio.create_task(self.consumer.run(self._stop)))
         if self.config.purge_worker:
             self.queue = RecordingQueue(self.redis, BENCH_PURGER, list(recomputer.partitions))
