@@ -12,7 +12,8 @@ first.
 overlaps the previous window's propagation (mostly Python): `apply_events`, then `propagate`.
 Propagation reads current state, so a window propagated after the next one was applied may
 already show the next one's changes; the next window then finds those bundles unchanged and
-purges nothing more. Windows propagate one at a time, in order.
+purges nothing more (a SKU sold out by then leaves its bundles with a sell-out's priority
+whichever window removes it). Windows propagate one at a time, in order.
 
 Count-only stock noise (no stock-state change) skips impact analysis entirely: nothing a shopper
 sees, nor any score, depends on the count. A price move that crosses no segment's price band
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from fragments.cards import stock_state
 from fragments.keys import FragmentKey
 from invalidation.apply import EventApplier, SkuResult
 from invalidation.records import DeadLetter, DecodedRecords, Record
@@ -157,12 +159,18 @@ class InvalidationPipeline:
     async def _impacted(self, skus: dict[str, _Impact]) -> dict[FragmentKey, _Impact]:
         """Bundles that show, or should now show, each SKU, with merged priority and age.
 
-        A SKU whose scores cannot have moved enters no new bundle: it is only looked up.
+        A SKU whose scores cannot have moved enters no new bundle: it is only looked up. A
+        rescored SKU that is sold out now leaves its bundles with a sell-out's priority, even
+        when this batch's own events did not sell it out: a later batch applied before this one
+        propagated did (windows overlap), and that batch will find the SKU in no bundle.
         """
         if not skus:
             return {}
         rescored = [sku for sku, impact in skus.items() if impact.rescore]
         products = await self.recomputer.store.products(rescored, locations=False)
+        for sku, product in products.items():
+            if stock_state(product.stock) == "sold_out":
+                skus[sku].priority = 0
         entering = await self.recomputer.rescore(list(products.values())) if products else {}
         showing = await self.recomputer.bundles_showing(list(skus))
         impacted: dict[FragmentKey, _Impact] = {}

@@ -10,7 +10,7 @@ from fragments.keys import FragmentKey
 from fragments.render import format_money
 from invalidation.apply import EventApplier
 from invalidation.events import Event, InventoryEvent, PriceEvent
-from invalidation.records import Record
+from invalidation.records import DecodedRecords, Record
 from origin.envelope import open_envelope
 from origin.redis_text import as_text
 from origin.scoring import price_change_moves_scores, rank
@@ -127,6 +127,34 @@ async def test_ordinary_changes_queue_behind_sell_outs(world: World) -> None:
         assert queued[keys.bundle_tag(key)] >= keys.PURGE_PRIORITY_SPAN, key.cache_key
     most_urgent = sorted(queued, key=queued.__getitem__)[: len(before[sold])]
     assert set(most_urgent) == {keys.bundle_tag(k) for k in before[sold]}
+
+
+async def test_a_sell_out_applied_before_the_previous_window_propagates_still_purges_first(
+    world: World,
+) -> None:
+    """Windows overlap: N+1 (a sell-out) is applied before N, which also touches the SKU (a
+    redelivered stock event, so N rescores it), propagates. N sees the sell-out and takes the SKU
+    out of its bundles; N+1 then finds it in none. Those purges must go first all the same."""
+    [sku] = await most_shown(world, 1)
+    shown_in = (await showing(world))[sku]
+    noise = stock(sku, "store-001", world.product(sku).locations["store-001"] + 1, 1)
+    pipeline = world.pipeline()
+    await pipeline.process(records([noise]))
+    assert await world.queued_tags(PURGER) == {}, "count-only noise purges nothing"
+    window_n = await pipeline.apply_events(DecodedRecords.of(records([noise], first_offset=1)))
+    window_next = await pipeline.apply_events(
+        DecodedRecords.of(records(sell_out(world, sku, 10), first_offset=2))
+    )
+    first = await pipeline.propagate(window_n)
+    assert first.duplicates == 1
+    assert set(first.changed) == shown_in, "N already takes the sold-out SKU out"
+    second = await pipeline.propagate(window_next)
+    assert second.sold_out_skus == {sku}
+    assert not second.changed
+    queued = await world.queued_tags(PURGER)
+    for key in shown_in:
+        assert queued[keys.bundle_tag(key)] < keys.PURGE_PRIORITY_SPAN, key.cache_key
+    assert await world.consistency_problems() == []
 
 
 async def test_restock_brings_the_sku_back_where_it_ranks(world: World) -> None:
