@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from edge.router import RouteInput, bucket_ranges, gb_hash, parse_sticky, route
-from fragments.experiments import config_from_json
+from fragments.experiment_codec import config_from_json
 
 
 def hash_values(payload: str) -> str:

@@ -56,7 +56,8 @@ from edge.flow import (
 )
 from fragments.bundle import Bundle, decode_bundle
 from fragments.errors import FragmentsError
-from fragments.experiments import EMPTY_CONFIG, config_from_json
+from fragments.experiment_codec import config_from_json
+from fragments.experiments import EMPTY_CONFIG
 
 VECTOR_FORMAT = 1
 _CHOSEN_SKU = re.compile(r'data-se-sku="([^"]*)"')

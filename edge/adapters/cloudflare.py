@@ -7,7 +7,7 @@ through the zone's purge-by-tag API, which removes Cache API entries stored with
 everything else is passed through to ``ORIGIN_URL``.
 
 Experiments: the published configuration is read from the ``CONFIG`` KV namespace (key
-``edge-config``, the JSON of `fragments.experiments.config_to_json`, which the origin serves as
+``edge-config``, the JSON of `fragments.experiment_codec.config_to_json`, which the origin serves as
 ``GET /v1/edge-config``; docs/experiments.md shows how to copy it there) and kept per isolate
 for `CONFIG_TTL_S`. No binding or no key means the empty configuration (everyone sees
 control); a failed read or a value that does not decode keeps the last good configuration.
@@ -52,7 +52,8 @@ from edge.flow import (
 )
 from fragments.bundle import encode_bundle
 from fragments.errors import BundleFormatError
-from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig, config_from_json
+from fragments.experiment_codec import config_from_json
+from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
 from fragments.headers import fit_tags
 from fragments.keys import FragmentKey, key_of_bundle_tag
 from fragments.segment_cookie import DEV_SEGMENT_SECRET

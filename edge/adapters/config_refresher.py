@@ -18,7 +18,8 @@ from collections.abc import Callable
 
 import httpx
 
-from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig, config_from_json
+from fragments.experiment_codec import config_from_json
+from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
 
 log = logging.getLogger("shelfedge.edge.config")
 

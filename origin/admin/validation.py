@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fragments.experiments import Experiment, ExperimentInvalid, experiment_from_dict, validate
+from fragments.experiment_codec import experiment_from_dict
+from fragments.experiment_validation import validate
+from fragments.experiments import Experiment, ExperimentInvalid
 from origin.admin.form import ExperimentFields, to_document
 from origin.experiments.service import RESERVED_KEYS, ExperimentService
 

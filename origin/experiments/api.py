@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fragments.experiments import Experiment, experiment_from_dict, experiment_to_dict
+from fragments.experiment_codec import experiment_from_dict, experiment_to_dict
+from fragments.experiments import Experiment
 from fragments.headers import etag_matches
 from origin import problems
 from origin.experiments.auth import Principal, Role, require

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fragments.experiments import Experiment, experiment_to_dict
+from fragments.experiment_codec import experiment_to_dict
+from fragments.experiments import Experiment
 
 _NOT_DIFFED = ("version",)
 """Fields every change bumps: recorded as the entry's version, not as a changed field."""

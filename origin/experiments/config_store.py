@@ -15,7 +15,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from fragments import keys
-from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig, config_from_json
+from fragments.experiment_codec import config_from_json
+from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
 from origin.redis_errors import bounded
 from origin.redis_text import as_text
 

@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fragments.experiments import EMPTY_CONFIG, config_to_json
+from fragments.experiment_codec import config_to_json
+from fragments.experiments import EMPTY_CONFIG
 from fragments.headers import etag_matches
 from origin import problems
 from origin.errors import StoreUnavailable

@@ -20,13 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from fragments.experiments import (
-    EMPTY_CONFIG,
-    EdgeExperimentConfig,
-    Experiment,
-    ExperimentInvalid,
-    validate,
-)
+from fragments.experiment_validation import validate
+from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig, Experiment, ExperimentInvalid
 from fragments.slots import SlotCatalog
 from origin.experiments.audit import AuditEntry, diff
 from origin.experiments.auth import Principal

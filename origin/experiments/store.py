@@ -20,13 +20,8 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from fragments import keys
-from fragments.experiments import (
-    EdgeExperimentConfig,
-    Experiment,
-    config_to_json,
-    experiment_from_dict,
-    experiment_to_dict,
-)
+from fragments.experiment_codec import config_to_json, experiment_from_dict, experiment_to_dict
+from fragments.experiments import EdgeExperimentConfig, Experiment
 from origin.experiments.audit import AuditEntry
 from origin.experiments.config_store import ConfigReader, PublishedVersion
 from origin.experiments.errors import ConcurrentModification

@@ -26,6 +26,7 @@ from edge.config import DEFAULT_SEGMENT
 from edge.router import RouteInput, route
 from edge.vectors import VECTOR_FORMAT, run_vectors
 from fragments.bundle import Bundle, encode_bundle
+from fragments.experiment_codec import config_to_json
 from fragments.experiments import (
     Condition,
     EdgeExperimentConfig,
@@ -33,7 +34,6 @@ from fragments.experiments import (
     Targeting,
     Variant,
     VariantChanges,
-    config_to_json,
 )
 from fragments.segment_cookie import sign_segment
 from tests.edge.bundles import BUILT_AT, SECRET, catalog_bundle, slot_catalog

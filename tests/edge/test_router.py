@@ -28,6 +28,7 @@ from edge.router import (
     route,
 )
 from edge.router_vectors import assign, bucket_ranges_of, hash_values
+from fragments.experiment_codec import config_to_json
 from fragments.experiments import (
     Condition,
     EdgeExperimentConfig,
@@ -35,7 +36,6 @@ from fragments.experiments import (
     Namespace,
     Targeting,
     Variant,
-    config_to_json,
 )
 from origin.experiments.stats import chi_square_sf
 from tests.support.pyodide import PyodideRunner

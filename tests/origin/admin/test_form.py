@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from fragments.experiment_codec import experiment_from_dict
 from fragments.experiments import (
     Condition,
     Experiment,
@@ -14,7 +15,6 @@ from fragments.experiments import (
     Targeting,
     Variant,
     VariantChanges,
-    experiment_from_dict,
 )
 from origin.admin import form as forms
 from origin.admin.placement import error_slots, placement

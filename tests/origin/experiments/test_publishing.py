@@ -10,7 +10,7 @@ import httpx
 from redis.asyncio import Redis
 
 from fragments.bundle import decode_bundle
-from fragments.experiments import config_from_json
+from fragments.experiment_codec import config_from_json
 from fragments.keys import FragmentKey
 from fragments.slots import load_slots
 from origin.store import Store
