@@ -128,15 +128,15 @@ class VectorDocument:
 
 def load_document(payload: str) -> VectorDocument:
     """Parse and check the document's format, config and bundles (raises BadEdgeInput)."""
-    doc = _object(_parse(payload), "document")
+    doc = json_object(_parse(payload), "document")
     if doc.get("format") != VECTOR_FORMAT:
         raise BadEdgeInput(f"document: 'format' must be {VECTOR_FORMAT}, got {doc.get('format')!r}")
-    config = parse_config(_object(doc.get("config"), "config"))
-    bundles = _bundles(_object(doc.get("bundles"), "bundles"))
+    config = parse_config(json_object(doc.get("config"), "config"))
+    bundles = _bundles(json_object(doc.get("bundles"), "bundles"))
     vectors = doc.get("vectors")
     if not isinstance(vectors, list) or not vectors:
         raise BadEdgeInput("document: 'vectors' must be a non-empty array")
-    checked = tuple(_object(v, f"vectors[{i}]") for i, v in enumerate(vectors))
+    checked = tuple(json_object(v, f"vectors[{i}]") for i, v in enumerate(vectors))
     return VectorDocument(config, bundles, checked)
 
 
@@ -161,7 +161,7 @@ def run_vector(vector: Mapping[str, Any], doc: VectorDocument) -> dict[str, Any]
     origin = parse_origin(vector.get("origin"), doc.bundles, where)
     bundle_name = vector.get("bundle")
     age = vector.get("cache_entry_age")
-    request = parse_request(_object(vector.get("request"), f"{where}: request"), where)
+    request = parse_request(json_object(vector.get("request"), f"{where}: request"), where)
     if (bundle_name is None) != (age is None):
         raise BadEdgeInput(f"{where}: 'bundle' and 'cache_entry_age' are both set or both null")
     cached = None
@@ -245,7 +245,7 @@ def _parse(payload: str) -> Any:
 
 
 def parse_config(raw: Mapping[str, Any]) -> EdgeConfig:
-    fallbacks = _object(raw.get("fallbacks"), "config.fallbacks")
+    fallbacks = json_object(raw.get("fallbacks"), "config.fallbacks")
     if not all(isinstance(v, str) for v in fallbacks.values()):
         raise BadEdgeInput("config.fallbacks: every value must be a string of HTML")
     locales = raw.get("locales")
@@ -309,7 +309,7 @@ def parse_request(raw: Mapping[str, Any], where: str) -> SlotRequest:
 def parse_origin(raw: Any, bundles: Mapping[str, NamedBundle], where: str) -> ScriptedOrigin | None:
     if raw is None:
         return None
-    origin = _object(raw, f"{where}: origin")
+    origin = json_object(raw, f"{where}: origin")
     status = origin.get("status")
     if not isinstance(status, int) or isinstance(status, bool) or not 0 <= status <= 599:
         raise BadEdgeInput(f"{where}: origin.status must be an integer in 0..599")
@@ -326,14 +326,14 @@ def parse_origin(raw: Any, bundles: Mapping[str, NamedBundle], where: str) -> Sc
     return ScriptedOrigin(status, body.encode("utf-8"), error)
 
 
-def _object(value: Any, where: str) -> dict[str, Any]:
+def json_object(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadEdgeInput(f"{where} must be a JSON object")
     return value
 
 
 def _string_map(value: Any, where: str) -> dict[str, str]:
-    mapping = _object(value, where)
+    mapping = json_object(value, where)
     if not all(isinstance(v, str) for v in mapping.values()):
         raise BadEdgeInput(f"{where}: every value must be a string")
     return mapping

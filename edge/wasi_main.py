@@ -2,17 +2,10 @@
 
 One module, four modes, chosen once at start (see docs/wasi.md for the full contract):
 
-- **CGI** (WAGI / WCGI conventions) whenever ``GATEWAY_INTERFACE`` or ``REQUEST_METHOD`` is set.
-  argv is then ignored: WAGI passes the query string as arguments, and a shopper must not be able
-  to switch modes. ``GET``/``HEAD`` of ``SCRIPT_NAME + PATH_INFO = /se/slot/<slot>``; request
-  headers come from ``HTTP_*`` variables, the query from ``QUERY_STRING``. The edge config is
-  ``<data>/config.json`` and the edge cache is ``<data>/bundles/<cache key, "/" -> "_">.json``
-  (bundle wire JSON), stored at the time in a ``.stored_at`` sidecar or else the file's mtime;
-  ``<data>`` is ``$SHELFEDGE_DATA_DIR`` (default ``/data``), a preopened directory. The build has
-  no network, so the origin never answers: a missing or expired bundle is served from
-  stale-if-error or falls back to the slot's safe default. Prints ``Status:``, the headers, a blank
-  line and the body. A slot request never gets a 5xx and never exits non-zero: problems (no
-  config, an unreadable bundle, a bug) are one line on stderr and an ``X-Shelfedge-Error`` header.
+- **CGI** (WAGI / WCGI conventions) whenever ``GATEWAY_INTERFACE`` or ``REQUEST_METHOD`` is set
+  (`edge.wasi_cgi`). argv is then ignored: WAGI passes the query string as arguments, and a
+  shopper must not be able to switch modes. Prints ``Status:``, the headers, a blank line and the
+  body; a slot request never gets a 5xx and never exits non-zero.
 - **decision** (default, or ``--decide``): stdin is one JSON request
   ``{"request", "config", "cache", "origin", "name"}`` (see `decide_json`); stdout is the
   canonical JSON outcome, exactly the object `edge.vectors` produces for one vector.
@@ -41,36 +34,22 @@ import _json  # noqa: F401
 import hashlib
 import json
 import json.scanner
-import math
 import os
 import platform
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import IO, Any, Literal
-from urllib.parse import parse_qsl
 
-from edge.cache import CacheEntry, entry_from_bytes
-from edge.config import EdgeConfig
-from edge.flow import (
-    CacheRead,
-    CacheWrite,
-    Effect,
-    FetchResult,
-    OriginFetch,
-    SlotRequest,
-    drive_sync,
-    handle_slot,
-    with_server_timing,
-)
+from edge.cache import CacheEntry
 from edge.vectors import (
     BadEdgeInput,
     ScriptedOrigin,
     canonical_json,
     decide,
+    json_object,
     load_document,
     parse_config,
     parse_origin,
@@ -79,11 +58,10 @@ from edge.vectors import (
     run_vector,
     run_vectors,
 )
+from edge.wasi_cgi import PROGRAM, serve_cgi, stderr_log
 from fragments.bundle import decode_bundle
-from fragments.errors import BundleFormatError, FragmentsError
-from fragments.keys import FragmentKey
+from fragments.errors import FragmentsError
 
-PROGRAM = "shelfedge-edge"
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_BAD_INPUT = 2
@@ -95,22 +73,10 @@ USAGE = (
     " (CGI mode when GATEWAY_INTERFACE or REQUEST_METHOD is set)"
 )
 
-DATA_DIR_VARIABLE = "SHELFEDGE_DATA_DIR"
-DEFAULT_DATA_DIR = "/data"
-CONFIG_FILE = "config.json"
-BUNDLES_DIR = "bundles"
-STORED_AT_SUFFIX = ".stored_at"
-MAX_CONFIG_BYTES = 1024 * 1024
-MAX_BUNDLE_BYTES = 8 * 1024 * 1024
-MAX_QUERY_STRING = 4096
-SLOT_PATH_PREFIX = "/se/slot/"
-NO_ORIGIN_IN_CGI = "no origin in the WASI CGI mode: bundles come from the data directory"
 NO_ORIGIN_IN_REQUEST = "no origin answer in the decision request"
 DECISION_KEYS = frozenset({"name", "request", "config", "cache", "origin"})
 
 Mode = Literal["cgi", "decide", "vectors", "loop", "help"]
-Log = Callable[[str], None]
-"""Writes one line of diagnostics (stderr in the module)."""
 
 
 class UsageError(ValueError):
@@ -226,7 +192,7 @@ def decide_json(payload: str) -> str:
         raw = json.loads(payload)
     except ValueError as exc:
         raise BadEdgeInput(f"decision request is not JSON: {exc}") from exc
-    doc = _object(raw, "decision request")
+    doc = json_object(raw, "decision request")
     unknown = sorted(set(doc) - DECISION_KEYS)
     if unknown:
         raise BadEdgeInput(
@@ -235,8 +201,10 @@ def decide_json(payload: str) -> str:
     name = doc.get("name", "decision")
     if not isinstance(name, str):
         raise BadEdgeInput("decision request: 'name' must be a string")
-    config = parse_config(_object(doc.get("config"), "decision request: config"))
-    request = parse_request(_object(doc.get("request"), "decision request: request"), "decision")
+    config = parse_config(json_object(doc.get("config"), "decision request: config"))
+    request = parse_request(
+        json_object(doc.get("request"), "decision request: request"), "decision"
+    )
     cached = _cached_entry(doc.get("cache"), request.now)
     origin_raw = doc.get("origin")
     if isinstance(origin_raw, dict) and origin_raw.get("bundle") is not None:
@@ -253,7 +221,7 @@ def decide_json(payload: str) -> str:
 def _cached_entry(raw: Any, now: float) -> CacheEntry | None:
     if raw is None:
         return None
-    cache = _object(raw, "decision request: cache")
+    cache = json_object(raw, "decision request: cache")
     wire, age = cache.get("bundle"), cache.get("age")
     if (wire is None) != (age is None):
         raise BadEdgeInput("decision request: cache.bundle and cache.age are both set or both null")
@@ -268,12 +236,6 @@ def _cached_entry(raw: Any, now: float) -> CacheEntry | None:
     except FragmentsError as exc:
         raise BadEdgeInput(f"decision request: cache.bundle: {exc}") from exc
     return CacheEntry(bundle, now - float(age))
-
-
-def _object(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadEdgeInput(f"{where} must be a JSON object")
-    return value
 
 
 # --- loop mode (benchmark) ----------------------------------------------------------------------
@@ -333,210 +295,11 @@ def loop_request(request: str) -> str:
         parsed = json.loads(request)
     except ValueError as exc:
         raise BadEdgeInput(f"loop request is not JSON: {exc}") from exc
-    raw = _object(parsed, "loop request")
+    raw = json_object(parsed, "loop request")
     loops, document = raw.get("loops"), raw.get("document")
     if isinstance(loops, bool) or not isinstance(loops, int) or not isinstance(document, str):
         raise BadEdgeInput('loop request: expected {"loops": int, "document": str}')
     return loop_report(document, loops)
-
-
-# --- CGI mode -----------------------------------------------------------------------------------
-
-
-def stderr_log(stream: IO[str]) -> Log:
-    """A `Log` writing ``shelfedge-edge: <message>`` lines to ``stream``."""
-
-    def log(message: str) -> None:
-        stream.write(f"{PROGRAM}: {message}\n")
-        stream.flush()
-
-    return log
-
-
-class ConfigUnavailable(Exception):
-    """The data directory's config.json is missing or invalid; the message names the file."""
-
-
-class DataDirectory:
-    """The preopened directory that stands in for the edge cache and the config service."""
-
-    def __init__(self, root: str, log: Log) -> None:
-        self.root = root
-        self._log = log
-
-    def config_path(self) -> str:
-        return os.path.join(self.root, CONFIG_FILE)
-
-    def bundle_path(self, key: FragmentKey) -> str:
-        """Where the bundle of ``key`` lives: its cache key with "/" replaced by "_"."""
-        return os.path.join(self.root, BUNDLES_DIR, key.cache_key.replace("/", "_") + ".json")
-
-    def read_config(self) -> EdgeConfig:
-        path = self.config_path()
-        try:
-            raw = _read_capped(path, MAX_CONFIG_BYTES)
-            return parse_config(_object(json.loads(raw), "config"))
-        except (OSError, ValueError, RecursionError) as exc:  # ValueError: JSON, UTF-8, shape
-            raise ConfigUnavailable(f"{path}: {' '.join(str(exc).split())}") from exc
-
-    def read_entry(self, key: FragmentKey) -> CacheEntry | None:
-        """The cached bundle of ``key``, or None (logged) when it is absent or unusable."""
-        path = self.bundle_path(key)
-        try:
-            raw = _read_capped(path, MAX_BUNDLE_BYTES)
-            stored_at = self._stored_at(path)
-            entry = entry_from_bytes(raw, stored_at)
-        except FileNotFoundError:
-            self._log(f"miss {key.cache_key}: no file {path}")
-            return None
-        except (OSError, ValueError, RecursionError, BundleFormatError) as exc:
-            self._log(f"unusable bundle {path}: {' '.join(str(exc).split())}")
-            return None
-        if entry.bundle.key != key:
-            self._log(f"unusable bundle {path}: it holds {entry.bundle.key.cache_key}")
-            return None
-        return entry
-
-    def _stored_at(self, path: str) -> float:
-        sidecar = path + STORED_AT_SUFFIX
-        try:
-            text = _read_capped(sidecar, 64).decode("ascii").strip()
-        except FileNotFoundError:
-            return os.stat(path).st_mtime
-        try:
-            stored_at = float(text)
-        except ValueError:
-            stored_at = math.nan
-        if not math.isfinite(stored_at):
-            raise ValueError(f"{sidecar} must hold Unix seconds, got {text!r}")
-        return stored_at
-
-    def perform(self, effect: Effect) -> Any:
-        """Carry out one effect of the edge flow against this directory."""
-        if isinstance(effect, CacheRead):
-            return self.read_entry(effect.key)
-        if isinstance(effect, OriginFetch):
-            if effect.if_none_match is not None:
-                self._log(
-                    f"expired {effect.key.cache_key}: refresh {self.bundle_path(effect.key)} "
-                    "from the origin"
-                )
-            return FetchResult(0, b"", NO_ORIGIN_IN_CGI)
-        if isinstance(effect, CacheWrite):
-            raise RuntimeError(
-                f"the flow stored {effect.entry.bundle.key.cache_key}, but the CGI mode never "
-                "has an origin answer to store"
-            )
-        raise TypeError(f"unknown effect {effect!r}")
-
-
-def _read_capped(path: str, limit: int) -> bytes:
-    with open(path, "rb") as handle:
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"{path} is over {limit} bytes")
-    return data
-
-
-@dataclass(frozen=True, slots=True)
-class CgiResponse:
-    """What the CGI mode prints: the status line, headers, a blank line and the body."""
-
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: str
-
-    def encode(self, *, with_body: bool = True) -> bytes:
-        """The CGI output; a lone surrogate (from a ``\\ud800`` escape in a bundle) becomes "?"."""
-        try:
-            reason = HTTPStatus(self.status).phrase
-        except ValueError:
-            reason = ""
-        lines = [f"Status: {self.status} {reason}".rstrip()]
-        lines.extend(f"{name}: {value}" for name, value in self.headers)
-        head = ("\n".join(lines) + "\n\n").encode("utf-8", errors="replace")
-        return head + self.body.encode("utf-8", errors="replace") if with_body else head
-
-
-def serve_cgi(environ: Mapping[str, str], log: Log) -> bytes:
-    """Answer the CGI request described by ``environ``; return the bytes to print."""
-    method = environ.get("REQUEST_METHOD", "GET").upper()
-    try:
-        response = cgi_response(environ, method, log)
-    except Exception as exc:  # the last line of "never a 5xx for a slot"
-        _log_exception(log, exc, "serving an empty slot")
-        response = _empty_slot("", "internal")
-    return response.encode(with_body=method != "HEAD")
-
-
-def cgi_response(environ: Mapping[str, str], method: str, log: Log) -> CgiResponse:
-    """Route, read the config, decide; a slot request always gets a 200 or a 404."""
-    if method not in {"GET", "HEAD"}:
-        return _plain(405, "method not allowed\n", ("Allow", "GET, HEAD"))
-    path = environ.get("SCRIPT_NAME", "").rstrip("/") + environ.get("PATH_INFO", "")
-    slot = path.removeprefix(SLOT_PATH_PREFIX)
-    if not path.startswith(SLOT_PATH_PREFIX) or not slot or "/" in slot:
-        return _plain(404, "not found\n")
-    data = DataDirectory(environ.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR, log)
-    try:
-        config = data.read_config()
-    except ConfigUnavailable as exc:
-        log(f"config unavailable, serving an empty slot: {exc}")
-        return _empty_slot("", "config")
-    request = SlotRequest(
-        slot=slot,
-        headers=cgi_headers(environ),
-        query=cgi_query(environ.get("QUERY_STRING", "")),
-        now=time.time(),
-        fresh_visitor_id=os.urandom(16).hex(),
-    )
-    try:
-        decided, core_seconds = drive_sync(handle_slot(request, config), data.perform)
-    except Exception as exc:  # the config is known: serve the slot's safe default
-        _log_exception(log, exc, "serving the safe default")
-        return _empty_slot(config.fallbacks.get(slot, ""), "internal")
-    if decided.revalidate is not None:
-        log(
-            f"stale {decided.revalidate.cache_key}: refresh "
-            f"{data.bundle_path(decided.revalidate)} from the origin"
-        )
-    headers = tuple(with_server_timing(decided, core_seconds))
-    return CgiResponse(decided.status, headers, decided.body)
-
-
-def _log_exception(log: Log, exc: Exception, action: str) -> None:
-    log(f"internal error, {action}: {type(exc).__name__}: {' '.join(str(exc).split())}")
-    for line in traceback.format_exc().splitlines():
-        log(line)
-
-
-def cgi_headers(environ: Mapping[str, str]) -> dict[str, str]:
-    """The request headers (lower-cased names) from the ``HTTP_*`` variables."""
-    return {
-        name[5:].lower().replace("_", "-"): value
-        for name, value in environ.items()
-        if name.startswith("HTTP_") and len(name) > 5
-    }
-
-
-def cgi_query(query_string: str) -> dict[str, str]:
-    """The query parameters (the last value wins); past `MAX_QUERY_STRING` it is ignored."""
-    return dict(parse_qsl(query_string[:MAX_QUERY_STRING], keep_blank_values=True))
-
-
-def _plain(status: int, body: str, *extra: tuple[str, str]) -> CgiResponse:
-    headers = (("Content-Type", "text/plain; charset=utf-8"), *extra)
-    return CgiResponse(status, headers, body)
-
-
-def _empty_slot(body: str, error: str) -> CgiResponse:
-    headers = (
-        ("Content-Type", "text/html; charset=utf-8"),
-        ("Cache-Control", "private, no-store"),
-        ("X-Shelfedge-Cache", "FALLBACK"),
-        ("X-Shelfedge-Error", error),
-    )
-    return CgiResponse(200, headers, body)
 
 
 def run() -> int:

@@ -30,16 +30,8 @@ import pytest
 from edge.cache import CacheEntry
 from edge.flow import SlotRequest, drive_sync, handle_slot
 from edge.vectors import canonical_json, parse_config, run_vectors
-from edge.wasi_main import (
-    DATA_DIR_VARIABLE,
-    EXIT_BAD_INPUT,
-    EXIT_ERROR,
-    MAX_STDIN_BYTES,
-    SLOT_PATH_PREFIX,
-    decide_json,
-    main,
-    serve_cgi,
-)
+from edge.wasi_cgi import DATA_DIR_VARIABLE, SLOT_PATH_PREFIX, serve_cgi
+from edge.wasi_main import EXIT_BAD_INPUT, EXIT_ERROR, MAX_STDIN_BYTES, decide_json, main
 from fragments.bundle import decode_bundle
 from tests.edge.make_vectors import VECTORS_FILE
 from tests.support.pyodide import PyodideRunner
@@ -211,6 +203,7 @@ def test_module_holds_only_the_standard_library_fragments_and_the_edge_core(
         line.split(" ", 1)[1] for line in manifest.splitlines() if line.startswith("source=")
     ]
     assert "edge/wasi_main.py" in sources
+    assert "edge/wasi_cgi.py" in sources
     assert "edge/flow.py" in sources
     outside = [s for s in sources if not s.startswith(("edge/", "fragments/"))]
     adapters = [s for s in sources if s.startswith("edge/adapters/")]
