@@ -26,8 +26,9 @@ from fragments.keys import FragmentKey
 from fragments.slots import CachePolicy, RankAdjustment, SlotConfig
 
 WIRE_VERSION = 1
-ROW_CACHE_SIZE = 50_000
-"""Candidate rows whose JSON text is kept (`_row_json`)."""
+ROW_CACHE_SIZE = 16_384
+"""Candidate rows whose JSON text is kept (`_row_json`, about 1 KB each): several times the
+candidates of every stored bundle."""
 _T = TypeVar("_T")
 StockState = Literal["in_stock", "low_stock", "sold_out"]
 STOCK_STATES: tuple[StockState, ...] = ("in_stock", "low_stock", "sold_out")

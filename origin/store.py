@@ -36,8 +36,9 @@ from origin.envelope import seal
 from origin.redis_errors import bounded
 from origin.redis_text import as_bytes, as_text, decode_map
 
-DOCUMENT_CACHE_SIZE = 50_000
-"""Decoded product documents kept (`_document`): a few catalogs' worth of unchanged products."""
+DOCUMENT_CACHE_SIZE = 8_192
+"""Decoded product documents kept (`_document`, about 1.5 KB each): several times the products
+that one window's recomputes read (the candidates of every impacted list)."""
 
 _ENQUEUE_PURGES = """
 local function enqueue_purges(first_key, tag, priority, at_ms)
