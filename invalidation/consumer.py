@@ -237,33 +237,30 @@ class InvalidationConsumer:
 
     async def _propagate(self, applied: AppliedBatch) -> None:
         """Propagate a window, produce its dead letters, then commit its offsets."""
-        try:
-            await self._propagate_and_commit(applied)
-        finally:
-            self._release(len(applied.batch))
-
-    async def _propagate_and_commit(self, applied: AppliedBatch) -> None:
         batch = applied.batch
-        report = await self.pipeline.propagate(applied)
-        for dead in report.dead_letters:
-            await self.producer.send_and_wait(
-                topics.DEAD_LETTER.name,
-                value=dead.record.value,
-                key=dead.record.key,
-                headers=dead.headers(),
-            )
-            log.warning(
-                "dead-lettered %s[%d]@%d: %s",
-                dead.record.topic, dead.record.partition, dead.record.offset, dead.reason,
-            )  # fmt: skip
-        next_offsets = next_offsets_of(batch.records)
         try:
-            await self.consumer.commit(
-                {tp: OffsetAndMetadata(offset, "") for tp, offset in next_offsets.items()}
-            )
-        except (CommitFailedError, KafkaError) as exc:
-            log.warning("commit failed (effects are idempotent; redelivery is safe): %s", exc)
-        self._observe(report, batch.records, next_offsets)
+            report = await self.pipeline.propagate(applied)
+            for dead in report.dead_letters:
+                await self.producer.send_and_wait(
+                    topics.DEAD_LETTER.name,
+                    value=dead.record.value,
+                    key=dead.record.key,
+                    headers=dead.headers(),
+                )
+                log.warning(
+                    "dead-lettered %s[%d]@%d: %s",
+                    dead.record.topic, dead.record.partition, dead.record.offset, dead.reason,
+                )  # fmt: skip
+            next_offsets = next_offsets_of(batch.records)
+            try:
+                await self.consumer.commit(
+                    {tp: OffsetAndMetadata(offset, "") for tp, offset in next_offsets.items()}
+                )
+            except (CommitFailedError, KafkaError) as exc:
+                log.warning("commit failed (effects are idempotent; redelivery is safe): %s", exc)
+            self._observe(report, batch.records, next_offsets)
+        finally:
+            self._release(len(batch))
 
     def _observe(
         self, report: BatchReport, records: list[Record], next_offsets: dict[TopicPartition, int]

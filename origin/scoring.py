@@ -32,8 +32,7 @@ def score(product: Product, segment: Segment, weights: ScoringWeights) -> float:
     if state == "sold_out":
         return 0.0
     affinity = segment.category_affinity.get(product.category, segment.default_affinity)
-    low, high = segment.price_band
-    if not low <= product.price_cents <= high:
+    if not in_price_band(product.price_cents, segment):
         affinity *= PRICE_MISS_FACTOR
     stock_factor = LOW_STOCK_FACTOR if state == "low_stock" else 1.0
     value: float = (
@@ -52,11 +51,13 @@ def price_change_moves_scores(before: int, after: int, segments: Iterable[Segmen
     the product on the same side of every band changes no score in any list, whatever the
     weights: the product needs no rescoring (the bundles showing it still re-render its card).
     """
-    for segment in segments:
-        low, high = segment.price_band
-        if (low <= before <= high) != (low <= after <= high):
-            return True
-    return False
+    return any(in_price_band(before, s) != in_price_band(after, s) for s in segments)
+
+
+def in_price_band(price_cents: int, segment: Segment) -> bool:
+    """Whether a price is inside the segment's preferred band (bounds included)."""
+    low, high = segment.price_band
+    return low <= price_cents <= high
 
 
 def rank(
