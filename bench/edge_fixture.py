@@ -16,7 +16,7 @@ from typing import Any
 
 from edge.config import DEFAULT_SEGMENT
 from fragments.bundle import Bundle, encode_bundle
-from fragments.keys import CONTROL_VARIANT, FragmentKey
+from fragments.ids import CONTROL_VARIANT, FragmentKey
 from fragments.segment_cookie import DEV_SEGMENT_SECRET, sign_segment
 from fragments.slots import SlotCatalog, load_slots
 from origin.builder import BundleBuilder

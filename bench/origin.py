@@ -37,8 +37,8 @@ from bench.report import (
 )
 from bench.seeding import seed_catalog, seeded_line
 from bench.servers import OriginServer, RedisGetBaseline
-from fragments import keys
-from fragments.keys import CONTROL_VARIANT, FragmentKey
+from fragments.ids import CONTROL_VARIANT, FragmentKey
+from origin.core import keys
 from origin.localstack import RedisServer
 
 BUNDLE = FragmentKey("home-hero", "everyone", CONTROL_VARIANT, "en-US")

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
-from fragments.keys import DEFAULT_LOCALE
+from fragments.ids import DEFAULT_LOCALE
 from fragments.slots import SlotCatalog
 
 DEFAULT_SEGMENT = "everyone"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fragments.keys import check_sku
+from fragments.ids import ID_PATTERN, check_sku
 from fragments.segment_cookie import COOKIE_NAME as SEGMENT_COOKIE
 from fragments.segment_cookie import verify_segment
 
@@ -26,7 +26,7 @@ MAX_CART_ITEMS = 20
 MAX_RECENT_ITEMS = 10
 MAX_HEADER_VALUE = 512
 _VISITOR_ID = re.compile(r"[0-9a-f]{32}")
-_CATEGORY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_CATEGORY = re.compile(ID_PATTERN)
 _COUNTRY = re.compile(r"[A-Z]{2}")
 
 

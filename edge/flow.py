@@ -30,7 +30,7 @@ from edge.router import (
     route,
 )
 from fragments.errors import BundleFormatError, InvalidIdentifier
-from fragments.keys import CONTROL_VARIANT, FragmentKey
+from fragments.ids import CONTROL_VARIANT, FragmentKey
 
 VISITOR_COOKIE_MAX_AGE = 365 * 24 * 3600
 STICKY_COOKIE_MAX_AGE = 90 * 24 * 3600

@@ -31,7 +31,7 @@ from fragments.experiments import (
     Namespace,
     VariantChanges,
 )
-from fragments.keys import CONTROL_VARIANT
+from fragments.ids import CONTROL_VARIANT
 
 Reason = Literal[
     "no_experiment",

@@ -41,7 +41,7 @@ from edge.flow import (
 )
 from edge.vectors import json_object, parse_config
 from fragments.errors import BundleFormatError
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
 
 PROGRAM = "shelfedge-edge"
 DATA_DIR_VARIABLE = "SHELFEDGE_DATA_DIR"

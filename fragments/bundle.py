@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
 from fragments.errors import BundleFormatError
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
 from fragments.slots import CachePolicy, RankAdjustment, SlotConfig
 
 WIRE_VERSION = 1

@@ -21,7 +21,7 @@ from fragments.experiments import (
     Experiment,
     ExperimentInvalid,
 )
-from fragments.keys import CONTROL_VARIANT, check_id
+from fragments.ids import CONTROL_VARIANT, check_id
 
 
 def validate(

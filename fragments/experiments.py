@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from fragments.errors import FragmentsError
+from fragments.ids import ID_PATTERN
 
 Status = Literal["draft", "running", "paused", "stopped"]
 STATUSES: tuple[Status, ...] = ("draft", "running", "paused", "stopped")
@@ -30,7 +31,7 @@ MAX_SCORING_EXPONENT = 10.0
 PUBLISHED_STATUSES: tuple[Status, ...] = ("running", "paused", "stopped")
 """Statuses that are part of the published edge configuration (drafts never are)."""
 WEIGHT_TOLERANCE = 0.001
-EXPERIMENT_KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+EXPERIMENT_KEY = re.compile(ID_PATTERN)
 """What an experiment key may be."""
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fragments.keys import FragmentKey, coarse_tags
+from fragments.ids import FragmentKey
 from fragments.slots import CachePolicy
+from fragments.tags import coarse_tags
 
 CLOUDFLARE_CACHE_TAG_LIMIT = 16 * 1024
 """Cloudflare: the Cache-Tag header may hold at most 16 KB."""

@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from fragments.cards import CardView
 from fragments.errors import RenderError
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
 
 DEFAULT_TEMPLATE_DIR = Path(__file__).with_name("templates")
 CARDS_MARKER = "<!--se:cards-->"

@@ -13,7 +13,7 @@ import hmac
 import re
 
 from fragments.errors import InvalidIdentifier
-from fragments.keys import check_id
+from fragments.ids import check_id
 
 COOKIE_NAME = "se_seg"
 DEV_SEGMENT_SECRET = "shelfedge-dev-secret-change-me"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fragments.errors import FragmentsError, SlotConfigError
-from fragments.keys import check_id, check_locale, check_sku
+from fragments.ids import check_id, check_locale, check_sku
 
 DEFAULT_SLOTS_FILE = Path(__file__).with_name("slots.toml")
 MAX_CANDIDATES = 500

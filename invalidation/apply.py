@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
-from fragments import keys
 from fragments.bundle import StockState
 from fragments.cards import stock_state
 from invalidation.events import Event, InventoryEvent
+from origin.core import keys
 from origin.redis_errors import bounded
 
 SEEN_CAP = 64
@@ -266,7 +266,7 @@ class EventApplier:
         """Apply in log order; one result per SKU.
 
         All of a SKU's events of the batch go, in order, to one script call, which carries every
-        SKU of that key bucket (`fragments.keys.sku_bucket`: one hash slot); all calls go in one
+        SKU of that key bucket (`origin.core.keys.sku_bucket`: one hash slot); all calls go in one
         pipeline. A hot SKU costs one round of Lua, and a window of thousands of SKUs at most
         `SKU_BUCKETS` script calls.
         """

@@ -18,6 +18,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from fragments import topics
+from fragments.ids import ID_PATTERN, SKU_PATTERN, anchored
 from invalidation.errors import BadEvent
 
 MAX_EVENT_BYTES = 16 * 1024
@@ -29,8 +30,8 @@ EventId = Annotated[
     str,
     Meta(min_length=1, max_length=128, description="Unique id; redeliveries carry the same id."),
 ]
-Sku = Annotated[str, Meta(pattern="^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-Location = Annotated[str, Meta(pattern="^[a-z0-9][a-z0-9_-]{0,63}$")]
+Sku = Annotated[str, Meta(pattern=anchored(SKU_PATTERN))]
+Location = Annotated[str, Meta(pattern=anchored(ID_PATTERN))]
 Cents = Annotated[int, Meta(ge=0, le=MAX_CENTS)]
 Version = Annotated[int, Meta(ge=1, le=MAX_VERSION)]
 OccurredAt = Annotated[

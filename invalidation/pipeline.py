@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from fragments.cards import stock_state
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
 from invalidation.apply import EventApplier, SkuResult
 from invalidation.records import DeadLetter, DecodedRecords, Record
 from origin.recompute import Recomputer

@@ -13,7 +13,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from fragments import keys
+from origin.core import keys
 from origin.redis_errors import bounded
 from origin.redis_text import as_text
 

@@ -18,7 +18,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndTimestamp
 from redis.asyncio import Redis
 
-from fragments import keys
 from fragments.cards import stock_state
 from invalidation.consumer import records_from_batch
 from invalidation.errors import BadEvent, InvalidationError
@@ -26,6 +25,7 @@ from invalidation.events import InventoryEvent, parse_event
 from invalidation.pipeline import InvalidationPipeline
 from invalidation.records import Record
 from origin.catalog import Product
+from origin.core import keys
 from origin.redis_text import decode_map
 
 BATCH = 1000

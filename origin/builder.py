@@ -15,9 +15,10 @@ from functools import lru_cache
 
 from fragments.bundle import Bundle, Candidate, RerankSettings, content_hash
 from fragments.cards import CardView
-from fragments.keys import FragmentKey, bundle_tags
+from fragments.ids import FragmentKey
 from fragments.render import Renderer
 from fragments.slots import SlotCatalog
+from fragments.tags import bundle_tags
 from origin.catalog import Product
 from origin.errors import UnknownEntity
 

@@ -1,6 +1,6 @@
 """Catalog value objects: products and shopper segments, and their Redis hash encoding.
 
-A product document lives in one Redis HASH (`fragments.keys.product_key`). Stock is kept per
+A product document lives in one Redis HASH (`origin.core.keys.product_key`). Stock is kept per
 location (``loc:<id>`` fields) and as a total; stock and price carry separate per-SKU versions
 because they arrive on different topics with no ordering between them. Never performs I/O.
 """

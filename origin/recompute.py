@@ -7,7 +7,7 @@ The origin's `build` command, the experiment publisher and the invalidation cons
 
 Experiment variants (`origin.experiments.variants`): each variant of a running experiment has
 bundles of its own on its slots. A variant that changes the scoring weights ranks its own list
-(`fragments.keys.list_id`), rescored together with the control list; template overrides apply
+(`origin.core.keys.list_id`), rescored together with the control list; template overrides apply
 when its bundles are rendered. Built without explicit `variants`, a recomputer follows the
 published edge configuration: before each rescore, SKU-index lookup and full rebuild it reads
 the current version (one GET) and, when it moved, adopts the new variants: their own lists are
@@ -23,10 +23,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from fragments.bundle import Bundle
-from fragments.keys import FragmentKey, list_id, partition_of
+from fragments.ids import FragmentKey, partition_of
 from fragments.slots import ScoringWeights, SlotCatalog
 from origin.builder import BundleBuilder
 from origin.catalog import Product, Segment
+from origin.core.keys import list_id
 from origin.errors import OriginError
 from origin.experiments.config_store import ConfigReader
 from origin.experiments.variants import CONTROL_BUNDLES, BundleVariant, variants_of

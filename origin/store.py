@@ -1,6 +1,6 @@
 """The Redis store: catalog state, segment lists, stored bundles and the SKU -> bundle index.
 
-Layout and hash tags come from `fragments.keys` (documented in docs/redis-keys.md). Each
+Layout and hash tags come from `origin.core.keys` (documented in docs/redis-keys.md). Each
 multi-key atomic update touches one hash slot:
 
 - a bundle write (bundle bytes, content hash, SKU index, bundle->SKUs) is one Lua script in the
@@ -22,9 +22,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.typing import EncodableT
 
-from fragments import keys
 from fragments.bundle import Bundle
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
+from fragments.tags import bundle_tag
 from origin.catalog import (
     DOCUMENT_FIELDS,
     Product,
@@ -32,6 +32,7 @@ from origin.catalog import (
     segments_from_json,
     segments_to_json,
 )
+from origin.core import keys
 from origin.envelope import seal
 from origin.redis_errors import bounded
 from origin.redis_text import as_bytes, as_text, decode_map
@@ -339,7 +340,7 @@ class Store:
                         str(bundle.version),
                         str(request.priority),
                         str(request.at_ms),
-                        keys.bundle_tag(key),
+                        bundle_tag(key),
                     ],
                     client=pipe,
                 )
@@ -357,7 +358,7 @@ class Store:
         await bounded(
             self._enqueue_only(
                 keys=purge.queue_keys(key.partition),
-                args=[keys.bundle_tag(key), str(purge.priority), str(purge.at_ms)],
+                args=[bundle_tag(key), str(purge.priority), str(purge.at_ms)],
             ),
             max(self.timeout, 2.0),
             "enqueue purge",

@@ -55,9 +55,10 @@ from fragments.errors import BundleFormatError
 from fragments.experiment_codec import config_from_json
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
 from fragments.headers import fit_tags
-from fragments.keys import FragmentKey, key_of_bundle_tag
+from fragments.ids import FragmentKey
 from fragments.segment_cookie import DEV_SEGMENT_SECRET
 from fragments.slots import load_slots
+from fragments.tags import key_of_bundle_tag
 
 CACHE_HOST = "https://shelfedge-cache.internal"
 STORED_AT_HEADER = "x-shelfedge-stored-at"

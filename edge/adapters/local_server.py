@@ -53,7 +53,7 @@ from edge.flow import (
     revalidate,
     with_server_timing,
 )
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
 from fragments.slots import load_slots
 
 _HOP_BY_HOP = {

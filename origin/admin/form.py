@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fragments.experiments import ATTRIBUTE_OPS, ATTRIBUTES, SCORING_FIELDS, Experiment
-from fragments.keys import CONTROL_VARIANT
+from fragments.ids import CONTROL_VARIANT
 
 DEVICES = ("desktop", "mobile")
 """The device classes the edge tells apart (see ``edge.context``)."""

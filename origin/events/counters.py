@@ -1,6 +1,6 @@
 """Experiment aggregates in Redis: the idempotent fold of events and the reads behind results.
 
-Per experiment (hash tag ``{e:<experiment>}``, keys in `fragments.keys`) and UTC hour:
+Per experiment (hash tag ``{e:<experiment>}``, keys in `origin.core.keys`) and UTC hour:
 
 - event counts per (metric, variant, hour) in one hash, plus purchase value;
 - distinct visitors per (metric, variant, hour) in HyperLogLogs. Why HLL rather than sets: an
@@ -26,7 +26,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from fragments import keys
+from origin.core import keys
 from origin.events.schema import ExperimentEvent
 from origin.experiments.stats import SeriesPoint
 from origin.redis_errors import bounded

@@ -1,6 +1,6 @@
 """Read the published edge configuration: the current version, any version, the version list.
 
-Published versions are immutable JSON documents in one Redis hash (`fragments.keys`); the
+Published versions are immutable JSON documents in one Redis hash (`origin.core.keys`); the
 current version number says which one the edge is served. Writes happen only inside the
 experiment store's transaction (`origin.experiments.store`), so a change and the configuration
 that publishes it commit together. This module only reads; it never writes nor decides.
@@ -14,9 +14,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from fragments import keys
 from fragments.experiment_codec import config_from_json
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
+from origin.core import keys
 from origin.redis_errors import bounded
 from origin.redis_text import as_text
 

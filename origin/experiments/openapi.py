@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fragments.ids import ID_PATTERN, anchored
+
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _JSON: dict[str, Any] = {"application/json": {}}
 
@@ -238,7 +240,7 @@ EXPERIMENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["key", "name", "slots", "variants"],
     "properties": {
-        "key": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+        "key": {"type": "string", "pattern": anchored(ID_PATTERN)},
         "name": {"type": "string"},
         "status": {"enum": ["draft", "running", "paused", "stopped"]},
         "slots": {"type": "array", "items": {"type": "string"}},

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from fragments.experiments import PUBLISHED_STATUSES, EdgeExperimentConfig, Experiment
-from fragments.keys import CONTROL_VARIANT
+from fragments.ids import CONTROL_VARIANT
 from origin.builder import BundleBuilder
 from origin.experiments.variants import variants_of
 from origin.recompute import Recomputer

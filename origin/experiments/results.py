@@ -17,7 +17,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from fragments.keys import CONTROL_VARIANT
+from fragments.ids import CONTROL_VARIANT
 from origin.events.counters import EventCounters
 from origin.events.schema import CONVERSION_TYPES, EVENT_TYPES
 from origin.experiments.errors import ExperimentNotFound

@@ -19,9 +19,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from fragments import keys
 from fragments.experiment_codec import config_to_json, experiment_from_dict, experiment_to_dict
 from fragments.experiments import EdgeExperimentConfig, Experiment
+from origin.core import keys
 from origin.experiments.audit import AuditEntry
 from origin.experiments.config_store import ConfigReader, PublishedVersion
 from origin.experiments.errors import ConcurrentModification

@@ -13,7 +13,7 @@ from pathlib import Path
 from fragments.cards import CardView
 from fragments.errors import RenderError
 from fragments.experiments import Experiment
-from fragments.keys import DEFAULT_LOCALE, FragmentKey
+from fragments.ids import DEFAULT_LOCALE, FragmentKey
 from fragments.render import DEFAULT_TEMPLATE_DIR, Renderer
 
 SAMPLE_CARD = CardView(

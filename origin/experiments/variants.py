@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from fragments.experiments import SCORING_FIELDS, EdgeExperimentConfig
-from fragments.keys import CONTROL_VARIANT
+from fragments.ids import CONTROL_VARIANT
 from fragments.slots import ScoringWeights
 
 

@@ -21,7 +21,7 @@ from edge.rerank import rerank
 from fragments.bundle import decode_bundle
 from fragments.errors import InvalidIdentifier
 from fragments.headers import etag_matches
-from fragments.keys import CONTROL_VARIANT, DEFAULT_LOCALE, FragmentKey
+from fragments.ids import CONTROL_VARIANT, DEFAULT_LOCALE, FragmentKey
 from origin import problems
 from origin.envelope import Envelope, open_envelope
 from origin.errors import StoreUnavailable

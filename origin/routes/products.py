@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from fragments.errors import InvalidIdentifier
-from fragments.keys import check_sku
+from fragments.ids import check_sku
 from origin import problems
 from origin.errors import StoreUnavailable
 from origin.state import OriginState

@@ -15,7 +15,7 @@ from functools import cache
 
 from edge.config import EdgeConfig
 from fragments.bundle import Bundle, Candidate, RerankSettings, StockState, content_hash
-from fragments.keys import FragmentKey, bundle_tags
+from fragments.ids import FragmentKey
 from fragments.slots import (
     DEFAULT_SLOTS_FILE,
     CachePolicy,
@@ -23,6 +23,7 @@ from fragments.slots import (
     SlotCatalog,
     parse_slots,
 )
+from fragments.tags import bundle_tags
 from origin.builder import BundleBuilder
 from origin.catalog import Product
 from origin.demo_catalog import DemoCatalog, generate_catalog

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from edge.assemble import assemble
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
 from tests.edge.bundles import candidate, catalog_bundle, small_bundle
 
 

@@ -28,7 +28,7 @@ from edge.flow import (
     with_server_timing,
 )
 from fragments.bundle import Bundle, encode_bundle
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
 from fragments.segment_cookie import sign_segment
 from fragments.slots import CachePolicy
 from tests.edge.bundles import candidate, small_bundle

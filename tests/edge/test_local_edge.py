@@ -20,8 +20,9 @@ from starlette.applications import Starlette
 
 from edge.adapters.local_server import LocalEdge, create_edge_app
 from edge.config import EdgeConfig
-from fragments.keys import FragmentKey, sku_tag
+from fragments.ids import FragmentKey
 from fragments.slots import load_slots
+from fragments.tags import sku_tag
 from origin.seed import seed_demo
 from origin.settings import Settings
 from origin.store import Store

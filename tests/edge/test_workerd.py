@@ -36,8 +36,9 @@ from edge.config import EdgeConfig
 from edge.context import ShopperContext
 from edge.rerank import rerank
 from fragments.bundle import decode_bundle
-from fragments.keys import FragmentKey, bundle_tag
+from fragments.ids import FragmentKey
 from fragments.slots import SlotCatalog, load_slots, parse_slots
+from fragments.tags import bundle_tag
 from origin.envelope import Envelope, open_envelope
 from origin.seed import seed_demo
 from origin.settings import Settings

@@ -21,8 +21,9 @@ from fragments.bundle import (
     encode_bundle,
 )
 from fragments.errors import BundleFormatError
-from fragments.keys import FragmentKey, bundle_tags
+from fragments.ids import FragmentKey
 from fragments.slots import CachePolicy, RankAdjustment
+from fragments.tags import bundle_tags
 
 KEY = FragmentKey("home-hero", "everyone", "b", "de-DE")
 CANDIDATES = (

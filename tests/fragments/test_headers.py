@@ -12,8 +12,9 @@ from fragments.headers import (
     etag_matches,
     fit_tags,
 )
-from fragments.keys import FragmentKey, bundle_tags, coarse_tags
+from fragments.ids import FragmentKey
 from fragments.slots import CachePolicy
+from fragments.tags import bundle_tags, coarse_tags
 
 KEY = FragmentKey("home-hero", "everyone", "control", "en-US")
 POLICY = CachePolicy(max_age=60, stale_while_revalidate=300, stale_if_error=86400)

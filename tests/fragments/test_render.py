@@ -9,7 +9,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 
 from fragments.cards import CardView
 from fragments.errors import RenderError
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
 from fragments.render import CARDS_MARKER, Renderer, format_money
 
 

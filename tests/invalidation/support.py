@@ -24,9 +24,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from redis.asyncio import Redis
 
-from fragments import keys
 from fragments.bundle import decode_bundle
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
 from fragments.slots import load_slots
 from fragments.topics import INVENTORY, PRICE
 from invalidation.apply import EventApplier
@@ -37,6 +36,7 @@ from invalidation.pipeline import BatchReport, InvalidationPipeline
 from invalidation.records import Record
 from origin.builder import BundleBuilder
 from origin.catalog import Product
+from origin.core import keys
 from origin.demo_catalog import generate_catalog
 from origin.envelope import open_envelope
 from origin.recompute import Recomputer

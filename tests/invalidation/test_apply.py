@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import pytest
 from redis.asyncio import Redis
 
-from fragments import keys
 from invalidation.apply import SEEN_CAP, EventApplier
 from invalidation.events import Event, InventoryEvent, PriceEvent
+from origin.core import keys
 from origin.errors import StoreUnavailable
 from origin.localstack import RedisServer
 from tests.invalidation.support import WHEN, World

@@ -18,14 +18,15 @@ import httpx
 import pytest
 import redis as sync_redis
 
-from fragments import keys
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
+from fragments.tags import bundle_tag
 from invalidation.demo_events import DemoEventStream, EventMix
 from invalidation.events import Event
 from invalidation.metrics import InvalidationMetrics
 from invalidation.purge_queue import PurgeQueue
 from invalidation.purge_worker import PurgeWorker
 from invalidation.service import build_purgers
+from origin.core import keys
 from origin.localstack import KafkaBroker
 from origin.redis_text import as_text
 from origin.settings import CloudflareSettings, Settings
@@ -174,7 +175,7 @@ async def test_a_burst_is_purged_within_the_plan_rate_and_sell_outs_are_never_mi
     missed: list[str] = []
     for sku in sorted(sold_out):
         for key in shown_before[sku]:
-            tag = keys.bundle_tag(key)
+            tag = bundle_tag(key)
             purged_without = [
                 c
                 for c in calls

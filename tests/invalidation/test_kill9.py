@@ -22,10 +22,11 @@ import httpx
 import pytest
 from aiokafka import TopicPartition
 
-from fragments import keys
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
+from fragments.tags import bundle_tag
 from invalidation.demo_events import DemoEventStream
 from invalidation.events import Event, InventoryEvent, topic_of
+from origin.core import keys
 from origin.localstack import KafkaBroker, free_port
 from origin.redis_text import as_text
 from tests.invalidation.support import (
@@ -212,6 +213,6 @@ async def test_kill_9_mid_stream_then_restart_loses_nothing(
     hashes_after = await world.content_hashes()
     changed = {k for k in hashes_after if hashes_after[k] != hashes_before[k]}
     assert changed
-    changed_tags = {keys.bundle_tag(FragmentKey.from_cache_key(k)) for k in changed}
+    changed_tags = {bundle_tag(FragmentKey.from_cache_key(k)) for k in changed}
     assert changed_tags <= fake_purge_api.accepted_tags("local-edge")
     print(f"kill -9: {len(redelivered)} events in flight at the kill; caught up in {took:.1f}s")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from fragments import keys
 from fragments.bundle import decode_bundle
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
 from fragments.render import format_money
+from fragments.tags import bundle_tag
 from invalidation.apply import EventApplier
 from invalidation.events import Event, InventoryEvent, PriceEvent
 from invalidation.records import DecodedRecords, Record
+from origin.core import keys
 from origin.envelope import open_envelope
 from origin.redis_text import as_text
 from origin.scoring import price_change_moves_scores, rank
@@ -82,7 +83,7 @@ async def test_count_only_noise_is_purged_when_suppression_is_off(world: World) 
     shown = await showing(world)
     events: list[Event] = [stock(sku, "store-001", 19, 1) for sku in skus]
     report = await world.pipeline(suppress_unchanged=False).process(records(events))
-    expected = {keys.bundle_tag(k) for sku in skus for k in shown[sku]}
+    expected = {bundle_tag(k) for sku in skus for k in shown[sku]}
     assert report.changed == []
     assert set(await world.queued_tags(PURGER)) == expected
     assert report.purges_enqueued >= len(expected)
@@ -99,7 +100,7 @@ async def test_sell_out_removes_the_sku_everywhere_and_purges_first(world: World
     assert report.purges_enqueued == len(before)
     assert sku not in await showing(world)
     queued = await world.queued_tags(PURGER)
-    assert set(queued) == {keys.bundle_tag(k) for k in before}
+    assert set(queued) == {bundle_tag(k) for k in before}
     assert all(score < keys.PURGE_PRIORITY_SPAN for score in queued.values()), "priority 0"
     for key in before:
         assert not await world.redis.hexists(keys.partition_index_key(key.partition), sku), (
@@ -122,11 +123,11 @@ async def test_ordinary_changes_queue_behind_sell_outs(world: World) -> None:
     await world.pipeline().process(records(events))
     queued = await world.queued_tags(PURGER)
     for key in before[sold]:
-        assert queued[keys.bundle_tag(key)] < keys.PURGE_PRIORITY_SPAN, key.cache_key
+        assert queued[bundle_tag(key)] < keys.PURGE_PRIORITY_SPAN, key.cache_key
     for key in before[priced] - before[sold]:
-        assert queued[keys.bundle_tag(key)] >= keys.PURGE_PRIORITY_SPAN, key.cache_key
+        assert queued[bundle_tag(key)] >= keys.PURGE_PRIORITY_SPAN, key.cache_key
     most_urgent = sorted(queued, key=queued.__getitem__)[: len(before[sold])]
-    assert set(most_urgent) == {keys.bundle_tag(k) for k in before[sold]}
+    assert set(most_urgent) == {bundle_tag(k) for k in before[sold]}
 
 
 async def test_a_sell_out_applied_before_the_previous_window_propagates_still_purges_first(
@@ -153,7 +154,7 @@ async def test_a_sell_out_applied_before_the_previous_window_propagates_still_pu
     assert not second.changed
     queued = await world.queued_tags(PURGER)
     for key in shown_in:
-        assert queued[keys.bundle_tag(key)] < keys.PURGE_PRIORITY_SPAN, key.cache_key
+        assert queued[bundle_tag(key)] < keys.PURGE_PRIORITY_SPAN, key.cache_key
     assert await world.consistency_problems() == []
 
 
@@ -248,7 +249,7 @@ async def test_many_events_in_one_batch_recompute_each_bundle_once(world: World)
     assert 0 < report.recomputed <= bundles
     assert len(report.changed) == len(set(report.changed))
     generations = await queue_generations(world)
-    assert set(generations) == {keys.bundle_tag(k) for k in report.changed}
+    assert set(generations) == {bundle_tag(k) for k in report.changed}
     assert set(generations.values()) == {1}, "each bundle tag enqueued exactly once"
     assert len(await world.queued_tags(PURGER)) == len(report.changed)
     assert await world.consistency_problems() == []
@@ -260,7 +261,7 @@ async def test_each_purger_gets_its_own_queue_entry(world: World) -> None:
         records(sell_out(world, sku, 1))
     )
     assert report.purges_enqueued == 2 * len(report.changed)
-    tags = {keys.bundle_tag(k) for k in report.changed}
+    tags = {bundle_tag(k) for k in report.changed}
     assert set(await world.queued_tags("local-edge")) == tags
     assert set(await world.queued_tags("cloudflare")) == tags
 
@@ -280,7 +281,7 @@ async def test_redelivery_after_a_crash_between_apply_and_recompute_repairs_bund
     assert report.applied == 0
     assert set(report.changed) == before
     assert sku not in await showing(world)
-    assert set(await world.queued_tags(PURGER)) == {keys.bundle_tag(k) for k in before}
+    assert set(await world.queued_tags(PURGER)) == {bundle_tag(k) for k in before}
     assert await world.consistency_problems() == []
 
 

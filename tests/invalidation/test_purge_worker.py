@@ -11,13 +11,15 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from fragments import keys
+from fragments.ids import FragmentKey
+from fragments.tags import bundle_tag
 from invalidation.events import InventoryEvent
 from invalidation.metrics import InvalidationMetrics
 from invalidation.purge_queue import PurgeQueue
 from invalidation.purge_worker import PurgeWorker
 from invalidation.purgers.cloudflare import CloudflarePurger
 from invalidation.ratelimit import BucketSpec, TokenBucket
+from origin.core import keys
 from origin.settings import CloudflareSettings
 from origin.store import PurgeRequest
 from tests.invalidation.support import WHEN, World, record_of
@@ -62,7 +64,7 @@ async def sell_out_top_sku(world: World) -> set[str]:
         for i, loc in enumerate(sorted(world.product(sku).locations))
     ]
     report = await world.pipeline((CF,)).process([record_of(e, i) for i, e in enumerate(events)])
-    tags = {keys.bundle_tag(k) for k in report.changed}
+    tags = {bundle_tag(k) for k in report.changed}
     assert tags
     assert set(await world.queued_tags(CF)) == tags
     return tags
@@ -122,7 +124,7 @@ async def test_a_change_enqueued_while_its_purge_is_in_flight_is_purged_again(
     assert all(p.priority == 0 for p in pending)
     moved = pending[0]
     # The bundle changes again after the purge request went out (its generation moves).
-    key = keys.FragmentKey.from_cache_key("bundle/" + moved.tag.removeprefix("bundle:"))
+    key = FragmentKey.from_cache_key("bundle/" + moved.tag.removeprefix("bundle:"))
     await world.store.enqueue_purge(key, PurgeRequest((CF,), priority=1, at_ms=5))
     assert await queue.ack(pending) == len(pending) - 1
     assert set(await world.queued_tags(CF)) == {moved.tag}

@@ -12,11 +12,11 @@ import time
 
 from aiokafka import AIOKafkaProducer
 
-from fragments import keys
 from fragments.topics import INVENTORY, PRICE
 from invalidation.demo_events import DemoEventStream, EventMix
 from invalidation.events import Event, encode_event, topic_of
 from invalidation.replay import dry_run, read_range, replay
+from origin.core import keys
 from origin.localstack import KafkaBroker
 from tests.invalidation.support import (
     Produced,

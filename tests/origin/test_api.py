@@ -12,8 +12,9 @@ from edge.context import ShopperContext
 from edge.rerank import rerank
 from fragments.bundle import decode_bundle
 from fragments.headers import cache_headers
-from fragments.keys import FragmentKey, sku_tag
+from fragments.ids import FragmentKey
 from fragments.render import Renderer
+from fragments.tags import sku_tag
 from origin.demo_catalog import generate_catalog
 from origin.routes.bundles import BUNDLE_MEDIA_TYPE
 from origin.seed import SeedReport

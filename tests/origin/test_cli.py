@@ -9,10 +9,10 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from fragments import keys
 from fragments.bundle import decode_bundle
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
 from origin.catalog import Product
+from origin.core import keys
 from origin.demo_catalog import generate_catalog
 from origin.envelope import open_envelope
 from origin.redis_text import as_bytes, decode_map

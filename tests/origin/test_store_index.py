@@ -18,12 +18,12 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 
-from fragments import keys
 from fragments.bundle import Bundle, decode_bundle
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
 from fragments.slots import load_slots
 from origin.builder import BundleBuilder
 from origin.catalog import Product
+from origin.core import keys
 from origin.demo_catalog import DemoCatalog, generate_catalog
 from origin.envelope import open_envelope
 from origin.recompute import Recomputer

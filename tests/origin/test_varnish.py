@@ -27,8 +27,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from fragments.keys import DEFAULT_LOCALE, FragmentKey, bundle_tag, sku_tag
+from fragments.ids import DEFAULT_LOCALE, FragmentKey
 from fragments.slots import DEFAULT_SLOTS_FILE, SlotCatalog, parse_slots
+from fragments.tags import bundle_tag, sku_tag
 from origin import problems
 from origin.demo_catalog import DEFAULT_SEGMENT
 from origin.seed import seed_demo

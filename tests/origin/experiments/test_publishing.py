@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from fragments.bundle import decode_bundle
 from fragments.experiment_codec import config_from_json
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
 from fragments.slots import load_slots
 from origin.store import Store
 from tests.origin.experiments.support import EDITOR, VIEWER, hero_experiment, if_match

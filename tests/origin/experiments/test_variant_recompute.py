@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 import httpx
 from redis.asyncio import Redis
 
-from fragments import keys
 from fragments.bundle import decode_bundle
-from fragments.keys import FragmentKey
+from fragments.ids import FragmentKey
 from fragments.slots import load_slots
 from invalidation.apply import EventApplier
 from invalidation.events import InventoryEvent
 from invalidation.pipeline import InvalidationPipeline
 from origin.builder import BundleBuilder
+from origin.core import keys
 from origin.envelope import open_envelope
 from origin.recompute import Recomputer
 from origin.store import Store

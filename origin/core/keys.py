@@ -1,7 +1,8 @@
-"""Every shared name in shelfedge: bundle cache keys, cache tags and the Redis key layout.
+"""The Redis key layout of shelfedge: the one module that names a Redis key.
 
-This is the one module that formats keys and tags. The edge, the origin and the invalidation
-consumer all call it; nothing else may build one with an f-string. It never performs I/O.
+The catalog core, the web service, the invalidation consumer and the aggregator all call it; none
+builds a key with an f-string. It never performs I/O, and it never ships to the edge (the edge
+holds no Redis keys).
 
 Redis layout (see docs/redis-keys.md): every key that takes part in a multi-key atomic update
 carries a hash tag (`{...}`) so that all keys of one update live in one Redis Cluster slot:
@@ -19,165 +20,12 @@ carries a hash tag (`{...}`) so that all keys of one update live in one Redis Cl
 from __future__ import annotations
 
 import binascii
-import re
-from dataclasses import dataclass
 from functools import lru_cache
 
-from fragments.errors import InvalidIdentifier
-
-_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_LOCALE = re.compile(r"[a-z]{2,3}(-[A-Z]{2})?")
+from fragments.ids import CONTROL_VARIANT, FragmentKey, partition_of
 
 NAMESPACE = "se"
 """Prefix of every Redis key shelfedge writes."""
-
-CONTROL_VARIANT = "control"
-DEFAULT_LOCALE = "en-US"
-
-
-def check_id(kind: str, value: str) -> str:
-    """Return ``value`` if it is a valid slot/segment/variant id, else raise InvalidIdentifier."""
-    if not _ID.fullmatch(value):
-        raise InvalidIdentifier(kind, value, "expected 1-64 chars of a-z, 0-9, '-', '_'")
-    return value
-
-
-def check_sku(value: str) -> str:
-    """Return ``value`` if it is a valid SKU, else raise InvalidIdentifier."""
-    if not _SKU.fullmatch(value):
-        raise InvalidIdentifier("sku", value, "expected 1-64 chars of A-Z, a-z, 0-9, '-', '_', '.'")
-    return value
-
-
-def check_locale(value: str) -> str:
-    """Return ``value`` if it is a BCP 47 language(-REGION) tag such as en-US."""
-    if not _LOCALE.fullmatch(value):
-        raise InvalidIdentifier("locale", value, "expected a language tag such as 'en-US'")
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class FragmentKey:
-    """Identifies one shared, cacheable bundle. Never carries anything about a visitor."""
-
-    slot: str
-    """Slot id from the slot config, e.g. ``home-hero``."""
-    segment: str
-    """Coarse shopper segment id, e.g. ``bargain-hunters``."""
-    variant: str = CONTROL_VARIANT
-    """Experiment variant id; ``control`` when no experiment applies."""
-    locale: str = DEFAULT_LOCALE
-    """Language-region tag used for rendering prices and text."""
-
-    def __post_init__(self) -> None:
-        check_id("slot", self.slot)
-        check_id("segment", self.segment)
-        check_id("variant", self.variant)
-        check_locale(self.locale)
-
-    @property
-    def cache_key(self) -> str:
-        """The edge cache key: a path-like string, shared by all visitors of this key."""
-        return f"bundle/{self.slot}/{self.segment}/{self.variant}/{self.locale}"
-
-    @property
-    def partition(self) -> str:
-        """The (slot, segment) partition that owns this bundle in Redis."""
-        return partition_of(self.slot, self.segment)
-
-    def bundle_path(self) -> str:
-        """Origin URL path (with query) that serves this bundle."""
-        return (
-            f"/v1/bundles/{self.slot}?segment={self.segment}"
-            f"&variant={self.variant}&locale={self.locale}"
-        )
-
-    def fragment_path(self) -> str:
-        """Origin URL path (with query) that serves this bundle fully rendered."""
-        return (
-            f"/v1/fragments/{self.slot}?segment={self.segment}"
-            f"&variant={self.variant}&locale={self.locale}"
-        )
-
-    @classmethod
-    def from_cache_key(cls, cache_key: str) -> FragmentKey:
-        """Parse what `cache_key` produced."""
-        parts = cache_key.split("/")
-        if len(parts) != 5 or parts[0] != "bundle":
-            raise InvalidIdentifier(
-                "cache key", cache_key, "expected bundle/slot/segment/variant/locale"
-            )
-        return cls(parts[1], parts[2], parts[3], parts[4])
-
-
-def partition_of(slot: str, segment: str) -> str:
-    """The partition id of a (slot, segment) pair."""
-    return f"{slot}/{segment}"
-
-
-# --- cache tags ---------------------------------------------------------------------------------
-
-GLOBAL_TAG = "shelfedge"
-"""Carried by every bundle: purging it empties every shelfedge entry of a zone."""
-
-
-def sku_tag(sku: str) -> str:
-    return f"sku:{sku}"
-
-
-def slot_tag(slot: str) -> str:
-    return f"slot:{slot}"
-
-
-def segment_tag(segment: str) -> str:
-    return f"segment:{segment}"
-
-
-def slot_segment_tag(slot: str, segment: str) -> str:
-    return f"slotseg:{slot}/{segment}"
-
-
-BUNDLE_TAG_PREFIX = "bundle:"
-
-
-def bundle_tag(key: FragmentKey) -> str:
-    """The tag that names exactly one bundle (all its cached representations)."""
-    return f"{BUNDLE_TAG_PREFIX}{key.slot}/{key.segment}/{key.variant}/{key.locale}"
-
-
-def key_of_bundle_tag(tag: str) -> FragmentKey | None:
-    """The key a `bundle_tag` names, or None for any other (or malformed) tag."""
-    if not tag.startswith(BUNDLE_TAG_PREFIX):
-        return None
-    try:
-        slot, segment, variant, locale = tag.removeprefix(BUNDLE_TAG_PREFIX).split("/")
-        return FragmentKey(slot, segment, variant, locale)
-    except (ValueError, InvalidIdentifier):
-        return None
-
-
-def coarse_tags(key: FragmentKey) -> tuple[str, ...]:
-    """Tags that always fit in a header, used when per-SKU tags would be too long."""
-    return (
-        GLOBAL_TAG,
-        slot_tag(key.slot),
-        segment_tag(key.segment),
-        slot_segment_tag(key.slot, key.segment),
-        bundle_tag(key),
-    )
-
-
-def bundle_tags(key: FragmentKey, skus: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """All tags of a bundle: its coarse tags, then one per SKU it shows (in order, no repeats)."""
-    seen: dict[str, None] = dict.fromkeys(coarse_tags(key))
-    for sku in skus:
-        seen.setdefault(sku_tag(sku), None)
-    return tuple(seen)
-
-
-# --- Redis keys -----------------------------------------------------------------------------------
-
 
 SKU_BUCKETS = 256
 """SKUs are spread over this many hash tags: enough to balance a Redis Cluster of dozens of

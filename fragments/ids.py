@@ -1,0 +1,124 @@
+"""The id grammar of shelfedge: slot, segment, variant, experiment and location ids, SKUs, locales,
+and the key of one shared bundle.
+
+This is the one place that says what an id looks like. Validators (`check_*`), the JSON Schemas of
+the wire events and the OpenAPI document all use the patterns below; nothing else writes one. It
+imports only the standard library and never performs I/O (it runs under Pyodide and WASI).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fragments.errors import InvalidIdentifier
+
+ID_PATTERN = r"[a-z0-9][a-z0-9_-]{0,63}"
+"""Slot, segment, variant, experiment, location and category ids: 1-64 of a-z, 0-9, - and _."""
+SKU_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+"""A SKU: 1-64 chars of A-Z, a-z, 0-9, -, _ and ., starting with a letter or digit."""
+LOCALE_PATTERN = r"[a-z]{2,3}(-[A-Z]{2})?"
+"""A BCP 47 language(-REGION) tag such as ``en-US``."""
+
+_ID = re.compile(ID_PATTERN)
+_SKU = re.compile(SKU_PATTERN)
+_LOCALE = re.compile(LOCALE_PATTERN)
+
+
+def anchored(pattern: str) -> str:
+    """The pattern as a whole-string JSON Schema / OpenAPI ``pattern`` (``^...$``)."""
+    return f"^{pattern}$"
+
+
+def is_id(value: str) -> bool:
+    """Whether ``value`` is a valid id (`ID_PATTERN`), as a test instead of an exception."""
+    return _ID.fullmatch(value) is not None
+
+
+def is_sku(value: str) -> bool:
+    """Whether ``value`` is a valid SKU (`SKU_PATTERN`)."""
+    return _SKU.fullmatch(value) is not None
+
+
+CONTROL_VARIANT = "control"
+DEFAULT_LOCALE = "en-US"
+
+
+def check_id(kind: str, value: str) -> str:
+    """Return ``value`` if it is a valid slot/segment/variant id, else raise InvalidIdentifier."""
+    if not _ID.fullmatch(value):
+        raise InvalidIdentifier(kind, value, "expected 1-64 chars of a-z, 0-9, '-', '_'")
+    return value
+
+
+def check_sku(value: str) -> str:
+    """Return ``value`` if it is a valid SKU, else raise InvalidIdentifier."""
+    if not _SKU.fullmatch(value):
+        raise InvalidIdentifier("sku", value, "expected 1-64 chars of A-Z, a-z, 0-9, '-', '_', '.'")
+    return value
+
+
+def check_locale(value: str) -> str:
+    """Return ``value`` if it is a BCP 47 language(-REGION) tag such as en-US."""
+    if not _LOCALE.fullmatch(value):
+        raise InvalidIdentifier("locale", value, "expected a language tag such as 'en-US'")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class FragmentKey:
+    """Identifies one shared, cacheable bundle. Never carries anything about a visitor."""
+
+    slot: str
+    """Slot id from the slot config, e.g. ``home-hero``."""
+    segment: str
+    """Coarse shopper segment id, e.g. ``bargain-hunters``."""
+    variant: str = CONTROL_VARIANT
+    """Experiment variant id; ``control`` when no experiment applies."""
+    locale: str = DEFAULT_LOCALE
+    """Language-region tag used for rendering prices and text."""
+
+    def __post_init__(self) -> None:
+        check_id("slot", self.slot)
+        check_id("segment", self.segment)
+        check_id("variant", self.variant)
+        check_locale(self.locale)
+
+    @property
+    def cache_key(self) -> str:
+        """The edge cache key: a path-like string, shared by all visitors of this key."""
+        return f"bundle/{self.slot}/{self.segment}/{self.variant}/{self.locale}"
+
+    @property
+    def partition(self) -> str:
+        """The (slot, segment) partition that owns this bundle in Redis."""
+        return partition_of(self.slot, self.segment)
+
+    def bundle_path(self) -> str:
+        """Origin URL path (with query) that serves this bundle."""
+        return (
+            f"/v1/bundles/{self.slot}?segment={self.segment}"
+            f"&variant={self.variant}&locale={self.locale}"
+        )
+
+    def fragment_path(self) -> str:
+        """Origin URL path (with query) that serves this bundle fully rendered."""
+        return (
+            f"/v1/fragments/{self.slot}?segment={self.segment}"
+            f"&variant={self.variant}&locale={self.locale}"
+        )
+
+    @classmethod
+    def from_cache_key(cls, cache_key: str) -> FragmentKey:
+        """Parse what `cache_key` produced."""
+        parts = cache_key.split("/")
+        if len(parts) != 5 or parts[0] != "bundle":
+            raise InvalidIdentifier(
+                "cache key", cache_key, "expected bundle/slot/segment/variant/locale"
+            )
+        return cls(parts[1], parts[2], parts[3], parts[4])
+
+
+def partition_of(slot: str, segment: str) -> str:
+    """The partition id of a (slot, segment) pair."""
+    return f"{slot}/{segment}"

@@ -1,0 +1,66 @@
+"""Cache tags: the names a CDN purges by. The origin puts them on every bundle response, the
+invalidation consumer enqueues them, the edge and the purgers send them. Nothing else builds a tag.
+Stdlib only, no I/O.
+"""
+
+from __future__ import annotations
+
+from fragments.errors import InvalidIdentifier
+from fragments.ids import FragmentKey
+
+GLOBAL_TAG = "shelfedge"
+"""Carried by every bundle: purging it empties every shelfedge entry of a zone."""
+
+
+def sku_tag(sku: str) -> str:
+    return f"sku:{sku}"
+
+
+def slot_tag(slot: str) -> str:
+    return f"slot:{slot}"
+
+
+def segment_tag(segment: str) -> str:
+    return f"segment:{segment}"
+
+
+def slot_segment_tag(slot: str, segment: str) -> str:
+    return f"slotseg:{slot}/{segment}"
+
+
+BUNDLE_TAG_PREFIX = "bundle:"
+
+
+def bundle_tag(key: FragmentKey) -> str:
+    """The tag that names exactly one bundle (all its cached representations)."""
+    return f"{BUNDLE_TAG_PREFIX}{key.slot}/{key.segment}/{key.variant}/{key.locale}"
+
+
+def key_of_bundle_tag(tag: str) -> FragmentKey | None:
+    """The key a `bundle_tag` names, or None for any other (or malformed) tag."""
+    if not tag.startswith(BUNDLE_TAG_PREFIX):
+        return None
+    try:
+        slot, segment, variant, locale = tag.removeprefix(BUNDLE_TAG_PREFIX).split("/")
+        return FragmentKey(slot, segment, variant, locale)
+    except (ValueError, InvalidIdentifier):
+        return None
+
+
+def coarse_tags(key: FragmentKey) -> tuple[str, ...]:
+    """Tags that always fit in a header, used when per-SKU tags would be too long."""
+    return (
+        GLOBAL_TAG,
+        slot_tag(key.slot),
+        segment_tag(key.segment),
+        slot_segment_tag(key.slot, key.segment),
+        bundle_tag(key),
+    )
+
+
+def bundle_tags(key: FragmentKey, skus: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """All tags of a bundle: its coarse tags, then one per SKU it shows (in order, no repeats)."""
+    seen: dict[str, None] = dict.fromkeys(coarse_tags(key))
+    for sku in skus:
+        seen.setdefault(sku_tag(sku), None)
+    return tuple(seen)
