@@ -8,7 +8,7 @@
     ``GET /static``: a constant N-byte HTML body: what the local edge costs without the
     edge decision (and without its cache lookup).
 
-Both run under uvicorn exactly as the origin does (`origin.serve.serve_origin`: same host,
+Both run under uvicorn exactly as the origin does (`origin.web.serve.serve_origin`: same host,
 log level, no access log, lifespan on, uvicorn's default loop and HTTP implementation) and
 share the origin's Redis client settings, so the ratio isolates the application's own work.
 They must never do more per request than described, or the ratio flatters the product.
@@ -27,9 +27,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from origin.app import redis_client
-from origin.routes.bundles import BUNDLE_MEDIA_TYPE
 from origin.settings import Settings
+from origin.web.app import redis_client
+from origin.web.routes.bundles import BUNDLE_MEDIA_TYPE
 
 HOST = "127.0.0.1"
 _CARD = (

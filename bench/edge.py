@@ -7,7 +7,7 @@
    process and inside Pyodide under Node (`tests.support.pyodide.PyodideRunner`), in alternating
    rounds. Both must produce the same HTML (same hash). Prints p50/p99 in microseconds for both
    and the Pyodide/CPython ratio. Targets: Pyodide p50 <= 1 ms, p99 <= 3 ms.
-2. HTTP: the local edge (``python -m origin edge``) in front of a real origin and seeded Redis,
+2. HTTP: the local edge (``python -m shelfedge edge``) in front of a real origin and seeded Redis,
    loaded with cache hits at 50 keep-alive connections, against a bare uvicorn/Starlette endpoint
    answering a static body of the same size (the edge's ~7 KB slot HTML), in alternating rounds.
    Prints req/s, p50, p99 for both and the ratio; the edge's own counters must show the load was
@@ -45,7 +45,7 @@ from bench.report import (
 from bench.seeding import seed_catalog, seeded_line
 from bench.servers import EdgeServer, OriginServer, StaticBaseline, http_get
 from bench.stats import Summary
-from origin.localstack import RedisServer
+from shelfedge.localstack import RedisServer
 from tests.support.pyodide import PyodideError, PyodideRunner, prepare_pyodide_wheels
 
 PYODIDE_P50_TARGET_US = 1000.0

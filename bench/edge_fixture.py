@@ -1,7 +1,7 @@
 """The edge benchmark's inputs: a 200-candidate bundle and a returning shopper's request.
 
-The bundle is built the way the origin builds bundles (`origin.builder.BundleBuilder` over the
-demo catalog, ranked by `origin.scoring.rank` for one segment), with the home-hero slot widened
+The bundle is built the way the origin builds bundles (`origin.core.builder.BundleBuilder` over the
+demo catalog, ranked by `origin.core.scoring.rank` for one segment), with the home-hero slot widened
 to 200 candidates, the design load of the edge rerank. The request is a consenting, returning
 shopper with a signed segment cookie, two cart items, five recently viewed categories with
 prices and a German Accept-Language: every branch of context parsing and rerank does work.
@@ -19,9 +19,9 @@ from fragments.bundle import Bundle, encode_bundle
 from fragments.ids import CONTROL_VARIANT, FragmentKey
 from fragments.segment_cookie import DEV_SEGMENT_SECRET, sign_segment
 from fragments.slots import SlotCatalog, load_slots
-from origin.builder import BundleBuilder
-from origin.demo_catalog import generate_catalog
-from origin.scoring import rank
+from origin.core.builder import BundleBuilder
+from origin.core.demo_catalog import generate_catalog
+from origin.core.scoring import rank
 from origin.settings import Settings
 
 SLOT = "home-hero"

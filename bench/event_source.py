@@ -26,7 +26,7 @@ from bench.seeding import CATALOG_SEED, CATALOG_SKUS
 from invalidation.demo_events import STOCK_NOISE_ONLY, DemoEventStream, EventMix
 from invalidation.events import Event
 from invalidation.producer import EventProducer
-from origin.demo_catalog import generate_catalog
+from origin.core.demo_catalog import generate_catalog
 
 MIXES: dict[str, EventMix] = {"default": EventMix(), "stock-noise": STOCK_NOISE_ONLY}
 TICK_S = 0.005

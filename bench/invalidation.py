@@ -50,9 +50,9 @@ from bench.stats import Summary
 from fragments import topics
 from fragments.topics import ALL_TOPICS
 from invalidation.consumer import WINDOWS_IN_FLIGHT
-from origin.app import redis_client
-from origin.localstack import KafkaBroker, RedisServer, ensure_topics
 from origin.settings import Settings
+from origin.web.app import redis_client
+from shelfedge.localstack import KafkaBroker, RedisServer, ensure_topics
 
 THROUGHPUT_RATIO_TARGET = 0.5
 P99_TARGET_MS = 250.0

@@ -3,7 +3,7 @@
 ``python -m bench.origin [--short] [--strict]``
 
 1. Start a fresh `redis-server` and seed the demo catalog (5,000 SKUs, every bundle built).
-2. Serve the origin as `make run` does (``python -m origin origin``, uvicorn) and, next to it,
+2. Serve the origin as `make run` does (``python -m shelfedge origin``, uvicorn) and, next to it,
    the baseline (`bench.baseline_apps redis-get`: bare Starlette, one Redis GET of the same
    stored envelope per request, same uvicorn settings).
 3. Load both with the same keep-alive load generator (its own process) at a fixed concurrency
@@ -39,7 +39,7 @@ from bench.seeding import seed_catalog, seeded_line
 from bench.servers import OriginServer, RedisGetBaseline
 from fragments.ids import CONTROL_VARIANT, FragmentKey
 from origin.core import keys
-from origin.localstack import RedisServer
+from shelfedge.localstack import RedisServer
 
 BUNDLE = FragmentKey("home-hero", "everyone", CONTROL_VARIANT, "en-US")
 THROUGHPUT_RATIO_TARGET = 0.7

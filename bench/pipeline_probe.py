@@ -31,14 +31,14 @@ from invalidation.apply import EventApplier
 from invalidation.consumer import ConsumerConfig, InvalidationConsumer
 from invalidation.metrics import InvalidationMetrics
 from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipeline
-from invalidation.purge_queue import PendingPurge, PurgeQueue
 from invalidation.purge_worker import PurgeWorker
 from invalidation.records import Record
 from invalidation.service import freeze_startup_heap
-from origin.builder import BundleBuilder
-from origin.recompute import Recomputer
+from origin.core.builder import BundleBuilder
+from origin.core.purge_queue import PendingPurge, PurgeQueue
+from origin.core.recompute import Recomputer
+from origin.core.store import Store
 from origin.settings import DEFAULT_MAX_IN_FLIGHT
-from origin.store import Store
 
 BENCH_PURGER = "bench"
 PURGE_TAGS_PER_REQUEST = 500

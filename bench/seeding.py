@@ -7,10 +7,10 @@ It must never touch a Redis the benchmark did not start (callers pass their own 
 from __future__ import annotations
 
 from fragments.slots import load_slots
-from origin.app import redis_client
-from origin.seed import SeedReport, seed_demo
+from origin.core.seed import SeedReport, seed_demo
+from origin.core.store import Store
 from origin.settings import Settings
-from origin.store import Store
+from origin.web.app import redis_client
 
 CATALOG_SEED = Settings().catalog_seed
 CATALOG_SKUS = Settings().catalog_skus

@@ -1,12 +1,12 @@
 """HTTP servers under test, each a uvicorn process of its own on a loopback port.
 
-`AppServer` reuses the local services' lifecycle (`origin.localstack.LocalService`: own process
+`AppServer` reuses the local services' lifecycle (`shelfedge.localstack.LocalService`: own process
 group, log file, `start()` returns only once the probe passes, stop then SIGKILL by group) for
 a ``python -m <module> ...`` that serves HTTP on the port it is given. The probe is a real GET
 that must answer 200, so a server whose dependencies are down never counts as started.
 
 The subclasses name what runs: the origin and the local edge through the product's own CLI
-(``python -m origin origin|edge``), the baselines through `bench.baseline_apps`.
+(``python -m shelfedge origin|edge``), the baselines through `bench.baseline_apps`.
 It must never serve on anything but loopback or signal a process it did not start.
 """
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from bench.errors import BenchRunError
 from bench.processes import child_env, python_module_argv
-from origin.localstack.ports import LOOPBACK, free_port
-from origin.localstack.service import LocalService, ProbeFailed
+from shelfedge.localstack.ports import LOOPBACK, free_port
+from shelfedge.localstack.service import LocalService, ProbeFailed
 
 STARTUP_TIMEOUT_S = 30.0
 STOP_GRACE_S = 5.0
@@ -97,7 +97,7 @@ def http_get(port: int, path: str, headers: Mapping[str, str] | None = None) -> 
 
 
 class OriginServer(AppServer):
-    """The origin context service as `make run` starts it: ``python -m origin origin``."""
+    """The origin context service as `make run` starts it: ``python -m shelfedge origin``."""
 
     display_name = "bench-origin"
 
@@ -113,7 +113,7 @@ class OriginServer(AppServer):
 
 
 class EdgeServer(AppServer):
-    """The local edge in front of an origin: ``python -m origin edge``."""
+    """The local edge in front of an origin: ``python -m shelfedge edge``."""
 
     display_name = "bench-edge"
 

@@ -35,7 +35,7 @@ class CachePolicy:
 
 @dataclass(frozen=True, slots=True)
 class ScoringWeights:
-    """Exponents of the segment-list score (see origin/scoring.py)."""
+    """Exponents of the segment-list score (see origin/core/scoring.py)."""
 
     affinity: float = 1.0
     popularity: float = 1.0

@@ -25,7 +25,7 @@ from fragments.bundle import StockState
 from fragments.cards import stock_state
 from invalidation.events import Event, InventoryEvent
 from origin.core import keys
-from origin.redis_errors import bounded
+from origin.core.redis_errors import bounded
 
 SEEN_CAP = 64
 SEEN_TTL_SECONDS = 7 * 24 * 3600
@@ -57,7 +57,7 @@ local function apply_sku(product, seen, at, count)
   local doc = redis.call('HGETALL', product)
   local state = {{}}
   for n = 1, #doc, 2 do state[doc[n]] = doc[n + 1] end
-  -- Every product document has a 'sku' field (origin.catalog): none means an unknown SKU.
+  -- Every product document has a 'sku' field (origin.core.catalog): none means an unknown SKU.
   local exists = state['sku'] ~= nil
   local dirty, order, statuses, totals, known, pushed = {{}}, {{}}, {{}}, {{}}, {{}}, {{}}
   local ask = count <= {_LPOS_MAX}

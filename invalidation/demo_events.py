@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from invalidation.events import Event, InventoryEvent, PriceEvent
-from origin.catalog import Product
-from origin.demo_catalog import PROMOS
+from origin.core.catalog import Product
+from origin.core.demo_catalog import PROMOS
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,8 @@ whichever window removes it). Windows propagate one at a time, in order.
 
 Count-only stock noise (no stock-state change) skips impact analysis entirely: nothing a shopper
 sees, nor any score, depends on the count. A price move that crosses no segment's price band
-moves no score (`origin.scoring.price_change_moves_scores`): its SKU's bundles are recomputed but
-the SKU is not rescored. Redelivered events (duplicate or stale) are
+moves no score (`origin.core.scoring.price_change_moves_scores`): its SKU's bundles are
+recomputed but the SKU is not rescored. Redelivered events (duplicate or stale) are
 reconciled: their SKU's bundles are recomputed from current state, which is a no-op unless a
 crash interrupted the first delivery.
 """
@@ -33,9 +33,9 @@ from fragments.cards import stock_state
 from fragments.ids import FragmentKey
 from invalidation.apply import EventApplier, SkuResult
 from invalidation.records import DeadLetter, DecodedRecords, Record
-from origin.recompute import Recomputer
-from origin.scoring import price_change_moves_scores
-from origin.store import PurgeRequest
+from origin.core.recompute import Recomputer
+from origin.core.scoring import price_change_moves_scores
+from origin.core.store import PurgeRequest
 
 
 @dataclass(slots=True)
@@ -150,7 +150,7 @@ class InvalidationPipeline:
 
     def _scores_may_move(self, result: SkuResult) -> bool:
         """Whether the SKU's scores may have moved: its stock state changed, or its price moved
-        across a segment's price band (the only ways events reach `origin.scoring`)."""
+        across a segment's price band (the only ways events reach `origin.core.scoring`)."""
         if result.stock_state_changed:
             return True
         segments = self.recomputer.segments.values()

@@ -19,10 +19,10 @@ from redis.asyncio import Redis
 
 from invalidation.errors import PurgeFailed
 from invalidation.metrics import InvalidationMetrics
-from invalidation.purge_queue import PurgeQueue
 from invalidation.purgers.base import Purger
 from invalidation.ratelimit import TokenBucket
 from origin.core import keys
+from origin.core.purge_queue import PurgeQueue
 from origin.errors import StoreUnavailable
 
 log = logging.getLogger("shelfedge.purge")

@@ -24,9 +24,9 @@ from invalidation.errors import BadEvent, InvalidationError
 from invalidation.events import InventoryEvent, parse_event
 from invalidation.pipeline import InvalidationPipeline
 from invalidation.records import Record
-from origin.catalog import Product
 from origin.core import keys
-from origin.redis_text import decode_map
+from origin.core.catalog import Product
+from origin.core.redis_text import decode_map
 
 BATCH = 1000
 IDLE_POLL_MS = 300

@@ -22,7 +22,6 @@ from invalidation.apply import EventApplier
 from invalidation.consumer import ConsumerConfig, InvalidationConsumer
 from invalidation.metrics import InvalidationMetrics
 from invalidation.pipeline import InvalidationPipeline
-from invalidation.purge_queue import PurgeQueue
 from invalidation.purge_worker import PurgeWorker
 from invalidation.purgers.base import Purger
 from invalidation.purgers.cloudflare import CloudflarePurger
@@ -30,12 +29,13 @@ from invalidation.purgers.fastly import FastlyPurger
 from invalidation.purgers.local_edge import LocalEdgePurger
 from invalidation.purgers.varnish import VarnishPurger
 from invalidation.ratelimit import CLOUDFLARE_PLANS, BucketSpec, TokenBucket
-from origin.app import redis_client
-from origin.builder import BundleBuilder
+from origin.core.builder import BundleBuilder
+from origin.core.purge_queue import PurgeQueue
+from origin.core.recompute import Recomputer
+from origin.core.store import Store
 from origin.errors import SettingsError
-from origin.recompute import Recomputer
 from origin.settings import Settings
-from origin.store import Store
+from origin.web.app import redis_client
 
 log = logging.getLogger("shelfedge.invalidation")
 

@@ -31,7 +31,7 @@ import pytest
 from redis.asyncio import Redis
 
 from fragments.topics import ALL_TOPICS
-from origin.localstack import KafkaBroker, RedisServer, ensure_topics
+from shelfedge.localstack import KafkaBroker, RedisServer, ensure_topics
 from tests.support.pyodide_fixture import pyodide
 
 __all__ = ["pyodide"]

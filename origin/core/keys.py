@@ -50,7 +50,7 @@ def _partition_slot(partition: str) -> str:
 
 
 def product_key(sku: str) -> str:
-    """HASH: the product document of one SKU (fields in origin.catalog)."""
+    """HASH: the product document of one SKU (fields in origin.core.catalog)."""
     return f"{NAMESPACE}:{_sku_slot(sku)}:product:{sku}"
 
 

@@ -27,10 +27,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from origin.core import keys
+from origin.core.redis_errors import bounded
+from origin.core.redis_text import as_text
 from origin.events.schema import ExperimentEvent
 from origin.experiments.stats import SeriesPoint
-from origin.redis_errors import bounded
-from origin.redis_text import as_text
 
 DEDUPE_TTL_S = 8 * 24 * 3600
 """Longer than the collector's accepted event age (7 days) plus a day of redelivery."""

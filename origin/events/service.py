@@ -11,11 +11,11 @@ import asyncio
 import logging
 import signal
 
-from origin.app import redis_client
 from origin.errors import SettingsError
 from origin.events.aggregator import Aggregator
 from origin.events.counters import EventCounters
 from origin.settings import Settings
+from origin.web.app import redis_client
 
 log = logging.getLogger("shelfedge.aggregator")
 REPORT_EVERY_S = 30.0

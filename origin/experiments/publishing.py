@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 
 from fragments.experiments import PUBLISHED_STATUSES, EdgeExperimentConfig, Experiment
 from fragments.ids import CONTROL_VARIANT
-from origin.builder import BundleBuilder
-from origin.experiments.variants import variants_of
-from origin.recompute import Recomputer
-from origin.store import PurgeRequest, Store
+from origin.core.builder import BundleBuilder
+from origin.core.recompute import Recomputer
+from origin.core.store import PurgeRequest, Store
+from origin.core.variants import variants_of
 
 
 def preview_hash(token: str | None) -> str:

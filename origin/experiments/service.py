@@ -23,9 +23,9 @@ from typing import Literal
 from fragments.experiment_validation import validate
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig, Experiment, ExperimentInvalid
 from fragments.slots import SlotCatalog
+from origin.core.config_store import PublishedVersion
+from origin.core.store import Store
 from origin.experiments.audit import AuditEntry, diff
-from origin.experiments.auth import Principal
-from origin.experiments.config_store import PublishedVersion
 from origin.experiments.errors import (
     ConfigVersionNotFound,
     ExperimentExists,
@@ -36,7 +36,7 @@ from origin.experiments.errors import (
 from origin.experiments.publishing import Publisher, build_config, preview_hash
 from origin.experiments.store import Commit, ExperimentStore, Snapshot
 from origin.experiments.templates import TemplateCheck
-from origin.store import Store
+from origin.web.auth import Principal
 
 Action = Literal["start", "pause", "stop"]
 ACTIONS: tuple[Action, ...] = ("start", "pause", "stop")

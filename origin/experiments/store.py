@@ -22,11 +22,11 @@ from redis.exceptions import WatchError
 from fragments.experiment_codec import config_to_json, experiment_from_dict, experiment_to_dict
 from fragments.experiments import EdgeExperimentConfig, Experiment
 from origin.core import keys
+from origin.core.config_store import ConfigReader, PublishedVersion
+from origin.core.redis_errors import bounded
+from origin.core.redis_text import as_text
 from origin.experiments.audit import AuditEntry
-from origin.experiments.config_store import ConfigReader, PublishedVersion
 from origin.experiments.errors import ConcurrentModification
-from origin.redis_errors import bounded
-from origin.redis_text import as_text
 
 MAX_TRANSACTION_ATTEMPTS = 16
 AUDIT_ENTRIES_KEPT = 1000

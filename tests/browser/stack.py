@@ -29,13 +29,13 @@ from edge.adapters.local_server import create_edge_app
 from edge.config import EdgeConfig
 from fragments.slots import load_slots
 from fragments.topics import ALL_TOPICS
-from origin.app import create_app
+from origin.core.seed import seed_demo
+from origin.core.store import Store
 from origin.events.aggregator import Aggregator
 from origin.events.counters import EventCounters
-from origin.localstack import KafkaBroker, RedisServer, ensure_topics, free_port
-from origin.seed import seed_demo
 from origin.settings import Settings
-from origin.store import Store
+from origin.web.app import create_app
+from shelfedge.localstack import KafkaBroker, RedisServer, ensure_topics, free_port
 from tests.support.origin_server import OriginServer
 
 EDITOR_TOKEN = "browser-editor-token-0123456789"

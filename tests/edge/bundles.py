@@ -1,7 +1,7 @@
 """Bundles for the edge tests: small hand-made ones, and real ones built from the demo catalog.
 
-The catalog-built bundles come from `origin.builder.BundleBuilder` over
-`origin.demo_catalog.generate_catalog(CATALOG_SEED, CATALOG_SKUS)` with a fixed build time, so
+The catalog-built bundles come from `origin.core.builder.BundleBuilder` over
+`origin.core.demo_catalog.generate_catalog(CATALOG_SEED, CATALOG_SKUS)` with a fixed build time, so
 they are identical on every run (the golden vectors depend on that). The slot catalog is the
 shipped `slots.toml` plus two test slots: `big-grid` (200 candidates, the rerank design load)
 and `promo-row` (pins, a boost and a bury). Never performs I/O beyond reading slots.toml.
@@ -24,10 +24,10 @@ from fragments.slots import (
     parse_slots,
 )
 from fragments.tags import bundle_tags
-from origin.builder import BundleBuilder
-from origin.catalog import Product
-from origin.demo_catalog import DemoCatalog, generate_catalog
-from origin.scoring import rank
+from origin.core.builder import BundleBuilder
+from origin.core.catalog import Product
+from origin.core.demo_catalog import DemoCatalog, generate_catalog
+from origin.core.scoring import rank
 
 CATALOG_SEED = 42
 CATALOG_SKUS = 400

@@ -5,10 +5,10 @@
 
 The document holds the vector inputs (format, config, bundles, vectors; see `edge.vectors`) and
 ``expected``: what `edge.vectors.run_vectors` returns for them under CPython. Bundles are built
-by `origin.builder.BundleBuilder` from the deterministic demo catalog (`tests.edge.bundles`), so
-the output is identical on every run; `tests/edge/test_vectors.py` checks that the committed
-file is exactly what this script writes. Regenerate only after a deliberate change of edge
-behaviour, and review the diff of ``expected``.
+by `origin.core.builder.BundleBuilder` from the deterministic demo catalog
+(`tests.edge.bundles`), so the output is identical on every run; `tests/edge/test_vectors.py`
+checks that the committed file is exactly what this script writes. Regenerate only after a
+deliberate change of edge behaviour, and review the diff of ``expected``.
 
 It must stay deterministic: no clock, no randomness, no set ordering in the output.
 """

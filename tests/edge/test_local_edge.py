@@ -23,9 +23,9 @@ from edge.config import EdgeConfig
 from fragments.ids import FragmentKey
 from fragments.slots import load_slots
 from fragments.tags import sku_tag
-from origin.seed import seed_demo
+from origin.core.seed import seed_demo
+from origin.core.store import Store
 from origin.settings import Settings
-from origin.store import Store
 from tests.support.origin_server import OriginServer
 
 SECRET = "local-edge-secret-0123456789"

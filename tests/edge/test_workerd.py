@@ -39,10 +39,10 @@ from fragments.bundle import decode_bundle
 from fragments.ids import FragmentKey
 from fragments.slots import SlotCatalog, load_slots, parse_slots
 from fragments.tags import bundle_tag
-from origin.envelope import Envelope, open_envelope
-from origin.seed import seed_demo
+from origin.core.envelope import Envelope, open_envelope
+from origin.core.seed import seed_demo
+from origin.core.store import Store
 from origin.settings import Settings
-from origin.store import Store
 from tests.support.origin_server import OriginServer
 from tests.support.workerd import LOOPBACK, DevSettings, WranglerDev, prepare_worker
 

@@ -25,8 +25,8 @@ from redis.asyncio import Redis
 
 from fragments import topics
 from fragments.slots import load_slots
-from origin.seed import seed_demo
-from origin.store import Store
+from origin.core.seed import seed_demo
+from origin.core.store import Store
 from tests.origin.experiments.support import (
     EDITOR,
     SECRET,

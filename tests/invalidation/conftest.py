@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from redis.asyncio import Redis
 
-from origin.localstack import RedisServer
+from shelfedge.localstack import RedisServer
 from tests.invalidation.support import (
     Snapshot,
     World,

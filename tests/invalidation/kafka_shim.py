@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from origin.localstack import LOOPBACK, KafkaBroker
+from shelfedge.localstack import LOOPBACK, KafkaBroker
 
 API_VERSIONS = 18
 UNSUPPORTED_VERSION = 35

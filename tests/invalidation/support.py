@@ -34,16 +34,16 @@ from invalidation.events import Event, InventoryEvent, PriceEvent, encode_event,
 from invalidation.metrics import InvalidationMetrics
 from invalidation.pipeline import BatchReport, InvalidationPipeline
 from invalidation.records import Record
-from origin.builder import BundleBuilder
-from origin.catalog import Product
 from origin.core import keys
-from origin.demo_catalog import generate_catalog
-from origin.envelope import open_envelope
-from origin.recompute import Recomputer
-from origin.redis_text import as_text, decode_map
-from origin.scoring import rank
-from origin.seed import seed_demo
-from origin.store import Store
+from origin.core.builder import BundleBuilder
+from origin.core.catalog import Product
+from origin.core.demo_catalog import generate_catalog
+from origin.core.envelope import open_envelope
+from origin.core.recompute import Recomputer
+from origin.core.redis_text import as_text, decode_map
+from origin.core.scoring import rank
+from origin.core.seed import seed_demo
+from origin.core.store import Store
 
 CATALOG_SEED = 42
 CATALOG_SKUS = 300

@@ -13,7 +13,7 @@ from invalidation.apply import SEEN_CAP, EventApplier
 from invalidation.events import Event, InventoryEvent, PriceEvent
 from origin.core import keys
 from origin.errors import StoreUnavailable
-from origin.localstack import RedisServer
+from shelfedge.localstack import RedisServer
 from tests.invalidation.support import WHEN, World
 
 

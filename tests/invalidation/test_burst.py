@@ -23,13 +23,13 @@ from fragments.tags import bundle_tag
 from invalidation.demo_events import DemoEventStream, EventMix
 from invalidation.events import Event
 from invalidation.metrics import InvalidationMetrics
-from invalidation.purge_queue import PurgeQueue
 from invalidation.purge_worker import PurgeWorker
 from invalidation.service import build_purgers
 from origin.core import keys
-from origin.localstack import KafkaBroker
-from origin.redis_text import as_text
+from origin.core.purge_queue import PurgeQueue
+from origin.core.redis_text import as_text
 from origin.settings import CloudflareSettings, Settings
+from shelfedge.localstack import KafkaBroker
 from tests.invalidation.support import (
     GroupOffsets,
     World,

@@ -22,7 +22,7 @@ from invalidation.events import InventoryEvent, PriceEvent, encode_event
 from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipeline
 from invalidation.records import DecodedRecords, Record
 from origin.errors import StoreUnavailable
-from origin.localstack import KafkaBroker, RedisServer
+from shelfedge.localstack import KafkaBroker, RedisServer
 from tests.invalidation.support import (
     WHEN,
     GroupOffsets,

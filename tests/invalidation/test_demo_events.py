@@ -10,7 +10,7 @@ import pytest
 from invalidation.demo_events import STOCK_NOISE_ONLY, DemoEventStream, EventMix
 from invalidation.events import Event, InventoryEvent, PriceEvent, encode_event, parse_event
 from invalidation.events import topic_of as topic_of_event
-from origin.demo_catalog import LOCATIONS, generate_catalog
+from origin.core.demo_catalog import LOCATIONS, generate_catalog
 
 PRODUCTS = generate_catalog(42, 400).products
 CHANGES = 6000

@@ -10,7 +10,7 @@ import pytest
 
 from fragments.topics import ALL_TOPICS, INVENTORY
 from invalidation.events import InventoryEvent, encode_event
-from origin.localstack import ensure_topics
+from shelfedge.localstack import ensure_topics
 from tests.invalidation.kafka_shim import AdvertisedKafkaBroker, ApiVersionsShim
 from tests.invalidation.support import WHEN, World, consumer_config, eventually, running_consumer
 

@@ -1,6 +1,6 @@
 """kill -9 of the `shelfedge consume` process mid-stream: restart, and nothing is lost.
 
-The real CLI (`python -m origin consume`) runs as a subprocess against the session Redis, a
+The real CLI (`python -m shelfedge consume`) runs as a subprocess against the session Redis, a
 broker of the test's own and the fake purge API (as the local edge). It is SIGKILLed while a
 window is in flight (events applied, offsets not yet committed), started again, and must then
 reach the log end with: every SKU in its last-version-wins state, each event applied exactly
@@ -27,8 +27,8 @@ from fragments.tags import bundle_tag
 from invalidation.demo_events import DemoEventStream
 from invalidation.events import Event, InventoryEvent, topic_of
 from origin.core import keys
-from origin.localstack import KafkaBroker, free_port
-from origin.redis_text import as_text
+from origin.core.redis_text import as_text
+from shelfedge.localstack import KafkaBroker, free_port
 from tests.invalidation.support import (
     GroupOffsets,
     Produced,
@@ -47,13 +47,13 @@ KILL_ATTEMPTS = 3
 
 
 class ConsumeProcess:
-    """`python -m origin consume` with its output in a log file."""
+    """`python -m shelfedge consume` with its output in a log file."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "origin", "consume"],
+                [sys.executable, "-m", "shelfedge", "consume"],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=out,

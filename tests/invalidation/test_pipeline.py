@@ -12,9 +12,9 @@ from invalidation.apply import EventApplier
 from invalidation.events import Event, InventoryEvent, PriceEvent
 from invalidation.records import DecodedRecords, Record
 from origin.core import keys
-from origin.envelope import open_envelope
-from origin.redis_text import as_text
-from origin.scoring import price_change_moves_scores, rank
+from origin.core.envelope import open_envelope
+from origin.core.redis_text import as_text
+from origin.core.scoring import price_change_moves_scores, rank
 from tests.invalidation.support import WHEN, World, record_of
 
 PURGER = "local-edge"

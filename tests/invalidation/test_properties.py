@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from invalidation.events import Event, InventoryEvent, PriceEvent
 from invalidation.records import Record
-from origin.catalog import Product
-from origin.demo_catalog import LOCATIONS, PROMOS, generate_catalog
+from origin.core.catalog import Product
+from origin.core.demo_catalog import LOCATIONS, PROMOS, generate_catalog
 from tests.invalidation.support import (
     CATALOG_SEED,
     CATALOG_SKUS,

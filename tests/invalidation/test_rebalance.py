@@ -11,7 +11,7 @@ import uuid
 
 from invalidation.demo_events import DemoEventStream
 from invalidation.events import Event
-from origin.localstack import KafkaBroker
+from shelfedge.localstack import KafkaBroker
 from tests.invalidation.support import (
     GroupOffsets,
     World,

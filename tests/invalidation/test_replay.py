@@ -17,7 +17,7 @@ from invalidation.demo_events import DemoEventStream, EventMix
 from invalidation.events import Event, encode_event, topic_of
 from invalidation.replay import dry_run, read_range, replay
 from origin.core import keys
-from origin.localstack import KafkaBroker
+from shelfedge.localstack import KafkaBroker
 from tests.invalidation.support import (
     Produced,
     World,

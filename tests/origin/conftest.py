@@ -3,7 +3,7 @@
 - `seeded_origin_store`: the session's redis-server, emptied and loaded once per test module
   with a small demo catalog (`SEEDED_SKUS` products, every segment, every bundle). Tests that
   use it must not flush Redis; tests that change the catalog use `redis_client` instead.
-- `origin_app` / `origin_client`: `origin.app.create_app` over that Redis with its lifespan
+- `origin_app` / `origin_client`: `origin.web.app.create_app` over that Redis with its lifespan
   running, and an httpx client talking to it through `httpx.ASGITransport` (no socket).
 
 Fixtures here are requested by name only (none is autouse), so other tests in this folder are
@@ -20,10 +20,10 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from fragments.slots import load_slots
-from origin.app import create_app
-from origin.seed import SeedReport, seed_demo
+from origin.core.seed import SeedReport, seed_demo
+from origin.core.store import Store
 from origin.settings import Settings
-from origin.store import Store
+from origin.web.app import create_app
 
 SEEDED_SKUS = 300
 SEEDED_SEED = 42

@@ -18,11 +18,11 @@ import pytest
 from redis.asyncio import Redis
 
 from fragments.slots import load_slots
-from origin.app import create_app
-from origin.localstack import RedisServer
-from origin.seed import seed_demo
+from origin.core.seed import seed_demo
+from origin.core.store import Store
 from origin.settings import Settings
-from origin.store import Store
+from origin.web.app import create_app
+from shelfedge.localstack import RedisServer
 
 TIMEOUT_MS = 200
 DEADLINE_S = 2 * TIMEOUT_MS / 1000

@@ -30,11 +30,11 @@ from starlette.routing import Route
 from fragments.ids import DEFAULT_LOCALE, FragmentKey
 from fragments.slots import DEFAULT_SLOTS_FILE, SlotCatalog, parse_slots
 from fragments.tags import bundle_tag, sku_tag
-from origin import problems
-from origin.demo_catalog import DEFAULT_SEGMENT
-from origin.seed import seed_demo
+from origin.core.demo_catalog import DEFAULT_SEGMENT
+from origin.core.seed import seed_demo
+from origin.core.store import Store
 from origin.settings import Settings
-from origin.store import Store
+from origin.web import problems
 from tests.support.origin_server import OriginServer, normalize_target
 from tests.support.varnish import SHELFEDGE_VCL, Varnish, render_vcl
 

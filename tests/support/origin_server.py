@@ -1,6 +1,6 @@
 """Run the origin ASGI app under uvicorn on a loopback port, in a background thread, for tests.
 
-`OriginServer` serves `origin.app.create_app(settings, slots)` (or any ASGI app) on a free
+`OriginServer` serves `origin.web.app.create_app(settings, slots)` (or any ASGI app) on a free
 127.0.0.1 port. `stop()` takes it down (the port then refuses connections) and `start()`
 brings it back on the same port, so a test can put an outage in front of a cache and end it.
 Every request that reaches the app is recorded by an ASGI wrapper (`RequestLog`): tests count
@@ -32,9 +32,9 @@ from urllib.parse import parse_qsl, urlencode
 import uvicorn
 
 from fragments.slots import SlotCatalog
-from origin.app import create_app
-from origin.localstack.ports import LOOPBACK, free_port
 from origin.settings import Settings
+from origin.web.app import create_app
+from shelfedge.localstack.ports import LOOPBACK, free_port
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

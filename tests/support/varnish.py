@@ -28,8 +28,8 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from origin.localstack.errors import LocalStackError, ServiceBinaryNotFound
-from origin.localstack.service import LocalService, ProbeFailed
+from shelfedge.localstack.errors import LocalStackError, ServiceBinaryNotFound
+from shelfedge.localstack.service import LocalService, ProbeFailed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The repository root: this file lives in `tests/support/`."""

@@ -16,7 +16,7 @@ from fragments import topics
 from origin.events.aggregator import Aggregator
 from origin.events.counters import EventCounters
 from origin.events.schema import parse_event
-from origin.localstack import KafkaBroker
+from shelfedge.localstack import KafkaBroker
 from tests.invalidation.support import TEST_SESSION_TIMEOUT_MS, eventually, produce_raw
 from tests.origin.events.support import event, events_settings
 from tests.origin.experiments.support import EDITOR, VIEWER, hero_experiment, if_match

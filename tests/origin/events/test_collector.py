@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from fragments import topics
-from origin.localstack import KafkaBroker, free_port
+from shelfedge.localstack import KafkaBroker, free_port
 from tests.invalidation.support import eventually
 from tests.origin.events.support import event, events_settings
 from tests.support.origin_server import OriginServer

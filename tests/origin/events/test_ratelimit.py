@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from origin.events.ratelimit import ClientRateLimiter
+from origin.web.events.ratelimit import ClientRateLimiter
 
 
 class Clock:

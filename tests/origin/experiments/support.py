@@ -8,9 +8,9 @@ import pytest
 from redis.asyncio import Redis
 
 from fragments.slots import load_slots
-from origin.seed import seed_demo
+from origin.core.seed import seed_demo
+from origin.core.store import Store
 from origin.settings import Settings
-from origin.store import Store
 
 EDITOR_TOKEN = "editor-token-0123456789abcdef"
 VIEWER_TOKEN = "viewer-token-0123456789abcdef"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from origin.devstack import _child_env, _dev_admin_token
 from origin.errors import SettingsError
-from origin.experiments.auth import TokenAuthority
 from origin.settings import Settings, token_fingerprint
+from origin.web.auth import TokenAuthority
+from shelfedge.devstack import _child_env, _dev_admin_token
 
 ALICE = "a" * 24
 PLAIN = "b" * 20 + "=="

@@ -26,7 +26,7 @@ from edge.adapters.local_server import LocalEdge, create_edge_app
 from edge.config import EdgeConfig
 from fragments import topics
 from fragments.slots import load_slots
-from origin.localstack import free_port
+from shelfedge.localstack import free_port
 from tests.invalidation.support import eventually
 from tests.origin.experiments.support import (
     EDITOR,

@@ -13,7 +13,7 @@ from fragments.bundle import decode_bundle
 from fragments.experiment_codec import config_from_json
 from fragments.ids import FragmentKey
 from fragments.slots import load_slots
-from origin.store import Store
+from origin.core.store import Store
 from tests.origin.experiments.support import EDITOR, VIEWER, hero_experiment, if_match
 
 CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30"

@@ -16,11 +16,11 @@ from fragments.slots import load_slots
 from invalidation.apply import EventApplier
 from invalidation.events import InventoryEvent
 from invalidation.pipeline import InvalidationPipeline
-from origin.builder import BundleBuilder
 from origin.core import keys
-from origin.envelope import open_envelope
-from origin.recompute import Recomputer
-from origin.store import Store
+from origin.core.builder import BundleBuilder
+from origin.core.envelope import open_envelope
+from origin.core.recompute import Recomputer
+from origin.core.store import Store
 from tests.invalidation.support import record_of
 from tests.origin.experiments.support import EDITOR, hero_experiment, if_match
 

@@ -1,0 +1,301 @@
+"""Keep segment lists and stored bundles in step with the catalog and the running experiments.
+
+`Recomputer` is the I/O shell around the pure scoring and builder: it (re)computes the ranked
+list of every (slot, segment) partition, rescored one product at a time on change, and rebuilds a
+bundle, writing it only when its content hash changed (compare-and-set, retried on conflict).
+The origin's `build` command, the experiment publisher and the invalidation consumer use it.
+
+Experiment variants (`origin.core.variants`): each variant of a running experiment has
+bundles of its own on its slots. A variant that changes the scoring weights ranks its own list
+(`origin.core.keys.list_id`), rescored together with the control list; template overrides apply
+when its bundles are rendered. Built without explicit `variants`, a recomputer follows the
+published edge configuration: before each rescore, SKU-index lookup and full rebuild it reads
+the current version (one GET) and, when it moved, adopts the new variants: their own lists are
+ranked at once and their bundles are returned as impacted, so the pipeline recomputes (and if
+need be purges) them. So the invalidation consumer keeps variant bundles true without a
+restart. Bundles of variants that left the configuration are no longer maintained (nobody is
+routed to them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from fragments.bundle import Bundle
+from fragments.ids import FragmentKey, partition_of
+from fragments.slots import ScoringWeights, SlotCatalog
+from origin.core.builder import BundleBuilder
+from origin.core.catalog import Product, Segment
+from origin.core.config_store import ConfigReader
+from origin.core.keys import list_id
+from origin.core.scoring import rank, score
+from origin.core.store import PurgeRequest, Store, StoredState
+from origin.core.variants import CONTROL_BUNDLES, BundleVariant, variants_of
+from origin.errors import OriginError
+
+MAX_CAS_ATTEMPTS = 8
+
+
+class RecomputeConflict(OriginError):
+    """A bundle kept changing under us; the caller should retry later (retriable)."""
+
+    retriable = True
+
+
+@dataclass(frozen=True, slots=True)
+class RecomputeResult:
+    """What a bundle recompute did."""
+
+    key: FragmentKey
+    changed: bool
+    """True when the stored content hash changed (a purge is due)."""
+    bundle: Bundle
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """A (slot, segment) pair: one ranked list, several bundles (variants x locales)."""
+
+    slot: str
+    segment: Segment
+
+    @property
+    def id(self) -> str:
+        return partition_of(self.slot, self.segment.id)
+
+
+class Recomputer:
+    """Recomputes lists and bundles against one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        builder: BundleBuilder,
+        segments: Sequence[Segment],
+        variants: Sequence[BundleVariant] | None = None,
+    ) -> None:
+        """`variants` fixes the bundle variants (control is always included); None follows the
+        published edge configuration in the store (see `sync_variants`)."""
+        self.store = store
+        self.builder = builder
+        self.slots: SlotCatalog = builder.slots
+        self.segments = {s.id: s for s in segments}
+        self.partitions = {
+            p.id: p for p in (Partition(slot, seg) for slot in self.slots.slots for seg in segments)
+        }
+        self.follows_published = variants is None
+        self.config_version = 0
+        """The published configuration version the variants come from (when following)."""
+        self._configs = ConfigReader(store.redis, store.timeout)
+        self._adopted: set[FragmentKey] = set()
+        self._set_variants(variants or ())
+
+    def _set_variants(self, variants: Sequence[BundleVariant]) -> None:
+        chosen = [CONTROL_BUNDLES, *(v for v in variants if v.id != CONTROL_BUNDLES.id)]
+        self.variants: tuple[BundleVariant, ...] = tuple(chosen)
+        self._by_slot: dict[str, dict[str, BundleVariant]] = {
+            slot: {v.id: v for v in chosen if v.applies_to(slot)} for slot in self.slots.slots
+        }
+
+    def variant_of(self, key: FragmentKey) -> BundleVariant:
+        """How `key`'s bundle is built (control's way for a variant no longer configured)."""
+        return self._by_slot.get(key.slot, {}).get(key.variant, CONTROL_BUNDLES)
+
+    def _list_of(self, partition: str, variant: BundleVariant) -> str:
+        if variant.own_list:
+            slot, _, segment = partition.partition("/")
+            return list_id(slot, segment, variant.id)
+        return partition
+
+    def _weights(self, slot: str, variant: BundleVariant) -> ScoringWeights:
+        return variant.weights(self.slots.slots[slot].scoring)
+
+    def keys_of(self, partition: Partition) -> list[FragmentKey]:
+        return [
+            FragmentKey(partition.slot, partition.segment.id, variant, locale)
+            for variant in self._by_slot[partition.slot]
+            for locale in self.slots.locales
+        ]
+
+    def all_keys(self) -> list[FragmentKey]:
+        return [k for p in self.partitions.values() for k in self.keys_of(p)]
+
+    def _lists(self) -> dict[str, tuple[Partition, BundleVariant]]:
+        """Every ranked list: id -> (partition, the variant whose weights rank it)."""
+        out: dict[str, tuple[Partition, BundleVariant]] = {}
+        for partition in self.partitions.values():
+            out[partition.id] = (partition, CONTROL_BUNDLES)
+            for variant in self._by_slot[partition.slot].values():
+                if variant.own_list:
+                    out[self._list_of(partition.id, variant)] = (partition, variant)
+        return out
+
+    async def sync_variants(self) -> bool:
+        """Follow the published configuration: adopt its variants when its version moved.
+
+        New or changed variants get their own lists ranked from current products at once; their
+        bundles are handed to the caller through the next `rescore` / `bundles_showing` answer
+        (added to every SKU's impacted keys), so the invalidation pipeline recomputes them with
+        its purge request and a variant bundle that changed meanwhile is purged at the edge.
+        Returns True when the variants changed. A no-op for fixed variants.
+        """
+        if not self.follows_published:
+            return False
+        version = await self._configs.current_version()
+        if version == self.config_version:
+            return False
+        variants = variants_of(await self._configs.current())
+        fresh = [v for v in variants if v.id != CONTROL_BUNDLES.id and v not in self.variants]
+        before = self.variants
+        if any(v.own_list for v in fresh):
+            probe = Recomputer(self.store, self.builder, list(self.segments.values()), fresh)
+            products = await self.store.products(await self.store.all_skus())
+            await probe._rank_lists(list(products.values()), only_variants=True)
+        self._set_variants(variants)
+        fresh_ids = {v.id for v in fresh}
+        self._adopted.update(k for k in self.all_keys() if k.variant in fresh_ids)
+        self.config_version = version
+        return self.variants != before
+
+    def _with_adopted(self, by_sku: dict[str, set[FragmentKey]]) -> dict[str, set[FragmentKey]]:
+        """Hand the bundles of just-adopted variants to the caller (once)."""
+        if self._adopted and by_sku:
+            for keys in by_sku.values():
+                keys.update(self._adopted)
+            self._adopted.clear()
+        return by_sku
+
+    async def prepare(
+        self, variants: Sequence[BundleVariant], purge: PurgeRequest | None = None
+    ) -> list[RecomputeResult]:
+        """Rank the own lists of `variants` from current products and build all their bundles.
+
+        Idempotent (bundles are written only when their content changed); with `purge`, a
+        changed bundle's purge is enqueued with its write. The publisher calls it before a
+        configuration goes live.
+        """
+        probe = Recomputer(self.store, self.builder, list(self.segments.values()), variants)
+        if any(v.own_list for v in variants):
+            products = await self.store.products(await self.store.all_skus())
+            await probe._rank_lists(list(products.values()), only_variants=True)
+        wanted = {v.id for v in variants}
+        return await probe.recompute_many(
+            {k: purge for k in probe.all_keys() if k.variant in wanted}
+        )
+
+    async def _rank_lists(self, products: Sequence[Product], *, only_variants: bool) -> None:
+        for lid, (partition, variant) in self._lists().items():
+            if only_variants and not variant.own_list:
+                continue
+            weights = self._weights(partition.slot, variant)
+            ranked = rank(products, partition.segment, weights, len(products))
+            await self.store.replace_list(lid, {p.sku: v for p, v in ranked})
+
+    async def rebuild_all(self, products: Sequence[Product]) -> list[RecomputeResult]:
+        """Recompute every list from `products` and every bundle from the lists."""
+        if self.follows_published:
+            version = await self._configs.current_version()
+            self._set_variants(variants_of(await self._configs.current()))
+            self.config_version = version
+        await self._rank_lists(products, only_variants=False)
+        return await self.recompute_many(dict.fromkeys(self.all_keys()))
+
+    async def rescore(self, products: Sequence[Product]) -> dict[str, set[FragmentKey]]:
+        """Update each product's score in every list; per SKU, the bundles it now belongs in."""
+        await self.sync_variants()
+        lists = self._lists()
+        scores = {
+            product.sku: {
+                lid: score(product, p.segment, self._weights(p.slot, variant))
+                for lid, (p, variant) in lists.items()
+            }
+            for product in products
+        }
+        within = {lid: self.slots.slots[p.slot].candidates for lid, (p, _) in lists.items()}
+        ranks = await self.store.set_scores(scores, within)
+        impacted: dict[str, set[FragmentKey]] = {}
+        for sku, by_list in ranks.items():
+            keys = impacted.setdefault(sku, set())
+            for lid, position in by_list.items():
+                partition, variant = lists[lid]
+                if position is not None and position < self.slots.slots[partition.slot].candidates:
+                    keys.update(self._keys_ranked_by(partition, variant))
+        return self._with_adopted(impacted)
+
+    def _keys_ranked_by(self, partition: Partition, variant: BundleVariant) -> list[FragmentKey]:
+        """The bundles built from the list that `variant`'s weights rank in `partition`."""
+        if variant.own_list:
+            return [k for k in self.keys_of(partition) if k.variant == variant.id]
+        own = {v.id for v in self._by_slot[partition.slot].values() if v.own_list}
+        return [k for k in self.keys_of(partition) if k.variant not in own]
+
+    async def bundles_showing(self, skus: Sequence[str]) -> dict[str, set[FragmentKey]]:
+        """Per SKU, the stored bundles of configured variants whose candidates include it."""
+        await self.sync_variants()
+        found = await self.store.bundles_showing(skus, list(self.partitions))
+        return self._with_adopted(
+            {
+                sku: {k for k in keys if k.variant in self._by_slot.get(k.slot, {})}
+                for sku, keys in found.items()
+            }
+        )
+
+    async def recompute(
+        self, key: FragmentKey, purge: PurgeRequest | None = None
+    ) -> RecomputeResult:
+        """Rebuild one bundle; see `recompute_many`."""
+        return (await self.recompute_many({key: purge}))[0]
+
+    async def recompute_many(
+        self, requests: Mapping[FragmentKey, PurgeRequest | None]
+    ) -> list[RecomputeResult]:
+        """Rebuild bundles from their lists; write each only if what shoppers see changed.
+
+        Reads are shared across the batch (one pipeline each for stored states, lists and
+        products). A changed bundle is written with compare-and-set on its stored hash, its tag
+        enqueued for purging in the same call (`requests[key]`); a key that changed under us is
+        recomputed again from fresh reads.
+        """
+        results: list[RecomputeResult] = []
+        pending = list(requests)
+        for _attempt in range(MAX_CAS_ATTEMPTS):
+            if not pending:
+                return results
+            states = await self.store.stored_states(pending)
+            lists = {k: self._list_of(k.partition, self.variant_of(k)) for k in pending}
+            limits = {lists[k]: self.slots.slots[k.slot].candidates for k in pending}
+            tops = await self.store.tops(limits)
+            products = await self.store.products(
+                {sku for top in tops.values() for sku, _ in top}, locations=False
+            )
+            writes: list[tuple[Bundle, StoredState | None, PurgeRequest | None]] = []
+            for key in pending:
+                previous = states[key]
+                variant = self.variant_of(key)
+                ranked = [(products[s], v) for s, v in tops[lists[key]] if s in products]
+                bundle = self.builder.build(
+                    key,
+                    ranked,
+                    previous.version if previous else 1,
+                    wrapper_template=variant.wrapper_template,
+                    card_template=variant.card_template,
+                )
+                if previous is not None:
+                    if previous.content_hash == bundle.content_hash:
+                        results.append(RecomputeResult(key, changed=False, bundle=bundle))
+                        continue
+                    bundle = replace(bundle, version=previous.version + 1)
+                writes.append((bundle, previous, requests[key]))
+            conflicts: list[FragmentKey] = []
+            outcomes = await self.store.put_bundles(writes) if writes else []
+            for (bundle, _, _), outcome in zip(writes, outcomes, strict=True):
+                if outcome.written:
+                    results.append(RecomputeResult(bundle.key, changed=True, bundle=bundle))
+                else:
+                    conflicts.append(bundle.key)
+            pending = conflicts
+        if pending:
+            names = ", ".join(k.cache_key for k in pending)
+            raise RecomputeConflict(f"bundles changed concurrently {MAX_CAS_ATTEMPTS}x: {names}")
+        return results

@@ -1,0 +1,408 @@
+"""The Redis store: catalog state, segment lists, stored bundles and the SKU -> bundle index.
+
+Layout and hash tags come from `origin.core.keys` (documented in docs/redis-keys.md). Each
+multi-key atomic update touches one hash slot:
+
+- a bundle write (bundle bytes, content hash, SKU index, bundle->SKUs) is one Lua script in the
+  bundle's (slot, segment) partition, with compare-and-set on the content hash, so the index is
+  never out of step with the bundles and concurrent recomputes cannot lose an update;
+- product state changes (apply scripts in `invalidation`) stay within the SKU's slot.
+
+Cross-slot reads (fan-out over partitions) are plain pipelines: they need no atomicity.
+All calls are bounded by the store's timeout and raise StoreUnavailable (never hang).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.typing import EncodableT
+
+from fragments.bundle import Bundle
+from fragments.ids import FragmentKey
+from fragments.tags import bundle_tag
+from origin.core import keys
+from origin.core.catalog import (
+    DOCUMENT_FIELDS,
+    Product,
+    Segment,
+    segments_from_json,
+    segments_to_json,
+)
+from origin.core.envelope import seal
+from origin.core.redis_errors import bounded
+from origin.core.redis_text import as_bytes, as_text, decode_map
+
+DOCUMENT_CACHE_SIZE = 8_192
+"""Decoded product documents kept (`_document`, about 1.5 KB each): several times the products
+that one window's recomputes read (the candidates of every impacted list)."""
+
+_ENQUEUE_PURGES = """
+local function enqueue_purges(first_key, tag, priority, at_ms)
+  local score = priority * PURGE_PRIORITY_SPAN + at_ms
+  for i = first_key, #KEYS, 2 do
+    local existing = redis.call('ZSCORE', KEYS[i], tag)
+    if (not existing) or score < tonumber(existing) then
+      redis.call('ZADD', KEYS[i], score, tag)
+    end
+    redis.call('HINCRBY', KEYS[i + 1], tag, 1)
+  end
+end
+""".replace("PURGE_PRIORITY_SPAN", str(keys.PURGE_PRIORITY_SPAN))
+
+_PUT_BUNDLE = (
+    _ENQUEUE_PURGES
+    + """
+local cache_key, expected, new_hash, payload, skus = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local current = redis.call('HGET', KEYS[2], cache_key) or ''
+local current_hash = string.match(current, '^(%S*)') or ''
+if current_hash ~= expected then return {0, current} end
+redis.call('SET', KEYS[1], payload)
+redis.call('HSET', KEYS[2], cache_key, new_hash .. ' ' .. ARGV[6])
+local old = redis.call('HGET', KEYS[4], cache_key) or ''
+local old_set, new_set = {}, {}
+for sku in string.gmatch(old, '%S+') do old_set[sku] = true end
+for sku in string.gmatch(skus, '%S+') do new_set[sku] = true end
+for sku in pairs(old_set) do
+  if not new_set[sku] then
+    local kept = {}
+    for k in string.gmatch(redis.call('HGET', KEYS[3], sku) or '', '%S+') do
+      if k ~= cache_key then table.insert(kept, k) end
+    end
+    if #kept == 0 then redis.call('HDEL', KEYS[3], sku)
+    else redis.call('HSET', KEYS[3], sku, table.concat(kept, ' ')) end
+  end
+end
+for sku in pairs(new_set) do
+  if not old_set[sku] then
+    local v = redis.call('HGET', KEYS[3], sku)
+    if v then redis.call('HSET', KEYS[3], sku, v .. ' ' .. cache_key)
+    else redis.call('HSET', KEYS[3], sku, cache_key) end
+  end
+end
+redis.call('HSET', KEYS[4], cache_key, skus)
+enqueue_purges(5, ARGV[9], tonumber(ARGV[7]), tonumber(ARGV[8]))
+return {1, current}
+"""
+)
+
+_ENQUEUE_ONLY = (
+    _ENQUEUE_PURGES
+    + """
+enqueue_purges(1, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+return 1
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """The content hash and version currently stored for a bundle key."""
+
+    content_hash: str
+    version: int
+
+    @classmethod
+    def parse(cls, raw: str | bytes | None) -> StoredState | None:
+        if not raw:
+            return None
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        hash_, _, version = text.partition(" ")
+        return cls(hash_, int(version or "0"))
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeRequest:
+    """Which purgers must purge a changed bundle, how urgently, and since when."""
+
+    purgers: tuple[str, ...]
+    priority: int = 1
+    """0 for sell-outs (purged first), 1 otherwise."""
+    at_ms: int = 0
+    """Milliseconds timestamp of the oldest change this purge covers (latency metric)."""
+
+    def queue_keys(self, partition: str) -> list[str]:
+        out: list[str] = []
+        for purger in self.purgers:
+            out += [
+                keys.purge_queue_key(partition, purger),
+                keys.purge_generation_key(partition, purger),
+            ]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class PutOutcome:
+    """Result of a compare-and-set bundle write."""
+
+    written: bool
+    """False when another writer changed the bundle first (recompute and retry)."""
+    current: StoredState | None
+    """What was stored before this call."""
+
+
+class Store:
+    """Async access to everything shelfedge keeps in Redis."""
+
+    def __init__(self, redis: Redis, timeout: float = 0.25) -> None:
+        self.redis = redis
+        self.timeout = timeout
+        self._put_bundle = redis.register_script(_PUT_BUNDLE)
+        self._enqueue_only = redis.register_script(_ENQUEUE_ONLY)
+
+    # --- health ---------------------------------------------------------------------------
+
+    async def ping(self) -> bool:
+        return bool(await bounded(self.redis.ping(), self.timeout, "ping"))
+
+    # --- catalog ---------------------------------------------------------------------------
+
+    async def load_catalog(self, products: Sequence[Product], segments: Sequence[Segment]) -> None:
+        """Write products and segments (idempotent; overwrites documents)."""
+        for start in range(0, len(products), 500):
+            pipe = self.redis.pipeline(transaction=False)
+            for p in products[start : start + 500]:
+                pipe.delete(keys.product_key(p.sku))
+                fields: dict[EncodableT, EncodableT] = {}
+                fields.update(p.to_hash())
+                pipe.hset(keys.product_key(p.sku), mapping=fields)
+                pipe.sadd(keys.CATALOG_SKUS_KEY, p.sku)
+            await bounded(pipe.execute(), max(self.timeout, 10.0), "load catalog")
+        await bounded(
+            self.redis.set(keys.SEGMENTS_KEY, segments_to_json(list(segments))),
+            self.timeout,
+            "store segments",
+        )
+
+    async def segments(self) -> list[Segment]:
+        raw = await bounded(self.redis.get(keys.SEGMENTS_KEY), self.timeout, "read segments")
+        return segments_from_json(raw) if raw else []
+
+    async def product(self, sku: str) -> Product | None:
+        fields = await bounded(
+            self.redis.hgetall(keys.product_key(sku)), self.timeout, "read product"
+        )
+        return Product.from_hash(decode_map(fields)) if fields else None
+
+    async def products(self, skus: Iterable[str], *, locations: bool = True) -> dict[str, Product]:
+        """Products by SKU (missing SKUs are absent from the result).
+
+        ``locations=False`` reads only `DOCUMENT_FIELDS` (no per-location stock): what bundle
+        recomputes need, at a fraction of the reply-parsing cost.
+        """
+        sku_list = list(skus)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sku in sku_list:
+                if locations:
+                    pipe.hgetall(keys.product_key(sku))
+                else:
+                    pipe.hmget(keys.product_key(sku), DOCUMENT_FIELDS)
+            rows: list[Any] = await bounded(pipe.execute(), max(self.timeout, 2.0), "read products")
+        if locations:
+            return {
+                sku: Product.from_hash(decode_map(row))
+                for sku, row in zip(sku_list, rows, strict=True)
+                if row
+            }
+        return {
+            sku: _document(tuple(row))
+            for sku, row in zip(sku_list, rows, strict=True)
+            if row[0] is not None
+        }
+
+    async def all_skus(self) -> list[str]:
+        members = await bounded(
+            self.redis.smembers(keys.CATALOG_SKUS_KEY), max(self.timeout, 5.0), "list skus"
+        )
+        return sorted(as_text(m) for m in members)
+
+    # --- segment lists -----------------------------------------------------------------------
+
+    async def replace_list(self, partition: str, scores: dict[str, float]) -> None:
+        """Replace a partition's ranked list atomically (one key)."""
+        key = keys.segment_list_key(partition)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(key)
+        if scores:
+            pipe.zadd(key, scores)
+        await bounded(pipe.execute(), max(self.timeout, 5.0), "replace segment list")
+
+    async def set_scores(
+        self, scores_by_sku: Mapping[str, Mapping[str, float]], within: Mapping[str, int]
+    ) -> dict[str, dict[str, int | None]]:
+        """Set SKUs' scores in lists (0 removes them); return each SKU's new rank per list, or
+        None when it is not among the list's best `within[list]`.
+
+        One pipeline for the whole batch, three commands per list whatever the number of SKUs
+        (ZADD all, ZREM all, read the top).
+        """
+        by_list: dict[str, tuple[dict[str, float], list[str]]] = {}
+        for sku, scores in scores_by_sku.items():
+            for list_id, value in scores.items():
+                adds, removes = by_list.setdefault(list_id, ({}, []))
+                if value > 0:
+                    adds[sku] = value
+                else:
+                    removes.append(sku)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for list_id, (adds, removes) in by_list.items():
+                key = keys.segment_list_key(list_id)
+                if adds:
+                    pipe.zadd(key, adds)
+                if removes:
+                    pipe.zrem(key, *removes)
+                pipe.zrevrange(key, 0, within[list_id] - 1)
+            results: list[Any] = await bounded(pipe.execute(), max(self.timeout, 5.0), "set scores")
+        tops: dict[str, dict[str, int]] = {}
+        position = 0
+        for list_id, (adds, removes) in by_list.items():
+            position += bool(adds) + bool(removes)
+            tops[list_id] = {as_text(sku): rank for rank, sku in enumerate(results[position])}
+            position += 1
+        return {
+            sku: {list_id: tops[list_id].get(sku) for list_id in scores}
+            for sku, scores in scores_by_sku.items()
+        }
+
+    async def tops(self, limits: Mapping[str, int]) -> dict[str, list[tuple[str, float]]]:
+        """The best `limit` (SKU, score) of each partition's list, best first (one pipeline)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for partition, limit in limits.items():
+            pipe.zrevrange(keys.segment_list_key(partition), 0, limit - 1, withscores=True)
+        rows: list[Any] = await bounded(pipe.execute(), max(self.timeout, 2.0), "read lists")
+        return {
+            partition: [(as_text(sku), float(value)) for sku, value in members]
+            for partition, members in zip(limits, rows, strict=True)
+        }
+
+    # --- bundles ---------------------------------------------------------------------------
+
+    async def get_envelope(self, key: FragmentKey) -> bytes | None:
+        """The hot path: one GET of the stored bundle envelope (origin.core.envelope)."""
+        raw = await bounded(self.redis.get(keys.bundle_key(key)), self.timeout, "read bundle")
+        return None if raw is None else as_bytes(raw)
+
+    async def stored_states(
+        self, bundle_keys: Sequence[FragmentKey]
+    ) -> dict[FragmentKey, StoredState | None]:
+        """Content hash and version currently stored for each key (one pipeline)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in bundle_keys:
+            pipe.hget(keys.partition_hashes_key(key.partition), key.cache_key)
+        rows: list[Any] = await bounded(pipe.execute(), max(self.timeout, 2.0), "read states")
+        return {key: StoredState.parse(raw) for key, raw in zip(bundle_keys, rows, strict=True)}
+
+    async def stored_state(self, key: FragmentKey) -> StoredState | None:
+        return (await self.stored_states([key]))[key]
+
+    async def put_bundle(
+        self,
+        bundle: Bundle,
+        expected: StoredState | None,
+        purge: PurgeRequest | None = None,
+    ) -> PutOutcome:
+        """Write a bundle and its index entries atomically if the stored hash is `expected`.
+
+        With `purge`, the bundle's tag is enqueued for each named purger in the same call.
+        """
+        return (await self.put_bundles([(bundle, expected, purge)]))[0]
+
+    async def put_bundles(
+        self, writes: Sequence[tuple[Bundle, StoredState | None, PurgeRequest | None]]
+    ) -> list[PutOutcome]:
+        """`put_bundle` for several bundles in one round trip (each write stays atomic on its
+        own, in its own partition's slot)."""
+        if not writes:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for bundle, expected, purge in writes:
+                key = bundle.key
+                partition = key.partition
+                request = purge or PurgeRequest(())
+                await self._put_bundle(
+                    keys=[
+                        keys.bundle_key(key),
+                        keys.partition_hashes_key(partition),
+                        keys.partition_index_key(partition),
+                        keys.partition_bundles_key(partition),
+                        *request.queue_keys(partition),
+                    ],
+                    args=[
+                        key.cache_key,
+                        expected.content_hash if expected else "",
+                        bundle.content_hash,
+                        seal(bundle),
+                        " ".join(bundle.skus),
+                        str(bundle.version),
+                        str(request.priority),
+                        str(request.at_ms),
+                        bundle_tag(key),
+                    ],
+                    client=pipe,
+                )
+            results: list[Any] = await bounded(
+                pipe.execute(), max(self.timeout, 2.0), "write bundles"
+            )
+        return [
+            PutOutcome(bool(written), StoredState.parse(current)) for written, current in results
+        ]
+
+    async def enqueue_purge(self, key: FragmentKey, purge: PurgeRequest) -> None:
+        """Enqueue a bundle's tag for purging without changing the bundle."""
+        if not purge.purgers:
+            return
+        await bounded(
+            self._enqueue_only(
+                keys=purge.queue_keys(key.partition),
+                args=[bundle_tag(key), str(purge.priority), str(purge.at_ms)],
+            ),
+            max(self.timeout, 2.0),
+            "enqueue purge",
+        )
+
+    async def bundles_showing(
+        self, skus: Sequence[str], partitions: Sequence[str]
+    ) -> dict[str, set[FragmentKey]]:
+        """Per SKU, every stored bundle key (over `partitions`) whose candidates include it.
+
+        One HMGET per partition for all SKUs, in one pipeline.
+        """
+        found: dict[str, set[FragmentKey]] = {sku: set() for sku in skus}
+        if not skus:
+            return found
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in partitions:
+                pipe.hmget(keys.partition_index_key(partition), list(skus))
+            rows: list[Any] = await bounded(
+                pipe.execute(), max(self.timeout, 5.0), "read sku index"
+            )
+        for values in rows:
+            for sku, value in zip(skus, values, strict=True):
+                if value:
+                    found[sku].update(FragmentKey.from_cache_key(k) for k in as_text(value).split())
+        return found
+
+    async def bundle_skus(self, key: FragmentKey) -> list[str]:
+        raw = await bounded(
+            self.redis.hget(keys.partition_bundles_key(key.partition), key.cache_key),
+            self.timeout,
+            "read bundle skus",
+        )
+        return as_text(raw).split() if raw else []
+
+
+@lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
+def _document(row: tuple[bytes | str | None, ...]) -> Product:
+    """A product from its `DOCUMENT_FIELDS` values as stored.
+
+    Memoised on the stored values: a recompute reads every candidate of a bundle, most of them
+    unchanged, and an unchanged document then costs a lookup (and is the same object, which
+    makes the builder's candidate cache hit at once).
+    """
+    return Product.from_hash(
+        {name: as_text(v) for name, v in zip(DOCUMENT_FIELDS, row, strict=True) if v}
+    )

@@ -1,0 +1,177 @@
+"""Admin UI sessions: a signed, HttpOnly, SameSite=Strict cookie that never holds the token.
+
+Login checks a pasted bearer token with the API's `TokenAuthority`. The token itself stays on
+the server (in its configuration); the cookie carries only a keyed MAC of it, a CSRF nonce and
+an expiry, signed with HMAC-SHA256. The signing key is derived from every configured admin
+token, so it is the same in every origin process without a setting of its own, and changing
+any token logs everybody out. Every request re-derives the principal (name and role) from the
+current token configuration: the cookie cannot raise a role.
+
+CSRF defence, two layers:
+
+- a synchronizer token: every form carries the session's nonce, compared in constant time;
+- an origin check: when the browser sends ``Origin`` (or else ``Referer``), its host must be
+  the host the admin is served on.
+
+SameSite=Strict alone is not enough: pages that differ only by port or subdomain are the same
+*site* (the storefront on :8700 and the admin on :8600 are), so a page there could still post.
+
+Logout deletes the cookie; a copied cookie stays valid until it expires (`SESSION_LIFETIME_S`)
+or any token changes. This module must never put a token, or anything it can be recovered
+from without the server's key, into a cookie, a page, a log or an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from origin.web.auth import Principal, TokenAuthority
+
+COOKIE_NAME = "se_admin"
+COOKIE_PATH = "/admin"
+SESSION_LIFETIME_S = 8 * 3600
+MAX_COOKIE_CHARS = 1024
+_KEY_LABEL = b"shelfedge admin session v1"
+_FORMAT = "v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A logged-in marketer: who (from the token configuration), the CSRF nonce, the expiry."""
+
+    principal: Principal
+    csrf: str
+    """The nonce every form post of this session must carry."""
+    expires: float
+    """Unix time after which the cookie is refused."""
+
+    @property
+    def can_edit(self) -> bool:
+        return self.principal.role == "editor"
+
+
+class AdminSessions:
+    """Issues and verifies session cookies for the tokens of one configuration."""
+
+    def __init__(
+        self,
+        tokens: Mapping[str, str],
+        authority: TokenAuthority,
+        *,
+        always_secure: bool = False,
+        lifetime_s: float = SESSION_LIFETIME_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if lifetime_s <= 0:
+            raise ValueError(f"admin session lifetime must be > 0 s, got {lifetime_s}")
+        self._authority = authority
+        self._key = hmac.new(_KEY_LABEL, "\n".join(sorted(tokens)).encode(), "sha256").digest()
+        self._principals: dict[str, Principal] = {}
+        for token in tokens:
+            principal = authority.authenticate(f"Bearer {token}")
+            if principal is not None:
+                self._principals[self._token_mac(token)] = principal
+        self.always_secure = always_secure
+        self.lifetime_s = lifetime_s
+        self.clock = clock
+
+    @property
+    def configured(self) -> bool:
+        """False when no admin token is configured (nobody can log in)."""
+        return bool(self._principals)
+
+    def login(self, token: str) -> tuple[Session, str] | None:
+        """The session and its cookie value for a valid token; None for an unknown one."""
+        token = token.strip()
+        principal = self._authority.authenticate(f"Bearer {token}") if token else None
+        if principal is None:
+            return None
+        session = Session(principal, secrets.token_urlsafe(24), self.clock() + self.lifetime_s)
+        payload = {"t": self._token_mac(token), "c": session.csrf, "e": int(session.expires)}
+        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+        return session, f"{_FORMAT}.{body}.{self._sign(body)}"
+
+    def read(self, cookie: str | None) -> Session | None:
+        """The session of a cookie value, or None when it is absent, forged, stale or revoked."""
+        if not cookie or len(cookie) > MAX_COOKIE_CHARS:
+            return None
+        version, _, rest = cookie.partition(".")
+        body, _, signature = rest.partition(".")
+        if version != _FORMAT or not hmac.compare_digest(self._sign(body), signature):
+            return None
+        try:
+            payload = json.loads(_unb64(body))
+            token_mac, csrf, expires = str(payload["t"]), str(payload["c"]), float(payload["e"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        principal = self._principals.get(token_mac)
+        if principal is None or expires <= self.clock():
+            return None
+        return Session(principal, csrf, expires)
+
+    def set_cookie(self, response: Response, request: Request, value: str) -> None:
+        response.set_cookie(
+            COOKIE_NAME,
+            value,
+            max_age=int(self.lifetime_s),
+            path=COOKIE_PATH,
+            secure=self.always_secure or request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+
+    def clear_cookie(self, response: Response, request: Request) -> None:
+        response.delete_cookie(
+            COOKIE_NAME,
+            path=COOKIE_PATH,
+            secure=self.always_secure or request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+
+    def of(self, request: Request) -> Session | None:
+        """The request's session, if it has a valid cookie."""
+        return self.read(request.cookies.get(COOKIE_NAME))
+
+    def _token_mac(self, token: str) -> str:
+        return hmac.new(self._key, b"token\n" + token.encode(), hashlib.sha256).hexdigest()
+
+    def _sign(self, body: str) -> str:
+        return _b64(hmac.new(self._key, b"cookie\n" + body.encode(), hashlib.sha256).digest())
+
+
+def csrf_valid(session: Session, submitted: str | None) -> bool:
+    """True when a form (or the ``X-CSRF-Token`` header) carries the session's nonce."""
+    return bool(submitted) and hmac.compare_digest(session.csrf, submitted or "")
+
+
+def same_origin(request: Request) -> bool:
+    """False when the browser says the post comes from another host than the admin's.
+
+    Without Origin and Referer (non-browser clients, privacy settings) the nonce decides.
+    """
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if not claimed:
+        return True
+    if claimed == "null":
+        return False
+    return urlsplit(claimed).netloc == request.headers.get("host", "")
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -1,0 +1,148 @@
+"""The origin's OpenAPI 3.1 document, built from the same route table the app serves.
+
+`operations` describes each (method, path); `openapi_document` assembles the document and
+`tests/origin/web/test_openapi.py` checks it matches the app's routes both ways.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from origin.web.admin.openapi import SECURITY_SCHEME, TAG, TAG_DESCRIPTION, admin_operations
+from origin.web.events.openapi import event_operations
+from origin.web.experiments.openapi import EXPERIMENT_SCHEMA, experiment_operations
+
+_KEY_PARAMS: list[dict[str, Any]] = [
+    {"name": "slot", "in": "path", "required": True, "schema": {"type": "string"}},
+    {"name": "segment", "in": "query", "required": True, "schema": {"type": "string"}},
+    {"name": "variant", "in": "query", "schema": {"type": "string", "default": "control"}},
+    {"name": "locale", "in": "query", "schema": {"type": "string", "default": "en-US"}},
+    {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
+]
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_ERRORS = {
+    "404": {"description": "Unknown slot, segment, variant or locale", "content": _PROBLEM},
+    "422": {"description": "Invalid parameters", "content": _PROBLEM},
+    "503": {"description": "Redis unavailable (Retry-After)", "content": _PROBLEM},
+}
+
+
+def operations() -> dict[str, dict[str, dict[str, Any]]]:
+    """Path -> method -> operation."""
+    return {
+        "/v1/bundles/{slot}": {
+            "get": {
+                "summary": "A fragment bundle with its cache headers and tags",
+                "parameters": _KEY_PARAMS,
+                "responses": {
+                    "200": {
+                        "description": "The bundle (wire format v1)",
+                        "content": {"application/vnd.shelfedge.bundle+json": {}},
+                    },
+                    "304": {"description": "Not modified (ETag matched)"},
+                    **_ERRORS,
+                },
+            }
+        },
+        "/v1/fragments/{slot}": {
+            "get": {
+                "summary": "The fully rendered fragment (no edge; default ranking)",
+                "parameters": _KEY_PARAMS,
+                "responses": {
+                    "200": {"description": "HTML", "content": {"text/html": {}}},
+                    "304": {"description": "Not modified (ETag matched)"},
+                    **_ERRORS,
+                },
+            }
+        },
+        "/v1/products/{sku}": {
+            "get": {
+                "summary": "One product document",
+                "parameters": [
+                    {"name": "sku", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": {"description": "Product JSON"}, **_ERRORS},
+            }
+        },
+        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "OK"}}}},
+        "/readyz": {
+            "get": {
+                "summary": "Readiness (Redis reachable)",
+                "responses": {"200": {"description": "Ready"}, "503": _ERRORS["503"]},
+            }
+        },
+        "/metrics": {
+            "get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "Text"}}}
+        },
+        "/openapi.json": {
+            "get": {"summary": "This document", "responses": {"200": {"description": "JSON"}}}
+        },
+        "/": {
+            "get": {
+                "summary": "Demo storefront page",
+                "responses": {"200": {"description": "HTML"}},
+            }
+        },
+        "/static/img/{name}.svg": {
+            "get": {
+                "summary": "Generated placeholder image of a category (demo catalog)",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": {"description": "SVG", "content": {"image/svg+xml": {}}}},
+            }
+        },
+    }
+
+
+def openapi_document(extra: dict[str, dict[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
+    paths = {
+        **operations(),
+        **experiment_operations(),
+        **event_operations(),
+        **admin_operations(),
+    }
+    for path, methods in (extra or {}).items():
+        paths.setdefault(path, {}).update(methods)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "shelfedge origin", "version": "1"},
+        "paths": paths,
+        "tags": [{"name": TAG, "description": TAG_DESCRIPTION}],
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "adminSession": SECURITY_SCHEME,
+            },
+            "schemas": {
+                "Experiment": EXPERIMENT_SCHEMA,
+                "Problem": {
+                    "type": "object",
+                    "required": ["type", "title", "status", "detail"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "invalid_params": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "reason": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }
+
+
+async def openapi_json(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.state.openapi)
