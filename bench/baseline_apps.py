@@ -27,8 +27,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from origin.settings import Settings
-from origin.web.app import redis_client
+from origin.core.redis_client import redis_client
 from origin.web.routes.bundles import BUNDLE_MEDIA_TYPE
 
 HOST = "127.0.0.1"
@@ -45,7 +44,7 @@ def redis_get_app(redis_url: str, key: str) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Configured exactly as the origin app's client, so the baseline differs only by the
         # origin's own work.
-        client = redis_client(Settings(redis_url=redis_url), redis_url, per_reply_timeout=False)
+        client = redis_client(redis_url, timeout_ms=250, per_reply_timeout=False)
         app.state.redis = client
         try:
             yield

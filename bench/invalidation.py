@@ -50,8 +50,7 @@ from bench.stats import Summary
 from fragments import topics
 from fragments.topics import ALL_TOPICS
 from invalidation.consumer import WINDOWS_IN_FLIGHT
-from origin.settings import Settings
-from origin.web.app import redis_client
+from origin.core.redis_client import redis_client
 from shelfedge.localstack import KafkaBroker, RedisServer, ensure_topics
 
 THROUGHPUT_RATIO_TARGET = 0.5
@@ -115,7 +114,7 @@ async def _measure(plan: Plan) -> Figures:
         seeded = await seed_catalog(redis_server.url)
         say(seeded_line(seeded))
         redis = redis_client(
-            Settings(redis_url=redis_server.url), redis_server.url, per_reply_timeout=False
+            redis_server.url, timeout_ms=250, per_reply_timeout=False
         )  # as invalidation.service builds the consumer's client
         try:
             raw_rate, pipeline_rate = await _throughput(broker.bootstrap, redis, plan)

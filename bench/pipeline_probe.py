@@ -34,11 +34,11 @@ from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipelin
 from invalidation.purge_worker import PurgeWorker
 from invalidation.records import Record
 from invalidation.service import freeze_startup_heap
+from invalidation.settings import DEFAULT_MAX_IN_FLIGHT
 from origin.core.builder import BundleBuilder
 from origin.core.purge_queue import PendingPurge, PurgeQueue
 from origin.core.recompute import Recomputer
 from origin.core.store import Store
-from origin.settings import DEFAULT_MAX_IN_FLIGHT
 
 BENCH_PURGER = "bench"
 PURGE_TAGS_PER_REQUEST = 500

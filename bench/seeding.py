@@ -7,10 +7,10 @@ It must never touch a Redis the benchmark did not start (callers pass their own 
 from __future__ import annotations
 
 from fragments.slots import load_slots
+from origin.core.redis_client import redis_client
 from origin.core.seed import SeedReport, seed_demo
 from origin.core.store import Store
 from origin.settings import Settings
-from origin.web.app import redis_client
 
 CATALOG_SEED = Settings().catalog_seed
 CATALOG_SKUS = Settings().catalog_skus
@@ -26,7 +26,7 @@ def seeded_line(report: SeedReport) -> str:
 
 async def seed_catalog(redis_url: str, *, flush: bool = False) -> SeedReport:
     """Seed the demo catalog; with `flush`, empty that Redis first (a fresh starting state)."""
-    client = redis_client(Settings(redis_url=redis_url), redis_url)
+    client = redis_client(redis_url, timeout_ms=250)
     try:
         if flush:
             await client.flushall()

@@ -37,7 +37,7 @@ from fragments import topics
 from invalidation.metrics import InvalidationMetrics
 from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipeline
 from invalidation.records import DecodedRecords, Record
-from origin.settings import DEFAULT_MAX_IN_FLIGHT
+from invalidation.settings import DEFAULT_MAX_IN_FLIGHT
 
 log = logging.getLogger("shelfedge.consumer")
 

@@ -1,4 +1,4 @@
-"""Wire the invalidation consumer and purge workers from `Settings` (one process).
+"""Wire the invalidation consumer and purge workers from `InvalidationSettings` (one process).
 
 Resources are created in `running_service` and closed when it exits; nothing here decides
 anything (the pipeline and workers do).
@@ -29,13 +29,13 @@ from invalidation.purgers.fastly import FastlyPurger
 from invalidation.purgers.local_edge import LocalEdgePurger
 from invalidation.purgers.varnish import VarnishPurger
 from invalidation.ratelimit import CLOUDFLARE_PLANS, BucketSpec, TokenBucket
+from invalidation.settings import InvalidationSettings
 from origin.core.builder import BundleBuilder
 from origin.core.purge_queue import PurgeQueue
 from origin.core.recompute import Recomputer
+from origin.core.redis_client import redis_client
 from origin.core.store import Store
 from origin.errors import SettingsError
-from origin.settings import Settings
-from origin.web.app import redis_client
 
 log = logging.getLogger("shelfedge.invalidation")
 
@@ -51,7 +51,7 @@ class InvalidationService:
 
 
 def build_purgers(
-    settings: Settings, client: httpx.AsyncClient
+    settings: InvalidationSettings, client: httpx.AsyncClient
 ) -> list[tuple[Purger, TokenBucket | None]]:
     """The configured purgers, each with its rate limit (None = unlimited)."""
     out: list[tuple[Purger, TokenBucket | None]] = []
@@ -72,7 +72,7 @@ def build_purgers(
 
 @asynccontextmanager
 async def running_service(
-    settings: Settings,
+    settings: InvalidationSettings,
     *,
     slots: SlotCatalog | None = None,
     suppress_unchanged: bool = True,
@@ -82,7 +82,9 @@ async def running_service(
     if settings.redis_url is None or settings.kafka_bootstrap is None:
         missing = "REDIS_URL" if settings.redis_url is None else "KAFKA_BOOTSTRAP_SERVERS"
         raise SettingsError(missing, "a value (or run 'shelfedge dev')", None)
-    redis = redis_client(settings, settings.redis_url, per_reply_timeout=False)
+    redis = redis_client(
+        settings.redis_url, timeout_ms=settings.redis_timeout_ms, per_reply_timeout=False
+    )
     http = httpx.AsyncClient(timeout=PURGE_HTTP_TIMEOUT)
     try:
         store = Store(redis, timeout=5.0)
@@ -141,7 +143,7 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-async def run_service(settings: Settings, stop: asyncio.Event) -> None:
+async def run_service(settings: InvalidationSettings, stop: asyncio.Event) -> None:
     """Run until `stop` is set: the consumer loop and one task per purge worker."""
     async with running_service(settings) as service:
         freeze_startup_heap()

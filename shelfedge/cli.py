@@ -1,7 +1,9 @@
 """The ``shelfedge`` command line: the composition root of the project.
 
 It is the one module allowed to import every package (origin, invalidation, edge adapters) to
-wire them into processes; nothing imports it. Each sub-command reads `Settings` once.
+wire them into processes; nothing imports it. Each sub-command reads the settings of its
+process kind once: the origin's (`origin.settings.Settings`) or the invalidation consumer's
+(`invalidation.settings.InvalidationSettings`); the dev supervisor reads both.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from invalidation.settings import InvalidationSettings
 from origin.errors import OriginError, SettingsError
 from origin.settings import Settings
+
+INVALIDATION_COMMANDS = ("consume", "events", "sell-out", "replay")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,10 +53,24 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command in INVALIDATION_COMMANDS:
+            from shelfedge.invalidation_commands import run_invalidation_command
+
+            consumer_settings = InvalidationSettings.from_env()
+            return run_invalidation_command(args.command, args, consumer_settings)
         settings = Settings.from_env()
+        if args.command == "dev":
+            from shelfedge.devstack import run_dev_stack
+
+            return run_dev_stack(settings, InvalidationSettings.from_env())
     except SettingsError as exc:
         print(f"shelfedge: configuration error: {exc}", file=sys.stderr)
         return 2
+    except OriginError as exc:
+        print(f"shelfedge {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     try:
         return _dispatch(args, settings)
     except OriginError as exc:
@@ -71,10 +90,6 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from origin.web.serve import seed_command
 
         return asyncio.run(seed_command(settings, args.seed))
-    if command == "dev":
-        from shelfedge.devstack import run_dev_stack
-
-        return run_dev_stack(settings)
     if command == "edge":
         from edge.adapters.local_server import serve_edge
 
@@ -83,10 +98,6 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from origin.events.service import aggregate_command
 
         return aggregate_command(settings)
-    if command in ("consume", "events", "sell-out", "replay"):
-        from shelfedge.invalidation_commands import run_invalidation_command
-
-        return run_invalidation_command(command, args, settings)
     raise AssertionError(command)
 
 

@@ -30,6 +30,7 @@ from rich.live import Live
 from rich.table import Table
 
 from fragments import topics
+from invalidation.settings import InvalidationSettings
 from origin.settings import Settings
 from origin.web.serve import seed_command
 from shelfedge.localstack import KafkaBroker, RedisServer, ensure_topics
@@ -51,7 +52,9 @@ def _dev_admin_token(settings: Settings) -> str | None:
     return None if settings.admin_tokens else secrets.token_urlsafe(24)
 
 
-def _child_env(settings: Settings, admin_token: str | None = None) -> dict[str, str]:
+def _child_env(
+    settings: Settings, consumer_metrics_port: int, admin_token: str | None = None
+) -> dict[str, str]:
     env = dict(os.environ)
     if admin_token is not None:
         env["SHELFEDGE_ADMIN_TOKENS"] = f"dev={admin_token}:editor"
@@ -61,7 +64,7 @@ def _child_env(settings: Settings, admin_token: str | None = None) -> dict[str, 
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap or "",
             "SHELFEDGE_ORIGIN_PORT": str(settings.origin_port),
             "SHELFEDGE_EDGE_PORT": str(settings.edge_port),
-            "SHELFEDGE_CONSUMER_METRICS_PORT": str(settings.consumer_metrics_port),
+            "SHELFEDGE_CONSUMER_METRICS_PORT": str(consumer_metrics_port),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -93,7 +96,7 @@ def _services(settings: Settings, workdir: Path) -> Iterator[Settings]:
         yield settings
 
 
-def run_dev_stack(settings: Settings) -> int:
+def run_dev_stack(settings: Settings, consumer: InvalidationSettings) -> int:
     console = Console()
     workdir = Path(tempfile.mkdtemp(prefix="shelfedge-dev-"))
     children: list[_Child] = []
@@ -104,7 +107,7 @@ def run_dev_stack(settings: Settings) -> int:
             asyncio.run(ensure_topics(live_settings.kafka_bootstrap or "", topics.ALL_TOPICS))
             asyncio.run(seed_command(live_settings, None))
             admin_token = _dev_admin_token(live_settings)
-            env = _child_env(live_settings, admin_token)
+            env = _child_env(live_settings, consumer.consumer_metrics_port, admin_token)
             python = sys.executable
             for name, args in (
                 ("origin", ["origin"]),
@@ -135,7 +138,7 @@ def run_dev_stack(settings: Settings) -> int:
             else:
                 console.print("[bold]Admin API tokens:[/] from SHELFEDGE_ADMIN_TOKENS")
             console.print(f"[bold]Logs:[/] {workdir}\n[dim]Ctrl-C stops everything.[/]\n")
-            _status_loop(console, live_settings, children)
+            _status_loop(console, live_settings, consumer.consumer_metrics_port, children)
     except KeyboardInterrupt:
         console.print("\n[yellow]stopping…[/]")
     finally:
@@ -167,8 +170,10 @@ def _total(samples: list[tuple[str, dict[str, str], float]], name: str, **labels
     )
 
 
-def _status_loop(console: Console, settings: Settings, children: list[_Child]) -> None:
-    consumer_url = f"http://127.0.0.1:{settings.consumer_metrics_port}/metrics"
+def _status_loop(
+    console: Console, settings: Settings, consumer_metrics_port: int, children: list[_Child]
+) -> None:
+    consumer_url = f"http://127.0.0.1:{consumer_metrics_port}/metrics"
     edge_url = f"http://127.0.0.1:{settings.edge_port}/se/metrics"
     previous_events = 0.0
     previous_at = time.monotonic()

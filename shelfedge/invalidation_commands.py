@@ -18,16 +18,18 @@ from invalidation.pipeline import InvalidationPipeline
 from invalidation.producer import EventProducer
 from invalidation.replay import dry_run, read_range, replay
 from invalidation.service import run_service
+from invalidation.settings import InvalidationSettings
 from origin.core.builder import BundleBuilder
 from origin.core.demo_catalog import generate_catalog
 from origin.core.recompute import Recomputer
+from origin.core.redis_client import redis_client
 from origin.core.store import Store
 from origin.errors import SettingsError, UnknownEntity
-from origin.settings import Settings
-from origin.web.app import redis_client
 
 
-def run_invalidation_command(command: str, args: argparse.Namespace, settings: Settings) -> int:
+def run_invalidation_command(
+    command: str, args: argparse.Namespace, settings: InvalidationSettings
+) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         return _run(command, args, settings)
@@ -36,7 +38,7 @@ def run_invalidation_command(command: str, args: argparse.Namespace, settings: S
         return 1
 
 
-def _run(command: str, args: argparse.Namespace, settings: Settings) -> int:
+def _run(command: str, args: argparse.Namespace, settings: InvalidationSettings) -> int:
     if command == "consume":
         return asyncio.run(_consume(settings))
     if command == "events":
@@ -50,7 +52,7 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(command)
 
 
-def _bootstrap(settings: Settings) -> str:
+def _bootstrap(settings: InvalidationSettings) -> str:
     if settings.kafka_bootstrap is None:
         raise SettingsError("KAFKA_BOOTSTRAP_SERVERS", "host:port (or run 'shelfedge dev')", None)
     return settings.kafka_bootstrap
@@ -61,7 +63,7 @@ def _version_base() -> int:
     return time.time_ns() // 1000
 
 
-async def _consume(settings: Settings) -> int:
+async def _consume(settings: InvalidationSettings) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -70,7 +72,7 @@ async def _consume(settings: Settings) -> int:
     return 0
 
 
-async def _events(settings: Settings, rate: float, duration: float) -> int:
+async def _events(settings: InvalidationSettings, rate: float, duration: float) -> int:
     catalog = generate_catalog(settings.catalog_seed, settings.catalog_skus)
     stream = DemoEventStream(
         catalog.products,
@@ -94,10 +96,10 @@ async def _events(settings: Settings, rate: float, duration: float) -> int:
     return 0
 
 
-async def _sell_out(settings: Settings, sku: str) -> int:
+async def _sell_out(settings: InvalidationSettings, sku: str) -> int:
     if settings.redis_url is None:
         raise SettingsError("REDIS_URL", "a redis:// URL", None)
-    redis = redis_client(settings, settings.redis_url)
+    redis = redis_client(settings.redis_url, timeout_ms=settings.redis_timeout_ms)
     try:
         product = await Store(redis, 5.0).product(sku)
     finally:
@@ -114,7 +116,7 @@ async def _sell_out(settings: Settings, sku: str) -> int:
 
 
 async def _replay(
-    settings: Settings,
+    settings: InvalidationSettings,
     topic_names: list[str],
     from_offset: int | None,
     from_timestamp: int | None,
@@ -125,7 +127,7 @@ async def _replay(
     records = await read_range(
         _bootstrap(settings), topic_names, from_offset=from_offset, from_timestamp_ms=from_timestamp
     )
-    redis = redis_client(settings, settings.redis_url)
+    redis = redis_client(settings.redis_url, timeout_ms=settings.redis_timeout_ms)
     try:
         if dry:
             report = await dry_run(redis, records)

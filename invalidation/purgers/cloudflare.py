@@ -12,7 +12,7 @@ import httpx
 
 from invalidation.errors import PurgeFailed
 from invalidation.purgers.base import send
-from origin.settings import CloudflareSettings
+from invalidation.settings import CloudflareSettings
 
 MAX_TAGS_PER_REQUEST = 100
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import httpx
 
 from invalidation.purgers.base import send
-from origin.settings import FastlySettings
+from invalidation.settings import FastlySettings
 
 MAX_KEYS_PER_REQUEST = 256
 

@@ -11,11 +11,11 @@ import asyncio
 import logging
 import signal
 
+from origin.core.redis_client import redis_client
 from origin.errors import SettingsError
 from origin.events.aggregator import Aggregator
 from origin.events.counters import EventCounters
 from origin.settings import Settings
-from origin.web.app import redis_client
 
 log = logging.getLogger("shelfedge.aggregator")
 REPORT_EVERY_S = 30.0
@@ -25,7 +25,7 @@ async def run_aggregator(settings: Settings, stop: asyncio.Event) -> None:
     if settings.redis_url is None or settings.kafka_bootstrap is None:
         missing = "REDIS_URL" if settings.redis_url is None else "KAFKA_BOOTSTRAP_SERVERS"
         raise SettingsError(missing, "a value (or run 'shelfedge dev')", None)
-    redis = redis_client(settings, settings.redis_url)
+    redis = redis_client(settings.redis_url, timeout_ms=settings.redis_timeout_ms)
     aggregator = Aggregator(
         settings.kafka_bootstrap, settings.aggregator_group, EventCounters(redis, 5.0)
     )

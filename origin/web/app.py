@@ -11,16 +11,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from fragments.slots import SlotCatalog, load_slots
-from origin.core.redis_packing import with_hiredis_packing
+from origin.core.redis_client import redis_client
 from origin.core.store import Store
 from origin.events.sink import EventSink, KafkaEventSink, NoKafkaSink
 from origin.settings import Settings
@@ -41,31 +37,6 @@ from origin.web.state import OriginState
 HERE = Path(__file__).parent
 
 
-def redis_client(settings: Settings, url: str, *, per_reply_timeout: bool = True) -> Redis:
-    """A pooled client; on request paths every socket read is also bounded by the request timeout.
-
-    Batch workers (the invalidation consumer) pass ``per_reply_timeout=False``: their calls are
-    bounded as a whole by `origin.core.redis_errors.bounded`, and a per-reply timer costs measurable
-    time on pipelines of thousands of replies.
-    """
-    timeout = settings.redis_timeout_ms / 1000
-    client = Redis.from_url(
-        url,
-        socket_timeout=timeout if per_reply_timeout else None,
-        socket_connect_timeout=timeout,
-        health_check_interval=0,
-        retry_on_timeout=False,
-        # One immediate retry on a dropped connection, so the first command after a Redis
-        # restart reconnects instead of failing; every call stays bounded by its deadline.
-        retry=Retry(NoBackoff(), 1),
-        retry_on_error=[RedisConnectionError],
-        max_connections=256,
-    )
-    pool = client.connection_pool
-    pool.connection_class = with_hiredis_packing(pool.connection_class)
-    return client
-
-
 def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlette:
     """Build the origin app; Redis is connected in the lifespan."""
     if settings.redis_url is None:
@@ -75,7 +46,9 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        client = redis_client(settings, redis_url, per_reply_timeout=False)
+        client = redis_client(
+            redis_url, timeout_ms=settings.redis_timeout_ms, per_reply_timeout=False
+        )
         store = Store(client, settings.redis_timeout_ms / 1000)
         app.state.origin = OriginState(
             settings=settings, store=store, slots=slot_catalog, metrics=OriginMetrics.create()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uvicorn
 
 from fragments.slots import load_slots
+from origin.core.redis_client import redis_client
 from origin.core.seed import seed_demo
 from origin.core.store import Store
 from origin.errors import SettingsError
 from origin.settings import Settings
-from origin.web.app import create_app, redis_client
+from origin.web.app import create_app
 
 
 def _redis_url(settings: Settings) -> str:
@@ -32,7 +33,7 @@ def serve_origin(settings: Settings) -> int:
 
 
 async def seed_command(settings: Settings, seed: int | None) -> int:
-    client = redis_client(settings, _redis_url(settings))
+    client = redis_client(_redis_url(settings), timeout_ms=settings.redis_timeout_ms)
     try:
         report = await seed_demo(
             Store(client, 5.0),

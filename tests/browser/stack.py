@@ -93,7 +93,6 @@ async def running_stack() -> AsyncIterator[Stack]:
                 origin_port=origin_port,
                 edge_port=edge_port,
                 public_edge_url=edge_url,
-                local_edge_url=edge_url,
                 admin_tokens={EDITOR_TOKEN: "editor", VIEWER_TOKEN: "viewer"},
                 admin_token_names={EDITOR_TOKEN: "maria", VIEWER_TOKEN: "victor"},
                 events_rate=500.0,

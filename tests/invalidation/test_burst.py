@@ -25,10 +25,10 @@ from invalidation.events import Event
 from invalidation.metrics import InvalidationMetrics
 from invalidation.purge_worker import PurgeWorker
 from invalidation.service import build_purgers
+from invalidation.settings import CloudflareSettings, InvalidationSettings
 from origin.core import keys
 from origin.core.purge_queue import PurgeQueue
 from origin.core.redis_text import as_text
-from origin.settings import CloudflareSettings, Settings
 from shelfedge.localstack import KafkaBroker
 from tests.invalidation.support import (
     GroupOffsets,
@@ -115,7 +115,7 @@ async def test_a_burst_is_purged_within_the_plan_rate_and_sell_outs_are_never_mi
         for sku in skus:
             shown_before.setdefault(sku, set()).add(key)
 
-    settings = Settings(
+    settings = InvalidationSettings(
         purgers=("cloudflare",),
         cloudflare=CloudflareSettings(
             zone_id=DEFAULT_ZONE_ID,

@@ -18,10 +18,10 @@ from invalidation.metrics import InvalidationMetrics
 from invalidation.purge_worker import PurgeWorker
 from invalidation.purgers.cloudflare import CloudflarePurger
 from invalidation.ratelimit import BucketSpec, TokenBucket
+from invalidation.settings import CloudflareSettings
 from origin.core import keys
 from origin.core.purge_queue import PurgeQueue
 from origin.core.store import PurgeRequest
-from origin.settings import CloudflareSettings
 from tests.invalidation.support import WHEN, World, record_of
 from tests.support.fake_purge_api import (
     DEFAULT_CLOUDFLARE_TOKEN,

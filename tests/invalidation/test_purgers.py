@@ -15,7 +15,7 @@ from invalidation.purgers.fastly import FastlyPurger
 from invalidation.purgers.local_edge import LocalEdgePurger
 from invalidation.ratelimit import CLOUDFLARE_PLANS, BucketSpec
 from invalidation.service import build_purgers
-from origin.settings import CloudflareSettings, FastlySettings, Settings
+from invalidation.settings import CloudflareSettings, FastlySettings, InvalidationSettings
 from tests.support.fake_purge_api import (
     DEFAULT_CLOUDFLARE_TOKEN,
     DEFAULT_FASTLY_KEY,
@@ -224,9 +224,9 @@ async def test_fake_rejects_malformed_requests(
 async def test_build_purgers_applies_cloudflare_overrides(
     fake_purge_api: FakePurgeApi, http: httpx.AsyncClient
 ) -> None:
-    unconfigured = Settings(purgers=("local-edge", "cloudflare", "fastly", "varnish"))
+    unconfigured = InvalidationSettings(purgers=("local-edge", "cloudflare", "fastly", "varnish"))
     assert [p.name for p, _ in build_purgers(unconfigured, http)] == ["local-edge"]
-    settings = Settings(
+    settings = InvalidationSettings(
         purgers=("cloudflare", "local-edge"),
         cloudflare=CloudflareSettings(
             zone_id=DEFAULT_ZONE_ID,
@@ -241,7 +241,7 @@ async def test_build_purgers_applies_cloudflare_overrides(
     assert (cf.name, edge.name, edge_bucket) == ("cloudflare", "local-edge", None)
     assert cf_bucket is not None
     assert cf_bucket.spec == BucketSpec(2.5, 3)
-    plan_only = Settings(purgers=("cloudflare",), cloudflare=cloudflare(fake_purge_api))
+    plan_only = InvalidationSettings(purgers=("cloudflare",), cloudflare=cloudflare(fake_purge_api))
     [(_, plan_bucket)] = build_purgers(plan_only, http)
     assert plan_bucket is not None
     assert plan_bucket.spec == CLOUDFLARE_PLANS["free"]

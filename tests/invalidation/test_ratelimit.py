@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from invalidation.ratelimit import CLOUDFLARE_PLANS, BucketSpec, TokenBucket
-from origin.settings import CLOUDFLARE_PLANS as PLAN_NAMES
+from invalidation.settings import CLOUDFLARE_PLANS as PLAN_NAMES
 
 
 def takes(bucket: TokenBucket, now: float, attempts: int) -> int:

@@ -1,10 +1,12 @@
-"""Settings.from_env: defaults, good values, and each bad variable named in its SettingsError."""
+"""Settings.from_env of each process kind (the origin's and the invalidation consumer's): defaults,
+good values, and each bad variable named in its SettingsError."""
 
 from __future__ import annotations
 
 import pytest
 
 from fragments.segment_cookie import DEV_SEGMENT_SECRET
+from invalidation.settings import InvalidationSettings
 from origin.errors import SettingsError
 from origin.settings import Settings
 
@@ -21,10 +23,17 @@ FASTLY = {
 }
 
 
+def _read_every_kind(environ: dict[str, str]) -> None:
+    """Read the environment as every process kind does (the first error wins)."""
+    Settings.from_env(environ)
+    InvalidationSettings.from_env(environ)
+
+
 def test_an_empty_environment_gives_the_documented_defaults() -> None:
     settings = Settings.from_env({})
 
     assert settings == Settings()
+    assert InvalidationSettings.from_env({}) == InvalidationSettings()
     assert settings.redis_url is None
     assert settings.redis_timeout_ms == 250
     assert settings.purgers == ("local-edge",)
@@ -32,20 +41,20 @@ def test_an_empty_environment_gives_the_documented_defaults() -> None:
 
 
 def test_good_values_are_converted() -> None:
-    settings = Settings.from_env(
-        {
-            "REDIS_URL": "redis://127.0.0.1:6390/0/",
-            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092,kafka-2:9093",
-            "SHELFEDGE_ENV": "prod",
-            "SHELFEDGE_SEGMENT_SECRET": "a-real-secret-of-ours",
-            "SHELFEDGE_ORIGIN_PORT": "9600",
-            "SHELFEDGE_REDIS_TIMEOUT_MS": "75",
-            "SHELFEDGE_PURGERS": "local-edge, varnish",
-            "SHELFEDGE_VARNISH_URL": "http://127.0.0.1:6081",
-            "SHELFEDGE_CATALOG_SEED": "0",
-            "SHELFEDGE_ADMIN_TOKENS": f"{TOKEN}:editor",
-        }
-    )
+    environ = {
+        "REDIS_URL": "redis://127.0.0.1:6390/0/",
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092,kafka-2:9093",
+        "SHELFEDGE_ENV": "prod",
+        "SHELFEDGE_SEGMENT_SECRET": "a-real-secret-of-ours",
+        "SHELFEDGE_ORIGIN_PORT": "9600",
+        "SHELFEDGE_REDIS_TIMEOUT_MS": "75",
+        "SHELFEDGE_PURGERS": "local-edge, varnish",
+        "SHELFEDGE_VARNISH_URL": "http://127.0.0.1:6081",
+        "SHELFEDGE_CATALOG_SEED": "0",
+        "SHELFEDGE_ADMIN_TOKENS": f"{TOKEN}:editor",
+    }
+    settings = Settings.from_env(environ)
+    consumer = InvalidationSettings.from_env(environ)
 
     assert settings.redis_url == "redis://127.0.0.1:6390/0"
     assert settings.kafka_bootstrap == "127.0.0.1:9092,kafka-2:9093"
@@ -54,16 +63,20 @@ def test_good_values_are_converted() -> None:
     assert settings.edge_origin_url == "http://127.0.0.1:9600"
     assert settings.redis_timeout_ms == 75
     assert settings.purgers == ("local-edge", "varnish")
-    assert settings.varnish_url == "http://127.0.0.1:6081"
+    assert consumer.purgers == ("local-edge", "varnish")
+    assert consumer.varnish_url == "http://127.0.0.1:6081"
+    assert (consumer.redis_url, consumer.redis_timeout_ms) == ("redis://127.0.0.1:6390/0", 75)
     assert settings.catalog_seed == 0
     assert settings.admin_tokens == {TOKEN: "editor"}
 
 
 def test_cloudflare_and_fastly_settings() -> None:
-    cloudflare = Settings.from_env(
+    cloudflare = InvalidationSettings.from_env(
         {**CLOUDFLARE, "SHELFEDGE_CLOUDFLARE_RATE": "2.5", "SHELFEDGE_CLOUDFLARE_BUCKET": "9"}
     ).cloudflare
-    fastly = Settings.from_env({**FASTLY, "SHELFEDGE_FASTLY_SOFT_PURGE": "false"}).fastly
+    fastly = InvalidationSettings.from_env(
+        {**FASTLY, "SHELFEDGE_FASTLY_SOFT_PURGE": "false"}
+    ).fastly
 
     assert cloudflare is not None
     assert (cloudflare.zone_id, cloudflare.plan, cloudflare.rate_per_second) == (
@@ -135,7 +148,7 @@ BAD = [
 )
 def test_each_bad_variable_is_named(environ: dict[str, str], variable: str) -> None:
     with pytest.raises(SettingsError) as caught:
-        Settings.from_env(environ)
+        _read_every_kind(environ)
 
     assert caught.value.variable == variable
     assert str(caught.value).startswith(f"{variable}: expected ")

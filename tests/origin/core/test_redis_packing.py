@@ -8,9 +8,8 @@ import pytest
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import DataError
 
+from origin.core.redis_client import redis_client
 from origin.core.redis_packing import HiredisPacking, with_hiredis_packing
-from origin.settings import Settings
-from origin.web.app import redis_client
 
 PACKED = with_hiredis_packing(Connection)
 
@@ -63,14 +62,14 @@ def test_each_connection_class_gets_one_packing_subclass() -> None:
     [("redis://127.0.0.1:1/0", Connection), ("unix:///tmp/none.sock", UnixDomainSocketConnection)],
 )
 def test_redis_client_packs_with_hiredis_for_every_scheme(url: str, base: type) -> None:
-    client = redis_client(Settings(redis_url=url), url)
+    client = redis_client(url, timeout_ms=250)
     cls = client.connection_pool.connection_class
     assert issubclass(cls, HiredisPacking)
     assert issubclass(cls, base)
 
 
 async def test_round_trip_against_real_redis(redis_url: str) -> None:
-    client = redis_client(Settings(redis_url=redis_url), redis_url)
+    client = redis_client(redis_url, timeout_ms=250)
     try:
         await client.set("packing:test", "café ☕")
         assert await client.get("packing:test") == "café ☕".encode()

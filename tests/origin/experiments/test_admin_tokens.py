@@ -57,7 +57,7 @@ def test_dev_stack_makes_an_editor_token_only_when_none_is_configured() -> None:
     token = _dev_admin_token(Settings())
     assert token is not None
     assert len(token) >= 16
-    env = _child_env(Settings(), token)
+    env = _child_env(Settings(), 8601, token)
     child = Settings.from_env(env)
     assert child.admin_tokens == {token: "editor"}
     assert child.admin_token_names == {token: "dev"}

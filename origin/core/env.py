@@ -1,0 +1,94 @@
+"""Reading settings from the environment: the parsers every process kind's settings use.
+
+Each parser returns a typed value or raises `SettingsError` naming the variable and what is
+expected (never echoing a secret). Only the settings modules call them (`origin.settings`,
+`invalidation.settings`); nothing else in shelfedge reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from origin.errors import SettingsError
+
+PURGER_NAMES = ("local-edge", "varnish", "cloudflare", "fastly")
+"""The purgers shelfedge can drive; each has its own purge queue per partition."""
+
+
+def env_purgers(e: Mapping[str, str]) -> tuple[str, ...]:
+    """SHELFEDGE_PURGERS: which purgers get purge obligations (a comma list of `PURGER_NAMES`)."""
+    purgers = env_list(e, "SHELFEDGE_PURGERS", ("local-edge",))
+    for name in purgers:
+        if name not in PURGER_NAMES:
+            raise SettingsError("SHELFEDGE_PURGERS", f"a comma list of {PURGER_NAMES}", name)
+    return purgers
+
+
+def env_int(e: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = e.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise SettingsError(name, f"an integer in {low}..{high}", raw)
+    return value
+
+
+def env_choice(e: Mapping[str, str], name: str, options: tuple[str, ...], default: str) -> str:
+    raw = e.get(name, default)
+    if raw not in options:
+        raise SettingsError(name, f"one of {', '.join(options)}", raw)
+    return raw
+
+
+def env_list(e: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = e.get(name)
+    if raw is None:
+        return default
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def env_url(e: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = e.get(name)
+    if raw is None or raw == "":
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or (parts.scheme != "unix" and not parts.netloc):
+        raise SettingsError(name, f"a URL with scheme {'/'.join(schemes)} and a host", raw)
+    return raw.rstrip("/")
+
+
+def env_bootstrap(e: Mapping[str, str]) -> str | None:
+    raw = e.get("KAFKA_BOOTSTRAP_SERVERS")
+    if raw is None or raw == "":
+        return None
+    for server in raw.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise SettingsError("KAFKA_BOOTSTRAP_SERVERS", "a comma list of host:port", raw)
+    return raw
+
+
+def env_need(e: Mapping[str, str], name: str) -> str:
+    value = e.get(name)
+    if not value:
+        raise SettingsError(name, "a value (its purger is enabled in SHELFEDGE_PURGERS)", None)
+    return value
+
+
+def env_positive_float(e: Mapping[str, str], name: str) -> float | None:
+    raw = e.get(name)
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < math.inf:  # also refuses nan and inf, which float() accepts
+        raise SettingsError(name, "a positive number", raw)
+    return value
