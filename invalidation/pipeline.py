@@ -33,9 +33,8 @@ from fragments.cards import stock_state
 from fragments.ids import FragmentKey
 from invalidation.apply import EventApplier, SkuResult
 from invalidation.records import DeadLetter, DecodedRecords, Record
+from origin.core.purge_queue import PurgeRequest
 from origin.core.recompute import Recomputer
-from origin.core.scoring import price_change_moves_scores
-from origin.core.store import PurgeRequest
 
 
 @dataclass(slots=True)
@@ -153,8 +152,7 @@ class InvalidationPipeline:
         across a segment's price band (the only ways events reach `origin.core.scoring`)."""
         if result.stock_state_changed:
             return True
-        segments = self.recomputer.segments.values()
-        return result.prices is not None and price_change_moves_scores(*result.prices, segments)
+        return result.prices is not None and self.recomputer.price_move_rescores(*result.prices)
 
     async def _impacted(self, skus: dict[str, _Impact]) -> dict[FragmentKey, _Impact]:
         """Bundles that show, or should now show, each SKU, with merged priority and age.
@@ -167,7 +165,7 @@ class InvalidationPipeline:
         if not skus:
             return {}
         rescored = [sku for sku, impact in skus.items() if impact.rescore]
-        products = await self.recomputer.store.products(rescored, locations=False)
+        products = await self.recomputer.current_products(rescored)
         for sku, product in products.items():
             if stock_state(product.stock) == "sold_out":
                 skus[sku].priority = 0
@@ -200,5 +198,5 @@ class InvalidationPipeline:
         for sku, keys in showing.items():
             for key in keys:
                 request = PurgeRequest(self.purgers, skus[sku].priority, skus[sku].at_ms)
-                await self.recomputer.store.enqueue_purge(key, request)
+                await self.recomputer.enqueue_purge(key, request)
                 report.purges_enqueued += len(self.purgers)

@@ -122,7 +122,8 @@ SEGMENTS_KEY = f"{NAMESPACE}:catalog:segments"
 def purge_queue_key(partition: str, purger: str) -> str:
     """ZSET: bundle tags of the partition awaiting purge by `purger`.
 
-    Score = priority * PURGE_PRIORITY_SPAN + milliseconds of the oldest change it covers.
+    Score = priority * `origin.core.purge_queue.PURGE_PRIORITY_SPAN` + milliseconds of the oldest
+    change it covers.
     Written in the same Lua call as the bundle it purges, so a stored change always has its
     purge obligation recorded (crash-safe).
     """
@@ -133,10 +134,6 @@ def purge_generation_key(partition: str, purger: str) -> str:
     """HASH: tag -> generation, bumped on every enqueue (a drained purge is removed only if
     no newer change was enqueued while it was in flight)."""
     return f"{NAMESPACE}:{_partition_slot(partition)}:purgegen:{purger}"
-
-
-PURGE_PRIORITY_SPAN = 10**13
-"""Priority multiplier in purge queue scores: priority 0 (sell-outs) sorts before 1."""
 
 
 def purge_lease_key(purger: str) -> str:

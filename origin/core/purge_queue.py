@@ -1,8 +1,11 @@
-"""The durable purge queues in Redis: peek the most urgent tags, acknowledge what was purged.
+"""The durable purge queues in Redis, whole: enqueue, peek the most urgent tags, acknowledge.
 
-Tags are enqueued by the bundle-write Lua script (origin.core.store) into one ZSET per (partition,
-purger). A tag is removed only if its generation did not move while its purge was in flight, so
-a change stored after the purge request was sent is purged again, never lost.
+One ZSET per (partition, purger) holds the tags awaiting purge, scored by urgency
+(`PURGE_PRIORITY_SPAN`), and a HASH beside it counts each tag's generation. Enqueuing is a Lua
+function (`ENQUEUE_PURGES_LUA`) that the store's bundle-write script embeds, so a stored change
+always has its purge obligation recorded in the same atomic call; `enqueue_purge` runs it alone.
+A tag is removed only if its generation did not move while its purge was in flight, so a change
+stored after the purge request was sent is purged again, never lost.
 """
 
 from __future__ import annotations
@@ -13,9 +16,75 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from fragments.ids import FragmentKey
+from fragments.tags import bundle_tag
 from origin.core import keys
 from origin.core.redis_errors import bounded
 from origin.core.redis_text import as_text
+
+PURGE_PRIORITY_SPAN = 10**13
+"""Priority multiplier in purge queue scores: priority 0 (sell-outs) sorts before 1; the rest of
+the score is the millisecond timestamp of the oldest change the purge covers."""
+
+ENQUEUE_PURGES_LUA = """
+local function enqueue_purges(first_key, tag, priority, at_ms)
+  local score = priority * PURGE_PRIORITY_SPAN + at_ms
+  for i = first_key, #KEYS, 2 do
+    local existing = redis.call('ZSCORE', KEYS[i], tag)
+    if (not existing) or score < tonumber(existing) then
+      redis.call('ZADD', KEYS[i], score, tag)
+    end
+    redis.call('HINCRBY', KEYS[i + 1], tag, 1)
+  end
+end
+""".replace("PURGE_PRIORITY_SPAN", str(PURGE_PRIORITY_SPAN))
+"""Lua: ``enqueue_purges(first_key, tag, priority, at_ms)`` adds `tag` to the queues named by
+KEYS[first_key..] (queue, generation pairs: `PurgeRequest.queue_keys`), keeping the most urgent
+score and bumping the tag's generation."""
+
+_ENQUEUE_ONLY = (
+    ENQUEUE_PURGES_LUA
+    + """
+enqueue_purges(1, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+return 1
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeRequest:
+    """Which purgers must purge a changed bundle, how urgently, and since when."""
+
+    purgers: tuple[str, ...]
+    priority: int = 1
+    """0 for sell-outs (purged first), 1 otherwise."""
+    at_ms: int = 0
+    """Milliseconds timestamp of the oldest change this purge covers (latency metric)."""
+
+    def queue_keys(self, partition: str) -> list[str]:
+        out: list[str] = []
+        for purger in self.purgers:
+            out += [
+                keys.purge_queue_key(partition, purger),
+                keys.purge_generation_key(partition, purger),
+            ]
+        return out
+
+
+async def enqueue_purge(
+    redis: Redis, key: FragmentKey, purge: PurgeRequest, within_s: float
+) -> None:
+    """Enqueue a bundle's tag for each of `purge`'s purgers, without touching the bundle."""
+    if not purge.purgers:
+        return
+    queue_keys = purge.queue_keys(key.partition)
+    script = redis.register_script(_ENQUEUE_ONLY)  # EVALSHA, loaded on first use
+    await bounded(
+        script(keys=queue_keys, args=[bundle_tag(key), str(purge.priority), str(purge.at_ms)]),
+        within_s,
+        "enqueue purge",
+    )
+
 
 _ACK = """
 local removed = 0
@@ -41,12 +110,12 @@ class PendingPurge:
 
     @property
     def priority(self) -> int:
-        return int(self.score // keys.PURGE_PRIORITY_SPAN)
+        return int(self.score // PURGE_PRIORITY_SPAN)
 
     @property
     def since_ms(self) -> int:
         """Timestamp of the oldest change this purge covers."""
-        return int(self.score % keys.PURGE_PRIORITY_SPAN)
+        return int(self.score % PURGE_PRIORITY_SPAN)
 
 
 class PurgeQueue:

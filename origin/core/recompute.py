@@ -29,8 +29,9 @@ from origin.core.builder import BundleBuilder
 from origin.core.catalog import Product, Segment
 from origin.core.config_store import ConfigReader
 from origin.core.keys import list_id
-from origin.core.scoring import rank, score
-from origin.core.store import PurgeRequest, Store, StoredState
+from origin.core.purge_queue import PurgeRequest
+from origin.core.scoring import price_change_moves_scores, rank, score
+from origin.core.store import Store, StoredState
 from origin.core.variants import CONTROL_BUNDLES, BundleVariant, variants_of
 from origin.errors import OriginError
 
@@ -229,6 +230,19 @@ class Recomputer:
             return [k for k in self.keys_of(partition) if k.variant == variant.id]
         own = {v.id for v in self._by_slot[partition.slot].values() if v.own_list}
         return [k for k in self.keys_of(partition) if k.variant not in own]
+
+    def price_move_rescores(self, before: int, after: int) -> bool:
+        """Whether a price move from `before` to `after` (cents) can change any score: it crosses
+        a price band of one of the segments this recomputer builds for."""
+        return price_change_moves_scores(before, after, self.segments.values())
+
+    async def current_products(self, skus: Sequence[str]) -> dict[str, Product]:
+        """The products as stored now (without per-location stock), for the SKUs that exist."""
+        return await self.store.products(skus, locations=False)
+
+    async def enqueue_purge(self, key: FragmentKey, purge: PurgeRequest) -> None:
+        """Enqueue a purge of `key` whatever its content (the no-suppression baseline)."""
+        await self.store.enqueue_purge(key, purge)
 
     async def bundles_showing(self, skus: Sequence[str]) -> dict[str, set[FragmentKey]]:
         """Per SKU, the stored bundles of configured variants whose candidates include it."""

@@ -34,6 +34,7 @@ from origin.core.catalog import (
     segments_to_json,
 )
 from origin.core.envelope import seal
+from origin.core.purge_queue import ENQUEUE_PURGES_LUA, PurgeRequest, enqueue_purge
 from origin.core.redis_errors import bounded
 from origin.core.redis_text import as_bytes, as_text, decode_map
 
@@ -41,21 +42,8 @@ DOCUMENT_CACHE_SIZE = 8_192
 """Decoded product documents kept (`_document`, about 1.5 KB each): several times the products
 that one window's recomputes read (the candidates of every impacted list)."""
 
-_ENQUEUE_PURGES = """
-local function enqueue_purges(first_key, tag, priority, at_ms)
-  local score = priority * PURGE_PRIORITY_SPAN + at_ms
-  for i = first_key, #KEYS, 2 do
-    local existing = redis.call('ZSCORE', KEYS[i], tag)
-    if (not existing) or score < tonumber(existing) then
-      redis.call('ZADD', KEYS[i], score, tag)
-    end
-    redis.call('HINCRBY', KEYS[i + 1], tag, 1)
-  end
-end
-""".replace("PURGE_PRIORITY_SPAN", str(keys.PURGE_PRIORITY_SPAN))
-
 _PUT_BUNDLE = (
-    _ENQUEUE_PURGES
+    ENQUEUE_PURGES_LUA
     + """
 local cache_key, expected, new_hash, payload, skus = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local current = redis.call('HGET', KEYS[2], cache_key) or ''
@@ -90,14 +78,6 @@ return {1, current}
 """
 )
 
-_ENQUEUE_ONLY = (
-    _ENQUEUE_PURGES
-    + """
-enqueue_purges(1, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
-return 1
-"""
-)
-
 
 @dataclass(frozen=True, slots=True)
 class StoredState:
@@ -113,26 +93,6 @@ class StoredState:
         text = raw.decode() if isinstance(raw, bytes) else raw
         hash_, _, version = text.partition(" ")
         return cls(hash_, int(version or "0"))
-
-
-@dataclass(frozen=True, slots=True)
-class PurgeRequest:
-    """Which purgers must purge a changed bundle, how urgently, and since when."""
-
-    purgers: tuple[str, ...]
-    priority: int = 1
-    """0 for sell-outs (purged first), 1 otherwise."""
-    at_ms: int = 0
-    """Milliseconds timestamp of the oldest change this purge covers (latency metric)."""
-
-    def queue_keys(self, partition: str) -> list[str]:
-        out: list[str] = []
-        for purger in self.purgers:
-            out += [
-                keys.purge_queue_key(partition, purger),
-                keys.purge_generation_key(partition, purger),
-            ]
-        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +112,6 @@ class Store:
         self.redis = redis
         self.timeout = timeout
         self._put_bundle = redis.register_script(_PUT_BUNDLE)
-        self._enqueue_only = redis.register_script(_ENQUEUE_ONLY)
 
     # --- health ---------------------------------------------------------------------------
 
@@ -353,16 +312,7 @@ class Store:
 
     async def enqueue_purge(self, key: FragmentKey, purge: PurgeRequest) -> None:
         """Enqueue a bundle's tag for purging without changing the bundle."""
-        if not purge.purgers:
-            return
-        await bounded(
-            self._enqueue_only(
-                keys=purge.queue_keys(key.partition),
-                args=[bundle_tag(key), str(purge.priority), str(purge.at_ms)],
-            ),
-            max(self.timeout, 2.0),
-            "enqueue purge",
-        )
+        await enqueue_purge(self.redis, key, purge, max(self.timeout, 2.0))
 
     async def bundles_showing(
         self, skus: Sequence[str], partitions: Sequence[str]

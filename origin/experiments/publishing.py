@@ -16,8 +16,9 @@ from collections.abc import Iterable, Sequence
 from fragments.experiments import PUBLISHED_STATUSES, EdgeExperimentConfig, Experiment
 from fragments.ids import CONTROL_VARIANT
 from origin.core.builder import BundleBuilder
+from origin.core.purge_queue import PurgeRequest
 from origin.core.recompute import Recomputer
-from origin.core.store import PurgeRequest, Store
+from origin.core.store import Store
 from origin.core.variants import variants_of
 
 

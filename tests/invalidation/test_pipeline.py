@@ -13,6 +13,7 @@ from invalidation.events import Event, InventoryEvent, PriceEvent
 from invalidation.records import DecodedRecords, Record
 from origin.core import keys
 from origin.core.envelope import open_envelope
+from origin.core.purge_queue import PURGE_PRIORITY_SPAN
 from origin.core.redis_text import as_text
 from origin.core.scoring import price_change_moves_scores, rank
 from tests.invalidation.support import WHEN, World, record_of
@@ -101,7 +102,7 @@ async def test_sell_out_removes_the_sku_everywhere_and_purges_first(world: World
     assert sku not in await showing(world)
     queued = await world.queued_tags(PURGER)
     assert set(queued) == {bundle_tag(k) for k in before}
-    assert all(score < keys.PURGE_PRIORITY_SPAN for score in queued.values()), "priority 0"
+    assert all(score < PURGE_PRIORITY_SPAN for score in queued.values()), "priority 0"
     for key in before:
         assert not await world.redis.hexists(keys.partition_index_key(key.partition), sku), (
             f"index still maps {sku} to {key.cache_key}"
@@ -123,9 +124,9 @@ async def test_ordinary_changes_queue_behind_sell_outs(world: World) -> None:
     await world.pipeline().process(records(events))
     queued = await world.queued_tags(PURGER)
     for key in before[sold]:
-        assert queued[bundle_tag(key)] < keys.PURGE_PRIORITY_SPAN, key.cache_key
+        assert queued[bundle_tag(key)] < PURGE_PRIORITY_SPAN, key.cache_key
     for key in before[priced] - before[sold]:
-        assert queued[bundle_tag(key)] >= keys.PURGE_PRIORITY_SPAN, key.cache_key
+        assert queued[bundle_tag(key)] >= PURGE_PRIORITY_SPAN, key.cache_key
     most_urgent = sorted(queued, key=queued.__getitem__)[: len(before[sold])]
     assert set(most_urgent) == {bundle_tag(k) for k in before[sold]}
 
@@ -154,7 +155,7 @@ async def test_a_sell_out_applied_before_the_previous_window_propagates_still_pu
     assert not second.changed
     queued = await world.queued_tags(PURGER)
     for key in shown_in:
-        assert queued[bundle_tag(key)] < keys.PURGE_PRIORITY_SPAN, key.cache_key
+        assert queued[bundle_tag(key)] < PURGE_PRIORITY_SPAN, key.cache_key
     assert await world.consistency_problems() == []
 
 

@@ -20,8 +20,7 @@ from invalidation.purgers.cloudflare import CloudflarePurger
 from invalidation.ratelimit import BucketSpec, TokenBucket
 from invalidation.settings import CloudflareSettings
 from origin.core import keys
-from origin.core.purge_queue import PurgeQueue
-from origin.core.store import PurgeRequest
+from origin.core.purge_queue import PurgeQueue, PurgeRequest
 from tests.invalidation.support import WHEN, World, record_of
 from tests.support.fake_purge_api import (
     DEFAULT_CLOUDFLARE_TOKEN,

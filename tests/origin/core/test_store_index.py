@@ -26,9 +26,10 @@ from origin.core.builder import BundleBuilder
 from origin.core.catalog import Product
 from origin.core.demo_catalog import DemoCatalog, generate_catalog
 from origin.core.envelope import open_envelope
+from origin.core.purge_queue import PurgeRequest
 from origin.core.recompute import Recomputer
 from origin.core.redis_text import as_bytes
-from origin.core.store import PurgeRequest, PutOutcome, Store, StoredState
+from origin.core.store import PutOutcome, Store, StoredState
 
 N_SKUS = 150
 HERO = FragmentKey("home-hero", "everyone")
