@@ -6,11 +6,8 @@ content changed, enqueues their purge atomically with the write, and commits off
 that: at-least-once delivery with idempotent effects. Purge workers drain the queues to the
 CDN(s) within their rate limits.
 
-Exceptions (each says whether a retry can help: ``retriable``)::
-
-    InvalidationError
-     ├── BadEvent      malformed, unknown-schema or oversized event -> dead-letter (final)
-     └── PurgeFailed   a purge API refused or failed (retriable for 429, 5xx, network)
+Every exception raised here derives from `InvalidationError`; the tree, and how `retriable`
+drives each decision, is drawn in `invalidation.errors`.
 """
 
 from __future__ import annotations

@@ -20,6 +20,10 @@ class InvalidationMetrics:
     bundles_changed: Counter
     lag: Gauge
     purge_requests: Counter
+    """Purge requests by purger and outcome (ok, retry, rejected, stopped)."""
+    purge_split_requests: Counter
+    purges_parked: Counter
+    purger_stopped: Gauge
     tags_purged: Counter
     purge_queue_depth: Gauge
     purge_deferred: Counter
@@ -42,6 +46,26 @@ class InvalidationMetrics:
             ),
             purge_requests=Counter(
                 "shelfedge_purge_requests", "Purge requests", ["purger", "outcome"], registry=r
+            ),
+            purge_split_requests=Counter(
+                "shelfedge_purge_split_requests",
+                "Extra purge requests sent to isolate the tags an API refused (each took a token)",
+                ["purger"],
+                registry=r,
+            ),
+            purges_parked=Counter(
+                "shelfedge_purges_parked",
+                "Tags set aside because the purger's API refused them (list: shelfedge purges"
+                " parked)",
+                ["purger", "reason"],
+                registry=r,
+            ),
+            purger_stopped=Gauge(
+                "shelfedge_purger_stopped",
+                "1 when a purger stopped because its API refused its credential or endpoint"
+                " (its queue is kept)",
+                ["purger"],
+                registry=r,
             ),
             tags_purged=Counter("shelfedge_tags_purged", "Tags purged", ["purger"], registry=r),
             purge_queue_depth=Gauge(

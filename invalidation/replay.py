@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from fragments.cards import stock_state
 from invalidation.consumer import records_from_batch
-from invalidation.errors import BadEvent, InvalidationError
+from invalidation.errors import BadEvent, ReplayError
 from invalidation.events import InventoryEvent, parse_event
 from invalidation.pipeline import InvalidationPipeline
 from invalidation.records import Record
@@ -31,12 +31,6 @@ from origin.core.redis_text import decode_map
 BATCH = 1000
 IDLE_POLL_MS = 300
 READ_DEADLINE_SECONDS = 300.0
-
-
-class ReplayError(InvalidationError):
-    """The requested range could not be read (retriable: the broker may be slow or down)."""
-
-    retriable = True
 
 
 @dataclass(slots=True)

@@ -1,15 +1,17 @@
 """shelfedge origin: the context service.
 
-Precomputes per-segment product lists, renders fragment bundles, serves them with correct cache
-headers and tags, hosts the experiment config API and admin UI, collects events, and ships the
-``shelfedge`` command line (dev stack, demo data, replay).
+Three rooms (docs/architecture.md):
 
-Exceptions::
+- `origin.core`, the catalog core, shared with the invalidation consumer: catalog values,
+  scoring, list and bundle building, recomputation, the store and its Lua, the purge queue, the
+  Redis key layout and client;
+- `origin.experiments` and `origin.events`, the experiment and event services (definitions,
+  publishing, results; the event wire format, aggregation);
+- `origin.web`, the Starlette service over them (bundles, fragments, products, the config and
+  event APIs, the admin UI).
 
-    OriginError
-     ├── SettingsError     an environment variable has a bad value (names it and what's expected)
-     ├── StoreUnavailable  Redis cannot be reached in time (retriable; HTTP 503 + Retry-After)
-     └── UnknownEntity     a slot, segment, variant, locale or product that doesn't exist (404)
+`origin.settings` is the origin processes' configuration; `origin.errors` holds the exception
+tree, drawn in its docstring. The ``shelfedge`` command line is the `shelfedge` package.
 """
 
 from __future__ import annotations

@@ -1,4 +1,20 @@
-"""The exception tree of `origin` (drawn in the package docstring)."""
+"""The exception tree of `origin`: one root, `OriginError`, whose `retriable` says whether the
+same call may succeed later.
+
+::
+
+    OriginError
+     ├── SettingsError        an environment variable has a bad value (names it and what's expected)
+     ├── StoreUnavailable     Redis cannot be reached in time (retriable; HTTP 503 + Retry-After)
+     ├── UnknownEntity        a slot, segment, variant, locale or product that doesn't exist (404)
+     ├── RecomputeConflict    a bundle kept changing under a recompute (retriable)
+     ├── CannotRedrive        a re-drive named a purge that is not parked, or not a bundle tag
+     ├── RequestRejected      (origin.web.errors) a request body cannot be read: its problem
+     ├── ExperimentsError     (origin.experiments.errors) the experiment service's tree
+     └── EventsError          (origin.events.errors) the event collector's and aggregator's tree
+
+The web service maps each to an RFC 9457 problem in one place (`origin.web.problems`).
+"""
 
 from __future__ import annotations
 
@@ -32,3 +48,13 @@ class UnknownEntity(OriginError):
         self.kind = kind
         self.value = value
         super().__init__(f"unknown {kind} {value!r}")
+
+
+class CannotRedrive(OriginError):
+    """An operator asked to re-drive parked purges that cannot be: the message names them."""
+
+
+class RecomputeConflict(OriginError):
+    """A bundle kept changing under a recompute; the caller should retry later (retriable)."""
+
+    retriable = True

@@ -17,7 +17,7 @@ from invalidation.settings import InvalidationSettings
 from origin.errors import OriginError, SettingsError
 from origin.settings import Settings
 
-INVALIDATION_COMMANDS = ("consume", "events", "sell-out", "replay")
+INVALIDATION_COMMANDS = ("consume", "events", "sell-out", "replay", "purges")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +47,17 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--from-timestamp", type=int, help="unix milliseconds")
     start.add_argument("--from-offset", type=int, help="offset in every partition")
     replay.add_argument("--dry-run", action="store_true", help="report, change and purge nothing")
+    purges = sub.add_parser("purges", help="list or re-drive the purges a CDN refused (parked)")
+    purges_sub = purges.add_subparsers(dest="purges_command", required=True)
+    parked = purges_sub.add_parser("parked", help="list parked purges")
+    parked.add_argument(
+        "--purger", action="append", help="purger (repeatable; default: SHELFEDGE_PURGERS)"
+    )
+    redrive = purges_sub.add_parser("redrive", help="put parked purges back into their queue")
+    redrive.add_argument("--purger", required=True, help="the purger they were parked for")
+    which = redrive.add_mutually_exclusive_group(required=True)
+    which.add_argument("tags", nargs="*", default=[], help="the parked tags to re-drive")
+    which.add_argument("--all", action="store_true", help="re-drive every parked tag")
     return parser
 
 

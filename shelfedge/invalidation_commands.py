@@ -1,4 +1,5 @@
-"""Sub-commands of ``shelfedge`` that speak Kafka: consume, events, sell-out, replay."""
+"""Sub-commands of ``shelfedge`` for invalidation: consume, events, sell-out, replay (they speak
+Kafka) and purges (list and re-drive the purges a CDN refused)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from invalidation.service import run_service
 from invalidation.settings import InvalidationSettings
 from origin.core.builder import BundleBuilder
 from origin.core.demo_catalog import generate_catalog
+from origin.core.purge_queue import ParkedPurge, parked_purges, redrive
 from origin.core.recompute import Recomputer
 from origin.core.redis_client import redis_client
 from origin.core.store import Store
@@ -49,6 +51,8 @@ def _run(command: str, args: argparse.Namespace, settings: InvalidationSettings)
         return asyncio.run(
             _replay(settings, args.topic, args.from_offset, args.from_timestamp, args.dry_run)
         )
+    if command == "purges":
+        return asyncio.run(_purges(settings, args))
     raise AssertionError(command)
 
 
@@ -142,3 +146,34 @@ async def _replay(
     finally:
         with suppress(Exception):
             await redis.aclose()
+
+
+async def _purges(settings: InvalidationSettings, args: argparse.Namespace) -> int:
+    if settings.redis_url is None:
+        raise SettingsError("REDIS_URL", "a redis:// URL", None)
+    redis = redis_client(settings.redis_url, timeout_ms=settings.redis_timeout_ms)
+    try:
+        if args.purges_command == "parked":
+            count = 0
+            for purger in args.purger or settings.purgers:
+                for record in await parked_purges(redis, purger):
+                    print(_parked_line(purger, record))
+                    count += 1
+            print(f"{count} parked purges", file=sys.stderr)
+            return 0
+        tags = None if args.all else list(args.tags)
+        done = await redrive(redis, args.purger, tags)
+        for record in done:
+            print(f"re-driven\t{args.purger}\t{record.tag}")
+        print(f"{len(done)} parked purges re-driven for {args.purger}", file=sys.stderr)
+        return 0
+    finally:
+        with suppress(Exception):
+            await redis.aclose()
+
+
+def _parked_line(purger: str, record: ParkedPurge) -> str:
+    """One tab-separated line: purger, tag, reason, parked at (UTC), priority, API answer."""
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.parked_at_ms / 1000))
+    detail = " ".join(record.detail.split())
+    return f"{purger}\t{record.tag}\t{record.reason}\t{at}\tpriority={record.priority}\t{detail}"

@@ -1,7 +1,8 @@
 """Cloudflare purge by tag: ``POST /zones/{zone_id}/purge_cache`` with ``{"tags": [...]}``.
 
 At most 100 tags per request; ``Authorization: Bearer <token>``; the body's ``success`` must be
-true. Rate limits per plan are enforced by the purge worker's token bucket.
+true (a 2xx without it is treated as a transient failure: the same purge is retried). Rate
+limits per plan are enforced by the purge worker's token bucket.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from invalidation.errors import PurgeFailed
+from invalidation.errors import PurgeUnavailable
 from invalidation.purgers.base import send
 from invalidation.settings import CloudflareSettings
 
@@ -38,6 +39,6 @@ class CloudflarePurger:
         except ValueError:
             ok = False
         if not ok:
-            raise PurgeFailed(
-                self.name, f"API did not confirm: {response.text[:200]}", retriable=True
+            raise PurgeUnavailable(
+                self.name, f"2xx answer without success=true: {response.text[:200]}"
             )

@@ -14,7 +14,8 @@ carries a hash tag (`{...}`) so that all keys of one update live in one Redis Cl
 - experiments, hash tag ``{x}``: every experiment definition, their audit logs and the published
   edge configuration versions (one optimistic transaction spans them);
 - per experiment, hash tag ``{e:<experiment>}``: the exposure / conversion aggregates and the
-  event ids already folded into them (dedupe).
+  event ids already folded into them (dedupe);
+- per purger, hash tag ``{pk:<purger>}``: the purges its API refused (parked).
 """
 
 from __future__ import annotations
@@ -139,6 +140,13 @@ def purge_generation_key(partition: str, purger: str) -> str:
 def purge_lease_key(purger: str) -> str:
     """STRING with TTL: which consumer instance currently drains `purger`'s queues."""
     return f"{NAMESPACE}:purge:lease:{purger}"
+
+
+def purge_parked_key(purger: str) -> str:
+    """HASH: tag -> JSON record of a purge `purger`'s API refused (taken out of the queues so
+    the rest proceeds; an operator lists and re-drives it). One key per purger, hash tag
+    ``{pk:<purger>}``: every operation on it touches one slot."""
+    return f"{NAMESPACE}:{{pk:{purger}}}:purgeparked"
 
 
 # --- experiments (hash tag {x}) -------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The durable purge queues in Redis, whole: enqueue, peek the most urgent tags, acknowledge.
+"""The durable purge queues in Redis, whole: enqueue, peek the most urgent tags, acknowledge what
+was purged, park what the API refuses, and list and re-drive what was parked.
 
 One ZSET per (partition, purger) holds the tags awaiting purge, scored by urgency
 (`PURGE_PRIORITY_SPAN`), and a HASH beside it counts each tag's generation. Enqueuing is a Lua
@@ -6,6 +7,12 @@ function (`ENQUEUE_PURGES_LUA`) that the store's bundle-write script embeds, so 
 always has its purge obligation recorded in the same atomic call; `enqueue_purge` runs it alone.
 A tag is removed only if its generation did not move while its purge was in flight, so a change
 stored after the purge request was sent is purged again, never lost.
+
+A tag the purger's API refuses on its own (`PurgeRejected` for a one-tag request) is parked: its
+record is written to the purger's parked HASH first, then the tag leaves its partition queue
+(two slots, so two steps; a crash between them leaves it both parked and queued, and it is
+refused and parked again: never lost). `redrive` puts parked tags back into their queue with
+their original priority, through the same enqueue script, then forgets the record.
 """
 
 from __future__ import annotations
@@ -14,13 +21,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from redis.asyncio import Redis
 
 from fragments.ids import FragmentKey
-from fragments.tags import bundle_tag
+from fragments.tags import bundle_tag, key_of_bundle_tag
 from origin.core import keys
 from origin.core.redis_errors import bounded
 from origin.core.redis_text import as_text
+from origin.errors import CannotRedrive
 
 PURGE_PRIORITY_SPAN = 10**13
 """Priority multiplier in purge queue scores: priority 0 (sell-outs) sorts before 1; the rest of
@@ -182,3 +191,96 @@ class PurgeQueue:
             pipe.zcard(keys.purge_queue_key(partition, self.purger))
         counts: list[Any] = await bounded(pipe.execute(), self.timeout, "purge queue depth")
         return sum(int(c) for c in counts)
+
+
+class ParkedPurge(msgspec.Struct, frozen=True):
+    """A tag `purger`'s API refused on its own, set aside where an operator sees it."""
+
+    tag: str
+    partition: str
+    score: float
+    """Its queue score when parked (priority and the time of the oldest change it covers)."""
+    reason: str
+    """Low-cardinality label, as on the parked-purges metric (``http_400``)."""
+    status: int | None
+    detail: str
+    """What the API answered (truncated)."""
+    parked_at_ms: int
+
+    @property
+    def priority(self) -> int:
+        return int(self.score // PURGE_PRIORITY_SPAN)
+
+    @property
+    def since_ms(self) -> int:
+        return int(self.score % PURGE_PRIORITY_SPAN)
+
+
+_PARKED_DECODER = msgspec.json.Decoder(ParkedPurge)
+
+
+async def park(
+    redis: Redis, purger: str, parked: Sequence[ParkedPurge], within: float = 5.0
+) -> None:
+    """Record `parked` in the purger's parked HASH, then take them out of their queues."""
+    if not parked:
+        return
+    mapping = {p.tag: msgspec.json.encode(p) for p in parked}
+    await bounded(
+        redis.hset(keys.purge_parked_key(purger), mapping=mapping),  # type: ignore[arg-type]
+        within,
+        "park purges",
+    )
+    by_partition: dict[str, list[str]] = {}
+    for p in parked:
+        by_partition.setdefault(p.partition, []).append(p.tag)
+    pipe = redis.pipeline(transaction=False)
+    for partition, tags in by_partition.items():
+        pipe.zrem(keys.purge_queue_key(partition, purger), *tags)
+        pipe.hdel(keys.purge_generation_key(partition, purger), *tags)
+    await bounded(pipe.execute(), within, "unqueue parked purges")
+
+
+async def parked_purges(redis: Redis, purger: str, within: float = 5.0) -> list[ParkedPurge]:
+    """Every purge parked for `purger`, oldest first."""
+    raw: dict[Any, Any] = await bounded(
+        redis.hgetall(keys.purge_parked_key(purger)),
+        within,
+        "list parked purges",
+    )
+    records = [_PARKED_DECODER.decode(value) for value in raw.values()]
+    return sorted(records, key=lambda p: (p.parked_at_ms, p.tag))
+
+
+async def redrive(
+    redis: Redis, purger: str, tags: Sequence[str] | None = None, within: float = 5.0
+) -> list[ParkedPurge]:
+    """Put parked purges back into their queues (all of them, or the named `tags`) with their
+    original priority; return what was re-driven.
+
+    Each tag is re-enqueued first (which bumps its generation, as a fresh change would) and only
+    then forgotten, so a crash between the two leaves it queued and still listed, never lost.
+    """
+    records = await parked_purges(redis, purger, within)
+    if tags is not None:
+        by_tag = {p.tag: p for p in records}
+        missing = [t for t in tags if t not in by_tag]
+        if missing:
+            raise CannotRedrive(f"not parked for purger {purger!r}: {', '.join(missing)}")
+        records = [by_tag[t] for t in dict.fromkeys(tags)]
+    for record in records:
+        key = key_of_bundle_tag(record.tag)
+        if key is None:
+            raise CannotRedrive(
+                f"parked tag {record.tag!r} of purger {purger!r} is not a bundle tag: only bundle"
+                " tags are queued, so it cannot be re-driven (delete it from"
+                f" {keys.purge_parked_key(purger)} by hand)"
+            )
+        request = PurgeRequest((purger,), priority=record.priority, at_ms=record.since_ms)
+        await enqueue_purge(redis, key, request, within)
+        await bounded(
+            redis.hdel(keys.purge_parked_key(purger), record.tag),
+            within,
+            "forget re-driven purge",
+        )
+    return records

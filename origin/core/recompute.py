@@ -33,15 +33,9 @@ from origin.core.purge_queue import PurgeRequest
 from origin.core.scoring import price_change_moves_scores, rank, score
 from origin.core.store import Store, StoredState
 from origin.core.variants import CONTROL_BUNDLES, BundleVariant, variants_of
-from origin.errors import OriginError
+from origin.errors import RecomputeConflict
 
 MAX_CAS_ATTEMPTS = 8
-
-
-class RecomputeConflict(OriginError):
-    """A bundle kept changing under us; the caller should retry later (retriable)."""
-
-    retriable = True
 
 
 @dataclass(frozen=True, slots=True)

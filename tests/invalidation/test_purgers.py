@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from invalidation.errors import PurgeFailed
-from invalidation.purgers.base import Purger
+from invalidation.errors import (
+    PurgeFailed,
+    PurgeRejected,
+    PurgerUnusable,
+    PurgeUnauthorized,
+    PurgeUnavailable,
+)
+from invalidation.purgers.base import Purger, retry_after_seconds
 from invalidation.purgers.cloudflare import CloudflarePurger
 from invalidation.purgers.fastly import FastlyPurger
 from invalidation.purgers.local_edge import LocalEdgePurger
@@ -88,23 +95,42 @@ async def test_local_edge_request_shape(
     assert call.tags == tuple(TAGS)
 
 
-@pytest.mark.parametrize(("status", "retriable"), [(429, True), (500, True), (503, True)])
-async def test_throttling_and_server_errors_are_retriable(
-    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient, status: int, retriable: bool
-) -> None:
-    purgers: list[Purger] = [
-        CloudflarePurger(http, cloudflare(fake_purge_api)),
-        FastlyPurger(http, fastly(fake_purge_api, soft=True)),
-        LocalEdgePurger(http, fake_purge_api.url),
+def every_purger(api: FakePurgeApi, http: httpx.AsyncClient) -> list[Purger]:
+    return [
+        CloudflarePurger(http, cloudflare(api)),
+        FastlyPurger(http, fastly(api, soft=True)),
+        LocalEdgePurger(http, api.url),
     ]
-    for purger in purgers:
-        fake_purge_api.fail_next(1, status=status)
-        with pytest.raises(PurgeFailed) as caught:
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+async def test_throttling_and_server_errors_are_retriable(
+    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient, status: int
+) -> None:
+    for purger in every_purger(fake_purge_api, http):
+        fake_purge_api.fail_next(1, status=status, retry_after=7)
+        with pytest.raises(PurgeUnavailable) as caught:
             await purger.purge(TAGS)
-        assert (caught.value.status, caught.value.retriable) == (status, retriable)
+        assert (caught.value.status, caught.value.retriable) == (status, True)
+        assert caught.value.retry_after == 7.0, "Retry-After is read at the boundary"
+        assert caught.value.__cause__ is None, "an HTTP answer, not a client exception"
         assert purger.name in str(caught.value)
         await purger.purge(TAGS)  # the injected failure was used up
     assert [c.status for c in fake_purge_api.calls()] == [status, 200] * 3
+
+
+@pytest.mark.parametrize("status", [400, 413, 422])
+async def test_a_refused_tag_is_a_final_rejection_of_the_request(
+    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient, status: int
+) -> None:
+    fake_purge_api.refuse_tags(TAGS[1], status=status)
+    for purger in every_purger(fake_purge_api, http):
+        with pytest.raises(PurgeRejected) as caught:
+            await purger.purge(TAGS)
+        assert (caught.value.status, caught.value.retriable) == (status, False)
+        assert caught.value.reason == f"http_{status}"
+        assert TAGS[1] in caught.value.detail, "the API's answer is kept for the operator"
+        await purger.purge([TAGS[0], TAGS[2]])  # the other tags are fine on their own
 
 
 async def test_wrong_credentials_are_final(
@@ -114,18 +140,68 @@ async def test_wrong_credentials_are_final(
         CloudflarePurger(http, cloudflare(fake_purge_api, token="wrong-token")),
         FastlyPurger(http, fastly(fake_purge_api, soft=False, key="wrong-key")),
     ):
-        with pytest.raises(PurgeFailed) as caught:
+        with pytest.raises(PurgeUnauthorized) as caught:
             await purger.purge(TAGS)
         assert (caught.value.status, caught.value.retriable) == (403, False)
+
+
+async def test_a_purge_endpoint_that_does_not_exist_makes_the_purger_unusable(
+    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient
+) -> None:
+    purger = LocalEdgePurger(http, fake_purge_api.url + "/not-the-edge")
+    with pytest.raises(PurgerUnusable) as caught:
+        await purger.purge(TAGS)
+    assert (caught.value.status, caught.value.retriable) == (404, False)
+    assert not isinstance(caught.value, PurgeRejected), "never split: every tag would be parked"
 
 
 async def test_network_failure_is_retriable(http: httpx.AsyncClient) -> None:
     with FakePurgeApi() as api:
         url = api.url
-    with pytest.raises(PurgeFailed) as caught:
+    with pytest.raises(PurgeUnavailable) as caught:
         await LocalEdgePurger(http, url).purge(TAGS)
     assert caught.value.retriable is True
     assert caught.value.status is None
+    assert caught.value.reason == "network"
+    assert isinstance(caught.value.__cause__, httpx.ConnectError), "translated with from exc"
+
+
+async def test_a_timeout_is_retriable() -> None:
+    with socket.socket() as silent:  # accepts the connection, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        host, port = silent.getsockname()
+        async with httpx.AsyncClient(timeout=0.2) as client:
+            with pytest.raises(PurgeUnavailable) as caught:
+                await LocalEdgePurger(client, f"http://{host}:{port}").purge(TAGS)
+    assert caught.value.retriable is True
+    assert isinstance(caught.value.__cause__, httpx.TimeoutException)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, None),
+        ("3", 3.0),
+        (" 120 ", 120.0),
+        ("Thu, 01 Jan 1970 00:01:40 GMT", 40.0),  # an HTTP date, 40 s after "now" (60 s)
+        ("Thu, 01 Jan 1970 00:00:30 GMT", 0.0),  # already past
+        ("soon", None),
+        ("-5", None),
+    ],
+)
+def test_retry_after_header(header: str | None, expected: float | None) -> None:
+    assert retry_after_seconds(header, now=60.0) == expected
+
+
+def test_every_purge_failure_shares_the_root() -> None:
+    for kind in (PurgeUnavailable, PurgeRejected, PurgerUnusable, PurgeUnauthorized):
+        assert issubclass(kind, PurgeFailed)
+    assert [k.retriable for k in (PurgeUnavailable, PurgeRejected, PurgeUnauthorized)] == [
+        True,
+        False,
+        False,
+    ]
 
 
 CF_PATH = f"/client/v4/zones/{DEFAULT_ZONE_ID}/purge_cache"

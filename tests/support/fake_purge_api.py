@@ -11,7 +11,10 @@ One stdlib HTTP server on a free loopback port, served from a background thread,
 
 Every request is recorded (monotonic receive time, API, path, headers, tags, status answered).
 A malformed request gets 400, a wrong credential 403, an unknown path 404. `fail_next` makes the
-next N well-formed requests answer 429 (with ``Retry-After``) or a 5xx instead. An optional
+next N well-formed requests answer 429 (with ``Retry-After``) or a 5xx instead. `refuse_tags`
+makes every well-formed request that carries one of the given tags answer a 4xx (400 by
+default, with an error naming the tag), as an API does for a tag it will not purge; injected
+failures are answered first. An optional
 `on_accept` hook runs in the server thread before an accepted request is answered; what it
 returns is kept on the record (tests use it to look at the origin at the moment of a purge).
 
@@ -98,6 +101,7 @@ class FakePurgeApi:
         self._lock = threading.Lock()
         self._calls: list[PurgeCall] = []
         self._injected: list[_Injected] = []
+        self._refused: dict[str, int] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -160,6 +164,19 @@ class FakePurgeApi:
         with self._lock:
             self._injected.extend(_Injected(status, retry_after) for _ in range(count))
 
+    def refuse_tags(self, *tags: str, status: int = 400) -> None:
+        """Answer `status` to every well-formed request that carries one of `tags`."""
+        if not 400 <= status <= 499 or status in (401, 403, 429):
+            raise ValueError(f"refuse a tag with a 4xx other than 401/403/429, not {status}")
+        with self._lock:
+            self._refused.update(dict.fromkeys(tags, status))
+
+    def accept_tags(self, *tags: str) -> None:
+        """Stop refusing `tags` (the operator fixed what the API objected to)."""
+        with self._lock:
+            for tag in tags:
+                self._refused.pop(tag, None)
+
     def calls(self, api: Api | None = None) -> list[PurgeCall]:
         """Every request so far (of one API if given), in arrival order."""
         with self._lock:
@@ -188,6 +205,7 @@ class FakePurgeApi:
                     extra["Retry-After"] = str(injected.retry_after)
                 self._record(PurgeCall(at, api, path, headers, tags, injected.status))
                 return injected.status, extra, _error_body(api, injected.status, "injected")
+            self._check_refused(tags)
             assert api is not None
             observed = self.on_accept(api, tags) if self.on_accept is not None else None
             self._record(PurgeCall(at, api, path, headers, tags, 200, observed))
@@ -195,6 +213,13 @@ class FakePurgeApi:
         except _Rejected as exc:
             self._record(PurgeCall(at, api, path, headers, tags, exc.status))
             return exc.status, {}, _error_body(api, exc.status, exc.detail)
+
+    def _check_refused(self, tags: tuple[str, ...]) -> None:
+        with self._lock:
+            refused = [(tag, self._refused[tag]) for tag in tags if tag in self._refused]
+        if refused:
+            tag, status = refused[0]
+            raise _Rejected(status, f"cannot purge tag {tag!r}")
 
     def _take_injected(self) -> _Injected | None:
         with self._lock:

@@ -17,13 +17,13 @@ from starlette.responses import Response
 from origin.web.admin.session import csrf_valid, same_origin
 from origin.web.admin.web import (
     CSRF_FIELD,
-    FormRejected,
     admin_state,
     error_page,
     read_form,
     redirect,
     render,
 )
+from origin.web.errors import FormRejected
 
 _SAFE_NEXT = re.compile(r"/admin(/[A-Za-z0-9_./-]*)?")
 

@@ -25,6 +25,7 @@ from fragments.experiments import ExperimentInvalid
 from origin.errors import StoreUnavailable
 from origin.experiments.errors import ConcurrentModification, ExperimentNotFound
 from origin.web.admin.session import AdminSessions, Session, csrf_valid, same_origin
+from origin.web.errors import FormRejected
 from origin.web.experiments.state import ExperimentsState
 
 MAX_FORM_BYTES = 64 * 1024
@@ -65,14 +66,6 @@ class Ctx:
 
 
 Handler = Callable[[Ctx], Awaitable[Response]]
-
-
-class FormRejected(Exception):
-    """The body cannot be read as a form; `response` says why."""
-
-    def __init__(self, response: Response) -> None:
-        self.response = response
-        super().__init__(response.status_code)
 
 
 def admin_state(request: Request) -> AdminState:

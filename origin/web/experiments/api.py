@@ -21,8 +21,8 @@ from fragments.headers import etag_matches
 from origin.experiments.service import ACTIONS, Action, Outcome
 from origin.web import problems
 from origin.web.auth import Principal, Role, require
+from origin.web.errors import BadRequest
 from origin.web.experiments.http import (
-    BadRequest,
     error_response,
     etag,
     if_match,

@@ -25,17 +25,10 @@ from origin.experiments.errors import (
     VersionMismatch,
 )
 from origin.web import problems
+from origin.web.errors import BadRequest
 
 MAX_ADMIN_BODY = 64 * 1024
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-class BadRequest(Exception):
-    """The request cannot be read; `response` is the problem to send."""
-
-    def __init__(self, response: Response) -> None:
-        self.response = response
-        super().__init__(response.status_code)
 
 
 def etag(version: int) -> str:
