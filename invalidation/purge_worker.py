@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from fragments import keys
 from invalidation.errors import PurgeFailed
-from invalidation.metrics import InvalidationMetrics
+from invalidation.metrics import InvalidationMetrics, purge_status_class
 from invalidation.purge_queue import PurgeQueue
 from invalidation.purgers.base import Purger
 from invalidation.ratelimit import TokenBucket
@@ -102,6 +102,9 @@ class PurgeWorker:
             self._failures += 1
             outcome = "retry" if exc.retriable else "rejected"
             self.metrics.purge_requests.labels(self.purger.name, outcome).inc()
+            self.metrics.purge_failures.labels(
+                self.purger.name, purge_status_class(exc.status)
+            ).inc()
             backoff = min(MAX_BACKOFF_SECONDS, 0.1 * 2 ** min(self._failures, 10))
             log.error(
                 "purge via %s failed (%s, %d tags kept queued; next try in %.1fs): %s",

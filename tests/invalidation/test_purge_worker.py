@@ -77,6 +77,18 @@ def outcomes(w: PurgeWorker) -> dict[str, float]:
     }
 
 
+def failures(w: PurgeWorker) -> dict[str, float]:
+    """`shelfedge_purge_failures_total` of `w` by status class."""
+    registry = w.metrics.registry
+    return {
+        c: registry.get_sample_value(
+            "shelfedge_purge_failures_total", {"purger": CF, "status_class": c}
+        )
+        or 0.0
+        for c in ("429", "4xx", "5xx", "other")
+    }
+
+
 async def test_throttled_and_failed_purges_keep_their_tags_until_accepted(
     world: World, fake_purge_api: FakePurgeApi, http: httpx.AsyncClient
 ) -> None:
@@ -95,6 +107,7 @@ async def test_throttled_and_failed_purges_keep_their_tags_until_accepted(
     assert [c.status for c in calls] == [429, 503, 200]
     assert all(set(c.tags) == tags for c in calls), "the same tags were retried"
     assert outcomes(w) == {"ok": 1.0, "retry": 2.0, "rejected": 0.0}
+    assert failures(w) == {"429": 1.0, "4xx": 0.0, "5xx": 1.0, "other": 0.0}
     assert not await w.round(), "nothing left to purge"
 
 
@@ -107,6 +120,7 @@ async def test_a_refused_purge_is_not_dropped(
     assert [c.status for c in fake_purge_api.calls(CF)] == [403]
     assert set(await world.queued_tags(CF)) == tags, "a refused purge must stay queued"
     assert outcomes(refused)["rejected"] == 1.0
+    assert failures(refused) == {"429": 0.0, "4xx": 1.0, "5xx": 0.0, "other": 0.0}
     await world.redis.delete(keys.purge_lease_key(CF))  # hand over to a fixed worker
     assert await worker(world, fake_purge_api, http).round()
     assert await world.queued_tags(CF) == {}
