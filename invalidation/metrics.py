@@ -24,6 +24,8 @@ class InvalidationMetrics:
     purge_split_requests: Counter
     purges_parked: Counter
     purger_stopped: Gauge
+    purge_failures: Counter
+    """Failed purge requests by purger and `purge_status_class` (429, 4xx, 5xx, other)."""
     tags_purged: Counter
     purge_queue_depth: Gauge
     purge_deferred: Counter
@@ -67,6 +69,12 @@ class InvalidationMetrics:
                 ["purger"],
                 registry=r,
             ),
+            purge_failures=Counter(
+                "shelfedge_purge_failures",
+                "Failed purge requests by HTTP status class (429, 4xx, 5xx; other: no status)",
+                ["purger", "status_class"],
+                registry=r,
+            ),
             tags_purged=Counter("shelfedge_tags_purged", "Tags purged", ["purger"], registry=r),
             purge_queue_depth=Gauge(
                 "shelfedge_purge_queue_depth", "Tags waiting to be purged", ["purger"], registry=r
@@ -85,3 +93,18 @@ class InvalidationMetrics:
                 registry=r,
             ),
         )
+
+
+def purge_status_class(status: int | None) -> str:
+    """The `status_class` label of a failed purge: ``429`` (throttled) is kept apart from the
+    other ``4xx`` (a request the API refuses: credentials, shape), ``5xx`` is the API failing,
+    and ``other`` has no HTTP status (a network error, or a 2xx the API did not confirm)."""
+    if status is None:
+        return "other"
+    if status == 429:
+        return "429"
+    if 400 <= status < 500:
+        return "4xx"
+    if 500 <= status < 600:
+        return "5xx"
+    return "other"

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 
 from invalidation.errors import PurgeFailed, PurgerUnusable, PurgeUnavailable
-from invalidation.metrics import InvalidationMetrics
+from invalidation.metrics import InvalidationMetrics, purge_status_class
 from invalidation.purgers.base import Purger
 from invalidation.ratelimit import TokenBucket
 from origin.core import keys
@@ -190,6 +190,7 @@ class PurgeWorker:
     ) -> None:
         """Decide what a failed request means: `retriable` first, then which refusal."""
         name = self.purger.name
+        self.metrics.purge_failures.labels(name, purge_status_class(exc.status)).inc()
         if exc.retriable:
             self._failures += 1
             self.metrics.purge_requests.labels(name, "retry").inc()

@@ -4,6 +4,8 @@
 is older than its TTL (the origin's ``max-age``, 5 s by default), starts one background refresh
 (``GET /v1/edge-config`` with If-None-Match). A failed refresh (origin down, bad JSON, 5xx)
 keeps the last good configuration and is counted; the next request after the TTL tries again.
+`last_success_unix` is the wall-clock time of the last refresh that reached the origin's
+answer (200 or 304): how stale the configuration may be, which the edge exports as a metric.
 Before the first success the configuration is `EMPTY_CONFIG`: everyone sees control, which is
 the safe default. A thin adapter: no routing decisions here.
 """
@@ -39,15 +41,19 @@ class ConfigRefresher:
         *,
         ttl: float = DEFAULT_TTL_S,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.url = origin_url.rstrip("/") + EDGE_CONFIG_PATH
         self.default_ttl = ttl
         self.ttl = ttl
         self.clock = clock
+        self.wall_clock = wall_clock
         self.config: EdgeExperimentConfig = EMPTY_CONFIG
         self.etag: str | None = None
         self.fetched_at = float("-inf")
+        self.last_success_unix = 0.0
+        """Unix time of the last 200 or 304 from the origin; 0.0 before the first."""
         self.outcomes: dict[str, int] = {"updated": 0, "not-modified": 0, "failed": 0}
         self._task: asyncio.Task[str] | None = None
 
@@ -85,6 +91,7 @@ class ConfigRefresher:
             )
             return f"failed: {type(exc).__name__}"
         self.fetched_at = self.clock()
+        self.last_success_unix = self.wall_clock()
         self.outcomes[outcome] += 1
         return outcome
 

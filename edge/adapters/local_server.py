@@ -27,7 +27,13 @@ from typing import Any
 
 import httpx
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -97,6 +103,12 @@ class LocalEdge:
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(config.origin_timeout))
         self._background: set[asyncio.Task[None]] = set()
         self.configs = ConfigRefresher(self.client, self.origin_url)
+        if follow_experiments:
+            Gauge(
+                "shelfedge_edge_experiment_config_last_success_timestamp_seconds",
+                "Unix time the experiment configuration last came from the origin (0: never)",
+                registry=self.registry,
+            ).set_function(lambda: self.configs.last_success_unix)
         self.events = EventBatcher(
             self.client,
             self.origin_url,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
@@ -227,3 +228,35 @@ async def test_the_signed_segment_cookie_from_the_origin_selects_the_segment(
     assert response.status_code == 200
     assert 'data-segment="tech-enthusiasts"' in response.text
     assert origin.log.count(FragmentKey("home-hero", "tech-enthusiasts").bundle_path()) == 1
+
+
+def _config_last_success(metrics_text: str) -> float:
+    name = "shelfedge_edge_experiment_config_last_success_timestamp_seconds"
+    match = re.search(rf"^{name} (\S+)$", metrics_text, re.MULTILINE)
+    assert match is not None, f"{name} missing from /se/metrics"
+    return float(match.group(1))
+
+
+async def test_experiment_config_staleness_is_exported_and_kept_through_an_origin_outage(
+    origin: OriginServer,
+) -> None:
+    if not origin.running:
+        origin.start()
+    app = create_edge_app(
+        EdgeConfig.from_slots(load_slots(), SECRET), origin.url, follow_experiments=True
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://edge.test") as client:
+            before = time.time()
+            edge: LocalEdge = app.state.edge
+            assert await edge.configs.refresh() in ("updated", "not-modified")
+            fetched = _config_last_success((await client.get("/se/metrics")).text)
+            assert before <= fetched <= time.time()
+            origin.stop()
+            try:
+                assert (await edge.configs.refresh()).startswith("failed")
+                kept = _config_last_success((await client.get("/se/metrics")).text)
+            finally:
+                origin.start()
+            assert kept == fetched, "a failed refresh must not look like a fresh configuration"

@@ -124,6 +124,18 @@ def outcomes(w: PurgeWorker) -> dict[str, float]:
     }
 
 
+def failures(w: PurgeWorker) -> dict[str, float]:
+    """`shelfedge_purge_failures_total` of `w` by status class."""
+    registry = w.metrics.registry
+    return {
+        c: registry.get_sample_value(
+            "shelfedge_purge_failures_total", {"purger": CF, "status_class": c}
+        )
+        or 0.0
+        for c in ("429", "4xx", "5xx", "other")
+    }
+
+
 @pytest.mark.parametrize(
     ("failures", "retry_after", "jitter", "expected"),
     [
@@ -161,6 +173,7 @@ async def test_throttled_and_failed_purges_are_retried_until_accepted(
     assert calls[1].at - calls[0].at >= 1.0, "the 429's Retry-After: 1 was not honoured"
     assert outcomes(w) == {"ok": 1.0, "retry": 2.0, "rejected": 0.0, "stopped": 0.0}
     assert await parked_purges(world.redis, CF) == [], "a transient failure parks nothing"
+    assert failures(w) == {"429": 1.0, "4xx": 0.0, "5xx": 1.0, "other": 0.0}
     assert not await w.round(), "nothing left to purge"
 
 
@@ -239,6 +252,7 @@ async def test_a_refused_credential_stops_its_purger_and_the_others_carry_on(
     assert await parked_purges(world.redis, CF) == [], "nothing parked for a credential"
     assert fake_purge_api.accepted_tags(EDGE) == tags
     assert sample(refused, "shelfedge_purger_stopped") == 1.0
+    assert failures(refused) == {"429": 0.0, "4xx": 1.0, "5xx": 0.0, "other": 0.0}
     assert sample(edge, "shelfedge_purger_stopped") == 0.0
     assert outcomes(refused)["stopped"] == 1.0
     [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
