@@ -39,6 +39,7 @@ run: .venv/.synced
 lint: .venv/.synced
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports --no-cache
 
 format: .venv/.synced
 	$(RUN) ruff format .

@@ -33,10 +33,10 @@ from origin.experiments.errors import (
     TransitionNotAllowed,
     VersionMismatch,
 )
+from origin.experiments.principal import Principal
 from origin.experiments.publishing import Publisher, build_config, preview_hash
 from origin.experiments.store import Commit, ExperimentStore, Snapshot
 from origin.experiments.templates import TemplateCheck
-from origin.web.auth import Principal
 
 Action = Literal["start", "pause", "stop"]
 ACTIONS: tuple[Action, ...] = ("start", "pause", "stop")

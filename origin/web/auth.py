@@ -11,25 +11,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from origin.experiments.principal import Principal, Role
 from origin.web import problems
 
-Role = Literal["viewer", "editor"]
 _RANK: dict[str, int] = {"viewer": 1, "editor": 2}
 MAX_AUTHORIZATION_HEADER = 512
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who made a request: the token's name and role (never the token)."""
-
-    name: str
-    role: Role
 
 
 class TokenAuthority:

@@ -36,7 +36,8 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from origin.web.auth import Principal, TokenAuthority
+from origin.experiments.principal import Principal
+from origin.web.auth import TokenAuthority
 
 COOKIE_NAME = "se_admin"
 COOKIE_PATH = "/admin"

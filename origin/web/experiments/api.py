@@ -18,9 +18,10 @@ from starlette.routing import Route
 from fragments.experiment_codec import experiment_from_dict, experiment_to_dict
 from fragments.experiments import Experiment
 from fragments.headers import etag_matches
+from origin.experiments.principal import Principal, Role
 from origin.experiments.service import ACTIONS, Action, Outcome
 from origin.web import problems
-from origin.web.auth import Principal, Role, require
+from origin.web.auth import require
 from origin.web.errors import BadRequest
 from origin.web.experiments.http import (
     error_response,

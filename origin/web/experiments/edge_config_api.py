@@ -18,8 +18,8 @@ from fragments.experiment_codec import config_to_json
 from fragments.experiments import EMPTY_CONFIG
 from fragments.headers import etag_matches
 from origin.errors import StoreUnavailable
+from origin.experiments.principal import Principal
 from origin.web import problems
-from origin.web.auth import Principal
 from origin.web.experiments.api import guarded
 from origin.web.experiments.http import etag, json_response
 from origin.web.experiments.state import ExperimentsState
