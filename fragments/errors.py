@@ -1,4 +1,13 @@
-"""The exception tree of `fragments` (drawn in the package docstring)."""
+"""The exception tree of `fragments`.
+
+::
+
+    FragmentsError
+     ├── InvalidIdentifier   a slot, segment, variant, locale or SKU id that is not well formed
+     ├── SlotConfigError     the slot config file is invalid (names the file, the slot, the reason)
+     ├── BundleFormatError   bytes that are not a bundle of a supported wire version
+     └── RenderError         a template failed (undefined variable, sandbox violation)
+"""
 
 from __future__ import annotations
 
