@@ -35,6 +35,16 @@ PURGE_PRIORITY_SPAN = 10**13
 """Priority multiplier in purge queue scores: priority 0 (sell-outs) sorts before 1; the rest of
 the score is the millisecond timestamp of the oldest change the purge covers."""
 
+def priority_of(score: float) -> int:
+    """The priority a queue score encodes (0: sell-out)."""
+    return int(score // PURGE_PRIORITY_SPAN)
+
+
+def since_ms_of(score: float) -> int:
+    """The millisecond timestamp of the oldest change a queue score covers."""
+    return int(score % PURGE_PRIORITY_SPAN)
+
+
 ENQUEUE_PURGES_LUA = """
 local function enqueue_purges(first_key, tag, priority, at_ms)
   local score = priority * PURGE_PRIORITY_SPAN + at_ms
@@ -119,12 +129,12 @@ class PendingPurge:
 
     @property
     def priority(self) -> int:
-        return int(self.score // PURGE_PRIORITY_SPAN)
+        return priority_of(self.score)
 
     @property
     def since_ms(self) -> int:
         """Timestamp of the oldest change this purge covers."""
-        return int(self.score % PURGE_PRIORITY_SPAN)
+        return since_ms_of(self.score)
 
 
 class PurgeQueue:
@@ -209,11 +219,11 @@ class ParkedPurge(msgspec.Struct, frozen=True):
 
     @property
     def priority(self) -> int:
-        return int(self.score // PURGE_PRIORITY_SPAN)
+        return priority_of(self.score)
 
     @property
     def since_ms(self) -> int:
-        return int(self.score % PURGE_PRIORITY_SPAN)
+        return since_ms_of(self.score)
 
 
 _PARKED_DECODER = msgspec.json.Decoder(ParkedPurge)
