@@ -8,7 +8,8 @@ Exceptions::
      ├── BadSeRequest        a ``/se/*`` request the edge refuses; `status` is the HTTP answer
      │                       (400 malformed body, 413 body over its limit)
      ├── EffectReplyError    a transport answered an effect with a value of the wrong type
-     └── ConfigUnavailable   the WASI CGI mode's ``config.json`` is missing or invalid
+     ├── ConfigUnavailable   the WASI CGI mode's ``config.json`` is missing or invalid
+     └── UsageError          the WASI entry's command line is not one it understands
 
 Adapters translate foreign exceptions (httpx, JavaScript errors from workerd, OSError) at their
 boundary with ``raise ... from exc`` or into a typed reply (an unanswered `FetchResult`); the
@@ -40,3 +41,7 @@ class EffectReplyError(EdgeError, TypeError):
 
 class ConfigUnavailable(EdgeError):
     """The WASI data directory's config.json is missing or invalid; the message names the file."""
+
+
+class UsageError(EdgeError, ValueError):
+    """The WASI entry's command line is not one it understands."""

@@ -47,6 +47,10 @@ class MemoryCacheStore:
             self._drop(cache_key)
         return len(doomed)
 
+    def snapshot(self) -> dict[str, CacheEntry]:
+        """A copy of the entries by cache key."""
+        return dict(self._entries)
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -68,23 +72,32 @@ class MemoryTransport:
 
     origin: OriginHandler
     store: MemoryCacheStore = field(default_factory=MemoryCacheStore)
+    record: bool = True
+    """Log effects (off for benchmarks, whose loops would grow the log without bound)."""
     log: list[tuple[Effect, Reply]] = field(default_factory=list)
     """Every effect carried out, with its reply, in order."""
 
     def cache_read(self, key: FragmentKey) -> CacheEntry | None:
         entry = self.store.get(key.cache_key)
-        self.log.append((CacheRead(key), entry))
+        if self.record:
+            self.log.append((CacheRead(key), entry))
         return entry
 
     def cache_write(self, entry: CacheEntry) -> None:
         self.store.put(entry)
-        self.log.append((CacheWrite(entry), None))
+        if self.record:
+            self.log.append((CacheWrite(entry), None))
 
     def origin_fetch(self, fetch: OriginFetch) -> FetchResult:
         result = self.origin(fetch)
-        self.log.append((fetch, result))
+        if self.record:
+            self.log.append((fetch, result))
         return result
 
     def effects(self) -> list[Effect]:
         """The effects carried out, in order."""
         return [effect for effect, _ in self.log]
+
+    def described(self, start: int = 0) -> list[str]:
+        """One line per effect from ``log[start]`` on (`Effect.describe`)."""
+        return [effect.describe(reply) for effect, reply in self.log[start:]]

@@ -86,6 +86,10 @@ class CacheRead:
             return value
         raise EffectReplyError(f"{self} needs CacheEntry | None, the transport sent {value!r}")
 
+    def describe(self, reply: Reply) -> str:
+        """One line: the effect and its reply (effect logs, the golden vectors' ``effects``)."""
+        return f"read {self.key.cache_key}: {'hit' if reply else 'miss'}"
+
 
 @dataclass(frozen=True, slots=True)
 class OriginFetch:
@@ -107,6 +111,11 @@ class OriginFetch:
             return value
         raise EffectReplyError(f"{self} needs a FetchResult, the transport sent {value!r}")
 
+    def describe(self, reply: Reply) -> str:
+        """One line: the effect and its reply (effect logs, the golden vectors' ``effects``)."""
+        status = self.reply(reply).status
+        return f"fetch {self.path} if-none-match={self.if_none_match or '-'}: {status}"
+
 
 @dataclass(frozen=True, slots=True)
 class CacheWrite:
@@ -124,6 +133,11 @@ class CacheWrite:
         """The reply sent into the flow, checked."""
         if value is not None:
             raise EffectReplyError(f"{self} needs None, the transport sent {value!r}")
+
+    def describe(self, reply: Reply) -> str:
+        """One line: the effect (effect logs, the golden vectors' ``effects``)."""
+        bundle = self.entry.bundle
+        return f"write {bundle.key.cache_key}: version {bundle.version} {bundle.content_hash}"
 
 
 Effect = CacheRead | OriginFetch | CacheWrite
