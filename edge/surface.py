@@ -15,7 +15,7 @@ adapter passes it through to the origin, the WASI CGI mode answers 404). Bodies 
 `read_bounded` (never more than the limit plus one chunk) and parsed here; a refused body is
 `BadSeRequest` with its status (400 malformed, 413 too large) and the JSON error answer
 (`error_answer`). A purge needs ``Authorization: Bearer <token>`` when the adapter is configured
-with a token (`purge_authorized`). Query strings past `MAX_QUERY_STRING` are ignored.
+with a token (`purge_authorized`). A query string is read up to `MAX_QUERY_STRING` characters.
 
 Pure: standard library and `edge.errors` only.
 """
@@ -41,7 +41,7 @@ MAX_PURGE_BODY = 256 * 1024
 MAX_BEACON_BODY = 16 * 1024
 """Largest beacon body an edge reads (bytes)."""
 MAX_QUERY_STRING = 4096
-"""Query strings longer than this are ignored (the slot is served as if there were none)."""
+"""Characters of a query string the edge reads; the rest is ignored."""
 PURGE_FORBIDDEN = "forbidden: set PURGE_TOKEN and send it as a Bearer token\n"
 
 
@@ -88,10 +88,9 @@ def match_route(path: str) -> Route | None:
 
 
 def parse_query(query_string: str) -> dict[str, str]:
-    """The query parameters (blank values kept, the last value wins); ignored past the limit."""
-    if len(query_string) > MAX_QUERY_STRING:
-        return {}
-    return dict(parse_qsl(query_string, keep_blank_values=True))
+    """The query parameters (blank values kept, the last value wins); characters past
+    `MAX_QUERY_STRING` are ignored."""
+    return dict(parse_qsl(query_string[:MAX_QUERY_STRING], keep_blank_values=True))
 
 
 def declared_length_fits(content_length: str | None, limit: int) -> None:
