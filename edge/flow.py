@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from edge.assemble import assemble
 from edge.cache import CacheEntry, Freshness, classify, entry_from_bytes
@@ -272,32 +272,46 @@ def _response(
     )  # fmt: skip
 
 
+class _Stepper(Generic[_T]):
+    """Advances a flow one effect at a time and sums the seconds spent inside it (the core)."""
+
+    __slots__ = ("_result", "core", "flow")
+
+    def __init__(self, flow: Flow[_T]) -> None:
+        self.flow = flow
+        self.core = 0.0
+        self._result: _T
+
+    def send(self, reply: Reply) -> Effect | None:
+        """The flow's next effect, or None once it has returned."""
+        started = time.perf_counter()
+        try:
+            effect: Effect | None = self.flow.send(reply)
+        except StopIteration as stop:
+            self._result, effect = stop.value, None
+        self.core += time.perf_counter() - started
+        return effect
+
+    def outcome(self) -> tuple[_T, float]:
+        return self._result, self.core
+
+
 def drive_sync(flow: Flow[_T], transport: Transport) -> tuple[_T, float]:
     """Run a flow on a synchronous transport; return its result and the core's seconds."""
-    clock, core = time.perf_counter, 0.0
-    reply: Reply = None
-    while True:
-        started = clock()
-        try:
-            effect = flow.send(reply)
-        except StopIteration as stop:
-            return stop.value, core + clock() - started
-        core += clock() - started
-        reply = effect.via(transport)
+    stepper = _Stepper(flow)
+    effect = stepper.send(None)
+    while effect is not None:
+        effect = stepper.send(effect.via(transport))
+    return stepper.outcome()
 
 
 async def drive_async(flow: Flow[_T], transport: AsyncTransport) -> tuple[_T, float]:
     """Run a flow on an asynchronous transport; return its result and the core's seconds."""
-    clock, core = time.perf_counter, 0.0
-    reply: Reply = None
-    while True:
-        started = clock()
-        try:
-            effect = flow.send(reply)
-        except StopIteration as stop:
-            return stop.value, core + clock() - started
-        core += clock() - started
-        reply = await effect.via_async(transport)
+    stepper = _Stepper(flow)
+    effect = stepper.send(None)
+    while effect is not None:
+        effect = stepper.send(await effect.via_async(transport))
+    return stepper.outcome()
 
 
 def with_server_timing(response: EdgeResponse, core_seconds: float) -> list[tuple[str, str]]:

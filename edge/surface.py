@@ -110,6 +110,20 @@ async def read_bounded(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     return bytes(body)
 
 
+async def read_purge_tags(
+    chunks: AsyncIterator[bytes], content_length: str | None
+) -> tuple[str, ...]:
+    """Read (bounded) and parse a purge body; BadSeRequest when it is refused."""
+    declared_length_fits(content_length, MAX_PURGE_BODY)
+    return parse_purge_body(await read_bounded(chunks, MAX_PURGE_BODY))
+
+
+async def read_beacon(chunks: AsyncIterator[bytes], content_length: str | None) -> Any:
+    """Read (bounded) and parse a beacon body; BadSeRequest when it is refused."""
+    declared_length_fits(content_length, MAX_BEACON_BODY)
+    return parse_beacon_body(await read_bounded(chunks, MAX_BEACON_BODY))
+
+
 def parse_purge_body(body: bytes) -> tuple[str, ...]:
     """The tags of a purge body ``{"tags": [str, ...]}``; BadSeRequest(400) otherwise."""
     if len(body) > MAX_PURGE_BODY:

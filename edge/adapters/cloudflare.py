@@ -29,14 +29,15 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from js import Headers, caches  # type: ignore[import-not-found]
 from workers import Response, WorkerEntrypoint, fetch  # type: ignore[import-not-found]
 
+from edge import surface
 from edge.browser_events import attribute
 from edge.cache import CacheEntry, RevalidationTracker, entry_from_bytes
 from edge.config import EdgeConfig
@@ -50,22 +51,6 @@ from edge.event_buffer import (
     encode_batch,
 )
 from edge.flow import SlotRequest, drive_async, handle_slot, revalidate, with_server_timing
-from edge.surface import (
-    MAX_BEACON_BODY,
-    MAX_PURGE_BODY,
-    PURGE_FORBIDDEN,
-    Endpoint,
-    beacon_answer,
-    declared_length_fits,
-    error_answer,
-    match_route,
-    parse_beacon_body,
-    parse_purge_body,
-    parse_query,
-    purge_answer,
-    purge_authorized,
-    read_bounded,
-)
 from edge.transport import FetchResult, OriginFetch
 from fragments.bundle import encode_bundle
 from fragments.errors import BundleFormatError
@@ -85,6 +70,8 @@ CONFIG_KEY = "edge-config"
 CONFIG_TTL_S = 5.0
 """Seconds an isolate keeps the configuration before reading KV again (the origin's max-age)."""
 _JSON_HEADERS = {"content-type": "application/json"}
+_R = TypeVar("_R")
+BodyReader = Callable[[AsyncIterator[bytes], str | None], Awaitable[_R]]
 
 
 class _Events:
@@ -239,11 +226,11 @@ async def _body_chunks(request: Any) -> AsyncGenerator[bytes, None]:
         await reader.cancel()
 
 
-async def _bounded_body(request: Any, limit: int) -> bytes:
-    declared_length_fits(request.headers.get("content-length"), limit)
+async def _read_body(request: Any, read: BodyReader[_R]) -> _R:
+    """A ``/se/*`` body read (bounded) and parsed by `edge.surface`; the stream is released."""
     chunks = _body_chunks(request)
     try:
-        return await read_bounded(chunks, limit)
+        return await read(chunks, request.headers.get("content-length"))
     finally:
         await chunks.aclose()
 
@@ -253,19 +240,19 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
 
     async def fetch(self, request: Any) -> Any:
         url = urlsplit(str(request.url))
-        route = match_route(url.path)
-        if route is None or route.endpoint is Endpoint.METRICS:
+        route = surface.match_route(url.path)
+        if route is None or route.endpoint is surface.Endpoint.METRICS:
             return await self._pass_through(request, url.path, url.query)
         if not route.allows(str(request.method)):
             return Response("method not allowed\n", status=405, headers={"allow": route.allow})
-        if route.endpoint is Endpoint.SLOT:
+        if route.endpoint is surface.Endpoint.SLOT:
             return await self._slot(request, route.slot, url.query)
         try:
-            if route.endpoint is Endpoint.PURGE:
+            if route.endpoint is surface.Endpoint.PURGE:
                 return await self._purge(request)
             return await self._beacon(request)
         except BadSeRequest as exc:
-            return Response(error_answer(exc), status=exc.status, headers=_JSON_HEADERS)
+            return Response(surface.error_answer(exc), status=exc.status, headers=_JSON_HEADERS)
 
     async def _slot(self, request: Any, slot: str, query: str) -> Any:
         config = await _experiments.edge_config(self.env)
@@ -273,7 +260,7 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         req = SlotRequest(
             slot=slot,
             headers=headers,
-            query=parse_query(query),
+            query=surface.parse_query(query),
             now=time.time(),
             fresh_visitor_id=secrets.token_hex(16),
         )
@@ -295,7 +282,7 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
     async def _beacon(self, request: Any) -> Any:
         """Storefront clicks / add-to-carts: attributed to the visitor's sticky variants here
         (the browser cannot read the HttpOnly cookies), then batched like exposures."""
-        doc = parse_beacon_body(await _bounded_body(request, MAX_BEACON_BODY))
+        doc = await _read_body(request, surface.read_beacon)
         config = await _experiments.edge_config(self.env)
         result = attribute(
             doc,
@@ -309,7 +296,7 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             flush = _events.add(event) or flush
         if flush:
             self.ctx.waitUntil(self._flush_events())
-        answer = beacon_answer(len(result.events), result.skipped)
+        answer = surface.beacon_answer(len(result.events), result.skipped)
         return Response(answer, status=202, headers=_JSON_HEADERS)
 
     async def _flush_events(self) -> None:
@@ -339,9 +326,9 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
 
     async def _purge(self, request: Any) -> Any:
         token = str(getattr(self.env, "PURGE_TOKEN", "") or "")
-        if not purge_authorized(token, request.headers.get("authorization")):
-            return Response(PURGE_FORBIDDEN, status=403)
-        tags = parse_purge_body(await _bounded_body(request, MAX_PURGE_BODY))
+        if not surface.purge_authorized(token, request.headers.get("authorization")):
+            return Response(surface.PURGE_FORBIDDEN, status=403)
+        tags = await _read_body(request, surface.read_purge_tags)
         doomed: set[str] = set()
         for tag in tags:
             doomed |= _by_tag.pop(tag, set())
@@ -351,7 +338,7 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         for cache_key in doomed:
             await caches.default.delete(f"{CACHE_HOST}/{cache_key}")
             _decoded.pop(cache_key, None)
-        return Response(purge_answer(len(doomed), len(tags)), headers=_JSON_HEADERS)
+        return Response(surface.purge_answer(len(doomed), len(tags)), headers=_JSON_HEADERS)
 
     async def _pass_through(self, request: Any, path: str, query: str) -> Any:
         target = _origin(self.env) + path + (f"?{query}" if query else "")

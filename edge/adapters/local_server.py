@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from edge import surface
 from edge.adapters.config_refresher import ConfigRefresher
 from edge.adapters.event_batcher import EventBatcher
 from edge.browser_events import attribute
@@ -48,20 +49,6 @@ from edge.flow import (
     with_server_timing,
 )
 from edge.memory import MemoryCacheStore
-from edge.surface import (
-    MAX_BEACON_BODY,
-    MAX_PURGE_BODY,
-    Endpoint,
-    beacon_answer,
-    declared_length_fits,
-    error_answer,
-    match_route,
-    parse_beacon_body,
-    parse_purge_body,
-    parse_query,
-    purge_answer,
-    read_bounded,
-)
 from edge.transport import FetchResult, OriginFetch
 from fragments.keys import FragmentKey
 from fragments.slots import load_slots
@@ -185,26 +172,22 @@ class LocalEdge:
 
 async def dispatch(request: Request) -> Response:
     """Every request: the edge's own ``/se/*`` endpoints (`edge.surface`), else the proxy."""
-    route = match_route(request.url.path)
+    route = surface.match_route(request.url.path)
     if route is None:
         return await proxy(request)
     if not route.allows(request.method):
         return Response("method not allowed\n", status_code=405, headers={"Allow": route.allow})
-    if route.endpoint is Endpoint.SLOT:
-        return await slot(request, route.slot)
+    length = request.headers.get("content-length")
     try:
-        if route.endpoint is Endpoint.PURGE:
-            return purge(request, parse_purge_body(await _body(request, MAX_PURGE_BODY)))
-        if route.endpoint is Endpoint.EVENTS:
-            return beacon(request, parse_beacon_body(await _body(request, MAX_BEACON_BODY)))
+        if route.endpoint is surface.Endpoint.PURGE:
+            return purge(request, await surface.read_purge_tags(request.stream(), length))
+        if route.endpoint is surface.Endpoint.EVENTS:
+            return beacon(request, await surface.read_beacon(request.stream(), length))
     except BadSeRequest as exc:
-        return Response(error_answer(exc), status_code=exc.status, media_type=_JSON)
+        return Response(surface.error_answer(exc), status_code=exc.status, media_type=_JSON)
+    if route.endpoint is surface.Endpoint.SLOT:
+        return await slot(request, route.slot)
     return metrics(request)
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    declared_length_fits(request.headers.get("content-length"), limit)
-    return await read_bounded(request.stream(), limit)
 
 
 async def slot(request: Request, slot_id: str) -> Response:
@@ -212,7 +195,7 @@ async def slot(request: Request, slot_id: str) -> Response:
     req = SlotRequest(
         slot=slot_id,
         headers={k.lower(): v for k, v in request.headers.items()},
-        query=parse_query(request.url.query),
+        query=surface.parse_query(request.url.query),
         now=time.time(),
         fresh_visitor_id=secrets.token_hex(16),
     )
@@ -234,7 +217,7 @@ def purge(request: Request, tags: tuple[str, ...]) -> Response:
     edge: LocalEdge = request.app.state.edge
     removed = edge.cache.purge(tags)
     edge.purged.inc(removed)
-    return Response(purge_answer(removed, len(tags)), media_type=_JSON)
+    return Response(surface.purge_answer(removed, len(tags)), media_type=_JSON)
 
 
 def beacon(request: Request, doc: object) -> Response:
@@ -250,7 +233,9 @@ def beacon(request: Request, doc: object) -> Response:
     queued = sum(1 for event in result.events if edge.events.add(event))
     for reason, n in result.skipped.items():
         edge.events_total.labels(f"skipped_{reason}").inc(n)
-    return Response(beacon_answer(queued, result.skipped), status_code=202, media_type=_JSON)
+    return Response(
+        surface.beacon_answer(queued, result.skipped), status_code=202, media_type=_JSON
+    )
 
 
 def metrics(request: Request) -> Response:
