@@ -2,10 +2,10 @@
 
 `run(payload) -> str` takes the JSON `EdgeLoopSpec` (a bundle in wire format, the request's
 headers, the clock, the number of iterations), decodes the bundle once into an in-memory hot
-cache, then times `edge.flow.handle_slot` driven by `drive_sync` (context, route, cache
-decision, rerank of every candidate, assembly) over many iterations with `time.perf_counter`
-around each one, and returns JSON with the samples and percentiles in microseconds and a hash
-of the HTML.
+cache (`edge.memory.MemoryTransport`), then times `edge.flow.handle_slot` driven by
+`drive_sync` (context, route, cache decision, rerank of every candidate, assembly) over many
+iterations with `time.perf_counter` around each one, and returns JSON with the samples and
+percentiles in microseconds and a hash of the HTML.
 The same function is called in-process by CPython and through `PyodideRunner` in Node, so both
 time exactly the same code on the same input; equal `html_sha256` proves they decided alike.
 
@@ -19,14 +19,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
-from typing import Any
 
 from bench.errors import BenchRunError
 from bench.stats import Summary
 from edge.cache import CacheEntry
 from edge.config import EdgeConfig
-from edge.flow import CacheRead, Effect, SlotRequest, drive_sync, handle_slot
+from edge.flow import SlotRequest, drive_sync, handle_slot
+from edge.memory import MemoryTransport
+from edge.transport import FetchResult, OriginFetch
 from fragments.bundle import decode_bundle
 
 _CARD_MARKER = 'data-se-pos="'
@@ -36,7 +36,8 @@ def run(payload: str) -> str:
     """Time the decision `iterations` times after `warmup` untimed runs; return JSON results."""
     spec = json.loads(payload)
     bundle = decode_bundle(spec["bundle"])
-    cache = {bundle.key.cache_key: CacheEntry(bundle, float(spec["stored_at"]))}
+    transport = MemoryTransport(_no_origin, record=False)
+    transport.store.put(CacheEntry(bundle, float(spec["stored_at"])))
     config = EdgeConfig(
         fallbacks={bundle.key.slot: bundle.fallback_html},
         locales=tuple(spec["locales"]),
@@ -52,22 +53,14 @@ def run(payload: str) -> str:
         fresh_visitor_id="0" * 32,
     )
 
-    def perform(effect: Effect) -> Any:
-        if isinstance(effect, CacheRead):
-            entry = cache.get(effect.key.cache_key)
-            if entry is None:
-                raise BenchRunError(f"hot cache has no {effect.key.cache_key}: fixture mismatch")
-            return entry
-        raise BenchRunError(f"unexpected effect {type(effect).__name__}: the cache must hit")
-
     html = ""
     for _ in range(int(spec["warmup"])):
-        html = _decide(request, config, perform)
+        html = _decide(request, config, transport)
     samples: list[float] = []
     clock = time.perf_counter
     for _ in range(int(spec["iterations"])):
         started = clock()
-        html = _decide(request, config, perform)
+        html = _decide(request, config, transport)
         samples.append(clock() - started)
     summary = Summary.of(samples).scaled(1e6)
     return json.dumps(
@@ -83,8 +76,12 @@ def run(payload: str) -> str:
     )
 
 
-def _decide(request: SlotRequest, config: EdgeConfig, perform: Callable[[Effect], Any]) -> str:
-    response, _core_seconds = drive_sync(handle_slot(request, config), perform)
+def _no_origin(fetch: OriginFetch) -> FetchResult:
+    raise BenchRunError(f"unexpected origin fetch of {fetch.path}: the cache must hit")
+
+
+def _decide(request: SlotRequest, config: EdgeConfig, transport: MemoryTransport) -> str:
+    response, _core_seconds = drive_sync(handle_slot(request, config), transport)
     if response.status != 200 or response.cache_status != "HIT":
         raise BenchRunError(
             f"expected a 200 cache HIT, got {response.status} {response.cache_status}"

@@ -1,11 +1,27 @@
 """What the edge needs to know besides the request: slots' safe defaults, locales, the default
-segment, the segment cookie secret, and (later) experiments. Built once per isolate."""
+segment, the segment cookie secret and the published experiments. Built once per isolate.
+
+`EdgeConfig.from_slots` builds it from the slot catalog (the Worker and the local edge);
+`parse_config` reads its JSON form (the WASI entry's ``config.json`` and decision requests, the
+golden vector documents)::
+
+    {"fallbacks": {slot: safe-default HTML}, "locales": [...], "segment_secret": "...",
+     "default_segment": "everyone", "experiments": <published experiment config, optional>}
+
+Pure: standard library and `fragments` only.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from edge.errors import BadEdgeInput
+from edge.json_shape import json_object, json_string
+from fragments.errors import FragmentsError
+from fragments.experiment_codec import config_from_json
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
 from fragments.ids import DEFAULT_LOCALE
 from fragments.slots import SlotCatalog
@@ -47,3 +63,27 @@ class EdgeConfig:
                 if tag == locale or (tag and locale.split("-")[0] == tag):
                     return locale
         return self.default_locale
+
+
+def parse_config(raw: Mapping[str, Any]) -> EdgeConfig:
+    """The edge config of its parsed JSON form; raises BadEdgeInput naming the field."""
+    fallbacks = json_object(raw.get("fallbacks"), "config.fallbacks")
+    if not all(isinstance(v, str) for v in fallbacks.values()):
+        raise BadEdgeInput("config.fallbacks: every value must be a string of HTML")
+    locales = raw.get("locales")
+    if not isinstance(locales, list) or not locales or not all(isinstance(x, str) for x in locales):
+        raise BadEdgeInput("config.locales must be a non-empty array of strings")
+    experiments = EMPTY_CONFIG
+    if raw.get("experiments") is not None:
+        try:
+            experiments = config_from_json(json.dumps(raw["experiments"]))
+        except (FragmentsError, KeyError, TypeError, ValueError) as exc:
+            raise BadEdgeInput(f"config.experiments: {exc}") from exc
+    return EdgeConfig(
+        fallbacks=dict(fallbacks),
+        locales=tuple(locales),
+        segment_secret=json_string(raw, "segment_secret", "config"),
+        default_segment=json_string(raw, "default_segment", "config"),
+        default_locale=locales[0],
+        experiments=experiments,
+    )

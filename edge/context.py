@@ -25,7 +25,8 @@ MAX_COOKIE_VALUE = 1024
 MAX_CART_ITEMS = 20
 MAX_RECENT_ITEMS = 10
 MAX_HEADER_VALUE = 512
-_VISITOR_ID = re.compile(r"[0-9a-f]{32}")
+VISITOR_ID = re.compile(r"[0-9a-f]{32}")
+"""The visitor id grammar of the ``se_vid`` cookie (32 lower-case hex digits)."""
 _CATEGORY = re.compile(ID_PATTERN)
 _COUNTRY = re.compile(r"[A-Z]{2}")
 
@@ -84,7 +85,7 @@ def read_context(
     if cookies is None:
         cookies = parse_cookies(headers.get("cookie"))
     visitor = cookies.get(VISITOR_COOKIE, "")
-    new_visitor = not _VISITOR_ID.fullmatch(visitor)
+    new_visitor = not VISITOR_ID.fullmatch(visitor)
     if new_visitor:
         visitor = fresh_visitor_id
     segment = verify_segment(cookies.get(SEGMENT_COOKIE), now, secret) or default_segment

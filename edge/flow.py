@@ -1,18 +1,20 @@
 """The per-request decision as a generator of effects, in the spirit of httpx's auth flows.
 
-`handle_slot` never performs I/O: it *yields* what it needs (`CacheRead`, `OriginFetch`,
-`CacheWrite`) and receives the result; it *returns* the response, which may ask the adapter to
-revalidate a key in the background. `revalidate` is the background flow. `drive_sync` and
-`drive_async` run a flow against an adapter's `perform`; they also time the core's own CPU share
-(the time spent inside the generator), which the response reports in ``Server-Timing``.
+`handle_slot` never performs I/O: it *yields* what it needs (the effects of `edge.transport`:
+`CacheRead`, `OriginFetch`, `CacheWrite`) and is sent their typed replies; it *returns* the
+response, which may ask the adapter to revalidate a key in the background and may carry an
+exposure to report. `revalidate` is the background flow. `drive_sync` and `drive_async` are the
+only code that runs a flow: they carry each effect out on a transport (`edge.transport.Transport`
+or `AsyncTransport`) and time the core's own CPU share (the time spent inside the generator),
+which the response reports in ``Server-Timing``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Generic, TypeVar
 
 from edge.assemble import assemble
 from edge.cache import CacheEntry, Freshness, classify, entry_from_bytes
@@ -29,47 +31,26 @@ from edge.router import (
     parse_sticky,
     route,
 )
+from edge.transport import (
+    AsyncTransport,
+    CacheRead,
+    CacheWrite,
+    Effect,
+    FetchResult,
+    OriginFetch,
+    Reply,
+    Transport,
+)
 from fragments.errors import BundleFormatError, InvalidIdentifier
 from fragments.ids import CONTROL_VARIANT, FragmentKey
+from fragments.wire_events import ExperimentEvent
 
 VISITOR_COOKIE_MAX_AGE = 365 * 24 * 3600
 STICKY_COOKIE_MAX_AGE = 90 * 24 * 3600
 _T = TypeVar("_T")
 
-
-@dataclass(frozen=True, slots=True)
-class CacheRead:
-    """Effect: look the key up in the edge cache; send back `CacheEntry | None`."""
-
-    key: FragmentKey
-
-
-@dataclass(frozen=True, slots=True)
-class OriginFetch:
-    """Effect: GET the bundle from the origin; send back a `FetchResult`."""
-
-    key: FragmentKey
-    path: str
-    if_none_match: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class CacheWrite:
-    """Effect: store the entry (with its tags, for purges); send back None."""
-
-    entry: CacheEntry
-
-
-Effect = CacheRead | OriginFetch | CacheWrite
-
-
-@dataclass(frozen=True, slots=True)
-class FetchResult:
-    """What the origin answered; status 0 means no answer (network error or timeout)."""
-
-    status: int
-    body: bytes = b""
-    error: str = ""
+Flow = Generator[Effect, Reply, _T]
+"""A decision: yields effects, is sent their replies, returns its result."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,21 +96,22 @@ class Exposure:
     segment: str
     at: float
 
-    def to_event(self, event_id: str) -> dict[str, str | float]:
-        """The ``exposure`` event the origin's ``POST /v1/events`` takes (one definition)."""
-        return {
-            "id": event_id,
-            "type": "exposure",
-            "experiment": self.experiment,
-            "variant": self.variant,
-            "visitor": self.visitor_id,
-            "slot": self.slot,
-            "segment": self.segment,
-            "at": self.at,
-        }
+    def to_event(self, event_id: str) -> ExperimentEvent:
+        """The ``exposure`` event the origin's ``POST /v1/events`` takes
+        (`fragments.wire_events`)."""
+        return ExperimentEvent(
+            id=event_id,
+            type="exposure",
+            experiment=self.experiment,
+            variant=self.variant,
+            visitor=self.visitor_id,
+            at=self.at,
+            slot=self.slot,
+            segment=self.segment,
+        )
 
 
-def handle_slot(req: SlotRequest, config: EdgeConfig) -> Generator[Effect, Any, EdgeResponse]:
+def handle_slot(req: SlotRequest, config: EdgeConfig) -> Flow[EdgeResponse]:
     """Context -> route -> cache -> rerank -> assemble, for one slot request."""
     cookies = parse_cookies(req.headers.get("cookie"))
     ctx = read_context(
@@ -148,7 +130,8 @@ def handle_slot(req: SlotRequest, config: EdgeConfig) -> Generator[Effect, Any, 
         key = FragmentKey(req.slot, ctx.segment, assignment.variant, locale)
     except InvalidIdentifier:
         return _fallback(config, req.slot, ctx, assignment, cookies)
-    entry: CacheEntry | None = yield CacheRead(key)
+    read = CacheRead(key)
+    entry = read.reply((yield read))
     state = classify(entry, req.now)
     revalidate_key: FragmentKey | None = None
     if entry is not None and state is Freshness.FRESH:
@@ -156,12 +139,12 @@ def handle_slot(req: SlotRequest, config: EdgeConfig) -> Generator[Effect, Any, 
     elif entry is not None and state is Freshness.STALE:
         status, revalidate_key = "STALE", key
     else:
-        result: FetchResult = yield OriginFetch(
-            key, key.bundle_path(), entry.etag if entry is not None else None
-        )
+        fetch = OriginFetch(key, key.bundle_path(), entry.etag if entry is not None else None)
+        result = fetch.reply((yield fetch))
         fetched = _from_origin(entry, result, req.now)
         if fetched is not None:
-            yield CacheWrite(fetched)
+            write = CacheWrite(fetched)
+            write.reply((yield write))
             status = "REVALIDATED" if entry is not None and result.status == 304 else "MISS"
             entry = fetched
         elif entry is not None and entry.within_stale_if_error(req.now):
@@ -202,16 +185,17 @@ def _route_input(
     )
 
 
-def revalidate(key: FragmentKey, now: float) -> Generator[Effect, Any, str]:
+def revalidate(key: FragmentKey, now: float) -> Flow[str]:
     """Background refresh of one key; returns what happened (for logs and tests)."""
-    entry: CacheEntry | None = yield CacheRead(key)
-    result: FetchResult = yield OriginFetch(
-        key, key.bundle_path(), entry.etag if entry is not None else None
-    )
+    read = CacheRead(key)
+    entry = read.reply((yield read))
+    fetch = OriginFetch(key, key.bundle_path(), entry.etag if entry is not None else None)
+    result = fetch.reply((yield fetch))
     fetched = _from_origin(entry, result, now)
     if fetched is None:
         return f"failed: {result.error or result.status}"
-    yield CacheWrite(fetched)
+    write = CacheWrite(fetched)
+    write.reply((yield write))
     return "not-modified" if result.status == 304 else "updated"
 
 
@@ -288,40 +272,46 @@ def _response(
     )  # fmt: skip
 
 
-def _step(flow: Generator[Effect, Any, _T], reply: Any) -> tuple[bool, Any, float]:
-    """Advance a flow once: (finished, its result or next effect, seconds spent in the core)."""
-    started = time.perf_counter()
-    try:
-        effect = flow.send(reply)
-    except StopIteration as stop:
-        return True, stop.value, time.perf_counter() - started
-    return False, effect, time.perf_counter() - started
+class _Stepper(Generic[_T]):
+    """Advances a flow one effect at a time and sums the seconds spent inside it (the core)."""
+
+    __slots__ = ("_result", "core", "flow")
+
+    def __init__(self, flow: Flow[_T]) -> None:
+        self.flow = flow
+        self.core = 0.0
+        self._result: _T
+
+    def send(self, reply: Reply) -> Effect | None:
+        """The flow's next effect, or None once it has returned."""
+        started = time.perf_counter()
+        try:
+            effect: Effect | None = self.flow.send(reply)
+        except StopIteration as stop:
+            self._result, effect = stop.value, None
+        self.core += time.perf_counter() - started
+        return effect
+
+    def outcome(self) -> tuple[_T, float]:
+        return self._result, self.core
 
 
-def drive_sync(
-    flow: Generator[Effect, Any, _T], perform: Callable[[Effect], Any]
-) -> tuple[_T, float]:
-    """Run a flow with a synchronous `perform`; return its result and the core's seconds."""
-    core, reply = 0.0, None
-    while True:
-        done, value, seconds = _step(flow, reply)
-        core += seconds
-        if done:
-            return value, core
-        reply = perform(value)
+def drive_sync(flow: Flow[_T], transport: Transport) -> tuple[_T, float]:
+    """Run a flow on a synchronous transport; return its result and the core's seconds."""
+    stepper = _Stepper(flow)
+    effect = stepper.send(None)
+    while effect is not None:
+        effect = stepper.send(effect.via(transport))
+    return stepper.outcome()
 
 
-async def drive_async(
-    flow: Generator[Effect, Any, _T], perform: Callable[[Effect], Awaitable[Any]]
-) -> tuple[_T, float]:
-    """Run a flow with an async `perform`; return its result and the core's seconds."""
-    core, reply = 0.0, None
-    while True:
-        done, value, seconds = _step(flow, reply)
-        core += seconds
-        if done:
-            return value, core
-        reply = await perform(value)
+async def drive_async(flow: Flow[_T], transport: AsyncTransport) -> tuple[_T, float]:
+    """Run a flow on an asynchronous transport; return its result and the core's seconds."""
+    stepper = _Stepper(flow)
+    effect = stepper.send(None)
+    while effect is not None:
+        effect = stepper.send(await effect.via_async(transport))
+    return stepper.outcome()
 
 
 def with_server_timing(response: EdgeResponse, core_seconds: float) -> list[tuple[str, str]]:

@@ -8,9 +8,7 @@ The payload is a JSON document (``tests/edge/vectors/edge_vectors.json`` is one;
 these four are ignored, so the golden file with its ``expected`` part is a valid payload)::
 
     format    1
-    config    {"fallbacks": {slot: safe-default HTML}, "locales": [...], "segment_secret": "...",
-               "default_segment": "everyone", "experiments": <published experiment config
-               object, optional>}
+    config    the edge config's JSON form (`edge.config.parse_config`)
     bundles   {name: wire-format v1 bundle, as JSON text}
     vectors   [{"name": str,
                 "bundle": name | null,          the bundle in the edge cache (null: none)
@@ -19,14 +17,16 @@ these four are ignored, so the golden file with its ``expected`` part is a valid
                 "origin": null | {"status": int (0 = no answer), "bundle": name | null,
                                   "body": str, "error": str}}, ...]
 
-Each vector runs `handle_slot` with `drive_sync` over an in-memory cache (holding at most the
-vector's cached entry) and the scripted origin; when the response asks for a background
+Each vector runs `handle_slot` with `drive_sync` on an `edge.memory.MemoryTransport`: its cache
+holds at most the vector's cached entry and its origin answers with the vector's scripted
+answer (`scripted_origin`); when the response asks for a background
 revalidation, `revalidate` runs next against the same cache and origin. `decide` is that run
 for one request (the WASI entry's decision mode calls it); `load_document`, `run_vector` and
 `run_document` are the steps of `run_vectors`, for callers that time each vector. The result is
 canonical JSON (sorted keys, no whitespace, UTF-8 text): one object per vector with status, headers
 (``Server-Timing`` excluded: it is a measurement), body, cache status, variant, revalidate key,
-chosen SKUs, the shopper context, the exposure, every effect performed and the revalidation.
+chosen SKUs, the shopper context, the exposure, every effect performed (`Effect.describe`) and
+the revalidation. Malformed input raises `edge.errors.BadEdgeInput` naming the vector and field.
 
 Pure and self-contained: standard library, `fragments` and the edge core only; no clock, no
 randomness, no I/O. It must never import an adapter or anything outside those packages.
@@ -37,78 +37,39 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from edge.cache import CacheEntry
-from edge.config import EdgeConfig
-from edge.flow import (
-    CacheRead,
-    CacheWrite,
-    EdgeResponse,
-    Effect,
-    FetchResult,
-    OriginFetch,
-    SlotRequest,
-    drive_sync,
-    handle_slot,
-    revalidate,
-)
+from edge.config import EdgeConfig, parse_config
+from edge.errors import BadEdgeInput
+from edge.flow import EdgeResponse, SlotRequest, drive_sync, handle_slot, revalidate
+from edge.json_shape import json_number, json_object, json_string, json_string_map
+from edge.memory import MemoryTransport
+from edge.transport import FetchResult, OriginFetch
 from fragments.bundle import Bundle, decode_bundle
 from fragments.errors import FragmentsError
-from fragments.experiment_codec import config_from_json
-from fragments.experiments import EMPTY_CONFIG
 
 VECTOR_FORMAT = 1
 _CHOSEN_SKU = re.compile(r'data-se-sku="([^"]*)"')
 _EXCLUDED_HEADERS = frozenset({"server-timing"})
 
 
-class BadEdgeInput(ValueError):
-    """A vector document that is not well formed; the message names the vector and field."""
+def scripted_origin(name: str, answer: FetchResult | None) -> MemoryTransport:
+    """An in-memory transport whose origin answers every fetch with ``answer``.
 
+    With no answer (the vector's ``origin`` is null) a fetch is a mistake in the vector: it
+    raises BadEdgeInput naming the vector and the path.
+    """
 
-@dataclass(frozen=True, slots=True)
-class ScriptedOrigin:
-    """What the origin answers to every fetch of one vector."""
-
-    status: int
-    body: bytes = b""
-    error: str = ""
-
-
-@dataclass(slots=True)
-class VectorWorld:
-    """The in-memory edge cache and the scripted origin of one vector, recording effects."""
-
-    name: str
-    origin: ScriptedOrigin | None
-    cache: dict[str, CacheEntry] = field(default_factory=dict)
-    effects: list[str] = field(default_factory=list)
-
-    def perform(self, effect: Effect) -> Any:
-        if isinstance(effect, CacheRead):
-            entry = self.cache.get(effect.key.cache_key)
-            self.effects.append(f"read {effect.key.cache_key}: {'hit' if entry else 'miss'}")
-            return entry
-        if isinstance(effect, CacheWrite):
-            bundle = effect.entry.bundle
-            self.cache[bundle.key.cache_key] = effect.entry
-            self.effects.append(
-                f"write {bundle.key.cache_key}: version {bundle.version} {bundle.content_hash}"
-            )
-            return None
-        return self._fetch(effect)
-
-    def _fetch(self, effect: OriginFetch) -> FetchResult:
-        if self.origin is None:
+    def origin(fetch: OriginFetch) -> FetchResult:
+        if answer is None:
             raise BadEdgeInput(
-                f"vector {self.name!r}: the flow fetched {effect.path} but 'origin' is null"
+                f"vector {name!r}: the flow fetched {fetch.path} but 'origin' is null"
             )
-        self.effects.append(
-            f"fetch {effect.path} if-none-match={effect.if_none_match or '-'}: {self.origin.status}"
-        )
-        return FetchResult(self.origin.status, self.origin.body, self.origin.error)
+        return answer
+
+    return MemoryTransport(origin)
 
 
 def run_vectors(payload: str) -> str:
@@ -156,7 +117,7 @@ def canonical_json(value: Any) -> str:
 
 def run_vector(vector: Mapping[str, Any], doc: VectorDocument) -> dict[str, Any]:
     """Check one vector of `doc` and run it; return its outcome object."""
-    name = _str(vector, "name", "vector")
+    name = json_string(vector, "name", "vector")
     where = f"vector {name!r}"
     origin = parse_origin(vector.get("origin"), doc.bundles, where)
     bundle_name = vector.get("bundle")
@@ -167,7 +128,7 @@ def run_vector(vector: Mapping[str, Any], doc: VectorDocument) -> dict[str, Any]
     cached = None
     if bundle_name is not None:
         bundle = _bundle_ref(doc.bundles, bundle_name, f"{where}: bundle").bundle
-        cached = CacheEntry(bundle, request.now - _number(age, where))
+        cached = CacheEntry(bundle, request.now - json_number(age, where))
     return decide(name, request, doc.config, cached, origin)
 
 
@@ -176,23 +137,23 @@ def decide(
     request: SlotRequest,
     config: EdgeConfig,
     cached: CacheEntry | None,
-    origin: ScriptedOrigin | None,
+    origin: FetchResult | None,
 ) -> dict[str, Any]:
     """Run one request against a cache holding at most `cached` and a scripted origin.
 
     Returns the outcome object of one vector; the background revalidation, when the response
     asks for one, runs next against the same cache and origin.
     """
-    world = VectorWorld(name, origin)
+    transport = scripted_origin(name, origin)
     if cached is not None:
-        world.cache[cached.bundle.key.cache_key] = cached
-    response, _core_seconds = drive_sync(handle_slot(request, config), world.perform)
-    outcome = _outcome(name, response, world.effects)
+        transport.store.put(cached)
+    response, _core_seconds = drive_sync(handle_slot(request, config), transport)
+    outcome = _outcome(name, response, transport.described())
     outcome["revalidation"] = None
     if response.revalidate is not None:
-        world.effects = []
-        result, _ = drive_sync(revalidate(response.revalidate, request.now), world.perform)
-        outcome["revalidation"] = {"outcome": result, "effects": world.effects}
+        start = len(transport.log)
+        result, _ = drive_sync(revalidate(response.revalidate, request.now), transport)
+        outcome["revalidation"] = {"outcome": result, "effects": transport.described(start)}
     return outcome
 
 
@@ -244,29 +205,6 @@ def _parse(payload: str) -> Any:
         raise BadEdgeInput(f"document is not JSON: {exc}") from exc
 
 
-def parse_config(raw: Mapping[str, Any]) -> EdgeConfig:
-    fallbacks = json_object(raw.get("fallbacks"), "config.fallbacks")
-    if not all(isinstance(v, str) for v in fallbacks.values()):
-        raise BadEdgeInput("config.fallbacks: every value must be a string of HTML")
-    locales = raw.get("locales")
-    if not isinstance(locales, list) or not locales or not all(isinstance(x, str) for x in locales):
-        raise BadEdgeInput("config.locales must be a non-empty array of strings")
-    experiments = EMPTY_CONFIG
-    if raw.get("experiments") is not None:
-        try:
-            experiments = config_from_json(json.dumps(raw["experiments"]))
-        except (FragmentsError, KeyError, TypeError, ValueError) as exc:
-            raise BadEdgeInput(f"config.experiments: {exc}") from exc
-    return EdgeConfig(
-        fallbacks=dict(fallbacks),
-        locales=tuple(locales),
-        segment_secret=_str(raw, "segment_secret", "config"),
-        default_segment=_str(raw, "default_segment", "config"),
-        default_locale=locales[0],
-        experiments=experiments,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class NamedBundle:
     """A bundle of the document: its wire text (what the origin sends) and its decoded form."""
@@ -294,19 +232,19 @@ def _bundle_ref(bundles: Mapping[str, NamedBundle], name: Any, where: str) -> Na
 
 
 def parse_request(raw: Mapping[str, Any], where: str) -> SlotRequest:
-    headers = _string_map(raw.get("headers", {}), f"{where}: request.headers")
+    headers = json_string_map(raw.get("headers", {}), f"{where}: request.headers")
     if any(k != k.lower() for k in headers):
         raise BadEdgeInput(f"{where}: request.headers names must be lower-case")
     return SlotRequest(
-        slot=_str(raw, "slot", f"{where}: request"),
+        slot=json_string(raw, "slot", f"{where}: request"),
         headers=headers,
-        query=_string_map(raw.get("query", {}), f"{where}: request.query"),
-        now=_number(raw.get("now"), f"{where}: request.now"),
-        fresh_visitor_id=_str(raw, "fresh_visitor_id", f"{where}: request"),
+        query=json_string_map(raw.get("query", {}), f"{where}: request.query"),
+        now=json_number(raw.get("now"), f"{where}: request.now"),
+        fresh_visitor_id=json_string(raw, "fresh_visitor_id", f"{where}: request"),
     )
 
 
-def parse_origin(raw: Any, bundles: Mapping[str, NamedBundle], where: str) -> ScriptedOrigin | None:
+def parse_origin(raw: Any, bundles: Mapping[str, NamedBundle], where: str) -> FetchResult | None:
     if raw is None:
         return None
     origin = json_object(raw, f"{where}: origin")
@@ -323,30 +261,4 @@ def parse_origin(raw: Any, bundles: Mapping[str, NamedBundle], where: str) -> Sc
     error = origin.get("error", "")
     if not isinstance(error, str):
         raise BadEdgeInput(f"{where}: origin.error must be a string")
-    return ScriptedOrigin(status, body.encode("utf-8"), error)
-
-
-def json_object(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadEdgeInput(f"{where} must be a JSON object")
-    return value
-
-
-def _string_map(value: Any, where: str) -> dict[str, str]:
-    mapping = json_object(value, where)
-    if not all(isinstance(v, str) for v in mapping.values()):
-        raise BadEdgeInput(f"{where}: every value must be a string")
-    return mapping
-
-
-def _str(raw: Mapping[str, Any], key: str, where: str) -> str:
-    value = raw.get(key)
-    if not isinstance(value, str):
-        raise BadEdgeInput(f"{where}: {key!r} must be a string")
-    return value
-
-
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BadEdgeInput(f"{where}: expected a number, got {value!r}")
-    return float(value)
+    return FetchResult(status, body.encode("utf-8"), error)

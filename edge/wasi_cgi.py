@@ -1,14 +1,15 @@
 """The CGI mode of the WASI entry (WAGI / WCGI conventions): one slot request per process.
 
-``GET``/``HEAD`` of ``SCRIPT_NAME + PATH_INFO = /se/slot/<slot>``; request headers come from
+``GET``/``HEAD`` of ``SCRIPT_NAME + PATH_INFO = /se/slot/<slot>`` (the slot route of
+`edge.surface`, the only endpoint served here: any other path is 404); request headers come from
 ``HTTP_*`` variables, the query from ``QUERY_STRING``. The edge config is ``<data>/config.json``
 and the edge cache is ``<data>/bundles/<cache key, "/" -> "_">.json`` (bundle wire JSON), stored
 at the time in a ``.stored_at`` sidecar or else the file's mtime; ``<data>`` is
 ``$SHELFEDGE_DATA_DIR`` (default ``/data``), a preopened directory. There is no network, so the
 origin never answers: a missing or expired bundle is served from stale-if-error or falls back
 to the slot's safe default. A slot request never gets a 5xx: problems are one line on stderr and
-an ``X-Shelfedge-Error`` header. `edge.wasi_main` chooses this mode; docs/wasi.md has the
-contract.
+an ``X-Shelfedge-Error`` header. `DataDirectory` is this mode's `edge.transport.Transport`.
+`edge.wasi_main` chooses this mode; docs/wasi.md has the contract.
 
 It must never reach the network, write a file or read anything but its data directory.
 """
@@ -23,23 +24,15 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import IO, Any
-from urllib.parse import parse_qsl
+from typing import IO
 
 from edge.cache import CacheEntry, entry_from_bytes
-from edge.config import EdgeConfig
-from edge.flow import (
-    CacheRead,
-    CacheWrite,
-    Effect,
-    FetchResult,
-    OriginFetch,
-    SlotRequest,
-    drive_sync,
-    handle_slot,
-    with_server_timing,
-)
-from edge.vectors import json_object, parse_config
+from edge.config import EdgeConfig, parse_config
+from edge.errors import ConfigUnavailable
+from edge.flow import SlotRequest, drive_sync, handle_slot, with_server_timing
+from edge.json_shape import json_object
+from edge.surface import SLOT_PREFIX, Endpoint, match_route, parse_query
+from edge.transport import FetchResult, OriginFetch
 from fragments.errors import BundleFormatError
 from fragments.ids import FragmentKey
 
@@ -51,8 +44,7 @@ BUNDLES_DIR = "bundles"
 STORED_AT_SUFFIX = ".stored_at"
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_BUNDLE_BYTES = 8 * 1024 * 1024
-MAX_QUERY_STRING = 4096
-SLOT_PATH_PREFIX = "/se/slot/"
+SLOT_PATH_PREFIX = SLOT_PREFIX
 NO_ORIGIN_IN_CGI = "no origin in the WASI CGI mode: bundles come from the data directory"
 
 Log = Callable[[str], None]
@@ -69,12 +61,13 @@ def stderr_log(stream: IO[str]) -> Log:
     return log
 
 
-class ConfigUnavailable(Exception):
-    """The data directory's config.json is missing or invalid; the message names the file."""
-
-
 class DataDirectory:
-    """The preopened directory that stands in for the edge cache and the config service."""
+    """The preopened directory that stands in for the edge cache and the config service.
+
+    It is the CGI mode's `edge.transport.Transport`: cache reads come from its bundle files,
+    an origin fetch is never answered (there is no network) and a cache write never happens
+    (nothing is ever fetched to store).
+    """
 
     def __init__(self, root: str, log: Log) -> None:
         self.root = root
@@ -88,6 +81,7 @@ class DataDirectory:
         return os.path.join(self.root, BUNDLES_DIR, key.cache_key.replace("/", "_") + ".json")
 
     def read_config(self) -> EdgeConfig:
+        """The edge config of ``config.json``; raises ConfigUnavailable naming the file."""
         path = self.config_path()
         try:
             raw = _read_capped(path, MAX_CONFIG_BYTES)
@@ -95,7 +89,7 @@ class DataDirectory:
         except (OSError, ValueError, RecursionError) as exc:  # ValueError: JSON, UTF-8, shape
             raise ConfigUnavailable(f"{path}: {' '.join(str(exc).split())}") from exc
 
-    def read_entry(self, key: FragmentKey) -> CacheEntry | None:
+    def cache_read(self, key: FragmentKey) -> CacheEntry | None:
         """The cached bundle of ``key``, or None (logged) when it is absent or unusable."""
         path = self.bundle_path(key)
         try:
@@ -127,23 +121,21 @@ class DataDirectory:
             raise ValueError(f"{sidecar} must hold Unix seconds, got {text!r}")
         return stored_at
 
-    def perform(self, effect: Effect) -> Any:
-        """Carry out one effect of the edge flow against this directory."""
-        if isinstance(effect, CacheRead):
-            return self.read_entry(effect.key)
-        if isinstance(effect, OriginFetch):
-            if effect.if_none_match is not None:
-                self._log(
-                    f"expired {effect.key.cache_key}: refresh {self.bundle_path(effect.key)} "
-                    "from the origin"
-                )
-            return FetchResult(0, b"", NO_ORIGIN_IN_CGI)
-        if isinstance(effect, CacheWrite):
-            raise RuntimeError(
-                f"the flow stored {effect.entry.bundle.key.cache_key}, but the CGI mode never "
-                "has an origin answer to store"
+    def origin_fetch(self, fetch: OriginFetch) -> FetchResult:
+        """No origin in the CGI mode: the fetch goes unanswered (logged when it would refresh)."""
+        if fetch.if_none_match is not None:
+            self._log(
+                f"expired {fetch.key.cache_key}: refresh {self.bundle_path(fetch.key)} "
+                "from the origin"
             )
-        raise TypeError(f"unknown effect {effect!r}")
+        return FetchResult(0, b"", NO_ORIGIN_IN_CGI)
+
+    def cache_write(self, entry: CacheEntry) -> None:
+        """Never called: the flow stores only what the origin answered, and it never answers."""
+        raise RuntimeError(
+            f"the flow stored {entry.bundle.key.cache_key}, but the CGI mode never "
+            "has an origin answer to store"
+        )
 
 
 def _read_capped(path: str, limit: int) -> bytes:
@@ -187,12 +179,13 @@ def serve_cgi(environ: Mapping[str, str], log: Log) -> bytes:
 
 def cgi_response(environ: Mapping[str, str], method: str, log: Log) -> CgiResponse:
     """Route, read the config, decide; a slot request always gets a 200 or a 404."""
-    if method not in {"GET", "HEAD"}:
-        return _plain(405, "method not allowed\n", ("Allow", "GET, HEAD"))
     path = environ.get("SCRIPT_NAME", "").rstrip("/") + environ.get("PATH_INFO", "")
-    slot = path.removeprefix(SLOT_PATH_PREFIX)
-    if not path.startswith(SLOT_PATH_PREFIX) or not slot or "/" in slot:
+    route = match_route(path)
+    if route is None or route.endpoint is not Endpoint.SLOT:  # the only endpoint served here
         return _plain(404, "not found\n")
+    if not route.allows(method):
+        return _plain(405, "method not allowed\n", ("Allow", route.allow))
+    slot = route.slot
     data = DataDirectory(environ.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR, log)
     try:
         config = data.read_config()
@@ -207,7 +200,7 @@ def cgi_response(environ: Mapping[str, str], method: str, log: Log) -> CgiRespon
         fresh_visitor_id=os.urandom(16).hex(),
     )
     try:
-        decided, core_seconds = drive_sync(handle_slot(request, config), data.perform)
+        decided, core_seconds = drive_sync(handle_slot(request, config), data)
     except Exception as exc:  # the config is known: serve the slot's safe default
         _log_exception(log, exc, "serving the safe default")
         return _empty_slot(config.fallbacks.get(slot, ""), "internal")
@@ -236,8 +229,8 @@ def cgi_headers(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def cgi_query(query_string: str) -> dict[str, str]:
-    """The query parameters (the last value wins); past `MAX_QUERY_STRING` it is ignored."""
-    return dict(parse_qsl(query_string[:MAX_QUERY_STRING], keep_blank_values=True))
+    """The query parameters (`edge.surface.parse_query`)."""
+    return parse_query(query_string)
 
 
 def _plain(status: int, body: str, *extra: tuple[str, str]) -> CgiResponse:

@@ -44,14 +44,14 @@ from dataclasses import dataclass
 from typing import IO, Any, Literal
 
 from edge.cache import CacheEntry
+from edge.config import parse_config
+from edge.errors import BadEdgeInput, UsageError
+from edge.json_shape import json_object
+from edge.transport import FetchResult
 from edge.vectors import (
-    BadEdgeInput,
-    ScriptedOrigin,
     canonical_json,
     decide,
-    json_object,
     load_document,
-    parse_config,
     parse_origin,
     parse_request,
     run_document,
@@ -77,10 +77,6 @@ NO_ORIGIN_IN_REQUEST = "no origin answer in the decision request"
 DECISION_KEYS = frozenset({"name", "request", "config", "cache", "origin"})
 
 Mode = Literal["cgi", "decide", "vectors", "loop", "help"]
-
-
-class UsageError(ValueError):
-    """The command line is not one this entry understands."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +210,7 @@ def decide_json(payload: str) -> str:
         )
     origin = parse_origin(origin_raw, {}, "decision")
     if origin is None:
-        origin = ScriptedOrigin(0, b"", NO_ORIGIN_IN_REQUEST)
+        origin = FetchResult(0, b"", NO_ORIGIN_IN_REQUEST)
     return canonical_json(decide(name, request, config, cached, origin))
 
 

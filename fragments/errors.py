@@ -6,7 +6,8 @@
      ├── InvalidIdentifier   a slot, segment, variant, locale or SKU id that is not well formed
      ├── SlotConfigError     the slot config file is invalid (names the file, the slot, the reason)
      ├── BundleFormatError   bytes that are not a bundle of a supported wire version
-     └── RenderError         a template failed (undefined variable, sandbox violation)
+     ├── RenderError         a template failed (undefined variable, sandbox violation)
+     └── WireEventInvalid    an experiment event that is not well formed (names the field)
 """
 
 from __future__ import annotations

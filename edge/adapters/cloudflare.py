@@ -1,22 +1,25 @@
-"""The Cloudflare Python Worker: the edge core, carried out with the Cache API, fetch, waitUntil.
+"""The Cloudflare Python Worker: the edge core carried out with the Cache API, KV, fetch and
+waitUntil.
 
-Routes: ``GET /se/slot/{slot}`` the personalized slot; ``POST /se/purge`` {"tags": [...]}
-(local and dev runs; refused unless ``PURGE_TOKEN`` is set and sent: in production purges go
-through the zone's purge-by-tag API, which removes Cache API entries stored with a
-``Cache-Tag`` header);
-everything else is passed through to ``ORIGIN_URL``.
+The ``/se/*`` surface is `edge.surface`'s (route table, bounded body reads, purge and beacon
+parsing); ``POST /se/purge`` is refused unless ``PURGE_TOKEN`` is set and sent as a Bearer token
+(local and dev runs: in production purges go through the zone's purge-by-tag API, which removes
+Cache API entries stored with a ``Cache-Tag`` header). ``/se/metrics`` is not served by the
+Worker; it and every other path are passed through to ``ORIGIN_URL``.
 
 Experiments: the published configuration is read from the ``CONFIG`` KV namespace (key
 ``edge-config``, the JSON of `fragments.experiment_codec.config_to_json`, which the origin serves as
 ``GET /v1/edge-config``; docs/experiments.md shows how to copy it there) and kept per isolate
 for `CONFIG_TTL_S`. No binding or no key means the empty configuration (everyone sees
 control); a failed read or a value that does not decode keeps the last good configuration.
-Exposures are not reported from the Worker yet (the local edge batches them to the origin).
+Exposures and attributed storefront beacons are buffered per isolate and sent to the origin's
+``POST /v1/events`` in background batches (``waitUntil``), under `edge.event_buffer`'s policy.
 
 Cloudflare's Cache API implements neither stale-while-revalidate nor stale-if-error, so entries
 are stored for max-age + max(swr, sie) with their store time in a header, and `edge.flow` decides
 freshness itself. Decoded bundles are memoised per isolate by (cache key, ETag, stored time), so
-a hit costs one cache match and no JSON decode.
+a hit costs one cache match and no JSON decode. `WorkersTransport` is the Worker's
+`edge.transport.AsyncTransport`; JavaScript errors from fetch become an unanswered `FetchResult`.
 
 Runs only inside workerd (`workers` and `js` exist nowhere else): nothing may import it.
 """
@@ -24,32 +27,31 @@ Runs only inside workerd (`workers` and `js` exist nowhere else): nothing may im
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from js import Headers, caches  # type: ignore[import-not-found]
 from workers import Response, WorkerEntrypoint, fetch  # type: ignore[import-not-found]
 
-from edge.adapters.browser_events import MAX_BEACON_BODY, attribute
+from edge import surface
+from edge.browser_events import attribute
 from edge.cache import CacheEntry, RevalidationTracker, entry_from_bytes
 from edge.config import EdgeConfig
 from edge.context import parse_cookies
-from edge.flow import (
-    CacheRead,
-    CacheWrite,
-    Effect,
-    FetchResult,
-    OriginFetch,
-    SlotRequest,
-    drive_async,
-    handle_slot,
-    revalidate,
-    with_server_timing,
+from edge.errors import BadSeRequest
+from edge.event_buffer import (
+    FLUSH_DELAY_S,
+    ORIGIN_EVENTS_PATH,
+    Delivery,
+    EventBuffer,
+    encode_batch,
 )
+from edge.flow import SlotRequest, drive_async, handle_slot, revalidate, with_server_timing
+from edge.transport import FetchResult, OriginFetch
 from fragments.bundle import encode_bundle
 from fragments.errors import BundleFormatError
 from fragments.experiment_codec import config_from_json
@@ -59,53 +61,36 @@ from fragments.ids import FragmentKey
 from fragments.segment_cookie import DEV_SEGMENT_SECRET
 from fragments.slots import load_slots
 from fragments.tags import key_of_bundle_tag
+from fragments.wire_events import ExperimentEvent
 
 CACHE_HOST = "https://shelfedge-cache.internal"
 STORED_AT_HEADER = "x-shelfedge-stored-at"
 ETAG_HEADER = "etag"
-SLOT_PREFIX = "/se/slot/"
 CONFIG_KEY = "edge-config"
 """Key of the published experiment configuration in the ``CONFIG`` KV namespace."""
 CONFIG_TTL_S = 5.0
 """Seconds an isolate keeps the configuration before reading KV again (the origin's max-age)."""
+_JSON_HEADERS = {"content-type": "application/json"}
+_R = TypeVar("_R")
+BodyReader = Callable[[AsyncIterator[bytes], str | None], Awaitable[_R]]
 
-EXPOSURE_BATCH_SECONDS = 0.5
-EVENTS_PATH = "/v1/events"
-MAX_BUFFERED_EXPOSURES = 1000
 
-
-class _ExposureBuffer:
-    """Experiment events (exposures, attributed beacons) waiting to leave this isolate;
-    bounded, drops counted (never silent)."""
+class _Events:
+    """The isolate's experiment events waiting to leave, and whether a flush is scheduled."""
 
     def __init__(self) -> None:
-        self.events: list[dict[str, str | float]] = []
+        self.buffer = EventBuffer()
         self.flush_pending = False
-        self.dropped = 0
 
-    def add(self, event: dict[str, str | float]) -> bool:
+    def add(self, event: ExperimentEvent) -> bool:
         """Buffer an event; True when the caller should schedule a flush."""
-        if len(self.events) >= MAX_BUFFERED_EXPOSURES:
-            self.dropped += 1
-            return False
-        self.events.append(event)
-        if self.flush_pending:
+        if not self.buffer.add(event) or self.flush_pending:
             return False
         self.flush_pending = True
         return True
 
-    def take(self) -> list[dict[str, str | float]]:
-        batch, self.events = self.events, []
-        self.flush_pending = False
-        return batch
 
-    def give_back(self, batch: list[dict[str, str | float]]) -> None:
-        room = MAX_BUFFERED_EXPOSURES - len(self.events)
-        self.dropped += max(0, len(batch) - room)
-        self.events[:0] = batch[: max(0, room)]
-
-
-_exposures = _ExposureBuffer()
+_events = _Events()
 _tracker = RevalidationTracker()
 _decoded: dict[str, CacheEntry] = {}
 _by_tag: dict[str, set[str]] = {}
@@ -165,111 +150,17 @@ def _cache_url(key: FragmentKey) -> str:
     return f"{CACHE_HOST}/{key.cache_key}"
 
 
-class Default(WorkerEntrypoint):  # type: ignore[misc]
-    """The Worker's default entrypoint."""
+def _origin(env: Any) -> str:
+    return str(getattr(env, "ORIGIN_URL", "") or "").rstrip("/")
 
-    async def fetch(self, request: Any) -> Any:
-        url = urlsplit(str(request.url))
-        if url.path.startswith(SLOT_PREFIX) and request.method == "GET":
-            return await self._slot(request, url.path[len(SLOT_PREFIX) :], url.query)
-        if url.path == "/se/purge" and request.method == "POST":
-            return await self._purge(request)
-        if url.path == "/se/events" and request.method == "POST":
-            return await self._beacon(request)
-        return await self._pass_through(request, url.path, url.query)
 
-    async def _slot(self, request: Any, slot: str, query: str) -> Any:
-        config = await _experiments.edge_config(self.env)
-        headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
-        req = SlotRequest(
-            slot=slot,
-            headers=headers,
-            query=dict(parse_qsl(query)),
-            now=time.time(),
-            fresh_visitor_id=secrets.token_hex(16),
-        )
-        response, core_seconds = await drive_async(handle_slot(req, config), self._perform)
-        if response.revalidate is not None and _tracker.try_begin(
-            response.revalidate.cache_key, time.time()
-        ):
-            self.ctx.waitUntil(self._revalidate(response.revalidate))
-        if response.exposure is not None and _exposures.add(
-            response.exposure.to_event(secrets.token_hex(16))
-        ):
-            self.ctx.waitUntil(self._flush_exposures())
-        out = Headers.new()
-        for name, value in with_server_timing(response, core_seconds):
-            out.append(name, value)  # append: two Set-Cookie headers must both survive
-        return Response(response.body, status=response.status, headers=out)
+class WorkersTransport:
+    """The Worker's `AsyncTransport`: the Cache API (with the isolate's decode memo) and fetch."""
 
-    async def _beacon(self, request: Any) -> Any:
-        """Storefront clicks / add-to-carts: attributed to the visitor's sticky variants here
-        (the browser cannot read the HttpOnly cookies), then batched like exposures."""
-        body = await request.text()
-        try:
-            if len(body) > MAX_BEACON_BODY:
-                raise ValueError(f"body over {MAX_BEACON_BODY} bytes")
-            doc = json.loads(body)
-        except ValueError as exc:
-            return Response(
-                json.dumps({"error": f'expected {{"events": [...]}}: {exc}'}), status=400
-            )
-        config = await _experiments.edge_config(self.env)
-        result = attribute(
-            doc,
-            config.experiments,
-            parse_cookies(request.headers.get("cookie")),
-            time.time(),
-            lambda: secrets.token_hex(16),
-        )
-        flush = False
-        for event in result.events:
-            flush = _exposures.add(event) or flush
-        if flush:
-            self.ctx.waitUntil(self._flush_exposures())
-        answer = {"queued": len(result.events), "skipped": result.skipped}
-        return Response(
-            json.dumps(answer), status=202, headers={"content-type": "application/json"}
-        )
+    def __init__(self, env: Any) -> None:
+        self.env = env
 
-    async def _flush_exposures(self) -> None:
-        """Send the isolate's buffered exposures as one batch, a moment later (in waitUntil:
-        never on the response path)."""
-        await asyncio.sleep(EXPOSURE_BATCH_SECONDS)
-        batch = _exposures.take()
-        if not batch:
-            return
-        origin = str(getattr(self.env, "ORIGIN_URL", "") or "").rstrip("/")
-        try:
-            answer = await fetch(
-                origin + EVENTS_PATH,
-                method="POST",
-                headers={"content-type": "application/json"},
-                body=json.dumps({"events": batch}),
-            )
-            status = int(answer.status)
-        except Exception:
-            status = 0
-        if status == 429 or status >= 500 or status == 0:
-            _exposures.give_back(batch)
-        elif status != 202:
-            _exposures.dropped += len(batch)
-
-    async def _revalidate(self, key: FragmentKey) -> None:
-        try:
-            await drive_async(revalidate(key, time.time()), self._perform)
-        finally:
-            _tracker.end(key.cache_key)
-
-    async def _perform(self, effect: Effect) -> Any:
-        if isinstance(effect, CacheRead):
-            return await self._cache_read(effect.key)
-        if isinstance(effect, CacheWrite):
-            await self._cache_write(effect.entry)
-            return None
-        return await self._origin_fetch(effect)
-
-    async def _cache_read(self, key: FragmentKey) -> CacheEntry | None:
+    async def cache_read(self, key: FragmentKey) -> CacheEntry | None:
         cached = await caches.default.match(_cache_url(key))
         if cached is None:
             _decoded.pop(key.cache_key, None)
@@ -286,7 +177,7 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         _decoded[key.cache_key] = entry
         return entry
 
-    async def _cache_write(self, entry: CacheEntry) -> None:
+    async def cache_write(self, entry: CacheEntry) -> None:
         bundle = entry.bundle
         policy = bundle.policy
         keep = policy.max_age + max(policy.stale_while_revalidate, policy.stale_if_error)
@@ -305,31 +196,140 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         for tag in bundle.tags:
             _by_tag.setdefault(tag, set()).add(bundle.key.cache_key)
 
-    async def _origin_fetch(self, effect: OriginFetch) -> FetchResult:
-        origin = str(getattr(self.env, "ORIGIN_URL", "") or "").rstrip("/")
+    async def origin_fetch(self, effect: OriginFetch) -> FetchResult:
         headers = {"if-none-match": effect.if_none_match} if effect.if_none_match else {}
         config = await _experiments.edge_config(self.env)
         try:
             response = await asyncio.wait_for(
-                fetch(origin + effect.path, headers=headers), timeout=config.origin_timeout
+                fetch(_origin(self.env) + effect.path, headers=headers),
+                timeout=config.origin_timeout,
             )
             body = await response.bytes() if response.status == 200 else b""
-        except Exception as exc:
+        except Exception as exc:  # JavaScript errors and the timeout: no answer
             return FetchResult(0, error=f"{type(exc).__name__}: {exc}")
         return FetchResult(int(response.status), bytes(body))
 
+
+async def _body_chunks(request: Any) -> AsyncGenerator[bytes, None]:
+    """The request body as it arrives (a JavaScript ReadableStream), cancelled when abandoned."""
+    stream = request.body
+    if stream is None:
+        return
+    reader = stream.getReader()
+    try:
+        while True:
+            chunk = await reader.read()
+            if chunk.done:
+                return
+            if chunk.value is not None:
+                yield chunk.value.to_bytes()
+    finally:
+        await reader.cancel()
+
+
+async def _read_body(request: Any, read: BodyReader[_R]) -> _R:
+    """A ``/se/*`` body read (bounded) and parsed by `edge.surface`; the stream is released."""
+    chunks = _body_chunks(request)
+    try:
+        return await read(chunks, request.headers.get("content-length"))
+    finally:
+        await chunks.aclose()
+
+
+class Default(WorkerEntrypoint):  # type: ignore[misc]
+    """The Worker's default entrypoint."""
+
+    async def fetch(self, request: Any) -> Any:
+        url = urlsplit(str(request.url))
+        route = surface.match_route(url.path)
+        if route is None or route.endpoint is surface.Endpoint.METRICS:
+            return await self._pass_through(request, url.path, url.query)
+        if not route.allows(str(request.method)):
+            return Response("method not allowed\n", status=405, headers={"allow": route.allow})
+        if route.endpoint is surface.Endpoint.SLOT:
+            return await self._slot(request, route.slot, url.query)
+        try:
+            if route.endpoint is surface.Endpoint.PURGE:
+                return await self._purge(request)
+            return await self._beacon(request)
+        except BadSeRequest as exc:
+            return Response(surface.error_answer(exc), status=exc.status, headers=_JSON_HEADERS)
+
+    async def _slot(self, request: Any, slot: str, query: str) -> Any:
+        config = await _experiments.edge_config(self.env)
+        headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
+        req = SlotRequest(
+            slot=slot,
+            headers=headers,
+            query=surface.parse_query(query),
+            now=time.time(),
+            fresh_visitor_id=secrets.token_hex(16),
+        )
+        transport = WorkersTransport(self.env)
+        response, core_seconds = await drive_async(handle_slot(req, config), transport)
+        if response.revalidate is not None and _tracker.try_begin(
+            response.revalidate.cache_key, time.time()
+        ):
+            self.ctx.waitUntil(self._revalidate(response.revalidate, transport))
+        if response.exposure is not None and _events.add(
+            response.exposure.to_event(secrets.token_hex(16))
+        ):
+            self.ctx.waitUntil(self._flush_events())
+        out = Headers.new()
+        for name, value in with_server_timing(response, core_seconds):
+            out.append(name, value)  # append: two Set-Cookie headers must both survive
+        return Response(response.body, status=response.status, headers=out)
+
+    async def _beacon(self, request: Any) -> Any:
+        """Storefront clicks / add-to-carts: attributed to the visitor's sticky variants here
+        (the browser cannot read the HttpOnly cookies), then batched like exposures."""
+        doc = await _read_body(request, surface.read_beacon)
+        config = await _experiments.edge_config(self.env)
+        result = attribute(
+            doc,
+            config.experiments,
+            parse_cookies(request.headers.get("cookie")),
+            time.time(),
+            lambda: secrets.token_hex(16),
+        )
+        flush = False
+        for event in result.events:
+            flush = _events.add(event) or flush
+        if flush:
+            self.ctx.waitUntil(self._flush_events())
+        answer = surface.beacon_answer(len(result.events), result.skipped)
+        return Response(answer, status=202, headers=_JSON_HEADERS)
+
+    async def _flush_events(self) -> None:
+        """Send the isolate's buffered events in batches, a moment later (in waitUntil: never
+        on the response path); stop at the first batch that must be retried."""
+        await asyncio.sleep(FLUSH_DELAY_S)
+        _events.flush_pending = False
+        while batch := _events.buffer.take():
+            try:
+                answer = await fetch(
+                    _origin(self.env) + ORIGIN_EVENTS_PATH,
+                    method="POST",
+                    headers=_JSON_HEADERS,
+                    body=encode_batch(batch).decode("utf-8"),
+                )
+                status = int(answer.status)
+            except Exception:  # a JavaScript network error: no answer, retried later
+                status = 0
+            if _events.buffer.settle(batch, status) is Delivery.RETRY:
+                return
+
+    async def _revalidate(self, key: FragmentKey, transport: WorkersTransport) -> None:
+        try:
+            await drive_async(revalidate(key, time.time()), transport)
+        finally:
+            _tracker.end(key.cache_key)
+
     async def _purge(self, request: Any) -> Any:
         token = str(getattr(self.env, "PURGE_TOKEN", "") or "")
-        if not token or request.headers.get("authorization") != f"Bearer {token}":
-            return Response(
-                "forbidden: set PURGE_TOKEN and send it as a Bearer token\n", status=403
-            )
-        try:
-            tags = json.loads(await request.text())["tags"]
-            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-                raise ValueError("'tags' must be a list of strings")
-        except (ValueError, KeyError, TypeError) as exc:
-            return Response(json.dumps({"error": str(exc)}), status=400)
+        if not surface.purge_authorized(token, request.headers.get("authorization")):
+            return Response(surface.PURGE_FORBIDDEN, status=403)
+        tags = await _read_body(request, surface.read_purge_tags)
         doomed: set[str] = set()
         for tag in tags:
             doomed |= _by_tag.pop(tag, set())
@@ -339,13 +339,10 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         for cache_key in doomed:
             await caches.default.delete(f"{CACHE_HOST}/{cache_key}")
             _decoded.pop(cache_key, None)
-        return Response(
-            json.dumps({"purged": len(doomed)}), headers={"content-type": "application/json"}
-        )
+        return Response(surface.purge_answer(len(doomed), len(tags)), headers=_JSON_HEADERS)
 
     async def _pass_through(self, request: Any, path: str, query: str) -> Any:
-        origin = str(getattr(self.env, "ORIGIN_URL", "") or "").rstrip("/")
-        target = origin + path + (f"?{query}" if query else "")
+        target = _origin(self.env) + path + (f"?{query}" if query else "")
         headers = {str(k): str(v) for k, v in request.headers.items() if str(k).lower() != "host"}
         body = None if request.method in ("GET", "HEAD") else await request.text()
         try:

@@ -1,29 +1,28 @@
 """The local edge: an ASGI server running the edge core in front of the origin (dev and tests).
 
-``GET /se/slot/{slot}`` personalized slot HTML; ``POST /se/purge`` {"tags": [...]} purge by tag
-(the invalidation consumer's local purger); ``POST /se/events`` the storefront's click /
-add-to-cart / purchase beacons (attributed to experiment variants here); ``GET /se/metrics``
-Prometheus; everything else is proxied to the origin, like a CDN in front of a whole site.
+The ``/se/*`` surface is `edge.surface`'s (route table, body limits and parsing): the slot, purge
+by tag (the invalidation consumer's local purger; no token: a local edge trusts its callers), the
+storefront's beacons and Prometheus metrics; everything else is proxied to the origin, like a
+CDN in front of a whole site.
 
 Experiments (``follow_experiments=True``, as `serve_edge` runs it): the published configuration
 comes from the origin's ``/v1/edge-config`` with stale-while-revalidate
 (`edge.adapters.config_refresher`), and exposures and attributed conversions leave in background
 batches to the origin's ``/v1/events`` (`edge.adapters.event_batcher`), never on the response
-path. A thin adapter: decisions come from `edge.flow` and `edge.router`; this module only
-performs the effects.
+path. A thin adapter: decisions come from `edge.flow` and `edge.router`; `LocalTransport`
+carries the effects out (the in-memory `MemoryCacheStore` and the origin over httpx, whose
+errors become an unanswered `FetchResult`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any
 
 import httpx
 import uvicorn
@@ -36,29 +35,27 @@ from prometheus_client import (
 )
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from edge.adapters.browser_events import MAX_BEACON_BODY, attribute
+from edge import surface
 from edge.adapters.config_refresher import ConfigRefresher
 from edge.adapters.event_batcher import EventBatcher
-from edge.adapters.memory_store import MemoryCacheStore
-from edge.cache import RevalidationTracker
+from edge.browser_events import attribute
+from edge.cache import CacheEntry, RevalidationTracker
 from edge.config import EdgeConfig
 from edge.context import parse_cookies
+from edge.errors import BadSeRequest
 from edge.flow import (
-    CacheRead,
-    CacheWrite,
-    Effect,
     Exposure,
-    FetchResult,
-    OriginFetch,
     SlotRequest,
     drive_async,
     handle_slot,
     revalidate,
     with_server_timing,
 )
+from edge.memory import MemoryCacheStore
+from edge.transport import FetchResult, OriginFetch
 from fragments.ids import FragmentKey
 from fragments.slots import load_slots
 
@@ -66,7 +63,31 @@ _HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
     "transfer-encoding", "upgrade", "host", "content-length",
 }  # fmt: skip
-MAX_PURGE_BODY = 256 * 1024
+_JSON = "application/json"
+_PROXIED_METHODS = ("GET", "POST", "HEAD", "PUT", "DELETE")
+
+
+class LocalTransport:
+    """The local edge's `AsyncTransport`: a memory store and the origin over httpx."""
+
+    def __init__(self, store: MemoryCacheStore, client: httpx.AsyncClient, origin_url: str) -> None:
+        self.store = store
+        self.client = client
+        self.origin_url = origin_url
+
+    async def cache_read(self, key: FragmentKey) -> CacheEntry | None:
+        return self.store.get(key.cache_key)
+
+    async def cache_write(self, entry: CacheEntry) -> None:
+        self.store.put(entry)
+
+    async def origin_fetch(self, fetch: OriginFetch) -> FetchResult:
+        headers = {"If-None-Match": fetch.if_none_match} if fetch.if_none_match else {}
+        try:
+            response = await self.client.get(self.origin_url + fetch.path, headers=headers)
+        except httpx.HTTPError as exc:
+            return FetchResult(0, error=f"{type(exc).__name__}: {exc}")
+        return FetchResult(response.status_code, response.content)
 
 
 class LocalEdge:
@@ -115,6 +136,7 @@ class LocalEdge:
             on_outcome=lambda outcome, n: self.events_total.labels(outcome).inc(n),
         )
         self._edge_config = config
+        self.transport = LocalTransport(self.cache, self.client, self.origin_url)
 
     def current_config(self) -> EdgeConfig:
         """The edge configuration with the current experiments (never waits for the origin)."""
@@ -129,22 +151,6 @@ class LocalEdge:
         """Queue an exposure for the origin (background batch; drops are counted)."""
         self.events.add(exposure.to_event(uuid.uuid4().hex))
 
-    async def perform(self, effect: Effect) -> Any:
-        if isinstance(effect, CacheRead):
-            return self.cache.get(effect.key.cache_key)
-        if isinstance(effect, CacheWrite):
-            self.cache.put(effect.entry)
-            return None
-        return await self.fetch(effect)
-
-    async def fetch(self, effect: OriginFetch) -> FetchResult:
-        headers = {"If-None-Match": effect.if_none_match} if effect.if_none_match else {}
-        try:
-            response = await self.client.get(self.origin_url + effect.path, headers=headers)
-        except httpx.HTTPError as exc:
-            return FetchResult(0, error=f"{type(exc).__name__}: {exc}")
-        return FetchResult(response.status_code, response.content)
-
     def schedule_revalidation(self, key: FragmentKey) -> None:
         if not self.tracker.try_begin(key.cache_key, time.time()):
             return
@@ -154,7 +160,7 @@ class LocalEdge:
 
     async def _revalidate(self, key: FragmentKey) -> None:
         try:
-            outcome, _ = await drive_async(revalidate(key, time.time()), self.perform)
+            outcome, _ = await drive_async(revalidate(key, time.time()), self.transport)
             self.revalidations.labels(outcome.split(":")[0]).inc()
         finally:
             self.tracker.end(key.cache_key)
@@ -176,17 +182,37 @@ class LocalEdge:
         await self.client.aclose()
 
 
-async def slot(request: Request) -> Response:
+async def dispatch(request: Request) -> Response:
+    """Every request: the edge's own ``/se/*`` endpoints (`edge.surface`), else the proxy."""
+    route = surface.match_route(request.url.path)
+    if route is None:
+        return await proxy(request)
+    if not route.allows(request.method):
+        return Response("method not allowed\n", status_code=405, headers={"Allow": route.allow})
+    length = request.headers.get("content-length")
+    try:
+        if route.endpoint is surface.Endpoint.PURGE:
+            return purge(request, await surface.read_purge_tags(request.stream(), length))
+        if route.endpoint is surface.Endpoint.EVENTS:
+            return beacon(request, await surface.read_beacon(request.stream(), length))
+    except BadSeRequest as exc:
+        return Response(surface.error_answer(exc), status_code=exc.status, media_type=_JSON)
+    if route.endpoint is surface.Endpoint.SLOT:
+        return await slot(request, route.slot)
+    return metrics(request)
+
+
+async def slot(request: Request, slot_id: str) -> Response:
     edge: LocalEdge = request.app.state.edge
     req = SlotRequest(
-        slot=request.path_params["slot"],
+        slot=slot_id,
         headers={k.lower(): v for k, v in request.headers.items()},
-        query=dict(request.query_params),
+        query=surface.parse_query(request.url.query),
         now=time.time(),
         fresh_visitor_id=secrets.token_hex(16),
     )
     response, core_seconds = await drive_async(
-        handle_slot(req, edge.current_config()), edge.perform
+        handle_slot(req, edge.current_config()), edge.transport
     )
     edge.requests.labels(response.cache_status).inc()
     if response.revalidate is not None:
@@ -199,32 +225,16 @@ async def slot(request: Request) -> Response:
     return out
 
 
-async def purge(request: Request) -> Response:
+def purge(request: Request, tags: tuple[str, ...]) -> Response:
     edge: LocalEdge = request.app.state.edge
-    body = await request.body()
-    try:
-        if len(body) > MAX_PURGE_BODY:
-            raise ValueError(f"body over {MAX_PURGE_BODY} bytes")
-        tags = json.loads(body)["tags"]
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise ValueError("'tags' must be a list of strings")
-    except (ValueError, KeyError, TypeError) as exc:
-        return JSONResponse({"error": f'expected {{"tags": [...]}}: {exc}'}, status_code=400)
     removed = edge.cache.purge(tags)
     edge.purged.inc(removed)
-    return JSONResponse({"purged": removed, "tags": len(tags)})
+    return Response(surface.purge_answer(removed, len(tags)), media_type=_JSON)
 
 
-async def beacon(request: Request) -> Response:
+def beacon(request: Request, doc: object) -> Response:
     """The storefront's conversion beacons: attribute to variants, queue for the origin."""
     edge: LocalEdge = request.app.state.edge
-    body = await request.body()
-    try:
-        if len(body) > MAX_BEACON_BODY:
-            raise ValueError(f"body over {MAX_BEACON_BODY} bytes")
-        doc = json.loads(body)
-    except ValueError as exc:
-        return JSONResponse({"error": f'expected {{"events": [...]}}: {exc}'}, status_code=400)
     result = attribute(
         doc,
         edge.current_config().experiments,
@@ -235,10 +245,12 @@ async def beacon(request: Request) -> Response:
     queued = sum(1 for event in result.events if edge.events.add(event))
     for reason, n in result.skipped.items():
         edge.events_total.labels(f"skipped_{reason}").inc(n)
-    return JSONResponse({"queued": queued, "skipped": result.skipped}, status_code=202)
+    return Response(
+        surface.beacon_answer(queued, result.skipped), status_code=202, media_type=_JSON
+    )
 
 
-async def metrics(request: Request) -> Response:
+def metrics(request: Request) -> Response:
     edge: LocalEdge = request.app.state.edge
     return Response(generate_latest(edge.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -278,13 +290,7 @@ def create_edge_app(
             await edge.close()
 
     app = Starlette(
-        routes=[
-            Route("/se/slot/{slot}", slot),
-            Route("/se/purge", purge, methods=["POST"]),
-            Route("/se/events", beacon, methods=["POST"]),
-            Route("/se/metrics", metrics),
-            Route("/{path:path}", proxy, methods=["GET", "POST", "HEAD", "PUT", "DELETE"]),
-        ],
+        routes=[Route("/{path:path}", dispatch, methods=list(_PROXIED_METHODS))],
         lifespan=lifespan,
     )
     app.state.edge = edge

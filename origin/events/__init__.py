@@ -1,7 +1,7 @@
 """Experiment events: the collector (``POST /v1/events`` -> Kafka) and the aggregator
 (Kafka -> Redis counters per experiment, variant and hour).
 
-Modules: `schema` (the event value object, validation, wire format), `ratelimit` (per-client
+Modules: `schema` (`fragments.wire_events` with origin's errors), `ratelimit` (per-client
 token buckets), `sink` (the Kafka producer owned by the app's lifespan), `collector` (the
 route), `counters` (the idempotent fold into Redis and the reads behind results),
 `aggregator` (the consumer-group loop), `service` (wiring for ``shelfedge aggregate``).

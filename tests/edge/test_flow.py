@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
 from edge.cache import CacheEntry
 from edge.config import EdgeConfig
+from edge.errors import EffectReplyError
 from edge.flow import (
     VISITOR_COOKIE_MAX_AGE,
-    CacheRead,
-    CacheWrite,
     EdgeResponse,
-    Effect,
-    FetchResult,
-    OriginFetch,
     SlotRequest,
     drive_async,
     drive_sync,
@@ -27,10 +24,20 @@ from edge.flow import (
     revalidate,
     with_server_timing,
 )
+from edge.memory import MemoryTransport
+from edge.transport import (
+    CacheRead,
+    Effect,
+    FetchResult,
+    OriginFetch,
+    SyncAsAsync,
+)
 from fragments.bundle import Bundle, encode_bundle
+from fragments.experiment_codec import config_from_json
 from fragments.ids import FragmentKey
 from fragments.segment_cookie import sign_segment
 from fragments.slots import CachePolicy
+from fragments.wire_events import validate_event
 from tests.edge.bundles import candidate, small_bundle
 
 NOW = 1_700_000_000.0
@@ -57,26 +64,30 @@ def bundle_for(key: FragmentKey = HERO, *, version: int = 1, skus: str = "ABCD")
 
 @dataclass
 class Harness:
-    """An in-memory edge cache and a scripted origin that record every effect."""
+    """The in-memory transport with a scripted origin; it records every effect."""
 
     origin: FetchResult | None = None
-    cache: dict[str, CacheEntry] = field(default_factory=dict)
-    effects: list[Effect] = field(default_factory=list)
+    transport: MemoryTransport = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.transport = MemoryTransport(self._answer)
+
+    def _answer(self, fetch: OriginFetch) -> FetchResult:
+        assert self.origin is not None, f"unscripted origin fetch {fetch}"
+        return self.origin
+
+    @property
+    def cache(self) -> dict[str, CacheEntry]:
+        return self.transport.store.snapshot()
+
+    @property
+    def effects(self) -> list[Effect]:
+        return self.transport.effects()
 
     def store(self, bundle: Bundle, age: float) -> CacheEntry:
         entry = CacheEntry(bundle, NOW - age)
-        self.cache[bundle.key.cache_key] = entry
+        self.transport.store.put(entry)
         return entry
-
-    def perform(self, effect: Effect) -> Any:
-        self.effects.append(effect)
-        if isinstance(effect, CacheRead):
-            return self.cache.get(effect.key.cache_key)
-        if isinstance(effect, CacheWrite):
-            self.cache[effect.entry.bundle.key.cache_key] = effect.entry
-            return None
-        assert self.origin is not None, f"unscripted origin fetch {effect}"
-        return self.origin
 
     def kinds(self) -> list[str]:
         return [type(e).__name__ for e in self.effects]
@@ -93,7 +104,7 @@ class Harness:
             fresh_visitor_id=FRESH_ID,
         )
         assert not extra
-        response, core_seconds = drive_sync(handle_slot(request, CONFIG), self.perform)
+        response, core_seconds = drive_sync(handle_slot(request, CONFIG), self.transport)
         assert core_seconds >= 0.0
         return response
 
@@ -163,7 +174,7 @@ def test_background_revalidation(
     h = Harness(origin=origin)
     old = h.store(bundle_for(), age=60)
 
-    result, _ = drive_sync(revalidate(HERO, NOW + 5), h.perform)
+    result, _ = drive_sync(revalidate(HERO, NOW + 5), h.transport)
 
     assert result == outcome
     fetch = h.effects[1]
@@ -362,13 +373,77 @@ async def test_drive_async_gives_the_same_response() -> None:
     sync_h, async_h = Harness(origin=ok(bundle_for())), Harness(origin=ok(bundle_for()))
     request = SlotRequest("home-hero", {}, {}, NOW, FRESH_ID)
 
-    async def perform(effect: Effect) -> Any:
-        await asyncio.sleep(0)
-        return async_h.perform(effect)
-
-    expected, _ = drive_sync(handle_slot(request, CONFIG), sync_h.perform)
-    actual, core_seconds = await drive_async(handle_slot(request, CONFIG), perform)
+    expected, _ = drive_sync(handle_slot(request, CONFIG), sync_h.transport)
+    actual, core_seconds = await drive_async(
+        handle_slot(request, CONFIG), Yielding(async_h.transport)
+    )
 
     assert actual == expected
     assert core_seconds >= 0.0
     assert async_h.kinds() == sync_h.kinds()
+
+
+class Yielding(SyncAsAsync):
+    """The async view of a memory transport that yields to the event loop on every effect."""
+
+    async def cache_read(self, key: FragmentKey) -> CacheEntry | None:
+        await asyncio.sleep(0)
+        return await super().cache_read(key)
+
+    async def cache_write(self, entry: CacheEntry) -> None:
+        await asyncio.sleep(0)
+        await super().cache_write(entry)
+
+    async def origin_fetch(self, fetch: OriginFetch) -> FetchResult:
+        await asyncio.sleep(0)
+        return await super().origin_fetch(fetch)
+
+
+class WrongReplies:
+    """A broken transport: the cache answers with the origin's reply type."""
+
+    def cache_read(self, key: FragmentKey) -> Any:
+        return FetchResult(200)
+
+    def cache_write(self, entry: CacheEntry) -> None:
+        return None
+
+    def origin_fetch(self, fetch: OriginFetch) -> FetchResult:
+        return FetchResult(0)
+
+
+def test_a_wrong_reply_type_is_named_not_misread() -> None:
+    request = SlotRequest("home-hero", {}, {}, NOW, FRESH_ID)
+
+    with pytest.raises(EffectReplyError, match=r"CacheRead.*needs CacheEntry \| None"):
+        drive_sync(handle_slot(request, CONFIG), WrongReplies())
+
+
+def test_exposure_events_are_valid_wire_events() -> None:
+    h = Harness()
+    h.store(bundle_for(), age=0)
+    experiment = {
+        "key": "hero", "name": "Hero", "status": "running", "slots": ["home-hero"],
+        "bucket_version": 0, "coverage": 1.0, "hash_seed": "", "hash_version": 2,
+        "holdout": 0.0, "namespace": None, "starts_at": None, "ends_at": None, "version": 1,
+        "targeting": {"conditions": [], "countries": [], "devices": [], "path_patterns": [],
+                      "segments": []},
+        "variants": [
+            {"changes": {}, "id": "control", "name": "Control", "weight": 0.5},
+            {"changes": {"shown": 2}, "id": "compact", "name": "Compact", "weight": 0.5},
+        ],
+    }  # fmt: skip
+    experiments = config_from_json(json.dumps({"version": 1, "experiments": [experiment]}))
+    cookie = f"se_consent=1; se_vid={VISITOR}"
+    request = SlotRequest("home-hero", {"cookie": cookie}, {}, NOW, FRESH_ID)
+
+    response, _ = drive_sync(
+        handle_slot(request, replace(CONFIG, experiments=experiments)), h.transport
+    )
+
+    assert response.exposure is not None
+    event = response.exposure.to_event("evt-00000001")
+    assert validate_event(json.loads(event.to_json()), NOW) == event
+    assert (event.type, event.experiment, event.visitor, event.slot) == (
+        "exposure", "hero", VISITOR, "home-hero",
+    )  # fmt: skip

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from edge.vectors import BadEdgeInput, canonical_json, run_vectors
+from edge.errors import BadEdgeInput
+from edge.vectors import canonical_json, run_vectors
 from tests.edge.make_vectors import VECTORS_FILE, build_document
 from tests.support.pyodide import PyodideRunner
 

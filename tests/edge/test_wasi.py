@@ -28,8 +28,11 @@ from typing import Any
 import pytest
 
 from edge.cache import CacheEntry
+from edge.config import parse_config
 from edge.flow import SlotRequest, drive_sync, handle_slot
-from edge.vectors import canonical_json, parse_config, run_vectors
+from edge.memory import MemoryTransport
+from edge.transport import FetchResult
+from edge.vectors import canonical_json, run_vectors
 from edge.wasi_cgi import DATA_DIR_VARIABLE, SLOT_PATH_PREFIX, serve_cgi
 from edge.wasi_main import EXIT_BAD_INPUT, EXIT_ERROR, MAX_STDIN_BYTES, decide_json, main
 from fragments.bundle import decode_bundle
@@ -347,7 +350,10 @@ def expected_body(golden: dict[str, Any], wire: str, age: float) -> str:
         now=now,
         fresh_visitor_id="0" * 32,
     )
-    response, _ = drive_sync(handle_slot(request, config), lambda effect: entry)
+    transport = MemoryTransport(lambda fetch: FetchResult(0, error="no origin in this test"))
+    transport.store.put(entry)
+    response, _ = drive_sync(handle_slot(request, config), transport)
+    assert [type(effect).__name__ for effect in transport.effects()] == ["CacheRead"]
     return response.body
 
 

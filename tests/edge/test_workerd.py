@@ -10,8 +10,8 @@ of `fragments/slots.toml` only for fallbacks and locales; the policy travels ins
 Proved with httpx against the Worker and the origin's request log: MISS then HIT with one origin
 fetch; STALE with exactly one background revalidation however many requests arrive in the
 stale window; stale-if-error and the slot's safe default while the origin is down; a slow
-origin cut off at the Worker's origin timeout; purge by bundle tag; garbage and oversized
-cookies; no workerd left once the Worker is stopped.
+origin cut off at the Worker's origin timeout; purge by bundle tag; the /se surface's bounded
+bodies; garbage and oversized cookies; no workerd left once the Worker is stopped.
 
 The tests run in file order and share the Worker's cache: each one first purges the bundle it
 works on. They must never contact anything but loopback, nor touch a Redis, origin or Worker
@@ -35,6 +35,7 @@ from edge.assemble import assemble
 from edge.config import EdgeConfig
 from edge.context import ShopperContext
 from edge.rerank import rerank
+from edge.surface import MAX_BEACON_BODY, MAX_PURGE_BODY
 from fragments.bundle import decode_bundle
 from fragments.ids import FragmentKey
 from fragments.slots import SlotCatalog, load_slots, parse_slots
@@ -400,6 +401,30 @@ async def test_garbage_and_oversized_cookies_still_get_the_slot(
     assert response.headers["cache-control"] == "private, no-store"
     set_cookie = response.headers.get("set-cookie", "")
     assert (VISITOR_ID.search(set_cookie) is not None) == new_visitor, set_cookie
+
+
+async def test_the_se_surface_bounds_and_checks_bodies(client: httpx.AsyncClient) -> None:
+    """edge.surface in the Worker: bodies read in chunks up to their limit, then 413; declared
+    lengths refused before reading; malformed bodies 400; other methods 405 with Allow."""
+    auth = {"authorization": f"Bearer {PURGE_TOKEN}"}
+    oversized = b'{"tags": ["' + b"a" * MAX_PURGE_BODY + b'"]}'
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for start in range(0, len(oversized), 4096):
+            yield oversized[start : start + 4096]
+
+    declared = await client.post("/se/purge", content=oversized, headers=auth)
+    streamed = await client.post("/se/purge", content=chunked(), headers=auth)
+    malformed = await client.post("/se/purge", content=b'{"tags": [1]}', headers=auth)
+    beacon = await client.post("/se/events", content=b"x" * (MAX_BEACON_BODY + 1))
+    wrong_method = await client.get("/se/purge")
+
+    assert (declared.status_code, streamed.status_code) == (413, 413), streamed.text
+    assert "body over" in streamed.json()["error"]
+    assert malformed.status_code == 400
+    assert "tags" in malformed.json()["error"]
+    assert beacon.status_code == 413
+    assert (wrong_method.status_code, wrong_method.headers.get("allow")) == (405, "POST")
 
 
 def test_stopping_the_worker_leaves_no_workerd(edge: WranglerDev) -> None:

@@ -26,6 +26,7 @@ from edge.adapters.local_server import LocalEdge, create_edge_app
 from edge.config import EdgeConfig
 from fragments import topics
 from fragments.slots import load_slots
+from fragments.wire_events import ExperimentEvent
 from shelfedge.localstack import free_port
 from tests.invalidation.support import eventually
 from tests.origin.experiments.support import (
@@ -234,6 +235,10 @@ async def test_exposures_and_beacons_reach_kafka_in_background_batches(
     assert state(edge_app).events.sent >= 6
 
 
+def exposure_event(event_id: str) -> ExperimentEvent:
+    return ExperimentEvent(event_id, "exposure", "hero", "compact", "v" * 32, time.time())
+
+
 async def test_batcher_drops_are_counted_never_silent() -> None:
     async with httpx.AsyncClient(timeout=1.0) as client:
         batcher = EventBatcher(
@@ -243,7 +248,7 @@ async def test_batcher_drops_are_counted_never_silent() -> None:
             max_buffer=3,
             flush_interval=0.05,
         )
-        accepted = [batcher.add({"id": f"e{i}"}) for i in range(5)]
+        accepted = [batcher.add(exposure_event(f"evt-{i:08d}")) for i in range(5)]
         await asyncio.sleep(0.3)  # the background sender fails and puts batches back
         await batcher.close()
 

@@ -6,7 +6,9 @@ the edge adds the visitor id and, from the sticky cookie and the current configu
 experiment and variant the visitor is in. With a slot, only that slot's experiments count;
 without one (a checkout page), every experiment the visitor is in. Nothing is reported without
 consent, without a visitor id, or for experiments the visitor is not in; any variant the
-browser claims is ignored. Pure: the adapter supplies cookies, time and fresh event ids.
+browser claims is ignored. The events are `fragments.wire_events.ExperimentEvent` values, checked
+against that one definition's patterns. Pure: the adapter supplies cookies, time and fresh event
+ids; the body's size limit and parsing are `edge.surface`'s.
 """
 
 from __future__ import annotations
@@ -16,24 +18,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.context import CONSENT_COOKIE, VISITOR_COOKIE
+from edge.context import CONSENT_COOKIE, VISITOR_COOKIE, VISITOR_ID
 from edge.router import STICKY_COOKIE, parse_sticky
 from fragments.experiments import EdgeExperimentConfig, Experiment
+from fragments.wire_events import CONVERSION_TYPES, ID, MAX_VALUE_CENTS, SKU, ExperimentEvent
 
 MAX_BROWSER_EVENTS = 50
-MAX_BEACON_BODY = 16 * 1024
-"""Largest beacon body an edge accepts (bytes)."""
-CONVERSION_TYPES = ("click", "add_to_cart", "purchase")
-_VISITOR_ID = re.compile(r"[0-9a-f]{32}")
-_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(slots=True)
 class Attribution:
     """Events to forward to the origin, and why the others were not."""
 
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[ExperimentEvent] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
 
     def skip(self, reason: str, n: int = 1) -> None:
@@ -60,7 +57,7 @@ def attribute(
     if cookies.get(CONSENT_COOKIE) != "1":
         out.skip("no_consent", len(raw))
         return out
-    if not _VISITOR_ID.fullmatch(visitor):
+    if not VISITOR_ID.fullmatch(visitor):
         out.skip("no_visitor", len(raw))
         return out
     sticky = parse_sticky(cookies.get(STICKY_COOKIE))
@@ -68,7 +65,7 @@ def attribute(
         if not isinstance(item, Mapping) or item.get("type") not in CONVERSION_TYPES:
             out.skip("malformed")
             continue
-        slot = _optional(item, "slot", _ID)
+        slot = _optional(item, "slot", ID)
         candidates = config.for_slot(slot) if slot else config.experiments
         found = False
         for experiment in candidates:
@@ -100,21 +97,20 @@ def _event(
     slot: str | None,
     now: float,
     event_id: str,
-) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "id": event_id, "type": item["type"], "experiment": experiment, "variant": variant,
-        "visitor": visitor, "at": now,
-    }  # fmt: skip
-    if slot:
-        event["slot"] = slot
-    sku = _optional(item, "sku", _SKU)
-    if sku:
-        event["sku"] = sku
+) -> ExperimentEvent:
     value = item.get("value_cents")
-    valid = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**10
-    if item["type"] == "purchase" and valid:
-        event["value_cents"] = value
-    return event
+    valid = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_VALUE_CENTS
+    return ExperimentEvent(
+        id=event_id,
+        type=item["type"],
+        experiment=experiment,
+        variant=variant,
+        visitor=visitor,
+        at=now,
+        slot=slot or None,
+        sku=_optional(item, "sku", SKU) or None,
+        value_cents=value if item["type"] == "purchase" and valid else None,
+    )
 
 
 def _optional(item: Mapping[str, Any], name: str, rule: re.Pattern[str]) -> str | None:

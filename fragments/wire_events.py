@@ -1,0 +1,168 @@
+"""The experiment events on the wire: one definition for the edge that builds them and the origin
+that validates and publishes them.
+
+Types: ``exposure`` (a shopper saw a variant) goes to `fragments.topics.EXPOSURES`; ``click``,
+``add_to_cart`` and ``purchase`` (conversions) go to `fragments.topics.CONVERSIONS`. Both are
+keyed by visitor so one visitor's events stay ordered. Every event has an id (the aggregator
+deduplicates by it), an experiment and variant, a pseudonymous visitor id and a time; slot,
+SKU, segment and a purchase value are optional.
+
+Wire format (JSON, one event per Kafka record; a list under ``"events"`` in ``POST /v1/events``),
+members in this order, optional ones only when set::
+
+    {"id": "...", "type": "purchase", "experiment": "hero-layout", "variant": "b",
+     "visitor": "3f2a...", "at": 1763856000.5, "slot": "home-hero", "sku": "SKU-1",
+     "segment": "everyone", "value_cents": 2599}
+
+`ExperimentEvent` is the typed value (the edge builds it, `to_wire`/`to_json` encode it);
+`validate_event` checks a parsed JSON object strictly and names the first bad field;
+`decode_event` reads a Kafka record value. The field names, limits and patterns below are the
+only ones: `origin.events.schema` and the edge use them, never copies.
+
+It must stay standard library only (it is imported under Pyodide and in the WASI build).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fragments import topics
+from fragments.errors import FragmentsError
+
+EventType = Literal["exposure", "click", "add_to_cart", "purchase"]
+EVENT_TYPES: tuple[EventType, ...] = ("exposure", "click", "add_to_cart", "purchase")
+CONVERSION_TYPES: tuple[EventType, ...] = ("click", "add_to_cart", "purchase")
+MAX_PAST_SECONDS = 7 * 24 * 3600
+"""Events older than this are rejected (their dedupe window would be gone)."""
+MAX_FUTURE_SECONDS = 300
+"""Clock skew tolerated for events stamped ahead of the server."""
+MAX_VALUE_CENTS = 10**10
+EVENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+VISITOR = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+"""Experiment keys, variant ids, slot ids and segment ids."""
+SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+REQUIRED_FIELDS = ("id", "type", "experiment", "variant", "visitor", "at")
+OPTIONAL_FIELDS = ("slot", "sku", "segment", "value_cents")
+ACCEPTED_FIELDS = frozenset({*REQUIRED_FIELDS, *OPTIONAL_FIELDS, "position"})
+"""Members an event may carry (``position`` is accepted from older storefronts and ignored)."""
+
+
+class WireEventInvalid(FragmentsError, ValueError):
+    """An event is malformed; `field` names where (e.g. ``events[3].type``)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentEvent:
+    """One exposure or conversion."""
+
+    id: str
+    """Unique per event (8-64 chars of A-Z a-z 0-9 _ -): the dedupe key."""
+    type: EventType
+    experiment: str
+    variant: str
+    visitor: str
+    """Pseudonymous visitor id (the edge's ``se_vid`` cookie)."""
+    at: float
+    """Unix seconds when it happened."""
+    slot: str | None = None
+    sku: str | None = None
+    segment: str | None = None
+    value_cents: int | None = None
+    """Purchase value in minor units (purchases only)."""
+
+    @property
+    def topic(self) -> str:
+        return topics.EXPOSURES.name if self.type == "exposure" else topics.CONVERSIONS.name
+
+    def to_wire(self) -> dict[str, Any]:
+        """The wire JSON object (members in wire order, optional ones only when set)."""
+        doc: dict[str, Any] = {
+            "id": self.id, "type": self.type, "experiment": self.experiment,
+            "variant": self.variant, "visitor": self.visitor, "at": self.at,
+        }  # fmt: skip
+        for name in OPTIONAL_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                doc[name] = value
+        return doc
+
+    def to_json(self) -> bytes:
+        """The wire JSON, compact (a Kafka record value)."""
+        return json.dumps(self.to_wire(), separators=(",", ":")).encode()
+
+
+def validate_event(raw: Any, now: float, where: str = "event") -> ExperimentEvent:
+    """Validate one parsed event object; WireEventInvalid names the first bad field."""
+    if not isinstance(raw, Mapping):
+        raise WireEventInvalid(where, "each event must be a JSON object")
+    unknown = sorted(set(raw) - ACCEPTED_FIELDS)
+    if unknown:
+        raise WireEventInvalid(
+            f"{where}.{unknown[0]}", f"unknown field; use some of {sorted(ACCEPTED_FIELDS)}"
+        )
+    kind = raw.get("type")
+    if kind not in EVENT_TYPES:
+        raise WireEventInvalid(f"{where}.type", f"use one of {', '.join(EVENT_TYPES)}")
+    at = raw.get("at", now)
+    if isinstance(at, bool) or not isinstance(at, int | float):
+        raise WireEventInvalid(f"{where}.at", "unix seconds as a number")
+    if not now - MAX_PAST_SECONDS <= at <= now + MAX_FUTURE_SECONDS:
+        raise WireEventInvalid(
+            f"{where}.at", f"must be within the last {MAX_PAST_SECONDS // 86400} days"
+        )
+    value = raw.get("value_cents")
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VALUE_CENTS
+    ):
+        raise WireEventInvalid(f"{where}.value_cents", "a non-negative integer (minor units)")
+    if value is not None and kind != "purchase":
+        raise WireEventInvalid(f"{where}.value_cents", "only purchases carry a value")
+    return ExperimentEvent(
+        id=_text(raw, "id", EVENT_ID, where, "8-64 chars of A-Z a-z 0-9 _ -"),
+        type=kind,
+        experiment=_text(raw, "experiment", ID, where, "an experiment key"),
+        variant=_text(raw, "variant", ID, where, "a variant id"),
+        visitor=_text(raw, "visitor", VISITOR, where, "1-64 chars of A-Z a-z 0-9 _ -"),
+        at=float(at),
+        slot=_optional(raw, "slot", ID, where, "a slot id"),
+        sku=_optional(raw, "sku", SKU, where, "a SKU"),
+        segment=_optional(raw, "segment", ID, where, "a segment id"),
+        value_cents=value,
+    )
+
+
+def _text(raw: Mapping[str, Any], name: str, rule: re.Pattern[str], where: str, what: str) -> str:
+    value = raw.get(name)
+    if not isinstance(value, str) or not rule.fullmatch(value):
+        raise WireEventInvalid(f"{where}.{name}", f"required: {what}")
+    return value
+
+
+def _optional(
+    raw: Mapping[str, Any], name: str, rule: re.Pattern[str], where: str, what: str
+) -> str | None:
+    return None if raw.get(name) is None else _text(raw, name, rule, where, what)
+
+
+def decode_event(value: bytes | None) -> ExperimentEvent:
+    """An event from a Kafka record value (validated like a collected one, with a wide
+    time window so a replay of old records still decodes)."""
+    if value is None:
+        raise WireEventInvalid("record", "empty value")
+    try:
+        doc = json.loads(value)
+    except ValueError as exc:
+        raise WireEventInvalid("record", f"not JSON: {exc}") from exc
+    at = doc.get("at") if isinstance(doc, dict) else None
+    now = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else 0.0
+    return validate_event(doc, now, "record")
