@@ -86,6 +86,13 @@ class LocalService(abc.ABC):
         """Environment of the child: the parent's, unless a subclass cleans it."""
         return dict(os.environ)
 
+    def _prepare(self, port: int) -> None:
+        """Write what the server needs on disk before each launch on `port` (default: nothing).
+
+        Runs after the work dir exists and the port was found free, before the process starts.
+        """
+        return
+
     # -- state -----------------------------------------------------------------------------
 
     @property
@@ -208,6 +215,7 @@ class LocalService(abc.ABC):
                 f"{self.display_name} cannot listen on {self.host}:{port}: "
                 "another process is listening there"
             )
+        self._prepare(port)
         log_start = self._mark_log(port)
         process = spawn(self._argv(port), log_path=self.log_path, env=self._env())
         try:
