@@ -134,6 +134,8 @@ class ApacheKafka(LocalService):
     display_name = "apache kafka"
     # SIGTERM is Kafka's controlled shutdown (it flushes and writes a clean-shutdown marker).
     stop_signal = signal.SIGTERM
+    # The JVM exits with 128 + SIGTERM once Kafka's shutdown hook has run.
+    graceful_exit_codes = frozenset({0, 128 + signal.SIGTERM})
 
     def __init__(
         self,

@@ -46,6 +46,8 @@ class LocalService(abc.ABC):
     host: ClassVar[str] = LOOPBACK
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
     """The signal `stop()` sends first; SIGKILL follows after the grace period."""
+    graceful_exit_codes: ClassVar[frozenset[int]] = frozenset({0})
+    """Exit codes of a server that shut down cleanly on `stop_signal`."""
 
     def __init__(
         self,

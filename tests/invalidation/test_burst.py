@@ -26,7 +26,6 @@ from invalidation.metrics import InvalidationMetrics
 from invalidation.purge_queue import PurgeQueue
 from invalidation.purge_worker import PurgeWorker
 from invalidation.service import build_purgers
-from origin.localstack import KafkaBroker
 from origin.redis_text import as_text
 from origin.settings import CloudflareSettings, Settings
 from tests.invalidation.support import (
@@ -47,6 +46,7 @@ from tests.support.fake_purge_api import (
     FakePurgeApi,
     PurgeCall,
 )
+from tests.support.kafka_engines import Broker
 
 EVENTS = 10_000
 HOT_SKUS = 200
@@ -98,7 +98,7 @@ def bucket_violations(calls: list[PurgeCall]) -> list[str]:
 
 @pytest.mark.timeout(180)
 async def test_a_burst_is_purged_within_the_plan_rate_and_sell_outs_are_never_missed(
-    world: World, fresh_kafka_broker: KafkaBroker, observing_api: FakePurgeApi
+    world: World, fresh_kafka_broker: Broker, observing_api: FakePurgeApi
 ) -> None:
     bootstrap = fresh_kafka_broker.bootstrap
     group_id = f"burst-{uuid.uuid4().hex[:10]}"

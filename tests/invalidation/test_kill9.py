@@ -26,7 +26,7 @@ from fragments import keys
 from fragments.keys import FragmentKey
 from invalidation.demo_events import DemoEventStream
 from invalidation.events import Event, InventoryEvent, topic_of
-from origin.localstack import KafkaBroker, free_port
+from origin.localstack import free_port
 from origin.redis_text import as_text
 from tests.invalidation.support import (
     GroupOffsets,
@@ -39,6 +39,7 @@ from tests.invalidation.support import (
     state_differences,
 )
 from tests.support.fake_purge_api import FakePurgeApi
+from tests.support.kafka_engines import Broker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 3000
@@ -127,7 +128,7 @@ async def scrape(port: int) -> dict[str, float]:
 async def test_kill_9_mid_stream_then_restart_loses_nothing(
     world: World,
     redis_url: str,
-    fresh_kafka_broker: KafkaBroker,
+    fresh_kafka_broker: Broker,
     fake_purge_api: FakePurgeApi,
     processes: list[ConsumeProcess],
     tmp_path: Path,
