@@ -14,6 +14,9 @@ Session-scoped services start once per test session and stop at its end:
   durable log, started once per session by `apache_kafka`; its start time is printed in the
   summary). A test using them runs once per engine, `[tansu]` / `[apache-kafka]` in its id.
 - `tansu_bootstrap`: the Tansu session broker alone, for tests whose subject is not the broker.
+- `redis_cluster`: a six-node Redis Cluster (three masters, three synced replicas) started once
+  per session (`origin.localstack.RedisCluster`), healthy when a test starts; nodes a test
+  killed (`kill_master`) are started again after it and the cluster waited on until healthy.
 - `pyodide`: one `tests.support.pyodide.PyodideRunner` (real Pyodide under Node) shared by the
   session, with `edge`, `fragments` and `tests` importable inside it (see
   `tests/support/pyodide_fixture.py`); it starts only when a test asks for it.
@@ -41,6 +44,7 @@ from origin.localstack import (
     APACHE_KAFKA_VERSION,
     ApacheKafka,
     KafkaBroker,
+    RedisCluster,
     RedisServer,
     ensure_topics,
 )
@@ -173,3 +177,21 @@ async def fresh_kafka_broker(_fresh_broker_node: Broker) -> AsyncIterator[Broker
     if not _fresh_broker_node.running:
         _fresh_broker_node.start()
     await empty_topics(_fresh_broker_node.bootstrap, ALL_TOPICS)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_session() -> Iterator[RedisCluster]:
+    """The session's Redis Cluster; use `redis_cluster`, which keeps it healthy between tests."""
+    with RedisCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def redis_cluster(redis_cluster_session: RedisCluster) -> Iterator[RedisCluster]:
+    """The session's Redis Cluster, healthy; the test may kill masters (restarted after it)."""
+    redis_cluster_session.wait_until_healthy(30.0)
+    yield redis_cluster_session
+    for node in redis_cluster_session.nodes:
+        if not node.running:
+            node.start()
+    redis_cluster_session.wait_until_healthy(30.0)

@@ -6,7 +6,9 @@ single-node Apache Kafka 4 from its Maven Central jars (durable log, starts in s
 on a free loopback port, in its own process group and temp dir, with its output in a log file
 there. All start, stop (a graceful signal, then SIGKILL after
 a grace period), kill (SIGKILL) and start again on the same port, so a test can inject an
-outage and watch clients reconnect. `ensure_topics` creates the topics of `fragments.topics`
+outage and watch clients reconnect. `RedisCluster` forms six `RedisServer` nodes into a Redis
+Cluster (three masters, three replicas) with helpers to kill a master and wait for failover.
+`ensure_topics` creates the topics of `fragments.topics`
 on a broker. Anything still running when the interpreter exits is killed by an `atexit` hook.
 
 Exceptions (all under `origin.errors.OriginError`):
@@ -36,6 +38,7 @@ from origin.localstack.errors import (
 from origin.localstack.kafka_broker import CALFKIT_MISSING, KafkaBroker, resolve_tansu_binary
 from origin.localstack.kafka_topics import ensure_topics
 from origin.localstack.ports import LOOPBACK, free_port
+from origin.localstack.redis_cluster import REDIS_CLI_NOT_FOUND, RedisCluster
 from origin.localstack.redis_server import REDIS_NOT_FOUND, RedisServer
 from origin.localstack.service import LocalService
 
@@ -43,12 +46,14 @@ __all__ = [
     "APACHE_KAFKA_VERSION",
     "CALFKIT_MISSING",
     "LOOPBACK",
+    "REDIS_CLI_NOT_FOUND",
     "REDIS_NOT_FOUND",
     "ApacheKafka",
     "KafkaBroker",
     "LocalService",
     "LocalStackError",
     "PortInUseError",
+    "RedisCluster",
     "RedisServer",
     "ServiceBinaryNotFound",
     "ServiceStartError",
