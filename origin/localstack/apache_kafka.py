@@ -2,7 +2,7 @@
 
 The jars are Apache Kafka's own, from Maven Central (`org.apache.kafka:kafka_2.13`, main class
 `kafka.Kafka`), fetched once by `tools/kafka/fetch.sh` (`make setup`) into
-`.toolchain/kafka/<version>/libs` beside the repository, or found at `SHELFEDGE_KAFKA_LIBS`.
+the repository's `.toolchain/kafka/<version>/libs`, or found at `SHELFEDGE_KAFKA_LIBS`.
 Java 17+ comes from `JAVA_HOME` or PATH.
 
 Unlike Tansu's memory storage, the log is durable: the data dir lives in the work dir, is
@@ -14,7 +14,9 @@ producer had acknowledged are still there: the page cache outlives the process.
 The configuration is a production broker's, made small for one node and for tests: every
 internal topic has replication factor 1, the first group rebalance is not delayed, the group
 session timeout may go down to 500 ms (tests use short ones), a killed broker's registration
-expires after 2 s (so a restart is not refused for 9 s), and the heap is 512 MB.
+expires after 2 s (so a restart is not refused for 9 s), and the heap is 512 MB. The JVM flags
+favour start-up over peak throughput (serial GC, client compiler only): a test broker lives for
+one session on a small shared machine.
 
 It must never listen on anything but loopback, read a configuration from the caller's
 environment (`KAFKA_*`), or download anything.
