@@ -6,7 +6,7 @@ BOOTSTRAP := .toolchain/bootstrap
 UV := $(shell command -v uv 2>/dev/null || echo $(BOOTSTRAP)/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help run test setup lint format types pytest bench edge-worker edge-bundle wasm wasm-toolchain clean
+.PHONY: help run test setup lint format types pytest bench edge-worker edge-bundle wasm wasm-toolchain kafka-jars clean
 
 help:
 	@echo "make run     start the local stack (Redis, broker, origin, edge, consumer) with a status view"
@@ -30,7 +30,11 @@ node_modules/.installed: package.json package-lock.json
 wasm-toolchain: | $(UV)
 	UV="$(abspath $(UV))" bash tools/wasi/install-toolchain.sh
 
-setup: .venv/.synced node_modules/.installed wasm-toolchain
+# Apache Kafka's broker jars from Maven Central into .toolchain/kafka/<version>/libs (once).
+kafka-jars:
+	bash tools/kafka/fetch.sh
+
+setup: .venv/.synced node_modules/.installed wasm-toolchain kafka-jars
 
 run: .venv/.synced
 	@command -v redis-server >/dev/null || [ -n "$$REDIS_URL" ] || { echo "redis-server not found on PATH: install it with 'apt-get install -y redis-server' (Debian/Ubuntu)"; exit 1; }

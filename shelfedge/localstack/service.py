@@ -46,6 +46,8 @@ class LocalService(abc.ABC):
     host: ClassVar[str] = LOOPBACK
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
     """The signal `stop()` sends first; SIGKILL follows after the grace period."""
+    graceful_exit_codes: ClassVar[frozenset[int]] = frozenset({0})
+    """Exit codes of a server that shut down cleanly on `stop_signal`."""
 
     def __init__(
         self,
@@ -85,6 +87,13 @@ class LocalService(abc.ABC):
     def _env(self) -> dict[str, str]:
         """Environment of the child: the parent's, unless a subclass cleans it."""
         return dict(os.environ)
+
+    def _prepare(self, port: int) -> None:
+        """Write what the server needs on disk before each launch on `port` (default: nothing).
+
+        Runs after the work dir exists and the port was found free, before the process starts.
+        """
+        return
 
     # -- state -----------------------------------------------------------------------------
 
@@ -208,6 +217,7 @@ class LocalService(abc.ABC):
                 f"{self.display_name} cannot listen on {self.host}:{port}: "
                 "another process is listening there"
             )
+        self._prepare(port)
         log_start = self._mark_log(port)
         process = spawn(self._argv(port), log_path=self.log_path, env=self._env())
         try:

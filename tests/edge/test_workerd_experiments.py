@@ -56,8 +56,8 @@ async def seeded_redis(redis_url: str) -> AsyncIterator[None]:
 
 
 @pytest.fixture(scope="module")
-def origin(redis_url: str, kafka_bootstrap: str, seeded_redis: None) -> Iterator[OriginServer]:
-    settings = origin_settings(redis_url, kafka_bootstrap=kafka_bootstrap, segment_secret=SECRET)
+def origin(redis_url: str, tansu_bootstrap: str, seeded_redis: None) -> Iterator[OriginServer]:
+    settings = origin_settings(redis_url, kafka_bootstrap=tansu_bootstrap, segment_secret=SECRET)
     with OriginServer.for_origin(settings) as server:
         with httpx.Client(base_url=server.url, timeout=30.0) as admin:
             created = admin.post(
@@ -121,7 +121,7 @@ async def _event_in_kafka(
 
 @pytest.mark.timeout(240)
 async def test_worker_routes_by_kv_config_and_reports_exposures(
-    worker: WranglerDev, origin: OriginServer, kafka_bootstrap: str
+    worker: WranglerDev, origin: OriginServer, tansu_bootstrap: str
 ) -> None:
     async with httpx.AsyncClient(base_url=worker.base_url, timeout=30.0, trust_env=False) as http:
         new_visitor = await http.get("/se/slot/home-hero", headers={"cookie": "se_consent=1"})
@@ -147,7 +147,7 @@ async def test_worker_routes_by_kv_config_and_reports_exposures(
             r for r in origin.log.requests if r.path == "/v1/events"
         ]
         await asyncio.sleep(0.2)
-    exposure = await _event_in_kafka(kafka_bootstrap, topics.EXPOSURES.name, VISITOR, seconds=30)
+    exposure = await _event_in_kafka(tansu_bootstrap, topics.EXPOSURES.name, VISITOR, seconds=30)
     assert exposure["experiment"] == "hero"
     assert exposure["variant"] == "compact"
     assert exposure["slot"] == "home-hero"
@@ -155,7 +155,7 @@ async def test_worker_routes_by_kv_config_and_reports_exposures(
 
 @pytest.mark.timeout(240)
 async def test_worker_attributes_storefront_beacons_to_the_sticky_variant(
-    worker: WranglerDev, kafka_bootstrap: str
+    worker: WranglerDev, tansu_bootstrap: str
 ) -> None:
     cookie = f"se_vid={VISITOR}; se_consent=1; se_exp=hero.1.0"
     async with httpx.AsyncClient(base_url=worker.base_url, timeout=30.0, trust_env=False) as http:
@@ -169,7 +169,7 @@ async def test_worker_attributes_storefront_beacons_to_the_sticky_variant(
         refused = await http.post("/se/events", content=b"not json", headers={"cookie": cookie})
         assert refused.status_code == 400
     conversion = await _event_in_kafka(
-        kafka_bootstrap, topics.CONVERSIONS.name, VISITOR, seconds=30
+        tansu_bootstrap, topics.CONVERSIONS.name, VISITOR, seconds=30
     )
     assert conversion["experiment"] == "hero"
     assert conversion["variant"] == "compact"

@@ -1,7 +1,8 @@
 """Fixtures of the invalidation tests: a seeded catalog in the real Redis, the fake purge API.
 
-Redis and the broker come from `tests/conftest.py` (real redis-server, real Tansu broker).
-Tests that consume from Kafka use `fresh_kafka_broker`, so no test reads another's events.
+Redis and the broker come from `tests/conftest.py` (real redis-server; real brokers: each test
+that consumes from Kafka uses `fresh_kafka_broker` and runs on Tansu and on Apache Kafka, with
+topics of its own, so no test reads another's events).
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ from invalidation.settings import CloudflareSettings, InvalidationSettings
 from origin.core import keys
 from origin.core.purge_queue import PurgeQueue
 from origin.core.redis_text import as_text
-from shelfedge.localstack import KafkaBroker
 from tests.invalidation.support import (
     GroupOffsets,
     World,
@@ -48,6 +47,7 @@ from tests.support.fake_purge_api import (
     FakePurgeApi,
     PurgeCall,
 )
+from tests.support.kafka_engines import Broker
 
 EVENTS = 10_000
 HOT_SKUS = 200
@@ -99,7 +99,7 @@ def bucket_violations(calls: list[PurgeCall]) -> list[str]:
 
 @pytest.mark.timeout(180)
 async def test_a_burst_is_purged_within_the_plan_rate_and_sell_outs_are_never_missed(
-    world: World, fresh_kafka_broker: KafkaBroker, observing_api: FakePurgeApi
+    world: World, fresh_kafka_broker: Broker, observing_api: FakePurgeApi
 ) -> None:
     bootstrap = fresh_kafka_broker.bootstrap
     group_id = f"burst-{uuid.uuid4().hex[:10]}"

@@ -22,7 +22,7 @@ from invalidation.events import InventoryEvent, PriceEvent, encode_event
 from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipeline
 from invalidation.records import DecodedRecords, Record
 from origin.errors import StoreUnavailable
-from shelfedge.localstack import KafkaBroker, RedisServer
+from shelfedge.localstack import RedisServer
 from tests.invalidation.support import (
     WHEN,
     GroupOffsets,
@@ -39,6 +39,7 @@ from tests.invalidation.support import (
     seed_world,
     state_differences,
 )
+from tests.support.kafka_engines import Broker
 
 
 def group() -> str:
@@ -67,7 +68,7 @@ def is_applied(fields: dict[str, str], produced: Produced) -> bool:
 
 
 async def test_consumed_events_update_state_and_commits_follow_effects(
-    world: World, fresh_kafka_broker: KafkaBroker
+    world: World, fresh_kafka_broker: Broker
 ) -> None:
     bootstrap = fresh_kafka_broker.bootstrap
     group_id = group()
@@ -117,7 +118,7 @@ def _topic(p: Produced) -> str:
 
 
 async def test_bad_records_are_dead_lettered_and_do_not_block_the_partition(
-    world: World, fresh_kafka_broker: KafkaBroker
+    world: World, fresh_kafka_broker: Broker
 ) -> None:
     bootstrap = fresh_kafka_broker.bootstrap
     group_id = group()
@@ -174,7 +175,7 @@ async def test_bad_records_are_dead_lettered_and_do_not_block_the_partition(
 
 
 async def test_unknown_skus_are_dead_lettered_with_their_name(
-    world: World, fresh_kafka_broker: KafkaBroker
+    world: World, fresh_kafka_broker: Broker
 ) -> None:
     bootstrap = fresh_kafka_broker.bootstrap
     group_id = group()
@@ -202,7 +203,7 @@ async def run_until_the_loop_dies(config: ConsumerConfig, pipeline: Invalidation
 
 
 async def test_a_redis_outage_commits_nothing_and_loses_nothing(
-    fresh_redis_server: RedisServer, fresh_kafka_broker: KafkaBroker
+    fresh_redis_server: RedisServer, fresh_kafka_broker: Broker
 ) -> None:
     bootstrap = fresh_kafka_broker.bootstrap
     group_id = group()
@@ -271,7 +272,7 @@ class StagedPipeline(InvalidationPipeline):
 
 
 async def test_the_next_window_applies_while_one_propagates_and_commits_stay_in_order(
-    world: World, fresh_kafka_broker: KafkaBroker
+    world: World, fresh_kafka_broker: Broker
 ) -> None:
     bootstrap = fresh_kafka_broker.bootstrap
     group_id = group()
@@ -302,7 +303,7 @@ async def test_the_next_window_applies_while_one_propagates_and_commits_stay_in_
 
 
 async def test_records_fetched_but_not_committed_stay_within_max_in_flight(
-    world: World, fresh_kafka_broker: KafkaBroker
+    world: World, fresh_kafka_broker: Broker
 ) -> None:
     """Backpressure: the buffer and the two windows in the pipeline never hold more than
     `max_in_flight` records, even with a backlog waiting and a slow propagation."""

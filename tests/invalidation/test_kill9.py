@@ -1,6 +1,6 @@
 """kill -9 of the `shelfedge consume` process mid-stream: restart, and nothing is lost.
 
-The real CLI (`python -m shelfedge consume`) runs as a subprocess against the session Redis, a
+The real CLI (`python -m origin consume`) runs as a subprocess against the session Redis, a
 broker of the test's own and the fake purge API (as the local edge). It is SIGKILLed while a
 window is in flight (events applied, offsets not yet committed), started again, and must then
 reach the log end with: every SKU in its last-version-wins state, each event applied exactly
@@ -28,7 +28,7 @@ from invalidation.demo_events import DemoEventStream
 from invalidation.events import Event, InventoryEvent, topic_of
 from origin.core import keys
 from origin.core.redis_text import as_text
-from shelfedge.localstack import KafkaBroker, free_port
+from shelfedge.localstack import free_port
 from tests.invalidation.support import (
     GroupOffsets,
     Produced,
@@ -40,6 +40,7 @@ from tests.invalidation.support import (
     state_differences,
 )
 from tests.support.fake_purge_api import FakePurgeApi
+from tests.support.kafka_engines import Broker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 3000
@@ -47,13 +48,13 @@ KILL_ATTEMPTS = 3
 
 
 class ConsumeProcess:
-    """`python -m shelfedge consume` with its output in a log file."""
+    """`python -m origin consume` with its output in a log file."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "shelfedge", "consume"],
+                [sys.executable, "-m", "origin", "consume"],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=out,
@@ -128,7 +129,7 @@ async def scrape(port: int) -> dict[str, float]:
 async def test_kill_9_mid_stream_then_restart_loses_nothing(
     world: World,
     redis_url: str,
-    fresh_kafka_broker: KafkaBroker,
+    fresh_kafka_broker: Broker,
     fake_purge_api: FakePurgeApi,
     processes: list[ConsumeProcess],
     tmp_path: Path,

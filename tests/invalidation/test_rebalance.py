@@ -11,7 +11,6 @@ import uuid
 
 from invalidation.demo_events import DemoEventStream
 from invalidation.events import Event
-from shelfedge.localstack import KafkaBroker
 from tests.invalidation.support import (
     GroupOffsets,
     World,
@@ -23,12 +22,13 @@ from tests.invalidation.support import (
     running_consumer,
     state_differences,
 )
+from tests.support.kafka_engines import Broker
 
 EVENTS = 3000
 
 
 async def test_a_member_leaving_mid_stream_hands_over_without_loss(
-    world: World, fresh_kafka_broker: KafkaBroker
+    world: World, fresh_kafka_broker: Broker
 ) -> None:
     bootstrap = fresh_kafka_broker.bootstrap
     group_id = f"rebalance-{uuid.uuid4().hex[:10]}"

@@ -1,8 +1,11 @@
 """`invalidation.replay` against a real broker and Redis: re-running an applied range changes
 nothing, a dry run writes nothing and predicts the outcomes, ranges start where asked.
 
-Events are produced one record per batch here: Tansu 0.6 answers "latest offset" with the last
-batch's base offset + 1, and `read_range` (rightly, for Kafka) reads up to the latest offset.
+Each test runs on Tansu and on Apache Kafka. Most produce one record per batch: Tansu 0.6
+answers "latest offset" with the last batch's base offset + 1. `read_range` treats the reported
+end as a lower bound and reads on until a poll comes back empty; the batched test below shows
+that this is needed on Tansu and changes nothing on Apache Kafka, whose reported end is the
+real high watermark.
 """
 
 from __future__ import annotations
@@ -10,21 +13,23 @@ from __future__ import annotations
 import asyncio
 import time
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from fragments.topics import INVENTORY, PRICE
 from invalidation.demo_events import DemoEventStream, EventMix
 from invalidation.events import Event, encode_event, topic_of
 from invalidation.replay import dry_run, read_range, replay
 from origin.core import keys
-from shelfedge.localstack import KafkaBroker
 from tests.invalidation.support import (
     Produced,
     World,
     expected_product_fields,
+    log_ends,
+    produce,
     state_differences,
     take_snapshot,
 )
+from tests.support.kafka_engines import APACHE_KAFKA, Broker, engine_of
 
 TOPICS = [INVENTORY.name, PRICE.name]
 MIX = EventMix(price=0.15, promo=0.05, sell_out=0.05, restock=0.05)
@@ -66,7 +71,7 @@ async def clear_purge_queues(world: World) -> None:
 
 
 async def test_replaying_an_applied_range_changes_nothing(
-    world: World, fresh_kafka_broker: KafkaBroker
+    world: World, fresh_kafka_broker: Broker
 ) -> None:
     bootstrap = fresh_kafka_broker.bootstrap
     events = demo(world, 300, seed=5, prefix="r1")
@@ -93,7 +98,7 @@ async def test_replaying_an_applied_range_changes_nothing(
 
 
 async def test_dry_run_writes_nothing_and_predicts_the_replay(
-    world: World, fresh_kafka_broker: KafkaBroker
+    world: World, fresh_kafka_broker: Broker
 ) -> None:
     bootstrap = fresh_kafka_broker.bootstrap
     applied = demo(world, 200, seed=6, prefix="r2")
@@ -125,10 +130,42 @@ async def test_dry_run_writes_nothing_and_predicts_the_replay(
 
 
 async def test_a_range_starting_after_the_log_end_is_empty(
-    world: World, fresh_kafka_broker: KafkaBroker
+    world: World, fresh_kafka_broker: Broker
 ) -> None:
     bootstrap = fresh_kafka_broker.bootstrap
     await produce_unbatched(bootstrap, demo(world, 50, seed=8, prefix="r4"))
     future = int(time.time() * 1000) + 60_000
     assert await read_range(bootstrap, TOPICS, from_timestamp_ms=future) == []
     assert await read_range(bootstrap, ["no-such-topic.v1"], from_offset=0) == []
+
+
+async def reported_ends(
+    bootstrap: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The broker's answer to ListOffsets(latest) for each partition."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        return ends
+    finally:
+        await consumer.stop()
+
+
+async def test_a_batched_range_is_read_to_its_real_end_on_every_engine(
+    world: World, fresh_kafka_broker: Broker
+) -> None:
+    bootstrap = fresh_kafka_broker.bootstrap
+    events = demo(world, 400, seed=9, prefix="r5")
+    produced = await produce(bootstrap, events)  # batched: linger_ms=5, one send after another
+    ends = log_ends(produced)
+    reported = await reported_ends(bootstrap, sorted(ends))
+    if engine_of(fresh_kafka_broker) == APACHE_KAFKA:
+        assert reported == ends, "Apache Kafka reports the real high watermark"
+    else:
+        assert all(reported[tp] <= ends[tp] for tp in ends), "Tansu's end is a lower bound"
+        assert reported != ends, "Tansu 0.6 fell short of the end: the batching did not batch"
+    records = await read_range(bootstrap, TOPICS, from_offset=0)
+    assert sorted((r.topic, r.partition, r.offset) for r in records) == sorted(
+        (topic_of(p.event), p.partition, p.offset) for p in produced
+    )

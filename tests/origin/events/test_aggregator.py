@@ -16,10 +16,10 @@ from fragments import topics
 from origin.events.aggregator import Aggregator
 from origin.events.counters import EventCounters
 from origin.events.schema import parse_event
-from shelfedge.localstack import KafkaBroker
 from tests.invalidation.support import TEST_SESSION_TIMEOUT_MS, eventually, produce_raw
 from tests.origin.events.support import event, events_settings
 from tests.origin.experiments.support import EDITOR, VIEWER, hero_experiment, if_match
+from tests.support.kafka_engines import Broker
 from tests.support.origin_server import OriginServer
 
 EXPOSED = 200
@@ -59,7 +59,7 @@ def traffic() -> list[dict[str, Any]]:
 
 
 async def test_events_to_results_end_to_end(
-    seeded: Redis, redis_url: str, fresh_kafka_broker: KafkaBroker
+    seeded: Redis, redis_url: str, fresh_kafka_broker: Broker
 ) -> None:
     bootstrap = fresh_kafka_broker.bootstrap
     sent = traffic()

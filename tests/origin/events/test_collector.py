@@ -13,9 +13,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from fragments import topics
-from shelfedge.localstack import KafkaBroker, free_port
+from shelfedge.localstack import free_port
 from tests.invalidation.support import eventually
 from tests.origin.events.support import event, events_settings
+from tests.support.kafka_engines import Broker
 from tests.support.origin_server import OriginServer
 
 
@@ -144,7 +145,7 @@ async def test_an_unreachable_broker_is_503_never_a_hang(redis_url: str) -> None
 
 
 async def test_a_broker_lost_after_connecting_is_503_within_the_send_timeout(
-    redis_url: str, fresh_kafka_broker: KafkaBroker
+    redis_url: str, fresh_kafka_broker: Broker
 ) -> None:
     settings = events_settings(redis_url, fresh_kafka_broker.bootstrap)
     with OriginServer.for_origin(settings) as server:

@@ -1,0 +1,260 @@
+"""A throwaway single-node Apache Kafka (KRaft, broker and controller in one JVM) on loopback.
+
+The jars are Apache Kafka's own, from Maven Central (`org.apache.kafka:kafka_2.13`, main class
+`kafka.Kafka`), fetched once by `tools/kafka/fetch.sh` (`make setup`) into
+the repository's `.toolchain/kafka/<version>/libs`, or found at `SHELFEDGE_KAFKA_LIBS`.
+Java 17+ comes from `JAVA_HOME` or PATH.
+
+Unlike Tansu's memory storage, the log is durable: the data dir lives in the work dir, is
+formatted once (`kafka.tools.StorageTool format`, the `kafka-storage.sh format` of the
+distribution, with a cluster id made like `kafka-storage random-uuid`), and every later start,
+after `stop()` or a `kill()` (SIGKILL), recovers the same log on the same ports. Records a
+producer had acknowledged are still there: the page cache outlives the process.
+
+The configuration is a production broker's, made small for one node and for tests: every
+internal topic has replication factor 1, the first group rebalance is not delayed, the group
+session timeout may go down to 500 ms (tests use short ones), a killed broker's registration
+expires after 2 s (so a restart is not refused for 9 s), and the heap is 512 MB. The JVM flags
+favour start-up over peak throughput (serial GC, client compiler only): a test broker lives for
+one session on a small shared machine.
+
+It must never listen on anything but loopback, read a configuration from the caller's
+environment (`KAFKA_*`), or download anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from shelfedge.localstack.errors import ServiceBinaryNotFound, ServiceStartError
+from shelfedge.localstack.kafka_probe import probe_api_versions
+from shelfedge.localstack.ports import free_port
+from shelfedge.localstack.service import LocalService
+
+APACHE_KAFKA_VERSION = "4.1.1"
+"""The version `tools/kafka/pom.xml` fetches (a test keeps the two in step)."""
+KAFKA_LIBS_ENV = "SHELFEDGE_KAFKA_LIBS"
+NODE_ID = 1
+HEAP = ("-Xms256m", "-Xmx512m")
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+_FORMAT_TIMEOUT_S = 120.0
+_LOG4J2_CONFIG = """\
+status = warn
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.clients.name = org.apache.kafka.clients
+logger.clients.level = WARN
+"""
+
+
+def kafka_libs_dir(version: str = APACHE_KAFKA_VERSION) -> Path:
+    """The folder of Kafka's jars; ServiceBinaryNotFound (saying how to fetch them) if absent."""
+    configured = os.environ.get(KAFKA_LIBS_ENV)
+    libs = (
+        Path(configured) if configured else _REPO_ROOT / ".toolchain" / "kafka" / version / "libs"
+    )
+    if not (libs / f"kafka_2.13-{version}.jar").is_file():
+        raise ServiceBinaryNotFound(
+            f"Apache Kafka {version} jars not found in {libs}: run 'make kafka-jars' "
+            f"(tools/kafka/fetch.sh {version}) or point {KAFKA_LIBS_ENV} at a Kafka libs/ folder"
+        )
+    return libs
+
+
+def java_binary() -> str:
+    """`$JAVA_HOME/bin/java`, else `java` on PATH; ServiceBinaryNotFound if neither exists."""
+    java_home = os.environ.get("JAVA_HOME")
+    candidate = str(Path(java_home) / "bin" / "java") if java_home else "java"
+    found = shutil.which(candidate)
+    if found is None:
+        raise ServiceBinaryNotFound(
+            "java not found (JAVA_HOME or PATH): Apache Kafka 4 needs Java 17+; "
+            "install it with 'apt-get install -y openjdk-17-jre-headless' (Debian/Ubuntu)"
+        )
+    return found
+
+
+def random_cluster_id() -> str:
+    """A cluster id as `kafka-storage random-uuid` prints it: a UUID, base64url, no padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def server_properties(
+    *, host: str, port: int, controller_port: int, data_dir: Path
+) -> dict[str, str]:
+    """The combined broker+controller configuration of the single node."""
+    return {
+        "process.roles": "broker,controller",
+        "node.id": str(NODE_ID),
+        "controller.quorum.voters": f"{NODE_ID}@{host}:{controller_port}",
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(data_dir),
+        "num.partitions": "1",
+        "default.replication.factor": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "8",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "group.min.session.timeout.ms": "500",
+        # After a SIGKILL the controller keeps the old broker registration until this timeout
+        # and refuses the restarted broker until then (DUPLICATE_BROKER_REGISTRATION).
+        "broker.session.timeout.ms": "2000",
+        "broker.heartbeat.interval.ms": "500",
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+        "num.recovery.threads.per.data.dir": "1",
+    }
+
+
+def _properties_text(properties: Mapping[str, str]) -> str:
+    return "".join(f"{name}={value}\n" for name, value in properties.items())
+
+
+class ApacheKafka(LocalService):
+    """A real Apache Kafka 4 node (`java -cp 'libs/*' kafka.Kafka`) with a durable log."""
+
+    display_name = "apache kafka"
+    # SIGTERM is Kafka's controlled shutdown (it flushes and writes a clean-shutdown marker).
+    stop_signal = signal.SIGTERM
+    # The JVM exits with 128 + SIGTERM once Kafka's shutdown hook has run.
+    graceful_exit_codes = frozenset({0, 128 + signal.SIGTERM})
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        workdir: Path | None = None,
+        libs: Path | None = None,
+        java: str | None = None,
+        startup_timeout: float = 90.0,
+        stop_grace: float = 20.0,
+    ) -> None:
+        """Find the jars and Java now (failing loudly); pick ports and work dir at first start."""
+        self._libs = kafka_libs_dir() if libs is None else libs
+        self._controller_port: int | None = None
+        super().__init__(
+            binary=java_binary() if java is None else java,
+            port=port,
+            workdir=workdir,
+            startup_timeout=startup_timeout,
+            stop_grace=stop_grace,
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        """`127.0.0.1:PORT`, the form `bootstrap_servers` and `KAFKA_BOOTSTRAP_SERVERS` take."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        """The KRaft log directory (metadata and topic partitions); it survives restarts."""
+        return self.workdir / "data"
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "server.properties"
+
+    @property
+    def formatted(self) -> bool:
+        """True once the data dir holds a formatted log (`meta.properties`)."""
+        return (self.data_dir / "meta.properties").is_file()
+
+    def _java(self, main_class: str, *args: str) -> list[str]:
+        return [
+            self.binary,
+            *HEAP,
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.workdir / 'log4j2.properties'}",
+            "-cp",
+            str(self._libs / "*"),
+            main_class,
+            *args,
+        ]
+
+    def _argv(self, port: int) -> list[str]:
+        return self._java("kafka.Kafka", str(self.config_path))
+
+    def _env(self) -> dict[str, str]:
+        # Kafka's scripts read KAFKA_* variables (heap, JMX, log4j); the JVM reads these two.
+        dropped = ("CLASSPATH", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS")
+        return {
+            name: value
+            for name, value in super()._env().items()
+            if not name.startswith("KAFKA_") and name not in dropped
+        }
+
+    def _prepare(self, port: int) -> None:
+        if self._controller_port is None:
+            self._controller_port = _other_free_port(self.host, port)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "log4j2.properties").write_text(_LOG4J2_CONFIG)
+        properties = server_properties(
+            host=self.host,
+            port=port,
+            controller_port=self._controller_port,
+            data_dir=self.data_dir,
+        )
+        self.config_path.write_text(_properties_text(properties))
+        if not self.formatted:
+            self._format()
+
+    def _format(self) -> None:
+        """Format the data dir once with a new cluster id (`kafka-storage.sh format`)."""
+        argv = self._java(
+            "kafka.tools.StorageTool",
+            "format",
+            "--cluster-id",
+            random_cluster_id(),
+            "--config",
+            str(self.config_path),
+        )
+        try:
+            done = subprocess.run(
+                argv,
+                env=self._env(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=_FORMAT_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ServiceStartError(
+                f"formatting {self.data_dir} did not finish in {_FORMAT_TIMEOUT_S:g} s"
+            ) from exc
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).decode(errors="replace")[-4000:]
+            raise ServiceStartError(
+                f"kafka.tools.StorageTool format of {self.data_dir} exited with code "
+                f"{done.returncode}:\n{output}"
+            )
+
+    def _probe(self, port: int, pid: int, timeout: float) -> None:
+        probe_api_versions(self.host, port, timeout)
+
+
+def _other_free_port(host: str, taken: int) -> int:
+    while (port := free_port(host)) == taken:
+        pass
+    return port

@@ -1,0 +1,71 @@
+"""The Kafka engines the Kafka-facing tests run on: Tansu (memory storage) and Apache Kafka.
+
+Users run Apache Kafka (or another Kafka-compatible cluster); Tansu starts in a millisecond and
+is what `shelfedge dev` uses. The fixtures in `tests/conftest.py` are parametrised over
+`ENGINES`, so each such test runs once per engine and its id names the engine
+(`test_x[tansu]`, `test_x[apache-kafka]`).
+
+Tansu gives every test a broker of its own (it starts in a millisecond). Apache Kafka takes
+seconds to start, so one node serves the whole session and `empty_topics` deletes and recreates
+shelfedge's topics before each test that wants a fresh broker: offsets start at 0 again and no
+test reads another's records (consumer groups are per-test uuids, and Kafka drops the committed
+offsets of deleted topics).
+
+Test support only; it never reaches beyond loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable, Sequence
+from typing import Final, TypeAlias
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from fragments.topics import Topic
+from shelfedge.localstack import ApacheKafka, KafkaBroker, ensure_topics
+
+TANSU: Final = "tansu"
+APACHE_KAFKA: Final = "apache-kafka"
+ENGINES: Final = (TANSU, APACHE_KAFKA)
+
+Broker: TypeAlias = KafkaBroker | ApacheKafka
+"""A running broker of either engine: both have `bootstrap`, `start`, `stop` and `kill`."""
+
+
+def engine_of(broker: Broker) -> str:
+    """`tansu` or `apache-kafka`."""
+    return APACHE_KAFKA if isinstance(broker, ApacheKafka) else TANSU
+
+
+def is_durable(broker: Broker) -> bool:
+    """True when the broker keeps its log across a restart (Apache Kafka; not Tansu's memory)."""
+    return isinstance(broker, ApacheKafka)
+
+
+async def empty_topics(
+    bootstrap: str,
+    topics: Iterable[Topic],
+    *,
+    timeout: float = 30.0,  # noqa: ASYNC109 (shared with ensure_topics)
+) -> None:
+    """Delete `topics` where they exist, wait until the metadata no longer lists them, then
+    create them again (`ensure_topics`): every partition empty, offsets from 0."""
+    wanted: Sequence[Topic] = tuple(topics)
+    names = {topic.name for topic in wanted}
+    deadline = time.monotonic() + timeout
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="shelfedge-tests")
+    await admin.start()
+    try:
+        while present := names & set(await admin.list_topics()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"topics {sorted(present)} still listed after {timeout:g} s")
+            with contextlib.suppress(KafkaError):  # e.g. being deleted: the listing decides
+                await admin.delete_topics(sorted(present))
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+    await ensure_topics(bootstrap, wanted, timeout=max(1.0, deadline - time.monotonic()))
