@@ -223,14 +223,17 @@ class Recomputer:
             ranked = rank(products, partition.segment, weights, len(products))
             await self.store.replace_list(lid, {p.sku: v for p, v in ranked})
 
-    async def rebuild_all(self, products: Sequence[Product]) -> list[RecomputeResult]:
-        """Recompute every list from `products` and every bundle from the lists."""
+    async def rebuild_all(
+        self, products: Sequence[Product], purge: PurgeRequest | None = None
+    ) -> list[RecomputeResult]:
+        """Recompute every list from `products` and every bundle from the lists (with `purge`,
+        a bundle whose content changed is purged)."""
         if self.follows_published:
             version = await self._configs.current_version()
             self._set_variants(variants_of(await self._configs.current()))
             self.config_version = version
         await self._rank_lists(products, only_variants=False)
-        return await self.recompute_many(dict.fromkeys(self.all_keys()))
+        return await self.recompute_many(dict.fromkeys(self.all_keys(), purge))
 
     async def rescore(self, products: Sequence[Product]) -> dict[str, set[FragmentKey]]:
         """Update each product's score in every list; per SKU, the bundles it now belongs in
