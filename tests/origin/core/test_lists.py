@@ -1,4 +1,4 @@
-"""Parsing imported recommendation lists: both line formats, and rejections naming line and field."""
+"""Parsing imported recommendation lists: both line formats; rejections name line and field."""
 
 from __future__ import annotations
 
