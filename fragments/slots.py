@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fragments.errors import FragmentsError, SlotConfigError
-from fragments.ids import check_id, check_locale, check_sku
+from fragments.ids import check_id, check_locale, check_sku, is_id
 
 DEFAULT_SLOTS_FILE = Path(__file__).with_name("slots.toml")
 MAX_CANDIDATES = 500
@@ -64,6 +64,49 @@ class SlotRules:
     adjustments: tuple[RankAdjustment, ...] = ()
 
 
+SCORING_SOURCE = "scoring"
+LIST_SOURCE_PREFIX = "list:"
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateSource:
+    """Where a slot's candidates come from (``source`` in slots.toml).
+
+    ``scoring`` (the default): the built-in segment-list scoring. ``list:<name>``: the imported
+    recommendation list named <name> for the bundle's segment. ``list:<name>|scoring``: that
+    list first, the scoring filling in when the list is missing or shorter than the slot's
+    candidates.
+    """
+
+    list_name: str | None = None
+    """The imported list's name, or None for scoring only."""
+    scoring: bool = True
+    """Whether the scoring supplies (or completes) the candidates."""
+
+    @classmethod
+    def parse(cls, text: str) -> CandidateSource:
+        """Parse a ``source`` value; ValueError names what is expected."""
+        expected = "expected 'scoring', 'list:<name>' or 'list:<name>|scoring'"
+        head, bar, tail = text.partition("|")
+        if bar and tail != SCORING_SOURCE:
+            raise ValueError(f"'source' {text!r}: only '|scoring' may follow a list; {expected}")
+        if head == SCORING_SOURCE and not bar:
+            return cls()
+        if not head.startswith(LIST_SOURCE_PREFIX):
+            raise ValueError(f"'source' {text!r}: {expected}")
+        name = head.removeprefix(LIST_SOURCE_PREFIX)
+        if not is_id(name):
+            raise ValueError(
+                f"'source' {text!r}: list name {name!r} must be 1-64 chars of a-z, 0-9, '-', '_'"
+            )
+        return cls(list_name=name, scoring=bool(bar))
+
+    def __str__(self) -> str:
+        if self.list_name is None:
+            return SCORING_SOURCE
+        return LIST_SOURCE_PREFIX + self.list_name + ("|" + SCORING_SOURCE if self.scoring else "")
+
+
 @dataclass(frozen=True, slots=True)
 class SlotConfig:
     """One merchandising slot."""
@@ -83,6 +126,8 @@ class SlotConfig:
     policy: CachePolicy
     scoring: ScoringWeights
     rules: SlotRules = field(default_factory=SlotRules)
+    source: CandidateSource = field(default_factory=CandidateSource)
+    """Where the candidates come from: the scoring, an imported list, or both."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +189,7 @@ def _parse_slot(slot_id: str, raw: Any) -> SlotConfig:
         raise ValueError("must be a table")
     known = {
         "title", "wrapper", "card", "candidates", "shown", "max_per_category",
-        "fallback_html", "policy", "scoring", "rules",
+        "fallback_html", "policy", "scoring", "rules", "source",
     }  # fmt: skip
     _reject_unknown(raw, known, "")
     candidates = _int(raw, "candidates", 1, MAX_CANDIDATES)
@@ -175,6 +220,7 @@ def _parse_slot(slot_id: str, raw: Any) -> SlotConfig:
         policy=policy,
         scoring=scoring,
         rules=_parse_rules(raw.get("rules", {})),
+        source=CandidateSource.parse(_str(raw, "source", default=SCORING_SOURCE)),
     )
 
 

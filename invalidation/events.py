@@ -1,4 +1,4 @@
-"""Inventory and price events: the one definition of each topic's shape, and its parsing.
+"""Inventory, price and list events: the one definition of each topic's shape, and its parsing.
 
 The event types below are the schema: their field types and constraints validate every record
 (msgspec, in C) and generate the published JSON Schemas (``invalidation/schemas/*.json``,
@@ -12,7 +12,7 @@ fields are fine). Pure: never performs I/O.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -20,6 +20,14 @@ from msgspec import Meta, Struct
 from fragments import topics
 from fragments.ids import ID_PATTERN, SKU_PATTERN, anchored
 from invalidation.errors import BadEvent
+from origin.core.lists import (
+    MAX_LIST_ITEMS,
+    ImportedList,
+    ListInvalid,
+    check_target,
+    list_key_id,
+    ranked_items,
+)
 
 MAX_EVENT_BYTES = 16 * 1024
 MAX_VERSION = 2**53 - 1
@@ -83,11 +91,63 @@ class PriceEvent(Struct, frozen=True):
             msgspec.structs.force_setattr(self, "promo", None)  # no promo, one spelling
 
 
-Event = InventoryEvent | PriceEvent
+class ListItem(Struct, frozen=True):
+    """One SKU of a list; scores, when given, for every item and non-increasing."""
 
-EVENT_TYPES: dict[str, type[Event]] = {
+    sku: Sku
+    score: Annotated[float, Meta(ge=0)] | None = None
+
+
+class ListEvent(Struct, frozen=True):
+    """A whole imported recommendation list, replacing the stored one when its version is
+    higher. Kafka key: the list id ``<kind>/<target>/<name>``."""
+
+    event_id: EventId
+    kind: Annotated[
+        Literal["segment", "anchor"],
+        Meta(description="segment: the list of a segment; anchor: an item-to-item list."),
+    ]
+    target: Annotated[
+        str, Meta(min_length=1, max_length=64, description="The segment id or anchor SKU.")
+    ]
+    name: Annotated[str, Meta(pattern=anchored(ID_PATTERN), description="The list's name.")]
+    version: Annotated[
+        Version,
+        Meta(description="Per-list sequence; a version not above the stored one is stale."),
+    ]
+    occurred_at: OccurredAt
+    items: Annotated[
+        list[ListItem], Meta(max_length=MAX_LIST_ITEMS, description="Ranked SKUs, best first.")
+    ]
+
+    def __post_init__(self) -> None:
+        try:
+            check_target(self.kind, self.target)
+            self.imported()
+        except ListInvalid as exc:
+            raise ValueError(str(exc)) from exc
+
+    @property
+    def list_id(self) -> str:
+        return list_key_id(self.kind, self.target, self.name)
+
+    def imported(self) -> ImportedList:
+        """The list this event carries (validated: no duplicates, non-increasing scores)."""
+        raw = [{"sku": i.sku} if i.score is None else {"sku": i.sku, "score": i.score}
+               for i in self.items]  # fmt: skip
+        items = ranked_items(raw, None)
+        return ImportedList(self.kind, self.target, self.name, self.version, items)
+
+
+Event = InventoryEvent | PriceEvent
+"""The events that change one SKU's catalog state (applied per SKU bucket)."""
+SourceEvent = InventoryEvent | PriceEvent | ListEvent
+"""Every event the consumer reads: SKU events and whole lists."""
+
+EVENT_TYPES: dict[str, type[SourceEvent]] = {
     topics.INVENTORY.name: InventoryEvent,
     topics.PRICE.name: PriceEvent,
+    topics.LISTS.name: ListEvent,
 }
 """The event type of each source topic (its schema)."""
 
@@ -97,7 +157,7 @@ _DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
 _ENCODER = msgspec.json.Encoder()
 
 
-def parse_event(topic: str, value: bytes | None) -> Event:
+def parse_event(topic: str, value: bytes | None) -> SourceEvent:
     """Validate and type one record value from `topic`."""
     decoder = _DECODERS.get(topic)
     if decoder is None:
@@ -107,7 +167,7 @@ def parse_event(topic: str, value: bytes | None) -> Event:
     if len(value) > MAX_EVENT_BYTES:
         raise BadEvent(f"oversized event: {len(value)} bytes > {MAX_EVENT_BYTES}")
     try:
-        event: Event = decoder.decode(value)
+        event: SourceEvent = decoder.decode(value)
     except msgspec.ValidationError as exc:
         raise BadEvent(f"{topic} schema violation: {exc}") from exc
     except msgspec.DecodeError as exc:
@@ -115,10 +175,12 @@ def parse_event(topic: str, value: bytes | None) -> Event:
     return event
 
 
-def encode_event(event: Event) -> bytes:
+def encode_event(event: SourceEvent) -> bytes:
     """The wire JSON of an event (producers, tests, the demo generator)."""
     return _ENCODER.encode(event)
 
 
-def topic_of(event: Event) -> str:
+def topic_of(event: SourceEvent) -> str:
+    if isinstance(event, ListEvent):
+        return topics.LISTS.name
     return topics.INVENTORY.name if isinstance(event, InventoryEvent) else topics.PRICE.name

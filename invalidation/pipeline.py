@@ -21,6 +21,12 @@ moves no score (`origin.core.scoring.price_change_moves_scores`): its SKU's bund
 recomputed but the SKU is not rescored. Redelivered events (duplicate or stale) are
 reconciled: their SKU's bundles are recomputed from current state, which is a no-op unless a
 crash interrupted the first delivery.
+
+List events (``lists.v1``) carry whole imported recommendation lists: after the window's SKU
+events propagate, its lists are stored version-gated (a duplicate or reordered event is stale and
+changes nothing) and the bundles built from them are recomputed through the same content-hash
+rule (`origin.core.list_import.apply_lists`); a list for a segment that is not configured is
+dead-lettered.
 """
 
 from __future__ import annotations
@@ -29,10 +35,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from fragments import topics
 from fragments.cards import stock_state
 from fragments.ids import FragmentKey
 from invalidation.apply import EventApplier, SkuResult
+from invalidation.events import Event, ListEvent
 from invalidation.records import DeadLetter, DecodedRecords, Record
+from origin.core.list_import import ListImportReport, apply_lists, segment_rejection
 from origin.core.purge_queue import PurgeRequest
 from origin.core.recompute import Recomputer
 
@@ -63,6 +72,10 @@ class AppliedBatch:
     """What applying did, per SKU."""
     seconds: float
     """How long applying took."""
+    products: DecodedRecords | None = None
+    """The batch's records of SKU events (what `results` index), when it also holds lists."""
+    lists: DecodedRecords | None = None
+    """The batch's records of list events, propagated after the SKU events."""
 
 
 @dataclass(slots=True)
@@ -103,15 +116,22 @@ class InvalidationPipeline:
     async def apply_events(self, batch: DecodedRecords) -> AppliedBatch:
         """Stage one: apply the batch's events to catalog state (deduplicated, version-gated)."""
         started = time.perf_counter()
-        results = await self.applier.apply_by_sku(batch.events)
-        return AppliedBatch(batch, results, time.perf_counter() - started)
+        products: DecodedRecords | None = None
+        lists: DecodedRecords | None = None
+        if any(r.topic == topics.LISTS.name for r in batch.records):
+            products = batch.keeping(lambda r: r.topic != topics.LISTS.name)
+            lists = batch.keeping(lambda r: r.topic == topics.LISTS.name)
+        events = (products or batch).events
+        sku_events: list[Event] = [e for e in events if not isinstance(e, ListEvent)]
+        results = await self.applier.apply_by_sku(sku_events)
+        return AppliedBatch(batch, results, time.perf_counter() - started, products, lists)
 
     async def propagate(self, applied: AppliedBatch) -> BatchReport:
         """Stage two: impacted bundles, recomputes, purges enqueued with their writes."""
         started = time.perf_counter()
         batch = applied.batch
         report = BatchReport(records=len(batch), dead_letters=list(batch.dead_letters))
-        kept = batch.valid
+        kept = (applied.products or batch).valid
         to_reconcile: dict[str, _Impact] = {}
         count_only: dict[str, _Impact] = {}
         for result in applied.results:
@@ -140,12 +160,39 @@ class InvalidationPipeline:
                 report.sold_out_skus.add(result.sku)
         impacted = await self._impacted(to_reconcile)
         await self._recompute_all(impacted, report)
+        if applied.lists is not None:
+            await self._propagate_lists(applied.lists, report)
         if not self.suppress_unchanged:
             await self._purge_unconditionally(count_only, report)
         report.seconds = applied.seconds + time.perf_counter() - started
         if report.purges_enqueued and self.on_enqueue is not None:
             self.on_enqueue()
         return report
+
+    async def _propagate_lists(self, lists: DecodedRecords, report: BatchReport) -> None:
+        """Store the window's lists (version-gated) and recompute the bundles built from them."""
+        await self.recomputer.sync_segments()
+        accepted: list[ListEvent] = []
+        at_ms = 2**62
+        for record, event in zip(lists.valid, lists.events, strict=True):
+            if not isinstance(event, ListEvent):
+                continue
+            rejected = segment_rejection(event.imported(), self.recomputer, 0)
+            if rejected is not None:
+                report.dead_letters.append(DeadLetter(record, str(rejected)))
+                continue
+            accepted.append(event)
+            at_ms = min(at_ms, record.timestamp_ms)
+        if not accepted:
+            return
+        outcome = ListImportReport()
+        purge = PurgeRequest(self.purgers, 1, at_ms)
+        await apply_lists(self.recomputer, [e.imported() for e in accepted], purge, outcome)
+        report.applied += outcome.created + outcome.replaced + outcome.unchanged
+        report.stale += outcome.stale
+        report.recomputed += outcome.recomputed
+        report.changed.extend(outcome.changed)
+        report.purges_enqueued += len(outcome.changed) * len(self.purgers)
 
     def _scores_may_move(self, result: SkuResult) -> bool:
         """Whether the SKU's scores may have moved: its stock state changed, or its price moved

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from invalidation.errors import BadEvent
-from invalidation.events import Event, parse_event
+from invalidation.events import SourceEvent, parse_event
 
 MAX_REASON_BYTES = 1024
 """The dead-letter reason header is cut to this many bytes (at a character boundary)."""
@@ -61,7 +61,7 @@ class DecodedRecords:
     records: list[Record] = field(default_factory=list)
     """Every record, valid or not (offsets are committed for all of them)."""
     valid: list[Record] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
+    events: list[SourceEvent] = field(default_factory=list)
     """The event of each valid record, in the same order."""
     dead_letters: list[DeadLetter] = field(default_factory=list)
 

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from fragments.cards import stock_state
 from invalidation.consumer import records_from_batch
 from invalidation.errors import BadEvent, ReplayError
-from invalidation.events import InventoryEvent, parse_event
+from invalidation.events import InventoryEvent, ListEvent, parse_event
 from invalidation.pipeline import InvalidationPipeline
 from invalidation.records import Record
 from origin.core import keys
@@ -151,6 +151,9 @@ async def dry_run(redis: Redis, records: Sequence[Record]) -> ReplayReport:
             event = parse_event(record.topic, record.value)
         except BadEvent:
             report.outcomes["dead_letter"] += 1
+            continue
+        if isinstance(event, ListEvent):
+            report.outcomes["list"] += 1  # whole lists: version-gated on replay, not dry-run here
             continue
         fields = await redis.hgetall(keys.product_key(event.sku))
         if not fields:

@@ -32,7 +32,7 @@ def schema_of(topic: str) -> dict[str, Any]:
     body = generated["$defs"][kind.__name__]
     name, version = topic.rsplit(".v", 1)
     rule = EVOLUTION_RULE.format(next=f"{name}.v{int(version) + 1}")
-    return {
+    schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"{SCHEMA_BASE_URL}/{topic}.json",
         "title": topic,
@@ -42,6 +42,10 @@ def schema_of(topic: str) -> dict[str, Any]:
         "properties": body["properties"],
         "additionalProperties": True,
     }
+    nested = {k: v for k, v in generated["$defs"].items() if k != kind.__name__}
+    if nested:  # types the event refers to (e.g. a list's items)
+        schema["$defs"] = nested
+    return schema
 
 
 def schema_text(topic: str) -> str:

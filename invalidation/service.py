@@ -91,7 +91,9 @@ async def running_service(
         segments = await store.segments()
         if not segments:
             raise SettingsError("REDIS_URL", "a store seeded with 'shelfedge seed'", "empty store")
-        recomputer = Recomputer(store, BundleBuilder(slots or load_slots()), segments)
+        recomputer = Recomputer(
+            store, BundleBuilder(slots or load_slots()), segments, follows_segments=True
+        )
         metrics = InvalidationMetrics.create()
         purgers = build_purgers(settings, http)
         wake = asyncio.Event()

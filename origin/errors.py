@@ -9,6 +9,7 @@ same call may succeed later.
      ├── UnknownEntity        a slot, segment, variant, locale or product that doesn't exist (404)
      ├── RecomputeConflict    a bundle kept changing under a recompute (retriable)
      ├── CannotRedrive        a re-drive named a purge that is not parked, or not a bundle tag
+ ├── SegmentInvalid       a segment definition is invalid (names the source, segment and field)
      ├── RequestRejected      (origin.web.errors) a request body cannot be read: its problem
      ├── ExperimentsError     (origin.experiments.errors) the experiment service's tree
      └── EventsError          (origin.events.errors) the event collector's and aggregator's tree
@@ -58,3 +59,19 @@ class RecomputeConflict(OriginError):
     """A bundle kept changing under a recompute; the caller should retry later (retriable)."""
 
     retriable = True
+
+
+class SegmentInvalid(OriginError, ValueError):
+    """A segment definition is invalid: the message names the source, the segment and the field."""
+
+    def __init__(self, source: str, segment: str | None, field: str | None, reason: str) -> None:
+        self.source = source
+        self.segment = segment
+        self.field = field
+        self.reason = reason
+        where = source
+        if segment is not None:
+            where += f": segment {segment!r}"
+        if field is not None:
+            where += f": {field}"
+        super().__init__(f"{where}: {reason}")

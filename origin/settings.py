@@ -55,7 +55,9 @@ class Settings:
     catalog_seed: int = 42
     catalog_skus: int = 5000
     admin_tokens: Mapping[str, str] = field(default_factory=dict)
-    """Bearer token -> role (viewer, editor), from SHELFEDGE_ADMIN_TOKENS."""
+    """Bearer token -> role (viewer, editor, ingest), from SHELFEDGE_ADMIN_TOKENS. Viewers read
+    the admin API, editors also write; ingest is a separate capability (catalog feeds,
+    recommendation lists) that neither reads nor edits anything else."""
     admin_token_names: Mapping[str, str] = field(default_factory=dict)
     """Bearer token -> the name audit entries record (``name=token:role``; default: a short
     fingerprint of the token, never the token)."""
@@ -65,6 +67,9 @@ class Settings:
     """POST /v1/events: the bucket size (requests a client may send at once)."""
     aggregator_group: str = "shelfedge-aggregator"
     """Kafka consumer group of the exposure/conversion aggregator."""
+    segments_file: str | None = None
+    """Segments file (TOML, or JSON by its .json suffix) `shelfedge seed` and `shelfedge
+    segments sync` read; None: the demo's segments (origin/core/demo_segments.toml)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +106,7 @@ class Settings:
             events_rate=env_positive_float(e, "SHELFEDGE_EVENTS_RATE") or 20.0,
             events_burst=env_int(e, "SHELFEDGE_EVENTS_BURST", 40, 1, 1_000_000),
             aggregator_group=e.get("SHELFEDGE_AGGREGATOR_GROUP", "shelfedge-aggregator"),
+            segments_file=e.get("SHELFEDGE_SEGMENTS_FILE") or None,
         )
 
 
@@ -115,10 +121,10 @@ def _tokens(e: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
         name, has_name, token = named.partition("=")
         if not (has_name and _TOKEN_NAME.fullmatch(name) and len(token) >= 16):
             name, token = "", named  # no name prefix: the whole value is the token
-        if len(token) < 16 or role not in ("viewer", "editor"):
+        if len(token) < 16 or role not in ("viewer", "editor", "ingest"):
             raise SettingsError(
                 "SHELFEDGE_ADMIN_TOKENS",
-                "a comma list of [<name>=]<token of 16+ chars>:<viewer|editor>",
+                "a comma list of [<name>=]<token of 16+ chars>:<viewer|editor|ingest>",
                 "<hidden>",
             )
         roles[token] = role

@@ -9,9 +9,12 @@ Pure: never performs I/O.
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from origin.core.catalog import Product, Segment
+from origin.core.segments_config import DEMO_SEGMENTS_FILE, segments_toml
 
 CATEGORIES: tuple[str, ...] = (
     "apparel", "footwear", "accessories", "outdoor", "kitchen", "home-decor", "bedding",
@@ -100,6 +103,16 @@ def _product(rng: random.Random, index: int, brands: tuple[str, ...]) -> Product
     )
 
 
+DEMO_SEGMENTS_HEADER = """The demo shopper segments, written by python -m origin.core.demo_catalog.
+Format: docs/ingest.md ("Segments"). `shelfedge seed` reads this file unless
+SHELFEDGE_SEGMENTS_FILE names another."""
+
+
+def write_demo_segments(path: Path) -> None:
+    """Write the demo segments as a segments file (the format `shelfedge seed` reads)."""
+    path.write_text(segments_toml(demo_segments(), DEMO_SEGMENTS_HEADER), encoding="utf-8")
+
+
 def demo_segments() -> tuple[Segment, ...]:
     """Seven segments: the default plus six with distinct tastes."""
     return (
@@ -129,3 +142,7 @@ def demo_segments() -> tuple[Segment, ...]:
             {"apparel": 1.9, "footwear": 1.6, "accessories": 1.7, "beauty": 1.6}, (2_000, 40_000),
         ),
     )  # fmt: skip
+
+
+if __name__ == "__main__":
+    write_demo_segments(Path(sys.argv[1]) if len(sys.argv) > 1 else DEMO_SEGMENTS_FILE)

@@ -15,7 +15,9 @@ carries a hash tag (`{...}`) so that all keys of one update live in one Redis Cl
   edge configuration versions (one optimistic transaction spans them);
 - per experiment, hash tag ``{e:<experiment>}``: the exposure / conversion aggregates and the
   event ids already folded into them (dedupe);
-- per purger, hash tag ``{pk:<purger>}``: the purges its API refused (parked).
+- per purger, hash tag ``{pk:<purger>}``: the purges its API refused (parked);
+- per imported recommendation list, hash tag ``{il:<kind>/<target>/<name>}``: the list's one
+  HASH (version and items), replaced whole by one script.
 """
 
 from __future__ import annotations
@@ -118,6 +120,22 @@ def partition_hashes_key(partition: str) -> str:
 
 SEGMENTS_KEY = f"{NAMESPACE}:catalog:segments"
 """STRING: JSON list of segment definitions."""
+
+
+# --- imported recommendation lists (hash tag {il:<list id>}) ------------------------------------
+
+
+def imported_list_key(list_id: str) -> str:
+    """HASH: one imported recommendation list (``version``, ``items`` JSON, ``updated_ms``).
+
+    `list_id` is ``<kind>/<target>/<name>`` (`origin.core.lists.list_key_id`): its own hash
+    slot, so one script replaces the whole list and a reader sees the old list or the new one.
+    """
+    return f"{NAMESPACE}:{{il:{list_id}}}:list"
+
+
+IMPORTED_LISTS_KEY = f"{NAMESPACE}:importedlists"
+"""SET: every imported list id (read-only listing; written before the list itself)."""
 
 
 def purge_queue_key(partition: str, purger: str) -> str:

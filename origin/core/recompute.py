@@ -15,6 +15,12 @@ ranked at once and their bundles are returned as impacted, so the pipeline recom
 need be purges) them. So the invalidation consumer keeps variant bundles true without a
 restart. Bundles of variants that left the configuration are no longer maintained (nobody is
 routed to them).
+
+Candidate sources (``source`` in slots.toml): a slot's bundles take their candidates from its
+segment's ranked list (the scoring), from an imported recommendation list of the segment
+(`origin.core.list_store`; order kept, unknown and sold-out SKUs left out), or from the
+imported list with the scoring filling in (`origin.core.list_candidates`). Either way the same
+content-hash rule decides whether a bundle is written and purged.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from origin.core.builder import BundleBuilder
 from origin.core.catalog import Product, Segment
 from origin.core.config_store import ConfigReader
 from origin.core.keys import list_id
+from origin.core.list_candidates import candidates_from_list
+from origin.core.list_store import ListStore, StoredList
+from origin.core.lists import list_key_id
 from origin.core.purge_queue import PurgeRequest
 from origin.core.scoring import price_change_moves_scores, rank, score
 from origin.core.store import Store, StoredState
@@ -69,22 +78,49 @@ class Recomputer:
         builder: BundleBuilder,
         segments: Sequence[Segment],
         variants: Sequence[BundleVariant] | None = None,
+        *,
+        follows_segments: bool = False,
     ) -> None:
         """`variants` fixes the bundle variants (control is always included); None follows the
-        published edge configuration in the store (see `sync_variants`)."""
+        published edge configuration in the store (see `sync_variants`). `follows_segments`
+        re-reads the stored segments before each rescore and SKU-index lookup (see
+        `sync_segments`): a long-running consumer then stops maintaining a removed segment and
+        starts maintaining an added one."""
         self.store = store
         self.builder = builder
         self.slots: SlotCatalog = builder.slots
-        self.segments = {s.id: s for s in segments}
-        self.partitions = {
-            p.id: p for p in (Partition(slot, seg) for slot in self.slots.slots for seg in segments)
-        }
+        self.follows_segments = follows_segments
+        self._set_segments(segments)
         self.follows_published = variants is None
         self.config_version = 0
         """The published configuration version the variants come from (when following)."""
         self._configs = ConfigReader(store.redis, store.timeout)
         self._adopted: set[FragmentKey] = set()
         self._set_variants(variants or ())
+        self.imported = ListStore(store.redis, store.timeout)
+        """Imported recommendation lists (slots whose ``source`` names a list)."""
+
+    def _set_segments(self, segments: Sequence[Segment]) -> None:
+        self.segments = {s.id: s for s in segments}
+        self.partitions = {
+            p.id: p for p in (Partition(slot, seg) for slot in self.slots.slots for seg in segments)
+        }
+
+    async def sync_segments(self) -> bool:
+        """Follow the stored segments (one GET): True when they changed and were adopted.
+
+        A no-op unless built with ``follows_segments``. The bundles of an added segment are
+        built by whoever added it (`origin.core.segment_changes`); from here on this
+        recomputer keeps them true, and no longer recomputes (so never resurrects) the bundles
+        of a removed one.
+        """
+        if not self.follows_segments:
+            return False
+        segments = await self.store.segments()
+        if segments == list(self.segments.values()):
+            return False
+        self._set_segments(segments)
+        return True
 
     def _set_variants(self, variants: Sequence[BundleVariant]) -> None:
         chosen = [CONTROL_BUNDLES, *(v for v in variants if v.id != CONTROL_BUNDLES.id)]
@@ -187,17 +223,23 @@ class Recomputer:
             ranked = rank(products, partition.segment, weights, len(products))
             await self.store.replace_list(lid, {p.sku: v for p, v in ranked})
 
-    async def rebuild_all(self, products: Sequence[Product]) -> list[RecomputeResult]:
-        """Recompute every list from `products` and every bundle from the lists."""
+    async def rebuild_all(
+        self, products: Sequence[Product], purge: PurgeRequest | None = None
+    ) -> list[RecomputeResult]:
+        """Recompute every list from `products` and every bundle from the lists (with `purge`,
+        a bundle whose content changed is purged)."""
         if self.follows_published:
             version = await self._configs.current_version()
             self._set_variants(variants_of(await self._configs.current()))
             self.config_version = version
         await self._rank_lists(products, only_variants=False)
-        return await self.recompute_many(dict.fromkeys(self.all_keys()))
+        return await self.recompute_many(dict.fromkeys(self.all_keys(), purge))
 
     async def rescore(self, products: Sequence[Product]) -> dict[str, set[FragmentKey]]:
-        """Update each product's score in every list; per SKU, the bundles it now belongs in."""
+        """Update each product's score in every list; per SKU, the bundles it now belongs in
+        (with, for slots whose candidates come from an imported list, the bundles whose list
+        holds it)."""
+        await self.sync_segments()
         await self.sync_variants()
         lists = self._lists()
         scores = {
@@ -209,7 +251,7 @@ class Recomputer:
         }
         within = {lid: self.slots.slots[p.slot].candidates for lid, (p, _) in lists.items()}
         ranks = await self.store.set_scores(scores, within)
-        impacted: dict[str, set[FragmentKey]] = {}
+        impacted: dict[str, set[FragmentKey]] = await self._list_sourced_impacts(products)
         for sku, by_list in ranks.items():
             keys = impacted.setdefault(sku, set())
             for lid, position in by_list.items():
@@ -240,6 +282,7 @@ class Recomputer:
 
     async def bundles_showing(self, skus: Sequence[str]) -> dict[str, set[FragmentKey]]:
         """Per SKU, the stored bundles of configured variants whose candidates include it."""
+        await self.sync_segments()
         await self.sync_variants()
         found = await self.store.bundles_showing(skus, list(self.partitions))
         return self._with_adopted(
@@ -248,6 +291,67 @@ class Recomputer:
                 for sku, keys in found.items()
             }
         )
+
+    # --- imported lists as candidate sources -----------------------------------------------
+
+    @staticmethod
+    def _imported_id(segment: str, name: str) -> str:
+        return list_key_id("segment", segment, name)
+
+    async def _imported_lists(self, bundle_keys: Sequence[FragmentKey]) -> dict[str, StoredList]:
+        """The imported lists the list-sourced slots among `bundle_keys` take candidates from."""
+        wanted = {
+            self._imported_id(k.segment, name)
+            for k in bundle_keys
+            if (name := self.slots.slots[k.slot].source.list_name) is not None
+        }
+        return await self.imported.get_many(sorted(wanted)) if wanted else {}
+
+    def keys_using_list(self, kind: str, target: str, name: str) -> list[FragmentKey]:
+        """The bundles whose candidates come from the imported list (kind, target, name).
+
+        Segment lists feed the partitions of the slots whose ``source`` names the list; anchor
+        lists feed no bundle yet (the shopper-context work serves them).
+        """
+        if kind != "segment" or target not in self.segments:
+            return []
+        return [
+            key
+            for slot, config in self.slots.slots.items()
+            if config.source.list_name == name
+            for key in self.keys_of(self.partitions[partition_of(slot, target)])
+        ]
+
+    async def _list_sourced_impacts(
+        self, products: Sequence[Product]
+    ) -> dict[str, set[FragmentKey]]:
+        """Per SKU, the bundles of list-sourced slots whose imported list holds it (a restock
+        or a price change of a listed SKU must reach them although no score moved)."""
+        sourced = {
+            (slot, config.source.list_name)
+            for slot, config in self.slots.slots.items()
+            if config.source.list_name is not None
+        }
+        if not sourced or not products:
+            return {}
+        wanted = {
+            self._imported_id(segment, name): (slot, segment)
+            for slot, name in sourced
+            for segment in self.segments
+        }
+        stored = await self.imported.get_many(sorted(wanted))
+        holders: dict[str, set[str]] = {}
+        for lid, lst in stored.items():
+            for item in lst.items:
+                holders.setdefault(item.sku, set()).add(lid)
+        out: dict[str, set[FragmentKey]] = {}
+        for product in products:
+            for lid in holders.get(product.sku, ()):
+                slot, segment = wanted[lid]
+                out.setdefault(product.sku, set()).update(
+                    self.keys_of(self.partitions[partition_of(slot, segment)])
+                )
+        return out
 
     async def recompute(
         self, key: FragmentKey, purge: PurgeRequest | None = None
@@ -274,14 +378,26 @@ class Recomputer:
             lists = {k: self._list_of(k.partition, self.variant_of(k)) for k in pending}
             limits = {lists[k]: self.slots.slots[k.slot].candidates for k in pending}
             tops = await self.store.tops(limits)
+            imported = await self._imported_lists(pending)
             products = await self.store.products(
-                {sku for top in tops.values() for sku, _ in top}, locations=False
+                {sku for top in tops.values() for sku, _ in top}
+                | {item.sku for stored in imported.values() for item in stored.items},
+                locations=False,
             )
             writes: list[tuple[Bundle, StoredState | None, PurgeRequest | None]] = []
             for key in pending:
                 previous = states[key]
                 variant = self.variant_of(key)
                 ranked = [(products[s], v) for s, v in tops[lists[key]] if s in products]
+                source = self.slots.slots[key.slot].source
+                if source.list_name is not None:
+                    stored = imported.get(self._imported_id(key.segment, source.list_name))
+                    ranked = candidates_from_list(
+                        stored.items if stored else None,
+                        products,
+                        ranked if source.scoring else None,
+                        self.slots.slots[key.slot].candidates,
+                    )
                 bundle = self.builder.build(
                     key,
                     ranked,

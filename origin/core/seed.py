@@ -1,14 +1,21 @@
-"""Load the deterministic demo catalog into Redis and build every list and bundle from it."""
+"""Load the deterministic demo catalog into Redis and build every list and bundle from it.
+
+The segments come from a segments file (`origin.core.segments_config`): the one given, else the
+demo's own ``demo_segments.toml`` (what the demo generator writes).
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fragments.slots import SlotCatalog
 from origin.core.builder import BundleBuilder
+from origin.core.catalog import Segment
 from origin.core.demo_catalog import generate_catalog
 from origin.core.recompute import Recomputer
+from origin.core.segments_config import DEMO_SEGMENTS_FILE, load_segments_file
 from origin.core.store import Store
 
 
@@ -21,17 +28,23 @@ class SeedReport:
 
 
 async def seed_demo(
-    store: Store, slots: SlotCatalog, seed: int = 42, n_skus: int = 5000
+    store: Store,
+    slots: SlotCatalog,
+    seed: int = 42,
+    n_skus: int = 5000,
+    segments: Sequence[Segment] | None = None,
 ) -> SeedReport:
-    """Generate, load and build; idempotent for the same seed."""
+    """Generate, load and build; idempotent for the same seed and segments (None: the demo
+    segments file)."""
     started = time.perf_counter()
     catalog = generate_catalog(seed, n_skus)
-    await store.load_catalog(catalog.products, catalog.segments)
-    recomputer = Recomputer(store, BundleBuilder(slots), catalog.segments)
+    chosen = list(segments) if segments is not None else load_segments_file(DEMO_SEGMENTS_FILE)
+    await store.load_catalog(catalog.products, chosen)
+    recomputer = Recomputer(store, BundleBuilder(slots), chosen)
     results = await recomputer.rebuild_all(catalog.products)
     return SeedReport(
         products=len(catalog.products),
-        segments=len(catalog.segments),
+        segments=len(chosen),
         bundles=len(results),
         seconds=time.perf_counter() - started,
     )

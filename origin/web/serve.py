@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import uvicorn
 
 from fragments.slots import load_slots
 from origin.core.redis_client import redis_client
 from origin.core.seed import seed_demo
+from origin.core.segments_config import DEMO_SEGMENTS_FILE, load_segments_file
 from origin.core.store import Store
 from origin.errors import SettingsError
 from origin.settings import Settings
@@ -35,11 +38,15 @@ def serve_origin(settings: Settings) -> int:
 async def seed_command(settings: Settings, seed: int | None) -> int:
     client = redis_client(_redis_url(settings), timeout_ms=settings.redis_timeout_ms)
     try:
+        segments = load_segments_file(
+            Path(settings.segments_file) if settings.segments_file else DEMO_SEGMENTS_FILE
+        )
         report = await seed_demo(
             Store(client, 5.0),
             load_slots(),
             settings.catalog_seed if seed is None else seed,
             settings.catalog_skus,
+            segments,
         )
     finally:
         await client.aclose()

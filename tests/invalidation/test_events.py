@@ -176,7 +176,9 @@ def test_size_limit_is_inclusive() -> None:
     base = raw({**STOCK, "padding": ""})
     exact = raw({**STOCK, "padding": "x" * (MAX_EVENT_BYTES - len(base))})
     assert len(exact) == MAX_EVENT_BYTES
-    assert parse_event(INVENTORY, exact).sku == "SKU-00001"
+    event = parse_event(INVENTORY, exact)
+    assert isinstance(event, InventoryEvent)
+    assert event.sku == "SKU-00001"
 
 
 @pytest.mark.parametrize(
