@@ -4,7 +4,8 @@ Types: ``exposure`` (a shopper saw a variant) goes to `fragments.topics.EXPOSURE
 ``add_to_cart`` and ``purchase`` (conversions) go to `fragments.topics.CONVERSIONS`. Both are
 keyed by visitor so one visitor's events stay ordered. Every event has an id (the aggregator
 deduplicates by it), an experiment and variant, a pseudonymous visitor id and a time; slot,
-SKU, segment and a purchase value are optional. Validation is strict and names the field;
+SKU, segment, a purchase value and, on exposures, the visitor's pre-exposure activity (the CUPED
+covariate) are optional. Validation is strict and names the field;
 decoding from Kafka trusts only what validation would accept. Pure: it never performs I/O.
 
 Wire format (JSON, one event per record)::
@@ -12,6 +13,8 @@ Wire format (JSON, one event per record)::
     {"id": "...", "type": "purchase", "experiment": "hero-layout", "variant": "b",
      "visitor": "3f2a...", "at": 1763856000.5, "slot": "home-hero", "sku": "SKU-1",
      "segment": "everyone", "value_cents": 2599}
+
+An exposure may carry ``"pre_activity": 3`` (0-1000).
 """
 
 from __future__ import annotations
@@ -33,13 +36,14 @@ MAX_PAST_SECONDS = 7 * 24 * 3600
 MAX_FUTURE_SECONDS = 300
 """Clock skew tolerated for events stamped ahead of the server."""
 MAX_VALUE_CENTS = 10**10
+MAX_PRE_ACTIVITY = 1000
 _EVENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _VISITOR = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _FIELDS = {
     "id", "type", "experiment", "variant", "visitor", "at", "slot", "sku", "segment",
-    "value_cents", "position",
+    "value_cents", "position", "pre_activity",
 }  # fmt: skip
 
 
@@ -61,6 +65,8 @@ class ExperimentEvent:
     segment: str | None = None
     value_cents: int | None = None
     """Purchase value in minor units (purchases only)."""
+    pre_activity: int | None = None
+    """The visitor's activity before the exposure (exposures only): the CUPED covariate."""
 
     @property
     def topic(self) -> str:
@@ -71,7 +77,7 @@ class ExperimentEvent:
             "id": self.id, "type": self.type, "experiment": self.experiment,
             "variant": self.variant, "visitor": self.visitor, "at": self.at,
         }  # fmt: skip
-        for name in ("slot", "sku", "segment", "value_cents"):
+        for name in ("slot", "sku", "segment", "value_cents", "pre_activity"):
             value = getattr(self, name)
             if value is not None:
                 doc[name] = value
@@ -104,6 +110,15 @@ def parse_event(raw: Any, now: float, where: str = "event") -> ExperimentEvent:
         raise EventRejected(f"{where}.value_cents", "a non-negative integer (minor units)")
     if value is not None and kind != "purchase":
         raise EventRejected(f"{where}.value_cents", "only purchases carry a value")
+    activity = raw.get("pre_activity")
+    if activity is not None and (
+        isinstance(activity, bool)
+        or not isinstance(activity, int)
+        or not 0 <= activity <= MAX_PRE_ACTIVITY
+    ):
+        raise EventRejected(f"{where}.pre_activity", f"an integer from 0 to {MAX_PRE_ACTIVITY}")
+    if activity is not None and kind != "exposure":
+        raise EventRejected(f"{where}.pre_activity", "only exposures carry pre-exposure activity")
     return ExperimentEvent(
         id=_text(raw, "id", _EVENT_ID, where, "8-64 chars of A-Z a-z 0-9 _ -"),
         type=kind,
@@ -115,6 +130,7 @@ def parse_event(raw: Any, now: float, where: str = "event") -> ExperimentEvent:
         sku=_optional(raw, "sku", _SKU, where, "a SKU"),
         segment=_optional(raw, "segment", _ID, where, "a segment id"),
         value_cents=value,
+        pre_activity=activity,
     )
 
 
