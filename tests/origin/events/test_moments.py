@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from fragments import keys
 from origin.events.counters import EventCounters
 from origin.events.schema import ExperimentEvent, parse_event
+from origin.redis_text import as_text
 from tests.origin.events.support import event
 
 # visitor, variant, covariate, purchases (cents each), added to cart
@@ -118,5 +119,5 @@ async def test_the_working_set_is_capped_and_every_new_key_expires(seeded: Redis
     assert await seeded.hlen(keys.experiment_visitor_state_key("hero")) == 3
     for key in (keys.experiment_visitor_state_key("hero"), keys.experiment_moments_key("hero")):
         assert await seeded.ttl(key) > 0, key
-    states = [bytes(s) for s in await seeded.hkeys(keys.experiment_visitor_state_key("hero"))]
-    assert all(len(s) == 16 and not s.startswith(b"v") for s in states)  # digests, not ids
+    states = [as_text(s) for s in await seeded.hkeys(keys.experiment_visitor_state_key("hero"))]
+    assert all(len(s) == 16 and not s.startswith("v") for s in states)  # digests, not ids
