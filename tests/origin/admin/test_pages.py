@@ -530,6 +530,9 @@ async def test_results_show_rates_uplift_and_a_loud_sample_ratio_banner(
     assert compact[6].startswith(("+9", "+10")), compact  # uplift against ~10 %
     assert compact[10] == "better"
     assert control[10] == "control"
+    assert 'data-verdict="blocked"' in page  # the sample-ratio check blocks any verdict
+    assert "The sample-ratio check failed" in page
+    assert "Fixed-horizon verdict" in page
     assert '<svg class="chart"' in page
     assert '<span class="badge action">start</span>' in page
     assert '<span class="badge srm"' in listing
@@ -563,3 +566,22 @@ async def test_html_pages_are_documented_as_admin_ui_in_openapi(editor: AdminCli
         for op in ops.values():
             assert op["tags"] == ["admin-ui"]
             assert "not part of the JSON API" in op["description"]
+
+
+async def test_results_give_an_always_valid_verdict_with_its_reason_and_lift_chart(
+    editor: AdminClient, seeded: Redis
+) -> None:
+    await create_hero(editor)
+    await editor.get(HERO)
+    await editor.post(f"{HERO}/start", {"version": "1"})
+    await fold_traffic(seeded, {"control": 700, "compact": 700}, {"control": 35, "compact": 140})
+
+    page = (await editor.get(f"{HERO}/results")).text
+
+    assert 'data-verdict="ship"' in page
+    assert re.search(r"data-verdict-reason>Compact beats control on purchase by \+300\.0 %", page)
+    assert "Always-valid interval" in page
+    assert "Fixed-horizon interval" in page
+    assert "Holm (family-wise error)" in page
+    assert '<svg class="chart lift-chart"' in page
+    assert re.search(r'<span class="verdict verdict-better" data-metric-verdict>better<', page)
