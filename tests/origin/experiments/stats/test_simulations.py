@@ -107,7 +107,7 @@ def test_power_estimate_matches_simulated_power(method: str) -> None:
     else:
         total = sequential_sample_size(base, mde)
         estimate = sequential_power(base, mde, total)
-    n = int(round(total / 2))
+    n = round(total / 2)
     rng = np.random.default_rng(20260103)
     ca = rng.binomial(n, base, size=sims)
     cb = rng.binomial(n, base * (1 + mde), size=sims)
@@ -153,7 +153,8 @@ def test_cuped_reduces_variance_as_theory_says_without_bias() -> None:
     bias = float(np.mean(estimates)) - lift
     spread = float(np.std(estimates)) / np.sqrt(sims)
     print(
-        f"CUPED {sims} sims: variance reduction {reduction:.3f} (theory {rho**2:.3f}), bias {bias:+.4f}"
+        f"CUPED {sims} sims: variance reduction {reduction:.3f} (theory {rho**2:.3f}), "
+        f"bias {bias:+.4f}"
     )
     assert abs(reduction - rho**2) <= 0.02
     assert abs(bias) <= 4 * spread
