@@ -18,14 +18,22 @@ from typing import Any
 
 from starlette.responses import Response
 
-from fragments.experiments import SCORING_FIELDS, Experiment, ExperimentInvalid
+from fragments.experiments import (
+    CORRECTIONS,
+    METRICS,
+    SCORING_FIELDS,
+    Experiment,
+    ExperimentInvalid,
+)
 from origin.admin import form as forms
 from origin.admin.placement import error_slots, placement
+from origin.admin.planning import plan_view
 from origin.admin.validation import check, decode
 from origin.admin.web import Ctx, Handler, error_page, json_reply, redirect, render
 from origin.experiments.audit import diff
 from origin.experiments.errors import ExperimentExists, TransitionNotAllowed, VersionMismatch
 from origin.experiments.service import TRANSITIONS, Action
+from origin.experiments.stats.corrections import CORRECTION_NAMES
 
 FLASH = {
     "created": "Draft created. Start it when you are ready.",
@@ -238,6 +246,7 @@ async def _edit_page(
         else:
             placed.setdefault(where, []).append(reason if where == name else f"{name}: {reason}")
     templates = service.templates.names
+    traffic = await ctx.experiments.results.slot_traffic(list(fields.slots), fields.primary_metric)
     lifecycle = []
     if stored is not None:
         lifecycle = [a for a in ("start", "pause", "stop") if stored.status in TRANSITIONS[a]]
@@ -265,4 +274,7 @@ async def _edit_page(
         scoring_fields=SCORING_FIELDS,
         max_variants=forms.MAX_VARIANTS,
         empty_variant=forms.VariantFields(weight="0"),
+        metric_choices=METRICS,
+        correction_choices=[(c, CORRECTION_NAMES[c]) for c in CORRECTIONS],
+        plan=plan_view(fields, traffic),
     )

@@ -35,6 +35,7 @@ from origin.experiments.stats import (
     wilson,
 )
 from origin.experiments.store import ExperimentStore
+from origin.experiments.traffic import SlotTraffic, slot_traffic
 
 log = logging.getLogger("shelfedge.results")
 
@@ -45,6 +46,17 @@ class ResultsReader:
     def __init__(self, redis: Redis, experiments: ExperimentStore, timeout: float = 2.0) -> None:
         self.counters = EventCounters(redis, timeout)
         self.experiments = experiments
+
+    async def slot_traffic(
+        self, slots: list[str], metric: str, exclude: str | None = None
+    ) -> SlotTraffic:
+        """Recent traffic and baseline of the slots, from the experiments that ran on them."""
+        runs = [
+            (e, await self.counters.moments(e.key))
+            for e in (await self.experiments.all()).values()
+            if e.key != exclude and set(e.slots) & set(slots)
+        ]
+        return slot_traffic(runs, slots, metric, time.time())
 
     async def results(
         self,

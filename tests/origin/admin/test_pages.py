@@ -585,3 +585,22 @@ async def test_results_give_an_always_valid_verdict_with_its_reason_and_lift_cha
     assert "Holm (family-wise error)" in page
     assert '<svg class="chart lift-chart"' in page
     assert re.search(r'<span class="verdict verdict-better" data-metric-verdict>better<', page)
+
+
+async def test_the_edit_form_estimates_duration_from_the_slots_recent_traffic(
+    editor: AdminClient, seeded: Redis
+) -> None:
+    await create_hero(editor)
+    before = (await editor.get(HERO)).text
+    assert "No recent traffic on these slots yet" in before
+
+    await fold_traffic(seeded, {"control": 700, "compact": 700}, {"control": 35, "compact": 40})
+    page = (await editor.get(HERO)).text
+
+    message = re.search(r"data-plan-message[^>]*>([^<]+)<", page)
+    assert message is not None
+    assert message.group(1).startswith("Cannot reach +5.0 % within 56 days"), message.group(1)
+    assert "(437 days at 1,400 a day)" in message.group(1)  # 5 % of a 5.4 % baseline: tiny
+    assert 'data-reachable="no"' in page
+    assert "Primary metric" in page
+    assert "Benjamini-Hochberg" in page
