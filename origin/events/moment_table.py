@@ -17,8 +17,8 @@ never see a visitor: only these aggregates.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from origin.experiments.stats.moments import Moments
 
@@ -27,11 +27,26 @@ CONTINUOUS_METRICS = ("revenue",)
 METRICS = BINARY_METRICS + CONTINUOUS_METRICS
 
 
-@dataclass(frozen=True, slots=True)
 class MomentTable:
-    """stat -> variant -> day -> increment."""
+    """stat -> variant -> day -> increment, with running totals per (stat, variant) so a sum up
+    to any day is one binary search (the lift series asks for every day)."""
 
-    cells: Mapping[tuple[str, str, str], float]
+    __slots__ = ("_running", "cells")
+
+    def __init__(self, cells: Mapping[tuple[str, str, str], float]) -> None:
+        self.cells = dict(cells)
+        grouped: dict[tuple[str, str], list[tuple[str, float]]] = {}
+        for (stat, variant, day), value in self.cells.items():
+            grouped.setdefault((stat, variant), []).append((day, value))
+        self._running: dict[tuple[str, str], tuple[list[str], list[float]]] = {}
+        for key, rows in grouped.items():
+            rows.sort()
+            days, sums, total = [], [], 0.0
+            for day, value in rows:
+                total += value
+                days.append(day)
+                sums.append(total)
+            self._running[key] = (days, sums)
 
     @classmethod
     def parse(cls, raw: Mapping[str, str]) -> MomentTable:
@@ -46,11 +61,13 @@ class MomentTable:
         return sorted({day for _, _, day in self.cells})
 
     def total(self, stat: str, variant: str, upto: str | None = None) -> float:
-        return sum(
-            v
-            for (s, var, day), v in self.cells.items()
-            if s == stat and var == variant and (upto is None or day <= upto)
-        )
+        """The sum of `stat` for `variant` over every day (up to and including `upto`)."""
+        found = self._running.get((stat, variant))
+        if found is None:
+            return 0.0
+        days, sums = found
+        i = len(days) if upto is None else bisect_right(days, upto)
+        return sums[i - 1] if i else 0.0
 
     def moments(self, metric: str, variant: str, upto: str | None = None) -> Moments:
         """The metric's sums for `variant` (up to and including day `upto`)."""
