@@ -130,10 +130,18 @@ async def save(ctx: Ctx) -> Response:
 
 
 async def validate_form(ctx: Ctx) -> Response:
-    """POST /admin/validate: the live dry run (JSON: ok, problems)."""
+    """POST /admin/validate: the live dry run (JSON: ok, problems, and the duration plan)."""
     fields = forms.from_form(ctx.form.multi_items())
     checked = await check(ctx.experiments.service, fields, creating=ctx.form.get("mode") == "new")
-    return json_reply({"ok": checked.ok, "problems": checked.problems})
+    traffic = await ctx.experiments.results.slot_traffic(list(fields.slots), fields.primary_metric)
+    plan = plan_view(fields, traffic)
+    return json_reply(
+        {
+            "ok": checked.ok,
+            "problems": checked.problems,
+            "plan": {"reachable": plan.reachable, "message": plan.message, "detail": plan.detail},
+        }
+    )
 
 
 def transition(action: Action) -> Handler:

@@ -89,7 +89,10 @@ async def create_experiment(page: Page, origin_url: str, screenshots: Path) -> N
     await expect(page.locator("h1")).to_have_text("New experiment")
     await page.fill("#f-key", KEY)
     await page.fill("#f-name", "Hero density: 6 vs 12 products")
+    plan = page.locator("[data-plan-message]")
+    await expect(plan).to_contain_text("Choose a slot")
     await page.check(f'input[name="slots"][value="{SLOT}"]')
+    await expect(plan).to_contain_text("No recent traffic on these slots yet")  # live
     await page.fill("#f-variants-1-id", CHALLENGER)
     await page.fill("#f-variants-1-name", "Six products")
     await page.fill("#f-variants-1-changes-shown", str(CHALLENGER_SHOWN))
@@ -103,7 +106,6 @@ async def create_experiment(page: Page, origin_url: str, screenshots: Path) -> N
     await page.select_option("#f-analysis-primary_metric", "add_to_cart")
     await page.select_option("#f-analysis-correction", "bh")
     await page.fill("#f-analysis-guardrails", "click 10")
-    await expect(page.locator("[data-plan-message]")).to_be_visible()
     await expect(page.locator("[data-live-status]")).to_have_text("✓ Ready to save")
     await expect(weight_error).to_be_hidden()
     await page.click("button:has-text('Create draft')")

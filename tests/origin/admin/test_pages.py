@@ -375,7 +375,9 @@ async def test_the_dry_run_names_every_problem_and_saves_nothing(editor: AdminCl
     assert bad.json()["ok"] is False
     assert problems["coverage"] == "'x' is not a number"
     assert problems["variants[1].changes.card_template"].startswith("unknown template 'nope.j2'")
-    assert good.json() == {"ok": True, "problems": {}}
+    assert good.json()["ok"] is True
+    assert good.json()["problems"] == {}
+    assert good.json()["plan"]["message"].startswith("No recent traffic on these slots yet")
     assert no_nonce.status_code == 403
     assert (await api_get(editor, "/v1/experiments"))["experiments"] == []
 
@@ -602,5 +604,12 @@ async def test_the_edit_form_estimates_duration_from_the_slots_recent_traffic(
     assert message.group(1).startswith("Cannot reach +5.0 % within 56 days"), message.group(1)
     assert "(437 days at 1,400 a day)" in message.group(1)  # 5 % of a 5.4 % baseline: tiny
     assert 'data-reachable="no"' in page
+    headers = {"x-csrf-token": editor.csrf, "origin": "http://admin.test"}
+    larger = await editor.http.post(
+        "/admin/validate", data=form(**{"analysis.mde": "50"}), headers=headers
+    )
+    plan = larger.json()["plan"]
+    assert plan["reachable"] is True, plan  # the live dry run re-estimates as the marketer types
+    assert "visitors a day, to detect +50.0 % with 80 % power" in plan["message"]
     assert "Primary metric" in page
     assert "Benjamini-Hochberg" in page
