@@ -132,7 +132,12 @@ class QuickResult:
     best: str
     """e.g. ``compact +12.4 %`` ("" without a comparable challenger)."""
     best_significant: bool
+    """The fixed-horizon test's: only shown when there is no always-valid decision."""
     srm_mismatch: bool
+    decision: str = ""
+    """The always-valid decision's label (Ship, Need more data...); "" without one."""
+    decision_kind: str = ""
+    """Its machine form (ship, do_not_ship, inconclusive, need_more_data, blocked)."""
 
 
 def percent(value: float, digits: int = 2) -> str:
@@ -353,9 +358,16 @@ def quick(doc: Mapping[str, Any]) -> QuickResult:
         best_uplift = vs["uplift"]
         best = f"{v['id']} {signed_percent(vs['uplift'])}"
         best_significant = bool(vs["significant"])
+    decision = doc.get("analysis", {}).get("decision")
+    kind = "" if decision is None else str(decision["verdict"])
+    label = VERDICT_LABELS.get(kind, kind)
+    if decision is not None and decision.get("variant") and kind in ("ship", "do_not_ship"):
+        label = f"{label} {decision['variant']}"
     return QuickResult(
         exposures=sum(int(v["exposures"]) for v in doc["variants"]),
         best=best,
-        best_significant=best_significant,
+        best_significant=best_significant and decision is None,
         srm_mismatch=bool(doc["sample_ratio"]["mismatch"]),
+        decision=label,
+        decision_kind=kind,
     )

@@ -587,6 +587,8 @@ async def test_results_give_an_always_valid_verdict_with_its_reason_and_lift_cha
     assert "Holm (family-wise error)" in page
     assert '<svg class="chart lift-chart"' in page
     assert re.search(r'<span class="verdict verdict-better" data-metric-verdict>better<', page)
+    listing = (await editor.get("/admin")).text
+    assert re.search(r'data-decision="ship">Ship compact<', listing)
 
 
 async def test_the_edit_form_estimates_duration_from_the_slots_recent_traffic(
