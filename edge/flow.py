@@ -95,6 +95,10 @@ class Exposure:
     slot: str
     segment: str
     at: float
+    pre_activity: int = 0
+    """What the visitor did before this exposure, as the context cookie tells it (recently viewed
+    categories plus cart items): the covariate CUPED adjusts results with (only the first
+    exposure's value counts)."""
 
     def to_event(self, event_id: str) -> ExperimentEvent:
         """The ``exposure`` event the origin's ``POST /v1/events`` takes
@@ -108,6 +112,7 @@ class Exposure:
             at=self.at,
             slot=self.slot,
             segment=self.segment,
+            pre_activity=self.pre_activity,
         )
 
 
@@ -264,8 +269,9 @@ def _response(
             )
         if assignment.in_experiment and ctx.personalize:
             exposure = Exposure(
-                assignment.experiment, variant, ctx.visitor_id, slot, ctx.segment, now
-            )
+                assignment.experiment, variant, ctx.visitor_id, slot, ctx.segment, now,
+                min(1000, len(ctx.recent_categories) + len(ctx.cart_skus)),
+            )  # fmt: skip
     return EdgeResponse(
         status, body, tuple(headers), cache_status, variant, revalidate_key, ctx, assignment,
         exposure,

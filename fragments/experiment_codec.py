@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from fragments.experiments import (
+    Analysis,
     Condition,
     EdgeExperimentConfig,
     Experiment,
     ExperimentInvalid,
+    Guardrail,
     Namespace,
     Targeting,
     Variant,
@@ -59,6 +61,16 @@ def experiment_to_dict(e: Experiment) -> dict[str, Any]:
         "starts_at": e.starts_at,
         "ends_at": e.ends_at,
         "version": e.version,
+        "analysis": {
+            "primary_metric": e.analysis.primary_metric,
+            "guardrails": [
+                {"metric": g.metric, "max_drop": g.max_drop} for g in e.analysis.guardrails
+            ],
+            "correction": e.analysis.correction,
+            "minimum_visitors": e.analysis.minimum_visitors,
+            "cuped": e.analysis.cuped,
+            "mde": e.analysis.mde,
+        },
     }
 
 
@@ -135,6 +147,7 @@ def experiment_from_dict(d: Mapping[str, Any]) -> Experiment:
         starts_at=r.optional_number(d, "starts_at"),
         ends_at=r.optional_number(d, "ends_at"),
         version=int(r.number(d, "version", 1)),
+        analysis=_analysis_from_dict(r, r.mapping(d, "analysis")),
     )
     if r.problems:
         raise ExperimentInvalid(r.problems)
@@ -216,6 +229,35 @@ def _changes_from_dict(r: _Reader, d: Mapping[str, Any], where: str) -> VariantC
     )
 
 
+def _analysis_from_dict(r: _Reader, d: Mapping[str, Any]) -> Analysis:
+    default = Analysis()
+    guardrails = []
+    for i, raw in enumerate(r.items(d, "guardrails", "analysis.")):
+        where = f"analysis.guardrails[{i}]."
+        if not isinstance(raw, Mapping):
+            r.problems[f"analysis.guardrails[{i}]"] = "each guardrail is {metric, max_drop}"
+            continue
+        guardrails.append(
+            Guardrail(
+                r.text(raw, "metric", where, required=True), r.number(raw, "max_drop", None, where)
+            )
+        )
+    cuped = d.get("cuped", default.cuped)
+    if not isinstance(cuped, bool):
+        r.problems["analysis.cuped"] = "must be true or false"
+        cuped = default.cuped
+    return Analysis(
+        primary_metric=r.text(d, "primary_metric", "analysis.", default=default.primary_metric),
+        guardrails=tuple(guardrails),
+        correction=r.text(d, "correction", "analysis.", default=default.correction),
+        minimum_visitors=int(
+            r.number(d, "minimum_visitors", default.minimum_visitors, "analysis.")
+        ),
+        cuped=cuped,
+        mde=r.number(d, "mde", default.mde, "analysis."),
+    )
+
+
 def _optional_text(r: _Reader, d: Mapping[str, Any], name: str, where: str) -> str | None:
     return None if d.get(name) is None else r.text(d, name, where)
 
@@ -224,12 +266,19 @@ def config_to_json(config: EdgeExperimentConfig) -> str:
     return json.dumps(
         {
             "version": config.version,
-            "experiments": [experiment_to_dict(e) for e in config.experiments],
+            "experiments": [_published(e) for e in config.experiments],
             "preview_secret_hash": config.preview_secret_hash,
         },
         separators=(",", ":"),
         sort_keys=True,
     )
+
+
+def _published(e: Experiment) -> dict[str, Any]:
+    """What the edge gets: everything but the analysis settings (results are the origin's)."""
+    doc = experiment_to_dict(e)
+    del doc["analysis"]
+    return doc
 
 
 def config_from_json(text: str | bytes) -> EdgeExperimentConfig:

@@ -13,8 +13,10 @@ from fragments.errors import FragmentsError
 from fragments.experiments import (
     ATTRIBUTE_OPS,
     ATTRIBUTES,
+    CORRECTIONS,
     EXPERIMENT_KEY,
     MAX_SCORING_EXPONENT,
+    METRICS,
     SCORING_FIELDS,
     STATUSES,
     WEIGHT_TOLERANCE,
@@ -70,6 +72,7 @@ def validate(
     ):
         problems["ends_at"] = "the end must be after the start; move the end later"
     _validate_namespace(experiment, others, problems)
+    _validate_analysis(experiment, problems)
     for i, condition in enumerate(experiment.targeting.conditions):
         if condition.attribute not in ATTRIBUTES or condition.op not in ATTRIBUTE_OPS:
             problems[f"targeting.conditions[{i}]"] = (
@@ -181,3 +184,37 @@ def _validate_namespace(
                 f"range {ns.start}-{ns.end} overlaps experiment {other.key!r} "
                 f"({o.start}-{o.end}) in namespace {ns.id!r}; pick a disjoint range"
             )
+
+
+def _validate_analysis(experiment: Experiment, problems: dict[str, str]) -> None:
+    a = experiment.analysis
+    if a.primary_metric not in METRICS:
+        problems["analysis.primary_metric"] = f"use one of {', '.join(METRICS)}"
+    seen: set[str] = set()
+    for i, g in enumerate(a.guardrails):
+        where = f"analysis.guardrails[{i}]"
+        if g.metric not in METRICS:
+            problems[f"{where}.metric"] = f"use one of {', '.join(METRICS)}"
+        elif g.metric == a.primary_metric:
+            problems[f"{where}.metric"] = (
+                f"{g.metric!r} is the primary metric; a guardrail watches another metric"
+            )
+        elif g.metric in seen:
+            problems[f"{where}.metric"] = f"{g.metric!r} has a guardrail already; keep one"
+        seen.add(g.metric)
+        if not 0.0 < g.max_drop < 1.0:
+            problems[f"{where}.max_drop"] = (
+                "use the largest tolerated relative drop between 0 and 1 (e.g. 0.05 for 5 %)"
+            )
+    if a.correction not in CORRECTIONS:
+        problems["analysis.correction"] = (
+            f"use one of {', '.join(CORRECTIONS)} (Holm or Benjamini-Hochberg)"
+        )
+    if not 1 <= a.minimum_visitors <= 10_000_000:
+        problems["analysis.minimum_visitors"] = (
+            "use a number of visitors per variant from 1 to 10,000,000"
+        )
+    if not 0.0 < a.mde <= 5.0:
+        problems["analysis.mde"] = (
+            "use a relative minimum detectable effect above 0 and at most 5 (e.g. 0.05 for 5 %)"
+        )

@@ -33,6 +33,10 @@ PUBLISHED_STATUSES: tuple[Status, ...] = ("running", "paused", "stopped")
 WEIGHT_TOLERANCE = 0.001
 EXPERIMENT_KEY = re.compile(ID_PATTERN)
 """What an experiment key may be."""
+METRICS = ("purchase", "add_to_cart", "click", "revenue")
+"""Per exposed visitor: converted (purchase, add to cart, click: 0/1) or revenue (an amount)."""
+CORRECTIONS = ("holm", "bh")
+"""Multiple-comparison corrections: Holm (family-wise error) or Benjamini-Hochberg (FDR)."""
 
 
 class ExperimentInvalid(FragmentsError, ValueError):
@@ -101,6 +105,30 @@ class Namespace:
 
 
 @dataclass(frozen=True, slots=True)
+class Guardrail:
+    """A metric that must not fall by more than `max_drop` (relative, e.g. 0.05 for 5 %)."""
+
+    metric: str
+    max_drop: float
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """How results judge the experiment (origin only: never part of the published edge config)."""
+
+    primary_metric: str = "purchase"
+    guardrails: tuple[Guardrail, ...] = ()
+    correction: str = "holm"
+    """One of `CORRECTIONS`, applied across every challenger and metric."""
+    minimum_visitors: int = 500
+    """Exposed visitors per variant before any verdict (the minimum-data gate)."""
+    cuped: bool = True
+    """Adjust with the visitors' pre-exposure activity (CUPED)."""
+    mde: float = 0.05
+    """Minimum detectable effect (relative) the experiment is planned for."""
+
+
+@dataclass(frozen=True, slots=True)
 class Experiment:
     key: str
     name: str
@@ -121,6 +149,7 @@ class Experiment:
     ends_at: float | None = None
     version: int = 1
     """Optimistic-concurrency version (the API's ETag / If-Match)."""
+    analysis: Analysis = field(default_factory=Analysis)
 
     @property
     def seed(self) -> str:

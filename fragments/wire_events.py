@@ -5,7 +5,8 @@ Types: ``exposure`` (a shopper saw a variant) goes to `fragments.topics.EXPOSURE
 ``add_to_cart`` and ``purchase`` (conversions) go to `fragments.topics.CONVERSIONS`. Both are
 keyed by visitor so one visitor's events stay ordered. Every event has an id (the aggregator
 deduplicates by it), an experiment and variant, a pseudonymous visitor id and a time; slot,
-SKU, segment and a purchase value are optional.
+SKU, segment, a purchase value and, on exposures, the visitor's pre-exposure activity (the CUPED
+covariate, ``pre_activity``, 0-1000) are optional.
 
 Wire format (JSON, one event per Kafka record; a list under ``"events"`` in ``POST /v1/events``),
 members in this order, optional ones only when set::
@@ -32,6 +33,7 @@ from typing import Any, Literal
 
 from fragments import topics
 from fragments.errors import FragmentsError
+from fragments.ids import ID_PATTERN, SKU_PATTERN
 
 EventType = Literal["exposure", "click", "add_to_cart", "purchase"]
 EVENT_TYPES: tuple[EventType, ...] = ("exposure", "click", "add_to_cart", "purchase")
@@ -41,13 +43,14 @@ MAX_PAST_SECONDS = 7 * 24 * 3600
 MAX_FUTURE_SECONDS = 300
 """Clock skew tolerated for events stamped ahead of the server."""
 MAX_VALUE_CENTS = 10**10
+MAX_PRE_ACTIVITY = 1000
 EVENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 VISITOR = re.compile(r"[A-Za-z0-9_-]{1,64}")
-ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-"""Experiment keys, variant ids, slot ids and segment ids."""
-SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+ID = re.compile(ID_PATTERN)
+"""Experiment keys, variant ids, slot ids and segment ids (`fragments.ids`)."""
+SKU = re.compile(SKU_PATTERN)
 REQUIRED_FIELDS = ("id", "type", "experiment", "variant", "visitor", "at")
-OPTIONAL_FIELDS = ("slot", "sku", "segment", "value_cents")
+OPTIONAL_FIELDS = ("slot", "sku", "segment", "value_cents", "pre_activity")
 ACCEPTED_FIELDS = frozenset({*REQUIRED_FIELDS, *OPTIONAL_FIELDS, "position"})
 """Members an event may carry (``position`` is accepted from older storefronts and ignored)."""
 
@@ -79,6 +82,8 @@ class ExperimentEvent:
     segment: str | None = None
     value_cents: int | None = None
     """Purchase value in minor units (purchases only)."""
+    pre_activity: int | None = None
+    """The visitor's activity before the exposure (exposures only): the CUPED covariate."""
 
     @property
     def topic(self) -> str:
@@ -127,6 +132,17 @@ def validate_event(raw: Any, now: float, where: str = "event") -> ExperimentEven
         raise WireEventInvalid(f"{where}.value_cents", "a non-negative integer (minor units)")
     if value is not None and kind != "purchase":
         raise WireEventInvalid(f"{where}.value_cents", "only purchases carry a value")
+    activity = raw.get("pre_activity")
+    if activity is not None and (
+        isinstance(activity, bool)
+        or not isinstance(activity, int)
+        or not 0 <= activity <= MAX_PRE_ACTIVITY
+    ):
+        raise WireEventInvalid(f"{where}.pre_activity", f"an integer from 0 to {MAX_PRE_ACTIVITY}")
+    if activity is not None and kind != "exposure":
+        raise WireEventInvalid(
+            f"{where}.pre_activity", "only exposures carry pre-exposure activity"
+        )
     return ExperimentEvent(
         id=_text(raw, "id", EVENT_ID, where, "8-64 chars of A-Z a-z 0-9 _ -"),
         type=kind,
@@ -138,6 +154,7 @@ def validate_event(raw: Any, now: float, where: str = "event") -> ExperimentEven
         sku=_optional(raw, "sku", SKU, where, "a SKU"),
         segment=_optional(raw, "segment", ID, where, "a segment id"),
         value_cents=value,
+        pre_activity=activity,
     )
 
 

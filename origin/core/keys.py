@@ -223,3 +223,17 @@ def experiment_event_ids_key(experiment: str, hour: str) -> str:
     Keyed by the event's own hour, so a redelivery always meets its first delivery's set.
     """
     return f"{NAMESPACE}:{_experiment_slot(experiment)}:ids:{hour}"
+
+
+def experiment_moments_key(experiment: str) -> str:
+    """HASH with TTL: ``<stat>|<variant>|<day>`` -> the increments, on that UTC day
+    (``YYYYMMDD``), of the per-variant sums behind results (visitors, covariate, outcome, squares,
+    cross-products; see `origin.events.moment_table`)."""
+    return f"{NAMESPACE}:{_experiment_slot(experiment)}:moments"
+
+
+def experiment_visitor_state_key(experiment: str) -> str:
+    """HASH with TTL: pseudonymous visitor digest -> the visitor's running state (first variant,
+    covariate, conversions so far, revenue so far), the working set the sums are folded with;
+    bounded by a visitor cap, and never read by results."""
+    return f"{NAMESPACE}:{_experiment_slot(experiment)}:vstate"

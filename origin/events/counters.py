@@ -12,13 +12,21 @@ Per experiment (hash tag ``{e:<experiment>}``, keys in `origin.core.keys`) and U
 - the ids of the events folded per hour of the *event's* time, with an 8-day TTL, so a redelivery
   always meets its first delivery's set: the fold is idempotent per event id.
 
+- the sums the statistics need (`origin.events.moment_table`): per variant and UTC day, exposed
+  visitors, the pre-exposure covariate, each metric's per-visitor outcome, squares and
+  cross-products. They are folded against a working set of visitor states (a 64-bit digest of
+  the visitor -> first variant, covariate, conversions and revenue so far), which is what makes
+  per-visitor squares and the multiple-exposure count exact; the working set is capped
+  (`MAX_TRACKED_VISITORS`) and expires with the experiment, and results never read it.
+
 Each event is folded by one Lua script (dedupe and every counter change in one step); a batch is
 one pipeline. It never decides what an event means; it never stores visitor ids in clear
-beyond the HyperLogLog registers.
+beyond the HyperLogLog registers (the working set holds digests).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,11 +37,19 @@ from redis.asyncio import Redis
 from origin.core import keys
 from origin.core.redis_errors import bounded
 from origin.core.redis_text import as_text
+from origin.events.moment_table import MomentTable
 from origin.events.schema import ExperimentEvent
 from origin.experiments.stats import SeriesPoint
 
 DEDUPE_TTL_S = 8 * 24 * 3600
 """Longer than the collector's accepted event age (7 days) plus a day of redelivery."""
+VISITOR_STATE_TTL_S = 35 * 24 * 3600
+"""The visitor working set expires 35 days after the experiment's last event."""
+MOMENTS_TTL_S = 400 * 24 * 3600
+"""Results stay readable for 400 days after the experiment's last event."""
+MAX_TRACKED_VISITORS = 1_000_000
+"""Visitor cap of the working set (about 80 MB): later first exposures are counted as
+``untracked`` and results say so."""
 VALUE_METRIC = "value"
 
 _FOLD = """
@@ -43,6 +59,96 @@ redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
 if ARGV[7] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[8], ARGV[7]) end
 redis.call('PFADD', KEYS[3], ARGV[4])
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
+local kind, variant = ARGV[15], ARGV[16]
+local function bump(stat, on, by)
+  redis.call('HINCRBYFLOAT', KEYS[6], stat .. '|' .. on .. '|' .. ARGV[10], by)
+end
+local function split(raw)
+  local out = {}
+  for part in string.gmatch(raw, '[^|]+') do out[#out + 1] = part end
+  return out
+end
+local function store(s)
+  redis.call('HSET', KEYS[5], ARGV[9], table.concat(s, '|'))
+end
+-- visitor state: variant|x|multi|click|add_to_cart|purchase|revenue|exposed
+local raw = redis.call('HGET', KEYS[5], ARGV[9])
+local flags = {click = 4, add_to_cart = 5, purchase = 6}
+local function credit(s, on)
+  -- add an exposed visitor's outcomes so far to the sums (on first exposure)
+  local x = tonumber(s[2])
+  bump('n', on, 1)
+  bump('x', on, x)
+  bump('xx', on, x * x)
+  for metric, i in pairs(flags) do
+    if s[i] == '1' then
+      bump('y:' .. metric, on, 1)
+      bump('xy:' .. metric, on, x)
+    end
+  end
+  local r = tonumber(s[7])
+  if r > 0 then
+    bump('y:revenue', on, r)
+    bump('yy:revenue', on, r * r)
+    bump('xy:revenue', on, x * r)
+  end
+end
+local full = redis.call('HLEN', KEYS[5]) >= tonumber(ARGV[14])
+if kind == 'exposure' then
+  if not raw then
+    if full then
+      bump('untracked', variant, 1)
+    else
+      local s = {variant, tostring(tonumber(ARGV[11]) or 0), '0', '0', '0', '0', '0', '1'}
+      store(s)
+      credit(s, variant)
+    end
+  else
+    local s = split(raw)
+    if s[8] == '0' and s[1] == variant then
+      s[2] = tostring(tonumber(ARGV[11]) or 0)
+      s[8] = '1'
+      store(s)
+      credit(s, variant)
+    elseif s[8] == '1' and s[1] ~= variant and s[3] == '0' then
+      s[3] = '1'
+      store(s)
+      bump('multi', s[1], 1)
+    end
+  end
+else
+  local s
+  if raw then
+    s = split(raw)
+  elseif not full then
+    -- a conversion ahead of its exposure (they travel on different topics): held, not counted
+    s = {variant, '0', '0', '0', '0', '0', '0', '0'}
+  end
+  if s and s[1] == variant then
+    local counted = s[8] == '1'
+    local x = tonumber(s[2])
+    local flag = flags[kind]
+    if flag and s[flag] == '0' then
+      s[flag] = '1'
+      if counted then
+        bump('y:' .. kind, variant, 1)
+        bump('xy:' .. kind, variant, x)
+      end
+    end
+    if kind == 'purchase' and ARGV[7] ~= '' then
+      local r, v = tonumber(s[7]), tonumber(ARGV[7])
+      s[7] = string.format('%.0f', r + v)
+      if counted then
+        bump('y:revenue', variant, v)
+        bump('yy:revenue', variant, 2 * r * v + v * v)
+        bump('xy:revenue', variant, x * v)
+      end
+    end
+    store(s)
+  end
+end
+redis.call('EXPIRE', KEYS[5], ARGV[12])
+redis.call('EXPIRE', KEYS[6], ARGV[13])
 return 1
 """
 
@@ -51,6 +157,11 @@ def hour_of(at: float) -> tuple[str, int]:
     """The UTC hour bucket ``YYYYMMDDHH`` of a unix time, and the bucket's start."""
     start = int(at // 3600 * 3600)
     return time.strftime("%Y%m%d%H", time.gmtime(start)), start
+
+
+def visitor_digest(experiment: str, visitor: str) -> str:
+    """The visitor's pseudonymous key in the working set (64 bits of SHA-256)."""
+    return hashlib.sha256(f"{experiment}:{visitor}".encode()).hexdigest()[:16]
 
 
 def count_field(metric: str, variant: str, hour: str) -> str:
@@ -72,9 +183,15 @@ class VariantTotals:
 class EventCounters:
     """Fold and read experiment aggregates."""
 
-    def __init__(self, redis: Redis, timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        timeout: float = 2.0,
+        max_tracked_visitors: int = MAX_TRACKED_VISITORS,
+    ) -> None:
         self.redis = redis
         self.timeout = timeout
+        self.max_tracked_visitors = max_tracked_visitors
         self._fold = redis.register_script(_FOLD)
 
     async def fold(self, events: Sequence[ExperimentEvent]) -> int:
@@ -88,21 +205,36 @@ class EventCounters:
         for e in events:
             hour, start = hour_of(e.at)
             value = "" if e.value_cents is None else str(e.value_cents)
+            covariate = "" if e.pre_activity is None else str(e.pre_activity)
             await self._fold(
                 keys=[
                     keys.experiment_event_ids_key(e.experiment, hour),
                     keys.experiment_counts_key(e.experiment),
                     keys.experiment_visitors_key(e.experiment, e.type, e.variant, hour),
                     keys.experiment_hours_key(e.experiment),
+                    keys.experiment_visitor_state_key(e.experiment),
+                    keys.experiment_moments_key(e.experiment),
                 ],
                 args=[
                     e.id, DEDUPE_TTL_S, count_field(e.type, e.variant, hour), e.visitor,
                     hour, start, value, count_field(VALUE_METRIC, e.variant, hour),
+                    visitor_digest(e.experiment, e.visitor), hour[:8], covariate,
+                    VISITOR_STATE_TTL_S, MOMENTS_TTL_S, self.max_tracked_visitors, e.type,
+                    e.variant,
                 ],
                 client=pipe,
             )  # fmt: skip
         results: list[Any] = await bounded(pipe.execute(), max(self.timeout, 5.0), "fold events")
         return sum(int(r) for r in results)
+
+    async def moments(self, experiment: str) -> MomentTable:
+        """The per-variant, per-day sums behind the statistics."""
+        raw = await bounded(
+            self.redis.hgetall(keys.experiment_moments_key(experiment)),
+            self.timeout,
+            "read moments",
+        )
+        return MomentTable.parse({as_text(k): as_text(v) for k, v in raw.items()})
 
     async def hours(self, experiment: str) -> list[tuple[str, int]]:
         """Every hour with data, oldest first: (``YYYYMMDDHH``, start)."""

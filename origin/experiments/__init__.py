@@ -10,8 +10,11 @@ Modules (one concept each):
   rollback, preview links), with validation against slots, segments, templates and the others;
 - `auth`: bearer tokens with roles (viewer reads, editor writes);
 - `audit`: the diff of changed fields an audit entry records;
-- `stats`: pure results math (Wilson intervals, uplift, sample-ratio mismatch);
-- `results`: reads the event aggregates and applies `stats`;
+- `stats`: pure results math, a module per concept (proportions, sample ratio, moments and
+  CUPED, confidence sequences, corrections, analysis, decision, power);
+- `judgement`: the always-valid analysis document (metrics, checks, decision, lift over time);
+- `traffic`: a slot's recent traffic and baseline, for planning (pure);
+- `results`: reads the event aggregates and applies `stats` and `judgement`;
 - `api` / `edge_config_api`: the Starlette routes; `openapi`: their OpenAPI operations.
 
 Exceptions (all `origin.errors.OriginError`)::

@@ -6,7 +6,11 @@ comparison with control (difference, relative uplift, both with intervals, p-val
 counts and purchase value. Across variants: the sample-ratio-mismatch test against the
 configured weights; a mismatch (p < 0.001) is logged as a warning and listed in ``warnings``
 first, because it invalidates everything else. Plus the conversion-over-time series for a chart.
-Reads only; never changes an experiment.
+Those per-variant numbers are fixed-horizon: valid for one look at a planned sample size.
+
+``analysis`` (`origin.experiments.judgement`) is what to decide with: the always-valid analysis
+of the primary and guardrail metrics, the checks, the decision in words, and the primary lift's
+confidence sequence over time. Reads only; never changes an experiment.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from fragments.ids import CONTROL_VARIANT
 from origin.events.counters import EventCounters
 from origin.events.schema import CONVERSION_TYPES, EVENT_TYPES
 from origin.experiments.errors import ExperimentNotFound
+from origin.experiments.judgement import judge
 from origin.experiments.stats import (
     DEFAULT_CONFIDENCE,
     Interval,
@@ -30,6 +35,7 @@ from origin.experiments.stats import (
     wilson,
 )
 from origin.experiments.store import ExperimentStore
+from origin.experiments.traffic import SlotTraffic, slot_traffic
 
 log = logging.getLogger("shelfedge.results")
 
@@ -40,6 +46,17 @@ class ResultsReader:
     def __init__(self, redis: Redis, experiments: ExperimentStore, timeout: float = 2.0) -> None:
         self.counters = EventCounters(redis, timeout)
         self.experiments = experiments
+
+    async def slot_traffic(
+        self, slots: list[str], metric: str, exclude: str | None = None
+    ) -> SlotTraffic:
+        """Recent traffic and baseline of the slots, from the experiments that ran on them."""
+        runs = [
+            (e, await self.counters.moments(e.key))
+            for e in (await self.experiments.all()).values()
+            if e.key != exclude and set(e.slots) & set(slots)
+        ]
+        return slot_traffic(runs, slots, metric, time.time())
 
     async def results(
         self,
@@ -56,6 +73,7 @@ class ResultsReader:
         ids = list(experiment.variant_ids())
         totals = await self.counters.totals(key, ids, EVENT_TYPES)
         series = await self.counters.series(key, ids, metric, by_day)
+        analysis = judge(experiment, await self.counters.moments(key), alpha=1 - confidence)
         exposures = [totals[v].visitors["exposure"] for v in ids]
         # Converters are counted among exposed visitors: a count above exposures can only be
         # HyperLogLog noise (or conversions sent without an exposure) and would break a rate.
@@ -69,6 +87,14 @@ class ResultsReader:
                 f"not fit the configured weights (chi-square {srm.chi_square:.1f}, p = "
                 f"{srm.p_value:.2g} < 0.001). Do not trust these results until assignment and "
                 "exposure tracking are checked."
+            )
+            log.warning("experiment %s: %s", key, warnings[-1])
+        multiple = analysis["checks"]["multiple_exposure"]
+        if multiple["failed"]:
+            warnings.append(
+                f"MULTIPLE EXPOSURE: {multiple['visitors']} visitors ("
+                f"{multiple['share'] * 100:.1f} %) were seen in more than one variant. Assignment "
+                "is not sticky; no verdict until it is fixed."
             )
             log.warning("experiment %s: %s", key, warnings[-1])
         variants = []
@@ -121,6 +147,7 @@ class ResultsReader:
                 "granularity": "day" if by_day else "hour",
                 "points": {v: [_point(p) for p in points] for v, points in series.items()},
             },
+            "analysis": analysis,
             "computed_at": time.time(),
         }
 

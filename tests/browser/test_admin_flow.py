@@ -7,7 +7,9 @@ live validation complain about weights on the way; start it; then fresh browser 
 variants were served, checked by the edge's ``X-Shelfedge-Variant`` header, the cards'
 ``data-se-variant`` and the number of cards; every other visitor adds a product to the cart.
 Exposures and add-to-cart beacons travel edge batches -> ``/v1/events`` -> Kafka -> aggregator
--> Redis, and the results page shows them per variant. Last, the challenger's preview link
+-> Redis, and the results page shows them per variant, with the decision (held back by the
+minimum-data gate, in words) on the primary metric (add to cart) and a click guardrail chosen
+in the form. Last, the challenger's preview link
 opens the storefront with that variant forced (``sx_*`` parameters forwarded by store.js).
 Screenshots of the list, the form with a validation error, the storefront as each variant and
 the results are saved (see `conftest.screenshots`). Waits are polls with deadlines; nothing
@@ -87,7 +89,10 @@ async def create_experiment(page: Page, origin_url: str, screenshots: Path) -> N
     await expect(page.locator("h1")).to_have_text("New experiment")
     await page.fill("#f-key", KEY)
     await page.fill("#f-name", "Hero density: 6 vs 12 products")
+    plan = page.locator("[data-plan-message]")
+    await expect(plan).to_contain_text("Choose a slot")
     await page.check(f'input[name="slots"][value="{SLOT}"]')
+    await expect(plan).to_contain_text("No recent traffic on these slots yet")  # live
     await page.fill("#f-variants-1-id", CHALLENGER)
     await page.fill("#f-variants-1-name", "Six products")
     await page.fill("#f-variants-1-changes-shown", str(CHALLENGER_SHOWN))
@@ -98,6 +103,9 @@ async def create_experiment(page: Page, origin_url: str, screenshots: Path) -> N
     await expect(page.locator("[data-live-status]")).to_have_text("1 problem")
     await screenshot_whole_page(page, screenshots / "edit-validation.png")
     await page.fill("#f-variants-1-weight", "0.5")
+    await page.select_option("#f-analysis-primary_metric", "add_to_cart")
+    await page.select_option("#f-analysis-correction", "bh")
+    await page.fill("#f-analysis-guardrails", "click 10")
     await expect(page.locator("[data-live-status]")).to_have_text("✓ Ready to save")
     await expect(weight_error).to_be_hidden()
     await page.click("button:has-text('Create draft')")
@@ -211,6 +219,23 @@ async def counts_on_results_page(page: Page, origin_url: str) -> dict[str, tuple
     return shown
 
 
+async def verdict_is_read(page: Page, smallest: int) -> None:
+    """The decision a marketer acts on: with a handful of visitors, the minimum-data gate holds
+    it back and says why (exposures are counted exactly for the analysis)."""
+    decision = page.locator("[data-decision]")
+    await expect(decision).to_have_attribute("data-verdict", "need_more_data")
+    await expect(decision.locator("[data-verdict-label]")).to_have_text("Need more data")
+    await expect(decision.locator("[data-verdict-reason]")).to_contain_text(
+        f"at least 500 exposed visitors before a verdict; the smallest has {smallest}"
+    )
+    metric = page.locator('[data-metric="add_to_cart"]')
+    await expect(metric).to_contain_text("Add-to-cart rate")
+    await expect(page.locator('[data-metric="click"]')).to_contain_text(
+        "guardrail: must not fall by more than 10.0 %"
+    )
+    await expect(decision).to_contain_text("Benjamini-Hochberg")
+
+
 def close_to(shown: int, expected: int) -> bool:
     """One short at most, and not zero unless nothing is expected."""
     return 0 <= expected - shown <= 1 and (shown > 0 or expected == 0)
@@ -252,6 +277,7 @@ async def test_a_marketer_creates_starts_and_reads_an_experiment(
                 for v in wanted
             ), f"results show {latest}, the visitors were {wanted}"
         await expect(page.locator("[data-srm-banner]")).to_have_count(0)
+        await verdict_is_read(page, min(exposed.values()))
         await expect(page.locator("table.audit")).to_contain_text("start")
         await page.screenshot(path=screenshots / "results.png", full_page=True)
 

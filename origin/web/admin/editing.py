@@ -18,12 +18,20 @@ from typing import Any
 
 from starlette.responses import Response
 
-from fragments.experiments import SCORING_FIELDS, Experiment, ExperimentInvalid
+from fragments.experiments import (
+    CORRECTIONS,
+    METRICS,
+    SCORING_FIELDS,
+    Experiment,
+    ExperimentInvalid,
+)
 from origin.experiments.audit import diff
 from origin.experiments.errors import ExperimentExists, TransitionNotAllowed, VersionMismatch
 from origin.experiments.service import TRANSITIONS, Action
+from origin.experiments.stats.corrections import CORRECTION_NAMES
 from origin.web.admin import form as forms
 from origin.web.admin.placement import error_slots, placement
+from origin.web.admin.planning import plan_view
 from origin.web.admin.validation import check, decode
 from origin.web.admin.web import Ctx, Handler, error_page, json_reply, redirect, render
 
@@ -122,10 +130,18 @@ async def save(ctx: Ctx) -> Response:
 
 
 async def validate_form(ctx: Ctx) -> Response:
-    """POST /admin/validate: the live dry run (JSON: ok, problems)."""
+    """POST /admin/validate: the live dry run (JSON: ok, problems, and the duration plan)."""
     fields = forms.from_form(ctx.form.multi_items())
     checked = await check(ctx.experiments.service, fields, creating=ctx.form.get("mode") == "new")
-    return json_reply({"ok": checked.ok, "problems": checked.problems})
+    traffic = await ctx.experiments.results.slot_traffic(list(fields.slots), fields.primary_metric)
+    plan = plan_view(fields, traffic)
+    return json_reply(
+        {
+            "ok": checked.ok,
+            "problems": checked.problems,
+            "plan": {"reachable": plan.reachable, "message": plan.message, "detail": plan.detail},
+        }
+    )
 
 
 def transition(action: Action) -> Handler:
@@ -238,6 +254,7 @@ async def _edit_page(
         else:
             placed.setdefault(where, []).append(reason if where == name else f"{name}: {reason}")
     templates = service.templates.names
+    traffic = await ctx.experiments.results.slot_traffic(list(fields.slots), fields.primary_metric)
     lifecycle = []
     if stored is not None:
         lifecycle = [a for a in ("start", "pause", "stop") if stored.status in TRANSITIONS[a]]
@@ -265,4 +282,7 @@ async def _edit_page(
         scoring_fields=SCORING_FIELDS,
         max_variants=forms.MAX_VARIANTS,
         empty_variant=forms.VariantFields(weight="0"),
+        metric_choices=METRICS,
+        correction_choices=[(c, CORRECTION_NAMES[c]) for c in CORRECTIONS],
+        plan=plan_view(fields, traffic),
     )

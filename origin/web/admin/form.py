@@ -7,7 +7,9 @@ whether it comes from this parser, `fragments.experiments`, or the service.
 `ExperimentFields` holds what the marketer typed, as strings, so a page re-rendered after an
 error shows their input unchanged. `to_document` converts it to the JSON document the API
 accepts (and `experiment_from_dict` reads), collecting a problem per unreadable field. Dates are
-``datetime-local`` values in UTC. Targeting conditions are lines of ``attribute op value``.
+``datetime-local`` values in UTC. Targeting conditions are lines of ``attribute op value``;
+guardrails are lines of ``metric max-drop-percent`` (``add_to_cart 5``); the minimum detectable
+effect and guardrail drops are typed in percent and stored as fractions.
 It never decides what is valid beyond "can this be read": that is `fragments.experiments`.
 """
 
@@ -20,7 +22,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from fragments.experiments import ATTRIBUTE_OPS, ATTRIBUTES, SCORING_FIELDS, Experiment
+from fragments.experiments import (
+    ATTRIBUTE_OPS,
+    ATTRIBUTES,
+    SCORING_FIELDS,
+    Analysis,
+    Experiment,
+)
 from fragments.ids import CONTROL_VARIANT
 
 DEVICES = ("desktop", "mobile")
@@ -29,6 +37,14 @@ MAX_VARIANTS = 8
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 _VARIANT_FIELD = re.compile(r"variants\[(\d+)\]\.(.+)")
 _SPLIT = re.compile(r"[,\s]+")
+
+
+_ANALYSIS = Analysis()
+"""The analysis settings of a new experiment."""
+
+
+def _percent_text(fraction: float) -> str:
+    return f"{fraction * 100:.4g}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +89,14 @@ class ExperimentFields:
     starts_at: str = ""
     ends_at: str = ""
     variants: tuple[VariantFields, ...] = ()
+    primary_metric: str = _ANALYSIS.primary_metric
+    guardrails: str = ""
+    """Lines of ``metric max-drop-percent``."""
+    correction: str = _ANALYSIS.correction
+    minimum_visitors: str = str(_ANALYSIS.minimum_visitors)
+    cuped: bool = _ANALYSIS.cuped
+    mde: str = _percent_text(_ANALYSIS.mde)
+    """Minimum detectable effect, in percent."""
 
 
 def blank() -> ExperimentFields:
@@ -111,6 +135,14 @@ def from_experiment(e: Experiment) -> ExperimentFields:
         bucket_version=str(e.bucket_version),
         starts_at=_datetime_text(e.starts_at),
         ends_at=_datetime_text(e.ends_at),
+        primary_metric=e.analysis.primary_metric,
+        guardrails="\n".join(
+            f"{g.metric} {_percent_text(g.max_drop)}" for g in e.analysis.guardrails
+        ),
+        correction=e.analysis.correction,
+        minimum_visitors=str(e.analysis.minimum_visitors),
+        cuped=e.analysis.cuped,
+        mde=_percent_text(e.analysis.mde),
         variants=tuple(
             VariantFields(
                 id=v.id,
@@ -172,6 +204,12 @@ def from_form(pairs: Iterable[tuple[str, str]]) -> ExperimentFields:
         starts_at=one("starts_at"),
         ends_at=one("ends_at"),
         variants=tuple(_variant_row(rows[i]) for i in sorted(rows)),
+        primary_metric=one("analysis.primary_metric", _ANALYSIS.primary_metric),
+        guardrails=one("analysis.guardrails"),
+        correction=one("analysis.correction", _ANALYSIS.correction),
+        minimum_visitors=one("analysis.minimum_visitors", str(_ANALYSIS.minimum_visitors)),
+        cuped=one("analysis.cuped", "") in ("1", "on", "true"),
+        mde=one("analysis.mde", _percent_text(_ANALYSIS.mde)),
     )
 
 
@@ -230,6 +268,16 @@ def to_document(f: ExperimentFields) -> tuple[dict[str, Any], dict[str, str]]:
         "ends_at": _timestamp("ends_at", f.ends_at, problems),
         "version": reader.integer("version", f.version, default=1),
         "variants": [_variant_doc(i, v, reader) for i, v in enumerate(f.variants)],
+        "analysis": {
+            "primary_metric": f.primary_metric,
+            "guardrails": _guardrails(f.guardrails, problems),
+            "correction": f.correction,
+            "minimum_visitors": reader.integer(
+                "analysis.minimum_visitors", f.minimum_visitors, default=_ANALYSIS.minimum_visitors
+            ),
+            "cuped": f.cuped,
+            "mde": reader.number("analysis.mde", f.mde, default=_ANALYSIS.mde * 100) / 100,
+        },
     }
     if f.namespace_id or f.namespace_start.strip() or f.namespace_end.strip():
         if not f.namespace_id:
@@ -306,6 +354,27 @@ class _Numbers:
             self.problems[name] = f"{text[:20]!r} is not a whole number"
             return default
         return int(text)
+
+
+def _guardrails(text: str, problems: dict[str, str]) -> list[dict[str, Any]]:
+    """Lines of ``metric max-drop-percent`` (``add_to_cart 5``: must not fall by over 5 %)."""
+    out: list[dict[str, Any]] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        parts = line.replace("%", " ").split()
+        if not parts:
+            continue
+        try:
+            if len(parts) != 2:
+                raise ValueError(line)
+            drop = float(parts[1].replace(",", "."))
+        except ValueError:
+            problems["analysis.guardrails"] = (
+                f"line {n}: write a metric and the largest tolerated drop in percent, "
+                "e.g. 'add_to_cart 5'"
+            )
+            continue
+        out.append({"metric": parts[0], "max_drop": drop / 100})
+    return out
 
 
 def _conditions(text: str, problems: dict[str, str]) -> list[dict[str, Any]]:

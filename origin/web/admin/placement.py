@@ -20,7 +20,8 @@ def error_slots(variant_count: int) -> frozenset[str]:
         "targeting.devices", "targeting.path_patterns", "targeting.conditions", "coverage",
         "holdout", "namespace", "namespace.id", "namespace.start", "namespace.end",
         "hash_version", "hash_seed", "bucket_version", "starts_at", "ends_at", "variants",
-        "variants.weight",
+        "variants.weight", "analysis.primary_metric", "analysis.guardrails",
+        "analysis.correction", "analysis.minimum_visitors", "analysis.cuped", "analysis.mde",
     }  # fmt: skip
     per_variant = (
         "", ".id", ".name", ".weight", ".changes", ".changes.wrapper_template",

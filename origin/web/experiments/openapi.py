@@ -124,7 +124,11 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
         },
         "/v1/experiments/{key}/results": {
             "get": {
-                "summary": "Exposures, conversion rates with 95% intervals, uplift, SRM, series",
+                "summary": (
+                    "The always-valid analysis (decision with its reason, checks, primary and "
+                    "guardrail metrics, lift over time) and the fixed-horizon per-variant "
+                    "rates, uplift, SRM and series"
+                ),
                 "security": _SECURITY,
                 "parameters": [
                     _KEY,

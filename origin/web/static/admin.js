@@ -76,6 +76,27 @@
     }
   }
 
+  // --- the sample-size and duration estimate, from the same dry run ----------------------------
+  function showPlan(plan) {
+    const box = form.querySelector("[data-plan]");
+    if (!box || !plan) { return; }
+    const message = box.querySelector("[data-plan-message]");
+    message.textContent = plan.message;
+    let detail = box.querySelector("[data-plan-detail]");
+    if (!detail) {
+      detail = document.createElement("p");
+      detail.className = "muted small";
+      detail.setAttribute("data-plan-detail", "");
+      box.appendChild(detail);
+    }
+    detail.textContent = plan.detail;
+    detail.hidden = !plan.detail;
+    box.classList.toggle("plan-warning", plan.reachable === false);
+    if (plan.reachable === null) { box.removeAttribute("data-reachable"); }
+    else { box.setAttribute("data-reachable", plan.reachable ? "yes" : "no"); }
+    if (plan.reachable === false) { message.setAttribute("role", "alert"); } else { message.removeAttribute("role"); }
+  }
+
   async function validate() {
     const mine = ++sequence;
     const body = new URLSearchParams(new FormData(form));
@@ -93,7 +114,7 @@
         return;
       }
       const doc = await res.json();
-      if (mine === sequence) { showProblems(doc.problems || {}); }
+      if (mine === sequence) { showProblems(doc.problems || {}); showPlan(doc.plan); }
     } catch (err) {
       if (status && mine === sequence) { status.textContent = "Could not check (the server will on save)"; }
     }

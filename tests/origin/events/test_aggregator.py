@@ -105,6 +105,15 @@ async def test_events_to_results_end_to_end(
     assert by_id["compact"]["vs_control"]["uplift"] > 0
     assert results["sample_ratio"]["mismatch"] is False
     assert results["warnings"] == []
+    analysis = results["analysis"]
+    (purchase,) = analysis["metrics"]
+    assert purchase["metric"] == "purchase"
+    assert [(v["visitors"], v["mean"]) for v in purchase["variants"]] == [
+        (EXPOSED, BUYERS["control"] / EXPOSED), (EXPOSED, BUYERS["compact"] / EXPOSED),
+    ]  # fmt: skip  # exact through Kafka, duplicates and redelivery
+    assert analysis["checks"]["multiple_exposure"]["visitors"] == 0
+    assert analysis["checks"]["sample_ratio"]["failed"] is False
+    assert analysis["decision"]["verdict"] == "need_more_data"  # 200 visitors < 500 per variant
     (day,) = results["series"]["points"]["control"]
     assert day["cumulative_exposures"] == day["exposures"] == by_id["control"]["exposures"]
 

@@ -9,8 +9,10 @@ import pytest
 
 from fragments.experiment_codec import experiment_from_dict
 from fragments.experiments import (
+    Analysis,
     Condition,
     Experiment,
+    Guardrail,
     Namespace,
     Targeting,
     Variant,
@@ -62,6 +64,14 @@ FULL = Experiment(
     starts_at=1_800_000_000.0,
     ends_at=1_800_086_400.0,
     version=7,
+    analysis=Analysis(
+        primary_metric="revenue",
+        guardrails=(Guardrail("add_to_cart", 0.05), Guardrail("click", 0.125)),
+        correction="bh",
+        minimum_visitors=2500,
+        cuped=True,
+        mde=0.03,
+    ),
 )
 
 
@@ -76,8 +86,12 @@ def posted(fields: forms.ExperimentFields) -> list[tuple[str, str]]:
         ("namespace.start", fields.namespace_start), ("namespace.end", fields.namespace_end),
         ("hash_version", fields.hash_version), ("hash_seed", fields.hash_seed),
         ("bucket_version", fields.bucket_version), ("starts_at", fields.starts_at),
-        ("ends_at", fields.ends_at),
+        ("ends_at", fields.ends_at), ("analysis.primary_metric", fields.primary_metric),
+        ("analysis.guardrails", fields.guardrails), ("analysis.correction", fields.correction),
+        ("analysis.minimum_visitors", fields.minimum_visitors), ("analysis.mde", fields.mde),
     ]  # fmt: skip
+    if fields.cuped:
+        pairs.append(("analysis.cuped", "1"))
     pairs += [("slots", s) for s in fields.slots]
     pairs += [("targeting.segments", s) for s in fields.segments]
     pairs += [("targeting.devices", d) for d in fields.devices]
@@ -233,3 +247,19 @@ def test_problems_are_placed_next_to_their_field_or_its_parent(
     problem: str, shown_at: str | None
 ) -> None:
     assert placement(problem, error_slots(3)) == shown_at
+
+
+@pytest.mark.parametrize(
+    ("guardrails", "problem"),
+    [("add_to_cart", "analysis.guardrails"), ("click five", "analysis.guardrails")],
+)
+def test_unreadable_guardrails_are_named(guardrails: str, problem: str) -> None:
+    fields = replace(forms.blank(), key="g", name="G", slots=("home-hero",), guardrails=guardrails)
+    _, problems = forms.to_document(fields)
+    assert "e.g. 'add_to_cart 5'" in problems[problem]
+
+
+def test_analysis_problems_sit_next_to_their_fields() -> None:
+    slots = error_slots(2)
+    assert placement("analysis.guardrails[1].max_drop", slots) == "analysis.guardrails"
+    assert placement("analysis.mde", slots) == "analysis.mde"

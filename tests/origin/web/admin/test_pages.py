@@ -375,7 +375,9 @@ async def test_the_dry_run_names_every_problem_and_saves_nothing(editor: AdminCl
     assert bad.json()["ok"] is False
     assert problems["coverage"] == "'x' is not a number"
     assert problems["variants[1].changes.card_template"].startswith("unknown template 'nope.j2'")
-    assert good.json() == {"ok": True, "problems": {}}
+    assert good.json()["ok"] is True
+    assert good.json()["problems"] == {}
+    assert good.json()["plan"]["message"].startswith("No recent traffic on these slots yet")
     assert no_nonce.status_code == 403
     assert (await api_get(editor, "/v1/experiments"))["experiments"] == []
 
@@ -530,6 +532,9 @@ async def test_results_show_rates_uplift_and_a_loud_sample_ratio_banner(
     assert compact[6].startswith(("+9", "+10")), compact  # uplift against ~10 %
     assert compact[10] == "better"
     assert control[10] == "control"
+    assert 'data-verdict="blocked"' in page  # the sample-ratio check blocks any verdict
+    assert "The sample-ratio check failed" in page
+    assert "Fixed-horizon verdict" in page
     assert '<svg class="chart"' in page
     assert '<span class="badge action">start</span>' in page
     assert '<span class="badge srm"' in listing
@@ -563,3 +568,50 @@ async def test_html_pages_are_documented_as_admin_ui_in_openapi(editor: AdminCli
         for op in ops.values():
             assert op["tags"] == ["admin-ui"]
             assert "not part of the JSON API" in op["description"]
+
+
+async def test_results_give_an_always_valid_verdict_with_its_reason_and_lift_chart(
+    editor: AdminClient, seeded: Redis
+) -> None:
+    await create_hero(editor)
+    await editor.get(HERO)
+    await editor.post(f"{HERO}/start", {"version": "1"})
+    await fold_traffic(seeded, {"control": 700, "compact": 700}, {"control": 35, "compact": 140})
+
+    page = (await editor.get(f"{HERO}/results")).text
+
+    assert 'data-verdict="ship"' in page
+    assert re.search(r"data-verdict-reason>Compact beats control on purchase by \+300\.0 %", page)
+    assert "Always-valid interval" in page
+    assert "Fixed-horizon interval" in page
+    assert "Holm (family-wise error)" in page
+    assert '<svg class="chart lift-chart"' in page
+    assert re.search(r'<span class="verdict verdict-better" data-metric-verdict>better<', page)
+    listing = (await editor.get("/admin")).text
+    assert re.search(r'data-decision="ship">Ship compact<', listing)
+
+
+async def test_the_edit_form_estimates_duration_from_the_slots_recent_traffic(
+    editor: AdminClient, seeded: Redis
+) -> None:
+    await create_hero(editor)
+    before = (await editor.get(HERO)).text
+    assert "No recent traffic on these slots yet" in before
+
+    await fold_traffic(seeded, {"control": 700, "compact": 700}, {"control": 35, "compact": 40})
+    page = (await editor.get(HERO)).text
+
+    message = re.search(r"data-plan-message[^>]*>([^<]+)<", page)
+    assert message is not None
+    assert message.group(1).startswith("Cannot reach +5.0 % within 56 days"), message.group(1)
+    assert "(437 days at 1,400 a day)" in message.group(1)  # 5 % of a 5.4 % baseline: tiny
+    assert 'data-reachable="no"' in page
+    headers = {"x-csrf-token": editor.csrf, "origin": "http://admin.test"}
+    larger = await editor.http.post(
+        "/admin/validate", data=form(**{"analysis.mde": "50"}), headers=headers
+    )
+    plan = larger.json()["plan"]
+    assert plan["reachable"] is True, plan  # the live dry run re-estimates as the marketer types
+    assert "visitors a day, to detect +50.0 % with 80 % power" in plan["message"]
+    assert "Primary metric" in page
+    assert "Benjamini-Hochberg" in page

@@ -149,6 +149,18 @@ def test_quick_results_pick_the_best_uplift() -> None:
     assert quick(document([variant("control", 0, 0), variant("b", 0, 0)])).best == ""
 
 
+def test_quick_results_prefer_the_always_valid_decision() -> None:
+    doc = document(
+        [variant("control", 100, 10), variant("b", 100, 20, uplift=1.0, p=0.01, significant=True)]
+    )
+    doc["analysis"] = {"decision": {"verdict": "ship", "reason": "...", "variant": "b"}}
+    summary = quick(doc)
+    assert (summary.decision, summary.decision_kind) == ("Ship b", "ship")
+    assert summary.best_significant is False  # the fixed-horizon badge gives way to the decision
+    doc["analysis"] = {"decision": {"verdict": "need_more_data", "reason": "...", "variant": None}}
+    assert quick(doc).decision == "Need more data"
+
+
 @pytest.mark.parametrize(
     ("p", "text"), [(0.5, "0.500"), (0.001, "0.001"), (0.000999, "< 0.001"), (0.0, "< 0.001")]
 )
