@@ -1,6 +1,6 @@
 """kill -9 of the `shelfedge consume` process mid-stream: restart, and nothing is lost.
 
-The real CLI (`python -m origin consume`) runs as a subprocess against the session Redis, a
+The real CLI (`python -m shelfedge consume`) runs as a subprocess against the session Redis, a
 broker of the test's own and the fake purge API (as the local edge). It is SIGKILLed while a
 window is in flight (events applied, offsets not yet committed), started again, and must then
 reach the log end with: every SKU in its last-version-wins state, each event applied exactly
@@ -48,13 +48,13 @@ KILL_ATTEMPTS = 3
 
 
 class ConsumeProcess:
-    """`python -m origin consume` with its output in a log file."""
+    """`python -m shelfedge consume` with its output in a log file."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "origin", "consume"],
+                [sys.executable, "-m", "shelfedge", "consume"],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=out,
