@@ -103,7 +103,7 @@ def _product(rng: random.Random, index: int, brands: tuple[str, ...]) -> Product
     )
 
 
-DEMO_SEGMENTS_HEADER = """The demo shopper segments, written by python -m shelfedge.core.demo_catalog.
+DEMO_SEGMENTS_HEADER = """The demo shopper segments, written by python -m origin.core.demo_catalog.
 Format: docs/ingest.md ("Segments"). `shelfedge seed` reads this file unless
 SHELFEDGE_SEGMENTS_FILE names another."""
 
