@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -42,7 +43,7 @@ class Shop:
         """Every bundle tag waiting in a purge queue (then the queues are emptied)."""
         tags: set[str] = set()
         async for key in self.redis.scan_iter(match="se:*:purgeq:*"):
-            members: list[bytes] = await self.redis.zrange(key, 0, -1)
+            members: list[Any] = await self.redis.zrange(key, 0, -1)
             tags.update(as_text(m) for m in members)
             await self.redis.delete(key)
         return tags

@@ -6,6 +6,8 @@ then checks what a second import changed and which bundle tags were queued for p
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from redis.asyncio import Redis
 
@@ -83,7 +85,7 @@ async def test_a_full_feed_removes_products_it_no_longer_contains(shop: Shop) ->
     for shown in (await shop.shown()).values():
         assert not shown & gone  # they left every bundle
     for partition in shop.recomputer.partitions:
-        listed: list[bytes] = await shop.redis.zrange(keys.segment_list_key(partition), 0, -1)
+        listed: list[Any] = await shop.redis.zrange(keys.segment_list_key(partition), 0, -1)
         assert not {s.decode() for s in listed} & gone  # and every ranked list
 
 
