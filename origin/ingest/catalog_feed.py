@@ -129,6 +129,7 @@ def _decode(number: int, line: bytes) -> str:
 def _tsv(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
     lines = _lines(stream)
     header: list[str] = []
+    number = 0
     for number, raw in lines:
         if raw is None:
             raise FeedUnreadable(f"line {number}: the header row is longer than {MAX_LINE_BYTES}")
@@ -146,7 +147,7 @@ def _tsv(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
     key = _key(context + b"|tsv|" + "\t".join(header).encode())
     id_at = header.index("id")
     width = len(header)
-    current = [0]
+    current = [number]
     overlong: list[int] = []
 
     def text_lines() -> Iterator[str]:

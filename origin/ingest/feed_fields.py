@@ -254,7 +254,11 @@ def _url(fields: Mapping[str, object], name: str) -> str:
 def _brand(value: object) -> str:
     """A brand given as text, as ``{"name": ...}`` (schema.org style) or as a one-item list."""
     if isinstance(value, Mapping):
-        value = value.get("name")
+        if "name" not in value:
+            raise Rejected(
+                "brand", f"an object without 'name' (keys: {', '.join(map(str, value))[:60]})"
+            )
+        value = value["name"]
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
     if value is None:
