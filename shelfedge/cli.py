@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from invalidation.settings import InvalidationSettings
 from origin.errors import OriginError, SettingsError
 from origin.settings import Settings
+from shelfedge.import_commands import add_import_parser
 
 INVALIDATION_COMMANDS = ("consume", "events", "sell-out", "replay", "purges")
 
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     which = redrive.add_mutually_exclusive_group(required=True)
     which.add_argument("tags", nargs="*", default=[], help="the parked tags to re-drive")
     which.add_argument("--all", action="store_true", help="re-drive every parked tag")
+    add_import_parser(sub)
     return parser
 
 
@@ -105,6 +107,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from edge.adapters.local_server import serve_edge
 
         return serve_edge(settings.edge_port, settings.edge_origin_url, settings.segment_secret)
+    if command == "import":
+        from shelfedge.import_commands import run_import_command
+
+        return run_import_command(args, settings)
     if command == "aggregate":
         from origin.events.service import aggregate_command
 
