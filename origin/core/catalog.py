@@ -8,6 +8,7 @@ because they arrive on different topics with no ordering between them. Never per
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -28,6 +29,17 @@ DOCUMENT_FIELDS = (
 )  # fmt: skip
 """Every field of a product document except the per-location ones and the description (what
 recomputes read: a card never shows the description)."""
+
+
+DEFAULT_CATEGORY = "uncategorized"
+_SLUG_DROP = re.compile(r"[^a-z0-9]+")
+
+
+def category_id(path: str) -> str:
+    """The category id (`fragments.ids.ID_PATTERN`) of a category path: the slug of its last
+    level ("Home > Kitchen & Dining" -> ``kitchen-and-dining``), `DEFAULT_CATEGORY` if none."""
+    name = path.rpartition(">")[2].lower().replace("&", "and")
+    return _SLUG_DROP.sub("-", name).strip("-")[:64].rstrip("-") or DEFAULT_CATEGORY
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,21 +52,28 @@ for k = 1, #KEYS - 1 do
   local available = ARGV[c + 7] ~= 'out_of_stock'
   local price_at = c + #CONTENT
   local doc = redis.call('HMGET', KEYS[k], 'sku', 'price_cents', 'category', 'stock',
-    'price_version', 'stock_version', 'compare_at_cents', 'currency', unpack(CONTENT))
+    'price_version', 'stock_version', 'compare_at_cents', 'currency', 'deleted', unpack(CONTENT))
   local writes = {{}}
   local status = 'u'
-  if not doc[1] then
+  if not doc[1] or doc[9] then
+    -- new, or back from a catalog.v1 deletion (its tombstone keeps the versions it reached)
     status = 'c'
     writes = {{'sku', sku, 'promo', '', 'popularity', popularity, 'margin', margin,
-      'stock_version', '0', 'price_version', '0', 'content_version', '0',
       'price_cents', ARGV[price_at], 'compare_at_cents', ARGV[price_at + 1],
       'currency', ARGV[price_at + 2], 'stock', available and units or '0'}}
+    if doc[9] then
+      redis.call('HDEL', KEYS[k], 'deleted')
+    else
+      for _, name in ipairs({{'stock_version', 'price_version', 'content_version'}}) do
+        writes[#writes + 1] = name writes[#writes + 1] = '0'
+      end
+    end
     for n = 1, #CONTENT do
       writes[#writes + 1] = CONTENT[n] writes[#writes + 1] = ARGV[c + n - 1]
     end
   else
     for n = 1, #CONTENT do
-      if (doc[8 + n] or '') ~= ARGV[c + n - 1] then
+      if (doc[9 + n] or '') ~= ARGV[c + n - 1] then
         writes[#writes + 1] = CONTENT[n] writes[#writes + 1] = ARGV[c + n - 1]
       end
     end

@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 import msgspec
 
 from fragments.ids import SKU_PATTERN, anchored
-from origin.core.catalog import LABEL_COUNT
+from origin.core.catalog import LABEL_COUNT, category_id
 
 PARSER_VERSION = "gmc-1"
 """Changes whenever parsing rules change: unchanged-row fingerprints of older imports then no
@@ -34,7 +34,6 @@ MAX_CATEGORY_PATH = 750
 FEED_AVAILABLE_UNITS = 100
 """Stock units given to an available product whose stock no inventory event has set yet: a
 feed says only in or out of stock, and a card shows only the stock state."""
-DEFAULT_CATEGORY = "uncategorized"
 REQUIRED = ("id", "title", "link", "image_link", "price", "availability")
 
 AVAILABILITY = {
@@ -52,7 +51,6 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _AMOUNT = re.compile(r"^\d{1,10}(\.\d{1,4})?$")
 _GTIN = re.compile(r"^(\d{8}|\d{12}|\d{13}|\d{14})$")
 _SPACE = re.compile(r"\s+")
-_SLUG_DROP = re.compile(r"[^a-z0-9]+")
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -146,7 +144,7 @@ def parse_item(raw: Mapping[str, object], currency: str) -> FeedItem:
         currency=currency,
         availability=availability,
         brand=_brand(fields.get("brand")),
-        category=_slug(path.rpartition(">")[2]) or DEFAULT_CATEGORY,
+        category=category_id(path),
         category_path=path,
         item_group_id=_short(fields, "item_group_id", MAX_SHORT),
         gtin=gtin,
@@ -284,8 +282,3 @@ def _category_path(fields: Mapping[str, object]) -> str:
     if len(path) > MAX_CATEGORY_PATH:
         raise Rejected("product_type", f"{len(path)} characters, more than {MAX_CATEGORY_PATH}")
     return path
-
-
-def _slug(text: str) -> str:
-    """A category id (`fragments.ids.ID_PATTERN`) from a category name."""
-    return _SLUG_DROP.sub("-", text.lower().replace("&", "and")).strip("-")[:64].rstrip("-")
