@@ -222,7 +222,9 @@ def expected_product_fields(
             k = (event.sku, event.location)
             if k not in best_stock or best_stock[k].version < event.version:
                 best_stock[k] = event
-        elif event.sku not in best_price or best_price[event.sku].version < event.version:
+        elif isinstance(event, PriceEvent) and (
+            event.sku not in best_price or best_price[event.sku].version < event.version
+        ):
             best_price[event.sku] = event
     for (sku, location), inv in best_stock.items():
         doc = fields[sku]
