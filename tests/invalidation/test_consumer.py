@@ -45,7 +45,7 @@ def group() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
 
 
-def demo_events(world: World, count: int, seed: int = 1) -> list[InventoryEvent | PriceEvent]:
+def demo_events(world: World, count: int, seed: int = 1) -> list[Event]:
     stream = DemoEventStream(
         world.products,
         seed=seed,
