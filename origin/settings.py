@@ -115,10 +115,10 @@ def _tokens(e: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
         name, has_name, token = named.partition("=")
         if not (has_name and _TOKEN_NAME.fullmatch(name) and len(token) >= 16):
             name, token = "", named  # no name prefix: the whole value is the token
-        if len(token) < 16 or role not in ("viewer", "editor"):
+        if len(token) < 16 or role not in ("viewer", "editor", "ingest"):
             raise SettingsError(
                 "SHELFEDGE_ADMIN_TOKENS",
-                "a comma list of [<name>=]<token of 16+ chars>:<viewer|editor>",
+                "a comma list of [<name>=]<token of 16+ chars>:<viewer|editor|ingest>",
                 "<hidden>",
             )
         roles[token] = role

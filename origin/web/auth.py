@@ -1,4 +1,5 @@
-"""Bearer-token authentication with roles for the admin API: viewers read, editors write.
+"""Bearer-token authentication with roles for the admin API: viewers read, editors write, and
+ingest tokens (a retailer's feed pipeline) import catalog data and nothing else.
 
 Tokens come from `Settings.admin_tokens` (token -> role) and `admin_token_names` (token ->
 name for the audit log). Only their SHA-256 digests are kept in memory after start-up, and a
@@ -18,7 +19,15 @@ from starlette.responses import Response
 from origin.experiments.principal import Principal, Role
 from origin.web import problems
 
-_RANK: dict[str, int] = {"viewer": 1, "editor": 2}
+_RANK: dict[str, int] = {"ingest": 0, "viewer": 1, "editor": 2}
+"""Ranks of the admin API roles: an ingest token reads and writes nothing there."""
+_WHO = {
+    "ingest": "an ingest or editor",
+    "viewer": "a viewer or editor",
+    "editor": "a viewer or editor",
+}
+IMPORTERS: frozenset[str] = frozenset({"ingest", "editor"})
+"""Roles that may import catalog data."""
 MAX_AUTHORIZATION_HEADER = 512
 
 
@@ -29,10 +38,10 @@ class TokenAuthority:
         self._principals: dict[str, Principal] = {}
         for token, role in tokens.items():
             if role not in _RANK:
-                raise ValueError(f"admin token role must be viewer or editor, got {role!r}")
+                raise ValueError(f"admin token role must be viewer, editor or ingest, got {role!r}")
             name = names.get(token) or "unnamed"
             self._principals[_digest(token)] = Principal(
-                name, "editor" if role == "editor" else "viewer"
+                name, "editor" if role == "editor" else "ingest" if role == "ingest" else "viewer"
             )
 
     def authenticate(self, authorization: str | None) -> Principal | None:
@@ -50,19 +59,25 @@ def _digest(token: str) -> str:
 
 
 def require(request: Request, role: Role) -> Principal | Response:
-    """The request's principal if it holds `role` (or more); else the 401/403 problem."""
+    """The request's principal if it holds `role` (or more); else the 401/403 problem.
+
+    ``ingest`` is not a rank: it is granted to ingest and editor tokens only.
+    """
     authority: TokenAuthority = request.app.state.token_authority
     principal = authority.authenticate(request.headers.get("authorization"))
     if principal is None:
         return problems.problem(
             401,
             "Unauthorized",
-            "send 'Authorization: Bearer <token>' with a viewer or editor token "
+            f"send 'Authorization: Bearer <token>' with {_WHO[role]} token "
             "(SHELFEDGE_ADMIN_TOKENS; 'shelfedge dev' prints one)",
             invalid={"Authorization": "missing, malformed or unknown bearer token"},
             headers={"WWW-Authenticate": 'Bearer realm="shelfedge"'},
         )
-    if _RANK[principal.role] < _RANK[role]:
+    allowed = (
+        principal.role in IMPORTERS if role == "ingest" else _RANK[principal.role] >= _RANK[role]
+    )
+    if not allowed:
         return problems.problem(
             403,
             "Forbidden",
