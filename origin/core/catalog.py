@@ -25,10 +25,11 @@ CONTENT_FIELDS = (
 """Optional content a product feed or a catalog.v1 event carries (empty when never given)."""
 DOCUMENT_FIELDS = (
     "sku", "title", "brand", "category", "price_cents", "compare_at_cents", "currency", "promo",
-    "stock", "popularity", "margin", "stock_version", "price_version", *CONTENT_FIELDS,
+    "stock", "popularity", "margin", "stock_version", "price_version", "link", "image_link",
 )  # fmt: skip
-"""Every field of a product document except the per-location ones and the description (what
-recomputes read: a card never shows the description)."""
+"""What recomputes read of a product document: what scores and cards use. Per-location stock
+and the other content fields (description, labels, GTIN...) are left at their defaults in a
+product decoded from these."""
 
 
 DEFAULT_CATEGORY = "uncategorized"

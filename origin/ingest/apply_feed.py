@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import msgspec
 from redis.asyncio import Redis
 
 from origin.core import keys
@@ -32,13 +33,14 @@ _CONTENT = (
     "title", "brand", "category", "link", "image_link", "description", "category_path",
     "availability", "item_group_id", "gtin", "mpn", *LABEL_FIELDS,
 )  # fmt: skip
-_PER_ITEM = 2 + len(_CONTENT) + 3
+_PER_ITEM = 3
+_ENCODE = msgspec.msgpack.Encoder().encode
 
 _APPLY_ITEMS = f"""
 -- KEYS: the product document of each item (one SKU bucket), then the bucket's fingerprints.
--- ARGV per item ({_PER_ITEM}): sku, fingerprint, {", ".join(_CONTENT)},
---   price_cents, compare_at_cents, currency, then (once, at the end) units for an available
---   item, popularity and margin of a new product.
+-- ARGV per item ({_PER_ITEM}): sku, fingerprint, and a msgpack array of
+--   {", ".join(_CONTENT)}, price_cents, compare_at_cents, currency;
+--   then (once, at the end) units for an available item, popularity and margin of a new product.
 -- Returns per item {{status, price before, category before, stock before}}: status 'c' created,
 -- 'm' changed, 'u' unchanged.
 local CONTENT = {{{", ".join(f"'{c}'" for c in _CONTENT)}}}
@@ -48,8 +50,9 @@ local out = {{}}
 for k = 1, #KEYS - 1 do
   local at = (k - 1) * {_PER_ITEM}
   local sku, print = ARGV[at + 1], ARGV[at + 2]
-  local c = at + 3
-  local available = ARGV[c + 7] ~= 'out_of_stock'
+  local V = cmsgpack.unpack(ARGV[at + 3])
+  local c = 1
+  local available = V[c + 7] ~= 'out_of_stock'
   local price_at = c + #CONTENT
   local doc = redis.call('HMGET', KEYS[k], 'sku', 'price_cents', 'category', 'stock',
     'price_version', 'stock_version', 'compare_at_cents', 'currency', 'deleted', unpack(CONTENT))
@@ -59,8 +62,8 @@ for k = 1, #KEYS - 1 do
     -- new, or back from a catalog.v1 deletion (its tombstone keeps the versions it reached)
     status = 'c'
     writes = {{'sku', sku, 'promo', '', 'popularity', popularity, 'margin', margin,
-      'price_cents', ARGV[price_at], 'compare_at_cents', ARGV[price_at + 1],
-      'currency', ARGV[price_at + 2], 'stock', available and units or '0'}}
+      'price_cents', V[price_at], 'compare_at_cents', V[price_at + 1],
+      'currency', V[price_at + 2], 'stock', available and units or '0'}}
     if doc[9] then
       redis.call('HDEL', KEYS[k], 'deleted')
     else
@@ -69,23 +72,23 @@ for k = 1, #KEYS - 1 do
       end
     end
     for n = 1, #CONTENT do
-      writes[#writes + 1] = CONTENT[n] writes[#writes + 1] = ARGV[c + n - 1]
+      writes[#writes + 1] = CONTENT[n] writes[#writes + 1] = V[c + n - 1]
     end
   else
     for n = 1, #CONTENT do
-      if (doc[9 + n] or '') ~= ARGV[c + n - 1] then
-        writes[#writes + 1] = CONTENT[n] writes[#writes + 1] = ARGV[c + n - 1]
+      if (doc[9 + n] or '') ~= V[c + n - 1] then
+        writes[#writes + 1] = CONTENT[n] writes[#writes + 1] = V[c + n - 1]
       end
     end
     if tonumber(doc[5] or '0') == 0 then
-      if doc[2] ~= ARGV[price_at] then
-        writes[#writes + 1] = 'price_cents' writes[#writes + 1] = ARGV[price_at]
+      if doc[2] ~= V[price_at] then
+        writes[#writes + 1] = 'price_cents' writes[#writes + 1] = V[price_at]
       end
-      if (doc[7] or '') ~= ARGV[price_at + 1] then
-        writes[#writes + 1] = 'compare_at_cents' writes[#writes + 1] = ARGV[price_at + 1]
+      if (doc[7] or '') ~= V[price_at + 1] then
+        writes[#writes + 1] = 'compare_at_cents' writes[#writes + 1] = V[price_at + 1]
       end
-      if (doc[8] or '') ~= ARGV[price_at + 2] then
-        writes[#writes + 1] = 'currency' writes[#writes + 1] = ARGV[price_at + 2]
+      if (doc[8] or '') ~= V[price_at + 2] then
+        writes[#writes + 1] = 'currency' writes[#writes + 1] = V[price_at + 2]
       end
     end
     if tonumber(doc[6] or '0') == 0 then
@@ -165,9 +168,9 @@ class FeedApplier:
             for bucket in by_bucket.values():
                 args: list[str | bytes] = []
                 for item, digest in bucket:
-                    args += (item.sku, digest, *_content(item), str(item.price_cents))
-                    args += ("" if item.compare_at_cents is None else str(item.compare_at_cents),)
-                    args.append(item.currency)
+                    compare_at = "" if item.compare_at_cents is None else str(item.compare_at_cents)
+                    values = (*_content(item), str(item.price_cents), compare_at, item.currency)
+                    args += (item.sku, digest, _ENCODE(values))
                 await self._apply(
                     keys=[*(keys.product_key(i.sku) for i, _ in bucket),
                           keys.feed_prints_key(bucket[0][0].sku)],

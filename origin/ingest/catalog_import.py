@@ -39,6 +39,7 @@ from typing import BinaryIO, Literal
 from fragments.cards import stock_state
 from fragments.ids import FragmentKey
 from origin.core import keys
+from origin.core.catalog import Product
 from origin.core.purge_queue import PurgeRequest
 from origin.core.recompute import Recomputer
 from origin.core.redis_errors import bounded
@@ -53,7 +54,13 @@ from origin.ingest.catalog_feed import (
     read_items,
 )
 from origin.ingest.errors import FeedUnreadable, ImportAborted, ImportBusy
-from origin.ingest.feed_fields import FEED_AVAILABLE_UNITS, PARSER_VERSION, Rejected, parse_item
+from origin.ingest.feed_fields import (
+    FEED_AVAILABLE_UNITS,
+    PARSER_VERSION,
+    FeedItem,
+    Rejected,
+    parse_item,
+)
 from origin.ingest.report import ImportMode, ImportReport, Rejection
 from origin.ingest.spool import ItemSpool
 
@@ -211,10 +218,11 @@ class CatalogImporter:
         pending = await bounded(
             redis.smembers(keys.CATALOG_IMPORT_PENDING_KEY), self.timeout, "read pending SKUs"
         )
-        rescore: list[str] = sorted(as_text(s) for s in pending)
-        """SKUs whose scores may have moved (and a crashed import's leftovers)."""
+        leftovers: list[str] = sorted(as_text(s) for s in pending)
+        """SKUs a crashed import applied without recomputing their bundles."""
         showing: list[str] = []
-        """SKUs whose scores cannot have moved but whose cards may have."""
+        """SKUs already in the catalog whose cards (or ranks) may have changed."""
+        impacted: dict[FragmentKey, int] = {}
         done = 0
         for frames in spool.chunks(APPLY_CHUNK):
             skus = [item.sku for item, _ in frames]
@@ -229,25 +237,30 @@ class CatalogImporter:
                 await bounded(
                     redis.sadd(keys.CATALOG_SKUS_KEY, *created), self.timeout, "index SKUs"
                 )
+            fresh: list[Product] = []
+            moved: list[str] = []
             for outcome in outcomes:
                 if outcome.status == "unchanged":
                     report.unchanged += 1
-                    continue
-                if outcome.status == "created":
-                    report.created += 1
+                elif outcome.status == "created":
+                    report.created += 1  # shown by no bundle yet: ranked straight from the item
+                    fresh.append(_new_product(outcome.item))
                 else:
                     report.changed += 1
-                (rescore if self._may_rank_differently(outcome) else showing).append(
-                    outcome.item.sku
-                )
+                    showing.append(outcome.item.sku)
+                    if self._may_rank_differently(outcome):
+                        moved.append(outcome.item.sku)
+            await self._rescore(fresh, moved, impacted)
             done += len(frames)
             progress("apply", done, spool.count)
-        impacted: dict[FragmentKey, int] = {}
         if report.mode == "full":
             await self._remove_absent(seen, report, impacted)
         report.seconds_applying = time.perf_counter() - started
         started = time.perf_counter()
-        await self._impacted(rescore, showing, impacted, progress)
+        for chunk in _chunks(leftovers, APPLY_CHUNK):
+            await self._rescore([], chunk, impacted)
+        showing += leftovers
+        await self._showing(showing, impacted, progress)
         now_ms = int(time.time() * 1000)
         requests = {
             key: PurgeRequest(self.purgers, priority, now_ms) for key, priority in impacted.items()
@@ -291,30 +304,33 @@ class CatalogImporter:
             await self.applier.remove(chunk)
             report.removed += len(chunk)
 
-    async def _impacted(
-        self,
-        rescore: list[str],
-        showing: list[str],
-        impacted: dict[FragmentKey, int],
-        progress: Progress,
+    async def _rescore(
+        self, fresh: list[Product], moved: Sequence[str], impacted: dict[FragmentKey, int]
     ) -> None:
-        total = len(rescore) + len(showing)
+        """Rank new products (as built from their items) and the stored state of `moved` ones
+        in every list; the bundles they now enter are impacted (a sell-out's first)."""
+        products = {p.sku: p for p in fresh}
+        if moved:
+            products.update(await self.recomputer.current_products(moved))
+        if not products:
+            return
+        entering = await self.recomputer.rescore(list(products.values()))
+        for sku, keys_ in entering.items():
+            priority = 0 if stock_state(products[sku].stock) == "sold_out" else 1
+            for key in keys_:
+                impacted[key] = min(impacted.get(key, 1), priority)
+
+    async def _showing(
+        self, skus: list[str], impacted: dict[FragmentKey, int], progress: Progress
+    ) -> None:
+        """The bundles showing products that were already in the catalog are impacted."""
         done = 0
-        for chunk in _chunks(rescore, APPLY_CHUNK):
-            products = await self.recomputer.current_products(chunk)
-            entering = await self.recomputer.rescore(list(products.values())) if products else {}
-            for sku, keys_ in entering.items():
-                sold_out = stock_state(products[sku].stock) == "sold_out"
-                for key in keys_:
-                    impacted[key] = min(impacted.get(key, 1), 0 if sold_out else 1)
-            showing.extend(chunk)
-            done += len(chunk)
-            progress("propagate", done, total)
-        for chunk in _chunks(showing, APPLY_CHUNK * 5):
+        for chunk in _chunks(skus, APPLY_CHUNK * 5):
             for keys_ in (await self.recomputer.bundles_showing(chunk)).values():
                 for key in keys_:
                     impacted.setdefault(key, 1)
-        progress("propagate", total, total)
+            done += len(chunk)
+            progress("propagate", done, len(skus))
 
     async def _remember(self, report: ImportReport) -> None:
         await bounded(
@@ -322,6 +338,25 @@ class CatalogImporter:
             self.timeout,
             "store the import report",
         )
+
+
+def _new_product(item: FeedItem) -> Product:
+    """The product document the apply script writes for a new item, as recomputes read it."""
+    return Product(
+        sku=item.sku,
+        title=item.title,
+        brand=item.brand,
+        category=item.category,
+        price_cents=item.price_cents,
+        compare_at_cents=item.compare_at_cents,
+        currency=item.currency,
+        promo=None,
+        stock=item.stock_units,
+        popularity=DEFAULT_POPULARITY,
+        margin=DEFAULT_MARGIN,
+        link=item.link,
+        image_link=item.image_link,
+    )
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:

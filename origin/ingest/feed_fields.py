@@ -13,6 +13,7 @@ import html
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from html.parser import HTMLParser
 
 import msgspec
@@ -52,6 +53,7 @@ _AMOUNT = re.compile(r"^\d{1,10}(\.\d{1,4})?$")
 _GTIN = re.compile(r"^(\d{8}|\d{12}|\d{13}|\d{14})$")
 _SPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]*>")
+_URL_UNSAFE = re.compile(r"[\s<>\"'`]")
 
 
 class FeedItem(msgspec.Struct, frozen=True, array_like=True):
@@ -153,6 +155,7 @@ def parse_item(raw: Mapping[str, object], currency: str) -> FeedItem:
     )
 
 
+@lru_cache(maxsize=1024)
 def _field_name(name: str) -> str:
     """Header spellings seen in real feeds: ``g:price``, ``Price``, ``image link``."""
     return name.strip().lower().removeprefix("g:").replace(" ", "_")
@@ -244,7 +247,7 @@ def _url(fields: Mapping[str, object], name: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
         raise Rejected(name, f"{url[:80]!r}: expected an absolute http(s) URL")
-    if any(c.isspace() or c in "<>\"'`" for c in url):
+    if _URL_UNSAFE.search(url):
         raise Rejected(name, f"{url[:80]!r}: spaces, quotes and angle brackets must be encoded")
     return scheme.lower() + "://" + rest
 
