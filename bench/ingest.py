@@ -153,7 +153,8 @@ async def _drain_purges(redis: Redis) -> set[str]:
     """Every tag queued for purging (the queues are emptied)."""
     tags: set[str] = set()
     async for key in redis.scan_iter(match="se:*:purgeq:*"):
-        tags.update(as_text(m) for m in await redis.zrange(key, 0, -1))
+        members: list[Any] = await redis.zrange(key, 0, -1)
+        tags.update(as_text(m) for m in members)
         await redis.delete(key)
     return tags
 

@@ -55,6 +55,32 @@ class RawItem:
     """(field, reason) when the item cannot even be read (bad JSON, too many columns)."""
 
 
+class _Row(Mapping[str, object]):
+    """A TSV row seen as field -> value without building a dict (most rows of a re-import are
+    recognised by their fingerprint and never looked into)."""
+
+    __slots__ = ("_header", "_row")
+
+    def __init__(self, header: list[str], row: list[str]) -> None:
+        self._header = header
+        self._row = row
+
+    def __getitem__(self, name: str) -> object:
+        try:
+            return self._row[self._header.index(name)]
+        except (ValueError, IndexError):
+            raise KeyError(name) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._header[: len(self._row)])
+
+    def __len__(self) -> int:
+        return min(len(self._header), len(self._row))
+
+    def items(self) -> Iterator[tuple[str, object]]:  # type: ignore[override]
+        return iter(zip(self._header, self._row, strict=False))
+
+
 class CountingReader(io.RawIOBase):
     """A binary stream that counts the bytes read through it (progress bars)."""
 
@@ -182,7 +208,7 @@ def _tsv(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
             yield RawItem(start, sku, {}, b"", ("row", reason))
             continue
         digest = _digest("\t".join(row).encode(), key)
-        yield RawItem(start, sku, dict(zip(header, row, strict=False)), digest)
+        yield RawItem(start, sku, _Row(header, row), digest)
 
 
 def _jsonl(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:

@@ -65,7 +65,7 @@ from origin.ingest.report import ImportMode, ImportReport, Rejection
 from origin.ingest.spool import ItemSpool
 
 DEFAULT_REJECT_THRESHOLD = 0.01
-STAGE_CHUNK = 5000
+STAGE_CHUNK = 20_000
 APPLY_CHUNK = 2000
 LOCK_SECONDS = 3600
 _RELEASE = """
