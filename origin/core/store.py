@@ -158,10 +158,13 @@ class Store:
         return segments_from_json(raw) if raw else []
 
     async def product(self, sku: str) -> Product | None:
+        """The SKU's product, or None when it is not in the catalog (or was deleted by a
+        catalog.v1 event: its document is a tombstone)."""
         fields = await bounded(
             self.redis.hgetall(keys.product_key(sku)), self.timeout, "read product"
         )
-        return Product.from_hash(decode_map(fields)) if fields else None
+        doc = decode_map(fields)
+        return Product.from_hash(doc) if doc and "deleted" not in doc else None
 
     async def products(self, skus: Iterable[str], *, locations: bool = True) -> dict[str, Product]:
         """Products by SKU (missing SKUs are absent from the result).

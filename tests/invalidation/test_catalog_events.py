@@ -127,6 +127,7 @@ async def test_a_deletion_takes_the_sku_out_of_every_bundle_first(world: World) 
     later = await world.pipeline().process(
         records(PriceEvent("p-after", sku, 100, "USD", 99, WHEN), content(sku, 5, title="Back"))
     )
+    assert await world.store.product(sku) is None  # a tombstone is no product
     assert len(later.dead_letters) == 2
     assert all("unknown sku" in d.reason for d in later.dead_letters)
 
@@ -186,3 +187,21 @@ async def test_the_consumer_applies_content_events_from_the_broker(
     assert product is not None
     assert product.title == "Three"
     assert all(">Three<" in c for c in await cards_of(world, sku))
+
+
+async def test_a_feed_import_brings_a_deleted_product_back(redis_client: Redis) -> None:
+    shop = await make_shop(redis_client)
+    await shop.load(tsv(40))
+    sku = next(iter(next(iter((await shop.shown()).values()))))
+    pipeline = InvalidationPipeline(EventApplier(redis_client), shop.recomputer, ["local-edge"])
+    await pipeline.process(records(content(sku, 3, op="delete")))
+    assert await shop.store.product(sku) is None
+    assert all(sku not in shown for shown in (await shop.shown()).values())
+    stale = await pipeline.process(records(content(sku, 2, title="Too late")))
+    assert len(stale.dead_letters) == 1
+    report = await shop.load(tsv(40))
+    assert (report.created, report.unchanged) == (1, 39)
+    product = await shop.store.product(sku)
+    assert product is not None
+    assert product.content_version == 3  # the tombstone's version still gates older events
+    assert any(sku in shown for shown in (await shop.shown()).values())
