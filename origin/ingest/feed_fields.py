@@ -53,6 +53,8 @@ _AMOUNT = re.compile(r"^\d{1,10}(\.\d{1,4})?$")
 _GTIN = re.compile(r"^(\d{8}|\d{12}|\d{13}|\d{14})$")
 _SPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]*>")
+_NEEDS_WORK = re.compile(r"[<&\t\n\r\x0b\x0c\u00a0\u2000-\u200a\u2028\u2029\u3000]|  ")
+"""Markup, entities, or whitespace other than single spaces: what `_plain` must rework."""
 _URL_UNSAFE = re.compile(r"[\s<>\"'`]")
 
 
@@ -207,6 +209,8 @@ def _plain(text: str) -> str:
 
     The result is plain text, never markup: templates escape it when they render it.
     """
+    if not _NEEDS_WORK.search(text):
+        return text.strip()  # the common case: plain text already
     if "<" in text:
         parser = _TextOnly()
         parser.feed(text)
