@@ -32,8 +32,9 @@ import asyncio
 import io
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
+from itertools import islice
 from typing import BinaryIO, Literal
 
 from fragments.cards import stock_state
@@ -150,15 +151,12 @@ class CatalogImporter:
         context = f"{PARSER_VERSION}|{self.currency}".encode()
         seen: dict[str, int] = {}
         with ItemSpool() as spool:
-            chunk: list[RawItem] = []
-            for raw in read_items(buffered, fmt, context):
-                chunk.append(raw)
-                if len(chunk) >= STAGE_CHUNK:
-                    await self._stage(chunk, seen, spool, report, unit)
-                    chunk = []
-                    progress("stage", counting.count, total_bytes)
-            await self._stage(chunk, seen, spool, report, unit)
-            progress("stage", counting.count, total_bytes)
+            raw_items = read_items(buffered, fmt, context)
+            # Reading and judging run in a worker thread, a chunk at a time, so an import inside
+            # the web service leaves its event loop free to serve meanwhile.
+            while chunk := await asyncio.to_thread(_take, raw_items, STAGE_CHUNK):
+                await self._stage(chunk, seen, spool, report, unit)
+                progress("stage", counting.count, total_bytes)
             report.seconds_staging = time.perf_counter() - started
             if report.read == 0:
                 raise FeedUnreadable(f"{source}: the feed holds no items")
@@ -198,6 +196,17 @@ class CatalogImporter:
                 seen[raw.sku] = raw.position
             candidates.append(raw)
         prints = await self.applier.stored_prints([r.sku for r in candidates if r.sku])
+        await asyncio.to_thread(self._judge, candidates, prints, spool, report, unit)
+
+    def _judge(
+        self,
+        candidates: list[RawItem],
+        prints: dict[str, bytes],
+        spool: ItemSpool,
+        report: ImportReport,
+        unit: Unit,
+    ) -> None:
+        """Unchanged fingerprints counted, the rest validated: spooled or rejected."""
         for raw in candidates:
             if prints.get(raw.sku) == raw.digest:
                 report.unchanged += 1
@@ -208,7 +217,6 @@ class CatalogImporter:
                 report.reject(Rejection(raw.position, unit, raw.sku, exc.field, exc.reason))
                 continue
             spool.append(item, raw.digest)
-        await asyncio.sleep(0)  # a long import never starves the event loop
 
     async def _apply_and_propagate(
         self, spool: ItemSpool, seen: dict[str, int], report: ImportReport, progress: Progress
@@ -357,6 +365,10 @@ def _new_product(item: FeedItem) -> Product:
         link=item.link,
         image_link=item.image_link,
     )
+
+
+def _take(items: Iterator[RawItem], count: int) -> list[RawItem]:
+    return list(islice(items, count))
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
