@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 from redis.asyncio import Redis
 
+from origin.core import keys
 from origin.ingest import catalog_import
 from origin.ingest.errors import FeedUnreadable
 from origin.ingest.synthetic_feed import synthetic_items, tsv_lines
@@ -84,3 +85,39 @@ async def test_hostile_xml_changes_nothing(redis_client: Redis) -> None:
     assert await shop.shown() == before
     assert len(await shop.store.all_skus()) == 50
     assert await shop.queued_tags() == set()
+
+
+async def test_an_import_that_crashes_after_applying_is_finished_by_the_next(
+    redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Crash between apply and the bundle writes: shoppers still see the old feed, and the next
+    import (even of a feed with nothing new, whose items are all fingerprint-unchanged)
+    recomputes the bundles of the SKUs the crashed one applied."""
+    shop = await make_shop(redis_client)
+    await shop.load(tsv(N))
+    before = await shop.shown()
+
+    async def crash(*args: object, **kwargs: object) -> None:
+        raise ConnectionResetError("the importer died here")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(shop.recomputer, "recompute_many", crash)
+        with pytest.raises(ConnectionResetError):
+            await shop.load(renamed(N))
+    assert await redis_client.scard(keys.CATALOG_IMPORT_PENDING_KEY) == N
+    assert await shop.shown() == before
+    titles = [
+        t
+        for k in before
+        for c in (await shop.bundle(k)).candidates
+        for t in _TITLE.findall(c.card_html)
+    ]
+    assert not any(t.endswith(" v2") for t in titles)  # the old feed, whole
+
+    report = await shop.load(renamed(N))
+    assert report.unchanged == N  # every row was applied already
+    assert report.bundles_changed == len(shop.recomputer.all_keys())
+    assert await redis_client.scard(keys.CATALOG_IMPORT_PENDING_KEY) == 0
+    for key in shop.recomputer.all_keys():
+        for card in (await shop.bundle(key)).candidates:
+            assert _TITLE.findall(card.card_html)[0].endswith(" v2")
