@@ -21,10 +21,20 @@ class Topic:
 
 INVENTORY = Topic("inventory.v1", 6)
 PRICE = Topic("price.v1", 6)
+CATALOG = Topic("catalog.v1", 6)
+"""Product content: upserts of title, links, category, brand, labels, description; deletions."""
 LISTS = Topic("lists.v1", 3)
 """Imported recommendation lists (whole-list replacements), keyed by list id."""
 DEAD_LETTER = Topic("shelfedge.deadletter.v1", 1)
 EXPOSURES = Topic("exposures.v1", 3)
 CONVERSIONS = Topic("conversions.v1", 3)
 
-ALL_TOPICS: tuple[Topic, ...] = (INVENTORY, PRICE, LISTS, DEAD_LETTER, EXPOSURES, CONVERSIONS)
+ALL_TOPICS: tuple[Topic, ...] = (
+    INVENTORY,
+    PRICE,
+    CATALOG,
+    LISTS,
+    DEAD_LETTER,
+    EXPOSURES,
+    CONVERSIONS,
+)

@@ -1,13 +1,20 @@
 """Apply events to catalog state in Redis: atomic, deduplicated, version-gated.
 
-The events of a batch are one Lua call per SKU bucket, whose keys (each SKU's product document
-and recent event ids) share the bucket's hash slot, so every check-and-apply is atomic and Redis
-Cluster-safe:
+The events of a batch are one Lua call per SKU bucket, whose keys (each SKU's product document,
+recent event ids and the bucket's feed fingerprints) share the bucket's hash slot, so every
+check-and-apply is atomic and Redis Cluster-safe:
 
 1. dedupe: an event id among the SKU's last `SEEN_CAP` applied ids is a duplicate;
-2. gating: inventory versions are gated per (SKU, location), price versions per SKU: an event
-   whose version is not newer than the applied one is stale and changes nothing;
+2. gating: inventory versions are gated per (SKU, location), price versions per SKU, catalog
+   content versions per SKU: an event whose version is not newer than the applied one is stale
+   and changes nothing;
 3. apply, remember the id, and report what a shopper could see change.
+
+A catalog.v1 upsert writes the content fields it carries and forgets the SKU's feed fingerprint
+(`origin.core.keys.feed_prints_key`), so the next feed import compares that item again. A
+deletion leaves a tombstone (``deleted``, stock 0: the SKU leaves every list like a sell-out);
+inventory, price and content events for a deleted SKU are then unknown-SKU dead letters, and
+only a feed import brings the product back.
 
 A batch is sent as one pipeline; within a call each SKU's events apply in log order.
 """
@@ -23,8 +30,9 @@ from redis.asyncio import Redis
 
 from fragments.bundle import StockState
 from fragments.cards import stock_state
-from invalidation.events import Event, InventoryEvent
+from invalidation.events import LABELS, CatalogEvent, Event, InventoryEvent
 from origin.core import keys
+from origin.core.catalog import LABEL_FIELDS, category_id
 from origin.core.redis_errors import bounded
 
 SEEN_CAP = 64
@@ -34,17 +42,25 @@ _PRICE_FIELDS = 7
 _LPOS_MAX = 2
 """A SKU with at most this many events in a call looks each id up (LPOS); more read the list."""
 _APPLIED, _SHOWN, _REPRICED, _DUPLICATE, _STALE, _UNKNOWN = "a", "A", "P", "d", "s", "u"
+_RECATEGORISED = "R"
+"""An applied content event that moved the SKU to another category (its scores may move)."""
+_DELETE_FIELDS = 3
+_KEYS_PER_SKU = 3
 _CHUNK = 1000
 """Arguments per Redis call from Lua (unpack has a stack limit)."""
 
 _APPLY_BUCKET_EVENTS = f"""
--- KEYS: per SKU of one bucket (one hash slot), its product hash and its seen list.
+-- KEYS: per SKU of one bucket (one hash slot), its product hash, its seen list and the
+-- bucket's feed fingerprints.
 -- ARGV: per SKU, in KEYS order, the number of its events, then its events in log order:
 --   inventory: 'i', event_id, location, available, version                              (5)
 --   price:     'p', event_id, version, price_cents, currency, compare_at_cents, promo    (7)
+--   content:   'c', event_id, version, n, then n (field, value) pairs              (4 + 2n)
+--   deletion:  'x', event_id, version                                                   (3)
 -- Returns per SKU {{statuses, price before, price after, totals...}}: statuses has one letter
 -- per event ('{_APPLIED}' applied, '{_REPRICED}' applied price that changed the price,
--- '{_SHOWN}' applied price that changed another visible field, '{_DUPLICATE}' duplicate,
+-- '{_SHOWN}' applied price or content that changed another visible field,
+-- '{_RECATEGORISED}' applied content that changed the category, '{_DUPLICATE}' duplicate,
 -- '{_STALE}' stale, '{_UNKNOWN}' unknown SKU); the price before the SKU's events and after them;
 -- the stock total before the first applied inventory event and after each.
 -- A document is read once and written once, so a hot SKU's many events cost table lookups; so
@@ -53,12 +69,12 @@ local PRICE_DOCUMENT = {{'price_cents', 'currency', 'compare_at_cents', 'promo',
 local function mark(dirty, order, field)
   if not dirty[field] then dirty[field] = true order[#order + 1] = field end
 end
-local function apply_sku(product, seen, at, count)
+local function apply_sku(product, seen, prints, at, count)
   local doc = redis.call('HGETALL', product)
   local state = {{}}
   for n = 1, #doc, 2 do state[doc[n]] = doc[n + 1] end
   -- Every product document has a 'sku' field (origin.core.catalog): none means an unknown SKU.
-  local exists = state['sku'] ~= nil
+  local exists = state['sku'] ~= nil and state['deleted'] == nil
   local dirty, order, statuses, totals, known, pushed = {{}}, {{}}, {{}}, {{}}, {{}}, {{}}
   local ask = count <= {_LPOS_MAX}
   if not ask then
@@ -91,6 +107,29 @@ local function apply_sku(product, seen, at, count)
         end
         status = '{_APPLIED}'
       end
+    elseif kind == 'c' or kind == 'x' then
+      local sent = ARGV[at + 2]
+      if tonumber(sent) > tonumber(state['content_version'] or '0') then
+        status = '{_APPLIED}'
+        if kind == 'x' then
+          status = '{_SHOWN}'
+          state['deleted'] = '1' mark(dirty, order, 'deleted')
+          if #totals == 0 then totals[1] = total end
+          total = 0
+          totals[#totals + 1] = total
+        else
+          for f = 0, tonumber(ARGV[at + 3]) - 1 do
+            local name, value = ARGV[at + 4 + 2 * f], ARGV[at + 5 + 2 * f]
+            if (state[name] or '') ~= value then
+              if name == 'category' then status = '{_RECATEGORISED}'
+              elseif status ~= '{_RECATEGORISED}' then status = '{_SHOWN}' end
+              state[name] = value mark(dirty, order, name)
+            end
+          end
+        end
+        state['content_version'] = sent mark(dirty, order, 'content_version')
+        redis.call('HDEL', prints, state['sku'])
+      end
     else
       local sent = ARGV[at + 2]
       local version = tonumber(sent)
@@ -113,7 +152,10 @@ local function apply_sku(product, seen, at, count)
       pushed[#pushed + 1] = id
     end
     statuses[e] = status
-    at = at + (kind == 'i' and {_INVENTORY_FIELDS} or {_PRICE_FIELDS})
+    if kind == 'i' then at = at + {_INVENTORY_FIELDS}
+    elseif kind == 'p' then at = at + {_PRICE_FIELDS}
+    elseif kind == 'x' then at = at + {_DELETE_FIELDS}
+    else at = at + 4 + 2 * tonumber(ARGV[at + 3]) end
   end
   if #totals > 0 then state['stock'] = tostring(total) mark(dirty, order, 'stock') end
   for n = 1, #order, {_CHUNK} do
@@ -135,9 +177,9 @@ local function apply_sku(product, seen, at, count)
   return reply, at
 end
 local results, at = {{}}, 1
-for k = 1, #KEYS, 2 do
+for k = 1, #KEYS, {_KEYS_PER_SKU} do
   local count = tonumber(ARGV[at])
-  results[#results + 1], at = apply_sku(KEYS[k], KEYS[k + 1], at + 1, count)
+  results[#results + 1], at = apply_sku(KEYS[k], KEYS[k + 1], KEYS[k + 2], at + 1, count)
 end
 return results
 """
@@ -148,6 +190,7 @@ _STATUSES: dict[str, Status] = {
     _APPLIED: "applied",
     _SHOWN: "applied",
     _REPRICED: "applied",
+    _RECATEGORISED: "applied",
     _DUPLICATE: "duplicate",
     _STALE: "stale",
     _UNKNOWN: "unknown_sku",
@@ -186,7 +229,7 @@ class SkuResult:
     @property
     def applied(self) -> int:
         s = self.statuses
-        return s.count(_APPLIED) + s.count(_SHOWN) + s.count(_REPRICED)
+        return s.count(_APPLIED) + s.count(_SHOWN) + s.count(_REPRICED) + s.count(_RECATEGORISED)
 
     @property
     def duplicates(self) -> int:
@@ -215,8 +258,18 @@ class SkuResult:
 
     @property
     def visible_change(self) -> bool:
-        """What a shopper sees of the SKU may have changed: a stock state or a price."""
-        return _SHOWN in self.statuses or self.prices is not None or self.stock_state_changed
+        """What a shopper sees of the SKU may have changed: a stock state, a price, content."""
+        return (
+            _SHOWN in self.statuses
+            or self.recategorised
+            or self.prices is not None
+            or self.stock_state_changed
+        )
+
+    @property
+    def recategorised(self) -> bool:
+        """A content event moved the SKU to another category (its scores may move)."""
+        return _RECATEGORISED in self.statuses
 
     @property
     def stock_state_changed(self) -> bool:
@@ -236,8 +289,12 @@ class SkuResult:
         for index, status in zip(self.indexes, self.statuses, strict=True):
             event = events[index]
             visible = sold_out = False
-            if status in (_SHOWN, _REPRICED):
+            if status in (_SHOWN, _REPRICED, _RECATEGORISED):
                 visible = True
+                if isinstance(event, CatalogEvent) and event.op == "delete":
+                    new = next(states)
+                    sold_out = new == "sold_out" and old != "sold_out"
+                    old = new
             elif status == _APPLIED and isinstance(event, InventoryEvent):
                 new = next(states)
                 visible, sold_out = old != new, new == "sold_out" and old != "sold_out"
@@ -290,7 +347,11 @@ class EventApplier:
                 redis_keys: list[str] = []
                 args: list[str | int] = []
                 for sku in skus:
-                    redis_keys += (keys.product_key(sku), keys.event_seen_key(sku))
+                    redis_keys += (
+                        keys.product_key(sku),
+                        keys.event_seen_key(sku),
+                        keys.feed_prints_key(sku),
+                    )
                     indexes = by_sku[sku]
                     args.append(len(indexes))
                     for index in indexes:
@@ -315,8 +376,36 @@ def _sku_result(sku: str, indexes: list[int], reply: list[Any]) -> SkuResult:
 def _arguments(event: Event) -> tuple[str | int, ...]:
     if isinstance(event, InventoryEvent):
         return ("i", event.event_id, event.location, event.available, event.version)
+    if isinstance(event, CatalogEvent):
+        if event.op == "delete":
+            return ("x", event.event_id, event.version)
+        fields = _content_fields(event)
+        pairs = [part for pair in fields for part in pair]
+        return ("c", event.event_id, event.version, len(fields), *pairs)
     compare_at = "" if event.compare_at_cents is None else event.compare_at_cents
     return (
         "p", event.event_id, event.version, event.price_cents, event.currency, compare_at,
         event.promo or "",
     )  # fmt: skip
+
+
+def _content_fields(event: CatalogEvent) -> list[tuple[str, str]]:
+    """The product document fields a content upsert writes (only those it carries)."""
+    fields: list[tuple[str, str]] = [
+        (name, value)
+        for name, value in (
+            ("title", event.title),
+            ("link", event.link),
+            ("image_link", event.image_link),
+            ("brand", event.brand),
+            ("description", event.description),
+        )
+        if value is not None
+    ]
+    if event.category is not None:
+        path = " > ".join(p.strip() for p in event.category.split(">") if p.strip())
+        fields += [("category", category_id(path)), ("category_path", path)]
+    if event.labels is not None:
+        labels = [*event.labels, *([""] * LABELS)][:LABELS]
+        fields += list(zip(LABEL_FIELDS, labels, strict=True))
+    return fields

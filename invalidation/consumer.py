@@ -41,7 +41,12 @@ from invalidation.settings import DEFAULT_MAX_IN_FLIGHT
 
 log = logging.getLogger("shelfedge.consumer")
 
-SOURCE_TOPICS = (topics.INVENTORY.name, topics.PRICE.name, topics.LISTS.name)
+SOURCE_TOPICS = (
+    topics.INVENTORY.name,
+    topics.PRICE.name,
+    topics.CATALOG.name,
+    topics.LISTS.name,
+)
 WINDOWS_IN_FLIGHT = 3
 """The fetch buffer filling the next window, the window being applied and the one propagating."""
 

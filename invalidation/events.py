@@ -1,4 +1,5 @@
-"""Inventory, price and list events: the one definition of each topic's shape, and its parsing.
+"""Inventory, price, catalog content and list events: the one definition of each topic's shape,
+and its parsing.
 
 The event types below are the schema: their field types and constraints validate every record
 (msgspec, in C) and generate the published JSON Schemas (``invalidation/schemas/*.json``,
@@ -91,6 +92,63 @@ class PriceEvent(Struct, frozen=True):
             msgspec.structs.force_setattr(self, "promo", None)  # no promo, one spelling
 
 
+MAX_LABEL = 100
+LABELS = 5
+Url = Annotated[
+    str,
+    Meta(
+        max_length=2000,
+        pattern=r"^[hH][tT][tT][pP][sS]?://[^/\s<>\"'`][^\s<>\"'`]*$",
+        description="Absolute http(s) URL; spaces, quotes and angle brackets percent-encoded.",
+    ),
+]
+
+
+class CatalogEvent(Struct, frozen=True):
+    """Content of one SKU: an upsert of the fields it carries, or a deletion. Kafka key: the SKU.
+
+    An upsert changes only the fields present (an empty string clears an optional one) of a
+    product already in the catalog (products are created by feed imports, which carry prices
+    and availability). A deletion removes the product from every list and bundle; its document
+    stays as a tombstone, so a stale upsert delivered later is refused by its version.
+    """
+
+    event_id: EventId
+    sku: Sku
+    version: Annotated[
+        Version,
+        Meta(
+            description="Per-SKU content sequence (its own, apart from stock and price). At "
+            "most 2^53 - 1: versions are compared as doubles in Redis."
+        ),
+    ]
+    occurred_at: OccurredAt
+    op: Annotated[Literal["upsert", "delete"], Meta(description="upsert (default) or delete.")] = (
+        "upsert"
+    )
+    title: Annotated[str, Meta(min_length=1, max_length=150, description="Plain text.")] | None = (
+        None
+    )
+    link: Url | None = None
+    image_link: Url | None = None
+    category: (
+        Annotated[
+            str,
+            Meta(max_length=750, description='Category path, "Home > Kitchen > Cookware".'),
+        ]
+        | None
+    ) = None
+    brand: Annotated[str, Meta(max_length=70)] | None = None
+    labels: (
+        Annotated[
+            list[Annotated[str, Meta(max_length=MAX_LABEL)]],
+            Meta(max_length=LABELS, description="custom_label_0..4, in order."),
+        ]
+        | None
+    ) = None
+    description: Annotated[str, Meta(max_length=5000, description="Plain text.")] | None = None
+
+
 class ListItem(Struct, frozen=True):
     """One SKU of a list; scores, when given, for every item and non-increasing."""
 
@@ -139,15 +197,16 @@ class ListEvent(Struct, frozen=True):
         return ImportedList(self.kind, self.target, self.name, self.version, items)
 
 
-Event = InventoryEvent | PriceEvent
+Event = InventoryEvent | PriceEvent | CatalogEvent
 """The events that change one SKU's catalog state (applied per SKU bucket)."""
-SourceEvent = InventoryEvent | PriceEvent | ListEvent
+SourceEvent = InventoryEvent | PriceEvent | CatalogEvent | ListEvent
 """Every event the consumer reads: SKU events and whole lists."""
 
 EVENT_TYPES: dict[str, type[SourceEvent]] = {
     topics.INVENTORY.name: InventoryEvent,
     topics.PRICE.name: PriceEvent,
     topics.LISTS.name: ListEvent,
+    topics.CATALOG.name: CatalogEvent,
 }
 """The event type of each source topic (its schema)."""
 
@@ -183,4 +242,6 @@ def encode_event(event: SourceEvent) -> bytes:
 def topic_of(event: SourceEvent) -> str:
     if isinstance(event, ListEvent):
         return topics.LISTS.name
-    return topics.INVENTORY.name if isinstance(event, InventoryEvent) else topics.PRICE.name
+    if isinstance(event, InventoryEvent):
+        return topics.INVENTORY.name
+    return topics.PRICE.name if isinstance(event, PriceEvent) else topics.CATALOG.name

@@ -195,9 +195,10 @@ class InvalidationPipeline:
         report.purges_enqueued += len(outcome.changed) * len(self.purgers)
 
     def _scores_may_move(self, result: SkuResult) -> bool:
-        """Whether the SKU's scores may have moved: its stock state changed, or its price moved
-        across a segment's price band (the only ways events reach `origin.core.scoring`)."""
-        if result.stock_state_changed:
+        """Whether the SKU's scores may have moved: its stock state changed, its category
+        changed, or its price moved across a segment's price band (the only ways events reach
+        `origin.core.scoring`)."""
+        if result.stock_state_changed or result.recategorised:
             return True
         return result.prices is not None and self.recomputer.price_move_rescores(*result.prices)
 

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from fragments.cards import stock_state
 from invalidation.consumer import records_from_batch
 from invalidation.errors import BadEvent, ReplayError
-from invalidation.events import InventoryEvent, ListEvent, parse_event
+from invalidation.events import CatalogEvent, InventoryEvent, ListEvent, parse_event
 from invalidation.pipeline import InvalidationPipeline
 from invalidation.records import Record
 from origin.core import keys
@@ -164,7 +164,10 @@ async def dry_run(redis: Redis, records: Sequence[Record]) -> ReplayReport:
         if seen is not None:
             report.outcomes["duplicate"] += 1
             continue
-        gate = ("ver:" + event.location) if isinstance(event, InventoryEvent) else "price_version"
+        if isinstance(event, InventoryEvent):
+            gate = "ver:" + event.location
+        else:
+            gate = "content_version" if isinstance(event, CatalogEvent) else "price_version"
         applied = max(int(doc.get(gate, "0")), versions.get((event.sku, gate), 0))
         if event.version <= applied:
             report.outcomes["stale"] += 1
@@ -176,6 +179,8 @@ async def dry_run(redis: Redis, records: Sequence[Record]) -> ReplayReport:
             new_total = product.stock - product.locations.get(event.location, 0) + event.available
             if stock_state(new_total) != stock_state(product.stock):
                 report.visible_skus.add(event.sku)
+        elif isinstance(event, CatalogEvent):
+            report.visible_skus.add(event.sku)  # content: the recompute's content hash decides
         elif (event.price_cents, event.compare_at_cents, event.promo) != (
             product.price_cents,
             product.compare_at_cents,

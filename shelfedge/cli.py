@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from invalidation.settings import InvalidationSettings
 from origin.errors import OriginError, SettingsError
 from origin.settings import Settings
-from shelfedge.ingest_commands import add_commands as add_ingest_commands
+from shelfedge.import_commands import add_catalog_parser
+from shelfedge.ingest_commands import add_lists_parser, add_segments_parser
 
 INVALIDATION_COMMANDS = ("consume", "events", "sell-out", "replay", "purges")
 
@@ -59,7 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     which = redrive.add_mutually_exclusive_group(required=True)
     which.add_argument("tags", nargs="*", default=[], help="the parked tags to re-drive")
     which.add_argument("--all", action="store_true", help="re-drive every parked tag")
-    add_ingest_commands(sub)
+    imports = sub.add_parser(
+        "import", help="import retailer data: a product feed or recommendation lists"
+    )
+    kinds = imports.add_subparsers(dest="import_kind", required=True)
+    add_catalog_parser(kinds)
+    add_lists_parser(kinds)
+    add_segments_parser(sub)
     return parser
 
 
@@ -108,6 +115,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return serve_edge(settings.edge_port, settings.edge_origin_url, settings.segment_secret)
     if command == "import":
+        if args.import_kind == "catalog":
+            from shelfedge.import_commands import run_import_command
+
+            return run_import_command(args, settings)
         from shelfedge.ingest_commands import import_lists_command
 
         return asyncio.run(import_lists_command(settings, args))

@@ -27,11 +27,9 @@ from origin.errors import SettingsError
 from origin.settings import Settings
 
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``import`` and ``segments`` on the CLI's sub-command parser."""
-    imports = sub.add_parser("import", help="import retailer data (recommendation lists)")
-    what = imports.add_subparsers(dest="import_command", required=True)
-    lists = what.add_parser("lists", help="import recommendation lists (JSON Lines)")
+def add_lists_parser(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``import lists`` on the ``import`` command's kinds."""
+    lists = kinds.add_parser("lists", help="import recommendation lists (JSON Lines)")
     lists.add_argument("path", help="JSON Lines file, one list per line ('-' for stdin)")
     lists.add_argument(
         "--name",
@@ -48,6 +46,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         metavar="USER=SEGMENT",
         help="map a batch-output userId to a segment (repeatable)",
     )
+
+
+def add_segments_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``segments`` on the CLI's sub-command parser."""
     segments = sub.add_parser("segments", help="segments as configuration")
     seg_sub = segments.add_subparsers(dest="segments_command", required=True)
     sync = seg_sub.add_parser("sync", help="make the stored segments those of a segments file")

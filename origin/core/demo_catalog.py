@@ -85,8 +85,9 @@ def _product(rng: random.Random, index: int, brands: tuple[str, ...]) -> Product
     if rng.random() < 0.04:
         locations = dict.fromkeys(LOCATIONS, 0)
     title = f"{rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS[category])}"
+    sku = f"SKU-{index:05d}"
     return Product(
-        sku=f"SKU-{index:05d}",
+        sku=sku,
         title=title,
         brand=rng.choice(brands),
         category=category,
@@ -100,6 +101,8 @@ def _product(rng: random.Random, index: int, brands: tuple[str, ...]) -> Product
         stock_version=0,
         price_version=0,
         locations=locations,
+        link=f"/products/{sku}",
+        image_link=f"/static/img/{category}.svg",
     )
 
 

@@ -65,6 +65,16 @@ def event_seen_key(sku: str) -> str:
     return f"{NAMESPACE}:{_sku_slot(sku)}:seen:{sku}"
 
 
+def feed_prints_key(sku: str) -> str:
+    """HASH: SKU -> fingerprint of the feed item last applied to it, one hash per SKU bucket
+    (in the bucket's slot, so the import script updates it with the product documents).
+
+    An import skips parsing an item whose fingerprint is unchanged; anything else that writes
+    a product's content (a catalog.v1 event, a removal) deletes the SKU's fingerprint.
+    """
+    return f"{NAMESPACE}:{_sku_slot(sku)}:feedprints"
+
+
 def bundle_key(key: FragmentKey) -> str:
     """STRING: the encoded bundle, ready to serve."""
     return f"{NAMESPACE}:{_partition_slot(key.partition)}:bundle:{key.variant}:{key.locale}"
@@ -111,6 +121,17 @@ CATALOG_SKUS_KEY = f"{NAMESPACE}:catalog:skus"
 
 CATALOG_META_KEY = f"{NAMESPACE}:catalog:meta"
 """HASH: catalog-wide facts (seed, loaded at, popularity/margin normalisers)."""
+
+
+CATALOG_IMPORT_LOCK_KEY = f"{NAMESPACE}:catalog:import:lock"
+"""STRING with TTL: the id of the catalog import running now (one at a time)."""
+
+CATALOG_IMPORT_PENDING_KEY = f"{NAMESPACE}:catalog:import:pending"
+"""SET: SKUs an import has applied but whose bundles it has not yet recomputed (a crashed
+import's are recomputed by the next one)."""
+
+CATALOG_IMPORT_LAST_KEY = f"{NAMESPACE}:catalog:import:last"
+"""STRING: JSON report of the last catalog import that finished or aborted."""
 
 
 def partition_hashes_key(partition: str) -> str:

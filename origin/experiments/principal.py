@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Role = Literal["viewer", "editor"]
-"""Viewers read; editors also write."""
+Role = Literal["viewer", "editor", "ingest"]
+"""Viewers read; editors also write; ingest tokens (feed pipelines) only import catalog data."""
 
 
 @dataclass(frozen=True, slots=True)

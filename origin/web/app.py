@@ -31,7 +31,7 @@ from origin.web.experiments import edge_config_api
 from origin.web.experiments.state import create_experiments_state
 from origin.web.metrics import OriginMetrics
 from origin.web.openapi import openapi_document, openapi_json
-from origin.web.routes import bundles, health, ingest, products, storefront
+from origin.web.routes import bundles, catalog_imports, health, ingest, products, storefront
 from origin.web.state import OriginState
 
 HERE = Path(__file__).parent
@@ -76,6 +76,8 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
         *edge_config_api.routes(),
         *ingest.routes(),
         Route("/v1/events", post_events, methods=["POST"]),
+        Route("/v1/catalog/imports", catalog_imports.post_import, methods=["POST"]),
+        Route("/v1/catalog/imports/last", catalog_imports.last_import),
         *admin_routes.routes(),
         Route("/", storefront.storefront),
         Route("/static/img/{name}.svg", storefront.placeholder_image),

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from origin.web.admin.openapi import SECURITY_SCHEME, TAG, TAG_DESCRIPTION, admin_operations
+from origin.web.catalog_openapi import catalog_operations
 from origin.web.events.openapi import event_operations
 from origin.web.experiments.openapi import EXPERIMENT_SCHEMA, experiment_operations
 from origin.web.routes.ingest import ingest_operations
@@ -104,6 +105,7 @@ def openapi_document(extra: dict[str, dict[str, dict[str, Any]]] | None = None) 
         **operations(),
         **experiment_operations(),
         **event_operations(),
+        **catalog_operations(),
         **admin_operations(),
         **ingest_operations(),
     }

@@ -21,8 +21,9 @@ def problem(
     *,
     invalid: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, object] | None = None,
 ) -> Response:
-    """An ``application/problem+json`` response."""
+    """An ``application/problem+json`` response (`extensions`: extra members, RFC 9457 3.2)."""
     body: dict[str, object] = {
         "type": PROBLEM_TYPE_BASE + title.lower().replace(" ", "-"),
         "title": title,
@@ -31,6 +32,7 @@ def problem(
     }
     if invalid:
         body["invalid_params"] = [{"name": k, "reason": v} for k, v in invalid.items()]
+    body.update(extensions or {})
     return Response(
         json.dumps(body),
         status_code=status,

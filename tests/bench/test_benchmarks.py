@@ -38,6 +38,7 @@ EXPECTED = {
         ["pipeline/raw records/s", "event->purge p99 / window", "suppressed/unsuppressed purges"],
         3,
     ),
+    "bench.ingest": (["import/raw-parse items/s", "1% re-import/full import seconds"], 4),
     "bench.wasm": (
         [
             "wasi/cpython decision p50",

@@ -65,6 +65,9 @@ class Stack:
     """The local edge, in front of the origin: the storefront for shoppers."""
     redis: Redis
     aggregator: Aggregator
+    redis_url: str = ""
+    kafka_bootstrap: str = ""
+    editor_token: str = EDITOR_TOKEN
 
 
 def _two_ports() -> tuple[int, int]:
@@ -109,7 +112,9 @@ async def running_stack() -> AsyncIterator[Stack]:
                 ).start()
             )
             async with _aggregating(broker.bootstrap, redis) as aggregator:
-                yield Stack(origin.url, edge.url, redis, aggregator)
+                yield Stack(
+                    origin.url, edge.url, redis, aggregator, redis_server.url, broker.bootstrap
+                )
         finally:
             await redis.aclose()
 

@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from fragments.bundle import decode_bundle
 from fragments.ids import FragmentKey
 from fragments.slots import load_slots
-from fragments.topics import INVENTORY, PRICE
+from fragments.topics import CATALOG, INVENTORY, PRICE
 from invalidation.apply import EventApplier
 from invalidation.consumer import ConsumerConfig, InvalidationConsumer
 from invalidation.events import Event, InventoryEvent, PriceEvent, encode_event, topic_of
@@ -49,7 +49,7 @@ CATALOG_SEED = 42
 CATALOG_SKUS = 300
 SOURCE_TOPICS = (INVENTORY.name, PRICE.name)
 SOURCE_PARTITIONS = tuple(
-    TopicPartition(t.name, p) for t in (INVENTORY, PRICE) for p in range(t.partitions)
+    TopicPartition(t.name, p) for t in (INVENTORY, PRICE, CATALOG) for p in range(t.partitions)
 )
 # Consumer-group joins on Tansu take about session_timeout / 2: keep sessions short in tests.
 TEST_SESSION_TIMEOUT_MS = 3000
@@ -222,7 +222,9 @@ def expected_product_fields(
             k = (event.sku, event.location)
             if k not in best_stock or best_stock[k].version < event.version:
                 best_stock[k] = event
-        elif event.sku not in best_price or best_price[event.sku].version < event.version:
+        elif isinstance(event, PriceEvent) and (
+            event.sku not in best_price or best_price[event.sku].version < event.version
+        ):
             best_price[event.sku] = event
     for (sku, location), inv in best_stock.items():
         doc = fields[sku]

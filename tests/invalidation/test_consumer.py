@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from fragments import topics
 from invalidation.consumer import ConsumerConfig, InvalidationConsumer, next_offsets_of
 from invalidation.demo_events import DemoEventStream, EventMix
-from invalidation.events import InventoryEvent, PriceEvent, encode_event
+from invalidation.events import Event, InventoryEvent, PriceEvent, encode_event
 from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipeline
 from invalidation.records import DecodedRecords, Record
 from origin.errors import StoreUnavailable
@@ -46,7 +46,7 @@ def group() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
 
 
-def demo_events(world: World, count: int, seed: int = 1) -> list[InventoryEvent | PriceEvent]:
+def demo_events(world: World, count: int, seed: int = 1) -> list[Event]:
     stream = DemoEventStream(
         world.products,
         seed=seed,
@@ -54,7 +54,7 @@ def demo_events(world: World, count: int, seed: int = 1) -> list[InventoryEvent 
         mix=EventMix(price=0.1, promo=0.03, sell_out=0.05, restock=0.05),
         id_prefix=f"t{seed}",
     )
-    events: list[InventoryEvent | PriceEvent] = []
+    events: list[Event] = []
     while len(events) < count:
         events.extend(stream.next_change())
     return events

@@ -15,12 +15,13 @@ import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from fragments.topics import INVENTORY, PRICE
+from fragments.topics import CATALOG, INVENTORY, PRICE
 from invalidation.demo_events import DemoEventStream, EventMix
-from invalidation.events import Event, encode_event, topic_of
+from invalidation.events import CatalogEvent, Event, encode_event, topic_of
 from invalidation.replay import dry_run, read_range, replay
 from origin.core import keys
 from tests.invalidation.support import (
+    WHEN,
     Produced,
     World,
     expected_product_fields,
@@ -169,3 +170,31 @@ async def test_a_batched_range_is_read_to_its_real_end_on_every_engine(
     assert sorted((r.topic, r.partition, r.offset) for r in records) == sorted(
         (topic_of(p.event), p.partition, p.offset) for p in produced
     )
+
+
+async def test_catalog_events_replay_idempotently_and_dry_run_predicts_them(
+    world: World, fresh_kafka_broker: Broker
+) -> None:
+    bootstrap = fresh_kafka_broker.bootstrap
+    skus = [p.sku for p in world.products[:20]]
+    events: list[Event] = [
+        CatalogEvent(f"cat-{sku}-{v}", sku, v, WHEN, title=f"{sku} v{v}")
+        for v in (1, 2)
+        for sku in skus
+    ]
+    await produce_unbatched(bootstrap, events)
+    records = await read_range(bootstrap, [CATALOG.name], from_offset=0)
+    predicted = await dry_run(world.redis, records)
+    assert predicted.outcomes["applied"] == len(events)
+    assert predicted.visible_skus == set(skus)
+    first = await replay(world.pipeline(), records)
+    assert first.outcomes == predicted.outcomes
+    assert first.bundles_changed > 0
+    await clear_purge_queues(world)
+    again = await replay(
+        world.pipeline(), await read_range(bootstrap, [CATALOG.name], from_offset=0)
+    )
+    assert again.outcomes["applied"] == 0
+    assert (again.bundles_changed, again.purges_enqueued) == (0, 0)
+    fields = await world.product_fields()
+    assert all(fields[sku]["title"] == f"{sku} v2" for sku in skus)

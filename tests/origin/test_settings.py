@@ -169,3 +169,9 @@ def test_secrets_are_never_echoed(environ: dict[str, str]) -> None:
     secret = next(iter(environ.values())).split(":")[0]
     assert secret not in str(caught.value)
     assert "<hidden>" in str(caught.value)
+
+
+def test_admin_tokens_accept_the_ingest_role() -> None:
+    settings = Settings.from_env({"SHELFEDGE_ADMIN_TOKENS": "feedbot=an-ingest-token-0001:ingest"})
+    assert settings.admin_tokens == {"an-ingest-token-0001": "ingest"}
+    assert settings.admin_token_names == {"an-ingest-token-0001": "feedbot"}

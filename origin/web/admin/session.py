@@ -81,7 +81,7 @@ class AdminSessions:
         self._principals: dict[str, Principal] = {}
         for token in tokens:
             principal = authority.authenticate(f"Bearer {token}")
-            if principal is not None:
+            if principal is not None and principal.role != "ingest":  # no admin UI for feeds
                 self._principals[self._token_mac(token)] = principal
         self.always_secure = always_secure
         self.lifetime_s = lifetime_s
@@ -96,7 +96,7 @@ class AdminSessions:
         """The session and its cookie value for a valid token; None for an unknown one."""
         token = token.strip()
         principal = self._authority.authenticate(f"Bearer {token}") if token else None
-        if principal is None:
+        if principal is None or principal.role == "ingest":
             return None
         session = Session(principal, secrets.token_urlsafe(24), self.clock() + self.lifetime_s)
         payload = {"t": self._token_mac(token), "c": session.csrf, "e": int(session.expires)}

@@ -1,0 +1,219 @@
+"""Apply validated feed items to product documents, and remove products, in Redis.
+
+One Lua call per SKU bucket (`origin.core.keys.sku_bucket`): its keys are the product documents
+of the bucket's SKUs and the bucket's fingerprint hash, all in the bucket's hash slot (Redis
+Cluster-safe). Per item, the script compares the feed's content with the document and writes
+only what differs, then records the item's fingerprint.
+
+Ownership rule: a feed carries no versions, events do. Once a price.v1 event has set a SKU's
+price (``price_version`` > 0) the feed no longer writes its price; once an inventory.v1 event has
+set its stock (``stock_version`` > 0) the feed no longer writes its stock. Content (title, links,
+category, brand, labels, description) is written by the latest of a feed import and a
+catalog.v1 event. A feed never changes popularity or margin; a new product starts with
+`DEFAULT_POPULARITY` and `DEFAULT_MARGIN`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+from redis.asyncio import Redis
+
+from origin.core import keys
+from origin.core.catalog import LABEL_FIELDS
+from origin.core.redis_errors import bounded
+from origin.ingest.feed_fields import FeedItem
+
+DEFAULT_POPULARITY = 0.1
+DEFAULT_MARGIN = 0.3
+_CONTENT = (
+    "title", "brand", "category", "link", "image_link", "description", "category_path",
+    "availability", "item_group_id", "gtin", "mpn", *LABEL_FIELDS,
+)  # fmt: skip
+_PER_ITEM = 3
+_ENCODE = msgspec.msgpack.Encoder().encode
+
+_APPLY_ITEMS = f"""
+-- KEYS: the product document of each item (one SKU bucket), then the bucket's fingerprints.
+-- ARGV per item ({_PER_ITEM}): sku, fingerprint, and a msgpack array of
+--   {", ".join(_CONTENT)}, price_cents, compare_at_cents, currency;
+--   then (once, at the end) units for an available item, popularity and margin of a new product.
+-- Returns per item {{status, price before, category before, stock before}}: status 'c' created,
+-- 'm' changed, 'u' unchanged.
+local CONTENT = {{{", ".join(f"'{c}'" for c in _CONTENT)}}}
+local prints = KEYS[#KEYS]
+local units, popularity, margin = ARGV[#ARGV - 2], ARGV[#ARGV - 1], ARGV[#ARGV]
+local out = {{}}
+for k = 1, #KEYS - 1 do
+  local at = (k - 1) * {_PER_ITEM}
+  local sku, print = ARGV[at + 1], ARGV[at + 2]
+  local V = cmsgpack.unpack(ARGV[at + 3])
+  local c = 1
+  local available = V[c + 7] ~= 'out_of_stock'
+  local price_at = c + #CONTENT
+  local doc = redis.call('HMGET', KEYS[k], 'sku', 'price_cents', 'category', 'stock',
+    'price_version', 'stock_version', 'compare_at_cents', 'currency', 'deleted', unpack(CONTENT))
+  local writes = {{}}
+  local status = 'u'
+  if not doc[1] or doc[9] then
+    -- new, or back from a catalog.v1 deletion (its tombstone keeps the versions it reached)
+    status = 'c'
+    writes = {{'sku', sku, 'promo', '', 'popularity', popularity, 'margin', margin,
+      'price_cents', V[price_at], 'compare_at_cents', V[price_at + 1],
+      'currency', V[price_at + 2], 'stock', available and units or '0'}}
+    if doc[9] then
+      redis.call('HDEL', KEYS[k], 'deleted')
+    else
+      for _, name in ipairs({{'stock_version', 'price_version', 'content_version'}}) do
+        writes[#writes + 1] = name writes[#writes + 1] = '0'
+      end
+    end
+    for n = 1, #CONTENT do
+      writes[#writes + 1] = CONTENT[n] writes[#writes + 1] = V[c + n - 1]
+    end
+  else
+    for n = 1, #CONTENT do
+      if (doc[9 + n] or '') ~= V[c + n - 1] then
+        writes[#writes + 1] = CONTENT[n] writes[#writes + 1] = V[c + n - 1]
+      end
+    end
+    if tonumber(doc[5] or '0') == 0 then
+      if doc[2] ~= V[price_at] then
+        writes[#writes + 1] = 'price_cents' writes[#writes + 1] = V[price_at]
+      end
+      if (doc[7] or '') ~= V[price_at + 1] then
+        writes[#writes + 1] = 'compare_at_cents' writes[#writes + 1] = V[price_at + 1]
+      end
+      if (doc[8] or '') ~= V[price_at + 2] then
+        writes[#writes + 1] = 'currency' writes[#writes + 1] = V[price_at + 2]
+      end
+    end
+    if tonumber(doc[6] or '0') == 0 then
+      local stock = tonumber(doc[4] or '0')
+      if available and stock <= 0 then
+        writes[#writes + 1] = 'stock' writes[#writes + 1] = units
+      elseif not available and stock > 0 then
+        writes[#writes + 1] = 'stock' writes[#writes + 1] = '0'
+      end
+    end
+    if #writes > 0 then status = 'm' end
+  end
+  if #writes > 0 then redis.call('HSET', KEYS[k], unpack(writes)) end
+  redis.call('HSET', prints, sku, print)
+  out[k] = {{status, doc[2] or '', doc[3] or '', doc[4] or ''}}
+end
+return out
+"""
+
+_REMOVE_PRODUCTS = """
+-- KEYS: the product documents of SKUs of one bucket, then the bucket's fingerprints.
+-- ARGV: the SKUs in the same order. Deletes each document and its fingerprint.
+for k = 1, #KEYS - 1 do
+  redis.call('DEL', KEYS[k])
+  redis.call('HDEL', KEYS[#KEYS], ARGV[k])
+end
+return #KEYS - 1
+"""
+
+Status = Literal["created", "changed", "unchanged"]
+_STATUS: dict[str, Status] = {"c": "created", "m": "changed", "u": "unchanged"}
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """What applying one feed item did to its product document."""
+
+    item: FeedItem
+    status: Status
+    price_before: int | None
+    category_before: str
+    stock_before: int | None
+
+
+class FeedApplier:
+    """Writes feed items into product documents (see the module docstring for the rules)."""
+
+    def __init__(self, redis: Redis, timeout: float = 30.0) -> None:
+        self.redis = redis
+        self.timeout = timeout
+        self._apply = redis.register_script(_APPLY_ITEMS)
+        self._remove = redis.register_script(_REMOVE_PRODUCTS)
+
+    async def stored_prints(self, skus: Sequence[str]) -> dict[str, bytes]:
+        """The fingerprint of the feed item last applied to each SKU that has one."""
+        by_bucket = _by_bucket(skus)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for bucket in by_bucket.values():
+                pipe.hmget(keys.feed_prints_key(bucket[0]), bucket)
+            rows: list[Any] = await bounded(pipe.execute(), self.timeout, "read fingerprints")
+        return {
+            sku: value
+            for bucket, values in zip(by_bucket.values(), rows, strict=True)
+            for sku, value in zip(bucket, values, strict=True)
+            if value is not None
+        }
+
+    async def apply(
+        self, items: Sequence[tuple[FeedItem, bytes]], units: int, popularity: float, margin: float
+    ) -> list[ItemOutcome]:
+        """Apply (item, fingerprint) pairs; outcomes in no particular order."""
+        by_bucket: dict[int, list[tuple[FeedItem, bytes]]] = {}
+        for pair in items:
+            by_bucket.setdefault(keys.sku_bucket(pair[0].sku), []).append(pair)
+        tail = (str(units), repr(popularity), repr(margin))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for bucket in by_bucket.values():
+                args: list[str | bytes] = []
+                for item, digest in bucket:
+                    compare_at = "" if item.compare_at_cents is None else str(item.compare_at_cents)
+                    values = (*_content(item), str(item.price_cents), compare_at, item.currency)
+                    args += (item.sku, digest, _ENCODE(values))
+                await self._apply(
+                    keys=[*(keys.product_key(i.sku) for i, _ in bucket),
+                          keys.feed_prints_key(bucket[0][0].sku)],
+                    args=[*args, *tail],
+                    client=pipe,
+                )  # fmt: skip
+            replies: list[Any] = await bounded(pipe.execute(), self.timeout, "apply feed items")
+        return [
+            ItemOutcome(
+                item,
+                _STATUS[status.decode()],
+                int(price) if price else None,
+                category.decode(),
+                int(stock) if stock else None,
+            )
+            for bucket, reply in zip(by_bucket.values(), replies, strict=True)
+            for (item, _), (status, price, category, stock) in zip(bucket, reply, strict=True)
+        ]
+
+    async def remove(self, skus: Sequence[str]) -> None:
+        """Delete the product documents (and fingerprints) of `skus`."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for bucket in _by_bucket(skus).values():
+                await self._remove(
+                    keys=[*(keys.product_key(s) for s in bucket), keys.feed_prints_key(bucket[0])],
+                    args=bucket,
+                    client=pipe,
+                )
+            if skus:
+                pipe.srem(keys.CATALOG_SKUS_KEY, *skus)
+            await bounded(pipe.execute(), self.timeout, "remove products")
+
+
+def _by_bucket(skus: Sequence[str]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for sku in skus:
+        out.setdefault(keys.sku_bucket(sku), []).append(sku)
+    return out
+
+
+def _content(item: FeedItem) -> tuple[str, ...]:
+    return (
+        item.title, item.brand, item.category, item.link, item.image_link, item.description,
+        item.category_path, item.availability, item.item_group_id, item.gtin, item.mpn,
+        *item.labels,
+    )  # fmt: skip

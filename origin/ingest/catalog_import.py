@@ -1,0 +1,380 @@
+"""Import a product feed into the catalog: stage it all, then switch, then recompute what changed.
+
+Three phases, in order:
+
+1. **Stage**: stream the feed (`origin.ingest.catalog_feed`), judge every item
+   (`origin.ingest.feed_fields`), and spool the valid ones to local disk. An item whose
+   fingerprint equals the one of the item last applied to its SKU is unchanged and is not parsed
+   again. Nothing in Redis changes. If more than `reject_threshold` of the items read were
+   rejected, the import aborts here: nothing is applied.
+2. **Apply**: write the staged items into product documents (one Lua call per SKU bucket) and,
+   for a full feed, remove the products the feed no longer contains (out of every ranked list
+   first, then their documents). Bundles are not touched: shoppers still see the old feed.
+3. **Propagate**: rescore what may rank differently, then recompute every bundle that shows (or
+   should now show) a created, changed or removed product, through `Recomputer.recompute_many`:
+   each bundle is rebuilt from the fully applied catalog and written in one atomic
+   compare-and-set only when its content hash changed, its purge enqueued in the same write. An
+   unchanged feed recomputes nothing and purges nothing; a 1 % price change purges only the
+   bundles showing those products.
+
+What "atomic" means here (docs/catalog-feeds.md): an import is all or nothing until phase 2
+starts; the unit a shopper sees, a bundle, goes from its old content to its new content in one
+write, built after every item of the feed was applied, so no bundle written by an import shows
+part of a feed. Product documents are not switched together (they live in many hash slots): a
+reader of single products sees each product old or new, and for the seconds of phase 2 some
+products new and others old. A crash in phase 2 or 3 leaves the SKUs applied so far in
+`origin.core.keys.CATALOG_IMPORT_PENDING_KEY`; the next import recomputes their bundles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
+from itertools import islice
+from typing import BinaryIO, Literal
+
+from fragments.cards import stock_state
+from fragments.ids import FragmentKey
+from origin.core import keys
+from origin.core.catalog import Product
+from origin.core.purge_queue import PurgeRequest
+from origin.core.recompute import Recomputer
+from origin.core.redis_errors import bounded
+from origin.core.redis_text import as_text
+from origin.core.store import Store
+from origin.ingest.apply_feed import DEFAULT_MARGIN, DEFAULT_POPULARITY, FeedApplier, ItemOutcome
+from origin.ingest.catalog_feed import (
+    CountingReader,
+    FeedFormat,
+    RawItem,
+    detect_format,
+    read_items,
+)
+from origin.ingest.errors import FeedUnreadable, ImportAborted, ImportBusy
+from origin.ingest.feed_fields import (
+    FEED_AVAILABLE_UNITS,
+    PARSER_VERSION,
+    FeedItem,
+    Rejected,
+    parse_item,
+)
+from origin.ingest.report import ImportMode, ImportReport, Rejection
+from origin.ingest.spool import ItemSpool
+
+DEFAULT_REJECT_THRESHOLD = 0.01
+STAGE_CHUNK = 20_000
+APPLY_CHUNK = 2000
+LOCK_SECONDS = 3600
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+Unit = Literal["line", "item"]
+Progress = Callable[[str, int, int | None], None]
+"""(phase, done, total): phases ``stage`` (bytes read), ``apply`` and ``propagate`` (items)."""
+
+
+class CatalogImporter:
+    """Imports feeds into one store, recomputing with one recomputer."""
+
+    def __init__(
+        self,
+        store: Store,
+        recomputer: Recomputer,
+        purgers: Sequence[str],
+        *,
+        currency: str = "USD",
+        timeout: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.recomputer = recomputer
+        self.purgers = tuple(purgers)
+        self.currency = currency
+        self.timeout = timeout
+        self.applier = FeedApplier(store.redis, timeout)
+        self._release = store.redis.register_script(_RELEASE)
+
+    async def run(
+        self,
+        stream: BinaryIO,
+        *,
+        source: str,
+        mode: ImportMode = "full",
+        reject_threshold: float = DEFAULT_REJECT_THRESHOLD,
+        fmt: FeedFormat | None = None,
+        total_bytes: int | None = None,
+        progress: Progress | None = None,
+    ) -> ImportReport:
+        """Import the feed read from `stream`; raises `ImportAborted` (with `.report`) when the
+        reject threshold is exceeded, `FeedUnreadable` when the feed cannot be read at all,
+        `ImportBusy` when another import is running."""
+        token = secrets.token_hex(8)
+        locked = await bounded(
+            self.store.redis.set(keys.CATALOG_IMPORT_LOCK_KEY, token, nx=True, ex=LOCK_SECONDS),
+            self.timeout,
+            "take the import lock",
+        )
+        if not locked:
+            raise ImportBusy("another catalog import is running (retry when it has finished)")
+        try:
+            return await self._run(
+                stream, source, mode, reject_threshold, fmt, total_bytes, progress or _quiet
+            )
+        finally:
+            await bounded(
+                self._release(keys=[keys.CATALOG_IMPORT_LOCK_KEY], args=[token]),
+                self.timeout,
+                "release the import lock",
+            )
+
+    async def _run(
+        self,
+        stream: BinaryIO,
+        source: str,
+        mode: ImportMode,
+        threshold: float,
+        fmt: FeedFormat | None,
+        total_bytes: int | None,
+        progress: Progress,
+    ) -> ImportReport:
+        counting = CountingReader(stream)
+        buffered = io.BufferedReader(counting, buffer_size=1 << 16)
+        fmt = fmt or detect_format(buffered)
+        report = ImportReport(source=source, format=fmt, mode=mode, reject_threshold=threshold)
+        unit: Unit = "item" if fmt == "xml" else "line"
+        started = time.perf_counter()
+        context = f"{PARSER_VERSION}|{self.currency}".encode()
+        seen: dict[str, int] = {}
+        with ItemSpool() as spool:
+            raw_items = read_items(buffered, fmt, context)
+            # Reading and judging run in a worker thread, a chunk at a time, so an import inside
+            # the web service leaves its event loop free to serve meanwhile.
+            while chunk := await asyncio.to_thread(_take, raw_items, STAGE_CHUNK):
+                await self._stage(chunk, seen, spool, report, unit)
+                progress("stage", counting.count, total_bytes)
+            report.seconds_staging = time.perf_counter() - started
+            if report.read == 0:
+                raise FeedUnreadable(f"{source}: the feed holds no items")
+            if report.reject_ratio > threshold:
+                await self._remember(report)
+                raise ImportAborted(
+                    f"{report.rejected} of {report.read} items rejected "
+                    f"({report.reject_ratio:.2%} > {threshold:.2%}): nothing applied",
+                    report,
+                )
+            await self._apply_and_propagate(spool, seen, report, progress)
+        report.applied = True
+        await self._remember(report)
+        return report
+
+    async def _stage(
+        self,
+        chunk: list[RawItem],
+        seen: dict[str, int],
+        spool: ItemSpool,
+        report: ImportReport,
+        unit: Unit,
+    ) -> None:
+        """Judge one chunk of raw items: rejects, unchanged fingerprints, the rest spooled."""
+        report.read += len(chunk)
+        candidates: list[RawItem] = []
+        for raw in chunk:
+            if raw.error is not None:
+                report.reject(Rejection(raw.position, unit, raw.sku, *raw.error))
+                continue
+            if raw.sku in seen:
+                first = seen[raw.sku]
+                reason = f"duplicate id: the same id is at {unit} {first}"
+                report.reject(Rejection(raw.position, unit, raw.sku, "id", reason))
+                continue
+            if raw.sku:
+                seen[raw.sku] = raw.position
+            candidates.append(raw)
+        prints = await self.applier.stored_prints([r.sku for r in candidates if r.sku])
+        await asyncio.to_thread(self._judge, candidates, prints, spool, report, unit)
+
+    def _judge(
+        self,
+        candidates: list[RawItem],
+        prints: dict[str, bytes],
+        spool: ItemSpool,
+        report: ImportReport,
+        unit: Unit,
+    ) -> None:
+        """Unchanged fingerprints counted, the rest validated: spooled or rejected."""
+        for raw in candidates:
+            if prints.get(raw.sku) == raw.digest:
+                report.unchanged += 1
+                continue
+            try:
+                item = parse_item(raw.fields, self.currency)
+            except Rejected as exc:
+                report.reject(Rejection(raw.position, unit, raw.sku, exc.field, exc.reason))
+                continue
+            spool.append(item, raw.digest)
+
+    async def _apply_and_propagate(
+        self, spool: ItemSpool, seen: dict[str, int], report: ImportReport, progress: Progress
+    ) -> None:
+        started = time.perf_counter()
+        redis = self.store.redis
+        pending = await bounded(
+            redis.smembers(keys.CATALOG_IMPORT_PENDING_KEY), self.timeout, "read pending SKUs"
+        )
+        leftovers: list[str] = sorted(as_text(s) for s in pending)
+        """SKUs a crashed import applied without recomputing their bundles."""
+        showing: list[str] = []
+        """SKUs already in the catalog whose cards (or ranks) may have changed."""
+        impacted: dict[FragmentKey, int] = {}
+        done = 0
+        for frames in spool.chunks(APPLY_CHUNK):
+            skus = [item.sku for item, _ in frames]
+            await bounded(
+                redis.sadd(keys.CATALOG_IMPORT_PENDING_KEY, *skus), self.timeout, "mark pending"
+            )
+            outcomes = await self.applier.apply(
+                frames, FEED_AVAILABLE_UNITS, DEFAULT_POPULARITY, DEFAULT_MARGIN
+            )
+            created = [o.item.sku for o in outcomes if o.status == "created"]
+            if created:
+                await bounded(
+                    redis.sadd(keys.CATALOG_SKUS_KEY, *created), self.timeout, "index SKUs"
+                )
+            fresh: list[Product] = []
+            moved: list[str] = []
+            for outcome in outcomes:
+                if outcome.status == "unchanged":
+                    report.unchanged += 1
+                elif outcome.status == "created":
+                    report.created += 1  # shown by no bundle yet: ranked straight from the item
+                    fresh.append(_new_product(outcome.item))
+                else:
+                    report.changed += 1
+                    showing.append(outcome.item.sku)
+                    if self._may_rank_differently(outcome):
+                        moved.append(outcome.item.sku)
+            await self._rescore(fresh, moved, impacted)
+            done += len(frames)
+            progress("apply", done, spool.count)
+        if report.mode == "full":
+            await self._remove_absent(seen, report, impacted)
+        report.seconds_applying = time.perf_counter() - started
+        started = time.perf_counter()
+        for chunk in _chunks(leftovers, APPLY_CHUNK):
+            await self._rescore([], chunk, impacted)
+        showing += leftovers
+        await self._showing(showing, impacted, progress)
+        now_ms = int(time.time() * 1000)
+        requests = {
+            key: PurgeRequest(self.purgers, priority, now_ms) for key, priority in impacted.items()
+        }
+        for result in await self.recomputer.recompute_many(requests):
+            report.bundles_recomputed += 1
+            if result.changed:
+                report.bundles_changed += 1
+                report.purges_enqueued += len(self.purgers)
+        await bounded(redis.delete(keys.CATALOG_IMPORT_PENDING_KEY), self.timeout, "clear pending")
+        report.seconds_propagating = time.perf_counter() - started
+
+    def _may_rank_differently(self, outcome: ItemOutcome) -> bool:
+        """Whether the item may move its product's scores: created, a new category, a stock
+        state turned over, or a price across a segment's band (over-approximated: a rescore
+        is only work, the content hash decides what is purged)."""
+        item = outcome.item
+        if outcome.status == "created" or outcome.category_before != item.category:
+            return True
+        was_sold_out = stock_state(outcome.stock_before or 0) == "sold_out"
+        if was_sold_out != (item.stock_units == 0):
+            return True
+        before = outcome.price_before
+        return before is None or self.recomputer.price_move_rescores(before, item.price_cents)
+
+    async def _remove_absent(
+        self, seen: dict[str, int], report: ImportReport, impacted: dict[FragmentKey, int]
+    ) -> None:
+        """A full feed is the whole catalog: remove the products it does not name. They leave
+        every ranked list (scored as sold out) before their documents go, and every bundle
+        showing them is recomputed with a sell-out's purge priority."""
+        absent = [sku for sku in await self.store.all_skus() if sku not in seen]
+        for chunk in _chunks(absent, APPLY_CHUNK):
+            products = await self.store.products(chunk, locations=False)
+            gone = [replace(p, stock=0) for p in products.values()]
+            if gone:
+                await self.recomputer.rescore(gone)
+            for keys_ in (await self.recomputer.bundles_showing(chunk)).values():
+                for key in keys_:
+                    impacted[key] = 0
+            await self.applier.remove(chunk)
+            report.removed += len(chunk)
+
+    async def _rescore(
+        self, fresh: list[Product], moved: Sequence[str], impacted: dict[FragmentKey, int]
+    ) -> None:
+        """Rank new products (as built from their items) and the stored state of `moved` ones
+        in every list; the bundles they now enter are impacted (a sell-out's first)."""
+        products = {p.sku: p for p in fresh}
+        if moved:
+            products.update(await self.recomputer.current_products(moved))
+        if not products:
+            return
+        entering = await self.recomputer.rescore(list(products.values()))
+        for sku, keys_ in entering.items():
+            priority = 0 if stock_state(products[sku].stock) == "sold_out" else 1
+            for key in keys_:
+                impacted[key] = min(impacted.get(key, 1), priority)
+
+    async def _showing(
+        self, skus: list[str], impacted: dict[FragmentKey, int], progress: Progress
+    ) -> None:
+        """The bundles showing products that were already in the catalog are impacted."""
+        done = 0
+        for chunk in _chunks(skus, APPLY_CHUNK * 5):
+            for keys_ in (await self.recomputer.bundles_showing(chunk)).values():
+                for key in keys_:
+                    impacted.setdefault(key, 1)
+            done += len(chunk)
+            progress("propagate", done, len(skus))
+
+    async def _remember(self, report: ImportReport) -> None:
+        await bounded(
+            self.store.redis.set(keys.CATALOG_IMPORT_LAST_KEY, report.to_json()),
+            self.timeout,
+            "store the import report",
+        )
+
+
+def _new_product(item: FeedItem) -> Product:
+    """The product document the apply script writes for a new item, as recomputes read it."""
+    return Product(
+        sku=item.sku,
+        title=item.title,
+        brand=item.brand,
+        category=item.category,
+        price_cents=item.price_cents,
+        compare_at_cents=item.compare_at_cents,
+        currency=item.currency,
+        promo=None,
+        stock=item.stock_units,
+        popularity=DEFAULT_POPULARITY,
+        margin=DEFAULT_MARGIN,
+        link=item.link,
+        image_link=item.image_link,
+    )
+
+
+def _take(items: Iterator[RawItem], count: int) -> list[RawItem]:
+    return list(islice(items, count))
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _quiet(phase: str, done: int, total: int | None) -> None:
+    """The default progress callback: reports nothing."""

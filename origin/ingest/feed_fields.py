@@ -1,0 +1,291 @@
+"""Merchant Center fields: one raw feed item to a validated `FeedItem`, or why not.
+
+The field names and spellings are Google Merchant Center's product data specification (the
+format retailers already maintain for shopping ads). What the spec allows is accepted; what is
+harmless is normalised (HTML in descriptions reduced to text, legacy availability spellings,
+"USD 10.00" as well as "10.00 USD", a brand given as ``{"name": ...}``, a sale price not below
+the price ignored); the rest is rejected with the field and the reason. Pure: never performs I/O.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from html.parser import HTMLParser
+
+import msgspec
+
+from fragments.ids import SKU_PATTERN, anchored
+from origin.core.catalog import LABEL_COUNT, category_id
+
+PARSER_VERSION = "gmc-1"
+"""Changes whenever parsing rules change: unchanged-row fingerprints of older imports then no
+longer match, so every item is parsed again once."""
+
+MAX_TITLE = 150
+MAX_DESCRIPTION = 5000
+MAX_URL = 2000
+MAX_BRAND = 70
+MAX_SHORT = 70
+MAX_LABEL = 100
+MAX_CATEGORY_PATH = 750
+FEED_AVAILABLE_UNITS = 100
+"""Stock units given to an available product whose stock no inventory event has set yet: a
+feed says only in or out of stock, and a card shows only the stock state."""
+REQUIRED = ("id", "title", "link", "image_link", "price", "availability")
+
+AVAILABILITY = {
+    "in_stock": "in_stock", "in stock": "in_stock", "available for order": "in_stock",
+    "out_of_stock": "out_of_stock", "out of stock": "out_of_stock",
+    "preorder": "preorder", "backorder": "backorder",
+}  # fmt: skip
+"""Every spelling the spec allows (and its legacy ones) -> the canonical one."""
+AVAILABLE = frozenset({"in_stock", "preorder", "backorder"})
+"""Availabilities a shopper can order (preorder and backorder ship later)."""
+
+ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "CLP", "ISK", "VND", "HUF", "TWD", "UGX"})
+_SKU = re.compile(anchored(SKU_PATTERN))
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_AMOUNT = re.compile(r"^\d{1,10}(\.\d{1,4})?$")
+_GTIN = re.compile(r"^(\d{8}|\d{12}|\d{13}|\d{14})$")
+_SPACE = re.compile(r"\s+")
+_TAG = re.compile(r"<[^>]*>")
+_NEEDS_WORK = re.compile(r"[<&\t\n\r\x0b\x0c\u00a0\u2000-\u200a\u2028\u2029\u3000]|  ")
+"""Markup, entities, or whitespace other than single spaces: what `_plain` must rework."""
+_URL_UNSAFE = re.compile(r"[\s<>\"'`]")
+
+
+class FeedItem(msgspec.Struct, frozen=True, array_like=True):
+    """One valid feed item, normalised: what an import applies to a product document."""
+
+    sku: str
+    title: str
+    description: str
+    link: str
+    image_link: str
+    price_cents: int
+    compare_at_cents: int | None
+    currency: str
+    availability: str
+    brand: str
+    category: str
+    category_path: str
+    item_group_id: str
+    gtin: str
+    mpn: str
+    labels: tuple[str, ...]
+
+    @property
+    def stock_units(self) -> int:
+        """Units an import sets where the feed owns stock (`FEED_AVAILABLE_UNITS` or 0)."""
+        return FEED_AVAILABLE_UNITS if self.availability in AVAILABLE else 0
+
+
+class Rejected(Exception):
+    """Why one item cannot be imported: the field and the reason."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(field, reason)
+        self.field = field
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+def parse_item(raw: Mapping[str, object], currency: str) -> FeedItem:
+    """The `FeedItem` of one raw item (field name -> value), or raise `Rejected`.
+
+    `currency` is the catalog's ISO 4217 code: prices in another currency are rejected (a
+    storefront shows one currency; converting would invent prices).
+    """
+    fields = {_field_name(k): v for k, v in raw.items()}
+    for name in REQUIRED:
+        if _text(fields, name) == "":
+            raise Rejected(name, "missing (required by the Merchant Center spec)")
+    sku = _text(fields, "id")
+    if not _SKU.match(sku):
+        raise Rejected("id", f"{sku[:80]!r} is not a SKU (letters, digits, '_', '.', '-'; 64 max)")
+    title = _plain(_text(fields, "title"))
+    if not title:
+        raise Rejected("title", "empty once HTML is removed")
+    if len(title) > MAX_TITLE:
+        raise Rejected("title", f"{len(title)} characters, more than {MAX_TITLE}")
+    price, price_currency = _money(fields, "price")
+    if price_currency != currency:
+        raise Rejected("price", f"currency {price_currency} is not the catalog's ({currency})")
+    compare_at: int | None = None
+    if _text(fields, "sale_price"):
+        sale, sale_currency = _money(fields, "sale_price")
+        if sale_currency != currency:
+            raise Rejected(
+                "sale_price", f"currency {sale_currency} is not the catalog's ({currency})"
+            )
+        if sale < price:  # a sale price not below the price shows no sale: ignored
+            price, compare_at = sale, price
+    availability_text = _SPACE.sub(" ", _text(fields, "availability").lower())
+    availability = AVAILABILITY.get(availability_text)
+    if availability is None:
+        raise Rejected(
+            "availability",
+            f"{availability_text[:40]!r}: expected in_stock, out_of_stock, preorder or backorder",
+        )
+    path = _category_path(fields)
+    gtin = _text(fields, "gtin").replace("-", "").replace(" ", "")
+    if gtin and not _GTIN.match(gtin):
+        raise Rejected("gtin", f"{gtin[:40]!r}: expected 8, 12, 13 or 14 digits")
+    return FeedItem(
+        sku=sku,
+        title=title,
+        description=_plain(_text(fields, "description"))[:MAX_DESCRIPTION],
+        link=_url(fields, "link"),
+        image_link=_url(fields, "image_link"),
+        price_cents=price,
+        compare_at_cents=compare_at,
+        currency=currency,
+        availability=availability,
+        brand=_brand(fields.get("brand")),
+        category=category_id(path),
+        category_path=path,
+        item_group_id=_short(fields, "item_group_id", MAX_SHORT),
+        gtin=gtin,
+        mpn=_short(fields, "mpn", MAX_SHORT),
+        labels=tuple(_short(fields, f"custom_label_{n}", MAX_LABEL) for n in range(LABEL_COUNT)),
+    )
+
+
+@lru_cache(maxsize=1024)
+def _field_name(name: str) -> str:
+    """Header spellings seen in real feeds: ``g:price``, ``Price``, ``image link``."""
+    return name.strip().lower().removeprefix("g:").replace(" ", "_")
+
+
+def _text(fields: Mapping[str, object], name: str) -> str:
+    value = fields.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool | int | float):
+        return str(value)
+    raise Rejected(name, f"expected text, got {type(value).__name__}")
+
+
+def _short(fields: Mapping[str, object], name: str, limit: int) -> str:
+    text = _plain(_text(fields, name))
+    if len(text) > limit:
+        raise Rejected(name, f"{len(text)} characters, more than {limit}")
+    return text
+
+
+class _TextOnly(HTMLParser):
+    """Collects the text of an HTML fragment; tags, comments, scripts and styles are dropped."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in ("br", "p", "li", "div", "tr", "h1", "h2", "h3", "h4"):
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def _plain(text: str) -> str:
+    """Text with HTML tags and entities resolved to plain characters, whitespace collapsed.
+
+    The result is plain text, never markup: templates escape it when they render it.
+    """
+    if not _NEEDS_WORK.search(text):
+        return text.strip()  # the common case: plain text already
+    if "<" in text:
+        parser = _TextOnly()
+        parser.feed(text)
+        parser.close()
+        text = "".join(parser.parts)
+        text = _TAG.sub(" ", text)  # an unclosed tag the parser kept as text
+    elif "&" in text:
+        text = html.unescape(text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def _money(fields: Mapping[str, object], name: str) -> tuple[int, str]:
+    """Minor units and currency of "105.29 USD" (or "USD 105.29")."""
+    text = _text(fields, name)
+    parts = text.split()
+    if len(parts) != 2:
+        raise Rejected(name, f"{text[:40]!r}: expected an amount and a currency, '105.29 USD'")
+    amount, code = (parts[1], parts[0]) if _CURRENCY.match(parts[0]) else parts
+    code = code.upper()
+    if not _CURRENCY.match(code):
+        raise Rejected(name, f"{text[:40]!r}: {code[:10]!r} is not an ISO 4217 currency code")
+    if not _AMOUNT.match(amount):
+        raise Rejected(name, f"{text[:40]!r}: {amount[:20]!r} is not an amount like 105.29")
+    try:
+        exponent = 0 if code in ZERO_DECIMAL_CURRENCIES else 2
+        minor = Decimal(amount).scaleb(exponent)
+    except InvalidOperation as exc:  # pragma: no cover - the pattern already excludes it
+        raise Rejected(name, f"{amount!r} is not a number") from exc
+    if minor != minor.to_integral_value():
+        raise Rejected(name, f"{text[:40]!r}: more decimals than {code} has")
+    return int(minor), code
+
+
+def _url(fields: Mapping[str, object], name: str) -> str:
+    url = _text(fields, name)
+    if len(url) > MAX_URL:
+        raise Rejected(name, f"{len(url)} characters, more than {MAX_URL}")
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
+        raise Rejected(name, f"{url[:80]!r}: expected an absolute http(s) URL")
+    if _URL_UNSAFE.search(url):
+        raise Rejected(name, f"{url[:80]!r}: spaces, quotes and angle brackets must be encoded")
+    return scheme.lower() + "://" + rest
+
+
+def _brand(value: object) -> str:
+    """A brand given as text, as ``{"name": ...}`` (schema.org style) or as a one-item list."""
+    if isinstance(value, Mapping):
+        if "name" not in value:
+            raise Rejected(
+                "brand", f"an object without 'name' (keys: {', '.join(map(str, value))[:60]})"
+            )
+        value = value["name"]
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Rejected("brand", f"expected text or {{'name': text}}, got {type(value).__name__}")
+    brand = _plain(value)
+    if len(brand) > MAX_BRAND:
+        raise Rejected("brand", f"{len(brand)} characters, more than {MAX_BRAND}")
+    return brand
+
+
+def _category_path(fields: Mapping[str, object]) -> str:
+    """The retailer's product_type, else Google's category path (a bare numeric id has no
+    readable name: it is kept only when nothing else is given)."""
+    path = _plain(_text(fields, "product_type"))
+    google = _plain(_text(fields, "google_product_category"))
+    if not path:
+        path = google if google and not google.isdigit() else ""
+    if "," in path and ">" not in path:
+        path = path.split(",", 1)[0].strip()  # several product types: the first is primary
+    path = " > ".join(p.strip() for p in path.split(">") if p.strip())
+    if len(path) > MAX_CATEGORY_PATH:
+        raise Rejected("product_type", f"{len(path)} characters, more than {MAX_CATEGORY_PATH}")
+    return path

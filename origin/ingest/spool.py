@@ -1,0 +1,56 @@
+"""A local spool of validated feed items: an import stages the whole feed here first.
+
+Frames of msgpack on a temporary file, so staging a 200,000-item feed costs disk, not memory,
+and nothing is applied before every item has been read and judged.
+"""
+
+from __future__ import annotations
+
+import struct
+import tempfile
+from collections.abc import Iterator
+from typing import IO
+
+import msgspec
+
+from origin.ingest.feed_fields import FeedItem
+
+_LENGTH = struct.Struct(">I")
+_Frame = tuple[FeedItem, bytes]
+
+
+class ItemSpool:
+    """Append (item, fingerprint) pairs, then read them back in chunks, in order."""
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="shelfedge-import-")  # noqa: SIM115 - closed by close()
+        self._encoder = msgspec.msgpack.Encoder()
+        self._decoder = msgspec.msgpack.Decoder(_Frame)
+        self.count = 0
+
+    def append(self, item: FeedItem, digest: bytes) -> None:
+        payload = self._encoder.encode((item, digest))
+        self._file.write(_LENGTH.pack(len(payload)) + payload)
+        self.count += 1
+
+    def chunks(self, size: int) -> Iterator[list[_Frame]]:
+        self._file.flush()
+        self._file.seek(0)
+        chunk: list[_Frame] = []
+        while header := self._file.read(_LENGTH.size):
+            (length,) = _LENGTH.unpack(header)
+            chunk.append(self._decoder.decode(self._file.read(length)))
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> ItemSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,123 @@
+"""The switch is atomic per bundle: a concurrent reader never sees a bundle showing part of a
+feed, and an aborted or refused import changes nothing it can see.
+
+The import is made of many apply chunks (the chunk size is lowered), and a reader polls every
+bundle for the whole import: each bundle it reads shows only old titles or only new ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+
+import pytest
+from redis.asyncio import Redis
+
+from origin.core import keys
+from origin.ingest import catalog_import
+from origin.ingest.errors import FeedUnreadable
+from origin.ingest.synthetic_feed import synthetic_items, tsv_lines
+from tests.origin.ingest.support import make_shop, tsv
+
+N = 600
+_TITLE = re.compile(r'class="se-card__title">([^<]*)<')
+
+
+def renamed(count: int) -> str:
+    def items() -> Iterator[dict[str, str]]:
+        for item in synthetic_items(count):
+            item["title"] += " v2"
+            yield item
+
+    return "".join(tsv_lines(items()))
+
+
+async def test_a_concurrent_reader_never_sees_a_bundle_with_part_of_a_feed(
+    redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = await make_shop(redis_client)
+    await shop.load(tsv(N))
+    monkeypatch.setattr(catalog_import, "APPLY_CHUNK", 40)  # 15 apply chunks
+    keys = shop.recomputer.all_keys()
+    done = asyncio.Event()
+    reads = mixed = 0
+    seen_states: set[str] = set()
+
+    async def reader() -> None:
+        nonlocal reads, mixed
+        while not done.is_set():
+            for key in keys:
+                bundle = await shop.bundle(key)
+                titles = [m for c in bundle.candidates for m in _TITLE.findall(c.card_html)]
+                assert len(titles) == len(bundle.candidates)
+                new = {t.endswith(" v2") for t in titles}
+                reads += 1
+                mixed += len(new) > 1
+                seen_states.add("new" if new == {True} else "old")
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(reader())
+    report = await shop.load(renamed(N))
+    done.set()
+    await task
+    assert report.changed == N
+    assert reads > len(keys)
+    assert mixed == 0
+    assert "old" in seen_states  # the reader did watch the switch
+    final = [await shop.bundle(k) for k in keys]
+    assert all(_TITLE.findall(c.card_html)[0].endswith(" v2") for b in final for c in b.candidates)
+
+
+async def test_hostile_xml_changes_nothing(redis_client: Redis) -> None:
+    shop = await make_shop(redis_client)
+    await shop.load(tsv(50))
+    before = await shop.shown()
+    await shop.queued_tags()
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b'<rss xmlns:g="http://base.google.com/ns/1.0"><channel><item><g:id>&b;</g:id></item>'
+        b"</channel></rss>"
+    )
+    with pytest.raises(FeedUnreadable, match="DTDForbidden"):
+        await shop.load(bomb)
+    assert await shop.shown() == before
+    assert len(await shop.store.all_skus()) == 50
+    assert await shop.queued_tags() == set()
+
+
+async def test_an_import_that_crashes_after_applying_is_finished_by_the_next(
+    redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Crash between apply and the bundle writes: shoppers still see the old feed, and the next
+    import (even of a feed with nothing new, whose items are all fingerprint-unchanged)
+    recomputes the bundles of the SKUs the crashed one applied."""
+    shop = await make_shop(redis_client)
+    await shop.load(tsv(N))
+    before = await shop.shown()
+
+    async def crash(*args: object, **kwargs: object) -> None:
+        raise ConnectionResetError("the importer died here")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(shop.recomputer, "recompute_many", crash)
+        with pytest.raises(ConnectionResetError):
+            await shop.load(renamed(N))
+    assert await redis_client.scard(keys.CATALOG_IMPORT_PENDING_KEY) == N
+    assert await shop.shown() == before
+    titles = [
+        t
+        for k in before
+        for c in (await shop.bundle(k)).candidates
+        for t in _TITLE.findall(c.card_html)
+    ]
+    assert not any(t.endswith(" v2") for t in titles)  # the old feed, whole
+
+    report = await shop.load(renamed(N))
+    assert report.unchanged == N  # every row was applied already
+    assert report.bundles_changed == len(shop.recomputer.all_keys())
+    assert await redis_client.scard(keys.CATALOG_IMPORT_PENDING_KEY) == 0
+    for key in shop.recomputer.all_keys():
+        for card in (await shop.bundle(key)).candidates:
+            assert _TITLE.findall(card.card_html)[0].endswith(" v2")

@@ -1,0 +1,151 @@
+"""Catalog imports against the real Redis: reports, rejects, threshold, removals, purges.
+
+Every test starts from an empty Redis, imports a synthetic feed (every bundle built from it),
+then checks what a second import changed and which bundle tags were queued for purging.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from fragments.tags import bundle_tag
+from origin.core import keys
+from origin.ingest.errors import ImportAborted
+from origin.ingest.synthetic_feed import item_id, jsonl_lines, rss_chunks, synthetic_items
+from tests.origin.ingest.support import Shop, make_shop, tsv
+
+N = 400
+
+
+@pytest.fixture
+async def shop(redis_client: Redis) -> Shop:
+    return await make_shop(redis_client)
+
+
+async def test_a_fresh_tsv_import_creates_every_product_and_builds_bundles(shop: Shop) -> None:
+    report = await shop.load(tsv(N))
+    assert (report.read, report.created, report.changed, report.rejected) == (N, N, 0, 0)
+    assert report.applied
+    assert report.bundles_changed == len(shop.recomputer.all_keys())
+    product = await shop.store.product(item_id(3))
+    assert product is not None
+    assert product.link == f"https://shop.example/products/{item_id(3)}"
+    assert product.image_link == f"https://cdn.shop.example/img/{item_id(3)}.jpg"
+    assert product.description == "A outdoor item & more. Item 3."  # HTML reduced to text
+    assert product.category == "outdoor"
+    assert product.category_path == "Shop > Outdoor"
+    assert product.labels[1] == "summer"
+    shown = await shop.shown()
+    assert all(skus for skus in shown.values())
+    bundle = await shop.bundle(next(iter(shown)))
+    card = bundle.candidates[0].card_html
+    assert 'href="https://shop.example/products/' in card
+    assert 'loading="lazy"' in card
+
+
+async def test_reimporting_the_same_feed_changes_and_purges_nothing(shop: Shop) -> None:
+    await shop.load(tsv(N))
+    await shop.queued_tags()
+    report = await shop.load(tsv(N))
+    assert (report.unchanged, report.created, report.changed, report.removed) == (N, 0, 0, 0)
+    assert report.bundles_recomputed == 0
+    assert report.purges_enqueued == 0
+    assert await shop.queued_tags() == set()
+
+
+async def test_one_percent_of_prices_changed_purges_only_bundles_showing_them(
+    shop: Shop,
+) -> None:
+    await shop.load(tsv(N))
+    await shop.queued_tags()
+    before = await shop.shown()
+    repriced = set(range(0, N, 100))  # 1 %
+    report = await shop.load(tsv(N, repriced=repriced))
+    assert (report.changed, report.unchanged) == (len(repriced), N - len(repriced))
+    skus = {item_id(i) for i in repriced}
+    showing = {key for key, shown in before.items() if shown & skus}
+    purged = await shop.queued_tags()
+    assert purged
+    assert purged <= {bundle_tag(k) for k in showing}
+    for key in set(before) - showing:
+        assert bundle_tag(key) not in purged
+
+
+async def test_a_full_feed_removes_products_it_no_longer_contains(shop: Shop) -> None:
+    await shop.load(tsv(N))
+    await shop.queued_tags()
+    report = await shop.load(tsv(N - 50))
+    assert report.removed == 50
+    gone = {item_id(i) for i in range(N - 50, N)}
+    assert await shop.store.product(item_id(N - 1)) is None
+    assert not set(await shop.store.all_skus()) & gone
+    for shown in (await shop.shown()).values():
+        assert not shown & gone  # they left every bundle
+    for partition in shop.recomputer.partitions:
+        listed: list[Any] = await shop.redis.zrange(keys.segment_list_key(partition), 0, -1)
+        assert not {s.decode() for s in listed} & gone  # and every ranked list
+
+
+async def test_a_delta_feed_updates_what_it_carries_and_removes_nothing(shop: Shop) -> None:
+    await shop.load(tsv(N))
+    report = await shop.load(tsv(10, repriced={0, 1}), mode="delta")
+    assert (report.read, report.changed, report.removed) == (10, 2, 0)
+    assert len(await shop.store.all_skus()) == N
+
+
+async def test_rejected_rows_name_their_line_field_and_reason(shop: Shop) -> None:
+    bad = (
+        "BAD-1\tNo price\t\thttps://x.example/p\thttps://x.example/i.jpg\t\t\tin_stock\n"
+        "BAD-2\tEuro\t\thttps://x.example/p\thttps://x.example/i.jpg\t9.99 EUR\t\tin_stock\n"
+        "BAD-3\tScript\t\tjavascript:alert(1)\thttps://x.example/i.jpg\t9.99 USD\t\tin_stock\n"
+        "BAD 4\tSpace id\t\thttps://x.example/p\thttps://x.example/i.jpg\t9.99 USD\t\tin_stock\n"
+        "BAD-5\tOdd\t\thttps://x.example/p\thttps://x.example/i.jpg\t9.99 USD\t\tsometimes\n"
+    )
+    report = await shop.load(tsv(N, extra=bad), reject_threshold=0.05)
+    assert report.applied
+    assert report.created == N
+    assert report.rejected == 5
+    reasons = {r.sku: (r.position, r.field, r.reason) for r in report.rejections}
+    assert reasons["BAD-1"][:2] == (N + 2, "price")  # line N + 2: header is line 1
+    assert reasons["BAD-2"][1:] == ("price", "currency EUR is not the catalog's (USD)")
+    assert reasons["BAD-3"][1] == "link"
+    assert "http(s)" in reasons["BAD-3"][2]
+    assert reasons["BAD 4"][1] == "id"
+    assert reasons["BAD-5"][1] == "availability"
+    assert await shop.store.product("BAD-2") is None
+
+
+async def test_too_many_rejects_abort_the_import_and_apply_nothing(shop: Shop) -> None:
+    await shop.load(tsv(N))
+    await shop.queued_tags()
+    snapshot = await shop.shown()
+    broken = "\n".join(f"X-{i}\tBroken" for i in range(10))  # 10 of 410 > 1 %
+    with pytest.raises(ImportAborted) as aborted:
+        await shop.load(tsv(N, repriced=range(N)) + broken + "\n")
+    assert aborted.value.report.rejected == 10
+    assert not aborted.value.report.applied
+    assert "nothing applied" in str(aborted.value)
+    assert await shop.shown() == snapshot
+    product = await shop.store.product(item_id(5))
+    first = next(synthetic_items(1, start=5))
+    assert product is not None
+    assert f"{product.price_cents}" in first["price"].replace(".", "")
+    assert await shop.queued_tags() == set()
+
+
+async def test_jsonl_and_rss_feeds_import_the_same_catalog_as_tsv(redis_client: Redis) -> None:
+    shop = await make_shop(redis_client)
+    await shop.load(tsv(60))
+    from_tsv = await shop.shown()
+    for text in (
+        "".join(jsonl_lines(synthetic_items(60))),
+        "".join(rss_chunks(synthetic_items(60))),
+    ):
+        await redis_client.flushall()
+        shop = await make_shop(redis_client)
+        report = await shop.load(text)
+        assert (report.created, report.rejected) == (60, 0), report.rejections
+        assert await shop.shown() == from_tsv

@@ -1,0 +1,97 @@
+"""Merchant Center field rules, table-driven: what is accepted, normalised, or rejected why."""
+
+from __future__ import annotations
+
+import pytest
+
+from origin.ingest.feed_fields import FeedItem, Rejected, parse_item
+
+BASE = {
+    "id": "SKU-1",
+    "title": "Trail Tent",
+    "link": "https://shop.example/p/1",
+    "image_link": "https://cdn.shop.example/1.jpg",
+    "price": "105.29 USD",
+    "availability": "in_stock",
+}
+
+
+def parse(**changes: object) -> FeedItem:
+    raw = {**BASE, **changes}
+    return parse_item({k: v for k, v in raw.items() if v is not None}, "USD")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "value"),
+    [
+        ({"price": "105.29 USD"}, "price_cents", 10529),
+        ({"price": "USD 105.29"}, "price_cents", 10529),
+        ({"price": "105 usd"}, "price_cents", 10500),
+        ({"sale_price": "99.00 USD"}, "price_cents", 9900),
+        ({"sale_price": "99.00 USD"}, "compare_at_cents", 10529),
+        ({"sale_price": "120.00 USD"}, "compare_at_cents", None),  # not a sale: ignored
+        ({"availability": "in stock"}, "availability", "in_stock"),
+        ({"availability": "Out Of Stock"}, "availability", "out_of_stock"),
+        ({"availability": "preorder"}, "availability", "preorder"),
+        ({"availability": "backorder"}, "availability", "backorder"),
+        ({"description": "<p>Sleeps <b>4</b>&nbsp;&amp; more</p><script>x()</script>"},
+         "description", "Sleeps 4 & more"),
+        ({"title": "Tent &amp; <i>Tarp</i>"}, "title", "Tent & Tarp"),
+        ({"brand": {"name": "Acme"}}, "brand", "Acme"),
+        ({"brand": ["Acme"]}, "brand", "Acme"),
+        ({"brand": None}, "brand", ""),
+        ({"product_type": "Outdoor > Camping > Tents"}, "category", "tents"),
+        ({"product_type": "Home & Garden"}, "category", "home-and-garden"),
+        ({"google_product_category": "Sporting Goods > Outdoor Recreation"},
+         "category", "outdoor-recreation"),
+        ({"google_product_category": "1013"}, "category", "uncategorized"),
+        ({"gtin": "4006381-333931"}, "gtin", "4006381333931"),
+        ({"custom_label_2": "clearance"}, "labels", ("", "", "clearance", "", "")),
+        ({"g:price": "1.00 USD", "price": None}, "price_cents", 100),
+        ({"Image Link": "https://cdn.shop.example/2.jpg", "image_link": None},
+         "image_link", "https://cdn.shop.example/2.jpg"),
+        ({"link": "HTTPS://shop.example/p/1"}, "link", "https://shop.example/p/1"),
+    ],
+)  # fmt: skip
+def test_accepted_and_normalised(changes: dict[str, object], field: str, value: object) -> None:
+    assert getattr(parse(**changes), field) == value
+
+
+def test_zero_decimal_currencies_use_whole_units() -> None:
+    item = parse_item({**BASE, "price": "1500 JPY"}, "JPY")
+    assert item.price_cents == 1500
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "reason"),
+    [
+        ({"price": None}, "price", "missing (required by the Merchant Center spec)"),
+        ({"price": "9.99 EUR"}, "price", "currency EUR is not the catalog's (USD)"),
+        ({"sale_price": "9.99 GBP"}, "sale_price", "currency GBP is not the catalog's (USD)"),
+        ({"price": "9,99 USD"}, "price", "'9,99 USD': '9,99' is not an amount like 105.29"),
+        ({"price": "9.999 USD"}, "price", "'9.999 USD': more decimals than USD has"),
+        ({"price": "free"}, "price", "'free': expected an amount and a currency, '105.29 USD'"),
+        ({"id": "a/b"}, "id", "'a/b' is not a SKU (letters, digits, '_', '.', '-'; 64 max)"),
+        ({"title": "<b></b>"}, "title", "empty once HTML is removed"),
+        ({"title": "x" * 151}, "title", "151 characters, more than 150"),
+        ({"link": "javascript:alert(1)"}, "link",
+         "'javascript:alert(1)': expected an absolute http(s) URL"),
+        ({"link": "//evil.example/x"}, "link",
+         "'//evil.example/x': expected an absolute http(s) URL"),
+        ({"image_link": 'https://x.example/"onerror=1'}, "image_link",
+         "'https://x.example/\"onerror=1': spaces, quotes and angle brackets must be encoded"),
+        ({"availability": "maybe"}, "availability",
+         "'maybe': expected in_stock, out_of_stock, preorder or backorder"),
+        ({"brand": {"id": 3}}, "brand", "an object without 'name' (keys: id)"),
+        ({"brand": {"name": 3}}, "brand", "expected text or {'name': text}, got int"),
+        ({"brand": 42}, "brand", "expected text or {'name': text}, got int"),
+        ({"title": ["a"]}, "title", "expected text, got list"),
+        ({"gtin": "12ab"}, "gtin", "'12ab': expected 8, 12, 13 or 14 digits"),
+    ],
+)  # fmt: skip
+def test_rejected_with_field_and_reason(
+    changes: dict[str, object], field: str, reason: str
+) -> None:
+    with pytest.raises(Rejected) as rejected:
+        parse(**changes)
+    assert (rejected.value.field, rejected.value.reason) == (field, reason)

@@ -1,0 +1,88 @@
+"""`shelfedge import catalog` against the suite's Redis: from a file and from a URL, its final
+report, rejected lines, the reject threshold's exit status, and --delta."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from origin.core import keys
+from origin.ingest.synthetic_feed import synthetic_items, tsv_lines
+from tests.shelfedge.test_cli import run_cli
+
+BAD_ROW = "BAD-1\tNo price\t\thttps://x.example/p\thttps://x.example/i.jpg\t\t\tin_stock\n"
+
+
+def feed(tmp_path: Path, count: int, extra: str = "", name: str = "feed.tsv") -> Path:
+    path = tmp_path / name
+    path.write_text("".join(tsv_lines(synthetic_items(count))) + extra, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_import_a_file_reports_counts_and_rejected_lines(
+    redis_client: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    path = feed(tmp_path, 150, BAD_ROW)
+    done = run_cli("import", "catalog", str(path), REDIS_URL=redis_url)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "read 151, created 150, changed 0, unchanged 0, removed 0, rejected 1" in done.stdout
+    assert "rejected line 152 (id 'BAD-1'): price: missing" in done.stdout
+    assert await redis_client.scard(keys.CATALOG_SKUS_KEY) == 150
+    again = run_cli("import", "catalog", str(path), REDIS_URL=redis_url)
+    assert "created 0, changed 0, unchanged 150" in again.stdout
+    assert "purges 0" in again.stdout
+
+
+async def test_the_reject_threshold_aborts_with_status_1_and_applies_nothing(
+    redis_client: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    path = feed(tmp_path, 20, BAD_ROW)  # 1 of 21 rejected: above 1 %
+    done = run_cli("import", "catalog", str(path), REDIS_URL=redis_url)
+    assert done.returncode == 1
+    assert "import aborted" in done.stdout
+    assert "nothing applied" in done.stdout
+    assert await redis_client.scard(keys.CATALOG_SKUS_KEY) == 0
+    lenient = run_cli(
+        "import", "catalog", str(path), "--reject-threshold", "0.1", REDIS_URL=redis_url
+    )
+    assert lenient.returncode == 0, lenient.stdout
+    assert await redis_client.scard(keys.CATALOG_SKUS_KEY) == 20
+
+
+async def test_import_from_a_url_and_a_delta(
+    redis_client: Redis, redis_url: str, tmp_path: Path, served: str
+) -> None:
+    feed(tmp_path, 80)
+    done = run_cli("import", "catalog", f"{served}/feed.tsv", REDIS_URL=redis_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "created 80" in done.stdout
+    feed(tmp_path, 5, name="delta.tsv")
+    delta = run_cli(
+        "import", "catalog", "--delta", str(tmp_path / "delta.tsv"), REDIS_URL=redis_url
+    )
+    assert "delta import" in delta.stdout
+    assert "removed 0" in delta.stdout
+    assert await redis_client.scard(keys.CATALOG_SKUS_KEY) == 80
+    missing = run_cli("import", "catalog", f"{served}/nope.tsv", REDIS_URL=redis_url)
+    assert missing.returncode == 1
+    assert "a feed URL that answers 200" in missing.stderr
+    assert "404" in missing.stderr
