@@ -205,3 +205,19 @@ def experiment_event_ids_key(experiment: str, hour: str) -> str:
     Keyed by the event's own hour, so a redelivery always meets its first delivery's set.
     """
     return f"{NAMESPACE}:{_experiment_slot(experiment)}:ids:{hour}"
+
+
+# --- public surface protection (one key per client, each with a TTL) ----------------------------
+
+
+def event_batch_key(kid: str, batch_id: str) -> str:
+    """STRING with TTL (twice the replay window): a signed event batch already accepted, so a
+    replay of the same signed request inside the window is refused."""
+    return f"{NAMESPACE}:{{eb:{kid}}}:batch:{batch_id}"
+
+
+def rate_limit_key(scope: str, client: str) -> str:
+    """HASH with TTL (time to refill the bucket): a token bucket (``tokens``, ``at`` in ms)
+    of one client for one limit (`scope`: ``events``, ``login``); shared by every origin
+    process."""
+    return f"{NAMESPACE}:{{rl:{scope}:{client}}}:bucket"

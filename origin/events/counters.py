@@ -12,6 +12,10 @@ Per experiment (hash tag ``{e:<experiment>}``, keys in `origin.core.keys`) and U
 - the ids of the events folded per hour of the *event's* time, with an 8-day TTL, so a redelivery
   always meets its first delivery's set: the fold is idempotent per event id.
 
+Every key expires: the dedupe sets after `DEDUPE_TTL_S`, the rest `retention_s` (default
+`RETENTION_S`) after the last event folded into them, so an experiment nobody reports on any
+more, or keys made up by a client, never hold Redis memory for ever.
+
 Each event is folded by one Lua script (dedupe and every counter change in one step); a batch is
 one pipeline. It never decides what an event means; it never stores visitor ids in clear
 beyond the HyperLogLog registers.
@@ -35,6 +39,8 @@ from origin.experiments.stats import SeriesPoint
 DEDUPE_TTL_S = 8 * 24 * 3600
 """Longer than the collector's accepted event age (7 days) plus a day of redelivery."""
 VALUE_METRIC = "value"
+RETENTION_S = 400 * 24 * 3600
+"""Aggregates are kept this long after their last event (a year of results, and some)."""
 
 _FOLD = """
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -43,6 +49,7 @@ redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
 if ARGV[7] ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[8], ARGV[7]) end
 redis.call('PFADD', KEYS[3], ARGV[4])
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[5])
+for i = 2, 4 do redis.call('EXPIRE', KEYS[i], ARGV[9]) end
 return 1
 """
 
@@ -72,9 +79,12 @@ class VariantTotals:
 class EventCounters:
     """Fold and read experiment aggregates."""
 
-    def __init__(self, redis: Redis, timeout: float = 2.0) -> None:
+    def __init__(self, redis: Redis, timeout: float = 2.0, retention_s: int = RETENTION_S) -> None:
+        if retention_s < DEDUPE_TTL_S:
+            raise ValueError(f"retention_s must be at least {DEDUPE_TTL_S}, got {retention_s}")
         self.redis = redis
         self.timeout = timeout
+        self.retention_s = retention_s
         self._fold = redis.register_script(_FOLD)
 
     async def fold(self, events: Sequence[ExperimentEvent]) -> int:
@@ -98,6 +108,7 @@ class EventCounters:
                 args=[
                     e.id, DEDUPE_TTL_S, count_field(e.type, e.variant, hour), e.visitor,
                     hour, start, value, count_field(VALUE_METRIC, e.variant, hour),
+                    self.retention_s,
                 ],
                 client=pipe,
             )  # fmt: skip

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fragments import topics
+from fragments.errors import JsonRejected
+from fragments.strict_json import loads
 from origin.events.errors import EventRejected
 
 EventType = Literal["exposure", "click", "add_to_cart", "purchase"]
@@ -32,7 +34,9 @@ MAX_PAST_SECONDS = 7 * 24 * 3600
 """Events older than this are rejected (their dedupe window would be gone)."""
 MAX_FUTURE_SECONDS = 300
 """Clock skew tolerated for events stamped ahead of the server."""
-MAX_VALUE_CENTS = 10**10
+MAX_VALUE_CENTS = 10**8
+"""The largest purchase value accepted (one million in major units): a cap on what one event
+can add to an experiment's revenue."""
 _EVENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _VISITOR = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -101,7 +105,9 @@ def parse_event(raw: Any, now: float, where: str = "event") -> ExperimentEvent:
     if value is not None and (
         isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VALUE_CENTS
     ):
-        raise EventRejected(f"{where}.value_cents", "a non-negative integer (minor units)")
+        raise EventRejected(
+            f"{where}.value_cents", f"an integer in 0..{MAX_VALUE_CENTS} (minor units)"
+        )
     if value is not None and kind != "purchase":
         raise EventRejected(f"{where}.value_cents", "only purchases carry a value")
     return ExperimentEvent(
@@ -137,8 +143,8 @@ def decode_event(value: bytes | None) -> ExperimentEvent:
     if value is None:
         raise EventRejected("record", "empty value")
     try:
-        doc = json.loads(value)
-    except ValueError as exc:
+        doc = loads(value)
+    except JsonRejected as exc:
         raise EventRejected("record", f"not JSON: {exc}") from exc
     at = doc.get("at") if isinstance(doc, dict) else None
     now = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else 0.0

@@ -18,14 +18,16 @@ from starlette.staticfiles import StaticFiles
 from fragments.slots import SlotCatalog, load_slots
 from origin.core.redis_client import redis_client
 from origin.core.store import Store
+from origin.core.token_bucket import RedisTokenBucket
+from origin.events.known import KnownExperiments, store_loader
 from origin.events.sink import EventSink, KafkaEventSink, NoKafkaSink
+from origin.experiments.store import ExperimentStore
 from origin.settings import Settings
 from origin.web.admin import routes as admin_routes
 from origin.web.admin.session import AdminSessions
 from origin.web.admin.web import AdminState
 from origin.web.auth import TokenAuthority
 from origin.web.events.collector import CollectorState, post_events
-from origin.web.events.ratelimit import ClientRateLimiter
 from origin.web.experiments import api as experiments_api
 from origin.web.experiments import edge_config_api
 from origin.web.experiments.state import create_experiments_state
@@ -50,13 +52,23 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
             redis_url, timeout_ms=settings.redis_timeout_ms, per_reply_timeout=False
         )
         store = Store(client, settings.redis_timeout_ms / 1000)
+        metrics = OriginMetrics.create()
         app.state.origin = OriginState(
-            settings=settings, store=store, slots=slot_catalog, metrics=OriginMetrics.create()
+            settings=settings, store=store, slots=slot_catalog, metrics=metrics
         )
         app.state.experiments = create_experiments_state(client, store, slot_catalog, settings)
         sink = _event_sink(settings)
+        timeout = settings.redis_timeout_ms / 1000
         app.state.events = CollectorState(
-            sink, ClientRateLimiter(settings.events_rate, settings.events_burst)
+            sink=sink,
+            limiter=RedisTokenBucket(
+                client, "events", settings.events_rate, settings.events_burst, timeout
+            ),
+            keys=settings.event_keys,
+            known=KnownExperiments(store_loader(ExperimentStore(client, timeout))),
+            redis=client,
+            metrics=metrics,
+            redis_timeout=timeout,
         )
         try:
             yield
