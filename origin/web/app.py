@@ -88,16 +88,17 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
         *edge_config_api.routes(),
         Route("/v1/events", post_events, methods=["POST"]),
         *admin_routes.routes(),
-        Route("/", storefront.storefront),
         Route("/static/img/{name}.svg", storefront.placeholder_image),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
+    if settings.env == "dev":  # the demo storefront signs segment cookies for anyone
+        routes.append(Route("/", storefront.storefront))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.openapi = openapi_document()
     app.state.token_authority = TokenAuthority(settings.admin_tokens, settings.admin_token_names)
     app.state.admin = AdminState(
         AdminSessions(
-            settings.admin_tokens, app.state.token_authority, always_secure=settings.env == "prod"
+            settings.admin_tokens, app.state.token_authority, always_secure=settings.env != "dev"
         )
     )
     app.state.templates = Environment(

@@ -3,12 +3,16 @@
 ``GET /v1/edge-config`` is what every edge polls: the current version's JSON exactly as stored,
 ``ETag: "<version>"``, ``Cache-Control: public, max-age=5, stale-while-revalidate=30`` (a CDN or
 the edge may serve it 5 s fresh and 30 s more while refreshing), 304 on a matching
-If-None-Match. It needs no token (like bundles, it is served to edges), and it carries only the
-preview token's hash. Listing versions needs a viewer, rollback and preview-token rotation an
-editor. Handlers never log.
+If-None-Match. It holds targeting rules and hash seeds, so it needs a token: the edge's
+``SHELFEDGE_EDGE_CONFIG_TOKEN`` or an admin viewer/editor token (only a dev origin with no
+edge token configured serves it to anyone), and a shared cache keeps it ``private``.
+Listing versions needs a viewer, rollback and preview-token rotation an editor. Handlers
+never log.
 """
 
 from __future__ import annotations
+
+import hmac
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,18 +23,28 @@ from fragments.experiments import EMPTY_CONFIG
 from fragments.headers import etag_matches
 from origin.errors import StoreUnavailable
 from origin.experiments.principal import Principal
+from origin.settings import Settings
 from origin.web import problems
+from origin.web.auth import TokenAuthority
 from origin.web.experiments.api import guarded
 from origin.web.experiments.http import etag, json_response
 from origin.web.experiments.state import ExperimentsState
 
-EDGE_CONFIG_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30"
+EDGE_CONFIG_CACHE_CONTROL = "private, max-age=5, stale-while-revalidate=30"
 EDGE_CONFIG_MEDIA_TYPE = "application/vnd.shelfedge.edge-config+json"
 
 
 async def get_edge_config(request: Request) -> Response:
     """GET /v1/edge-config"""
     state: ExperimentsState = request.app.state.experiments
+    if not _edge_may_read(request):
+        return problems.problem(
+            401,
+            "Unauthorized",
+            "send 'Authorization: Bearer <SHELFEDGE_EDGE_CONFIG_TOKEN>' (or an admin token)",
+            invalid={"Authorization": "missing, malformed or unknown token"},
+            headers={"WWW-Authenticate": 'Bearer realm="shelfedge-edge"'},
+        )
     try:
         version = await state.configs.current_version()
         text = (
@@ -46,6 +60,20 @@ async def get_edge_config(request: Request) -> Response:
     if etag_matches(request.headers.get("if-none-match"), str(version)):
         return Response(status_code=304, headers=headers)
     return Response(text, headers=headers, media_type=EDGE_CONFIG_MEDIA_TYPE)
+
+
+def _edge_may_read(request: Request) -> bool:
+    settings: Settings = request.app.state.origin.settings
+    authorization = request.headers.get("authorization")
+    if settings.edge_config_token is None and settings.env == "dev":
+        return True
+    if settings.edge_config_token is not None and authorization is not None:
+        sent = authorization.encode("latin-1")  # headers are latin-1 decoded: exact bytes
+        wanted = f"Bearer {settings.edge_config_token}".encode()
+        if hmac.compare_digest(sent, wanted):
+            return True
+    authority: TokenAuthority = request.app.state.token_authority
+    return authority.authenticate(authorization) is not None
 
 
 async def list_versions(request: Request, who: Principal, s: ExperimentsState) -> Response:

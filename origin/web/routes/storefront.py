@@ -2,7 +2,9 @@
 
 Open it through the local edge (which proxies everything but its own ``/se/*`` paths to the
 origin), so slot requests carry the shopper's first-party cookies. ``?persona=<segment>`` makes
-the origin set a signed segment cookie, as a real login or CDP integration would.
+the origin set a signed segment cookie, as a real login or CDP integration would. It is a
+development tool: the app mounts it only when ``SHELFEDGE_ENV=dev`` (anyone may pick a
+persona here), never in staging or production.
 """
 
 from __future__ import annotations

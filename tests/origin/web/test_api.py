@@ -176,7 +176,7 @@ async def test_product_document(origin_client: httpx.AsyncClient) -> None:
     assert response.headers["cache-control"] == "no-store"
     doc = response.json()
     assert doc["sku"] == expected.sku
-    assert doc["price_cents"] == expected.price_cents
+    assert doc["card"]["price_cents"] == expected.price_cents
     assert doc["card"]["url"] == f"/products/{expected.sku}"
     assert doc["card"]["stock_state"] in ("in_stock", "low_stock", "sold_out")
 
