@@ -4,6 +4,7 @@ only in dev."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -11,6 +12,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
+from fragments.segment_cookie import verify_segment
 from origin.core.seed import SeedReport
 from origin.core.store import Store
 from origin.settings import Settings
@@ -57,7 +59,7 @@ async def test_the_edge_config_needs_the_edge_token_or_an_admin_token(
     anonymous = await prod_client.get("/v1/edge-config")
     wrong = await prod_client.get("/v1/edge-config", headers={"Authorization": "Bearer nope"})
     odd = await prod_client.get(
-        "/v1/edge-config", headers={"Authorization": "Bearer \xc3\xa9".encode("latin-1")}
+        "/v1/edge-config", headers={b"Authorization": "Bearer \xc3\xa9".encode("latin-1")}
     )
     edge = await prod_client.get(
         "/v1/edge-config", headers={"Authorization": f"Bearer {EDGE_TOKEN}"}
@@ -90,3 +92,24 @@ async def test_the_demo_storefront_exists_only_in_dev(
     assert "se_seg" in page.headers["set-cookie"]
     assert refused.status_code == 404
     assert "set-cookie" not in refused.headers
+
+
+async def test_the_demo_segment_cookie_is_secure_and_bound_to_the_visitor(
+    redis_url: str, seeded_origin_store: tuple[Store, SeedReport]
+) -> None:
+    settings = origin_settings(redis_url)
+    visitor = "0123456789abcdef0123456789abcdef"
+    async with client_for(settings) as dev:
+        known = await dev.get("/?persona=tech-enthusiasts", headers={"cookie": f"se_vid={visitor}"})
+        fresh = await dev.get("/?persona=tech-enthusiasts")
+
+    cookie = known.headers["set-cookie"]
+    value = cookie.split(";")[0].removeprefix("se_seg=")
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
+    assert verify_segment(value, time.time(), settings.segment_secret, visitor) == (
+        "tech-enthusiasts"
+    )
+    assert verify_segment(value, time.time(), settings.segment_secret, "f" * 32) is None
+    issued = {c.split("=")[0] for c in fresh.headers.get_list("set-cookie")}
+    assert issued == {"se_vid", "se_seg"}
