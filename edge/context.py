@@ -87,7 +87,7 @@ def read_context(
     new_visitor = not _VISITOR_ID.fullmatch(visitor)
     if new_visitor:
         visitor = fresh_visitor_id
-    segment = verify_segment(cookies.get(SEGMENT_COOKIE), now, secret) or default_segment
+    segment = verify_segment(cookies.get(SEGMENT_COOKIE), now, secret, visitor) or default_segment
     personalize = cookies.get(CONSENT_COOKIE) == "1"
     if not personalize:
         return ShopperContext(
