@@ -221,3 +221,8 @@ def rate_limit_key(scope: str, client: str) -> str:
     of one client for one limit (`scope`: ``events``, ``login``); shared by every origin
     process."""
     return f"{NAMESPACE}:{{rl:{scope}:{client}}}:bucket"
+
+
+def admin_session_revoked_key(sid: str) -> str:
+    """STRING with TTL (the session's remaining lifetime): an admin session logged out."""
+    return f"{NAMESPACE}:{{as:{sid}}}:revoked"

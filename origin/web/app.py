@@ -24,7 +24,7 @@ from origin.events.sink import EventSink, KafkaEventSink, NoKafkaSink
 from origin.experiments.store import ExperimentStore
 from origin.settings import Settings
 from origin.web.admin import routes as admin_routes
-from origin.web.admin.session import AdminSessions
+from origin.web.admin.session import AdminSessions, SessionRevocations
 from origin.web.admin.web import AdminState
 from origin.web.auth import TokenAuthority
 from origin.web.events.collector import CollectorState, post_events
@@ -37,6 +37,10 @@ from origin.web.routes import bundles, health, products, storefront
 from origin.web.state import OriginState
 
 HERE = Path(__file__).parent
+LOGIN_BURST = 10
+"""Login attempts a client address may make at once..."""
+LOGIN_ATTEMPTS_PER_S = 1 / 30
+"""...then one every 30 s (shared by every origin process)."""
 
 
 def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlette:
@@ -69,6 +73,11 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
             redis=client,
             metrics=metrics,
             redis_timeout=timeout,
+        )
+        admin: AdminState = app.state.admin
+        admin.sessions.revocations = SessionRevocations(client, max(timeout, 1.0))
+        admin.login_limiter = RedisTokenBucket(
+            client, "login", LOGIN_ATTEMPTS_PER_S, LOGIN_BURST, max(timeout, 1.0)
         )
         try:
             yield
