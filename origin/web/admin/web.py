@@ -152,9 +152,13 @@ def page(
         except ExperimentInvalid as exc:  # e.g. starting it would clash with another one
             fixes = "; ".join(f"{name}: {reason}" for name, reason in exc.problems.items())
             return error_page(request, 422, "Not possible as it stands", fixes, session)
-        except (StoreUnavailable, ConcurrentModification) as exc:
+        except (StoreUnavailable, ConcurrentModification):
             return error_page(
-                request, 503, "Try again in a moment", f"The store is busy: {exc}", session
+                request,
+                503,
+                "Try again in a moment",
+                "The store is busy or unreachable; retry shortly.",
+                session,
             )
 
     endpoint.__name__ = handler.__name__

@@ -53,7 +53,7 @@ async def get_edge_config(request: Request) -> Response:
             else await state.configs.version_json(version)
         )
     except StoreUnavailable as exc:
-        return problems.unavailable(str(exc))
+        return problems.store_unavailable(exc)
     if text is None:
         return problems.unavailable(f"edge config version {version} is current but missing")
     headers = {"ETag": etag(version), "Cache-Control": EDGE_CONFIG_CACHE_CONTROL}

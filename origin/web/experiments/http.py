@@ -117,7 +117,7 @@ def error_response(exc: Exception) -> Response:
     if isinstance(exc, ExperimentExists | TransitionNotAllowed):
         return problems.problem(409, "Conflict", str(exc))
     if isinstance(exc, StoreUnavailable | ConcurrentModification):
-        return problems.unavailable(str(exc))
+        return problems.store_unavailable(exc)
     if isinstance(exc, ExperimentsError):
         return problems.problem(500, "Internal error", str(exc))
     raise exc

@@ -30,7 +30,7 @@ async def get_product(request: Request) -> Response:
         product = await state.store.product(sku)
     except StoreUnavailable as exc:
         state.metrics.store_errors.inc()
-        return problems.unavailable(str(exc))
+        return problems.store_unavailable(exc)
     if product is None:
         return problems.not_found("sku", sku)
     card = asdict(product.card())
