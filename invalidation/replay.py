@@ -26,6 +26,7 @@ from invalidation.pipeline import InvalidationPipeline
 from invalidation.records import Record
 from origin.core import keys
 from origin.core.catalog import Product
+from origin.core.kafka_security import KafkaSecurity
 from origin.core.redis_text import decode_map
 
 BATCH = 1000
@@ -56,9 +57,14 @@ async def read_range(
     *,
     from_offset: int | None = None,
     from_timestamp_ms: int | None = None,
+    security: KafkaSecurity | None = None,
 ) -> list[Record]:
     """Every record from the start point to the log end as of now."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        **(security or KafkaSecurity()).client_kwargs(),
+    )
     await consumer.start()
     try:
         partitions = [

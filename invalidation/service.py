@@ -109,6 +109,7 @@ async def running_service(
                 window_ms=settings.coalesce_ms,
                 max_in_flight=settings.max_in_flight,
                 session_timeout_ms=settings.consumer_session_timeout_ms,
+                security=settings.kafka_security,
             ),
             pipeline,
             metrics,

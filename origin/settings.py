@@ -27,6 +27,7 @@ from origin.core.env import (
     env_url,
     redacted_repr,
 )
+from origin.core.kafka_security import KafkaSecurity, env_kafka_security
 from origin.errors import SettingsError
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -77,6 +78,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     """Addresses (or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto uvicorn believes; none by
     default, so the peer address is the client."""
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    """TLS / SASL of every Kafka client (`origin.core.kafka_security`)."""
     edge_config_token: str | None = None
     """Bearer token the edge sends to read ``/v1/edge-config`` (admin viewer tokens work too)."""
     aggregator_group: str = "shelfedge-aggregator"
@@ -122,6 +125,7 @@ class Settings:
             event_keys=_event_keys(e, env),
             trusted_proxies=env_list(e, "SHELFEDGE_TRUSTED_PROXIES", ()),
             edge_config_token=_optional_token(e, "SHELFEDGE_EDGE_CONFIG_TOKEN"),
+            kafka_security=env_kafka_security(e),
         )
 
     def __repr__(self) -> str:

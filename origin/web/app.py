@@ -120,6 +120,6 @@ def _event_sink(settings: Settings) -> EventSink:
     """Kafka for collected events when configured (connecting in the background)."""
     if settings.kafka_bootstrap is None:
         return NoKafkaSink()
-    sink = KafkaEventSink(settings.kafka_bootstrap)
+    sink = KafkaEventSink(settings.kafka_bootstrap, security=settings.kafka_security)
     sink.start()
     return sink

@@ -214,3 +214,22 @@ def test_repr_and_errors_never_show_secrets_or_url_passwords() -> None:
         assert secret not in str(caught.value)
     assert "redis://user:***@redis.internal:6379/0" in shown
     assert "edge-1" in shown  # key ids are not secret
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_purge_api_bases_must_be_https_outside_dev(env: str) -> None:
+    plain = {**CLOUDFLARE, "SHELFEDGE_ENV": env, "SHELFEDGE_CLOUDFLARE_API_BASE": "http://cf.test"}
+    fastly = {**FASTLY, "SHELFEDGE_ENV": env, "SHELFEDGE_FASTLY_API_BASE": "http://fastly.test"}
+    with pytest.raises(SettingsError, match="SHELFEDGE_CLOUDFLARE_API_BASE"):
+        InvalidationSettings.from_env(plain)
+    with pytest.raises(SettingsError, match="SHELFEDGE_FASTLY_API_BASE"):
+        InvalidationSettings.from_env(fastly)
+    secure = {**plain, "SHELFEDGE_CLOUDFLARE_API_BASE": "https://cf.test"}
+    assert InvalidationSettings.from_env(secure).cloudflare is not None
+    dev = {**CLOUDFLARE, "SHELFEDGE_CLOUDFLARE_API_BASE": "http://127.0.0.1:9999"}
+    assert InvalidationSettings.from_env(dev).cloudflare is not None
+
+
+def test_invalidation_settings_hide_api_tokens() -> None:
+    shown = repr(InvalidationSettings.from_env(CLOUDFLARE))
+    assert "secret-api-token" not in shown
