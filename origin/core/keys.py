@@ -226,3 +226,9 @@ def rate_limit_key(scope: str, client: str) -> str:
 def admin_session_revoked_key(sid: str) -> str:
     """STRING with TTL (the session's remaining lifetime): an admin session logged out."""
     return f"{NAMESPACE}:{{as:{sid}}}:revoked"
+
+
+def preview_code_key(code: str) -> str:
+    """STRING with TTL (at most 15 minutes): the preview token behind a one-time preview link;
+    GETDEL on exchange, so a link works once."""
+    return f"{NAMESPACE}:{{pc:{code}}}:preview-code"

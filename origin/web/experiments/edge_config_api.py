@@ -13,11 +13,14 @@ never log.
 from __future__ import annotations
 
 import hmac
+import re
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fragments import strict_json
+from fragments.errors import JsonRejected
 from fragments.experiment_codec import config_to_json
 from fragments.experiments import EMPTY_CONFIG
 from fragments.headers import etag_matches
@@ -110,8 +113,41 @@ async def rotate_preview_token(request: Request, who: Principal, s: ExperimentsS
     return json_response(published.to_dict(), 201)
 
 
+async def exchange_preview_code(request: Request) -> Response:
+    """POST /v1/preview/exchange {"code": ...}: the edge trades a one-time preview link's
+    code for its scoped token (then sets it as a cookie). Needs the edge's token; a code
+    works once (404 afterwards, or when unknown or expired)."""
+    if not _edge_may_read(request):
+        return problems.problem(
+            401,
+            "Unauthorized",
+            "send 'Authorization: Bearer <SHELFEDGE_EDGE_CONFIG_TOKEN>'",
+            invalid={"Authorization": "missing, malformed or unknown token"},
+            headers={"WWW-Authenticate": 'Bearer realm="shelfedge-edge"'},
+        )
+    state: ExperimentsState = request.app.state.experiments
+    try:
+        doc = strict_json.loads(await request.body())
+    except JsonRejected as exc:
+        return problems.problem(400, "Bad request", str(exc), invalid={"body": str(exc)})
+    code = doc.get("code") if isinstance(doc, dict) else None
+    if not isinstance(code, str) or not _CODE.fullmatch(code):
+        return problems.unprocessable({"code": "the code of a preview link"})
+    try:
+        token = await state.service.exchange_preview_code(code)
+    except StoreUnavailable as exc:
+        return problems.store_unavailable(exc)
+    if token is None:
+        return problems.not_found("code", "(one-time preview code)")
+    return json_response({"token": token})
+
+
+_CODE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
 def routes() -> list[Route]:
     return [
+        Route("/v1/preview/exchange", exchange_preview_code, methods=["POST"]),
         Route("/v1/edge-config", get_edge_config, methods=["GET"]),
         Route("/v1/edge-config/versions", guarded("viewer", list_versions), methods=["GET"]),
         Route(

@@ -213,6 +213,6 @@ async def test_storefront_and_static_are_served(origin_client: httpx.AsyncClient
 
     assert page.status_code == 200
     assert "se_seg" not in page.headers.get("set-cookie", "")
-    assert persona.headers["set-cookie"].startswith("se_seg=tech-enthusiasts.")
+    assert "se_seg=v2.0.tech-enthusiasts." in persona.headers["set-cookie"]
     assert image.headers["content-type"] == "image/svg+xml"
     assert css.status_code == 200

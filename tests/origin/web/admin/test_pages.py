@@ -466,10 +466,12 @@ async def test_preview_links_open_the_storefront_with_the_variant_forced(
 
     links = re.findall(r'href="(http://edge\.test/[^"]+)"', response.text)
     assert response.status_code == 200
-    assert re.fullmatch(r"http://edge\.test/\?sx_hero=compact&amp;sx_token=[\w-]{20,}", links[0])
+    assert len(links) == 1
     assert re.fullmatch(
-        r"http://edge\.test/se/slot/home-hero\?sx_hero=compact&amp;sx_token=[\w-]{20,}", links[1]
+        r"http://edge\.test/se/preview\?code=[\w-]{20,}&amp;sx_hero=compact", links[0]
     )
+    assert "sx_token" not in response.text  # the token never sits in a shareable URL
+    assert 'action="/admin/preview/rotate"' in response.text
     assert unknown.status_code == 422
     assert "unknown variant 'nope'" in unescape(unknown.text)
 
@@ -563,3 +565,16 @@ async def test_html_pages_are_documented_as_admin_ui_in_openapi(editor: AdminCli
         for op in ops.values():
             assert op["tags"] == ["admin-ui"]
             assert "not part of the JSON API" in op["description"]
+
+
+async def test_the_preview_secret_rotates_from_the_admin_ui(editor: AdminClient) -> None:
+    await create_hero(editor)
+    before = await api_get(editor, "/v1/edge-config")
+    await editor.get(HERO)
+
+    rotated = await editor.post("/admin/preview/rotate", {})
+    after = await api_get(editor, "/v1/edge-config")
+
+    assert rotated.status_code == 303
+    assert after["version"] > before["version"]
+    assert after["preview_secret_hash"] not in ("", before["preview_secret_hash"])
