@@ -75,6 +75,8 @@ class InvalidationSettings:
     """Prometheus metrics of the invalidation consumer (0 = off)."""
     purgers: tuple[str, ...] = ("local-edge",)
     local_edge_url: str = "http://127.0.0.1:8700"
+    local_edge_purge_token: str | None = field(default=None, repr=False)
+    """Sent as a Bearer token to the local edge's ``/se/purge`` (SHELFEDGE_EDGE_PURGE_TOKEN)."""
     varnish_url: str | None = None
     cloudflare: CloudflareSettings | None = None
     fastly: FastlySettings | None = None
@@ -113,6 +115,7 @@ class InvalidationSettings:
             purgers=purgers,
             local_edge_url=env_url(e, "SHELFEDGE_LOCAL_EDGE_URL", ("http", "https"))
             or f"http://127.0.0.1:{edge_port}",
+            local_edge_purge_token=e.get("SHELFEDGE_EDGE_PURGE_TOKEN") or None,
             varnish_url=env_need(e, "SHELFEDGE_VARNISH_URL")
             and env_url(e, "SHELFEDGE_VARNISH_URL", ("http", "https"))
             if "varnish" in purgers

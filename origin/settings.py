@@ -78,6 +78,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     """Addresses (or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto uvicorn believes; none by
     default, so the peer address is the client."""
+    edge_purge_token: str | None = None
+    """Bearer token the local edge's ``POST /se/purge`` requires (None: open, dev only)."""
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     """TLS / SASL of every Kafka client (`origin.core.kafka_security`)."""
     edge_config_token: str | None = None
@@ -126,6 +128,7 @@ class Settings:
             trusted_proxies=env_list(e, "SHELFEDGE_TRUSTED_PROXIES", ()),
             edge_config_token=_optional_token(e, "SHELFEDGE_EDGE_CONFIG_TOKEN"),
             kafka_security=env_kafka_security(e),
+            edge_purge_token=_optional_token(e, "SHELFEDGE_EDGE_PURGE_TOKEN"),
         )
 
     def __repr__(self) -> str:
@@ -134,7 +137,7 @@ class Settings:
 
 
 _SECRET_FIELDS = frozenset(
-    {"segment_secret", "admin_tokens", "admin_token_names", "edge_config_token"}
+    {"segment_secret", "admin_tokens", "admin_token_names", "edge_config_token", "edge_purge_token"}
 )
 
 

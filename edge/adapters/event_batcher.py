@@ -8,18 +8,24 @@ origin rejects as malformed (4xx other than 429) is dropped; a batch that could 
 delivered (network error, 429, 5xx) goes back to the front of the buffer as far as room allows
 and the rest is dropped. Every drop is counted by reason (`dropped`), never silent. At-least-once:
 a batch whose answer was lost may be sent twice (the aggregator deduplicates by event id).
+Every POST is signed (`fragments.batch_signing`) with the newest of `keys`, freshly per
+attempt, so a retried batch has a new batch id and timestamp.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+
+from fragments.batch_signing import DEV_EVENT_KEYS, SigningKeys, sign_batch
 
 log = logging.getLogger("shelfedge.edge.events")
 
@@ -41,10 +47,12 @@ class EventBatcher:
         flush_interval: float = DEFAULT_FLUSH_INTERVAL_S,
         max_buffer: int = DEFAULT_MAX_BUFFER,
         on_outcome: Callable[[str, int], None] | None = None,
+        keys: SigningKeys | None = None,
     ) -> None:
         if not 1 <= max_batch <= max_buffer:
             raise ValueError(f"need 1 <= max_batch <= max_buffer, got {max_batch}, {max_buffer}")
         self.client = client
+        self.keys = keys or SigningKeys.parse(DEV_EVENT_KEYS)
         self.url = origin_url.rstrip("/") + EVENTS_PATH
         self.max_batch = max_batch
         self.flush_interval = flush_interval
@@ -85,7 +93,10 @@ class EventBatcher:
         if not batch:
             return True
         try:
-            response = await self.client.post(self.url, json={"events": batch})
+            body = json.dumps({"events": batch}, separators=(",", ":")).encode()
+            headers = {"content-type": "application/json"}
+            headers.update(sign_batch(self.keys, body, time.time()))
+            response = await self.client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             log.warning(
                 "events: origin unreachable (%s); %d events back in the buffer", exc, len(batch)

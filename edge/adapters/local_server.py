@@ -16,13 +16,14 @@ performs the effects.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -59,6 +60,7 @@ from edge.flow import (
     revalidate,
     with_server_timing,
 )
+from fragments.batch_signing import DEV_EVENT_KEYS, SigningKeys
 from fragments.ids import FragmentKey
 from fragments.slots import load_slots
 
@@ -67,15 +69,45 @@ _HOP_BY_HOP = {
     "transfer-encoding", "upgrade", "host", "content-length",
 }  # fmt: skip
 MAX_PURGE_BODY = 256 * 1024
+MAX_PROXY_BODY = 1024 * 1024
+"""Bodies the local edge forwards to the origin (admin forms, API calls) are at most this."""
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeCredentials:
+    """What the local edge proves itself with: the event batch keys it signs with, the token
+    it reads the edge config with, and the token ``/se/purge`` requires (None: open, dev)."""
+
+    event_keys: SigningKeys = field(default_factory=lambda: SigningKeys.parse(DEV_EVENT_KEYS))
+    edge_config_token: str | None = None
+    purge_token: str | None = field(default=None, repr=False)
+
+
+async def bounded_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is over `limit` bytes (never read whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 class LocalEdge:
     """The edge's state in one process: cache, revalidation tracker, origin client, metrics."""
 
     def __init__(
-        self, config: EdgeConfig, origin_url: str, follow_experiments: bool = False
+        self,
+        config: EdgeConfig,
+        origin_url: str,
+        follow_experiments: bool = False,
+        credentials: EdgeCredentials | None = None,
     ) -> None:
         self.config = config
+        self.credentials = credentials or EdgeCredentials()
         self.origin_url = origin_url.rstrip("/")
         self.follow_experiments = follow_experiments
         self.cache = MemoryCacheStore()
@@ -102,7 +134,9 @@ class LocalEdge:
         )
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(config.origin_timeout))
         self._background: set[asyncio.Task[None]] = set()
-        self.configs = ConfigRefresher(self.client, self.origin_url)
+        self.configs = ConfigRefresher(
+            self.client, self.origin_url, token=self.credentials.edge_config_token
+        )
         if follow_experiments:
             Gauge(
                 "shelfedge_edge_experiment_config_last_success_timestamp_seconds",
@@ -113,6 +147,7 @@ class LocalEdge:
             self.client,
             self.origin_url,
             on_outcome=lambda outcome, n: self.events_total.labels(outcome).inc(n),
+            keys=self.credentials.event_keys,
         )
         self._edge_config = config
 
@@ -201,9 +236,14 @@ async def slot(request: Request) -> Response:
 
 async def purge(request: Request) -> Response:
     edge: LocalEdge = request.app.state.edge
-    body = await request.body()
+    wanted = edge.credentials.purge_token
+    if wanted is not None and not hmac.compare_digest(
+        request.headers.get("authorization", "").encode("latin-1"), f"Bearer {wanted}".encode()
+    ):
+        return JSONResponse({"error": "send the purge token as a Bearer token"}, status_code=403)
+    body = await bounded_body(request, MAX_PURGE_BODY)
     try:
-        if len(body) > MAX_PURGE_BODY:
+        if body is None:
             raise ValueError(f"body over {MAX_PURGE_BODY} bytes")
         tags = json.loads(body)["tags"]
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
@@ -218,9 +258,9 @@ async def purge(request: Request) -> Response:
 async def beacon(request: Request) -> Response:
     """The storefront's conversion beacons: attribute to variants, queue for the origin."""
     edge: LocalEdge = request.app.state.edge
-    body = await request.body()
+    body = await bounded_body(request, MAX_BEACON_BODY)
     try:
-        if len(body) > MAX_BEACON_BODY:
+        if body is None:
             raise ValueError(f"body over {MAX_BEACON_BODY} bytes")
         doc = json.loads(body)
     except ValueError as exc:
@@ -250,10 +290,11 @@ async def proxy(request: Request) -> Response:
     if request.url.query:
         url += "?" + request.url.query
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+    body = await bounded_body(request, MAX_PROXY_BODY)
+    if body is None:
+        return Response(f"body over {MAX_PROXY_BODY} bytes", status_code=413)
     try:
-        upstream = await edge.client.request(
-            request.method, url, headers=headers, content=await request.body()
-        )
+        upstream = await edge.client.request(request.method, url, headers=headers, content=body)
     except httpx.HTTPError as exc:
         return Response(f"origin unavailable: {type(exc).__name__}", status_code=502)
     out = Response(upstream.content, status_code=upstream.status_code)
@@ -264,10 +305,14 @@ async def proxy(request: Request) -> Response:
 
 
 def create_edge_app(
-    config: EdgeConfig, origin_url: str, *, follow_experiments: bool = False
+    config: EdgeConfig,
+    origin_url: str,
+    *,
+    follow_experiments: bool = False,
+    credentials: EdgeCredentials | None = None,
 ) -> Starlette:
     """The local edge app; `follow_experiments` polls the origin's published experiments."""
-    edge = LocalEdge(config, origin_url, follow_experiments)
+    edge = LocalEdge(config, origin_url, follow_experiments, credentials)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -291,10 +336,16 @@ def create_edge_app(
     return app
 
 
-def serve_edge(port: int, origin_url: str, segment_secret: str, host: str = "127.0.0.1") -> int:
+def serve_edge(
+    port: int,
+    origin_url: str,
+    segment_secret: str,
+    host: str = "127.0.0.1",
+    credentials: EdgeCredentials | None = None,
+) -> int:
     config = EdgeConfig.from_slots(load_slots(), segment_secret)
     uvicorn.run(
-        create_edge_app(config, origin_url, follow_experiments=True),
+        create_edge_app(config, origin_url, follow_experiments=True, credentials=credentials),
         host=host,
         port=port,
         log_level="warning",
