@@ -31,6 +31,8 @@ from edge.router import (
 )
 from fragments.errors import BundleFormatError, InvalidIdentifier
 from fragments.ids import CONTROL_VARIANT, FragmentKey
+from fragments.preview_tokens import PREVIEW_COOKIE
+from fragments.sticky_cookie import sign_sticky, verify_sticky
 
 VISITOR_COOKIE_MAX_AGE = 365 * 24 * 3600
 STICKY_COOKIE_MAX_AGE = 90 * 24 * 3600
@@ -141,9 +143,9 @@ def handle_slot(req: SlotRequest, config: EdgeConfig) -> Generator[Effect, Any, 
         cookies=cookies,
     )
     if req.slot not in config.fallbacks:
-        return _response(404, "", "FALLBACK", ctx, None, cookies)
+        return _response(config, 404, "", "FALLBACK", ctx, None, cookies)
     locale = config.pick_locale(req.query.get("locale"), req.headers.get("accept-language"))
-    assignment = route(config.experiments, _route_input(req, ctx, locale, cookies))
+    assignment = route(config.experiments, _route_input(req, ctx, locale, cookies, config))
     try:
         key = FragmentKey(req.slot, ctx.segment, assignment.variant, locale)
     except InvalidIdentifier:
@@ -173,11 +175,17 @@ def handle_slot(req: SlotRequest, config: EdgeConfig) -> Generator[Effect, Any, 
     overrides = RerankOverrides(changes.shown, changes.recency_boost, changes.price_floor)
     chosen = rerank(entry.bundle.candidates, entry.bundle.rerank, rank_ctx, overrides)
     html = assemble(entry.bundle, chosen, assignment.variant)
-    return _response(200, html, status, ctx, assignment, cookies, revalidate_key, req.now, req.slot)
+    return _response(
+        config, 200, html, status, ctx, assignment, cookies, revalidate_key, req.now, req.slot
+    )
 
 
 def _route_input(
-    req: SlotRequest, ctx: ShopperContext, locale: str, cookies: Mapping[str, str]
+    req: SlotRequest,
+    ctx: ShopperContext,
+    locale: str,
+    cookies: Mapping[str, str],
+    config: EdgeConfig,
 ) -> RouteInput:
     return RouteInput(
         visitor_id=ctx.visitor_id,
@@ -192,13 +200,22 @@ def _route_input(
             "cart_size": float(len(ctx.cart_skus)),
             "page": req.query.get("page", "")[:256],
         },
-        sticky=parse_sticky(cookies.get(STICKY_COOKIE)),
+        sticky=_sticky(cookies, ctx, config),
         overrides={
             k.removeprefix(OVERRIDE_PREFIX): v
             for k, v in req.query.items()
             if k.startswith(OVERRIDE_PREFIX) and k != PREVIEW_TOKEN_PARAM
         },
-        preview_token=req.query.get(PREVIEW_TOKEN_PARAM),
+        preview_token=req.query.get(PREVIEW_TOKEN_PARAM) or cookies.get(PREVIEW_COOKIE),
+    )
+
+
+def _sticky(
+    cookies: Mapping[str, str], ctx: ShopperContext, config: EdgeConfig
+) -> dict[str, tuple[int, int]]:
+    """The sticky assignments signed for this visitor (anything else: none)."""
+    return parse_sticky(
+        verify_sticky(cookies.get(STICKY_COOKIE), ctx.visitor_id, config.segment_secret)
     )
 
 
@@ -235,10 +252,11 @@ def _fallback(
     cookies: Mapping[str, str],
 ) -> EdgeResponse:
     body = config.fallbacks.get(slot, "")
-    return _response(200, body, "FALLBACK", ctx, assignment, cookies, slot=slot)
+    return _response(config, 200, body, "FALLBACK", ctx, assignment, cookies, slot=slot)
 
 
 def _response(
+    config: EdgeConfig,
     status: int,
     body: str,
     cache_status: str,
@@ -256,9 +274,11 @@ def _response(
         ("X-Shelfedge-Cache", cache_status),
         ("X-Shelfedge-Variant", variant),
     ]
-    if assignment is not None and assignment.experiment is not None:
+    debug = assignment is not None and (config.debug_headers or assignment.reason == "forced")
+    if assignment is not None and assignment.experiment is not None and debug:
         headers.append(("X-Shelfedge-Experiment", f"{assignment.experiment};{assignment.reason}"))
-    if ctx.new_visitor:
+    may_store = ctx.personalize or not config.consent_required
+    if ctx.new_visitor and may_store:
         headers.append(
             (
                 "Set-Cookie",
@@ -267,14 +287,16 @@ def _response(
             )
         )
     exposure = None
-    if assignment is not None and assignment.experiment is not None and status == 200:
-        if assignment.sticky_new:
-            sticky = parse_sticky(cookies.get(STICKY_COOKIE))
+    shown = status == 200 and cache_status != "FALLBACK"  # a fallback shows no variant
+    if assignment is not None and assignment.experiment is not None and shown:
+        if assignment.sticky_new and may_store:
+            sticky = _sticky(cookies, ctx, config)
             sticky[assignment.experiment] = (assignment.variant_index, assignment.bucket_version)
+            value = sign_sticky(encode_sticky(sticky), ctx.visitor_id, config.segment_secret)
             headers.append(
                 (
                     "Set-Cookie",
-                    f"{STICKY_COOKIE}={encode_sticky(sticky)}; Max-Age={STICKY_COOKIE_MAX_AGE}; "
+                    f"{STICKY_COOKIE}={value}; Max-Age={STICKY_COOKIE_MAX_AGE}; "
                     "Path=/; HttpOnly; Secure; SameSite=Lax",
                 )
             )

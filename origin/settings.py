@@ -78,6 +78,11 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     """Addresses (or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto uvicorn believes; none by
     default, so the peer address is the client."""
+    consent_policy: str = "implied"
+    """``implied`` or ``required``: with ``required`` the edge stores no visitor id or sticky
+    cookie before the shopper consented (docs/security.md#consent)."""
+    edge_debug_headers: bool = True
+    """The local edge sends X-Shelfedge-Experiment on every slot (default: on in dev only)."""
     edge_purge_token: str | None = None
     """Bearer token the local edge's ``POST /se/purge`` requires (None: open, dev only)."""
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
@@ -129,6 +134,13 @@ class Settings:
             edge_config_token=_optional_token(e, "SHELFEDGE_EDGE_CONFIG_TOKEN"),
             kafka_security=env_kafka_security(e),
             edge_purge_token=_optional_token(e, "SHELFEDGE_EDGE_PURGE_TOKEN"),
+            consent_policy=env_choice(
+                e, "SHELFEDGE_CONSENT_POLICY", ("implied", "required"), "implied"
+            ),
+            edge_debug_headers=env_choice(
+                e, "SHELFEDGE_EDGE_DEBUG", ("0", "1"), "1" if env == "dev" else "0"
+            )
+            == "1",
         )
 
     def __repr__(self) -> str:

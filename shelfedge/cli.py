@@ -112,6 +112,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             settings.edge_origin_url,
             settings.segment_secret,
             credentials=credentials,
+            consent_required=settings.consent_policy == "required",
+            debug_headers=settings.edge_debug_headers,
         )
     if command == "aggregate":
         from origin.events.service import aggregate_command

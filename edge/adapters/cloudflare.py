@@ -221,6 +221,7 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             parse_cookies(request.headers.get("cookie")),
             time.time(),
             lambda: secrets.token_hex(16),
+            config.segment_secret,
         )
         flush = False
         for event in result.events:

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import uvicorn
@@ -62,6 +63,7 @@ from edge.flow import (
 )
 from fragments.batch_signing import DEV_EVENT_KEYS, SigningKeys
 from fragments.ids import FragmentKey
+from fragments.preview_tokens import PREVIEW_COOKIE
 from fragments.slots import load_slots
 
 _HOP_BY_HOP = {
@@ -271,11 +273,43 @@ async def beacon(request: Request) -> Response:
         parse_cookies(request.headers.get("cookie")),
         time.time(),
         lambda: uuid.uuid4().hex,
+        edge.config.segment_secret,
     )
     queued = sum(1 for event in result.events if edge.events.add(event))
     for reason, n in result.skipped.items():
         edge.events_total.labels(f"skipped_{reason}").inc(n)
     return JSONResponse({"queued": queued, "skipped": result.skipped}, status_code=202)
+
+
+async def preview(request: Request) -> Response:
+    """GET /se/preview?code=<one-time code>&sx_<key>=<variant>: trade the code for the scoped
+    preview token at the origin, keep it in an HttpOnly cookie, and redirect to the storefront
+    with the override but without any secret in the URL."""
+    edge: LocalEdge = request.app.state.edge
+    code = request.query_params.get("code", "")
+    headers = {}
+    if edge.credentials.edge_config_token:
+        headers["Authorization"] = f"Bearer {edge.credentials.edge_config_token}"
+    try:
+        answer = await edge.client.post(
+            edge.origin_url + "/v1/preview/exchange", json={"code": code}, headers=headers
+        )
+    except httpx.HTTPError:
+        return Response("preview: the origin is unavailable; try again", status_code=502)
+    if answer.status_code != 200:
+        return Response("preview: this link was already used or has expired", status_code=410)
+    token = str(answer.json().get("token", ""))
+    grant = token.split(".")
+    max_age = (
+        max(0, int(grant[3]) - int(time.time())) if len(grant) == 5 and grant[3].isdigit() else 0
+    )
+    forced = [(k, v) for k, v in request.query_params.items() if k.startswith("sx_")]
+    target = "/" + ("?" + urlencode(forced[:4]) if forced else "")
+    response = Response(status_code=303, headers={"Location": target, "Cache-Control": "no-store"})
+    response.set_cookie(
+        PREVIEW_COOKIE, token, max_age=max_age, httponly=True, secure=True, samesite="lax"
+    )
+    return response
 
 
 async def metrics(request: Request) -> Response:
@@ -327,6 +361,7 @@ def create_edge_app(
             Route("/se/slot/{slot}", slot),
             Route("/se/purge", purge, methods=["POST"]),
             Route("/se/events", beacon, methods=["POST"]),
+            Route("/se/preview", preview),
             Route("/se/metrics", metrics),
             Route("/{path:path}", proxy, methods=["GET", "POST", "HEAD", "PUT", "DELETE"]),
         ],
@@ -342,8 +377,15 @@ def serve_edge(
     segment_secret: str,
     host: str = "127.0.0.1",
     credentials: EdgeCredentials | None = None,
+    *,
+    consent_required: bool = False,
+    debug_headers: bool = False,
 ) -> int:
-    config = EdgeConfig.from_slots(load_slots(), segment_secret)
+    config = replace(
+        EdgeConfig.from_slots(load_slots(), segment_secret),
+        consent_required=consent_required,
+        debug_headers=debug_headers,
+    )
     uvicorn.run(
         create_edge_app(config, origin_url, follow_experiments=True, credentials=credentials),
         host=host,

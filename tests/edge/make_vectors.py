@@ -36,6 +36,7 @@ from fragments.experiments import (
     VariantChanges,
 )
 from fragments.segment_cookie import sign_segment
+from fragments.sticky_cookie import sign_sticky
 from tests.edge.bundles import BUILT_AT, SECRET, catalog_bundle, slot_catalog
 
 VECTORS_FILE = Path(__file__).with_name("vectors") / "edge_vectors.json"
@@ -251,6 +252,14 @@ def build_vectors(bundles: dict[str, Bundle]) -> list[dict[str, Any]]:
             "experiment-sticky-fewer",
             slot="cart-upsell",
             cached="upsell-en-fewer",
+            age=5,
+            cookie=f"se_vid={in_control}; se_consent=1; "
+            f"se_exp={sign_sticky('upsell-fewer.1.0', in_control, SECRET)}",
+        ),
+        _vector(
+            "experiment-unsigned-sticky-ignored",
+            slot="cart-upsell",
+            cached="upsell-en",
             age=5,
             cookie=f"se_vid={in_control}; se_consent=1; se_exp=upsell-fewer.1.0",
         ),
