@@ -1,17 +1,25 @@
 """The Cloudflare Python Worker: the edge core, carried out with the Cache API, fetch, waitUntil.
 
 Routes: ``GET /se/slot/{slot}`` the personalized slot; ``POST /se/purge`` {"tags": [...]}
-(local and dev runs; refused unless ``PURGE_TOKEN`` is set and sent: in production purges go
-through the zone's purge-by-tag API, which removes Cache API entries stored with a
-``Cache-Tag`` header);
-everything else is passed through to ``ORIGIN_URL``.
+(local and dev runs; refused unless ``PURGE_TOKEN`` is set and sent, compared in constant
+time: in production purges go through the zone's purge-by-tag API, which removes Cache API
+entries stored with a ``Cache-Tag`` header); ``POST /se/events`` the storefront's beacons
+(``Content-Length`` required and bounded). Only the allow-list ``PASS_THROUGH`` (default ``/``
+and ``/static/``; never the admin UI, the APIs or ``/metrics``) is passed through to
+``ORIGIN_URL``; anything else is a 404 (`edge.deploy_policy`).
+
+Secrets and variables: ``SHELFEDGE_ENV`` (absent means production), ``SEGMENT_SECRET`` and
+``EVENT_KEYS`` (outside dev both are required and must not be the public development values:
+the Worker answers 500 naming the variable), ``DEBUG_HEADERS=1`` (X-Shelfedge-Experiment on
+every slot), ``CONSENT_POLICY=required`` (no identifier before consent). Event batches to the
+origin are signed with the newest ``EVENT_KEYS`` key (`fragments.batch_signing`).
 
 Experiments: the published configuration is read from the ``CONFIG`` KV namespace (key
 ``edge-config``, the JSON of `fragments.experiment_codec.config_to_json`, which the origin serves as
 ``GET /v1/edge-config``; docs/experiments.md shows how to copy it there) and kept per isolate
 for `CONFIG_TTL_S`. No binding or no key means the empty configuration (everyone sees
 control); a failed read or a value that does not decode keeps the last good configuration.
-Exposures are not reported from the Worker yet (the local edge batches them to the origin).
+Exposures and attributed beacons leave in signed batches to the origin inside waitUntil.
 
 Cloudflare's Cache API implements neither stale-while-revalidate nor stale-if-error, so entries
 are stored for max-age + max(swr, sie) with their store time in a header, and `edge.flow` decides
@@ -24,6 +32,7 @@ Runs only inside workerd (`workers` and `js` exist nowhere else): nothing may im
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import secrets
 import time
@@ -38,6 +47,7 @@ from edge.adapters.browser_events import MAX_BEACON_BODY, attribute
 from edge.cache import CacheEntry, RevalidationTracker, entry_from_bytes
 from edge.config import EdgeConfig
 from edge.context import parse_cookies
+from edge.deploy_policy import event_keys_for, parse_allow_list, pass_through_allowed, refusals
 from edge.flow import (
     CacheRead,
     CacheWrite,
@@ -50,6 +60,7 @@ from edge.flow import (
     revalidate,
     with_server_timing,
 )
+from fragments.batch_signing import sign_batch
 from fragments.bundle import encode_bundle
 from fragments.errors import BundleFormatError
 from fragments.experiment_codec import config_from_json
@@ -124,8 +135,16 @@ class _Experiments:
     async def edge_config(self, env: Any) -> EdgeConfig:
         """The isolate's edge configuration with the current experiments."""
         if self._base is None:  # once per isolate: slots, locales, the segment secret
-            secret = str(getattr(env, "SEGMENT_SECRET", "") or DEV_SEGMENT_SECRET)
-            self._base = EdgeConfig.from_slots(load_slots(), secret)
+            environment = _var(env, "SHELFEDGE_ENV") or None
+            secret = _var(env, "SEGMENT_SECRET")
+            problems = refusals(environment, secret, _var(env, "EVENT_KEYS"))
+            if problems:
+                raise WorkerMisconfigured("; ".join(problems))
+            self._base = replace(
+                EdgeConfig.from_slots(load_slots(), secret or DEV_SEGMENT_SECRET),
+                debug_headers=_var(env, "DEBUG_HEADERS") == "1",
+                consent_required=_var(env, "CONSENT_POLICY") == "required",
+            )
         base = self._base
         experiments = await self._current(env)
         if self._edge is None or self._edge.experiments is not experiments:
@@ -165,10 +184,22 @@ def _cache_url(key: FragmentKey) -> str:
     return f"{CACHE_HOST}/{key.cache_key}"
 
 
+class WorkerMisconfigured(Exception):
+    """A required secret is missing or is a public development value (names the variable)."""
+
+
+def _var(env: Any, name: str) -> str:
+    return str(getattr(env, name, "") or "")
+
+
 class Default(WorkerEntrypoint):  # type: ignore[misc]
     """The Worker's default entrypoint."""
 
     async def fetch(self, request: Any) -> Any:
+        try:
+            await _experiments.edge_config(self.env)
+        except WorkerMisconfigured as exc:
+            return Response(f"edge misconfigured: {exc}\n", status=500)
         url = urlsplit(str(request.url))
         if url.path.startswith(SLOT_PREFIX) and request.method == "GET":
             return await self._slot(request, url.path[len(SLOT_PREFIX) :], url.query)
@@ -176,6 +207,8 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             return await self._purge(request)
         if url.path == "/se/events" and request.method == "POST":
             return await self._beacon(request)
+        if not pass_through_allowed(url.path, parse_allow_list(_var(self.env, "PASS_THROUGH"))):
+            return Response("not found\n", status=404)
         return await self._pass_through(request, url.path, url.query)
 
     async def _slot(self, request: Any, slot: str, query: str) -> Any:
@@ -205,6 +238,12 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
     async def _beacon(self, request: Any) -> Any:
         """Storefront clicks / add-to-carts: attributed to the visitor's sticky variants here
         (the browser cannot read the HttpOnly cookies), then batched like exposures."""
+        declared = str(request.headers.get("content-length") or "")
+        if not declared.isdigit() or int(declared) > MAX_BEACON_BODY:
+            return Response(
+                json.dumps({"error": f"send a Content-Length of at most {MAX_BEACON_BODY}"}),
+                status=413 if declared.isdigit() else 411,
+            )
         body = await request.text()
         try:
             if len(body) > MAX_BEACON_BODY:
@@ -241,13 +280,12 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         if not batch:
             return
         origin = str(getattr(self.env, "ORIGIN_URL", "") or "").rstrip("/")
+        body = json.dumps({"events": batch}, separators=(",", ":"))
+        keys = event_keys_for(_var(self.env, "SHELFEDGE_ENV") or None, _var(self.env, "EVENT_KEYS"))
+        headers = {"content-type": "application/json"}
+        headers.update(sign_batch(keys, body.encode(), time.time()))
         try:
-            answer = await fetch(
-                origin + EVENTS_PATH,
-                method="POST",
-                headers={"content-type": "application/json"},
-                body=json.dumps({"events": batch}),
-            )
+            answer = await fetch(origin + EVENTS_PATH, method="POST", headers=headers, body=body)
             status = int(answer.status)
         except Exception:
             status = 0
@@ -320,8 +358,9 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         return FetchResult(int(response.status), bytes(body))
 
     async def _purge(self, request: Any) -> Any:
-        token = str(getattr(self.env, "PURGE_TOKEN", "") or "")
-        if not token or request.headers.get("authorization") != f"Bearer {token}":
+        token = _var(self.env, "PURGE_TOKEN")
+        sent = str(request.headers.get("authorization") or "").encode("utf-8", "surrogateescape")
+        if not token or not hmac.compare_digest(sent, f"Bearer {token}".encode()):
             return Response(
                 "forbidden: set PURGE_TOKEN and send it as a Bearer token\n", status=403
             )

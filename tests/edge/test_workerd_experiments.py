@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from fragments import topics
 from fragments.slots import load_slots
+from fragments.sticky_cookie import sign_sticky
 from origin.core.seed import seed_demo
 from origin.core.store import Store
 from tests.origin.experiments.support import (
@@ -75,7 +76,12 @@ def worker(origin: OriginServer, tmp_path_factory: pytest.TempPathFactory) -> It
     settings = DevSettings(
         worker_dir=worker_dir,
         state_dir=tmp_path_factory.mktemp("wrangler-state"),
-        variables={"ORIGIN_URL": origin.url, "SEGMENT_SECRET": SECRET},
+        variables={
+            "ORIGIN_URL": origin.url,
+            "SEGMENT_SECRET": SECRET,
+            "SHELFEDGE_ENV": "dev",
+            "DEBUG_HEADERS": "1",
+        },
     )
     dev = WranglerDev(settings)
     published = httpx.get(origin.url + "/v1/edge-config", timeout=30.0)
@@ -157,7 +163,8 @@ async def test_worker_routes_by_kv_config_and_reports_exposures(
 async def test_worker_attributes_storefront_beacons_to_the_sticky_variant(
     worker: WranglerDev, kafka_bootstrap: str
 ) -> None:
-    cookie = f"se_vid={VISITOR}; se_consent=1; se_exp=hero.1.0"
+    sticky = sign_sticky("hero.1.0", VISITOR, SECRET)
+    cookie = f"se_vid={VISITOR}; se_consent=1; se_exp={sticky}"
     async with httpx.AsyncClient(base_url=worker.base_url, timeout=30.0, trust_env=False) as http:
         beacon = await http.post(
             "/se/events",
@@ -168,6 +175,12 @@ async def test_worker_attributes_storefront_beacons_to_the_sticky_variant(
         assert beacon.json()["queued"] == 1
         refused = await http.post("/se/events", content=b"not json", headers={"cookie": cookie})
         assert refused.status_code == 400
+        unsigned = await http.post(
+            "/se/events",
+            json={"events": [{"type": "click", "slot": "home-hero"}]},
+            headers={"cookie": f"se_vid={VISITOR}; se_consent=1; se_exp=hero.1.0"},
+        )
+        assert unsigned.json()["queued"] == 0  # a hand-written sticky cookie picks nothing
     conversion = await _event_in_kafka(
         kafka_bootstrap, topics.CONVERSIONS.name, VISITOR, seconds=30
     )
