@@ -24,13 +24,18 @@ def is_dev(environment: str | None) -> bool:
     return (environment or "prod").strip() == "dev"
 
 
+def segment_refusals(environment: str | None, segment_secret: str) -> list[str]:
+    """Why this edge must not verify segment cookies with `segment_secret` (empty: it may)."""
+    if is_dev(environment) or (segment_secret and segment_secret != DEV_SEGMENT_SECRET):
+        return []
+    return ["SEGMENT_SECRET: set a secret of your own outside dev"]
+
+
 def refusals(environment: str | None, segment_secret: str, event_keys: str) -> list[str]:
     """Why this edge must not serve (empty: it may). Never echoes a secret."""
-    problems: list[str] = []
+    problems = segment_refusals(environment, segment_secret)
     if is_dev(environment):
         return problems
-    if not segment_secret or segment_secret == DEV_SEGMENT_SECRET:
-        problems.append("SEGMENT_SECRET: set a secret of your own outside dev")
     if not event_keys:
         problems.append("EVENT_KEYS: set kid=secret pairs outside dev")
     else:

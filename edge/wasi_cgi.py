@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl
 
 from edge.cache import CacheEntry, entry_from_bytes
 from edge.config import EdgeConfig
+from edge.deploy_policy import segment_refusals
 from edge.flow import (
     CacheRead,
     CacheWrite,
@@ -199,6 +200,10 @@ def cgi_response(environ: Mapping[str, str], method: str, log: Log) -> CgiRespon
     except ConfigUnavailable as exc:
         log(f"config unavailable, serving an empty slot: {exc}")
         return _empty_slot("", "config")
+    refused = segment_refusals(environ.get("SHELFEDGE_ENV"), config.segment_secret)
+    if refused:  # never trust cookies anyone can sign: the safe default, and say why
+        log(f"refusing to personalize ({'; '.join(refused)}): serving the safe default")
+        return _empty_slot(config.fallbacks.get(slot, ""), "misconfigured")
     request = SlotRequest(
         slot=slot,
         headers=cgi_headers(environ),
