@@ -38,7 +38,7 @@ import secrets
 import time
 from dataclasses import replace
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from js import Headers, caches  # type: ignore[import-not-found]
 from workers import Response, WorkerEntrypoint, fetch  # type: ignore[import-not-found]
@@ -67,6 +67,7 @@ from fragments.experiment_codec import config_from_json
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
 from fragments.headers import fit_tags
 from fragments.ids import FragmentKey
+from fragments.preview_tokens import PREVIEW_COOKIE
 from fragments.segment_cookie import DEV_SEGMENT_SECRET
 from fragments.slots import load_slots
 from fragments.tags import key_of_bundle_tag
@@ -83,6 +84,7 @@ CONFIG_TTL_S = 5.0
 EXPOSURE_BATCH_SECONDS = 0.5
 EVENTS_PATH = "/v1/events"
 MAX_BUFFERED_EXPOSURES = 1000
+MAX_PASS_THROUGH_BODY = 1024 * 1024
 
 
 class _ExposureBuffer:
@@ -207,6 +209,8 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             return await self._purge(request)
         if url.path == "/se/events" and request.method == "POST":
             return await self._beacon(request)
+        if url.path == "/se/preview" and request.method == "GET":
+            return await self._preview(url.query)
         if not pass_through_allowed(url.path, parse_allow_list(_var(self.env, "PASS_THROUGH"))):
             return Response("not found\n", status=404)
         return await self._pass_through(request, url.path, url.query)
@@ -271,6 +275,41 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         return Response(
             json.dumps(answer), status=202, headers={"content-type": "application/json"}
         )
+
+    async def _preview(self, query: str) -> Any:
+        """A one-time preview link: trade its code at the origin (``EDGE_CONFIG_TOKEN``) for
+        the scoped token, keep that in an HttpOnly cookie, redirect without it in the URL."""
+        params = dict(parse_qsl(query))
+        origin = _var(self.env, "ORIGIN_URL").rstrip("/")
+        headers = {"content-type": "application/json"}
+        token = _var(self.env, "EDGE_CONFIG_TOKEN")
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        try:
+            answer = await fetch(
+                origin + "/v1/preview/exchange",
+                method="POST",
+                headers=headers,
+                body=json.dumps({"code": params.get("code", "")}),
+            )
+            status = int(answer.status)
+            doc = json.loads(await answer.text()) if status == 200 else {}
+        except Exception:
+            return Response("preview: the origin is unavailable; try again\n", status=502)
+        grant = str(doc.get("token", "")).split(".")
+        if status != 200 or len(grant) != 5 or not grant[3].isdigit():
+            return Response("preview: this link was already used or has expired\n", status=410)
+        forced = [(k, v) for k, v in params.items() if k.startswith("sx_")][:4]
+        out = Headers.new()
+        out.append("location", "/" + ("?" + urlencode(forced) if forced else ""))
+        out.append("cache-control", "no-store")
+        max_age = max(0, int(grant[3]) - int(time.time()))
+        out.append(
+            "set-cookie",
+            f"{PREVIEW_COOKIE}={'.'.join(grant)}; Max-Age={max_age}; Path=/; HttpOnly; Secure; "
+            "SameSite=Lax",
+        )
+        return Response("", status=303, headers=out)
 
     async def _flush_exposures(self) -> None:
         """Send the isolate's buffered exposures as one batch, a moment later (in waitUntil:
@@ -387,7 +426,12 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         origin = str(getattr(self.env, "ORIGIN_URL", "") or "").rstrip("/")
         target = origin + path + (f"?{query}" if query else "")
         headers = {str(k): str(v) for k, v in request.headers.items() if str(k).lower() != "host"}
-        body = None if request.method in ("GET", "HEAD") else await request.text()
+        body = None
+        if request.method not in ("GET", "HEAD"):
+            declared = str(request.headers.get("content-length") or "")
+            if not declared.isdigit() or int(declared) > MAX_PASS_THROUGH_BODY:
+                return Response("send a Content-Length of at most 1 MiB\n", status=413)
+            body = await request.text()
         try:
             return await fetch(target, method=request.method, headers=headers, body=body)
         except Exception as exc:

@@ -67,6 +67,9 @@ def origin(redis_url: str, kafka_bootstrap: str, seeded_redis: None) -> Iterator
             assert created.status_code == 201, created.text
             started = admin.post("/v1/experiments/hero/start", headers=if_match(1))
             assert started.status_code == 200, started.text
+            # The preview secret exists before the config is copied to KV (its hash travels there).
+            warm = admin.post("/v1/experiments/hero/preview-link?variant=control", headers=EDITOR)
+            assert warm.status_code == 200, warm.text
         yield server
 
 
@@ -186,3 +189,30 @@ async def test_worker_attributes_storefront_beacons_to_the_sticky_variant(
     )
     assert conversion["experiment"] == "hero"
     assert conversion["variant"] == "compact"
+
+
+@pytest.mark.timeout(240)
+async def test_worker_trades_a_one_time_preview_link_for_a_cookie(
+    worker: WranglerDev, origin: OriginServer
+) -> None:
+    async with httpx.AsyncClient(base_url=origin.url, timeout=30.0) as admin:
+        made = await admin.post("/v1/experiments/hero/preview-link?variant=control", headers=EDITOR)
+    link = made.json()
+    exchange = "/se/preview?" + link["exchange_url"].split("?", 1)[1]
+    consent = f"se_vid={VISITOR}; se_consent=1"
+    async with httpx.AsyncClient(base_url=worker.base_url, timeout=30.0, trust_env=False) as http:
+        first = await http.get(exchange)
+        again = await http.get(exchange)
+        cookie = first.headers["set-cookie"].split(";")[0]
+        forced = await http.get(
+            "/se/slot/home-hero?sx_hero=control", headers={"cookie": f"{consent}; {cookie}"}
+        )
+        natural = await http.get("/se/slot/home-hero?sx_hero=control", headers={"cookie": consent})
+
+    assert first.status_code == 303, first.text
+    assert first.headers["location"] == "/?sx_hero=control"
+    assert cookie.startswith("se_preview=p1.hero.control.")
+    assert again.status_code == 410
+    assert forced.headers["x-shelfedge-variant"] == "control"
+    assert forced.headers["x-shelfedge-experiment"] == "hero;forced"
+    assert natural.headers["x-shelfedge-variant"] == "compact"
