@@ -55,6 +55,11 @@ class ShopperContext:
         return cls(visitor_id="", new_visitor=False, segment=segment, personalize=False)
 
 
+def is_visitor_id(value: str) -> bool:
+    """Whether `value` is a well-formed visitor id (32 lowercase hex digits)."""
+    return _VISITOR_ID.fullmatch(value) is not None
+
+
 def parse_cookies(header: str | None) -> dict[str, str]:
     """Lenient Cookie header parsing; oversized headers and values are dropped."""
     if not header or len(header) > MAX_COOKIE_HEADER:

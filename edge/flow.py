@@ -17,7 +17,14 @@ from typing import Any, TypeVar
 from edge.assemble import assemble
 from edge.cache import CacheEntry, Freshness, classify, entry_from_bytes
 from edge.config import EdgeConfig
-from edge.context import VISITOR_COOKIE, ShopperContext, parse_cookies, read_context
+from edge.context import (
+    CONSENT_COOKIE,
+    VISITOR_COOKIE,
+    ShopperContext,
+    is_visitor_id,
+    parse_cookies,
+    read_context,
+)
 from edge.rerank import RerankOverrides, rerank
 from edge.router import (
     OVERRIDE_PREFIX,
@@ -279,13 +286,7 @@ def _response(
         headers.append(("X-Shelfedge-Experiment", f"{assignment.experiment};{assignment.reason}"))
     may_store = ctx.personalize or not config.consent_required
     if ctx.new_visitor and may_store:
-        headers.append(
-            (
-                "Set-Cookie",
-                f"{VISITOR_COOKIE}={ctx.visitor_id}; Max-Age={VISITOR_COOKIE_MAX_AGE}; Path=/; "
-                "HttpOnly; Secure; SameSite=Lax",
-            )
-        )
+        headers.append(("Set-Cookie", _visitor_cookie(ctx.visitor_id)))
     exposure = None
     shown = status == 200 and cache_status != "FALLBACK"  # a fallback shows no variant
     if assignment is not None and assignment.experiment is not None and shown:
@@ -308,6 +309,31 @@ def _response(
         status, body, tuple(headers), cache_status, variant, revalidate_key, ctx, assignment,
         exposure,
     )  # fmt: skip
+
+
+def _visitor_cookie(visitor_id: str) -> str:
+    return (
+        f"{VISITOR_COOKIE}={visitor_id}; Max-Age={VISITOR_COOKIE_MAX_AGE}; Path=/; "
+        "HttpOnly; Secure; SameSite=Lax"
+    )
+
+
+def page_visitor_cookie(
+    cookie_header: str | None, fresh_visitor_id: str, config: EdgeConfig
+) -> str | None:
+    """The ``Set-Cookie`` value an adapter adds to a page it passes through when the browser
+    has no visitor id yet (and the consent policy allows one), else None.
+
+    Why: a page's slots are fetched in parallel; without an id each slot response would mint
+    its own and the last one would win, so the sticky cookie (signed for one id) and the
+    exposures (under another) would no longer match the visitor the browser keeps.
+    """
+    cookies = parse_cookies(cookie_header)
+    if is_visitor_id(cookies.get(VISITOR_COOKIE, "")):
+        return None
+    if config.consent_required and cookies.get(CONSENT_COOKIE) != "1":
+        return None
+    return _visitor_cookie(fresh_visitor_id)
 
 
 def _step(flow: Generator[Effect, Any, _T], reply: Any) -> tuple[bool, Any, float]:

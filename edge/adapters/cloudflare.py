@@ -57,6 +57,7 @@ from edge.flow import (
     SlotRequest,
     drive_async,
     handle_slot,
+    page_visitor_cookie,
     revalidate,
     with_server_timing,
 )
@@ -433,6 +434,17 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
                 return Response("send a Content-Length of at most 1 MiB\n", status=413)
             body = await request.text()
         try:
-            return await fetch(target, method=request.method, headers=headers, body=body)
+            answer = await fetch(target, method=request.method, headers=headers, body=body)
         except Exception as exc:
             return Response(f"origin unavailable: {type(exc).__name__}\n", status=502)
+        if not str(answer.headers.get("content-type") or "").startswith("text/html"):
+            return answer
+        config = await _experiments.edge_config(self.env)
+        visitor = page_visitor_cookie(request.headers.get("cookie"), secrets.token_hex(16), config)
+        if visitor is None or "se_vid=" in str(answer.headers.get("set-cookie") or ""):
+            return answer
+        out = Headers.new()
+        for name, value in answer.headers.items():
+            out.append(str(name), str(value))
+        out.append("set-cookie", visitor)  # one id for every slot of this page
+        return Response(await answer.text(), status=int(answer.status), headers=out)

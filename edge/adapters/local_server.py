@@ -58,6 +58,7 @@ from edge.flow import (
     SlotRequest,
     drive_async,
     handle_slot,
+    page_visitor_cookie,
     revalidate,
     with_server_timing,
 )
@@ -335,6 +336,13 @@ async def proxy(request: Request) -> Response:
     for name, value in upstream.headers.multi_items():
         if name.lower() not in _HOP_BY_HOP and name.lower() != "content-encoding":
             out.headers.append(name, value)
+    sets_visitor = any(c.startswith("se_vid=") for c in upstream.headers.get_list("set-cookie"))
+    if upstream.headers.get("content-type", "").startswith("text/html") and not sets_visitor:
+        visitor = page_visitor_cookie(
+            request.headers.get("cookie"), secrets.token_hex(16), edge.config
+        )
+        if visitor is not None:
+            out.headers.append("Set-Cookie", visitor)
     return out
 
 

@@ -7,7 +7,14 @@ from dataclasses import replace
 from typing import Any
 
 from edge.config import EdgeConfig
-from edge.flow import EdgeResponse, FetchResult, SlotRequest, drive_sync, handle_slot
+from edge.flow import (
+    EdgeResponse,
+    FetchResult,
+    SlotRequest,
+    drive_sync,
+    handle_slot,
+    page_visitor_cookie,
+)
 from fragments.experiments import EdgeExperimentConfig, Experiment, Variant
 from fragments.ids import FragmentKey
 from fragments.sticky_cookie import verify_sticky
@@ -82,3 +89,15 @@ def test_a_fallback_records_no_exposure_and_no_sticky_cookie() -> None:
     assert response.exposure is None
     assert "se_exp" not in cookies_set(response)
     assert shown.exposure is not None
+
+
+def test_a_passed_through_page_gets_the_visitor_id_its_slots_will_share() -> None:
+    strict = replace(CONFIG, consent_required=True)
+    fresh = page_visitor_cookie(None, FRESH_ID, CONFIG)
+
+    assert fresh is not None
+    assert fresh.startswith(f"se_vid={FRESH_ID};")
+    assert "Secure" in fresh
+    assert page_visitor_cookie(f"se_vid={VISITOR}", FRESH_ID, CONFIG) is None
+    assert page_visitor_cookie(None, FRESH_ID, strict) is None
+    assert page_visitor_cookie("se_consent=1", FRESH_ID, strict) is not None

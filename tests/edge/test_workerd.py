@@ -423,6 +423,19 @@ async def test_only_allow_listed_paths_reach_the_origin(
     assert {r.path for r in origin_up.log.requests} == {"/healthz"}
 
 
+async def test_a_passed_through_page_gets_one_visitor_id_for_its_slots(
+    client: httpx.AsyncClient, origin_up: OriginServer
+) -> None:
+    fresh = await client.get("/")
+    returning = await client.get("/", headers={"cookie": f"se_vid={'a' * 32}"})
+    image = await client.get("/static/img/books.svg")
+
+    assert fresh.status_code == 200
+    assert VISITOR_ID.search(fresh.headers.get("set-cookie", "")) is not None
+    assert "se_vid" not in returning.headers.get("set-cookie", "")
+    assert "se_vid" not in image.headers.get("set-cookie", "")
+
+
 async def test_purge_with_a_wrong_token_is_refused(client: httpx.AsyncClient) -> None:
     wrong = await client.post(
         "/se/purge", json={"tags": ["sku:X"]}, headers={"authorization": "Bearer nope"}
