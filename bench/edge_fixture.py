@@ -91,7 +91,9 @@ def shopper_headers(bundle: Bundle, now: float, secret: str) -> dict[str, str]:
     candidates = bundle.candidates
     cart = "|".join(c.sku for c in candidates[3:5])
     recent = "|".join(f"{c.category}~{c.price_cents}" for c in candidates[20:70:10])
-    segment_cookie = sign_segment(bundle.key.segment, int(now) + COOKIE_LIFETIME_S, secret)
+    segment_cookie = sign_segment(
+        bundle.key.segment, int(now) + COOKIE_LIFETIME_S, secret, VISITOR_ID
+    )
     cookie = (
         f"se_vid={VISITOR_ID}; se_seg={segment_cookie}; se_consent=1; "
         f"se_cart={cart}; se_rv={recent}"

@@ -2,7 +2,8 @@
 
 The browser cannot read the HttpOnly visitor and sticky-assignment cookies, so it reports only
 what happened (``{"events": [{"type", "slot"?, "sku"?, "value_cents"?}]}`` to ``/se/events``);
-the edge adds the visitor id and, from the sticky cookie and the current configuration, the
+the edge adds the visitor id and, from the sticky cookie (signed for this visitor: `secret` is
+the segment keys) and the current configuration, the
 experiment and variant the visitor is in. With a slot, only that slot's experiments count;
 without one (a checkout page), every experiment the visitor is in. Nothing is reported without
 consent, without a visitor id, or for experiments the visitor is not in; any variant the
@@ -21,6 +22,7 @@ from typing import Any
 from edge.context import CONSENT_COOKIE, VISITOR_COOKIE, VISITOR_ID
 from edge.router import STICKY_COOKIE, parse_sticky
 from fragments.experiments import EdgeExperimentConfig, Experiment
+from fragments.sticky_cookie import verify_sticky
 from fragments.wire_events import CONVERSION_TYPES, ID, MAX_VALUE_CENTS, SKU, ExperimentEvent
 
 MAX_BROWSER_EVENTS = 50
@@ -43,6 +45,7 @@ def attribute(
     cookies: Mapping[str, str],
     now: float,
     new_id: Callable[[], str],
+    secret: str,
 ) -> Attribution:
     """Origin events for the browser's beacon body (malformed items are skipped, counted)."""
     out = Attribution()
@@ -60,7 +63,7 @@ def attribute(
     if not VISITOR_ID.fullmatch(visitor):
         out.skip("no_visitor", len(raw))
         return out
-    sticky = parse_sticky(cookies.get(STICKY_COOKIE))
+    sticky = parse_sticky(verify_sticky(cookies.get(STICKY_COOKIE), visitor, secret))
     for item in raw:
         if not isinstance(item, Mapping) or item.get("type") not in CONVERSION_TYPES:
             out.skip("malformed")

@@ -43,6 +43,12 @@ class EdgeConfig:
     """Seconds the adapter waits for the origin before treating the fetch as failed."""
     experiments: EdgeExperimentConfig = EMPTY_CONFIG
     """The published experiment configuration (refreshed by the adapter)."""
+    consent_required: bool = False
+    """Consent policy ``required``: no visitor id or sticky cookie is set before the shopper
+    consented (``se_consent=1``); ``implied`` (False) sets them on the first response."""
+    debug_headers: bool = False
+    """Send ``X-Shelfedge-Experiment`` (experiment and routing reason) on every slot; off, it
+    is sent only for a forced (preview) assignment."""
 
     @classmethod
     def from_slots(cls, slots: SlotCatalog, segment_secret: str) -> EdgeConfig:

@@ -56,6 +56,11 @@ class ShopperContext:
         return cls(visitor_id="", new_visitor=False, segment=segment, personalize=False)
 
 
+def is_visitor_id(value: str) -> bool:
+    """Whether `value` is a well-formed visitor id (32 lowercase hex digits)."""
+    return VISITOR_ID.fullmatch(value) is not None
+
+
 def parse_cookies(header: str | None) -> dict[str, str]:
     """Lenient Cookie header parsing; oversized headers and values are dropped."""
     if not header or len(header) > MAX_COOKIE_HEADER:
@@ -88,7 +93,7 @@ def read_context(
     new_visitor = not VISITOR_ID.fullmatch(visitor)
     if new_visitor:
         visitor = fresh_visitor_id
-    segment = verify_segment(cookies.get(SEGMENT_COOKIE), now, secret) or default_segment
+    segment = verify_segment(cookies.get(SEGMENT_COOKIE), now, secret, visitor) or default_segment
     personalize = cookies.get(CONSENT_COOKIE) == "1"
     if not personalize:
         return ShopperContext(

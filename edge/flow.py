@@ -19,7 +19,14 @@ from typing import Generic, TypeVar
 from edge.assemble import assemble
 from edge.cache import CacheEntry, Freshness, classify, entry_from_bytes
 from edge.config import EdgeConfig
-from edge.context import VISITOR_COOKIE, ShopperContext, parse_cookies, read_context
+from edge.context import (
+    CONSENT_COOKIE,
+    VISITOR_COOKIE,
+    ShopperContext,
+    is_visitor_id,
+    parse_cookies,
+    read_context,
+)
 from edge.rerank import RerankOverrides, rerank
 from edge.router import (
     OVERRIDE_PREFIX,
@@ -43,6 +50,8 @@ from edge.transport import (
 )
 from fragments.errors import BundleFormatError, InvalidIdentifier
 from fragments.ids import CONTROL_VARIANT, FragmentKey
+from fragments.preview_tokens import PREVIEW_COOKIE
+from fragments.sticky_cookie import sign_sticky, verify_sticky
 from fragments.wire_events import ExperimentEvent
 
 VISITOR_COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -128,9 +137,9 @@ def handle_slot(req: SlotRequest, config: EdgeConfig) -> Flow[EdgeResponse]:
         cookies=cookies,
     )
     if req.slot not in config.fallbacks:
-        return _response(404, "", "FALLBACK", ctx, None, cookies)
+        return _response(config, 404, "", "FALLBACK", ctx, None, cookies)
     locale = config.pick_locale(req.query.get("locale"), req.headers.get("accept-language"))
-    assignment = route(config.experiments, _route_input(req, ctx, locale, cookies))
+    assignment = route(config.experiments, _route_input(req, ctx, locale, cookies, config))
     try:
         key = FragmentKey(req.slot, ctx.segment, assignment.variant, locale)
     except InvalidIdentifier:
@@ -161,11 +170,17 @@ def handle_slot(req: SlotRequest, config: EdgeConfig) -> Flow[EdgeResponse]:
     overrides = RerankOverrides(changes.shown, changes.recency_boost, changes.price_floor)
     chosen = rerank(entry.bundle.candidates, entry.bundle.rerank, rank_ctx, overrides)
     html = assemble(entry.bundle, chosen, assignment.variant)
-    return _response(200, html, status, ctx, assignment, cookies, revalidate_key, req.now, req.slot)
+    return _response(
+        config, 200, html, status, ctx, assignment, cookies, revalidate_key, req.now, req.slot
+    )
 
 
 def _route_input(
-    req: SlotRequest, ctx: ShopperContext, locale: str, cookies: Mapping[str, str]
+    req: SlotRequest,
+    ctx: ShopperContext,
+    locale: str,
+    cookies: Mapping[str, str],
+    config: EdgeConfig,
 ) -> RouteInput:
     return RouteInput(
         visitor_id=ctx.visitor_id,
@@ -180,13 +195,22 @@ def _route_input(
             "cart_size": float(len(ctx.cart_skus)),
             "page": req.query.get("page", "")[:256],
         },
-        sticky=parse_sticky(cookies.get(STICKY_COOKIE)),
+        sticky=_sticky(cookies, ctx, config),
         overrides={
             k.removeprefix(OVERRIDE_PREFIX): v
             for k, v in req.query.items()
             if k.startswith(OVERRIDE_PREFIX) and k != PREVIEW_TOKEN_PARAM
         },
-        preview_token=req.query.get(PREVIEW_TOKEN_PARAM),
+        preview_token=req.query.get(PREVIEW_TOKEN_PARAM) or cookies.get(PREVIEW_COOKIE),
+    )
+
+
+def _sticky(
+    cookies: Mapping[str, str], ctx: ShopperContext, config: EdgeConfig
+) -> dict[str, tuple[int, int]]:
+    """The sticky assignments signed for this visitor (anything else: none)."""
+    return parse_sticky(
+        verify_sticky(cookies.get(STICKY_COOKIE), ctx.visitor_id, config.segment_secret)
     )
 
 
@@ -224,10 +248,11 @@ def _fallback(
     cookies: Mapping[str, str],
 ) -> EdgeResponse:
     body = config.fallbacks.get(slot, "")
-    return _response(200, body, "FALLBACK", ctx, assignment, cookies, slot=slot)
+    return _response(config, 200, body, "FALLBACK", ctx, assignment, cookies, slot=slot)
 
 
 def _response(
+    config: EdgeConfig,
     status: int,
     body: str,
     cache_status: str,
@@ -245,25 +270,23 @@ def _response(
         ("X-Shelfedge-Cache", cache_status),
         ("X-Shelfedge-Variant", variant),
     ]
-    if assignment is not None and assignment.experiment is not None:
+    debug = assignment is not None and (config.debug_headers or assignment.reason == "forced")
+    if assignment is not None and assignment.experiment is not None and debug:
         headers.append(("X-Shelfedge-Experiment", f"{assignment.experiment};{assignment.reason}"))
-    if ctx.new_visitor:
-        headers.append(
-            (
-                "Set-Cookie",
-                f"{VISITOR_COOKIE}={ctx.visitor_id}; Max-Age={VISITOR_COOKIE_MAX_AGE}; Path=/; "
-                "HttpOnly; Secure; SameSite=Lax",
-            )
-        )
+    may_store = ctx.personalize or not config.consent_required
+    if ctx.new_visitor and may_store:
+        headers.append(("Set-Cookie", _visitor_cookie(ctx.visitor_id)))
     exposure = None
-    if assignment is not None and assignment.experiment is not None and status == 200:
-        if assignment.sticky_new:
-            sticky = parse_sticky(cookies.get(STICKY_COOKIE))
+    shown = status == 200 and cache_status != "FALLBACK"  # a fallback shows no variant
+    if assignment is not None and assignment.experiment is not None and shown:
+        if assignment.sticky_new and may_store:
+            sticky = _sticky(cookies, ctx, config)
             sticky[assignment.experiment] = (assignment.variant_index, assignment.bucket_version)
+            value = sign_sticky(encode_sticky(sticky), ctx.visitor_id, config.segment_secret)
             headers.append(
                 (
                     "Set-Cookie",
-                    f"{STICKY_COOKIE}={encode_sticky(sticky)}; Max-Age={STICKY_COOKIE_MAX_AGE}; "
+                    f"{STICKY_COOKIE}={value}; Max-Age={STICKY_COOKIE_MAX_AGE}; "
                     "Path=/; HttpOnly; Secure; SameSite=Lax",
                 )
             )
@@ -276,6 +299,31 @@ def _response(
         status, body, tuple(headers), cache_status, variant, revalidate_key, ctx, assignment,
         exposure,
     )  # fmt: skip
+
+
+def _visitor_cookie(visitor_id: str) -> str:
+    return (
+        f"{VISITOR_COOKIE}={visitor_id}; Max-Age={VISITOR_COOKIE_MAX_AGE}; Path=/; "
+        "HttpOnly; Secure; SameSite=Lax"
+    )
+
+
+def page_visitor_cookie(
+    cookie_header: str | None, fresh_visitor_id: str, config: EdgeConfig
+) -> str | None:
+    """The ``Set-Cookie`` value an adapter adds to a page it passes through when the browser
+    has no visitor id yet (and the consent policy allows one), else None.
+
+    Why: a page's slots are fetched in parallel; without an id each slot response would mint
+    its own and the last one would win, so the sticky cookie (signed for one id) and the
+    exposures (under another) would no longer match the visitor the browser keeps.
+    """
+    cookies = parse_cookies(cookie_header)
+    if is_visitor_id(cookies.get(VISITOR_COOKIE, "")):
+        return None
+    if config.consent_required and cookies.get(CONSENT_COOKIE) != "1":
+        return None
+    return _visitor_cookie(fresh_visitor_id)
 
 
 class _Stepper(Generic[_T]):

@@ -10,16 +10,15 @@ Pyodide and WASI and experiments can move to or from GrowthBook:
   lowering coverage shrinks ranges from their top and never moves a visitor to another variant;
 - namespaces: ``hash("__" + namespace id, value, 1)`` within ``[start, end)``.
 
-Order of decisions for one experiment: not running -> QA override (valid preview token only) ->
-sticky assignment (same bucket version) -> not eligible (targeting) -> namespace -> holdout ->
+Order of decisions for one experiment: not running -> QA override (a valid scoped preview token
+for this experiment and variant only) -> not eligible (targeting) -> sticky assignment (same
+bucket version; after targeting, so a cookie cannot widen who is in) -> namespace -> holdout ->
 outside coverage -> assigned. The first experiment of the slot that takes the visitor wins.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -32,6 +31,7 @@ from fragments.experiments import (
     VariantChanges,
 )
 from fragments.ids import CONTROL_VARIANT
+from fragments.preview_tokens import PreviewGrant, verify_preview
 
 Reason = Literal[
     "no_experiment",
@@ -140,17 +140,17 @@ class Assignment:
 CONTROL = Assignment(CONTROL_VARIANT, "no_experiment")
 
 
-def preview_allowed(token: str | None, config: EdgeExperimentConfig) -> bool:
-    if not token or not config.preview_secret_hash or len(token) > 256:
-        return False
-    digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
-    return hmac.compare_digest(digest, config.preview_secret_hash)
+def preview_grant(
+    token: str | None, config: EdgeExperimentConfig, now: float
+) -> PreviewGrant | None:
+    """What a scoped preview token allows (`fragments.preview_tokens`), or None."""
+    return verify_preview(token, config.preview_secret_hash, now)
 
 
 def route(config: EdgeExperimentConfig, inp: RouteInput) -> Assignment:
     """The assignment for this visitor and slot (control with a reason when none applies)."""
     last = CONTROL
-    preview = preview_allowed(inp.preview_token, config)
+    preview = preview_grant(inp.preview_token, config, inp.now)
     for experiment in config.for_slot(inp.slot):
         decision = _route_one(experiment, inp, preview)
         if decision.in_experiment or decision.reason == "forced":
@@ -159,23 +159,28 @@ def route(config: EdgeExperimentConfig, inp: RouteInput) -> Assignment:
     return last
 
 
-def _route_one(e: Experiment, inp: RouteInput, preview: bool) -> Assignment:
+def _route_one(e: Experiment, inp: RouteInput, preview: PreviewGrant | None) -> Assignment:
     def control(reason: Reason, hash_value: float | None = None) -> Assignment:
         return Assignment(CONTROL_VARIANT, reason, e.key, 0, False, hash_value, e.bucket_version)
 
     if not e.is_live(inp.now) or len(e.variants) < 2:
         return control("not_running")
     forced = inp.overrides.get(e.key)
-    if preview and forced is not None and forced in e.variant_ids():
+    if (
+        preview is not None
+        and forced is not None
+        and forced in e.variant_ids()
+        and preview.allows(e.key, forced)
+    ):
         index = e.variant_ids().index(forced)
         v = e.variants[index]
         return Assignment(v.id, "forced", e.key, index, False, None, e.bucket_version, v.changes)
+    if not inp.visitor_id or not eligible(e, inp.attributes):
+        return control("not_eligible")  # checked before sticky: a cookie cannot widen targeting
     sticky = inp.sticky.get(e.key)
     if sticky is not None and sticky[1] == e.bucket_version and 0 <= sticky[0] < len(e.variants):
         v = e.variants[sticky[0]]
         return Assignment(v.id, "sticky", e.key, sticky[0], True, None, e.bucket_version, v.changes)
-    if not inp.visitor_id or not eligible(e, inp.attributes):
-        return control("not_eligible")
     if e.namespace is not None and not in_namespace(inp.visitor_id, e.namespace):
         return control("namespace")
     if e.holdout > 0:

@@ -36,6 +36,8 @@ SLOT_PREFIX = "/se/slot/"
 PURGE_PATH = "/se/purge"
 EVENTS_PATH = "/se/events"
 METRICS_PATH = "/se/metrics"
+PREVIEW_PATH = "/se/preview"
+"""A one-time preview link: traded at the origin for a scoped preview token kept in a cookie."""
 MAX_PURGE_BODY = 256 * 1024
 """Largest purge body an edge reads (bytes): about 10,000 tags."""
 MAX_BEACON_BODY = 16 * 1024
@@ -50,6 +52,7 @@ class Endpoint(enum.Enum):
     PURGE = "purge"
     EVENTS = "events"
     METRICS = "metrics"
+    PREVIEW = "preview"
 
 
 _METHODS: dict[Endpoint, tuple[str, ...]] = {
@@ -57,8 +60,14 @@ _METHODS: dict[Endpoint, tuple[str, ...]] = {
     Endpoint.PURGE: ("POST",),
     Endpoint.EVENTS: ("POST",),
     Endpoint.METRICS: ("GET", "HEAD"),
+    Endpoint.PREVIEW: ("GET",),
 }
-_PATHS = {PURGE_PATH: Endpoint.PURGE, EVENTS_PATH: Endpoint.EVENTS, METRICS_PATH: Endpoint.METRICS}
+_PATHS = {
+    PURGE_PATH: Endpoint.PURGE,
+    EVENTS_PATH: Endpoint.EVENTS,
+    METRICS_PATH: Endpoint.METRICS,
+    PREVIEW_PATH: Endpoint.PREVIEW,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from typing import IO
 
 from edge.cache import CacheEntry, entry_from_bytes
 from edge.config import EdgeConfig, parse_config
+from edge.deploy_policy import segment_refusals
 from edge.errors import ConfigUnavailable
 from edge.flow import SlotRequest, drive_sync, handle_slot, with_server_timing
 from edge.json_shape import json_object
@@ -192,6 +193,10 @@ def cgi_response(environ: Mapping[str, str], method: str, log: Log) -> CgiRespon
     except ConfigUnavailable as exc:
         log(f"config unavailable, serving an empty slot: {exc}")
         return _empty_slot("", "config")
+    refused = segment_refusals(environ.get("SHELFEDGE_ENV"), config.segment_secret)
+    if refused:  # never trust cookies anyone can sign: the safe default, and say why
+        log(f"refusing to personalize ({'; '.join(refused)}): serving the safe default")
+        return _empty_slot(config.fallbacks.get(slot, ""), "misconfigured")
     request = SlotRequest(
         slot=slot,
         headers=cgi_headers(environ),

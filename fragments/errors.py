@@ -7,7 +7,10 @@
      ├── SlotConfigError     the slot config file is invalid (names the file, the slot, the reason)
      ├── BundleFormatError   bytes that are not a bundle of a supported wire version
      ├── RenderError         a template failed (undefined variable, sandbox violation)
-     └── WireEventInvalid    an experiment event that is not well formed (names the field)
+     ├── WireEventInvalid    an experiment event that is not well formed (names the field)
+     ├── JsonRejected        a client's JSON body: not JSON, NaN/Infinity, or nested too deeply
+     └── BatchSignatureInvalid  an event batch's signature is missing, malformed, unknown,
+                                expired or wrong (`reason` is one of those words)
 """
 
 from __future__ import annotations
@@ -43,3 +46,17 @@ class BundleFormatError(FragmentsError, ValueError):
 
 class RenderError(FragmentsError):
     """A template could not be rendered."""
+
+
+class BatchSignatureInvalid(FragmentsError):
+    """An event batch's signature does not hold; `reason` is a stable word for metrics
+    (``missing``, ``malformed``, ``unknown_key``, ``expired``, ``bad_signature``, ``replayed``)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        super().__init__(detail)
+
+
+class JsonRejected(FragmentsError, ValueError):
+    """A client's JSON body is not acceptable: not JSON, a non-finite number (``NaN``,
+    ``Infinity``) or nested too deeply; the message says which."""

@@ -8,6 +8,7 @@ the published configuration) and raises `ExperimentInvalid` naming every malform
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -124,6 +125,9 @@ def experiment_from_dict(d: Mapping[str, Any]) -> Experiment:
         if not isinstance(raw, Mapping) or not {"attribute", "op", "value"} <= set(raw):
             r.problems[where] = "each condition needs attribute, op and value"
             continue
+        if isinstance(raw["value"], float) and not math.isfinite(raw["value"]):
+            r.problems[where + ".value"] = "must be a finite number (not NaN or Infinity)"
+            continue
         conditions.append(Condition(str(raw["attribute"]), str(raw["op"]), raw["value"]))
     experiment = Experiment(
         key=r.text(d, "key", required=True),
@@ -208,6 +212,9 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.problems[where + name] = "required number" if value is None else "must be a number"
             return 0.0
+        if not math.isfinite(value):
+            self.problems[where + name] = "must be a finite number (not NaN or Infinity)"
+            return 0.0
         return float(value)
 
     def optional_number(self, d: Mapping[str, Any], name: str, where: str = "") -> float | None:
@@ -271,6 +278,7 @@ def config_to_json(config: EdgeExperimentConfig) -> str:
         },
         separators=(",", ":"),
         sort_keys=True,
+        allow_nan=False,  # never publish what is not JSON
     )
 
 

@@ -26,8 +26,15 @@ _LOCALE = re.compile(LOCALE_PATTERN)
 
 
 def anchored(pattern: str) -> str:
-    """The pattern as a whole-string JSON Schema / OpenAPI ``pattern`` (``^...$``)."""
-    return f"^{pattern}$"
+    """The pattern as a whole-string ``pattern`` for JSON Schema / OpenAPI and msgspec alike.
+
+    ``^(?:...)(?!\\n)$``: msgspec validates with Python's ``re.search``, where ``$`` also
+    matches before a final newline (``^SKU$`` accepts ``"SKU\\n"``); the lookahead refuses that
+    newline. ECMA-262 (JSON Schema's regex dialect) reads the same pattern the same way, ``$``
+    there matching only at the very end, so one pattern serves the published schemas and the
+    validation.
+    """
+    return f"^(?:{pattern})(?!\\n)$"
 
 
 def is_id(value: str) -> bool:

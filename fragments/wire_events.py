@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fragments import topics
-from fragments.errors import FragmentsError
+from fragments.errors import FragmentsError, JsonRejected
 from fragments.ids import ID_PATTERN, SKU_PATTERN
+from fragments.strict_json import loads
 
 EventType = Literal["exposure", "click", "add_to_cart", "purchase"]
 EVENT_TYPES: tuple[EventType, ...] = ("exposure", "click", "add_to_cart", "purchase")
@@ -42,7 +43,9 @@ MAX_PAST_SECONDS = 7 * 24 * 3600
 """Events older than this are rejected (their dedupe window would be gone)."""
 MAX_FUTURE_SECONDS = 300
 """Clock skew tolerated for events stamped ahead of the server."""
-MAX_VALUE_CENTS = 10**10
+MAX_VALUE_CENTS = 10**8
+"""The largest purchase value accepted (one million in major units): a cap on what one event
+can add to an experiment's revenue."""
 MAX_PRE_ACTIVITY = 1000
 EVENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 VISITOR = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -129,7 +132,9 @@ def validate_event(raw: Any, now: float, where: str = "event") -> ExperimentEven
     if value is not None and (
         isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VALUE_CENTS
     ):
-        raise WireEventInvalid(f"{where}.value_cents", "a non-negative integer (minor units)")
+        raise WireEventInvalid(
+            f"{where}.value_cents", f"an integer in 0..{MAX_VALUE_CENTS} (minor units)"
+        )
     if value is not None and kind != "purchase":
         raise WireEventInvalid(f"{where}.value_cents", "only purchases carry a value")
     activity = raw.get("pre_activity")
@@ -177,8 +182,8 @@ def decode_event(value: bytes | None) -> ExperimentEvent:
     if value is None:
         raise WireEventInvalid("record", "empty value")
     try:
-        doc = json.loads(value)
-    except ValueError as exc:
+        doc = loads(value)
+    except JsonRejected as exc:
         raise WireEventInvalid("record", f"not JSON: {exc}") from exc
     at = doc.get("at") if isinstance(doc, dict) else None
     now = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else 0.0

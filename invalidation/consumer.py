@@ -26,7 +26,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -38,6 +38,7 @@ from invalidation.metrics import InvalidationMetrics
 from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipeline
 from invalidation.records import DecodedRecords, Record
 from invalidation.settings import DEFAULT_MAX_IN_FLIGHT
+from origin.core.kafka_security import KafkaSecurity
 
 log = logging.getLogger("shelfedge.consumer")
 
@@ -62,6 +63,8 @@ class ConsumerConfig:
     the window being applied and the window being propagated together."""
     topics: tuple[str, ...] = SOURCE_TOPICS
     client_id: str = "shelfedge-invalidation"
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    """TLS / SASL of the consumer and its dead-letter producer."""
     session_timeout_ms: int = 10_000
     """Group session timeout: a member silent this long is dropped and its partitions move
     (some brokers, e.g. Tansu, also take about half of it to complete a join)."""
@@ -116,9 +119,13 @@ class InvalidationConsumer:
             fetch_max_wait_ms=max(5, config.window_ms // 10),
             session_timeout_ms=config.session_timeout_ms,
             heartbeat_interval_ms=config.heartbeat_interval_ms,
+            **config.security.client_kwargs(),
         )
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=config.bootstrap, client_id=config.client_id + "-dlq", acks="all"
+            bootstrap_servers=config.bootstrap,
+            client_id=config.client_id + "-dlq",
+            acks="all",
+            **config.security.client_kwargs(),
         )
         self._next_offset: dict[TopicPartition, int] = {}
         self._buffer = DecodedRecords()

@@ -73,7 +73,7 @@ class PriceEvent(Struct, frozen=True):
     price_cents: Annotated[Cents, Meta(description="Selling price in minor units.")] = (
         msgspec.field(name="price")
     )
-    currency: Annotated[str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code.")]
+    currency: Annotated[str, Meta(pattern=anchored("[A-Z]{3}"), description="ISO 4217 code.")]
     version: Annotated[
         Version,
         Meta(

@@ -7,14 +7,24 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaProducer
 
 from invalidation.events import Event, encode_event, topic_of
+from origin.core.kafka_security import KafkaSecurity
 
 
 class EventProducer:
     """A thin, typed wrapper over an aiokafka producer."""
 
-    def __init__(self, bootstrap: str, client_id: str = "shelfedge-events") -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        client_id: str = "shelfedge-events",
+        security: KafkaSecurity | None = None,
+    ) -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, client_id=client_id, acks="all", linger_ms=5
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            linger_ms=5,
+            **(security or KafkaSecurity()).client_kwargs(),
         )
 
     async def __aenter__(self) -> EventProducer:

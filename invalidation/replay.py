@@ -26,6 +26,7 @@ from invalidation.pipeline import InvalidationPipeline
 from invalidation.records import Record
 from origin.core import keys
 from origin.core.catalog import Product
+from origin.core.kafka_security import KafkaSecurity
 from origin.core.redis_text import decode_map
 
 BATCH = 1000
@@ -56,12 +57,18 @@ async def read_range(
     *,
     from_offset: int | None = None,
     from_timestamp_ms: int | None = None,
+    security: KafkaSecurity | None = None,
 ) -> list[Record]:
     """Every record from the start point to the log end as of now."""
-    partitions = await partitions_of(bootstrap, topic_names)
+    kafka_security = security or KafkaSecurity()
+    partitions = await partitions_of(bootstrap, topic_names, kafka_security)
     if not partitions:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        **kafka_security.client_kwargs(),
+    )
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -93,14 +100,20 @@ async def read_range(
         await consumer.stop()
 
 
-async def partitions_of(bootstrap: str, topic_names: Sequence[str]) -> list[TopicPartition]:
+async def partitions_of(
+    bootstrap: str, topic_names: Sequence[str], security: KafkaSecurity | None = None
+) -> list[TopicPartition]:
     """Every partition of the named topics that exist, in topic then partition order.
 
     Asked of the cluster's metadata through an admin client: a consumer with no subscription
     holds metadata for no topic on Apache Kafka (Tansu answers its empty topic list with every
     topic), and naming a missing topic in a Metadata request could create it.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="shelfedge-replay")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="shelfedge-replay",
+        **(security or KafkaSecurity()).client_kwargs(),
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -57,7 +57,14 @@ def build_purgers(
     out: list[tuple[Purger, TokenBucket | None]] = []
     for name in settings.purgers:
         if name == "local-edge":
-            out.append((LocalEdgePurger(client, settings.local_edge_url), None))
+            out.append(
+                (
+                    LocalEdgePurger(
+                        client, settings.local_edge_url, settings.local_edge_purge_token
+                    ),
+                    None,
+                )
+            )
         elif name == "varnish" and settings.varnish_url:
             out.append((VarnishPurger(client, settings.varnish_url), None))
         elif name == "cloudflare" and settings.cloudflare:
@@ -111,6 +118,7 @@ async def running_service(
                 window_ms=settings.coalesce_ms,
                 max_in_flight=settings.max_in_flight,
                 session_timeout_ms=settings.consumer_session_timeout_ms,
+                security=settings.kafka_security,
             ),
             pipeline,
             metrics,

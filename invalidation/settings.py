@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from invalidation.ratelimit import CLOUDFLARE_PLANS as CLOUDFLARE_PLAN_BUCKETS
 from origin.core.env import (
@@ -20,7 +20,9 @@ from origin.core.env import (
     env_positive_float,
     env_purgers,
     env_url,
+    redacted_repr,
 )
+from origin.core.kafka_security import KafkaSecurity, env_kafka_security
 
 CLOUDFLARE_PLANS = tuple(CLOUDFLARE_PLAN_BUCKETS)
 """The plan names SHELFEDGE_CLOUDFLARE_PLAN accepts: those whose purge limits are known."""
@@ -37,7 +39,7 @@ every event of the window), so it sets catch-up speed; memory is about 0.5 KB pe
 @dataclass(frozen=True, slots=True)
 class CloudflareSettings:
     zone_id: str
-    api_token: str
+    api_token: str = field(repr=False)
     plan: str = "free"
     api_base: str = CLOUDFLARE_API_BASE
     rate_per_second: float | None = None
@@ -49,7 +51,7 @@ class CloudflareSettings:
 @dataclass(frozen=True, slots=True)
 class FastlySettings:
     service_id: str
-    api_token: str
+    api_token: str = field(repr=False)
     soft_purge: bool = True
     api_base: str = FASTLY_API_BASE
 
@@ -73,17 +75,28 @@ class InvalidationSettings:
     """Prometheus metrics of the invalidation consumer (0 = off)."""
     purgers: tuple[str, ...] = ("local-edge",)
     local_edge_url: str = "http://127.0.0.1:8700"
+    local_edge_purge_token: str | None = field(default=None, repr=False)
+    """Sent as a Bearer token to the local edge's ``/se/purge`` (SHELFEDGE_EDGE_PURGE_TOKEN)."""
     varnish_url: str | None = None
     cloudflare: CloudflareSettings | None = None
     fastly: FastlySettings | None = None
     catalog_seed: int = 42
     """The demo catalog the ``events`` command generates events for."""
     catalog_skus: int = 5000
+    env: str = "dev"
+    """``SHELFEDGE_ENV``: outside ``dev`` the CDN purge API bases must be ``https://`` (their
+    requests carry API tokens)."""
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+
+    def __repr__(self) -> str:
+        """Field values with API tokens hidden and passwords removed from URLs."""
+        return redacted_repr(self, hidden=frozenset())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> InvalidationSettings:
         """Read and validate; raise SettingsError naming the first bad variable."""
         e = os.environ if environ is None else environ
+        env = env_choice(e, "SHELFEDGE_ENV", ("dev", "staging", "prod"), "dev")
         purgers = env_purgers(e)
         edge_port = env_int(e, "SHELFEDGE_EDGE_PORT", 8700, 1, 65535)
         return cls(
@@ -102,25 +115,33 @@ class InvalidationSettings:
             purgers=purgers,
             local_edge_url=env_url(e, "SHELFEDGE_LOCAL_EDGE_URL", ("http", "https"))
             or f"http://127.0.0.1:{edge_port}",
+            local_edge_purge_token=e.get("SHELFEDGE_EDGE_PURGE_TOKEN") or None,
             varnish_url=env_need(e, "SHELFEDGE_VARNISH_URL")
             and env_url(e, "SHELFEDGE_VARNISH_URL", ("http", "https"))
             if "varnish" in purgers
             else None,
-            cloudflare=_cloudflare(e) if "cloudflare" in purgers else None,
-            fastly=_fastly(e) if "fastly" in purgers else None,
+            cloudflare=_cloudflare(e, env) if "cloudflare" in purgers else None,
+            fastly=_fastly(e, env) if "fastly" in purgers else None,
             catalog_seed=env_int(e, "SHELFEDGE_CATALOG_SEED", 42, 0, 2**31),
             catalog_skus=env_int(e, "SHELFEDGE_CATALOG_SKUS", 5000, 10, 1_000_000),
+            env=env,
+            kafka_security=env_kafka_security(e),
         )
 
 
-def _cloudflare(e: Mapping[str, str]) -> CloudflareSettings:
+def _api_base(e: Mapping[str, str], name: str, env: str) -> str | None:
+    """A purge API base: http or https in dev, https only elsewhere (it carries a token)."""
+    schemes = ("http", "https") if env == "dev" else ("https",)
+    return env_url(e, name, schemes)
+
+
+def _cloudflare(e: Mapping[str, str], env: str) -> CloudflareSettings:
     bucket = e.get("SHELFEDGE_CLOUDFLARE_BUCKET")
     return CloudflareSettings(
         zone_id=env_need(e, "SHELFEDGE_CLOUDFLARE_ZONE_ID"),
         api_token=env_need(e, "SHELFEDGE_CLOUDFLARE_API_TOKEN"),
         plan=env_choice(e, "SHELFEDGE_CLOUDFLARE_PLAN", CLOUDFLARE_PLANS, "free"),
-        api_base=env_url(e, "SHELFEDGE_CLOUDFLARE_API_BASE", ("http", "https"))
-        or CLOUDFLARE_API_BASE,
+        api_base=_api_base(e, "SHELFEDGE_CLOUDFLARE_API_BASE", env) or CLOUDFLARE_API_BASE,
         rate_per_second=env_positive_float(e, "SHELFEDGE_CLOUDFLARE_RATE"),
         bucket_size=None
         if not bucket
@@ -128,11 +149,11 @@ def _cloudflare(e: Mapping[str, str]) -> CloudflareSettings:
     )
 
 
-def _fastly(e: Mapping[str, str]) -> FastlySettings:
+def _fastly(e: Mapping[str, str], env: str) -> FastlySettings:
     return FastlySettings(
         service_id=env_need(e, "SHELFEDGE_FASTLY_SERVICE_ID"),
         api_token=env_need(e, "SHELFEDGE_FASTLY_API_TOKEN"),
         soft_purge=env_choice(e, "SHELFEDGE_FASTLY_SOFT_PURGE", ("true", "false"), "true")
         == "true",
-        api_base=env_url(e, "SHELFEDGE_FASTLY_API_BASE", ("http", "https")) or FASTLY_API_BASE,
+        api_base=_api_base(e, "SHELFEDGE_FASTLY_API_BASE", env) or FASTLY_API_BASE,
     )

@@ -15,16 +15,24 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from fragments.batch_signing import DEV_EVENT_KEYS, SigningKeys
 from fragments.segment_cookie import DEV_SEGMENT_SECRET
 from origin.core.env import (
     env_bootstrap,
     env_choice,
     env_int,
+    env_list,
     env_positive_float,
     env_purgers,
     env_url,
+    redacted_repr,
 )
+from origin.core.kafka_security import KafkaSecurity, env_kafka_security
 from origin.errors import SettingsError
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+"""``SHELFEDGE_ENV``: only ``dev`` accepts the public development secrets and mounts the demo
+storefront; ``staging`` behaves like ``prod``."""
 
 _TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
@@ -38,7 +46,8 @@ class Settings:
     kafka_bootstrap: str | None = None
     """Kafka bootstrap servers; None means the dev supervisor starts the Tansu broker."""
     env: str = "dev"
-    """``dev`` or ``prod``; prod refuses development defaults (e.g. the dev segment secret)."""
+    """``dev``, ``staging`` or ``prod``; outside dev the development secrets are refused and the
+    demo storefront is not mounted."""
     origin_host: str = "127.0.0.1"
     origin_port: int = 8600
     edge_port: int = 8700
@@ -62,9 +71,26 @@ class Settings:
     """Bearer token -> the name audit entries record (``name=token:role``; default: a short
     fingerprint of the token, never the token)."""
     events_rate: float = 20.0
-    """POST /v1/events: requests per second each client IP may sustain (token bucket)."""
+    """POST /v1/events: batches per second each edge key may sustain (token bucket in Redis,
+    shared by every origin process)."""
     events_burst: int = 40
-    """POST /v1/events: the bucket size (requests a client may send at once)."""
+    """POST /v1/events: the bucket size (batches an edge key may send at once)."""
+    event_keys: SigningKeys = field(default_factory=lambda: SigningKeys.parse(DEV_EVENT_KEYS))
+    """HMAC keys of signed event batches (``kid=secret,...``; the last signs, all verify)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses (or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto uvicorn believes; none by
+    default, so the peer address is the client."""
+    consent_policy: str = "implied"
+    """``implied`` or ``required``: with ``required`` the edge stores no visitor id or sticky
+    cookie before the shopper consented (docs/security.md#consent)."""
+    edge_debug_headers: bool = True
+    """The local edge sends X-Shelfedge-Experiment on every slot (default: on in dev only)."""
+    edge_purge_token: str | None = None
+    """Bearer token the local edge's ``POST /se/purge`` requires (None: open, dev only)."""
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    """TLS / SASL of every Kafka client (`origin.core.kafka_security`)."""
+    edge_config_token: str | None = None
+    """Bearer token the edge sends to read ``/v1/edge-config`` (admin viewer tokens work too)."""
     aggregator_group: str = "shelfedge-aggregator"
     """Kafka consumer group of the exposure/conversion aggregator."""
     segments_file: str | None = None
@@ -75,10 +101,12 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and validate; raise SettingsError naming the first bad variable."""
         e = os.environ if environ is None else environ
-        env = env_choice(e, "SHELFEDGE_ENV", ("dev", "prod"), "dev")
+        env = env_choice(e, "SHELFEDGE_ENV", ENVIRONMENTS, "dev")
         secret = e.get("SHELFEDGE_SEGMENT_SECRET", DEV_SEGMENT_SECRET)
-        if env == "prod" and secret == DEV_SEGMENT_SECRET:
-            raise SettingsError("SHELFEDGE_SEGMENT_SECRET", "a secret of your own in prod", None)
+        if env != "dev" and secret == DEV_SEGMENT_SECRET:
+            raise SettingsError(
+                "SHELFEDGE_SEGMENT_SECRET", f"a secret of your own (SHELFEDGE_ENV={env})", None
+            )
         if len(secret) < 16:
             raise SettingsError("SHELFEDGE_SEGMENT_SECRET", "at least 16 characters", "<hidden>")
         purgers = env_purgers(e)
@@ -107,7 +135,55 @@ class Settings:
             events_burst=env_int(e, "SHELFEDGE_EVENTS_BURST", 40, 1, 1_000_000),
             aggregator_group=e.get("SHELFEDGE_AGGREGATOR_GROUP", "shelfedge-aggregator"),
             segments_file=e.get("SHELFEDGE_SEGMENTS_FILE") or None,
+            event_keys=_event_keys(e, env),
+            trusted_proxies=env_list(e, "SHELFEDGE_TRUSTED_PROXIES", ()),
+            edge_config_token=_optional_token(e, "SHELFEDGE_EDGE_CONFIG_TOKEN"),
+            kafka_security=env_kafka_security(e),
+            edge_purge_token=_optional_token(e, "SHELFEDGE_EDGE_PURGE_TOKEN"),
+            consent_policy=env_choice(
+                e, "SHELFEDGE_CONSENT_POLICY", ("implied", "required"), "implied"
+            ),
+            edge_debug_headers=env_choice(
+                e, "SHELFEDGE_EDGE_DEBUG", ("0", "1"), "1" if env == "dev" else "0"
+            )
+            == "1",
         )
+
+    def __repr__(self) -> str:
+        """Field values with secrets hidden and passwords removed from URLs."""
+        return redacted_repr(self, hidden=_SECRET_FIELDS)
+
+
+_SECRET_FIELDS = frozenset(
+    {"segment_secret", "admin_tokens", "admin_token_names", "edge_config_token", "edge_purge_token"}
+)
+
+
+def _event_keys(e: Mapping[str, str], env: str) -> SigningKeys:
+    raw = e.get("SHELFEDGE_EVENT_KEYS", "")
+    if not raw:
+        if env != "dev":
+            raise SettingsError(
+                "SHELFEDGE_EVENT_KEYS", f"kid=secret pairs of your own (SHELFEDGE_ENV={env})", None
+            )
+        raw = DEV_EVENT_KEYS
+    try:
+        keys = SigningKeys.parse(raw)
+    except ValueError as exc:
+        raise SettingsError("SHELFEDGE_EVENT_KEYS", str(exc), "<hidden>") from exc
+    dev = SigningKeys.parse(DEV_EVENT_KEYS).newest
+    if env != "dev" and any(k.secret == dev.secret for k in keys.keys):
+        raise SettingsError(
+            "SHELFEDGE_EVENT_KEYS", f"not the development key (SHELFEDGE_ENV={env})", None
+        )
+    return keys
+
+
+def _optional_token(e: Mapping[str, str], name: str) -> str | None:
+    raw = e.get(name) or None
+    if raw is not None and len(raw) < 16:
+        raise SettingsError(name, "a token of at least 16 characters", "<hidden>")
+    return raw
 
 
 def _tokens(e: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:

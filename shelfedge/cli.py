@@ -111,9 +111,19 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return asyncio.run(seed_command(settings, args.seed))
     if command == "edge":
-        from edge.adapters.local_server import serve_edge
+        from edge.adapters.local_server import EdgeCredentials, serve_edge
 
-        return serve_edge(settings.edge_port, settings.edge_origin_url, settings.segment_secret)
+        credentials = EdgeCredentials(
+            settings.event_keys, settings.edge_config_token, settings.edge_purge_token
+        )
+        return serve_edge(
+            settings.edge_port,
+            settings.edge_origin_url,
+            settings.segment_secret,
+            credentials=credentials,
+            consent_required=settings.consent_policy == "required",
+            debug_headers=settings.edge_debug_headers,
+        )
     if command == "import":
         if args.import_kind == "catalog":
             from shelfedge.import_commands import run_import_command

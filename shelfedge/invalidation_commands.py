@@ -87,7 +87,7 @@ async def _events(settings: InvalidationSettings, rate: float, duration: float) 
     interval = 1.0 / rate
     sent = 0
     started = time.monotonic()
-    async with EventProducer(_bootstrap(settings)) as producer:
+    async with EventProducer(_bootstrap(settings), security=settings.kafka_security) as producer:
         while duration <= 0 or time.monotonic() - started < duration:
             for event in stream.next_change():
                 await producer.send(event)
@@ -113,7 +113,7 @@ async def _sell_out(settings: InvalidationSettings, sku: str) -> int:
     stream = DemoEventStream(
         [product], version_base=_version_base(), id_prefix=f"sellout-{time.time_ns()}"
     )
-    async with EventProducer(_bootstrap(settings)) as producer:
+    async with EventProducer(_bootstrap(settings), security=settings.kafka_security) as producer:
         count = await producer.send_all(stream.sell_out(sku))
     print(f"produced {count} inventory events taking {sku} to zero")
     return 0
@@ -129,7 +129,11 @@ async def _replay(
     if settings.redis_url is None:
         raise SettingsError("REDIS_URL", "a redis:// URL", None)
     records = await read_range(
-        _bootstrap(settings), topic_names, from_offset=from_offset, from_timestamp_ms=from_timestamp
+        _bootstrap(settings),
+        topic_names,
+        from_offset=from_offset,
+        from_timestamp_ms=from_timestamp,
+        security=settings.kafka_security,
     )
     redis = redis_client(settings.redis_url, timeout_ms=settings.redis_timeout_ms)
     try:

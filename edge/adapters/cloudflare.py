@@ -5,7 +5,16 @@ The ``/se/*`` surface is `edge.surface`'s (route table, bounded body reads, purg
 parsing); ``POST /se/purge`` is refused unless ``PURGE_TOKEN`` is set and sent as a Bearer token
 (local and dev runs: in production purges go through the zone's purge-by-tag API, which removes
 Cache API entries stored with a ``Cache-Tag`` header). ``/se/metrics`` is not served by the
-Worker; it and every other path are passed through to ``ORIGIN_URL``.
+Worker. Only the allow-list ``PASS_THROUGH`` (default ``/`` and ``/static/``; never the admin
+UI, the APIs or ``/metrics``) is passed through to ``ORIGIN_URL``; anything else is a 404
+(`edge.deploy_policy`). ``GET /se/preview`` trades a one-time preview link at the origin for a
+scoped preview token kept in an HttpOnly cookie.
+
+Secrets and variables: ``SHELFEDGE_ENV`` (absent means production), ``SEGMENT_SECRET`` and
+``EVENT_KEYS`` (outside dev both are required and must not be the public development values:
+the Worker answers 500 naming the variable), ``DEBUG_HEADERS=1`` (X-Shelfedge-Experiment on
+every slot), ``CONSENT_POLICY=required`` (no identifier before consent). Event batches to the
+origin are signed with the newest ``EVENT_KEYS`` key (`fragments.batch_signing`).
 
 Experiments: the published configuration is read from the ``CONFIG`` KV namespace (key
 ``edge-config``, the JSON of `fragments.experiment_codec.config_to_json`, which the origin serves as
@@ -27,12 +36,13 @@ Runs only inside workerd (`workers` and `js` exist nowhere else): nothing may im
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from js import Headers, caches  # type: ignore[import-not-found]
 from workers import Response, WorkerEntrypoint, fetch  # type: ignore[import-not-found]
@@ -42,6 +52,7 @@ from edge.browser_events import attribute
 from edge.cache import CacheEntry, RevalidationTracker, entry_from_bytes
 from edge.config import EdgeConfig
 from edge.context import parse_cookies
+from edge.deploy_policy import event_keys_for, parse_allow_list, pass_through_allowed, refusals
 from edge.errors import BadSeRequest
 from edge.event_buffer import (
     FLUSH_DELAY_S,
@@ -50,14 +61,23 @@ from edge.event_buffer import (
     EventBuffer,
     encode_batch,
 )
-from edge.flow import SlotRequest, drive_async, handle_slot, revalidate, with_server_timing
+from edge.flow import (
+    SlotRequest,
+    drive_async,
+    handle_slot,
+    page_visitor_cookie,
+    revalidate,
+    with_server_timing,
+)
 from edge.transport import FetchResult, OriginFetch
+from fragments.batch_signing import sign_batch
 from fragments.bundle import encode_bundle
 from fragments.errors import BundleFormatError
 from fragments.experiment_codec import config_from_json
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
 from fragments.headers import fit_tags
 from fragments.ids import FragmentKey
+from fragments.preview_tokens import PREVIEW_COOKIE
 from fragments.segment_cookie import DEV_SEGMENT_SECRET
 from fragments.slots import load_slots
 from fragments.tags import key_of_bundle_tag
@@ -96,6 +116,17 @@ _decoded: dict[str, CacheEntry] = {}
 _by_tag: dict[str, set[str]] = {}
 
 
+MAX_PASS_THROUGH_BODY = 1024 * 1024
+
+
+class WorkerMisconfigured(Exception):
+    """A required secret is missing or is a public development value (names the variable)."""
+
+
+def _var(env: Any, name: str) -> str:
+    return str(getattr(env, name, "") or "")
+
+
 class _Experiments:
     """The isolate's experiment configuration, read from KV at most every `CONFIG_TTL_S`."""
 
@@ -109,8 +140,16 @@ class _Experiments:
     async def edge_config(self, env: Any) -> EdgeConfig:
         """The isolate's edge configuration with the current experiments."""
         if self._base is None:  # once per isolate: slots, locales, the segment secret
-            secret = str(getattr(env, "SEGMENT_SECRET", "") or DEV_SEGMENT_SECRET)
-            self._base = EdgeConfig.from_slots(load_slots(), secret)
+            environment = _var(env, "SHELFEDGE_ENV") or None
+            secret = _var(env, "SEGMENT_SECRET")
+            problems = refusals(environment, secret, _var(env, "EVENT_KEYS"))
+            if problems:
+                raise WorkerMisconfigured("; ".join(problems))
+            self._base = replace(
+                EdgeConfig.from_slots(load_slots(), secret or DEV_SEGMENT_SECRET),
+                debug_headers=_var(env, "DEBUG_HEADERS") == "1",
+                consent_required=_var(env, "CONSENT_POLICY") == "required",
+            )
         base = self._base
         experiments = await self._current(env)
         if self._edge is None or self._edge.experiments is not experiments:
@@ -240,14 +279,22 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
     """The Worker's default entrypoint."""
 
     async def fetch(self, request: Any) -> Any:
+        try:
+            await _experiments.edge_config(self.env)
+        except WorkerMisconfigured as exc:
+            return Response(f"edge misconfigured: {exc}\n", status=500)
         url = urlsplit(str(request.url))
         route = surface.match_route(url.path)
         if route is None or route.endpoint is surface.Endpoint.METRICS:
+            if not pass_through_allowed(url.path, parse_allow_list(_var(self.env, "PASS_THROUGH"))):
+                return Response("not found\n", status=404)
             return await self._pass_through(request, url.path, url.query)
         if not route.allows(str(request.method)):
             return Response("method not allowed\n", status=405, headers={"allow": route.allow})
         if route.endpoint is surface.Endpoint.SLOT:
             return await self._slot(request, route.slot, url.query)
+        if route.endpoint is surface.Endpoint.PREVIEW:
+            return await self._preview(url.query)
         try:
             if route.endpoint is surface.Endpoint.PURGE:
                 return await self._purge(request)
@@ -291,6 +338,7 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             parse_cookies(request.headers.get("cookie")),
             time.time(),
             lambda: secrets.token_hex(16),
+            config.segment_secret,
         )
         flush = False
         for event in result.events:
@@ -300,18 +348,56 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         answer = surface.beacon_answer(len(result.events), result.skipped)
         return Response(answer, status=202, headers=_JSON_HEADERS)
 
+    async def _preview(self, query: str) -> Any:
+        """A one-time preview link: trade its code at the origin (``EDGE_CONFIG_TOKEN``) for
+        the scoped token, keep that in an HttpOnly cookie, redirect without it in the URL."""
+        params = dict(parse_qsl(query))
+        origin = _var(self.env, "ORIGIN_URL").rstrip("/")
+        headers = {"content-type": "application/json"}
+        token = _var(self.env, "EDGE_CONFIG_TOKEN")
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        try:
+            answer = await fetch(
+                origin + "/v1/preview/exchange",
+                method="POST",
+                headers=headers,
+                body=json.dumps({"code": params.get("code", "")}),
+            )
+            status = int(answer.status)
+            doc = json.loads(await answer.text()) if status == 200 else {}
+        except Exception:
+            return Response("preview: the origin is unavailable; try again\n", status=502)
+        grant = str(doc.get("token", "")).split(".")
+        if status != 200 or len(grant) != 5 or not grant[3].isdigit():
+            return Response("preview: this link was already used or has expired\n", status=410)
+        forced = [(k, v) for k, v in params.items() if k.startswith("sx_")][:4]
+        out = Headers.new()
+        out.append("location", "/" + ("?" + urlencode(forced) if forced else ""))
+        out.append("cache-control", "no-store")
+        max_age = max(0, int(grant[3]) - int(time.time()))
+        out.append(
+            "set-cookie",
+            f"{PREVIEW_COOKIE}={'.'.join(grant)}; Max-Age={max_age}; Path=/; HttpOnly; Secure; "
+            "SameSite=Lax",
+        )
+        return Response("", status=303, headers=out)
+
     async def _flush_events(self) -> None:
         """Send the isolate's buffered events in batches, a moment later (in waitUntil: never
         on the response path); stop at the first batch that must be retried."""
         await asyncio.sleep(FLUSH_DELAY_S)
         _events.flush_pending = False
+        keys = event_keys_for(_var(self.env, "SHELFEDGE_ENV") or None, _var(self.env, "EVENT_KEYS"))
         while batch := _events.buffer.take():
+            body = encode_batch(batch)
+            headers = {**_JSON_HEADERS, **sign_batch(keys, body, time.time())}
             try:
                 answer = await fetch(
                     _origin(self.env) + ORIGIN_EVENTS_PATH,
                     method="POST",
-                    headers=_JSON_HEADERS,
-                    body=encode_batch(batch).decode("utf-8"),
+                    headers=headers,
+                    body=body.decode("utf-8"),
                 )
                 status = int(answer.status)
             except Exception:  # a JavaScript network error: no answer, retried later
@@ -344,8 +430,24 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
     async def _pass_through(self, request: Any, path: str, query: str) -> Any:
         target = _origin(self.env) + path + (f"?{query}" if query else "")
         headers = {str(k): str(v) for k, v in request.headers.items() if str(k).lower() != "host"}
-        body = None if request.method in ("GET", "HEAD") else await request.text()
+        body = None
+        if request.method not in ("GET", "HEAD"):
+            declared = str(request.headers.get("content-length") or "")
+            if not declared.isdigit() or int(declared) > MAX_PASS_THROUGH_BODY:
+                return Response("send a Content-Length of at most 1 MiB\n", status=413)
+            body = await request.text()
         try:
-            return await fetch(target, method=request.method, headers=headers, body=body)
+            answer = await fetch(target, method=request.method, headers=headers, body=body)
         except Exception as exc:
             return Response(f"origin unavailable: {type(exc).__name__}\n", status=502)
+        if not str(answer.headers.get("content-type") or "").startswith("text/html"):
+            return answer
+        config = await _experiments.edge_config(self.env)
+        visitor = page_visitor_cookie(request.headers.get("cookie"), secrets.token_hex(16), config)
+        if visitor is None or "se_vid=" in str(answer.headers.get("set-cookie") or ""):
+            return answer
+        out = Headers.new()
+        for name, value in answer.headers.items():
+            out.append(str(name), str(value))
+        out.append("set-cookie", visitor)  # one id for every slot of this page
+        return Response(await answer.text(), status=int(answer.status), headers=out)

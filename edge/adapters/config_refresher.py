@@ -42,8 +42,11 @@ class ConfigRefresher:
         ttl: float = DEFAULT_TTL_S,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        token: str | None = None,
     ) -> None:
         self.client = client
+        self.token = token
+        """Bearer token for ``/v1/edge-config`` (``SHELFEDGE_EDGE_CONFIG_TOKEN``)."""
         self.url = origin_url.rstrip("/") + EDGE_CONFIG_PATH
         self.default_ttl = ttl
         self.ttl = ttl
@@ -72,6 +75,8 @@ class ConfigRefresher:
     async def refresh(self) -> str:
         """Fetch now; returns ``updated``, ``not-modified`` or ``failed: <why>``."""
         headers = {"If-None-Match": self.etag} if self.etag else {}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         try:
             response = await self.client.get(self.url, headers=headers)
             if response.status_code == 304:

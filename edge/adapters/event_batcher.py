@@ -4,7 +4,9 @@ path: the asyncio and httpx side of `edge.event_buffer`'s policy.
 `EventBatcher.add` queues in the bounded `EventBuffer` and returns at once; a background task
 POSTs a batch to the origin's ``/v1/events`` every `flush_interval` seconds, or sooner when
 `max_batch` events are waiting, and lets the buffer settle it (requeue, drop, count). An origin
-that cannot be reached is settled as no answer (status 0).
+that cannot be reached is settled as no answer (status 0). Every POST is signed
+(`fragments.batch_signing`) with the newest of `keys`, freshly per attempt, so a retried batch
+has a new batch id and timestamp.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 
 import httpx
@@ -26,6 +29,7 @@ from edge.event_buffer import (
     Outcome,
     encode_batch,
 )
+from fragments.batch_signing import DEV_EVENT_KEYS, SigningKeys, sign_batch
 from fragments.wire_events import ExperimentEvent
 
 log = logging.getLogger("shelfedge.edge.events")
@@ -43,8 +47,10 @@ class EventBatcher:
         flush_interval: float = FLUSH_DELAY_S,
         max_buffer: int = MAX_BUFFERED_EVENTS,
         on_outcome: Outcome | None = None,
+        keys: SigningKeys | None = None,
     ) -> None:
         self.client = client
+        self.keys = keys or SigningKeys.parse(DEV_EVENT_KEYS)
         self.url = origin_url.rstrip("/") + ORIGIN_EVENTS_PATH
         self.flush_interval = flush_interval
         self.pending = EventBuffer(
@@ -92,9 +98,10 @@ class EventBatcher:
         if not batch:
             return True
         try:
-            response = await self.client.post(
-                self.url, content=encode_batch(batch), headers={"content-type": "application/json"}
-            )
+            body = encode_batch(batch)
+            headers = {"content-type": "application/json"}
+            headers.update(sign_batch(self.keys, body, time.time()))
+            response = await self.client.post(self.url, content=body, headers=headers)
             status = response.status_code
         except httpx.HTTPError as exc:
             log.warning(

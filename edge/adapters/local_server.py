@@ -22,7 +22,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlencode
 
 import httpx
 import uvicorn
@@ -51,12 +52,15 @@ from edge.flow import (
     SlotRequest,
     drive_async,
     handle_slot,
+    page_visitor_cookie,
     revalidate,
     with_server_timing,
 )
 from edge.memory import MemoryCacheStore
 from edge.transport import FetchResult, OriginFetch
+from fragments.batch_signing import DEV_EVENT_KEYS, SigningKeys
 from fragments.ids import FragmentKey
+from fragments.preview_tokens import PREVIEW_COOKIE
 from fragments.slots import load_slots
 
 _HOP_BY_HOP = {
@@ -65,6 +69,33 @@ _HOP_BY_HOP = {
 }  # fmt: skip
 _JSON = "application/json"
 _PROXIED_METHODS = ("GET", "POST", "HEAD", "PUT", "DELETE")
+
+
+MAX_PROXY_BODY = 1024 * 1024
+"""Bodies the local edge forwards to the origin (admin forms, API calls) are at most this."""
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeCredentials:
+    """What the local edge proves itself with: the event batch keys it signs with, the token
+    it reads the edge config with, and the token ``/se/purge`` requires (None: open, dev)."""
+
+    event_keys: SigningKeys = field(default_factory=lambda: SigningKeys.parse(DEV_EVENT_KEYS))
+    edge_config_token: str | None = None
+    purge_token: str | None = field(default=None, repr=False)
+
+
+async def bounded_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is over `limit` bytes (never read whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 class LocalTransport:
@@ -94,9 +125,14 @@ class LocalEdge:
     """The edge's state in one process: cache, revalidation tracker, origin client, metrics."""
 
     def __init__(
-        self, config: EdgeConfig, origin_url: str, follow_experiments: bool = False
+        self,
+        config: EdgeConfig,
+        origin_url: str,
+        follow_experiments: bool = False,
+        credentials: EdgeCredentials | None = None,
     ) -> None:
         self.config = config
+        self.credentials = credentials or EdgeCredentials()
         self.origin_url = origin_url.rstrip("/")
         self.follow_experiments = follow_experiments
         self.cache = MemoryCacheStore()
@@ -123,7 +159,9 @@ class LocalEdge:
         )
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(config.origin_timeout))
         self._background: set[asyncio.Task[None]] = set()
-        self.configs = ConfigRefresher(self.client, self.origin_url)
+        self.configs = ConfigRefresher(
+            self.client, self.origin_url, token=self.credentials.edge_config_token
+        )
         if follow_experiments:
             Gauge(
                 "shelfedge_edge_experiment_config_last_success_timestamp_seconds",
@@ -134,6 +172,7 @@ class LocalEdge:
             self.client,
             self.origin_url,
             on_outcome=lambda outcome, n: self.events_total.labels(outcome).inc(n),
+            keys=self.credentials.event_keys,
         )
         self._edge_config = config
         self.transport = LocalTransport(self.cache, self.client, self.origin_url)
@@ -190,6 +229,13 @@ async def dispatch(request: Request) -> Response:
     if not route.allows(request.method):
         return Response("method not allowed\n", status_code=405, headers={"Allow": route.allow})
     length = request.headers.get("content-length")
+    edge: LocalEdge = request.app.state.edge
+    if route.endpoint is surface.Endpoint.PURGE and not surface.purge_authorized(
+        edge.credentials.purge_token, request.headers.get("authorization")
+    ):
+        return Response(surface.PURGE_FORBIDDEN, status_code=403)
+    if route.endpoint is surface.Endpoint.PREVIEW:
+        return await preview(request)
     try:
         if route.endpoint is surface.Endpoint.PURGE:
             return purge(request, await surface.read_purge_tags(request.stream(), length))
@@ -241,6 +287,7 @@ def beacon(request: Request, doc: object) -> Response:
         parse_cookies(request.headers.get("cookie")),
         time.time(),
         lambda: uuid.uuid4().hex,
+        edge.config.segment_secret,
     )
     queued = sum(1 for event in result.events if edge.events.add(event))
     for reason, n in result.skipped.items():
@@ -248,6 +295,37 @@ def beacon(request: Request, doc: object) -> Response:
     return Response(
         surface.beacon_answer(queued, result.skipped), status_code=202, media_type=_JSON
     )
+
+
+async def preview(request: Request) -> Response:
+    """GET /se/preview?code=<one-time code>&sx_<key>=<variant>: trade the code for the scoped
+    preview token at the origin, keep it in an HttpOnly cookie, and redirect to the storefront
+    with the override but without any secret in the URL."""
+    edge: LocalEdge = request.app.state.edge
+    code = request.query_params.get("code", "")
+    headers = {}
+    if edge.credentials.edge_config_token:
+        headers["Authorization"] = f"Bearer {edge.credentials.edge_config_token}"
+    try:
+        answer = await edge.client.post(
+            edge.origin_url + "/v1/preview/exchange", json={"code": code}, headers=headers
+        )
+    except httpx.HTTPError:
+        return Response("preview: the origin is unavailable; try again", status_code=502)
+    if answer.status_code != 200:
+        return Response("preview: this link was already used or has expired", status_code=410)
+    token = str(answer.json().get("token", ""))
+    grant = token.split(".")
+    max_age = (
+        max(0, int(grant[3]) - int(time.time())) if len(grant) == 5 and grant[3].isdigit() else 0
+    )
+    forced = [(k, v) for k, v in request.query_params.items() if k.startswith("sx_")]
+    target = "/" + ("?" + urlencode(forced[:4]) if forced else "")
+    response = Response(status_code=303, headers={"Location": target, "Cache-Control": "no-store"})
+    response.set_cookie(
+        PREVIEW_COOKIE, token, max_age=max_age, httponly=True, secure=True, samesite="lax"
+    )
+    return response
 
 
 def metrics(request: Request) -> Response:
@@ -262,24 +340,36 @@ async def proxy(request: Request) -> Response:
     if request.url.query:
         url += "?" + request.url.query
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+    body = await bounded_body(request, MAX_PROXY_BODY)
+    if body is None:
+        return Response(f"body over {MAX_PROXY_BODY} bytes", status_code=413)
     try:
-        upstream = await edge.client.request(
-            request.method, url, headers=headers, content=await request.body()
-        )
+        upstream = await edge.client.request(request.method, url, headers=headers, content=body)
     except httpx.HTTPError as exc:
         return Response(f"origin unavailable: {type(exc).__name__}", status_code=502)
     out = Response(upstream.content, status_code=upstream.status_code)
     for name, value in upstream.headers.multi_items():
         if name.lower() not in _HOP_BY_HOP and name.lower() != "content-encoding":
             out.headers.append(name, value)
+    sets_visitor = any(c.startswith("se_vid=") for c in upstream.headers.get_list("set-cookie"))
+    if upstream.headers.get("content-type", "").startswith("text/html") and not sets_visitor:
+        visitor = page_visitor_cookie(
+            request.headers.get("cookie"), secrets.token_hex(16), edge.config
+        )
+        if visitor is not None:
+            out.headers.append("Set-Cookie", visitor)
     return out
 
 
 def create_edge_app(
-    config: EdgeConfig, origin_url: str, *, follow_experiments: bool = False
+    config: EdgeConfig,
+    origin_url: str,
+    *,
+    follow_experiments: bool = False,
+    credentials: EdgeCredentials | None = None,
 ) -> Starlette:
     """The local edge app; `follow_experiments` polls the origin's published experiments."""
-    edge = LocalEdge(config, origin_url, follow_experiments)
+    edge = LocalEdge(config, origin_url, follow_experiments, credentials)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -297,10 +387,23 @@ def create_edge_app(
     return app
 
 
-def serve_edge(port: int, origin_url: str, segment_secret: str, host: str = "127.0.0.1") -> int:
-    config = EdgeConfig.from_slots(load_slots(), segment_secret)
+def serve_edge(
+    port: int,
+    origin_url: str,
+    segment_secret: str,
+    host: str = "127.0.0.1",
+    credentials: EdgeCredentials | None = None,
+    *,
+    consent_required: bool = False,
+    debug_headers: bool = False,
+) -> int:
+    config = replace(
+        EdgeConfig.from_slots(load_slots(), segment_secret),
+        consent_required=consent_required,
+        debug_headers=debug_headers,
+    )
     uvicorn.run(
-        create_edge_app(config, origin_url, follow_experiments=True),
+        create_edge_app(config, origin_url, follow_experiments=True, credentials=credentials),
         host=host,
         port=port,
         log_level="warning",

@@ -7,9 +7,11 @@ expected (never echoing a secret). Only the settings modules call them (`origin.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from origin.errors import SettingsError
 
@@ -59,7 +61,9 @@ def env_url(e: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | 
         return None
     parts = urlsplit(raw)
     if parts.scheme not in schemes or (parts.scheme != "unix" and not parts.netloc):
-        raise SettingsError(name, f"a URL with scheme {'/'.join(schemes)} and a host", raw)
+        raise SettingsError(
+            name, f"a URL with scheme {'/'.join(schemes)} and a host", redact_url(raw)
+        )
     return raw.rstrip("/")
 
 
@@ -92,3 +96,34 @@ def env_positive_float(e: Mapping[str, str], name: str) -> float | None:
     if not 0 < value < math.inf:  # also refuses nan and inf, which float() accepts
         raise SettingsError(name, "a positive number", raw)
     return value
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password replaced by ``***`` (``redis://:pw@host`` -> ``redis://:***@host``);
+    anything that does not parse as a URL with credentials is returned as it is."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparseable URL>"
+    if password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def redacted_repr(obj: Any, hidden: frozenset[str]) -> str:
+    """A dataclass repr with the `hidden` fields shown as ``<hidden>`` and every string that is
+    a URL with a password redacted (`redact_url`). Settings objects use it as their repr."""
+    shown: list[str] = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.name in hidden:
+            text = "<hidden>" if value else repr(value)
+        elif isinstance(value, str) and "@" in value:
+            text = repr(redact_url(value))
+        else:
+            text = repr(value)
+        shown.append(f"{f.name}={text}")
+    return f"{type(obj).__name__}({', '.join(shown)})"

@@ -258,3 +258,30 @@ def experiment_visitor_state_key(experiment: str) -> str:
     covariate, conversions so far, revenue so far), the working set the sums are folded with;
     bounded by a visitor cap, and never read by results."""
     return f"{NAMESPACE}:{_experiment_slot(experiment)}:vstate"
+
+
+# --- public surface protection (one key per client, each with a TTL) ----------------------------
+
+
+def event_batch_key(kid: str, batch_id: str) -> str:
+    """STRING with TTL (twice the replay window): a signed event batch already accepted, so a
+    replay of the same signed request inside the window is refused."""
+    return f"{NAMESPACE}:{{eb:{kid}}}:batch:{batch_id}"
+
+
+def rate_limit_key(scope: str, client: str) -> str:
+    """HASH with TTL (time to refill the bucket): a token bucket (``tokens``, ``at`` in ms)
+    of one client for one limit (`scope`: ``events``, ``login``); shared by every origin
+    process."""
+    return f"{NAMESPACE}:{{rl:{scope}:{client}}}:bucket"
+
+
+def admin_session_revoked_key(sid: str) -> str:
+    """STRING with TTL (the session's remaining lifetime): an admin session logged out."""
+    return f"{NAMESPACE}:{{as:{sid}}}:revoked"
+
+
+def preview_code_key(code: str) -> str:
+    """STRING with TTL (at most 15 minutes): the preview token behind a one-time preview link;
+    GETDEL on exchange, so a link works once."""
+    return f"{NAMESPACE}:{{pc:{code}}}:preview-code"

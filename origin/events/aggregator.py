@@ -20,6 +20,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from fragments import topics
+from origin.core.kafka_security import KafkaSecurity
 from origin.events.counters import EventCounters
 from origin.events.errors import EventRejected
 from origin.events.schema import ExperimentEvent, decode_event
@@ -52,6 +53,7 @@ class Aggregator:
         *,
         session_timeout_ms: int = 10_000,
         client_id: str = "shelfedge-aggregator",
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.counters = counters
         self.stats = AggregatorStats()
@@ -65,6 +67,7 @@ class Aggregator:
             max_poll_records=MAX_BATCH,
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=max(100, session_timeout_ms // 6),
+            **(security or KafkaSecurity()).client_kwargs(),
         )
 
     async def start(self) -> None:

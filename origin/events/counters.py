@@ -19,6 +19,10 @@ Per experiment (hash tag ``{e:<experiment>}``, keys in `origin.core.keys`) and U
   per-visitor squares and the multiple-exposure count exact; the working set is capped
   (`MAX_TRACKED_VISITORS`) and expires with the experiment, and results never read it.
 
+Every key expires: the dedupe sets after `DEDUPE_TTL_S`, the rest `retention_s` (default
+`RETENTION_S`) after the last event folded into them, so an experiment nobody reports on any
+more, or keys made up by a client, never hold Redis memory for ever.
+
 Each event is folded by one Lua script (dedupe and every counter change in one step); a batch is
 one pipeline. It never decides what an event means; it never stores visitor ids in clear
 beyond the HyperLogLog registers (the working set holds digests).
@@ -51,6 +55,8 @@ MAX_TRACKED_VISITORS = 1_000_000
 """Visitor cap of the working set (about 80 MB): later first exposures are counted as
 ``untracked`` and results say so."""
 VALUE_METRIC = "value"
+RETENTION_S = 400 * 24 * 3600
+"""Aggregates are kept this long after their last event (a year of results, and some)."""
 
 _FOLD = """
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -149,6 +155,7 @@ else
 end
 redis.call('EXPIRE', KEYS[5], ARGV[12])
 redis.call('EXPIRE', KEYS[6], ARGV[13])
+for i = 2, 4 do redis.call('EXPIRE', KEYS[i], ARGV[17]) end
 return 1
 """
 
@@ -188,10 +195,14 @@ class EventCounters:
         redis: Redis,
         timeout: float = 2.0,
         max_tracked_visitors: int = MAX_TRACKED_VISITORS,
+        retention_s: int = RETENTION_S,
     ) -> None:
+        if retention_s < DEDUPE_TTL_S:
+            raise ValueError(f"retention_s must be at least {DEDUPE_TTL_S}, got {retention_s}")
         self.redis = redis
         self.timeout = timeout
         self.max_tracked_visitors = max_tracked_visitors
+        self.retention_s = retention_s
         self._fold = redis.register_script(_FOLD)
 
     async def fold(self, events: Sequence[ExperimentEvent]) -> int:
@@ -221,6 +232,7 @@ class EventCounters:
                     visitor_digest(e.experiment, e.visitor), hour[:8], covariate,
                     VISITOR_STATE_TTL_S, MOMENTS_TTL_S, self.max_tracked_visitors, e.type,
                     e.variant,
+                    self.retention_s,
                 ],
                 client=pipe,
             )  # fmt: skip

@@ -27,7 +27,10 @@ async def run_aggregator(settings: Settings, stop: asyncio.Event) -> None:
         raise SettingsError(missing, "a value (or run 'shelfedge dev')", None)
     redis = redis_client(settings.redis_url, timeout_ms=settings.redis_timeout_ms)
     aggregator = Aggregator(
-        settings.kafka_bootstrap, settings.aggregator_group, EventCounters(redis, 5.0)
+        settings.kafka_bootstrap,
+        settings.aggregator_group,
+        EventCounters(redis, 5.0),
+        security=settings.kafka_security,
     )
     try:
         await aggregator.start()

@@ -19,6 +19,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from origin.core.kafka_security import KafkaSecurity
 from origin.events.errors import EventsUnavailable
 from origin.events.schema import ExperimentEvent
 
@@ -57,8 +58,10 @@ class KafkaEventSink:
         *,
         send_timeout: float = SEND_TIMEOUT_S,
         client_id: str = "shelfedge-collector",
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.security = security or KafkaSecurity()
         self.send_timeout = send_timeout
         self.client_id = client_id
         self._producer: AIOKafkaProducer | None = None
@@ -82,6 +85,7 @@ class KafkaEventSink:
                 acks="all",
                 linger_ms=5,
                 request_timeout_ms=int(self.send_timeout * 1000),
+                **self.security.client_kwargs(),
             )
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT_S):

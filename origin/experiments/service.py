@@ -22,6 +22,7 @@ from typing import Literal
 
 from fragments.experiment_validation import validate
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig, Experiment, ExperimentInvalid
+from fragments.preview_tokens import PreviewGrant, sign_preview
 from fragments.slots import SlotCatalog
 from origin.core.config_store import PublishedVersion
 from origin.core.store import Store
@@ -57,14 +58,27 @@ class Outcome:
     config_version: int | None
 
 
+PREVIEW_TTL_S = 3600
+"""How long a preview token forces its variant (the admin may choose less)."""
+PREVIEW_CODE_TTL_S = 900
+"""How long a one-time preview link can be exchanged for the preview cookie."""
+
+
 @dataclass(frozen=True, slots=True)
 class PreviewLink:
-    """Where a QA tester sees a forced variant, and the token that unlocks it."""
+    """Where a QA tester sees a forced variant, and the scoped token that unlocks it."""
 
     token: str
+    """Scoped to one experiment (and variant), expiring (`fragments.preview_tokens`)."""
+    exchange_url: str
+    """A one-time link: the edge trades its code for the token in an HttpOnly cookie, so the
+    token never sits in a URL that gets shared, logged or kept in history."""
     slot_urls: Mapping[str, str]
+    """Direct slot URLs carrying the token (for scripts and curl; prefer `exchange_url`)."""
     config_version: int
-    """The configuration that carries the token's hash (edges honour it once they have it)."""
+    """The configuration that carries the secret's hash (edges honour tokens once they have
+    it)."""
+    expires: int
 
 
 class ExperimentService:
@@ -184,28 +198,48 @@ class ExperimentService:
         return commit.published
 
     async def preview_link(
-        self, key: str, variant: str, who: Principal, edge_url: str
+        self,
+        key: str,
+        variant: str | None,
+        who: Principal,
+        edge_url: str,
+        ttl_s: int = PREVIEW_TTL_S,
     ) -> PreviewLink:
-        """Links forcing `variant` of `key` for whoever holds the preview token.
+        """A token forcing `variant` (None: any variant) of `key` only, for `ttl_s` seconds,
+        and a one-time link that hands it to a browser as a cookie.
 
-        The first link creates the token (publishing its hash); later links reuse it.
+        The first link creates the preview secret (publishing its hash); later links reuse
+        it. Rotating the secret (`rotate_preview`) voids every token issued under it.
         """
+        if not 60 <= ttl_s <= 7 * 24 * 3600:
+            raise ExperimentInvalid({"ttl": "between 60 seconds and 7 days"})
         experiment = await self.get(key)
-        if variant not in experiment.variant_ids():
+        if variant is not None and variant not in experiment.variant_ids():
             raise ExperimentInvalid(
                 {"variant": f"unknown variant {variant!r}; choose from "
                  f"{', '.join(experiment.variant_ids())}"}
             )  # fmt: skip
-        token, version = await self._preview_token(who)
+        secret, version = await self._preview_token(who)
+        expires = int(time.time()) + ttl_s
+        token = sign_preview(preview_hash(secret), PreviewGrant(key, variant, expires))
+        code = secrets.token_urlsafe(24)
+        await self.experiments.put_preview_code(code, token, min(ttl_s, PREVIEW_CODE_TTL_S))
         base = edge_url.rstrip("/")
+        forced = f"sx_{key}={variant or experiment.variant_ids()[0]}"
         return PreviewLink(
             token=token,
+            exchange_url=f"{base}/se/preview?code={code}&{forced}",
             slot_urls={
-                slot: f"{base}/se/slot/{slot}?sx_{key}={variant}&sx_token={token}"
+                slot: f"{base}/se/slot/{slot}?{forced}&sx_token={token}"
                 for slot in experiment.slots
             },
             config_version=version,
+            expires=expires,
         )
+
+    async def exchange_preview_code(self, code: str) -> str | None:
+        """The token behind a one-time preview link, once (None: unknown, used or expired)."""
+        return await self.experiments.take_preview_code(code)
 
     async def rotate_preview(self, who: Principal) -> PublishedVersion:
         """A new preview token: links with the old one stop working once edges refresh."""

@@ -92,6 +92,21 @@ class ExperimentStore:
         )
         return [AuditEntry.from_json(as_text(r)) for r in reversed(rows)]
 
+    async def put_preview_code(self, code: str, token: str, ttl_s: int) -> None:
+        """Remember a one-time preview link's code for `ttl_s` seconds."""
+        await bounded(
+            self.redis.set(keys.preview_code_key(code), token.encode(), ex=ttl_s),
+            self.timeout,
+            "store preview code",
+        )
+
+    async def take_preview_code(self, code: str) -> str | None:
+        """The token behind `code`, deleting it in the same step (a link works once)."""
+        raw = await bounded(
+            self.redis.getdel(keys.preview_code_key(code)), self.timeout, "take preview code"
+        )
+        return None if raw is None else as_text(raw)
+
     async def preview_token(self) -> str | None:
         raw = await bounded(self.redis.get(keys.PREVIEW_TOKEN_KEY), self.timeout, "read token")
         return None if raw is None else as_text(raw)

@@ -18,14 +18,16 @@ from starlette.staticfiles import StaticFiles
 from fragments.slots import SlotCatalog, load_slots
 from origin.core.redis_client import redis_client
 from origin.core.store import Store
+from origin.core.token_bucket import RedisTokenBucket
+from origin.events.known import KnownExperiments, store_loader
 from origin.events.sink import EventSink, KafkaEventSink, NoKafkaSink
+from origin.experiments.store import ExperimentStore
 from origin.settings import Settings
 from origin.web.admin import routes as admin_routes
-from origin.web.admin.session import AdminSessions
+from origin.web.admin.session import AdminSessions, SessionRevocations
 from origin.web.admin.web import AdminState
 from origin.web.auth import TokenAuthority
 from origin.web.events.collector import CollectorState, post_events
-from origin.web.events.ratelimit import ClientRateLimiter
 from origin.web.experiments import api as experiments_api
 from origin.web.experiments import edge_config_api
 from origin.web.experiments.state import create_experiments_state
@@ -35,6 +37,10 @@ from origin.web.routes import bundles, catalog_imports, health, ingest, products
 from origin.web.state import OriginState
 
 HERE = Path(__file__).parent
+LOGIN_BURST = 10
+"""Login attempts a client address may make at once..."""
+LOGIN_ATTEMPTS_PER_S = 1 / 30
+"""...then one every 30 s (shared by every origin process)."""
 
 
 def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlette:
@@ -50,13 +56,28 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
             redis_url, timeout_ms=settings.redis_timeout_ms, per_reply_timeout=False
         )
         store = Store(client, settings.redis_timeout_ms / 1000)
+        metrics = OriginMetrics.create()
         app.state.origin = OriginState(
-            settings=settings, store=store, slots=slot_catalog, metrics=OriginMetrics.create()
+            settings=settings, store=store, slots=slot_catalog, metrics=metrics
         )
         app.state.experiments = create_experiments_state(client, store, slot_catalog, settings)
         sink = _event_sink(settings)
+        timeout = settings.redis_timeout_ms / 1000
         app.state.events = CollectorState(
-            sink, ClientRateLimiter(settings.events_rate, settings.events_burst)
+            sink=sink,
+            limiter=RedisTokenBucket(
+                client, "events", settings.events_rate, settings.events_burst, timeout
+            ),
+            keys=settings.event_keys,
+            known=KnownExperiments(store_loader(ExperimentStore(client, timeout))),
+            redis=client,
+            metrics=metrics,
+            redis_timeout=timeout,
+        )
+        admin: AdminState = app.state.admin
+        admin.sessions.revocations = SessionRevocations(client, max(timeout, 1.0))
+        admin.login_limiter = RedisTokenBucket(
+            client, "login", LOGIN_ATTEMPTS_PER_S, LOGIN_BURST, max(timeout, 1.0)
         )
         try:
             yield
@@ -79,16 +100,17 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
         Route("/v1/catalog/imports", catalog_imports.post_import, methods=["POST"]),
         Route("/v1/catalog/imports/last", catalog_imports.last_import),
         *admin_routes.routes(),
-        Route("/", storefront.storefront),
         Route("/static/img/{name}.svg", storefront.placeholder_image),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
+    if settings.env == "dev":  # the demo storefront signs segment cookies for anyone
+        routes.append(Route("/", storefront.storefront))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.openapi = openapi_document()
     app.state.token_authority = TokenAuthority(settings.admin_tokens, settings.admin_token_names)
     app.state.admin = AdminState(
         AdminSessions(
-            settings.admin_tokens, app.state.token_authority, always_secure=settings.env == "prod"
+            settings.admin_tokens, app.state.token_authority, always_secure=settings.env != "dev"
         )
     )
     app.state.templates = Environment(
@@ -101,6 +123,6 @@ def _event_sink(settings: Settings) -> EventSink:
     """Kafka for collected events when configured (connecting in the background)."""
     if settings.kafka_bootstrap is None:
         return NoKafkaSink()
-    sink = KafkaEventSink(settings.kafka_bootstrap)
+    sink = KafkaEventSink(settings.kafka_bootstrap, security=settings.kafka_security)
     sink.start()
     return sink

@@ -13,6 +13,9 @@ class OriginMetrics:
     bundle_requests: Counter
     request_seconds: Histogram
     store_errors: Counter
+    events_rejected: Counter
+    """Events and event batches the collector refused, by reason (signature_*, rate_limited,
+    malformed, too_large, unknown_experiment, unknown_variant)."""
     _children: dict[tuple[str, int], tuple[Counter, Histogram]] = field(default_factory=dict)
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
@@ -48,6 +51,12 @@ class OriginMetrics:
             store_errors=Counter(
                 "shelfedge_origin_store_errors",
                 "Redis failures seen on request paths",
+                registry=registry,
+            ),
+            events_rejected=Counter(
+                "shelfedge_events_rejected",
+                "Event batches or events the collector refused, by reason",
+                ["reason"],
                 registry=registry,
             ),
         )

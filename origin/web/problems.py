@@ -7,11 +7,13 @@ request without reading logs.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 
 from starlette.responses import Response
 
 PROBLEM_TYPE_BASE = "https://shelfedge.dev/problems/"
+log = logging.getLogger("shelfedge.origin")
 
 
 def problem(
@@ -52,3 +54,11 @@ def unprocessable(invalid: Mapping[str, str]) -> Response:
 
 def unavailable(detail: str, retry_after: int = 1) -> Response:
     return problem(503, "Service unavailable", detail, headers={"Retry-After": str(retry_after)})
+
+
+def store_unavailable(exc: BaseException, retry_after: int = 1) -> Response:
+    """503 for a Redis failure. The body says only that the store is unavailable: the
+    exception (with the internal host and port) goes to the operator's log, never to an
+    anonymous client."""
+    log.warning("store unavailable: %s", exc)
+    return unavailable("the data store (redis) is unavailable; retry shortly", retry_after)

@@ -1,8 +1,14 @@
-"""Run the origin under uvicorn, and the seed command, from `Settings`."""
+"""Run the origin under uvicorn, and the seed command, from `Settings`.
+
+Proxy headers: uvicorn believes ``X-Forwarded-For`` / ``X-Forwarded-Proto`` only from the
+addresses in ``SHELFEDGE_TRUSTED_PROXIES`` (none by default: the peer address is the client),
+never from loopback or anyone else by default, so a client cannot pick its own address.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -24,15 +30,24 @@ def _redis_url(settings: Settings) -> str:
 
 def serve_origin(settings: Settings) -> int:
     _redis_url(settings)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.origin_host,
-        port=settings.origin_port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+    uvicorn.run(create_app(settings), **uvicorn_options(settings))
     return 0
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments of uvicorn.run / uvicorn.Config for the origin."""
+    trusted = list(settings.trusted_proxies)
+    return {
+        "host": settings.origin_host,
+        "port": settings.origin_port,
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "on",
+        "proxy_headers": bool(trusted),
+        # uvicorn's own default (FORWARDED_ALLOW_IPS or 127.0.0.1) must not apply: name them.
+        "forwarded_allow_ips": trusted or [],
+        "server_header": False,
+    }
 
 
 async def seed_command(settings: Settings, seed: int | None) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from playwright.async_api import Browser, Playwright
@@ -104,7 +104,7 @@ async def running_stack() -> AsyncIterator[Stack]:
             origin = services.enter_context(
                 OriginServer(create_app(settings), port=origin_port).start()
             )
-            edge_config = EdgeConfig.from_slots(load_slots(), SECRET)
+            edge_config = replace(EdgeConfig.from_slots(load_slots(), SECRET), debug_headers=True)
             edge = services.enter_context(
                 OriginServer(
                     create_edge_app(edge_config, origin.url, follow_experiments=True),

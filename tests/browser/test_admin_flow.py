@@ -186,7 +186,9 @@ async def preview_forces_the_challenger(page: Page, edge_url: str) -> None:
         await page.click(f'form[action$="/preview"]:has(input[value="{CHALLENGER}"]) button')
     preview = await opened.value
     link = preview.locator("[data-preview-link]")
-    await expect(link).to_have_attribute("href", re.compile(rf"^{re.escape(edge_url)}/\?sx_"))
+    await expect(link).to_have_attribute(
+        "href", re.compile(rf"^{re.escape(edge_url)}/se/preview\?code=")
+    )
     async with preview.context.expect_page() as storefront_opened:
         await link.click()
     storefront = await storefront_opened.value

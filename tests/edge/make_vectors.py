@@ -36,6 +36,7 @@ from fragments.experiments import (
     VariantChanges,
 )
 from fragments.segment_cookie import sign_segment
+from fragments.sticky_cookie import sign_sticky
 from tests.edge.bundles import BUILT_AT, SECRET, catalog_bundle, slot_catalog
 
 VECTORS_FILE = Path(__file__).with_name("vectors") / "edge_vectors.json"
@@ -135,9 +136,9 @@ def build_vectors(bundles: dict[str, Bundle]) -> list[dict[str, Any]]:
     returning = f"se_vid={VISITOR}"
     hero_top = [c.sku for c in bundles["hero-en"].candidates[:3]]
     promo_pins = bundles["promo-en"].rerank.pin
-    tech = sign_segment("tech-enthusiasts", int(NOW) + 86_400, SECRET)
+    tech = sign_segment("tech-enthusiasts", int(NOW) + 86_400, SECRET, VISITOR)
     tampered = tech[:-4] + ("0000" if not tech.endswith("0000") else "1111")
-    expired = sign_segment("tech-enthusiasts", int(NOW) - 1, SECRET)
+    expired = sign_segment("tech-enthusiasts", int(NOW) - 1, SECRET, VISITOR)
     in_control, in_fewer = _visitor_in("control"), _visitor_in("fewer")
     garbage = (
         "se_vid=ZZZZ; se_seg=tech-enthusiasts.notanumber.x; se_consent=1; "
@@ -185,9 +186,30 @@ def build_vectors(bundles: dict[str, Bundle]) -> list[dict[str, Any]]:
             age=5,
             cookie=f"se_vid={VISITOR}; se_consent=1; se_seg={tech}; pad={'p' * 8200}",
         ),
-        _vector("tampered-segment-cookie", cached="hero-en", age=5, cookie=f"se_seg={tampered}"),
-        _vector("expired-segment-cookie", cached="hero-en", age=5, cookie=f"se_seg={expired}"),
-        _vector("valid-segment-cookie", cached="hero-tech", age=5, cookie=f"se_seg={tech}"),
+        _vector(
+            "tampered-segment-cookie",
+            cached="hero-en",
+            age=5,
+            cookie=f"se_vid={VISITOR}; se_seg={tampered}",
+        ),
+        _vector(
+            "expired-segment-cookie",
+            cached="hero-en",
+            age=5,
+            cookie=f"se_vid={VISITOR}; se_seg={expired}",
+        ),
+        _vector(
+            "valid-segment-cookie",
+            cached="hero-tech",
+            age=5,
+            cookie=f"se_vid={VISITOR}; se_seg={tech}",
+        ),
+        _vector(
+            "segment-cookie-of-another-visitor",
+            cached="hero-en",
+            age=5,
+            cookie=f"se_vid={'e' * 32}; se_seg={tech}",
+        ),
         _vector(
             "consent-off-ignores-history",
             cached="hero-en",
@@ -230,6 +252,14 @@ def build_vectors(bundles: dict[str, Bundle]) -> list[dict[str, Any]]:
             "experiment-sticky-fewer",
             slot="cart-upsell",
             cached="upsell-en-fewer",
+            age=5,
+            cookie=f"se_vid={in_control}; se_consent=1; "
+            f"se_exp={sign_sticky('upsell-fewer.1.0', in_control, SECRET)}",
+        ),
+        _vector(
+            "experiment-unsigned-sticky-ignored",
+            slot="cart-upsell",
+            cached="upsell-en",
             age=5,
             cookie=f"se_vid={in_control}; se_consent=1; se_exp=upsell-fewer.1.0",
         ),

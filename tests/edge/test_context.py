@@ -23,7 +23,7 @@ NOW = 1_700_000_000.0
 FRESH = "f" * 32
 VISITOR = "0123456789abcdef0123456789abcdef"
 DEFAULT = "everyone"
-TECH = sign_segment("tech-enthusiasts", int(NOW) + 3600, SECRET)
+TECH = sign_segment("tech-enthusiasts", int(NOW) + 3600, SECRET, VISITOR)
 
 
 def ctx(cookie: str | None = None, **headers: str) -> ShopperContext:
@@ -90,18 +90,21 @@ def test_visitor_id_kept_only_when_well_formed(value: str, new: bool) -> None:
 @pytest.mark.parametrize(
     ("cookie", "segment"),
     [
-        (f"se_seg={TECH}", "tech-enthusiasts"),
-        (f'se_seg="{TECH}"', "tech-enthusiasts"),
+        (f"se_vid={VISITOR}; se_seg={TECH}", "tech-enthusiasts"),
+        (f'se_vid={VISITOR}; se_seg="{TECH}"', "tech-enthusiasts"),
+        (f"se_vid={'e' * 32}; se_seg={TECH}", DEFAULT),
+        (f"se_seg={TECH}", DEFAULT),
         (f"se_seg={TECH[:-1]}0" if not TECH.endswith("0") else f"se_seg={TECH[:-1]}1", DEFAULT),
-        (f"se_seg={sign_segment('tech-enthusiasts', int(NOW) - 1, SECRET)}", DEFAULT),
-        (f"se_seg={sign_segment('tech-enthusiasts', int(NOW) + 60, 'other-secret-xyz')}", DEFAULT),
+        (f"se_seg={sign_segment('tech-enthusiasts', int(NOW) - 1, SECRET, VISITOR)}", DEFAULT),
+        (f"se_seg={sign_segment('tech-enthusiasts', int(NOW) + 60, 'other-key-xyz1', VISITOR)}",
+         DEFAULT),
         ("se_seg=tech-enthusiasts", DEFAULT),
         ("se_seg=garbage.garbage.garbage", DEFAULT),
         (f"se_seg={TECH[:-1]}\u00e9", DEFAULT),
         ("se_seg=" + "x" * 500, DEFAULT),
     ],
-    ids=["valid", "quoted", "tampered", "expired", "other-key", "unsigned", "garbage",
-         "non-ascii", "oversized"],
+    ids=["valid", "quoted", "other-visitor", "no-visitor", "tampered", "expired", "other-key",
+         "unsigned", "garbage", "non-ascii", "oversized"],
 )  # fmt: skip
 def test_segment_verified_or_default(cookie: str, segment: str) -> None:
     assert ctx(cookie).segment == segment

@@ -347,13 +347,14 @@ def test_locale_selects_the_cache_key(
 
 def test_verified_segment_selects_the_cache_key_and_bad_ones_fall_back() -> None:
     tech = FragmentKey("home-hero", "tech-enthusiasts")
-    valid = sign_segment("tech-enthusiasts", int(NOW) + 60, SECRET)
+    valid = sign_segment("tech-enthusiasts", int(NOW) + 60, SECRET, VISITOR)
     h = Harness()
     h.store(bundle_for(tech, skus="TUV"), age=0)
     h.store(bundle_for(HERO, skus="ABC"), age=0)
 
-    assert shown(h.run(cookie=f"se_seg={valid}")) == ["T", "U", "V"]
-    assert shown(h.run(cookie=f"se_seg={valid[:-3]}zzz")) == ["A", "B", "C"]
+    assert shown(h.run(cookie=f"se_vid={VISITOR}; se_seg={valid}")) == ["T", "U", "V"]
+    assert shown(h.run(cookie=f"se_vid={VISITOR}; se_seg={valid[:-3]}zzz")) == ["A", "B", "C"]
+    assert shown(h.run(cookie=f"se_vid={'e' * 32}; se_seg={valid}")) == ["A", "B", "C"]
 
 
 def test_consent_changes_the_ranking_not_the_cache_key() -> None:

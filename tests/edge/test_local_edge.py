@@ -196,13 +196,13 @@ async def test_purge_rejects_malformed_bodies(edge: httpx.AsyncClient, body: byt
 async def test_everything_else_is_proxied_to_the_origin(
     edge: httpx.AsyncClient, origin: OriginServer
 ) -> None:
-    page = await edge.get("/?persona=tech-enthusiasts")
+    page = await edge.get("/?persona=tech-enthusiasts", headers=RETURNING)
     product = await edge.get("/v1/products/SKU-00001")
     missing = await edge.get("/v1/bundles/nope?segment=everyone")
 
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert page.headers["set-cookie"].startswith("se_seg=tech-enthusiasts.")
+    assert page.headers["set-cookie"].startswith("se_seg=v2.0.tech-enthusiasts.")
     assert product.json()["sku"] == "SKU-00001"
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
@@ -220,7 +220,7 @@ async def test_unknown_slot_is_404_without_an_origin_fetch(
 async def test_the_signed_segment_cookie_from_the_origin_selects_the_segment(
     edge: httpx.AsyncClient, origin: OriginServer
 ) -> None:
-    page = await edge.get("/?persona=tech-enthusiasts")
+    page = await edge.get("/?persona=tech-enthusiasts", headers=RETURNING)
     cookie = page.headers["set-cookie"].split(";")[0]
 
     response = await edge.get(SLOT_URL, headers={"cookie": f"{cookie}; se_vid={VISITOR}"})

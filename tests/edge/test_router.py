@@ -37,14 +37,18 @@ from fragments.experiments import (
     Targeting,
     Variant,
 )
+from fragments.preview_tokens import PreviewGrant, sign_preview
 from origin.experiments.stats import chi_square_sf
 from tests.support.pyodide import PyodideRunner
 
 VECTORS = json.loads((Path(__file__).parent / "growthbook_vectors.json").read_text())
 NOW = 1_800_000_000.0
 SLOT = "home-hero"
-TOKEN = "qa-preview-token-0123456789abcdef"
-TOKEN_HASH = hashlib.sha256(TOKEN.encode()).hexdigest()
+PREVIEW_SECRET = "qa-preview-secret-0123456789abcdef"
+TOKEN_HASH = hashlib.sha256(PREVIEW_SECRET.encode()).hexdigest()
+TOKEN = sign_preview(TOKEN_HASH, PreviewGrant("hero", None, int(NOW) + 3600))
+"""A scoped preview token: any variant of ``hero`` for an hour."""
+A_TOKEN = sign_preview(TOKEN_HASH, PreviewGrant("a", "b", int(NOW) + 3600))
 N_IDS = 100_000
 P_MIN = 0.001
 """Bucketing must not look rigged: a chi-square p-value below this fails the test."""
@@ -193,9 +197,19 @@ def test_lowering_coverage_never_moves_a_visitor_to_another_variant(
 
 @pytest.mark.parametrize(
     ("token", "forced"),
-    [(TOKEN, True), ("wrong-token-0123456789abcdef", False), (None, False), ("", False)],
-    ids=["valid", "wrong", "missing", "empty"],
-)
+    [
+        (TOKEN, True),
+        ("wrong-token-0123456789abcdef", False),
+        (None, False),
+        ("", False),
+        (PREVIEW_SECRET, False),  # the old unscoped form: the secret itself
+        (sign_preview(TOKEN_HASH, PreviewGrant("other", None, int(NOW) + 60)), False),
+        (sign_preview(TOKEN_HASH, PreviewGrant("hero", None, int(NOW) - 1)), False),
+        (sign_preview("f" * 64, PreviewGrant("hero", None, int(NOW) + 60)), False),
+    ],
+    ids=["valid", "wrong", "missing", "empty", "secret", "other-experiment", "expired",
+         "other-secret"],
+)  # fmt: skip
 def test_qa_override_needs_a_valid_preview_token(token: str | None, forced: bool) -> None:
     cfg = config(experiment((0.5, 0.5)))
     for v in visitors(200):
@@ -305,7 +319,7 @@ def _pyodide_requests() -> str:
             r["sticky"] = "a.1.0|b.2.0"
         if i % 11 == 0:
             r["overrides"] = {"a": "b"}
-            r["preview_token"] = TOKEN if i % 2 else "nope-0123456789abcdef"
+            r["preview_token"] = A_TOKEN if i % 2 else "nope-0123456789abcdef"
         requests.append(r)
     return json.dumps({"config": json.loads(config_to_json(cfg)), "requests": requests})
 
@@ -330,3 +344,21 @@ def test_pyodide_assigns_exactly_like_cpython(pyodide: PyodideRunner) -> None:
     assert pyodide.call("edge.router_vectors:bucket_ranges_of", ranges_payload) == (
         bucket_ranges_of(ranges_payload)
     )
+
+
+def test_a_variant_scoped_token_forces_only_that_variant() -> None:
+    cfg = config(experiment((0.5, 0.5)))
+    only_b = sign_preview(TOKEN_HASH, PreviewGrant("hero", "b", int(NOW) + 60))
+    to_b = route(cfg, request("visitor-1", overrides={"hero": "b"}, preview_token=only_b))
+    to_control = route(
+        cfg, request("visitor-1", overrides={"hero": "control"}, preview_token=only_b)
+    )
+    assert (to_b.variant, to_b.reason) == ("b", "forced")
+    assert to_control.reason != "forced"
+
+
+def test_a_sticky_cookie_cannot_widen_targeting() -> None:
+    targeted = experiment(targeting=Targeting(segments=("tech-enthusiasts",)))
+    outsider = request("visitor-1", sticky={"hero": (1, 0)}, attributes={"segment": "everyone"})
+    got = route(config(targeted), outsider)
+    assert (got.reason, got.in_experiment) == ("not_eligible", False)

@@ -36,6 +36,7 @@ from edge.vectors import canonical_json, run_vectors
 from edge.wasi_cgi import DATA_DIR_VARIABLE, SLOT_PATH_PREFIX, serve_cgi
 from edge.wasi_main import EXIT_BAD_INPUT, EXIT_ERROR, MAX_STDIN_BYTES, decide_json, main
 from fragments.bundle import decode_bundle
+from fragments.segment_cookie import DEV_SEGMENT_SECRET
 from tests.edge.make_vectors import VECTORS_FILE
 from tests.support.pyodide import PyodideRunner
 from tools.wasi.runner import GUEST_PREOPEN_PATH, WasiModule, WasiResult
@@ -528,3 +529,26 @@ def test_spin_manifest_matches_the_modules_conventions() -> None:
     (mount,) = component["files"]
     assert component["environment"] == {DATA_DIR_VARIABLE: mount["destination"]}
     assert component["allowed_outbound_hosts"] == []
+
+
+@pytest.mark.parametrize(("environment", "refused"), [(None, True), ("prod", True), ("dev", False)])
+def test_cgi_outside_dev_refuses_the_development_secret(
+    data_dir: Path, environment: str | None, refused: bool
+) -> None:
+    config = json.loads((data_dir / "config.json").read_text())
+    (data_dir / "config.json").write_text(
+        json.dumps({**config, "segment_secret": DEV_SEGMENT_SECRET})
+    )
+    environ = {
+        "GATEWAY_INTERFACE": "CGI/1.1",
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/se/slot/home-hero",
+        DATA_DIR_VARIABLE: str(data_dir),
+        **({"SHELFEDGE_ENV": environment} if environment else {}),
+    }
+    lines: list[str] = []
+    head, _, _ = serve_cgi(environ, lines.append).decode("utf-8").partition("\n\n")
+
+    assert head.split("\n")[0] == "Status: 200 OK"  # never a 5xx for a slot
+    assert ("X-Shelfedge-Error: misconfigured" in head.split("\n")) is refused
+    assert any("SEGMENT_SECRET" in line for line in lines) is refused

@@ -123,7 +123,12 @@ def edge(origin: OriginServer, tmp_path_factory: pytest.TempPathFactory) -> Iter
     settings = DevSettings(
         worker_dir=worker_dir,
         state_dir=tmp_path_factory.mktemp("wrangler-state"),
-        variables={"ORIGIN_URL": origin.url, "PURGE_TOKEN": PURGE_TOKEN},
+        variables={
+            "ORIGIN_URL": origin.url,
+            "PURGE_TOKEN": PURGE_TOKEN,
+            "SHELFEDGE_ENV": "dev",
+            "PASS_THROUGH": "/,/static/,/healthz",
+        },
     )
     dev = WranglerDev(settings)
     dev.start()
@@ -425,6 +430,68 @@ async def test_the_se_surface_bounds_and_checks_bodies(client: httpx.AsyncClient
     assert "tags" in malformed.json()["error"]
     assert beacon.status_code == 413
     assert (wrong_method.status_code, wrong_method.headers.get("allow")) == (405, "POST")
+
+
+async def test_only_allow_listed_paths_reach_the_origin(
+    client: httpx.AsyncClient, origin_up: OriginServer
+) -> None:
+    refused = {
+        p: (await client.get(p)).status_code
+        for p in ("/admin", "/v1/edge-config", "/metrics", "/openapi.json")
+    }
+    events = await client.post("/v1/events", content=b"{}")
+    health = await client.get("/healthz")  # allow-listed by this test's PASS_THROUGH
+
+    assert refused == dict.fromkeys(refused, 404)
+    assert events.status_code == 404
+    assert health.status_code == 200
+    assert {r.path for r in origin_up.log.requests} == {"/healthz"}
+
+
+async def test_a_passed_through_page_gets_one_visitor_id_for_its_slots(
+    client: httpx.AsyncClient, origin_up: OriginServer
+) -> None:
+    fresh = await client.get("/")
+    returning = await client.get("/", headers={"cookie": f"se_vid={'a' * 32}"})
+    image = await client.get("/static/img/books.svg")
+
+    assert fresh.status_code == 200
+    assert VISITOR_ID.search(fresh.headers.get("set-cookie", "")) is not None
+    assert "se_vid" not in returning.headers.get("set-cookie", "")
+    assert "se_vid" not in image.headers.get("set-cookie", "")
+
+
+async def test_purge_with_a_wrong_token_is_refused(client: httpx.AsyncClient) -> None:
+    wrong = await client.post(
+        "/se/purge", json={"tags": ["sku:X"]}, headers={"authorization": "Bearer nope"}
+    )
+    near = await client.post(
+        "/se/purge", json={"tags": ["sku:X"]}, headers={"authorization": f"Bearer {PURGE_TOKEN}x"}
+    )
+    assert (wrong.status_code, near.status_code) == (403, 403)
+
+
+def test_a_worker_without_its_secrets_refuses_to_serve(
+    origin: OriginServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No SHELFEDGE_ENV means production: no SEGMENT_SECRET / EVENT_KEYS is a 500 naming them,
+    never a Worker signing and verifying with the public development secret."""
+    worker_dir = prepare_worker(tmp_path_factory.mktemp("workerd-prod") / "worker")
+    settings = DevSettings(
+        worker_dir=worker_dir,
+        state_dir=tmp_path_factory.mktemp("wrangler-state-prod"),
+        variables={"ORIGIN_URL": origin.url},
+    )
+    dev = WranglerDev(settings)
+    dev.start()
+    try:
+        with httpx.Client(base_url=dev.base_url, timeout=30.0, trust_env=False) as http:
+            slot = http.get(f"/se/slot/{SLOT}")
+    finally:
+        dev.stop()
+    assert slot.status_code == 500
+    assert "SEGMENT_SECRET" in slot.text
+    assert "EVENT_KEYS" in slot.text
 
 
 def test_stopping_the_worker_leaves_no_workerd(edge: WranglerDev) -> None:

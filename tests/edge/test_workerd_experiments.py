@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from fragments import topics
 from fragments.slots import load_slots
+from fragments.sticky_cookie import sign_sticky
 from origin.core.seed import seed_demo
 from origin.core.store import Store
 from tests.origin.experiments.support import (
@@ -66,6 +67,9 @@ def origin(redis_url: str, tansu_bootstrap: str, seeded_redis: None) -> Iterator
             assert created.status_code == 201, created.text
             started = admin.post("/v1/experiments/hero/start", headers=if_match(1))
             assert started.status_code == 200, started.text
+            # The preview secret exists before the config is copied to KV (its hash travels there).
+            warm = admin.post("/v1/experiments/hero/preview-link?variant=control", headers=EDITOR)
+            assert warm.status_code == 200, warm.text
         yield server
 
 
@@ -75,7 +79,12 @@ def worker(origin: OriginServer, tmp_path_factory: pytest.TempPathFactory) -> It
     settings = DevSettings(
         worker_dir=worker_dir,
         state_dir=tmp_path_factory.mktemp("wrangler-state"),
-        variables={"ORIGIN_URL": origin.url, "SEGMENT_SECRET": SECRET},
+        variables={
+            "ORIGIN_URL": origin.url,
+            "SEGMENT_SECRET": SECRET,
+            "SHELFEDGE_ENV": "dev",
+            "DEBUG_HEADERS": "1",
+        },
     )
     dev = WranglerDev(settings)
     published = httpx.get(origin.url + "/v1/edge-config", timeout=30.0)
@@ -157,7 +166,8 @@ async def test_worker_routes_by_kv_config_and_reports_exposures(
 async def test_worker_attributes_storefront_beacons_to_the_sticky_variant(
     worker: WranglerDev, tansu_bootstrap: str
 ) -> None:
-    cookie = f"se_vid={VISITOR}; se_consent=1; se_exp=hero.1.0"
+    sticky = sign_sticky("hero.1.0", VISITOR, SECRET)
+    cookie = f"se_vid={VISITOR}; se_consent=1; se_exp={sticky}"
     async with httpx.AsyncClient(base_url=worker.base_url, timeout=30.0, trust_env=False) as http:
         beacon = await http.post(
             "/se/events",
@@ -168,8 +178,41 @@ async def test_worker_attributes_storefront_beacons_to_the_sticky_variant(
         assert beacon.json()["queued"] == 1
         refused = await http.post("/se/events", content=b"not json", headers={"cookie": cookie})
         assert refused.status_code == 400
+        unsigned = await http.post(
+            "/se/events",
+            json={"events": [{"type": "click", "slot": "home-hero"}]},
+            headers={"cookie": f"se_vid={VISITOR}; se_consent=1; se_exp=hero.1.0"},
+        )
+        assert unsigned.json()["queued"] == 0  # a hand-written sticky cookie picks nothing
     conversion = await _event_in_kafka(
         tansu_bootstrap, topics.CONVERSIONS.name, VISITOR, seconds=30
     )
     assert conversion["experiment"] == "hero"
     assert conversion["variant"] == "compact"
+
+
+@pytest.mark.timeout(240)
+async def test_worker_trades_a_one_time_preview_link_for_a_cookie(
+    worker: WranglerDev, origin: OriginServer
+) -> None:
+    async with httpx.AsyncClient(base_url=origin.url, timeout=30.0) as admin:
+        made = await admin.post("/v1/experiments/hero/preview-link?variant=control", headers=EDITOR)
+    link = made.json()
+    exchange = "/se/preview?" + link["exchange_url"].split("?", 1)[1]
+    consent = f"se_vid={VISITOR}; se_consent=1"
+    async with httpx.AsyncClient(base_url=worker.base_url, timeout=30.0, trust_env=False) as http:
+        first = await http.get(exchange)
+        again = await http.get(exchange)
+        cookie = first.headers["set-cookie"].split(";")[0]
+        forced = await http.get(
+            "/se/slot/home-hero?sx_hero=control", headers={"cookie": f"{consent}; {cookie}"}
+        )
+        natural = await http.get("/se/slot/home-hero?sx_hero=control", headers={"cookie": consent})
+
+    assert first.status_code == 303, first.text
+    assert first.headers["location"] == "/?sx_hero=control"
+    assert cookie.startswith("se_preview=p1.hero.control.")
+    assert again.status_code == 410
+    assert forced.headers["x-shelfedge-variant"] == "control"
+    assert forced.headers["x-shelfedge-experiment"] == "hero;forced"
+    assert natural.headers["x-shelfedge-variant"] == "compact"

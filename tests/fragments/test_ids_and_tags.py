@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from fragments.errors import InvalidIdentifier
-from fragments.ids import FragmentKey, check_id, check_sku
+from fragments.ids import SKU_PATTERN, FragmentKey, anchored, check_id, check_sku
 from fragments.tags import bundle_tag, bundle_tags, coarse_tags, key_of_bundle_tag
 
 VALID_KEYS = [
@@ -134,3 +136,11 @@ def test_key_of_bundle_tag_inverts_bundle_tag(tag: str, expected: FragmentKey | 
     assert key_of_bundle_tag(tag) == expected
     if expected is not None:
         assert bundle_tag(expected) == tag
+
+
+@pytest.mark.parametrize("value", ["SKU-1\n", "SKU-1\n\n", "\nSKU-1", "SKU 1", ""])
+def test_anchored_patterns_refuse_what_fullmatch_refuses(value: str) -> None:
+    """msgspec and JSON Schema validators use re.search / ECMA-262 with the anchored pattern:
+    it must agree with fullmatch, a trailing newline included."""
+    assert re.search(anchored(SKU_PATTERN), value) is None
+    assert re.search(anchored(SKU_PATTERN), "SKU-1") is not None

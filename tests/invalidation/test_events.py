@@ -200,3 +200,17 @@ def test_published_schema_files_are_generated_from_the_event_types(topic: str) -
     assert committed == schema_of(topic), "run `python -m invalidation.schema_files`"
     assert committed["$id"].endswith(f"/{topic}.json")
     assert committed["additionalProperties"] is True, "the evolution rule: unknown fields pass"
+
+
+@pytest.mark.parametrize(
+    ("topic", "doc"),
+    [
+        (INVENTORY, {**STOCK, "sku": "SKU-00001\n"}),
+        (INVENTORY, {**STOCK, "location": "store-001\n"}),
+        (PRICE, {**PRICE_DOC, "currency": "EUR\n"}),
+    ],
+    ids=["sku", "location", "currency"],
+)
+def test_a_trailing_newline_is_not_part_of_an_identifier(topic: str, doc: dict[str, Any]) -> None:
+    with pytest.raises(BadEvent, match="schema violation"):
+        parse_event(topic, raw(doc))

@@ -64,7 +64,7 @@ def paused(server: RedisServer) -> Iterator[None]:
         os.kill(pid, signal.SIGCONT)
 
 
-async def _assert_fast_503(client: httpx.AsyncClient, path: str) -> None:
+async def _assert_fast_503(client: httpx.AsyncClient, path: str, port: int) -> None:
     started = time.perf_counter()
     response = await client.get(path, timeout=10.0)
     elapsed = time.perf_counter() - started
@@ -74,6 +74,7 @@ async def _assert_fast_503(client: httpx.AsyncClient, path: str) -> None:
     assert response.headers["retry-after"] == "1"
     assert response.headers["content-type"] == "application/problem+json"
     assert "redis" in response.json()["detail"]
+    assert str(port) not in response.text  # the internal address stays in the operator's log
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -81,8 +82,10 @@ async def test_stopped_redis_is_a_fast_503(fresh_redis_server: RedisServer, path
     async with serving(fresh_redis_server) as client:
         fresh_redis_server.stop()
 
-        await _assert_fast_503(client, path)
-        await _assert_fast_503(client, path)  # and again, on a pool with no live connection
+        await _assert_fast_503(client, path, fresh_redis_server.port)
+        await _assert_fast_503(
+            client, path, fresh_redis_server.port
+        )  # and again, on a pool with no live connection
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -91,13 +94,13 @@ async def test_hung_redis_is_a_503_within_the_deadline(
 ) -> None:
     async with serving(fresh_redis_server) as client:
         with paused(fresh_redis_server):
-            await _assert_fast_503(client, path)
+            await _assert_fast_503(client, path, fresh_redis_server.port)
 
 
 async def test_the_origin_recovers_when_redis_comes_back(fresh_redis_server: RedisServer) -> None:
     async with serving(fresh_redis_server) as client:
         fresh_redis_server.stop()
-        await _assert_fast_503(client, "/readyz")
+        await _assert_fast_503(client, "/readyz", fresh_redis_server.port)
         fresh_redis_server.start()  # same port, empty (memory only): reseed
         seeder = Redis.from_url(fresh_redis_server.url)
         try:

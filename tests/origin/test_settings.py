@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from fragments.batch_signing import DEV_EVENT_KEYS
 from fragments.segment_cookie import DEV_SEGMENT_SECRET
 from invalidation.settings import InvalidationSettings
 from origin.errors import SettingsError
@@ -45,6 +46,7 @@ def test_good_values_are_converted() -> None:
         "REDIS_URL": "redis://127.0.0.1:6390/0/",
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092,kafka-2:9093",
         "SHELFEDGE_ENV": "prod",
+        "SHELFEDGE_EVENT_KEYS": f"edge-1={'k' * 32}",
         "SHELFEDGE_SEGMENT_SECRET": "a-real-secret-of-ours",
         "SHELFEDGE_ORIGIN_PORT": "9600",
         "SHELFEDGE_REDIS_TIMEOUT_MS": "75",
@@ -90,7 +92,8 @@ def test_cloudflare_and_fastly_settings() -> None:
 
 
 BAD = [
-    ({"SHELFEDGE_ENV": "staging"}, "SHELFEDGE_ENV"),
+    ({"SHELFEDGE_ENV": "production"}, "SHELFEDGE_ENV"),
+    ({"SHELFEDGE_ENV": "staging"}, "SHELFEDGE_SEGMENT_SECRET"),
     ({"SHELFEDGE_ENV": ""}, "SHELFEDGE_ENV"),
     ({"SHELFEDGE_ENV": "prod"}, "SHELFEDGE_SEGMENT_SECRET"),
     ({"SHELFEDGE_SEGMENT_SECRET": "short"}, "SHELFEDGE_SEGMENT_SECRET"),
@@ -175,3 +178,64 @@ def test_admin_tokens_accept_the_ingest_role() -> None:
     settings = Settings.from_env({"SHELFEDGE_ADMIN_TOKENS": "feedbot=an-ingest-token-0001:ingest"})
     assert settings.admin_tokens == {"an-ingest-token-0001": "ingest"}
     assert settings.admin_token_names == {"an-ingest-token-0001": "feedbot"}
+
+
+def test_outside_dev_the_development_event_key_is_refused() -> None:
+    own = {"SHELFEDGE_SEGMENT_SECRET": "a-real-secret-of-ours"}
+    for env in ("staging", "prod"):
+        with pytest.raises(SettingsError, match="SHELFEDGE_EVENT_KEYS"):
+            Settings.from_env({**own, "SHELFEDGE_ENV": env})
+        with pytest.raises(SettingsError, match="not the development key"):
+            Settings.from_env({**own, "SHELFEDGE_ENV": env, "SHELFEDGE_EVENT_KEYS": DEV_EVENT_KEYS})
+
+
+def test_event_keys_are_parsed_oldest_first_and_the_last_signs() -> None:
+    keys = Settings.from_env(
+        {"SHELFEDGE_EVENT_KEYS": f"edge-2025={'a' * 32}, edge-2026={'b' * 32}"}
+    ).event_keys
+
+    assert [k.kid for k in keys.keys] == ["edge-2025", "edge-2026"]
+    assert keys.newest.kid == "edge-2026"
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"SHELFEDGE_EVENT_KEYS": "edge=too-short-secret"})
+    assert "too-short-secret" not in str(caught.value)
+
+
+def test_repr_and_errors_never_show_secrets_or_url_passwords() -> None:
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": "redis://user:hunter2-redis-pw@redis.internal:6379/0",
+            "SHELFEDGE_SEGMENT_SECRET": "segment-secret-value-123",
+            "SHELFEDGE_ADMIN_TOKENS": f"{TOKEN}:editor",
+            "SHELFEDGE_EVENT_KEYS": f"edge-1={'s' * 32}",
+            "SHELFEDGE_EDGE_CONFIG_TOKEN": "edge-config-token-0123",
+        }
+    )
+    shown = repr(settings) + str(settings)
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"REDIS_URL": "http://user:hunter2-redis-pw@redis.internal/"})
+
+    for secret in ("hunter2", "segment-secret-value", TOKEN, "s" * 32, "edge-config-token"):
+        assert secret not in shown
+        assert secret not in str(caught.value)
+    assert "redis://user:***@redis.internal:6379/0" in shown
+    assert "edge-1" in shown  # key ids are not secret
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_purge_api_bases_must_be_https_outside_dev(env: str) -> None:
+    plain = {**CLOUDFLARE, "SHELFEDGE_ENV": env, "SHELFEDGE_CLOUDFLARE_API_BASE": "http://cf.test"}
+    fastly = {**FASTLY, "SHELFEDGE_ENV": env, "SHELFEDGE_FASTLY_API_BASE": "http://fastly.test"}
+    with pytest.raises(SettingsError, match="SHELFEDGE_CLOUDFLARE_API_BASE"):
+        InvalidationSettings.from_env(plain)
+    with pytest.raises(SettingsError, match="SHELFEDGE_FASTLY_API_BASE"):
+        InvalidationSettings.from_env(fastly)
+    secure = {**plain, "SHELFEDGE_CLOUDFLARE_API_BASE": "https://cf.test"}
+    assert InvalidationSettings.from_env(secure).cloudflare is not None
+    dev = {**CLOUDFLARE, "SHELFEDGE_CLOUDFLARE_API_BASE": "http://127.0.0.1:9999"}
+    assert InvalidationSettings.from_env(dev).cloudflare is not None
+
+
+def test_invalidation_settings_hide_api_tokens() -> None:
+    shown = repr(InvalidationSettings.from_env(CLOUDFLARE))
+    assert "secret-api-token" not in shown

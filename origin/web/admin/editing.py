@@ -12,6 +12,7 @@ types. Stopping is final, so it goes through a confirmation page. Never logs for
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -190,17 +191,23 @@ async def preview(ctx: Ctx) -> Response:
     except ExperimentInvalid as exc:
         return error_page(ctx.request, 422, "Unknown variant", str(exc), ctx.session)
     stored = await ctx.experiments.service.get(ctx.key)
-    base = ctx.experiments.public_edge_url.rstrip("/")
     return render(
         ctx.request,
         "preview.html.j2",
         ctx.session,
         experiment=stored,
         variant=variant,
-        storefront=f"{base}/?sx_{stored.key}={variant}&sx_token={link.token}",
-        slot_urls=sorted(link.slot_urls.items()),
+        exchange_url=link.exchange_url,
+        expires_at=time.strftime("%Y-%m-%d %H:%M", time.gmtime(link.expires)),
         config_version=link.config_version,
     )
+
+
+async def rotate_preview(ctx: Ctx) -> Response:
+    """POST /admin/preview/rotate: a new preview secret; every preview link and token issued
+    so far stops working once edges refresh their configuration."""
+    published = await ctx.experiments.service.rotate_preview(ctx.session.principal)
+    return redirect(f"/admin?done=rotate-preview&version={published.version}")
 
 
 async def _row_op(

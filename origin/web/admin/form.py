@@ -397,7 +397,11 @@ def _conditions(text: str, problems: dict[str, str]) -> list[dict[str, Any]]:
             try:
                 value = float(raw)
             except ValueError:
-                problems["targeting.conditions"] = f"line {n}: {op} needs a number, got {raw!r}"
+                value = math.nan
+            if not math.isfinite(value):
+                problems["targeting.conditions"] = (
+                    f"line {n}: {op} needs a finite number, got {raw[:20]!r}"
+                )
                 continue
         out.append({"attribute": attribute, "op": op, "value": value})
     return out

@@ -14,9 +14,12 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
+from origin.core.token_bucket import RedisTokenBucket
+from origin.errors import StoreUnavailable
 from origin.web.admin.session import csrf_valid, same_origin
 from origin.web.admin.web import (
     CSRF_FIELD,
+    AdminState,
     admin_state,
     error_page,
     read_form,
@@ -37,7 +40,7 @@ async def login_form(request: Request) -> Response:
     """GET /admin/login"""
     sessions = admin_state(request).sessions
     target = safe_next(request.query_params.get("next"))
-    if sessions.of(request) is not None:
+    if await sessions.of(request) is not None:
         return redirect(target)
     return render(
         request,
@@ -52,9 +55,13 @@ async def login_form(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     """POST /admin/login"""
-    sessions = admin_state(request).sessions
+    admin = admin_state(request)
+    sessions = admin.sessions
     if not same_origin(request):
         return error_page(request, 403, "Form refused", "Log in from this admin's own page.")
+    throttled = await _throttled(request, admin)
+    if throttled is not None:
+        return throttled
     try:
         form = await read_form(request)
     except FormRejected as exc:
@@ -80,15 +87,42 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     """POST /admin/logout"""
     sessions = admin_state(request).sessions
-    session = sessions.of(request)
+    session = await sessions.of(request)
     try:
         form = await read_form(request)
     except FormRejected as exc:
         return exc.response
-    if session is not None and (
-        not same_origin(request) or not csrf_valid(session, form.get(CSRF_FIELD))
-    ):
+    submitted = form.get(CSRF_FIELD)
+    if submitted is not None and not submitted.isascii():
+        return error_page(request, 400, "Bad request", "The form's CSRF field is malformed.")
+    if session is not None and (not same_origin(request) or not csrf_valid(session, submitted)):
         return error_page(request, 403, "Form refused", "Log out from this admin's own page.")
+    if session is not None:
+        try:
+            await sessions.revoke(session)
+        except StoreUnavailable:
+            return error_page(
+                request, 503, "Try again", "Logging out needs the session store; retry shortly."
+            )
     response = redirect("/admin/login?done=logout")
     sessions.clear_cookie(response, request)
+    return response
+
+
+async def _throttled(request: Request, admin: AdminState) -> Response | None:
+    """A 429 page when this client address tries to log in too often (shared in Redis)."""
+    if admin.login_limiter is None:
+        return None
+    client = request.client.host if request.client else "unknown"
+    try:
+        wait = await admin.login_limiter.take(client)
+    except StoreUnavailable:
+        return error_page(request, 503, "Try again", "Logging in needs the session store.")
+    if wait <= 0:
+        return None
+    seconds = RedisTokenBucket.retry_after(wait)
+    response = error_page(
+        request, 429, "Too many attempts", f"Too many login attempts; retry in {seconds}s."
+    )
+    response.headers["Retry-After"] = str(seconds)
     return response

@@ -42,6 +42,8 @@ def _table() -> tuple[AdminRoute, ...]:
                    page(editing.new_form, role="editor"), "editor"),
         AdminRoute("POST", "/admin/new", "Create a draft from the form",
                    page(editing.create, role="editor", write=True), "editor"),
+        AdminRoute("POST", "/admin/preview/rotate", "Rotate the preview secret (voids links)",
+                   page(editing.rotate_preview, role="editor", write=True), "editor"),
         AdminRoute("POST", "/admin/validate", "Dry-run validation of the form (JSON)",
                    page(editing.validate_form, write=True, api=True), "viewer"),
         AdminRoute("GET", key, "Experiment form (read-only for viewers)",

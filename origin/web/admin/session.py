@@ -16,9 +16,12 @@ CSRF defence, two layers:
 SameSite=Strict alone is not enough: pages that differ only by port or subdomain are the same
 *site* (the storefront on :8700 and the admin on :8600 are), so a page there could still post.
 
-Logout deletes the cookie; a copied cookie stays valid until it expires (`SESSION_LIFETIME_S`)
-or any token changes. This module must never put a token, or anything it can be recovered
-from without the server's key, into a cookie, a page, a log or an error.
+Logout revokes the session on the server: its id is recorded in Redis until the cookie would
+have expired (`SessionRevocations`), so a copied cookie stops working at once in every origin
+process, not only in the browser that logged out. Changing any token still ends every session.
+Cookie values and CSRF fields are compared as bytes: a non-ASCII value is simply not a match
+(never a 500). This module must never put a token, or anything it can be recovered from
+without the server's key, into a cookie, a page, a log or an error.
 """
 
 from __future__ import annotations
@@ -33,9 +36,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 
+from origin.core import keys
+from origin.core.redis_errors import bounded
+from origin.errors import StoreUnavailable
 from origin.experiments.principal import Principal
 from origin.web.auth import TokenAuthority
 
@@ -56,10 +63,29 @@ class Session:
     """The nonce every form post of this session must carry."""
     expires: float
     """Unix time after which the cookie is refused."""
+    sid: str = ""
+    """The session's id: logout revokes it on the server."""
 
     @property
     def can_edit(self) -> bool:
         return self.principal.role == "editor"
+
+
+class SessionRevocations:
+    """Revoked session ids in Redis, each kept until its cookie would have expired."""
+
+    def __init__(self, redis: Redis, timeout: float = 0.25) -> None:
+        self.redis = redis
+        self.timeout = timeout
+
+    async def revoke(self, session: Session, now: float) -> None:
+        ttl = max(1, int(session.expires - now) + 1)
+        key = keys.admin_session_revoked_key(session.sid)
+        await bounded(self.redis.set(key, b"1", ex=ttl), self.timeout, "revoke session")
+
+    async def revoked(self, sid: str) -> bool:
+        key = keys.admin_session_revoked_key(sid)
+        return bool(await bounded(self.redis.exists(key), self.timeout, "check session"))
 
 
 class AdminSessions:
@@ -86,6 +112,9 @@ class AdminSessions:
         self.always_secure = always_secure
         self.lifetime_s = lifetime_s
         self.clock = clock
+        self.revocations: SessionRevocations | None = None
+        """Set when Redis is connected (the app's lifespan); without it logout only clears
+        the browser's cookie."""
 
     @property
     def configured(self) -> bool:
@@ -98,28 +127,39 @@ class AdminSessions:
         principal = self._authority.authenticate(f"Bearer {token}") if token else None
         if principal is None or principal.role == "ingest":
             return None
-        session = Session(principal, secrets.token_urlsafe(24), self.clock() + self.lifetime_s)
-        payload = {"t": self._token_mac(token), "c": session.csrf, "e": int(session.expires)}
+        session = Session(
+            principal,
+            secrets.token_urlsafe(24),
+            self.clock() + self.lifetime_s,
+            secrets.token_urlsafe(16),
+        )
+        payload = {
+            "t": self._token_mac(token),
+            "c": session.csrf,
+            "e": int(session.expires),
+            "s": session.sid,
+        }
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return session, f"{_FORMAT}.{body}.{self._sign(body)}"
 
     def read(self, cookie: str | None) -> Session | None:
         """The session of a cookie value, or None when it is absent, forged, stale or revoked."""
-        if not cookie or len(cookie) > MAX_COOKIE_CHARS:
+        if not cookie or len(cookie) > MAX_COOKIE_CHARS or not cookie.isascii():
             return None
         version, _, rest = cookie.partition(".")
         body, _, signature = rest.partition(".")
-        if version != _FORMAT or not hmac.compare_digest(self._sign(body), signature):
+        if version != _FORMAT or not _same(self._sign(body), signature):
             return None
         try:
             payload = json.loads(_unb64(body))
             token_mac, csrf, expires = str(payload["t"]), str(payload["c"]), float(payload["e"])
+            sid = str(payload["s"])
         except (ValueError, KeyError, TypeError):
             return None
         principal = self._principals.get(token_mac)
         if principal is None or expires <= self.clock():
             return None
-        return Session(principal, csrf, expires)
+        return Session(principal, csrf, expires, sid)
 
     def set_cookie(self, response: Response, request: Request, value: str) -> None:
         response.set_cookie(
@@ -141,9 +181,21 @@ class AdminSessions:
             samesite="strict",
         )
 
-    def of(self, request: Request) -> Session | None:
-        """The request's session, if it has a valid cookie."""
-        return self.read(request.cookies.get(COOKIE_NAME))
+    async def of(self, request: Request) -> Session | None:
+        """The request's session, if it has a valid cookie that was not revoked (when Redis
+        cannot say, nobody is logged in: fail closed)."""
+        session = self.read(request.cookies.get(COOKIE_NAME))
+        if session is None or self.revocations is None:
+            return session
+        try:
+            return None if await self.revocations.revoked(session.sid) else session
+        except StoreUnavailable:
+            return None
+
+    async def revoke(self, session: Session) -> None:
+        """End `session` everywhere (its cookie, wherever copied, is refused from now on)."""
+        if self.revocations is not None:
+            await self.revocations.revoke(session, self.clock())
 
     def _token_mac(self, token: str) -> str:
         return hmac.new(self._key, b"token\n" + token.encode(), hashlib.sha256).hexdigest()
@@ -154,7 +206,14 @@ class AdminSessions:
 
 def csrf_valid(session: Session, submitted: str | None) -> bool:
     """True when a form (or the ``X-CSRF-Token`` header) carries the session's nonce."""
-    return bool(submitted) and hmac.compare_digest(session.csrf, submitted or "")
+    return bool(submitted) and _same(session.csrf, submitted or "")
+
+
+def _same(expected: str, given: str) -> bool:
+    """Constant-time equality of two strings as UTF-8 bytes (any character is fine)."""
+    return hmac.compare_digest(
+        expected.encode("utf-8", "surrogatepass"), given.encode("utf-8", "surrogatepass")
+    )
 
 
 def same_origin(request: Request) -> bool:

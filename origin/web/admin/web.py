@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from fragments.experiments import ExperimentInvalid
+from origin.core.token_bucket import RedisTokenBucket
 from origin.errors import StoreUnavailable
 from origin.experiments.errors import ConcurrentModification, ExperimentNotFound
 from origin.web.admin.session import AdminSessions, Session, csrf_valid, same_origin
@@ -44,11 +45,14 @@ SECURITY_HEADERS = {
 Role = Literal["viewer", "editor"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AdminState:
-    """What the admin pages reach through ``app.state.admin`` (built by `create_app`)."""
+    """What the admin pages reach through ``app.state.admin`` (built by `create_app`; the
+    Redis-backed parts are attached in the lifespan)."""
 
     sessions: AdminSessions
+    login_limiter: RedisTokenBucket | None = None
+    """Login attempts per client address (shared by every origin process)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +111,7 @@ def page(
     """Guard `handler` with a session of `role`; `write` adds the CSRF and origin checks."""
 
     async def endpoint(request: Request) -> Response:
-        session = admin_state(request).sessions.of(request)
+        session = await admin_state(request).sessions.of(request)
         if session is None:
             if api:
                 return JSONResponse({"error": "log in again"}, 401, headers=SECURITY_HEADERS)
@@ -127,6 +131,10 @@ def page(
             return exc.response
         if write:
             submitted = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
+            if submitted is not None and not submitted.isascii():
+                return error_page(
+                    request, 400, "Bad request", "The form's CSRF field is malformed.", session
+                )
             if not same_origin(request) or not csrf_valid(session, submitted):
                 return error_page(
                     request,
@@ -144,9 +152,13 @@ def page(
         except ExperimentInvalid as exc:  # e.g. starting it would clash with another one
             fixes = "; ".join(f"{name}: {reason}" for name, reason in exc.problems.items())
             return error_page(request, 422, "Not possible as it stands", fixes, session)
-        except (StoreUnavailable, ConcurrentModification) as exc:
+        except (StoreUnavailable, ConcurrentModification):
             return error_page(
-                request, 503, "Try again in a moment", f"The store is busy: {exc}", session
+                request,
+                503,
+                "Try again in a moment",
+                "The store is busy or unreachable; retry shortly.",
+                session,
             )
 
     endpoint.__name__ = handler.__name__

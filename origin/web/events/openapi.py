@@ -11,11 +11,17 @@ def event_operations() -> dict[str, dict[str, dict[str, Any]]]:
     return {
         "/v1/events": {
             "post": {
-                "summary": "Report exposures and conversions ({events: [...]}, at most 500)",
+                "summary": "Edges report exposures and conversions ({events: [...]}, at most 500), "
+                "in batches signed with HMAC-SHA256",
                 "requestBody": {"required": True, "content": {"application/json": {}}},
                 "responses": {
                     "202": {"description": "Every event was acknowledged by Kafka"},
                     "400": {"description": "Malformed event (names it)", "content": _PROBLEM},
+                    "401": {
+                        "description": "Unsigned, expired, replayed or unknown-key batch "
+                        "(X-Shelfedge-Signature; see docs/security.md)",
+                        "content": _PROBLEM,
+                    },
                     "413": {
                         "description": "Body over 256 KiB or over 500 events",
                         "content": _PROBLEM,

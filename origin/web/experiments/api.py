@@ -19,7 +19,7 @@ from fragments.experiment_codec import experiment_from_dict, experiment_to_dict
 from fragments.experiments import Experiment
 from fragments.headers import etag_matches
 from origin.experiments.principal import Principal, Role
-from origin.experiments.service import ACTIONS, Action, Outcome
+from origin.experiments.service import ACTIONS, PREVIEW_TTL_S, Action, Outcome
 from origin.web import problems
 from origin.web.auth import require
 from origin.web.errors import BadRequest
@@ -139,14 +139,23 @@ async def preview_link(request: Request, who: Principal, s: ExperimentsState) ->
     variant = request.query_params.get("variant")
     if not variant:
         return problems.unprocessable({"variant": "required: the variant to force"})
-    link = await s.service.preview_link(request.path_params["key"], variant, who, s.public_edge_url)
+    ttl = request.query_params.get("ttl", "")
+    if ttl and not (ttl.isdigit() and len(ttl) < 8):
+        return problems.unprocessable({"ttl": "seconds the link forces the variant (60..604800)"})
+    link = await s.service.preview_link(
+        request.path_params["key"], variant, who, s.public_edge_url, int(ttl or PREVIEW_TTL_S)
+    )
     urls = dict(link.slot_urls)
     return json_response(
         {
+            "exchange_url": link.exchange_url,
             "url": next(iter(urls.values())),
             "slot_urls": urls,
+            "expires": link.expires,
             "config_version": link.config_version,
-            "note": "edges honour the token once they fetched this config version (about 5 s)",
+            "note": "open exchange_url once (it sets the preview cookie); the token forces only "
+            "this experiment and variant until it expires. Edges honour it once they fetched "
+            "this config version (about 5 s)",
         }
     )
 

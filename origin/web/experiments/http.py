@@ -13,6 +13,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from fragments import strict_json
+from fragments.errors import JsonRejected
 from fragments.experiments import ExperimentInvalid
 from origin.errors import StoreUnavailable
 from origin.experiments.errors import (
@@ -52,12 +54,10 @@ async def read_json(request: Request, max_bytes: int = MAX_ADMIN_BODY) -> Any:
         if len(body) > max_bytes:
             raise BadRequest(_too_large(max_bytes))
     try:
-        return json.loads(body)
-    except ValueError as exc:
+        return strict_json.loads(body)
+    except JsonRejected as exc:
         raise BadRequest(
-            problems.problem(
-                400, "Bad request", f"the body is not JSON: {exc}", invalid={"body": "not JSON"}
-            )
+            problems.problem(400, "Bad request", f"the body: {exc}", invalid={"body": str(exc)})
         ) from exc
 
 
@@ -117,7 +117,7 @@ def error_response(exc: Exception) -> Response:
     if isinstance(exc, ExperimentExists | TransitionNotAllowed):
         return problems.problem(409, "Conflict", str(exc))
     if isinstance(exc, StoreUnavailable | ConcurrentModification):
-        return problems.unavailable(str(exc))
+        return problems.store_unavailable(exc)
     if isinstance(exc, ExperimentsError):
         return problems.problem(500, "Internal error", str(exc))
     raise exc

@@ -167,14 +167,31 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
         },
         "/v1/edge-config": {
             "get": {
-                "summary": "The current published edge config (ETag: its version; max-age=5, "
-                "stale-while-revalidate=30)",
+                "summary": "The current published edge config (ETag: its version; private, "
+                "max-age=5, stale-while-revalidate=30); the edge's token or an admin token",
+                "security": _SECURITY,
                 "responses": {
                     "200": {
                         "description": "EdgeExperimentConfig JSON",
                         "content": {"application/vnd.shelfedge.edge-config+json": {}},
                     },
                     "304": {"description": "Not modified"},
+                    "401": _err("Missing or unknown token"),
+                    "503": _err("Redis unavailable"),
+                },
+            }
+        },
+        "/v1/preview/exchange": {
+            "post": {
+                "summary": "The edge trades a one-time preview code for its scoped token",
+                "security": _SECURITY,
+                "requestBody": {"required": True, "content": _JSON},
+                "responses": {
+                    "200": {"description": "{token}", "content": _JSON},
+                    "400": _err("Not JSON"),
+                    "401": _err("Missing or unknown token"),
+                    "404": _err("Unknown, used or expired code"),
+                    "422": _err("Malformed code"),
                     "503": _err("Redis unavailable"),
                 },
             }

@@ -61,7 +61,7 @@ async def _load(state: OriginState, key: FragmentKey) -> Envelope | Response:
             return await _missing(state, key)
     except StoreUnavailable as exc:
         state.metrics.store_errors.inc()
-        return problems.unavailable(str(exc))
+        return problems.store_unavailable(exc)
     return open_envelope(raw)
 
 

@@ -22,7 +22,7 @@ async def readyz(request: Request) -> Response:
     try:
         await state.store.ping()
     except StoreUnavailable as exc:
-        return problems.unavailable(str(exc))
+        return problems.store_unavailable(exc)
     return JSONResponse({"status": "ready", "redis": "ok"}, headers={"Cache-Control": "no-store"})
 
 

@@ -1,4 +1,10 @@
-"""``GET /v1/products/{sku}``: one product document as JSON."""
+"""``GET /v1/products/{sku}``: one product document as JSON.
+
+Anonymous callers get what a shopper may see: the SKU and its card (title, brand, price,
+promo, a stock *state*, badges, links). The merchandising internals (margin, popularity,
+units in stock and per location, event versions) need an admin viewer token: competitors
+must not read margins or stock levels off the public API.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +30,13 @@ async def get_product(request: Request) -> Response:
         product = await state.store.product(sku)
     except StoreUnavailable as exc:
         state.metrics.store_errors.inc()
-        return problems.unavailable(str(exc))
+        return problems.store_unavailable(exc)
     if product is None:
         return problems.not_found("sku", sku)
-    doc = asdict(product)
-    doc["card"] = asdict(product.card())
+    card = asdict(product.card())
+    if request.app.state.token_authority.authenticate(request.headers.get("authorization")):
+        doc = asdict(product)
+        doc["card"] = card
+    else:
+        doc = {"sku": product.sku, "card": card}
     return JSONResponse(doc, headers={"Cache-Control": "no-store"})

@@ -2,11 +2,15 @@
 
 Open it through the local edge (which proxies everything but its own ``/se/*`` paths to the
 origin), so slot requests carry the shopper's first-party cookies. ``?persona=<segment>`` makes
-the origin set a signed segment cookie, as a real login or CDP integration would.
+the origin set a signed segment cookie, as a real login or CDP integration would. It is a
+development tool: the app mounts it only when ``SHELFEDGE_ENV=dev`` (anyone may pick a
+persona here), never in staging or production.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 import time
 
 from starlette.requests import Request
@@ -17,6 +21,10 @@ from origin.errors import StoreUnavailable
 from origin.web.state import OriginState
 
 SEGMENT_COOKIE_TTL = 30 * 24 * 3600
+VISITOR_COOKIE = "se_vid"
+"""The edge's visitor cookie (`edge.context`): the segment cookie is bound to its value."""
+VISITOR_COOKIE_TTL = 365 * 24 * 3600
+_VISITOR_ID = re.compile(r"[0-9a-f]{32}")
 
 
 async def storefront(request: Request) -> Response:
@@ -34,11 +42,19 @@ async def storefront(request: Request) -> Response:
     )
     response = HTMLResponse(html, headers={"Cache-Control": "private, no-store"})
     if persona in known:
+        visitor = request.cookies.get(VISITOR_COOKIE, "")
+        if not _VISITOR_ID.fullmatch(visitor):
+            visitor = secrets.token_hex(16)
+            response.set_cookie(
+                VISITOR_COOKIE, visitor, max_age=VISITOR_COOKIE_TTL,
+                httponly=True, secure=True, samesite="lax",
+            )  # fmt: skip
         expires = int(time.time()) + SEGMENT_COOKIE_TTL
-        value = sign_segment(persona, expires, state.settings.segment_secret)
+        value = sign_segment(persona, expires, state.settings.segment_secret, visitor)
         response.set_cookie(
-            COOKIE_NAME, value, max_age=SEGMENT_COOKIE_TTL, httponly=True, samesite="lax"
-        )
+            COOKIE_NAME, value, max_age=SEGMENT_COOKIE_TTL,
+            httponly=True, secure=True, samesite="lax",
+        )  # fmt: skip
     return response
 
 

@@ -17,7 +17,7 @@ from origin.events.aggregator import Aggregator
 from origin.events.counters import EventCounters
 from origin.events.schema import parse_event
 from tests.invalidation.support import TEST_SESSION_TIMEOUT_MS, eventually, produce_raw
-from tests.origin.events.support import event, events_settings
+from tests.origin.events.support import event, events_settings, post_signed
 from tests.origin.experiments.support import EDITOR, VIEWER, hero_experiment, if_match
 from tests.support.kafka_engines import Broker
 from tests.support.origin_server import OriginServer
@@ -70,14 +70,14 @@ async def test_events_to_results_end_to_end(
 
             async def post_all() -> bool:
                 for start in range(0, len(sent), 500):
-                    r = await api.post("/v1/events", json={"events": sent[start : start + 500]})
+                    r = await post_signed(api, {"events": sent[start : start + 500]})
                     if r.status_code == 503:
                         return False
                     assert r.status_code == 202, r.text
                 return True
 
             await eventually(post_all, within=20, what="the collector accepted every event")
-            await api.post("/v1/events", json={"events": sent[:300]})  # a client retry: dupes
+            await post_signed(api, {"events": sent[:300]})  # a client retry: dupes
             await produce_raw(bootstrap, topics.EXPOSURES.name, b"not json", b"k")
 
             async with running_aggregator(bootstrap, seeded) as aggregator:

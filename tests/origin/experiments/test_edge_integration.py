@@ -14,6 +14,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -66,7 +67,7 @@ async def admin(origin_with_kafka: OriginServer, seeded: Redis) -> AsyncIterator
 async def edge_app(
     origin_with_kafka: OriginServer, admin: httpx.AsyncClient
 ) -> AsyncIterator[Starlette]:
-    config = EdgeConfig.from_slots(load_slots(), SECRET)
+    config = replace(EdgeConfig.from_slots(load_slots(), SECRET), debug_headers=True)
     app = create_edge_app(config, origin_with_kafka.url, follow_experiments=True)
     async with app.router.lifespan_context(app):
         yield app
@@ -184,6 +185,33 @@ async def test_a_preview_link_forces_a_variant_at_the_edge(
     assert forced.headers["x-shelfedge-variant"] == "control"
     assert forced.headers["x-shelfedge-experiment"] == "hero;forced"
     assert wrong.headers["x-shelfedge-variant"] == "compact"
+
+
+async def test_a_one_time_preview_link_becomes_a_cookie_at_the_edge(
+    admin: httpx.AsyncClient, edge_app: Starlette, edge: httpx.AsyncClient
+) -> None:
+    await start_all_compact(admin, edge_app)
+    link = (
+        await admin.post("/v1/experiments/hero/preview-link?variant=control", headers=EDITOR)
+    ).json()
+    await state(edge_app).configs.refresh()
+    exchange = "/se/preview?" + link["exchange_url"].split("?", 1)[1]
+
+    first = await edge.get(exchange)
+    again = await edge.get(exchange)
+    cookie = first.headers["set-cookie"].split(";")[0]
+    forced = await edge.get(
+        f"{SLOT}?sx_hero=control", headers={"cookie": f"{CONSENTED['cookie']}; {cookie}"}
+    )
+    natural = await edge.get(f"{SLOT}?sx_hero=control", headers=CONSENTED)
+
+    assert first.status_code == 303
+    assert first.headers["location"] == "/?sx_hero=control"
+    assert "sx_token" not in first.headers["location"]
+    assert "HttpOnly" in first.headers["set-cookie"]
+    assert again.status_code == 410
+    assert forced.headers["x-shelfedge-variant"] == "control"
+    assert natural.headers["x-shelfedge-variant"] == "compact"
 
 
 async def test_exposures_and_beacons_reach_kafka_in_background_batches(

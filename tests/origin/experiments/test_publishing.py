@@ -3,7 +3,7 @@ headers, rollback, preview tokens, and the variant bundles built before a versio
 
 from __future__ import annotations
 
-import hashlib
+import time
 from typing import Any
 
 import httpx
@@ -12,11 +12,12 @@ from redis.asyncio import Redis
 from fragments.bundle import decode_bundle
 from fragments.experiment_codec import config_from_json
 from fragments.ids import FragmentKey
+from fragments.preview_tokens import verify_preview
 from fragments.slots import load_slots
 from origin.core.store import Store
 from tests.origin.experiments.support import EDITOR, VIEWER, hero_experiment, if_match
 
-CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30"
+CACHE_CONTROL = "private, max-age=5, stale-while-revalidate=30"
 
 
 async def edge_config(api: httpx.AsyncClient) -> tuple[httpx.Response, Any]:
@@ -122,6 +123,7 @@ async def test_preview_link_token_hash_is_published_and_rotatable(api: httpx.Asy
     again = await api.post("/v1/experiments/hero/preview-link?variant=control", headers=EDITOR)
     _, config = await edge_config(api)
     token = link.json()["url"].split("sx_token=")[1]
+    grant = verify_preview(token, config.preview_secret_hash, time.time())
     rotated = await api.post("/v1/edge-config/preview-token", headers=EDITOR)
     _, after = await edge_config(api)
     unknown_variant = await api.post("/v1/experiments/hero/preview-link?variant=zz", headers=EDITOR)
@@ -133,7 +135,11 @@ async def test_preview_link_token_hash_is_published_and_rotatable(api: httpx.Asy
     )
     assert link.json()["config_version"] == 2
     assert again.json()["config_version"] == 2  # the token is reused, nothing republished
-    assert config.preview_secret_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert grant is not None
+    assert (grant.experiment, grant.variant) == ("hero", "compact")
+    assert grant.expires == link.json()["expires"]
+    assert link.json()["exchange_url"].startswith("http://edge.test/se/preview?code=")
+    assert verify_preview(token, after.preview_secret_hash, time.time()) is None  # rotated
     assert rotated.status_code == 201
     assert after.version == 3
     assert after.preview_secret_hash not in ("", config.preview_secret_hash)
@@ -191,3 +197,36 @@ async def test_a_rerank_only_variant_gets_a_bundle_key_of_its_own(api: httpx.Asy
     assert [c.sku for c in decode_bundle(fewer.content).candidates] == [
         c.sku for c in control.candidates
     ]
+
+
+async def test_a_one_time_preview_code_is_exchanged_once_by_the_edge(
+    api: httpx.AsyncClient,
+) -> None:
+    await started(api)
+    link = (
+        await api.post("/v1/experiments/hero/preview-link?variant=compact", headers=EDITOR)
+    ).json()
+    code = link["exchange_url"].split("code=")[1].split("&")[0]
+
+    first = await api.post("/v1/preview/exchange", json={"code": code}, headers=EDITOR)
+    again = await api.post("/v1/preview/exchange", json={"code": code}, headers=EDITOR)
+    garbage = await api.post("/v1/preview/exchange", json={"code": "x"}, headers=EDITOR)
+
+    assert first.status_code == 200
+    assert first.json()["token"] == link["url"].split("sx_token=")[1]
+    assert again.status_code == 404
+    assert garbage.status_code == 422
+
+
+async def test_preview_links_expire_within_the_chosen_ttl(api: httpx.AsyncClient) -> None:
+    await started(api)
+    before = time.time()
+    link = await api.post(
+        "/v1/experiments/hero/preview-link?variant=compact&ttl=120", headers=EDITOR
+    )
+    too_long = await api.post(
+        "/v1/experiments/hero/preview-link?variant=compact&ttl=9999999", headers=EDITOR
+    )
+
+    assert before + 119 <= link.json()["expires"] <= time.time() + 121
+    assert too_long.status_code == 422

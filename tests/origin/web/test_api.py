@@ -176,7 +176,7 @@ async def test_product_document(origin_client: httpx.AsyncClient) -> None:
     assert response.headers["cache-control"] == "no-store"
     doc = response.json()
     assert doc["sku"] == expected.sku
-    assert doc["price_cents"] == expected.price_cents
+    assert doc["card"]["price_cents"] == expected.price_cents
     assert doc["card"]["url"] == f"/products/{expected.sku}"
     assert doc["card"]["stock_state"] in ("in_stock", "low_stock", "sold_out")
 
@@ -213,6 +213,6 @@ async def test_storefront_and_static_are_served(origin_client: httpx.AsyncClient
 
     assert page.status_code == 200
     assert "se_seg" not in page.headers.get("set-cookie", "")
-    assert persona.headers["set-cookie"].startswith("se_seg=tech-enthusiasts.")
+    assert "se_seg=v2.0.tech-enthusiasts." in persona.headers["set-cookie"]
     assert image.headers["content-type"] == "image/svg+xml"
     assert css.status_code == 200

@@ -32,7 +32,7 @@ async def test_lists_and_segments_over_http(redis_client: Redis, redis_url: str)
 
             url = "/v1/lists/segment/tech-enthusiasts/top"
             body = {"items": ["SKU-00001", "NOPE"], "version": 5}
-            assert (await c.put(url, json=body, headers=auth(EDITOR))).status_code == 403
+            assert (await c.put(url, json=body, headers=auth(VIEWER))).status_code == 403
             assert (await c.put(url, json=body)).status_code == 401
             ok = await c.put(url, json=body, headers=auth(INGEST))
             assert ok.status_code == 200, ok.text

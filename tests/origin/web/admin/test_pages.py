@@ -468,10 +468,12 @@ async def test_preview_links_open_the_storefront_with_the_variant_forced(
 
     links = re.findall(r'href="(http://edge\.test/[^"]+)"', response.text)
     assert response.status_code == 200
-    assert re.fullmatch(r"http://edge\.test/\?sx_hero=compact&amp;sx_token=[\w-]{20,}", links[0])
+    assert len(links) == 1
     assert re.fullmatch(
-        r"http://edge\.test/se/slot/home-hero\?sx_hero=compact&amp;sx_token=[\w-]{20,}", links[1]
+        r"http://edge\.test/se/preview\?code=[\w-]{20,}&amp;sx_hero=compact", links[0]
     )
+    assert "sx_token" not in response.text  # the token never sits in a shareable URL
+    assert 'action="/admin/preview/rotate"' in response.text
     assert unknown.status_code == 422
     assert "unknown variant 'nope'" in unescape(unknown.text)
 
@@ -615,3 +617,16 @@ async def test_the_edit_form_estimates_duration_from_the_slots_recent_traffic(
     assert "visitors a day, to detect +50.0 % with 80 % power" in plan["message"]
     assert "Primary metric" in page
     assert "Benjamini-Hochberg" in page
+
+
+async def test_the_preview_secret_rotates_from_the_admin_ui(editor: AdminClient) -> None:
+    await create_hero(editor)
+    before = await api_get(editor, "/v1/edge-config")
+    await editor.get(HERO)
+
+    rotated = await editor.post("/admin/preview/rotate", {})
+    after = await api_get(editor, "/v1/edge-config")
+
+    assert rotated.status_code == 303
+    assert after["version"] > before["version"]
+    assert after["preview_secret_hash"] not in ("", before["preview_secret_hash"])

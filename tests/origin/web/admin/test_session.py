@@ -62,7 +62,7 @@ def test_the_cookie_holds_neither_the_token_nor_its_plain_digest() -> None:
     assert EDITOR not in cookie
     assert EDITOR not in payload
     assert hashlib.sha256(EDITOR.encode()).hexdigest() not in payload
-    assert set(json.loads(payload)) == {"t", "c", "e"}
+    assert set(json.loads(payload)) == {"t", "c", "e", "s"}
 
 
 def test_a_tampered_cookie_is_refused() -> None:
