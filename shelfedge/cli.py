@@ -47,6 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--from-timestamp", type=int, help="unix milliseconds")
     start.add_argument("--from-offset", type=int, help="offset in every partition")
     replay.add_argument("--dry-run", action="store_true", help="report, change and purge nothing")
+    canary = sub.add_parser(
+        "canary", help="move the canary product's price and time when the edge serves it"
+    )
+    canary.add_argument("--interval", type=float, default=30.0, help="seconds between rounds")
+    canary.add_argument("--timeout", type=float, default=60.0, help="seconds a round may wait")
+    canary.add_argument("--rounds", type=int, default=0, help="rounds to run (0 = forever)")
+    canary.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="Prometheus port (0 = none; default SHELFEDGE_CANARY_METRICS_PORT or 8602)",
+    )
     purges = sub.add_parser("purges", help="list or re-drive the purges a CDN refused (parked)")
     purges_sub = purges.add_subparsers(dest="purges_command", required=True)
     parked = purges_sub.add_parser("parked", help="list parked purges")
@@ -70,6 +82,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             consumer_settings = InvalidationSettings.from_env()
             return run_invalidation_command(args.command, args, consumer_settings)
         settings = Settings.from_env()
+        if args.command == "canary":
+            from shelfedge.canary_command import metrics_port_of, run_canary
+            from shelfedge.logs import configure_logging
+
+            configure_logging()
+            return asyncio.run(
+                run_canary(
+                    settings,
+                    InvalidationSettings.from_env(),
+                    interval_s=args.interval,
+                    timeout_s=args.timeout,
+                    rounds=args.rounds,
+                    metrics_port=metrics_port_of(args.metrics_port),
+                )
+            )
         if args.command == "dev":
             from shelfedge.devstack import run_dev_stack
 

@@ -2,8 +2,9 @@
 
 Starts Redis and the Kafka-protocol broker (unless REDIS_URL / KAFKA_BOOTSTRAP_SERVERS point at
 running ones), creates the topics, loads the demo catalog, then runs the origin, the local edge,
-the invalidation consumer, the experiment event aggregator and a gentle demo event stream as
-child processes (each in its own process group, killed with the supervisor), prints the URLs
+the invalidation consumer, the experiment event aggregator, a gentle demo event stream and the
+freshness canary (``shelfedge canary``, metrics on port 8602) as child processes (each in its
+own process group, killed with the supervisor), prints the URLs
 to open and shows a live status view: events/s, consumer lag, edge cache hit ratio, purges.
 
 Without SHELFEDGE_ADMIN_TOKENS it makes a random editor token for this run (named ``dev``),
@@ -38,6 +39,8 @@ from shelfedge.localstack.process import ServiceProcess, log_tail, spawn
 
 READY_TIMEOUT = 45.0
 DEMO_EVENT_RATE = 20.0
+CANARY_INTERVAL_S = 15.0
+"""The freshness canary's round interval in the dev stack (its metrics: port 8602)."""
 
 
 @dataclass(slots=True)
@@ -115,6 +118,7 @@ def run_dev_stack(settings: Settings, consumer: InvalidationSettings) -> int:
                 ("consumer", ["consume"]),
                 ("aggregator", ["aggregate"]),
                 ("events", ["events", "--rate", str(DEMO_EVENT_RATE), "--duration", "0"]),
+                ("canary", ["canary", "--interval", str(CANARY_INTERVAL_S)]),
             ):
                 log = workdir / f"{name}.log"
                 children.append(

@@ -35,6 +35,7 @@ PURGE_PRIORITY_SPAN = 10**13
 """Priority multiplier in purge queue scores: priority 0 (sell-outs) sorts before 1; the rest of
 the score is the millisecond timestamp of the oldest change the purge covers."""
 
+
 def priority_of(score: float) -> int:
     """The priority a queue score encodes (0: sell-out)."""
     return int(score // PURGE_PRIORITY_SPAN)

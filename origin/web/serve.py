@@ -6,7 +6,7 @@ import uvicorn
 
 from fragments.slots import load_slots
 from origin.core.redis_client import redis_client
-from origin.core.seed import seed_demo
+from origin.core.seed import seed_canary, seed_demo
 from origin.core.store import Store
 from origin.errors import SettingsError
 from origin.settings import Settings
@@ -35,16 +35,19 @@ def serve_origin(settings: Settings) -> int:
 async def seed_command(settings: Settings, seed: int | None) -> int:
     client = redis_client(_redis_url(settings), timeout_ms=settings.redis_timeout_ms)
     try:
+        slots = load_slots()
         report = await seed_demo(
             Store(client, 5.0),
-            load_slots(),
+            slots,
             settings.catalog_seed if seed is None else seed,
             settings.catalog_skus,
         )
+        canary_bundles = await seed_canary(Store(client, 5.0), slots)
     finally:
         await client.aclose()
     print(
         f"seeded {report.products} products, {report.segments} segments, "
-        f"{report.bundles} bundles in {report.seconds:.1f}s"
+        f"{report.bundles} bundles in {report.seconds:.1f}s; the freshness canary's product and"
+        f" segment with {canary_bundles} bundles"
     )
     return 0

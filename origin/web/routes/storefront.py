@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from fragments.segment_cookie import COOKIE_NAME, sign_segment
+from origin.core.canary import RESERVED_SEGMENTS
 from origin.errors import StoreUnavailable
 from origin.web.state import OriginState
 
@@ -22,7 +23,7 @@ SEGMENT_COOKIE_TTL = 30 * 24 * 3600
 async def storefront(request: Request) -> Response:
     state: OriginState = request.app.state.origin
     try:
-        segments = await state.store.segments()
+        segments = [s for s in await state.store.segments() if s.id not in RESERVED_SEGMENTS]
     except StoreUnavailable:
         segments = []
     persona = request.query_params.get("persona")
