@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 
 from fragments.cards import stock_state
 from fragments.ids import FragmentKey
+from fragments.tags import bundle_tag
 from invalidation.apply import EventApplier, SkuResult
 from invalidation.records import DeadLetter, DecodedRecords, Record
+from invalidation.tracing import PurgeTraces, child_span
 from origin.core.purge_queue import PurgeRequest
 from origin.core.recompute import Recomputer
 
@@ -84,6 +86,7 @@ class InvalidationPipeline:
         *,
         suppress_unchanged: bool = True,
         on_enqueue: Callable[[], None] | None = None,
+        traces: PurgeTraces | None = None,
     ) -> None:
         self.applier = applier
         self.recomputer = recomputer
@@ -92,6 +95,8 @@ class InvalidationPipeline:
         """False purges every bundle showing a touched SKU (benchmark baseline)."""
         self.on_enqueue = on_enqueue
         """Called after a batch enqueued purges (wakes the purge workers)."""
+        self.traces = traces
+        """Where a traced window leaves its span for the purge workers (None: nowhere)."""
 
     async def process(self, records: Sequence[Record]) -> BatchReport:
         return await self.process_decoded(DecodedRecords.of(records))
@@ -103,11 +108,16 @@ class InvalidationPipeline:
     async def apply_events(self, batch: DecodedRecords) -> AppliedBatch:
         """Stage one: apply the batch's events to catalog state (deduplicated, version-gated)."""
         started = time.perf_counter()
-        results = await self.applier.apply_by_sku(batch.events)
+        with child_span("shelfedge.apply"):
+            results = await self.applier.apply_by_sku(batch.events)
         return AppliedBatch(batch, results, time.perf_counter() - started)
 
     async def propagate(self, applied: AppliedBatch) -> BatchReport:
         """Stage two: impacted bundles, recomputes, purges enqueued with their writes."""
+        with child_span("shelfedge.propagate"):
+            return await self._propagate(applied)
+
+    async def _propagate(self, applied: AppliedBatch) -> BatchReport:
         started = time.perf_counter()
         batch = applied.batch
         report = BatchReport(records=len(batch), dead_letters=list(batch.dead_letters))
@@ -139,7 +149,11 @@ class InvalidationPipeline:
                 impact.priority = 0
                 report.sold_out_skus.add(result.sku)
         impacted = await self._impacted(to_reconcile)
+        traced = self.traces is not None and self.traces.note(bundle_tag(k) for k in impacted)
         await self._recompute_all(impacted, report)
+        if traced and self.traces is not None:
+            # Noted before the writes: a worker may take a tag the moment it is queued.
+            self.traces.forget(bundle_tag(k) for k in set(impacted) - set(report.changed))
         if not self.suppress_unchanged:
             await self._purge_unconditionally(count_only, report)
         report.seconds = applied.seconds + time.perf_counter() - started

@@ -24,6 +24,8 @@ class Record(NamedTuple):
     value: bytes | None
     timestamp_ms: int
     """Producer (create-time) timestamp: the start of event -> purge latency."""
+    headers: tuple[tuple[str, bytes], ...] = ()
+    """Record headers (the producer's W3C trace context, a dead letter's source coordinates)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,10 @@
 """The ``shelfedge`` command line: the composition root of the project.
 
 It is the one module allowed to import every package (origin, invalidation, edge adapters) to
-wire them into processes; nothing imports it. Each sub-command reads the settings of its
-process kind once: the origin's (`origin.settings.Settings`) or the invalidation consumer's
-(`invalidation.settings.InvalidationSettings`); the dev supervisor reads both.
+wire them into processes; nothing imports it. Every process logs JSON lines (`shelfedge.logs`)
+and traces when an OTLP endpoint is configured (`shelfedge.tracing`). Each sub-command reads the
+settings of its process kind once: the origin's (`origin.settings.Settings`) or the invalidation
+consumer's (`invalidation.settings.InvalidationSettings`); the dev supervisor reads both.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Sequence
 from invalidation.settings import InvalidationSettings
 from origin.errors import OriginError, SettingsError
 from origin.settings import Settings
+from shelfedge.logs import configure_logging
+from shelfedge.tracing import configure_tracing
 
 INVALIDATION_COMMANDS = ("consume", "events", "sell-out", "replay", "purges")
 
@@ -75,7 +78,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    configure_logging()
     try:
+        configure_tracing(f"shelfedge-{args.command}")
         if args.command in INVALIDATION_COMMANDS:
             from shelfedge.invalidation_commands import run_invalidation_command
 
@@ -84,9 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "canary":
             from shelfedge.canary_command import metrics_port_of, run_canary
-            from shelfedge.logs import configure_logging
 
-            configure_logging()
             return asyncio.run(
                 run_canary(
                     settings,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 import time
@@ -32,7 +31,6 @@ from origin.errors import SettingsError, UnknownEntity
 def run_invalidation_command(
     command: str, args: argparse.Namespace, settings: InvalidationSettings
 ) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         return _run(command, args, settings)
     except InvalidationError as exc:

@@ -20,13 +20,15 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import replace
 from typing import Any
 
 import httpx
 import uvicorn
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -67,6 +69,7 @@ _HOP_BY_HOP = {
     "transfer-encoding", "upgrade", "host", "content-length",
 }  # fmt: skip
 MAX_PURGE_BODY = 256 * 1024
+_tracer = trace.get_tracer("shelfedge.edge")
 
 
 class LocalEdge:
@@ -138,11 +141,14 @@ class LocalEdge:
         return await self.fetch(effect)
 
     async def fetch(self, effect: OriginFetch) -> FetchResult:
+        """Fetch from the origin, continuing the current trace (``traceparent``) when on."""
         headers = {"If-None-Match": effect.if_none_match} if effect.if_none_match else {}
-        try:
-            response = await self.client.get(self.origin_url + effect.path, headers=headers)
-        except httpx.HTTPError as exc:
-            return FetchResult(0, error=f"{type(exc).__name__}: {exc}")
+        with _span("shelfedge.edge.origin_fetch", SpanKind.CLIENT, {"url.path": effect.path}):
+            propagate.inject(headers)
+            try:
+                response = await self.client.get(self.origin_url + effect.path, headers=headers)
+            except httpx.HTTPError as exc:
+                return FetchResult(0, error=f"{type(exc).__name__}: {exc}")
         return FetchResult(response.status_code, response.content)
 
     def schedule_revalidation(self, key: FragmentKey) -> None:
@@ -176,7 +182,28 @@ class LocalEdge:
         await self.client.aclose()
 
 
+def _span(
+    name: str,
+    kind: SpanKind,
+    attributes: dict[str, str],
+    parent: Mapping[str, str] | None = None,
+) -> AbstractContextManager[object]:
+    """A span when a tracer provider is configured, else nothing (no tracing cost)."""
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return nullcontext()
+    context = propagate.extract(parent) if parent is not None else None
+    return _tracer.start_as_current_span(name, context=context, kind=kind, attributes=attributes)
+
+
 async def slot(request: Request) -> Response:
+    slot_id = request.path_params["slot"]
+    with _span(
+        "shelfedge.edge.slot", SpanKind.SERVER, {"shelfedge.slot": slot_id}, request.headers
+    ):
+        return await _slot(request)
+
+
+async def _slot(request: Request) -> Response:
     edge: LocalEdge = request.app.state.edge
     req = SlotRequest(
         slot=request.path_params["slot"],
@@ -298,6 +325,7 @@ def serve_edge(port: int, origin_url: str, segment_secret: str, host: str = "127
         host=host,
         port=port,
         log_level="warning",
+        log_config=None,  # uvicorn logs through the root logger: JSON lines (shelfedge.logs)
         access_log=False,
         lifespan="on",
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -33,6 +34,7 @@ from origin.web.metrics import OriginMetrics
 from origin.web.openapi import openapi_document, openapi_json
 from origin.web.routes import bundles, health, products, storefront
 from origin.web.state import OriginState
+from origin.web.tracing import TraceContextMiddleware
 
 HERE = Path(__file__).parent
 
@@ -80,7 +82,9 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
         Route("/static/img/{name}.svg", storefront.placeholder_image),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(TraceContextMiddleware)]
+    )
     app.state.openapi = openapi_document()
     app.state.token_authority = TokenAuthority(settings.admin_tokens, settings.admin_token_names)
     app.state.admin = AdminState(

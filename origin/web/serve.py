@@ -26,6 +26,7 @@ def serve_origin(settings: Settings) -> int:
         host=settings.origin_host,
         port=settings.origin_port,
         log_level="warning",
+        log_config=None,  # uvicorn logs through the root logger: JSON lines (shelfedge.logs)
         access_log=False,
         lifespan="on",
     )
