@@ -258,9 +258,17 @@ class InvalidationConsumer:
                     key=dead.record.key,
                     headers=dead.headers(),
                 )
+                self.metrics.dead_letters.labels(dead.record.topic, dead.reason_class).inc()
                 log.warning(
                     "dead-lettered %s[%d]@%d: %s",
                     dead.record.topic, dead.record.partition, dead.record.offset, dead.reason,
+                    extra={
+                        "event": "dead_lettered",
+                        "topic": dead.record.topic,
+                        "partition": dead.record.partition,
+                        "offset": dead.record.offset,
+                        "reason": dead.reason_class,
+                    },
                 )  # fmt: skip
             next_offsets = next_offsets_of(batch.records)
             try:

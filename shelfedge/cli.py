@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from invalidation.settings import InvalidationSettings
 from origin.errors import OriginError, SettingsError
 from origin.settings import Settings
+from shelfedge.dlq_command import add_dlq_parser
 from shelfedge.logs import configure_logging
 from shelfedge.tracing import configure_tracing
 
-INVALIDATION_COMMANDS = ("consume", "events", "sell-out", "replay", "purges")
+INVALIDATION_COMMANDS = ("consume", "events", "sell-out", "replay", "purges", "dlq")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="Prometheus port (0 = none; default SHELFEDGE_CANARY_METRICS_PORT or 8602)",
     )
+    add_dlq_parser(sub)
     purges = sub.add_parser("purges", help="list or re-drive the purges a CDN refused (parked)")
     purges_sub = purges.add_subparsers(dest="purges_command", required=True)
     parked = purges_sub.add_parser("parked", help="list parked purges")
