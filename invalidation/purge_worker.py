@@ -35,6 +35,7 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
+from fragments.tags import key_of_bundle_tag
 from invalidation.errors import PurgeFailed, PurgerUnusable, PurgeUnavailable
 from invalidation.metrics import InvalidationMetrics, purge_status_class
 from invalidation.purgers.base import Purger
@@ -236,6 +237,7 @@ class PurgeWorker:
             parked_at_ms=int(time.time() * 1000),
         )
         await park(self.redis, self.purger.name, [record], self.queue.timeout)
+        bundle = key_of_bundle_tag(record.tag)
         self.metrics.purges_parked.labels(self.purger.name, record.reason).inc()
         log.warning(
             "purge parked: purger=%s tag=%s reason=%s status=%s partition=%s detail=%s",
@@ -245,6 +247,7 @@ class PurgeWorker:
                 "event": "purge_parked",
                 "purger": self.purger.name,
                 "tag": record.tag,
+                "bundle_key": bundle.cache_key if bundle is not None else None,
                 "reason": record.reason,
                 "status": record.status,
                 "partition": record.partition,

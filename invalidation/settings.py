@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from invalidation.ratelimit import CLOUDFLARE_PLANS as CLOUDFLARE_PLAN_BUCKETS
 from origin.core.env import (
@@ -37,7 +37,7 @@ every event of the window), so it sets catch-up speed; memory is about 0.5 KB pe
 @dataclass(frozen=True, slots=True)
 class CloudflareSettings:
     zone_id: str
-    api_token: str
+    api_token: str = field(repr=False)
     plan: str = "free"
     api_base: str = CLOUDFLARE_API_BASE
     rate_per_second: float | None = None
@@ -49,7 +49,7 @@ class CloudflareSettings:
 @dataclass(frozen=True, slots=True)
 class FastlySettings:
     service_id: str
-    api_token: str
+    api_token: str = field(repr=False)
     soft_purge: bool = True
     api_base: str = FASTLY_API_BASE
 

@@ -9,8 +9,9 @@ traceback.
 
 Redaction (`redact`) runs on the message and every string field: URL passwords
 (``redis://user:***@host``), and the values of anything named like a secret (``password``,
-``token``, ``secret``, ``api_key``, ``authorization``) in ``name=value``, ``name: value`` or a
-repr's ``name='value'``. Fields whose own name looks secret are replaced whole. It is a last
+``token``, ``secret``, ``api_key``, ``authorization``, and longer names containing them) in
+``name=value``, ``name: value``, a repr's ``name='value'`` or ``name={...}`` (the whole mapping,
+list or tuple). Fields whose own name looks secret are replaced whole. It is a last
 line of defence: secrets should not be logged in the first place.
 """
 
@@ -27,9 +28,14 @@ from typing import Any
 from opentelemetry import trace
 
 REDACTED = "***"
-_SECRET_NAME = r"[A-Za-z0-9_.-]*(?:password|passwd|secret|token|api[_-]?key|authorization)"
+_SECRET_NAME = (
+    r"[A-Za-z0-9_.-]*(?:password|passwd|secret|token|api[_-]?key|authorization)[A-Za-z_]*"
+)
+_SECRET_COLLECTION = re.compile(
+    r"(?i)(" + _SECRET_NAME + r"""['"]?\s*[=:]\s*)(\{[^}]*\}|\[[^\]]*\]|\([^)]*\))"""
+)
 _SECRET_PAIR = re.compile(
-    r"(?i)(" + _SECRET_NAME + r"""['"]?\s*[=:]\s*)(['"]?)((?:Bearer\s+)?[^'"\s,)}&]+)"""
+    r"(?i)(" + _SECRET_NAME + r"""['"]?\s*[=:]\s*)(['"]?)((?:Bearer\s+)?(?![{\[(*])[^'"\s,)}&]+)"""
 )
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)([^@\s/]+)(@)")
 _SECRET_FIELD = re.compile(r"(?i)^" + _SECRET_NAME + "$")
@@ -41,6 +47,9 @@ _STANDARD_ATTRIBUTES = frozenset(
 def redact(text: str) -> str:
     """`text` with URL passwords and secret-named values replaced by ``***``."""
     text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+    text = _SECRET_COLLECTION.sub(
+        lambda m: m.group(1) + m.group(2)[0] + REDACTED + m.group(2)[-1], text
+    )
     return _SECRET_PAIR.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
 
 
