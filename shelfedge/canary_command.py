@@ -13,8 +13,10 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 
 import httpx
+from aiokafka.errors import KafkaError
 from prometheus_client import start_http_server
 
 from invalidation.canary import CanaryConfig, CanaryMetrics, FreshnessCanary
@@ -62,8 +64,22 @@ async def run_canary(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    try:
+        return await _rounds(config, consumer.kafka_bootstrap, metrics, stop, rounds)
+    except KafkaError as exc:
+        print(
+            f"shelfedge canary: cannot reach Kafka at {consumer.kafka_bootstrap}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+
+
+async def _rounds(
+    config: CanaryConfig, bootstrap: str, metrics: CanaryMetrics, stop: asyncio.Event, rounds: int
+) -> int:
+    interval_s = config.interval_s
     async with (
-        EventProducer(consumer.kafka_bootstrap, client_id="shelfedge-canary") as producer,
+        EventProducer(bootstrap, client_id="shelfedge-canary") as producer,
         httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as http,
     ):
         canary = FreshnessCanary(config, producer, http, metrics)
