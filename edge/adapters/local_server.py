@@ -10,7 +10,8 @@ comes from the origin's ``/v1/edge-config`` with stale-while-revalidate
 (`edge.adapters.config_refresher`), and exposures and attributed conversions leave in background
 batches to the origin's ``/v1/events`` (`edge.adapters.event_batcher`), never on the response
 path. A thin adapter: decisions come from `edge.flow` and `edge.router`; this module only
-performs the effects.
+performs the effects. With a tracer provider configured (``shelfedge.tracing``) a slot request is
+a span that continues the caller's ``traceparent`` and its origin fetch sends its own.
 """
 
 from __future__ import annotations
