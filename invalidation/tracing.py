@@ -140,8 +140,9 @@ class PurgeTraces:
             self._by_tag.pop(tag, None)
 
     def purge_span(self, purger: str, tags: Sequence[str]) -> AbstractContextManager[object]:
-        """The span of one purge request: a child of the window that queued its first traced
-        tag, linked to the others' windows (nothing when none of `tags` was traced)."""
+        """The span of one purge request: a child of the propagation that queued its first
+        traced tag, linked to the others' (nothing when none of `tags` was traced). The tags
+        are handed over once: a retried request after a failure starts no span of its own."""
         if not self._by_tag:
             return nullcontext()
         origins: list[SpanContext] = []

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shelfedge.devstack import _canary_text
 from shelfedge.localstack import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,3 +127,14 @@ def test_dev_stack_serves_slot_reflects_sell_out_and_stops_cleanly(tmp_path: Pat
     while time.monotonic() < deadline and any(_alive(pid) for pid in family):
         time.sleep(0.2)
     assert not [pid for pid in family if _alive(pid)], "orphans left after Ctrl-C"
+
+
+def test_the_status_view_shows_the_canary_once_it_has_a_round() -> None:
+    assert _canary_text([]) == "-"
+    now = time.time()
+    samples = [
+        ("shelfedge_canary_freshness_seconds_count", {}, 2.0),
+        ("shelfedge_canary_freshness_seconds_sum", {}, 0.5),
+        ("shelfedge_canary_last_success_timestamp_seconds", {}, now - 3),
+    ]
+    assert _canary_text(samples).startswith("0.25s (3s ago)")
