@@ -132,7 +132,7 @@ def test_dev_stack_serves_slot_reflects_sell_out_and_stops_cleanly(tmp_path: Pat
 def test_the_status_view_shows_the_canary_once_it_has_a_round() -> None:
     assert _canary_text([]) == "-"
     now = time.time()
-    samples = [
+    samples: list[tuple[str, dict[str, str], float]] = [
         ("shelfedge_canary_freshness_seconds_count", {}, 2.0),
         ("shelfedge_canary_freshness_seconds_sum", {}, 0.5),
         ("shelfedge_canary_last_success_timestamp_seconds", {}, now - 3),
