@@ -23,14 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
-from invalidation.events import PriceEvent
+from invalidation.events import PriceEvent, encode_event, topic_of
 from shelfedge.localstack import KafkaBroker, free_port
 from tests.deploy.drill_rules import compress
 from tests.deploy.support import ROOT, RULES
-from tests.invalidation.support import consumer_config, produce, running_consumer, seed_world
+from tests.invalidation.support import consumer_config, running_consumer, seed_world
 from tests.support.cli import run_command_line
 from tests.support.prometheus import PrometheusServer
 
@@ -75,25 +76,34 @@ async def _until(what: str, condition: Callable[[], bool], within: float) -> Non
 async def flowing(
     bootstrap: str, make: Callable[[int], PriceEvent], per_s: float
 ) -> AsyncIterator[list[PriceEvent]]:
-    """Produce `make(n)` events at `per_s` until the block exits; yields what was sent."""
+    """Produce `make(n)` events at `per_s` (one producer, acks=all) until the block exits; yields
+    what was sent. The loop is asked to stop, never cancelled mid-send."""
     sent: list[PriceEvent] = []
+    stop = asyncio.Event()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
 
     async def loop() -> None:
         n = 0
-        while True:
+        while not stop.is_set():
             event = make(n)
-            await produce(bootstrap, [event])
+            await producer.send_and_wait(
+                topic_of(event), encode_event(event), key=event.sku.encode()
+            )
             sent.append(event)
             n += 1
-            await asyncio.sleep(1 / per_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1 / per_s)
 
     task = asyncio.create_task(loop())
     try:
         yield sent
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()
+        try:
+            await asyncio.wait_for(task, 30)
+        finally:
+            await producer.stop()
 
 
 async def test_dead_letter_surge_alert_fires_and_the_runbook_recovers(
