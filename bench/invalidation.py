@@ -14,9 +14,14 @@ One Tansu broker (`KafkaBroker`) and one seeded `redis-server` for every phase:
     tag, purge-issued time minus the producer timestamp of the oldest event it covers;
 (d) suppression: 10,000 count-only stock-noise events (`STOCK_NOISE_ONLY`), consumed twice
     from the same freshly seeded state, with `suppress_unchanged` False then True, in windows
-    of 200 events (2,000 events/s x 100 ms); purges enqueued per 10,000 events.
+    of 200 events (2,000 events/s x 100 ms); purges enqueued per 10,000 events;
+(e) tracing overhead: a backlog whose records carry trace context (1 % sampled) consumed by the
+    pipeline from the same seeded state with tracing off, then on at 1 % sampling
+    (`bench.tracing_overhead`); the cost is the CPU per record it adds (consumer process and
+    Redis together: what bounds throughput on a CPU-bound machine).
 
-Targets: (b)/(a) >= 0.5; (c) p99 <= 250 ms; (d) suppression removes >= 90 % of purges.
+Targets: (b)/(a) >= 0.5; (c) p99 <= 250 ms; (d) suppression removes >= 90 % of purges;
+(e) tracing at 1 % costs <= 5 % of pipeline throughput.
 It must never use a broker or Redis it did not start.
 """
 
@@ -27,6 +32,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from opentelemetry import trace
 from redis.asyncio import Redis
 
 from bench.cpu import CpuMeter
@@ -47,6 +53,7 @@ from bench.report import (
 )
 from bench.seeding import seed_catalog, seeded_line
 from bench.stats import Summary
+from bench.tracing_overhead import install_sampled_provider, produce_traced_backlog
 from fragments import topics
 from fragments.topics import ALL_TOPICS
 from invalidation.consumer import WINDOWS_IN_FLIGHT
@@ -56,6 +63,7 @@ from shelfedge.localstack import KafkaBroker, RedisServer, ensure_topics
 THROUGHPUT_RATIO_TARGET = 0.5
 P99_TARGET_MS = 250.0
 SUPPRESSION_TARGET = 0.9
+TRACING_COST_TARGET = 0.05
 OFFERED_RATE = 2000.0
 WINDOW_MS = 100
 NOISE_EVENTS = 10_000
@@ -87,6 +95,8 @@ class Figures:
     latency_ms: Summary
     purges_without: int
     purges_with: int
+    untraced_rate: float
+    traced_rate: float
 
 
 def measure(options: BenchOptions) -> list[Target]:
@@ -105,6 +115,11 @@ def measure(options: BenchOptions) -> list[Target]:
             "ms",
         ),
         at_least("purges removed by suppression (noise)", suppressed, SUPPRESSION_TARGET),
+        at_most(
+            "pipeline throughput (records per CPU-second) lost to tracing at 1 %",
+            1.0 - ratio(figures.traced_rate, figures.untraced_rate, "tracing throughput"),
+            TRACING_COST_TARGET,
+        ),
     ]
 
 
@@ -120,9 +135,10 @@ async def _measure(plan: Plan) -> Figures:
             raw_rate, pipeline_rate = await _throughput(broker.bootstrap, redis, plan)
             latency = await _latency(broker.bootstrap, redis, plan)
             without, with_ = await _suppression(broker.bootstrap, redis, redis_server.url)
+            untraced, traced = await _tracing(broker.bootstrap, redis, redis_server.url, plan)
         finally:
             await redis.aclose()
-    return Figures(raw_rate, pipeline_rate, latency, without, with_)
+    return Figures(raw_rate, pipeline_rate, latency, without, with_, untraced, traced)
 
 
 async def _throughput(bootstrap: str, redis: Redis, plan: Plan) -> tuple[float, float]:
@@ -243,6 +259,53 @@ async def _suppression(bootstrap: str, redis: Redis, redis_url: str) -> tuple[in
         "without",
     )
     return purges[False], purges[True]
+
+
+async def _tracing(bootstrap: str, redis: Redis, redis_url: str, plan: Plan) -> tuple[float, float]:
+    """(e): CPU per record (this process + Redis) with tracing off, then on; returns the two
+    as records per CPU-second (on a CPU-bound machine, throughput follows it). Wall-clock rates
+    are printed too: at this size they mostly measure group joins and fetch timing."""
+    events = plan.backlog
+    heading(
+        f"(e) tracing overhead: {events} events with trace context (1 % sampled), the pipeline "
+        "with tracing off, then on at 1 % sampling"
+    )
+    groups = {False: "bench-untraced", True: "bench-traced"}
+    for group in groups.values():
+        await start_group_at_end(bootstrap, group, SOURCE_TOPICS)
+    spec = StreamSpec("default", seed=17, version_base=4 * VERSION_GAP, id_prefix="bench-e")
+    backlog = await produce_traced_backlog(bootstrap, spec, events)
+    say(f"produced {backlog.events} events ({backlog.sampled} sampled) in {backlog.seconds:.1f} s")
+    per_cpu_second: dict[bool, float] = {}
+    exporter = None
+    cpu = CpuMeter(redis)
+    for traced, group in groups.items():
+        await seed_catalog(redis_url, flush=True)
+        if traced:
+            exporter = install_sampled_provider()
+        run = ConsumerRun(RunConfig(bootstrap, group, window_ms=WINDOW_MS), redis, events)
+        await cpu.start()
+        assigned = await run.start()
+        try:
+            finished = await run.wait_processed(PHASE_TIMEOUT_S)
+        finally:
+            await run.stop()
+        records = run.totals.unique_records
+        used = await cpu.stop(records)
+        _check_clean(run.totals, "(e)")
+        per_cpu_second[traced] = 1e6 / (used.process_us + used.redis_us)
+        label = "tracing on (1 %)" if traced else "tracing off     "
+        say(f"{label}  {records:7d} records in {finished - assigned:6.2f} s  "
+            f"{records / (finished - assigned):9.0f} records/s  ({used})")  # fmt: skip
+    trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
+    say(f"    spans made with tracing on: {exporter.spans if exporter is not None else 0}")
+    ratio_line(
+        "traced/untraced records per CPU-second",
+        ratio(per_cpu_second[True], per_cpu_second[False], "tracing throughput"),
+        "tracing on",
+        "off",
+    )
+    return per_cpu_second[False], per_cpu_second[True]
 
 
 def _check_clean(totals: PipelineTotals, phase: str) -> None:

@@ -19,9 +19,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.context import CONSENT_COOKIE, VISITOR_COOKIE, VISITOR_ID
+from edge.context import CONSENT_COOKIE, VISITOR_ID
 from edge.router import STICKY_COOKIE, parse_sticky
 from fragments.experiments import EdgeExperimentConfig, Experiment
+from fragments.segment_cookie import VISITOR_COOKIE
 from fragments.sticky_cookie import verify_sticky
 from fragments.wire_events import CONVERSION_TYPES, ID, MAX_VALUE_CENTS, SKU, ExperimentEvent
 

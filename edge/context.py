@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 from fragments.ids import ID_PATTERN, check_sku
 from fragments.segment_cookie import COOKIE_NAME as SEGMENT_COOKIE
-from fragments.segment_cookie import verify_segment
+from fragments.segment_cookie import VISITOR_COOKIE, verify_segment
 
-VISITOR_COOKIE = "se_vid"
 CONSENT_COOKIE = "se_consent"
 CART_COOKIE = "se_cart"
 RECENT_COOKIE = "se_rv"

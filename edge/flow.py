@@ -21,7 +21,6 @@ from edge.cache import CacheEntry, Freshness, classify, entry_from_bytes
 from edge.config import EdgeConfig
 from edge.context import (
     CONSENT_COOKIE,
-    VISITOR_COOKIE,
     ShopperContext,
     is_visitor_id,
     parse_cookies,
@@ -51,6 +50,7 @@ from edge.transport import (
 from fragments.errors import BundleFormatError, InvalidIdentifier
 from fragments.ids import CONTROL_VARIANT, FragmentKey
 from fragments.preview_tokens import PREVIEW_COOKIE
+from fragments.segment_cookie import VISITOR_COOKIE
 from fragments.sticky_cookie import sign_sticky, verify_sticky
 from fragments.wire_events import ExperimentEvent
 

@@ -53,6 +53,10 @@ def _signature(key: bytes, payload: str, visitor: str) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:SIGNATURE_CHARS]
 
 
+VISITOR_COOKIE = "se_vid"
+"""The visitor id cookie (32 lower-case hex digits) the segment cookie is bound to."""
+
+
 def sign_segment(segment: str, expires_at: int, secret: str, visitor: str) -> str:
     """Cookie value carrying `segment` for `visitor` until `expires_at` (unix seconds), signed
     by the newest key of `secret`."""

@@ -32,12 +32,15 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
+from opentelemetry import trace
+from opentelemetry.trace import Span
 
 from fragments import topics
 from invalidation.metrics import InvalidationMetrics
 from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipeline
 from invalidation.records import DecodedRecords, Record
 from invalidation.settings import DEFAULT_MAX_IN_FLIGHT
+from invalidation.tracing import start_window_span
 from origin.core.kafka_security import KafkaSecurity
 
 log = logging.getLogger("shelfedge.consumer")
@@ -238,17 +241,25 @@ class InvalidationConsumer:
                 batch = kept
             if not batch:
                 return
-            applied = await self.pipeline.apply_events(batch)
-            await self.settle()
-            self._propagating = asyncio.create_task(self._propagate(applied))
+            window = start_window_span(batch.records)
+            try:
+                with trace.use_span(window, end_on_exit=False):
+                    applied = await self.pipeline.apply_events(batch)
+                    await self.settle()
+                    # The task copies the current context: propagation runs under the window.
+                    self._propagating = asyncio.create_task(self._propagate(applied, window))
+            except BaseException:
+                window.end()
+                raise
 
     def _release(self, records: int) -> None:
         """`records` left the pipeline (committed, or handed back): room to fetch more."""
         self._uncommitted -= records
         self._drained.set()
 
-    async def _propagate(self, applied: AppliedBatch) -> None:
-        """Propagate a window, produce its dead letters, then commit its offsets."""
+    async def _propagate(self, applied: AppliedBatch, window: Span) -> None:
+        """Propagate a window, produce its dead letters, then commit its offsets (then end the
+        window's span)."""
         batch = applied.batch
         try:
             report = await self.pipeline.propagate(applied)
@@ -259,9 +270,17 @@ class InvalidationConsumer:
                     key=dead.record.key,
                     headers=dead.headers(),
                 )
+                self.metrics.dead_letters.labels(dead.record.topic, dead.reason_class).inc()
                 log.warning(
                     "dead-lettered %s[%d]@%d: %s",
                     dead.record.topic, dead.record.partition, dead.record.offset, dead.reason,
+                    extra={
+                        "event": "dead_lettered",
+                        "topic": dead.record.topic,
+                        "partition": dead.record.partition,
+                        "offset": dead.record.offset,
+                        "reason": dead.reason_class,
+                    },
                 )  # fmt: skip
             next_offsets = next_offsets_of(batch.records)
             try:
@@ -272,6 +291,7 @@ class InvalidationConsumer:
                 log.warning("commit failed (effects are idempotent; redelivery is safe): %s", exc)
             self._observe(report, batch.records, next_offsets)
         finally:
+            window.end()
             self._release(len(batch))
 
     def _observe(
@@ -316,5 +336,6 @@ def records_from_batch(batch: dict[TopicPartition, list[Any]]) -> list[Record]:
     for tp, messages in batch.items():
         topic, partition = tp.topic, tp.partition
         for m in messages:
-            add(Record(topic, partition, m.offset, m.key, m.value, m.timestamp))
+            headers = tuple(m.headers) if m.headers else ()
+            add(Record(topic, partition, m.offset, m.key, m.value, m.timestamp, headers))
     return out

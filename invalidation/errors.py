@@ -5,6 +5,7 @@
     InvalidationError            retriable: may the same call succeed later?
      ├── BadEvent                malformed, unknown-schema or oversized event -> dead-letter (final)
      ├── ReplayError             the requested range could not be read (retriable)
+     ├── DeadLetterError         a dead letter that cannot be found, read or re-driven
      └── PurgeFailed             a purge request was not accepted (purger, status, detail)
           ├── PurgeUnavailable   429, 408, 5xx, timeout, connection error, unconfirmed answer
           │                      (retriable: the worker backs off, honouring Retry-After)
@@ -98,3 +99,7 @@ class ReplayError(InvalidationError):
     """The requested range could not be read (retriable: the broker may be slow or down)."""
 
     retriable = True
+
+
+class DeadLetterError(InvalidationError):
+    """A dead letter that cannot be found, read or re-driven (the message says which)."""

@@ -30,6 +30,8 @@ class InvalidationMetrics:
     purge_queue_depth: Gauge
     purge_deferred: Counter
     event_to_purge_seconds: Histogram
+    dead_letters: Counter
+    """Dead letters by source topic and reason class (`invalidation.records.reason_class`)."""
 
     @classmethod
     def create(cls) -> InvalidationMetrics:
@@ -90,6 +92,12 @@ class InvalidationMetrics:
                 "Event produced -> purge request accepted",
                 ["purger"],
                 buckets=_LATENCY_BUCKETS,
+                registry=r,
+            ),
+            dead_letters=Counter(
+                "shelfedge_dead_letters",
+                "Dead-lettered records by source topic and reason class (list: shelfedge dlq list)",
+                ["topic", "reason"],
                 registry=r,
             ),
         )

@@ -38,9 +38,11 @@ from dataclasses import dataclass, field
 from fragments import topics
 from fragments.cards import stock_state
 from fragments.ids import FragmentKey
+from fragments.tags import bundle_tag
 from invalidation.apply import EventApplier, SkuResult
 from invalidation.events import Event, ListEvent
 from invalidation.records import DeadLetter, DecodedRecords, Record
+from invalidation.tracing import PurgeTraces, child_span
 from origin.core.list_import import ListImportReport, apply_lists, segment_rejection
 from origin.core.purge_queue import PurgeRequest
 from origin.core.recompute import Recomputer
@@ -97,6 +99,7 @@ class InvalidationPipeline:
         *,
         suppress_unchanged: bool = True,
         on_enqueue: Callable[[], None] | None = None,
+        traces: PurgeTraces | None = None,
     ) -> None:
         self.applier = applier
         self.recomputer = recomputer
@@ -105,6 +108,8 @@ class InvalidationPipeline:
         """False purges every bundle showing a touched SKU (benchmark baseline)."""
         self.on_enqueue = on_enqueue
         """Called after a batch enqueued purges (wakes the purge workers)."""
+        self.traces = traces
+        """Where a traced window leaves its span for the purge workers (None: nowhere)."""
 
     async def process(self, records: Sequence[Record]) -> BatchReport:
         return await self.process_decoded(DecodedRecords.of(records))
@@ -123,11 +128,16 @@ class InvalidationPipeline:
             lists = batch.keeping(lambda r: r.topic == topics.LISTS.name)
         events = (products or batch).events
         sku_events: list[Event] = [e for e in events if not isinstance(e, ListEvent)]
-        results = await self.applier.apply_by_sku(sku_events)
+        with child_span("shelfedge.apply"):
+            results = await self.applier.apply_by_sku(sku_events)
         return AppliedBatch(batch, results, time.perf_counter() - started, products, lists)
 
     async def propagate(self, applied: AppliedBatch) -> BatchReport:
         """Stage two: impacted bundles, recomputes, purges enqueued with their writes."""
+        with child_span("shelfedge.propagate"):
+            return await self._propagate(applied)
+
+    async def _propagate(self, applied: AppliedBatch) -> BatchReport:
         started = time.perf_counter()
         batch = applied.batch
         report = BatchReport(records=len(batch), dead_letters=list(batch.dead_letters))
@@ -159,9 +169,13 @@ class InvalidationPipeline:
                 impact.priority = 0
                 report.sold_out_skus.add(result.sku)
         impacted = await self._impacted(to_reconcile)
+        traced = self.traces is not None and self.traces.note(bundle_tag(k) for k in impacted)
         await self._recompute_all(impacted, report)
         if applied.lists is not None:
             await self._propagate_lists(applied.lists, report)
+        if traced and self.traces is not None:
+            # Noted before the writes: a worker may take a tag the moment it is queued.
+            self.traces.forget(bundle_tag(k) for k in set(impacted) - set(report.changed))
         if not self.suppress_unchanged:
             await self._purge_unconditionally(count_only, report)
         report.seconds = applied.seconds + time.perf_counter() - started

@@ -1,12 +1,15 @@
-"""Produce inventory and price events to Kafka, keyed by SKU (so one SKU's events stay ordered)."""
+"""Produce inventory and price events to Kafka, keyed by SKU (so one SKU's events stay ordered),
+with the W3C trace context in the record headers when tracing is on (`invalidation.tracing`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
+from opentelemetry.trace import SpanKind
 
 from invalidation.events import Event, encode_event, topic_of
+from invalidation.tracing import record_headers, tracer, tracing_on
 from origin.core.kafka_security import KafkaSecurity
 
 
@@ -35,8 +38,25 @@ class EventProducer:
         await self._producer.stop()
 
     async def send(self, event: Event) -> None:
-        """Queue one event (delivery is confirmed by `flush`)."""
-        await self._producer.send(topic_of(event), encode_event(event), key=event.sku.encode())
+        """Queue one event (delivery is confirmed by `flush`). With tracing on, the record
+        carries the trace context of a ``shelfedge.event.produce`` span in its headers."""
+        topic = topic_of(event)
+        if not tracing_on():
+            await self._producer.send(topic, encode_event(event), key=event.sku.encode())
+            return
+        with tracer.start_as_current_span(
+            "shelfedge.event.produce",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": topic,
+                "shelfedge.event_id": event.event_id,
+                "shelfedge.sku": event.sku,
+            },
+        ):
+            await self._producer.send(
+                topic, encode_event(event), key=event.sku.encode(), headers=record_headers()
+            )
 
     async def send_all(self, events: Iterable[Event]) -> int:
         count = 0

@@ -35,10 +35,12 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
+from fragments.tags import key_of_bundle_tag
 from invalidation.errors import PurgeFailed, PurgerUnusable, PurgeUnavailable
 from invalidation.metrics import InvalidationMetrics, purge_status_class
 from invalidation.purgers.base import Purger
 from invalidation.ratelimit import TokenBucket
+from invalidation.tracing import PurgeTraces
 from origin.core import keys
 from origin.core.purge_queue import ParkedPurge, PendingPurge, PurgeQueue, park
 from origin.errors import StoreUnavailable
@@ -99,6 +101,7 @@ class PurgeWorker:
         bucket: TokenBucket | None = None,
         *,
         wake: asyncio.Event | None = None,
+        traces: PurgeTraces | None = None,
     ) -> None:
         """`wake` is set by the pipeline when it enqueued purges: the worker then skips the
         rest of its idle wait (purges go out right after the window commits)."""
@@ -108,6 +111,8 @@ class PurgeWorker:
         self.metrics = metrics
         self.bucket = bucket
         self.wake = wake or asyncio.Event()
+        self.traces = traces if traces is not None else PurgeTraces()
+        """The spans of the windows that queued tags (a purge span continues their trace)."""
         self.instance = uuid.uuid4().hex
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
@@ -155,8 +160,10 @@ class PurgeWorker:
         if splitting:
             self._splitting.pop()
             self.metrics.purge_split_requests.labels(self.purger.name).inc()
+        tags = [p.tag for p in pending]
         try:
-            await self.purger.purge([p.tag for p in pending])
+            with self.traces.purge_span(self.purger.name, tags):
+                await self.purger.purge(tags)
         except PurgeFailed as exc:
             await self._failed(pending, exc, stop, part_of_split=splitting)
             return True
@@ -230,6 +237,7 @@ class PurgeWorker:
             parked_at_ms=int(time.time() * 1000),
         )
         await park(self.redis, self.purger.name, [record], self.queue.timeout)
+        bundle = key_of_bundle_tag(record.tag)
         self.metrics.purges_parked.labels(self.purger.name, record.reason).inc()
         log.warning(
             "purge parked: purger=%s tag=%s reason=%s status=%s partition=%s detail=%s",
@@ -239,6 +247,7 @@ class PurgeWorker:
                 "event": "purge_parked",
                 "purger": self.purger.name,
                 "tag": record.tag,
+                "bundle_key": bundle.cache_key if bundle is not None else None,
                 "reason": record.reason,
                 "status": record.status,
                 "partition": record.partition,

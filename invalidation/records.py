@@ -11,6 +11,23 @@ from invalidation.events import SourceEvent, parse_event
 
 MAX_REASON_BYTES = 1024
 """The dead-letter reason header is cut to this many bytes (at a character boundary)."""
+REASON_CLASSES: tuple[tuple[str, str], ...] = (
+    ("unknown schema", "unknown_schema"),
+    ("empty record value", "tombstone"),
+    ("oversized event", "oversized"),
+    ("not JSON", "not_json"),
+    ("unknown sku", "unknown_sku"),
+)
+"""Reason prefixes and the class each names (metrics label, ``shelfedge dlq --reason``)."""
+
+
+def reason_class(reason: str) -> str:
+    """The short class of a dead-letter reason: ``unknown_schema``, ``tombstone``,
+    ``oversized``, ``not_json``, ``schema_violation``, ``unknown_sku`` or ``other``."""
+    for prefix, name in REASON_CLASSES:
+        if reason.startswith(prefix):
+            return name
+    return "schema_violation" if " schema violation: " in reason else "other"
 
 
 class Record(NamedTuple):
@@ -24,6 +41,8 @@ class Record(NamedTuple):
     value: bytes | None
     timestamp_ms: int
     """Producer (create-time) timestamp: the start of event -> purge latency."""
+    headers: tuple[tuple[str, bytes], ...] = ()
+    """Record headers (the producer's W3C trace context, a dead letter's source coordinates)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,15 +52,23 @@ class DeadLetter:
     record: Record
     reason: str
 
+    @property
+    def reason_class(self) -> str:
+        return reason_class(self.reason)
+
     def headers(self) -> list[tuple[str, bytes]]:
-        """Dead-letter topic headers: the source coordinates and the reason."""
+        """Dead-letter topic headers: the source coordinates, the reason and its class, and the
+        source record's own headers (its trace context) under their own names."""
         r = self.record
+        own = [(name, value) for name, value in r.headers if not name.startswith("shelfedge.")]
         return [
+            *own,
             ("shelfedge.source.topic", r.topic.encode()),
             ("shelfedge.source.partition", str(r.partition).encode()),
             ("shelfedge.source.offset", str(r.offset).encode()),
             ("shelfedge.source.timestamp", str(r.timestamp_ms).encode()),
             ("shelfedge.error.reason", _utf8_prefix(self.reason, MAX_REASON_BYTES)),
+            ("shelfedge.error.class", self.reason_class.encode()),
         ]
 
 

@@ -30,6 +30,7 @@ from invalidation.purgers.local_edge import LocalEdgePurger
 from invalidation.purgers.varnish import VarnishPurger
 from invalidation.ratelimit import CLOUDFLARE_PLANS, BucketSpec, TokenBucket
 from invalidation.settings import InvalidationSettings
+from invalidation.tracing import PurgeTraces
 from origin.core.builder import BundleBuilder
 from origin.core.purge_queue import PurgeQueue
 from origin.core.recompute import Recomputer
@@ -104,12 +105,14 @@ async def running_service(
         metrics = InvalidationMetrics.create()
         purgers = build_purgers(settings, http)
         wake = asyncio.Event()
+        traces = PurgeTraces()
         pipeline = InvalidationPipeline(
             EventApplier(redis),
             recomputer,
             [p.name for p, _ in purgers],
             suppress_unchanged=suppress_unchanged,
             on_enqueue=wake.set,
+            traces=traces,
         )
         consumer = InvalidationConsumer(
             ConsumerConfig(
@@ -131,6 +134,7 @@ async def running_service(
                 metrics,
                 bucket,
                 wake=wake,
+                traces=traces,
             )
             for purger, bucket in purgers
         ]

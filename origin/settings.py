@@ -55,7 +55,7 @@ class Settings:
     """Where the local edge fetches bundles from."""
     public_edge_url: str = "http://127.0.0.1:8700"
     """Where the storefront page includes slots from."""
-    segment_secret: str = DEV_SEGMENT_SECRET
+    segment_secret: str = field(default=DEV_SEGMENT_SECRET, repr=False)
     """HMAC key of the signed segment cookie (shared by origin and edge)."""
     redis_timeout_ms: int = 250
     """Per-command Redis timeout on request paths; beyond it the origin answers 503."""
@@ -63,11 +63,11 @@ class Settings:
     """Purgers whose queues a publication enqueues to (the consumer's `SHELFEDGE_PURGERS`)."""
     catalog_seed: int = 42
     catalog_skus: int = 5000
-    admin_tokens: Mapping[str, str] = field(default_factory=dict)
+    admin_tokens: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Bearer token -> role (viewer, editor, ingest), from SHELFEDGE_ADMIN_TOKENS. Viewers read
     the admin API, editors also write; ingest is a separate capability (catalog feeds,
     recommendation lists) that neither reads nor edits anything else."""
-    admin_token_names: Mapping[str, str] = field(default_factory=dict)
+    admin_token_names: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Bearer token -> the name audit entries record (``name=token:role``; default: a short
     fingerprint of the token, never the token)."""
     events_rate: float = 20.0

@@ -1,9 +1,10 @@
 """The ``shelfedge`` command line: the composition root of the project.
 
 It is the one module allowed to import every package (origin, invalidation, edge adapters) to
-wire them into processes; nothing imports it. Each sub-command reads the settings of its
-process kind once: the origin's (`origin.settings.Settings`) or the invalidation consumer's
-(`invalidation.settings.InvalidationSettings`); the dev supervisor reads both.
+wire them into processes; nothing imports it. Every process logs JSON lines (`shelfedge.logs`)
+and traces when an OTLP endpoint is configured (`shelfedge.tracing`). Each sub-command reads the
+settings of its process kind once: the origin's (`origin.settings.Settings`) or the invalidation
+consumer's (`invalidation.settings.InvalidationSettings`); the dev supervisor reads both.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from collections.abc import Sequence
 from invalidation.settings import InvalidationSettings
 from origin.errors import OriginError, SettingsError
 from origin.settings import Settings
+from shelfedge.dlq_command import add_dlq_parser
 from shelfedge.import_commands import add_catalog_parser
 from shelfedge.ingest_commands import add_lists_parser, add_segments_parser
+from shelfedge.logs import configure_logging
+from shelfedge.tracing import configure_tracing
 
-INVALIDATION_COMMANDS = ("consume", "events", "sell-out", "replay", "purges")
+INVALIDATION_COMMANDS = ("consume", "events", "sell-out", "replay", "purges", "dlq")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--from-timestamp", type=int, help="unix milliseconds")
     start.add_argument("--from-offset", type=int, help="offset in every partition")
     replay.add_argument("--dry-run", action="store_true", help="report, change and purge nothing")
+    canary = sub.add_parser(
+        "canary", help="move the canary product's price and time when the edge serves it"
+    )
+    canary.add_argument("--interval", type=float, default=30.0, help="seconds between rounds")
+    canary.add_argument("--timeout", type=float, default=60.0, help="seconds a round may wait")
+    canary.add_argument("--rounds", type=int, default=0, help="rounds to run (0 = forever)")
+    canary.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="Prometheus port (0 = none; default SHELFEDGE_CANARY_METRICS_PORT or 8602)",
+    )
+    add_dlq_parser(sub)
     purges = sub.add_parser("purges", help="list or re-drive the purges a CDN refused (parked)")
     purges_sub = purges.add_subparsers(dest="purges_command", required=True)
     parked = purges_sub.add_parser("parked", help="list parked purges")
@@ -72,13 +89,28 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    configure_logging()
     try:
+        configure_tracing(f"shelfedge-{args.command}")
         if args.command in INVALIDATION_COMMANDS:
             from shelfedge.invalidation_commands import run_invalidation_command
 
             consumer_settings = InvalidationSettings.from_env()
             return run_invalidation_command(args.command, args, consumer_settings)
         settings = Settings.from_env()
+        if args.command == "canary":
+            from shelfedge.canary_command import metrics_port_of, run_canary
+
+            return asyncio.run(
+                run_canary(
+                    settings,
+                    InvalidationSettings.from_env(),
+                    interval_s=args.interval,
+                    timeout_s=args.timeout,
+                    rounds=args.rounds,
+                    metrics_port=metrics_port_of(args.metrics_port),
+                )
+            )
         if args.command == "dev":
             from shelfedge.devstack import run_dev_stack
 

@@ -2,9 +2,11 @@
 
 Starts Redis and the Kafka-protocol broker (unless REDIS_URL / KAFKA_BOOTSTRAP_SERVERS point at
 running ones), creates the topics, loads the demo catalog, then runs the origin, the local edge,
-the invalidation consumer, the experiment event aggregator and a gentle demo event stream as
-child processes (each in its own process group, killed with the supervisor), prints the URLs
-to open and shows a live status view: events/s, consumer lag, edge cache hit ratio, purges.
+the invalidation consumer, the experiment event aggregator, a gentle demo event stream and the
+freshness canary (``shelfedge canary``, metrics on port 8602) as child processes (each in its
+own process group, killed with the supervisor), prints the URLs
+to open and shows a live status view: events/s, consumer lag, edge cache hit ratio, purges, and
+the canary's mean freshness and when it last saw its change at the edge.
 
 Without SHELFEDGE_ADMIN_TOKENS it makes a random editor token for this run (named ``dev``),
 hands it to the children and prints it once: the admin API's bearer token for local use.
@@ -33,11 +35,14 @@ from fragments import topics
 from invalidation.settings import InvalidationSettings
 from origin.settings import Settings
 from origin.web.serve import seed_command
+from shelfedge.canary_command import metrics_port_of
 from shelfedge.localstack import KafkaBroker, RedisServer, ensure_topics
 from shelfedge.localstack.process import ServiceProcess, log_tail, spawn
 
 READY_TIMEOUT = 45.0
 DEMO_EVENT_RATE = 20.0
+CANARY_INTERVAL_S = 15.0
+"""The freshness canary's round interval in the dev stack (its metrics: port 8602)."""
 
 
 @dataclass(slots=True)
@@ -115,6 +120,7 @@ def run_dev_stack(settings: Settings, consumer: InvalidationSettings) -> int:
                 ("consumer", ["consume"]),
                 ("aggregator", ["aggregate"]),
                 ("events", ["events", "--rate", str(DEMO_EVENT_RATE), "--duration", "0"]),
+                ("canary", ["canary", "--interval", str(CANARY_INTERVAL_S)]),
             ):
                 log = workdir / f"{name}.log"
                 children.append(
@@ -170,10 +176,21 @@ def _total(samples: list[tuple[str, dict[str, str], float]], name: str, **labels
     )
 
 
+def _canary_text(samples: list[tuple[str, dict[str, str], float]]) -> str:
+    """The canary's mean freshness and last success age (``-`` before its first round)."""
+    rounds = _total(samples, "shelfedge_canary_freshness_seconds_count")
+    last = _total(samples, "shelfedge_canary_last_success_timestamp_seconds")
+    if not rounds or not last:
+        return "-"
+    mean = _total(samples, "shelfedge_canary_freshness_seconds_sum") / rounds
+    return f"{mean:.2f}s ({time.time() - last:.0f}s ago)"
+
+
 def _status_loop(
     console: Console, settings: Settings, consumer_metrics_port: int, children: list[_Child]
 ) -> None:
     consumer_url = f"http://127.0.0.1:{consumer_metrics_port}/metrics"
+    canary_url = f"http://127.0.0.1:{metrics_port_of(None)}/metrics"
     edge_url = f"http://127.0.0.1:{settings.edge_port}/se/metrics"
     previous_events = 0.0
     previous_at = time.monotonic()
@@ -185,6 +202,7 @@ def _status_loop(
                     raise RuntimeError(f"{child.name} exited:\n{log_tail(child.log)}")
             c = _scrape(consumer_url)
             e = _scrape(edge_url)
+            k = _scrape(canary_url)
             now = time.monotonic()
             consumed = _total(c, "shelfedge_events_total", outcome="consumed")
             rate = (consumed - previous_events) / max(now - previous_at, 1e-6)
@@ -202,6 +220,7 @@ def _status_loop(
                 "slot requests",
                 "purges",
                 "purge queue",
+                "canary",
             ):
                 table.add_column(column, justify="right")
             table.add_row(
@@ -212,5 +231,6 @@ def _status_loop(
                 f"{total:.0f}",
                 f"{_total(c, 'shelfedge_purge_requests_total', outcome='ok'):.0f}",
                 f"{_total(c, 'shelfedge_purge_queue_depth'):.0f}",
+                _canary_text(k),
             )
             live.update(table, refresh=True)

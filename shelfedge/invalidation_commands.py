@@ -1,11 +1,10 @@
-"""Sub-commands of ``shelfedge`` for invalidation: consume, events, sell-out, replay (they speak
-Kafka) and purges (list and re-drive the purges a CDN refused)."""
+"""Sub-commands of ``shelfedge`` for invalidation: consume, events, sell-out, replay, dlq (they
+speak Kafka) and purges (list and re-drive the purges a CDN refused)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 import time
@@ -27,12 +26,12 @@ from origin.core.recompute import Recomputer
 from origin.core.redis_client import redis_client
 from origin.core.store import Store
 from origin.errors import SettingsError, UnknownEntity
+from shelfedge.dlq_command import run_dlq
 
 
 def run_invalidation_command(
     command: str, args: argparse.Namespace, settings: InvalidationSettings
 ) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         return _run(command, args, settings)
     except InvalidationError as exc:
@@ -53,6 +52,8 @@ def _run(command: str, args: argparse.Namespace, settings: InvalidationSettings)
         )
     if command == "purges":
         return asyncio.run(_purges(settings, args))
+    if command == "dlq":
+        return asyncio.run(run_dlq(settings, args))
     raise AssertionError(command)
 
 

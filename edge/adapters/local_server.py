@@ -11,7 +11,9 @@ comes from the origin's ``/v1/edge-config`` with stale-while-revalidate
 batches to the origin's ``/v1/events`` (`edge.adapters.event_batcher`), never on the response
 path. A thin adapter: decisions come from `edge.flow` and `edge.router`; `LocalTransport`
 carries the effects out (the in-memory `MemoryCacheStore` and the origin over httpx, whose
-errors become an unanswered `FetchResult`).
+errors become an unanswered `FetchResult`). With a tracer provider configured
+(``shelfedge.tracing``) a slot request is a span that continues the caller's ``traceparent`` and
+its origin fetch sends its own.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ import asyncio
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
 import httpx
 import uvicorn
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -69,6 +73,20 @@ _HOP_BY_HOP = {
 }  # fmt: skip
 _JSON = "application/json"
 _PROXIED_METHODS = ("GET", "POST", "HEAD", "PUT", "DELETE")
+_tracer = trace.get_tracer("shelfedge.edge")
+
+
+def _span(
+    name: str,
+    kind: SpanKind,
+    attributes: dict[str, str],
+    parent: Mapping[str, str] | None = None,
+) -> AbstractContextManager[object]:
+    """A span when a tracer provider is configured, else nothing (no tracing cost)."""
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return nullcontext()
+    context = propagate.extract(parent) if parent is not None else None
+    return _tracer.start_as_current_span(name, context=context, kind=kind, attributes=attributes)
 
 
 MAX_PROXY_BODY = 1024 * 1024
@@ -113,11 +131,14 @@ class LocalTransport:
         self.store.put(entry)
 
     async def origin_fetch(self, fetch: OriginFetch) -> FetchResult:
+        """Fetch from the origin, continuing the current trace (``traceparent``) when on."""
         headers = {"If-None-Match": fetch.if_none_match} if fetch.if_none_match else {}
-        try:
-            response = await self.client.get(self.origin_url + fetch.path, headers=headers)
-        except httpx.HTTPError as exc:
-            return FetchResult(0, error=f"{type(exc).__name__}: {exc}")
+        with _span("shelfedge.edge.origin_fetch", SpanKind.CLIENT, {"url.path": fetch.path}):
+            propagate.inject(headers)
+            try:
+                response = await self.client.get(self.origin_url + fetch.path, headers=headers)
+            except httpx.HTTPError as exc:
+                return FetchResult(0, error=f"{type(exc).__name__}: {exc}")
         return FetchResult(response.status_code, response.content)
 
 
@@ -249,6 +270,13 @@ async def dispatch(request: Request) -> Response:
 
 
 async def slot(request: Request, slot_id: str) -> Response:
+    with _span(
+        "shelfedge.edge.slot", SpanKind.SERVER, {"shelfedge.slot": slot_id}, request.headers
+    ):
+        return await _slot(request, slot_id)
+
+
+async def _slot(request: Request, slot_id: str) -> Response:
     edge: LocalEdge = request.app.state.edge
     req = SlotRequest(
         slot=slot_id,
@@ -407,6 +435,7 @@ def serve_edge(
         host=host,
         port=port,
         log_level="warning",
+        log_config=None,  # uvicorn logs through the root logger: JSON lines (shelfedge.logs)
         access_log=False,
         lifespan="on",
     )

@@ -188,6 +188,11 @@ def purge_parked_key(purger: str) -> str:
     return f"{NAMESPACE}:{{pk:{purger}}}:purgeparked"
 
 
+DLQ_REPLAYED_KEY = f"{NAMESPACE}:dlq:replayed"
+"""SET of dead-letter records already re-driven to their source topic, as
+``<dead-letter topic>:<partition>:<offset>`` (``shelfedge dlq replay`` skips them)."""
+
+
 # --- experiments (hash tag {x}) -------------------------------------------------------------------
 
 _EXPERIMENTS_SLOT = "{x}"

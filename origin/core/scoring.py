@@ -11,6 +11,9 @@
                1 otherwise. It depends on the stock *state*, never the count, so count-only
                noise does not reorder lists.
 
+The freshness canary's reserved product and segment (`origin.core.canary`) only meet each
+other: the canary product scores 0 outside the canary segment, every other product 0 inside it.
+
 Ties break by SKU so the list is a pure function of its inputs. Never performs I/O.
 """
 
@@ -20,6 +23,7 @@ from collections.abc import Iterable
 
 from fragments.cards import stock_state
 from fragments.slots import ScoringWeights
+from origin.core.canary import is_canary_pairing
 from origin.core.catalog import Product, Segment
 
 PRICE_MISS_FACTOR = 0.6
@@ -29,7 +33,7 @@ LOW_STOCK_FACTOR = 0.85
 def score(product: Product, segment: Segment, weights: ScoringWeights) -> float:
     """The product's score for a segment in a slot; 0.0 means 'not a candidate'."""
     state = stock_state(product.stock)
-    if state == "sold_out":
+    if state == "sold_out" or not is_canary_pairing(product, segment):
         return 0.0
     affinity = segment.category_affinity.get(product.category, segment.default_affinity)
     if not in_price_band(product.price_cents, segment):

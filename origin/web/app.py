@@ -12,6 +12,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -35,6 +36,7 @@ from origin.web.metrics import OriginMetrics
 from origin.web.openapi import openapi_document, openapi_json
 from origin.web.routes import bundles, catalog_imports, health, ingest, products, storefront
 from origin.web.state import OriginState
+from origin.web.tracing import TraceContextMiddleware
 
 HERE = Path(__file__).parent
 LOGIN_BURST = 10
@@ -105,7 +107,9 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
     ]
     if settings.env == "dev":  # the demo storefront signs segment cookies for anyone
         routes.append(Route("/", storefront.storefront))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(TraceContextMiddleware)]
+    )
     app.state.openapi = openapi_document()
     app.state.token_authority = TokenAuthority(settings.admin_tokens, settings.admin_token_names)
     app.state.admin = AdminState(

@@ -14,7 +14,7 @@ import uvicorn
 
 from fragments.slots import load_slots
 from origin.core.redis_client import redis_client
-from origin.core.seed import seed_demo
+from origin.core.seed import seed_canary, seed_demo
 from origin.core.segments_config import DEMO_SEGMENTS_FILE, load_segments_file
 from origin.core.store import Store
 from origin.errors import SettingsError
@@ -41,6 +41,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "host": settings.origin_host,
         "port": settings.origin_port,
         "log_level": "warning",
+        "log_config": None,  # uvicorn logs through the root logger: JSON lines (shelfedge.logs)
         "access_log": False,
         "lifespan": "on",
         "proxy_headers": bool(trusted),
@@ -53,20 +54,23 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 async def seed_command(settings: Settings, seed: int | None) -> int:
     client = redis_client(_redis_url(settings), timeout_ms=settings.redis_timeout_ms)
     try:
+        slots = load_slots()
         segments = load_segments_file(
             Path(settings.segments_file) if settings.segments_file else DEMO_SEGMENTS_FILE
         )
         report = await seed_demo(
             Store(client, 5.0),
-            load_slots(),
+            slots,
             settings.catalog_seed if seed is None else seed,
             settings.catalog_skus,
             segments,
         )
+        canary_bundles = await seed_canary(Store(client, 5.0), slots)
     finally:
         await client.aclose()
     print(
         f"seeded {report.products} products, {report.segments} segments, "
-        f"{report.bundles} bundles in {report.seconds:.1f}s"
+        f"{report.bundles} bundles in {report.seconds:.1f}s; the freshness canary's product and"
+        f" segment with {canary_bundles} bundles"
     )
     return 0

@@ -35,8 +35,13 @@ EXPECTED = {
         2,
     ),
     "bench.invalidation": (
-        ["pipeline/raw records/s", "event->purge p99 / window", "suppressed/unsuppressed purges"],
-        3,
+        [
+            "pipeline/raw records/s",
+            "event->purge p99 / window",
+            "suppressed/unsuppressed purges",
+            "traced/untraced records per CPU-second",
+        ],
+        4,
     ),
     "bench.ingest": (["import/raw-parse items/s", "1% re-import/full import seconds"], 4),
     "bench.wasm": (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from invalidation.events import InventoryEvent, encode_event
-from invalidation.records import DeadLetter, DecodedRecords, Record
+from invalidation.records import DeadLetter, DecodedRecords, Record, reason_class
 from tests.invalidation.support import WHEN
 
 RECORD = Record(
@@ -35,7 +35,31 @@ def test_headers_name_source_coordinates_and_reason(reason: str, expected_reason
         ("shelfedge.source.offset", b"1234567"),
         ("shelfedge.source.timestamp", b"1767225600000"),
         ("shelfedge.error.reason", expected_reason),
+        ("shelfedge.error.class", reason_class(reason).encode()),
     ]
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("unknown schema: no schema for topic 'x'", "unknown_schema"),
+        ("empty record value (tombstone)", "tombstone"),
+        ("oversized event: 20000 bytes > 16384", "oversized"),
+        ("not JSON: Expecting value", "not_json"),
+        ("price.v1 schema violation: Expected `int`, got `str` - at `$.price`", "schema_violation"),
+        ("unknown sku 'SKU-X': not in the catalog", "unknown_sku"),
+        ("something else", "other"),
+    ],
+)
+def test_reason_classes(reason: str, expected: str) -> None:
+    assert reason_class(reason) == expected
+
+
+def test_the_source_records_trace_context_travels_with_its_dead_letter() -> None:
+    traced = RECORD._replace(headers=(("traceparent", b"00-ab-cd-01"), ("shelfedge.x", b"y")))
+    headers = DeadLetter(traced, "not JSON: x").headers()
+    assert headers[0] == ("traceparent", b"00-ab-cd-01")
+    assert ("shelfedge.x", b"y") not in headers
 
 
 @pytest.mark.parametrize("prefix", [MAX_REASON - 1, MAX_REASON - 2, MAX_REASON - 3])

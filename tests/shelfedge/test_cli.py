@@ -51,7 +51,8 @@ async def test_seed_loads_the_catalog_and_builds_every_bundle(
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"seeded {SKUS} products, 7 segments, 42 bundles in ")
-    assert await redis_client.scard(keys.CATALOG_SKUS_KEY) == SKUS
+    assert "the freshness canary's product and segment with 6 bundles" in result.stdout
+    assert await redis_client.scard(keys.CATALOG_SKUS_KEY) == SKUS + 1, "the demo SKUs + canary"
     expected = generate_catalog(7, SKUS).products
     assert await _product(redis_client, expected[3].sku) == expected[3]
     hero = FragmentKey("home-hero", "tech-enthusiasts", "control", "de-DE")

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shelfedge.devstack import _canary_text
 from shelfedge.localstack import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,11 +47,13 @@ def _alive(pid: int) -> bool:
 @pytest.mark.timeout(180)
 def test_dev_stack_serves_slot_reflects_sell_out_and_stops_cleanly(tmp_path: Path) -> None:
     origin_port, edge_port, metrics_port = free_port(), free_port(), free_port()
+    canary_port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")}
     env.update(
         SHELFEDGE_ORIGIN_PORT=str(origin_port),
         SHELFEDGE_EDGE_PORT=str(edge_port),
         SHELFEDGE_CONSUMER_METRICS_PORT=str(metrics_port),
+        SHELFEDGE_CANARY_METRICS_PORT=str(canary_port),
         SHELFEDGE_CATALOG_SKUS="800",
         PYTHONUNBUFFERED="1",
         COLUMNS="120",
@@ -98,6 +101,20 @@ def test_dev_stack_serves_slot_reflects_sell_out_and_stops_cleanly(tmp_path: Pat
         else:
             pytest.fail(f"{sku} still shown 30 s after its sell-out event")
 
+        canary_metrics = f"http://127.0.0.1:{canary_port}/metrics"
+        deadline = time.monotonic() + 40
+        seen = ""
+        while time.monotonic() < deadline:
+            try:
+                seen = httpx.get(canary_metrics, timeout=5).text
+            except httpx.HTTPError as exc:
+                seen = repr(exc)
+            if re.search(r"^shelfedge_canary_freshness_seconds_count [1-9]", seen, re.M):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"the dev stack's freshness canary saw no round through in 40 s: {seen}")
+
         family = _children_of(dev.pid)
         assert len(family) >= 6, f"expected redis, broker and four services, got {family}"
     finally:
@@ -110,3 +127,14 @@ def test_dev_stack_serves_slot_reflects_sell_out_and_stops_cleanly(tmp_path: Pat
     while time.monotonic() < deadline and any(_alive(pid) for pid in family):
         time.sleep(0.2)
     assert not [pid for pid in family if _alive(pid)], "orphans left after Ctrl-C"
+
+
+def test_the_status_view_shows_the_canary_once_it_has_a_round() -> None:
+    assert _canary_text([]) == "-"
+    now = time.time()
+    samples: list[tuple[str, dict[str, str], float]] = [
+        ("shelfedge_canary_freshness_seconds_count", {}, 2.0),
+        ("shelfedge_canary_freshness_seconds_sum", {}, 0.5),
+        ("shelfedge_canary_last_success_timestamp_seconds", {}, now - 3),
+    ]
+    assert _canary_text(samples).startswith("0.25s (3s ago)")

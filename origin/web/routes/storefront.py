@@ -16,12 +16,12 @@ import time
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from fragments.segment_cookie import COOKIE_NAME, sign_segment
+from fragments.segment_cookie import COOKIE_NAME, VISITOR_COOKIE, sign_segment
+from origin.core.canary import RESERVED_SEGMENTS
 from origin.errors import StoreUnavailable
 from origin.web.state import OriginState
 
 SEGMENT_COOKIE_TTL = 30 * 24 * 3600
-VISITOR_COOKIE = "se_vid"
 """The edge's visitor cookie (`edge.context`): the segment cookie is bound to its value."""
 VISITOR_COOKIE_TTL = 365 * 24 * 3600
 _VISITOR_ID = re.compile(r"[0-9a-f]{32}")
@@ -30,7 +30,7 @@ _VISITOR_ID = re.compile(r"[0-9a-f]{32}")
 async def storefront(request: Request) -> Response:
     state: OriginState = request.app.state.origin
     try:
-        segments = await state.store.segments()
+        segments = [s for s in await state.store.segments() if s.id not in RESERVED_SEGMENTS]
     except StoreUnavailable:
         segments = []
     persona = request.query_params.get("persona")
