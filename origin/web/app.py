@@ -19,6 +19,7 @@ from fragments.slots import SlotCatalog, load_slots
 from origin.core.redis_client import redis_client
 from origin.core.store import Store
 from origin.events.sink import EventSink, KafkaEventSink, NoKafkaSink
+from origin.experiments.templates import TemplateCheck
 from origin.settings import Settings
 from origin.web.admin import routes as admin_routes
 from origin.web.admin.session import AdminSessions
@@ -32,6 +33,7 @@ from origin.web.experiments.state import create_experiments_state
 from origin.web.metrics import OriginMetrics
 from origin.web.openapi import openapi_document, openapi_json
 from origin.web.routes import bundles, health, products, storefront
+from origin.web.routing import one_route_per_path
 from origin.web.state import OriginState
 
 HERE = Path(__file__).parent
@@ -80,8 +82,10 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
         Route("/static/img/{name}.svg", storefront.placeholder_image),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.openapi = openapi_document()
+    app = Starlette(routes=one_route_per_path(routes), lifespan=lifespan)
+    app.state.openapi = openapi_document(
+        slots=list(slot_catalog.slots), templates=TemplateCheck().names
+    )
     app.state.token_authority = TokenAuthority(settings.admin_tokens, settings.admin_token_names)
     app.state.admin = AdminState(
         AdminSessions(
