@@ -200,7 +200,7 @@ class _Reader:
     def integer(self, d: Mapping[str, Any], name: str, default: int | None, where: str = "") -> int:
         """A whole number (``3`` or ``3.0``); ``3.5``, strings and booleans are problems."""
         value = d.get(name, default)
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, float) and value.is_integer():  # never inf or nan
             return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             self.problems[where + name] = (
@@ -252,9 +252,21 @@ def config_to_json(config: EdgeExperimentConfig) -> str:
 
 
 def config_from_json(text: str | bytes) -> EdgeExperimentConfig:
-    doc = json.loads(text)
+    """The published configuration from its JSON; ExperimentInvalid names what is malformed
+    (ValueError when the text is not JSON at all)."""
+    try:
+        doc = json.loads(text)
+    except RecursionError as exc:
+        raise ExperimentInvalid({"config": "JSON nested too deeply"}) from exc
+    if not isinstance(doc, Mapping):
+        raise ExperimentInvalid({"config": "must be a JSON object with version and experiments"})
+    r = _Reader()
+    version = r.integer(doc, "version", None)
+    experiments = r.items(doc, "experiments")
+    if r.problems:
+        raise ExperimentInvalid({f"config.{k}": v for k, v in r.problems.items()})
     return EdgeExperimentConfig(
-        version=int(doc["version"]),
-        experiments=tuple(experiment_from_dict(e) for e in doc["experiments"]),
+        version=version,
+        experiments=tuple(experiment_from_dict(e) for e in experiments),
         preview_secret_hash=str(doc.get("preview_secret_hash", "")),
     )
