@@ -64,6 +64,7 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
             yield
         finally:
             await sink.close()
+            await app.state.experiments.aclose()
             await client.aclose()
 
     routes = [

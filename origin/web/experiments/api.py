@@ -140,8 +140,14 @@ async def preview_link(request: Request, who: Principal, s: ExperimentsState) ->
     variant = request.query_params.get("variant")
     if not variant or not is_id(variant):
         return problems.unprocessable({"variant": "required: the id of the variant to force"})
-    if variant not in (await s.service.get(request.path_params["key"])).variant_ids():
-        return problems.not_found("variant", variant)
+    known = (await s.service.get(request.path_params["key"])).variant_ids()
+    if variant not in known:  # a sub-resource that does not exist: 404, naming the choices
+        return problems.problem(
+            404,
+            "Not found",
+            f"unknown variant {variant!r}",
+            invalid={"variant": f"choose from {', '.join(known)}"},
+        )
     link = await s.service.preview_link(request.path_params["key"], variant, who, s.public_edge_url)
     urls = dict(link.slot_urls)
     return json_response(

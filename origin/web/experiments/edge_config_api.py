@@ -53,7 +53,8 @@ async def list_versions(request: Request, who: Principal, s: ExperimentsState) -
     """GET /v1/edge-config/versions"""
     current = await s.configs.current_version()
     versions = [v.to_dict() for v in await s.configs.versions()]
-    return json_response({"current": current, "versions": versions})
+    targets = [t.to_dict() for t in await s.targets.all()]
+    return json_response({"current": current, "versions": versions, "targets": targets})
 
 
 async def get_version(request: Request, who: Principal, s: ExperimentsState) -> Response:

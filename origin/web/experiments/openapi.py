@@ -212,7 +212,10 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
                 "summary": "Every published version (who, when, why), newest first",
                 "security": _SECURITY,
                 "responses": {
-                    "200": {"description": "{current, versions}", "content": _JSON},
+                    "200": {
+                        "description": "{current, versions, targets (the version each edge holds)}",
+                        "content": _JSON,
+                    },
                     **_AUTH,
                 },
             }
