@@ -96,7 +96,7 @@ def parse_query(query_string: str) -> dict[str, str]:
 def declared_length_fits(content_length: str | None, limit: int) -> None:
     """Refuse early (413) a body whose Content-Length is already over ``limit``."""
     declared = (content_length or "").strip()
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BadSeRequest(413, f"body over {limit} bytes")
 
 

@@ -56,7 +56,7 @@ async def read_json(request: Request, max_bytes: int = MAX_ADMIN_BODY) -> Any:
             )
         )
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise BadRequest(_too_large(max_bytes))
     body = b""
     async for chunk in request.stream():
