@@ -19,7 +19,7 @@ from fragments.ids import CONTROL_VARIANT, DEFAULT_LOCALE
 from origin.web.admin.openapi import SECURITY_SCHEME, TAG, TAG_DESCRIPTION, admin_operations
 from origin.web.events.openapi import event_operations
 from origin.web.experiments.openapi import experiment_operations
-from origin.web.schemas import ID, LOCALE, SKU, experiment_schema
+from origin.web.schemas import ID, LOCALE, SKU, experiment_example, experiment_schema
 
 _KEY_PARAMS: list[dict[str, Any]] = [
     {"name": "slot", "in": "path", "required": True, "schema": ID},
@@ -117,6 +117,12 @@ def openapi_document(
     }
     for path, methods in (extra or {}).items():
         paths.setdefault(path, {}).update(methods)
+    if slots:
+        create = paths["/v1/experiments"]["post"]["requestBody"]["content"]["application/json"]
+        paths["/v1/experiments"]["post"]["requestBody"]["content"]["application/json"] = {
+            **create,
+            "example": experiment_example(slots),
+        }
     return {
         "openapi": "3.1.0",
         "info": {"title": "shelfedge origin", "version": "1"},

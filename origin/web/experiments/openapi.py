@@ -40,10 +40,29 @@ _BODY_ERRORS = {
     "422": _err("Invalid experiment: invalid_params names each field and its fix"),
 }
 _EXPERIMENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Experiment"}}}
+_ACTIONS = ("start", "pause", "stop")
+
+
+def _links() -> dict[str, Any]:
+    """Where a response carrying an experiment (its key in the body, its version as ETag) leads:
+    schemathesis's stateful phase follows these to walk the lifecycle."""
+    key = {"path.key": "$response.body#/key"}
+    write = {**key, "header.If-Match": "$response.header.ETag"}
+    return {
+        "GetExperiment": {"operationId": "getExperiment", "parameters": key},
+        "UpdateExperiment": {"operationId": "updateExperiment", "parameters": write},
+        **{
+            f"{a.capitalize()}Experiment": {"operationId": f"{a}Experiment", "parameters": write}
+            for a in _ACTIONS
+        },
+    }
+
+
 _CHANGED = {
     "200": {
         "description": "The changed experiment (ETag: its new version)",
         "content": _EXPERIMENT,
+        "links": _links(),
     },
     "400": _err("If-Match is not a quoted version number"),
     "404": _err("Unknown experiment"),
@@ -57,6 +76,7 @@ _SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 def _transition(action: str, meaning: str) -> dict[str, Any]:
     return {
         "post": {
+            "operationId": f"{action}Experiment",
             "summary": f"{action.capitalize()} the experiment ({meaning}); publishes a config",
             "security": _SECURITY,
             "parameters": [_KEY, _IF_MATCH],
@@ -78,11 +98,16 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
                 },
             },
             "post": {
+                "operationId": "createExperiment",
                 "summary": "Create a draft experiment",
                 "security": _SECURITY,
                 "requestBody": {"required": True, "content": _EXPERIMENT},
                 "responses": {
-                    "201": {"description": "Created (ETag: version 1)", "content": _EXPERIMENT},
+                    "201": {
+                        "description": "Created (ETag: version 1)",
+                        "content": _EXPERIMENT,
+                        "links": _links(),
+                    },
                     "409": _err("The key is taken"),
                     **_BODY_ERRORS,
                     **_WRITE,
@@ -101,6 +126,7 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
         },
         "/v1/experiments/{key}": {
             "get": {
+                "operationId": "getExperiment",
                 "summary": "One experiment (ETag: its version)",
                 "security": _SECURITY,
                 "parameters": [_KEY],
@@ -112,6 +138,7 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
                 },
             },
             "put": {
+                "operationId": "updateExperiment",
                 "summary": "Replace an experiment's definition (status changes use the actions)",
                 "security": _SECURITY,
                 "parameters": [_KEY, _IF_MATCH],
