@@ -18,6 +18,7 @@ import json
 import os
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -52,6 +53,8 @@ from fragments.segment_cookie import sign_segment, verify_segment
 from fragments.slots import CachePolicy
 
 EXAMPLES = int(os.environ.get("SHELFEDGE_FUZZ_EXAMPLES", "300"))
+pytestmark = pytest.mark.timeout(max(120, EXAMPLES // 5))
+"""The suite's 120 s per test, stretched for long runs (about 5 ms an example, worst case)."""
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
