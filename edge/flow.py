@@ -7,13 +7,17 @@ exposure to report. `revalidate` is the background flow. `drive_sync` and `drive
 only code that runs a flow: they carry each effect out on a transport (`edge.transport.Transport`
 or `AsyncTransport`) and time the core's own CPU share (the time spent inside the generator),
 which the response reports in ``Server-Timing``.
+
+A request in preview mode (it carries the valid QA preview token, ``sx_token``) also gets
+``X-Shelfedge-Config-Version``: the experiment config version that decided it, so QA can tell when
+a publication reached this edge. Shoppers never get it (the disclosure rule).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from edge.assemble import assemble
@@ -35,6 +39,7 @@ from edge.router import (
     RouteInput,
     encode_sticky,
     parse_sticky,
+    preview_grant,
     route,
 )
 from edge.transport import (
@@ -125,8 +130,23 @@ class Exposure:
         )
 
 
+CONFIG_VERSION_HEADER = "X-Shelfedge-Config-Version"
+"""The serving experiment config version; debug-mode and preview responses only."""
+
+
 def handle_slot(req: SlotRequest, config: EdgeConfig) -> Flow[EdgeResponse]:
     """Context -> route -> cache -> rerank -> assemble, for one slot request."""
+    response = yield from _handle_slot(req, config)
+    token = req.query.get(PREVIEW_TOKEN_PARAM) or parse_cookies(req.headers.get("cookie")).get(
+        PREVIEW_COOKIE
+    )
+    if not config.debug_headers and preview_grant(token, config.experiments, req.now) is None:
+        return response
+    version = (CONFIG_VERSION_HEADER, str(config.experiments.version))
+    return replace(response, headers=(*response.headers, version))
+
+
+def _handle_slot(req: SlotRequest, config: EdgeConfig) -> Flow[EdgeResponse]:
     cookies = parse_cookies(req.headers.get("cookie"))
     ctx = read_context(
         req.headers,

@@ -105,7 +105,7 @@ def parse_query(query_string: str) -> dict[str, str]:
 def declared_length_fits(content_length: str | None, limit: int) -> None:
     """Refuse early (413) a body whose Content-Length is already over ``limit``."""
     declared = (content_length or "").strip()
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BadSeRequest(413, f"body over {limit} bytes")
 
 
@@ -141,6 +141,8 @@ def parse_purge_body(body: bytes) -> tuple[str, ...]:
         doc = json.loads(body)
     except ValueError as exc:
         raise BadSeRequest(400, f'expected {{"tags": [...]}}: {exc}') from exc
+    except RecursionError as exc:
+        raise BadSeRequest(400, 'expected {"tags": [...]}: JSON nested too deeply') from exc
     tags = doc.get("tags") if isinstance(doc, dict) else None
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise BadSeRequest(400, "expected {\"tags\": [...]}: 'tags' must be a list of strings")
@@ -155,6 +157,8 @@ def parse_beacon_body(body: bytes) -> Any:
         return json.loads(body)
     except ValueError as exc:
         raise BadSeRequest(400, f'expected {{"events": [...]}}: {exc}') from exc
+    except RecursionError as exc:
+        raise BadSeRequest(400, 'expected {"events": [...]}: JSON nested too deeply') from exc
 
 
 def purge_authorized(required_token: str | None, authorization: str | None) -> bool:

@@ -182,6 +182,8 @@ def decode_bundle(data: bytes | str) -> Bundle:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BundleFormatError(f"bundle is not JSON: {exc}") from exc
+    except RecursionError as exc:  # nesting deeper than the interpreter's recursion limit
+        raise BundleFormatError("bundle is not JSON a bundle can be: nested too deeply") from exc
     if not isinstance(doc, dict):
         raise BundleFormatError("bundle must be a JSON object")
     if doc.get("v") != WIRE_VERSION:
@@ -210,7 +212,8 @@ def decode_bundle(data: bytes | str) -> Bundle:
         )
     except BundleFormatError:
         raise
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        # OverflowError: an integer too large for a float (a score or a timestamp)
         raise BundleFormatError(f"malformed v1 bundle: {exc!r}") from exc
 
 

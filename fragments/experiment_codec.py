@@ -144,13 +144,13 @@ def experiment_from_dict(d: Mapping[str, Any]) -> Experiment:
         ),
         coverage=r.number(d, "coverage", 1.0),
         hash_seed=r.text(d, "hash_seed"),
-        hash_version=int(r.number(d, "hash_version", 2)),
-        bucket_version=int(r.number(d, "bucket_version", 0)),
+        hash_version=r.integer(d, "hash_version", 2),
+        bucket_version=r.integer(d, "bucket_version", 0),
         namespace=namespace,
         holdout=r.number(d, "holdout", 0.0),
         starts_at=r.optional_number(d, "starts_at"),
         ends_at=r.optional_number(d, "ends_at"),
-        version=int(r.number(d, "version", 1)),
+        version=r.integer(d, "version", 1),
         analysis=_analysis_from_dict(r, r.mapping(d, "analysis")),
     )
     if r.problems:
@@ -217,6 +217,25 @@ class _Reader:
             return 0.0
         return float(value)
 
+    def integer(self, d: Mapping[str, Any], name: str, default: int | None, where: str = "") -> int:
+        """A whole number (``3`` or ``3.0``); ``3.5``, strings and booleans are problems."""
+        value = d.get(name, default)
+        if isinstance(value, float) and value.is_integer():  # never inf or nan
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problems[where + name] = (
+                "required integer" if value is None else "must be an integer"
+            )
+            return 0
+        return value
+
+    def flag(self, d: Mapping[str, Any], name: str, where: str = "") -> bool:
+        value = d.get(name, False)
+        if not isinstance(value, bool):
+            self.problems[where + name] = "must be true or false"
+            return False
+        return value
+
     def optional_number(self, d: Mapping[str, Any], name: str, where: str = "") -> float | None:
         return None if d.get(name) is None else self.number(d, name, None, where)
 
@@ -229,10 +248,10 @@ def _changes_from_dict(r: _Reader, d: Mapping[str, Any], where: str) -> VariantC
         scoring=None
         if scoring is None
         else {str(k): r.number(scoring, k, None, where + "scoring.") for k in scoring},
-        shown=None if d.get("shown") is None else int(r.number(d, "shown", None, where)),
+        shown=None if d.get("shown") is None else r.integer(d, "shown", None, where),
         recency_boost=r.optional_number(d, "recency_boost", where),
         price_floor=r.optional_number(d, "price_floor", where),
-        origin_rendered=bool(d.get("origin_rendered", False)),
+        origin_rendered=r.flag(d, "origin_rendered", where),
     )
 
 
@@ -290,9 +309,21 @@ def _published(e: Experiment) -> dict[str, Any]:
 
 
 def config_from_json(text: str | bytes) -> EdgeExperimentConfig:
-    doc = json.loads(text)
+    """The published configuration from its JSON; ExperimentInvalid names what is malformed
+    (ValueError when the text is not JSON at all)."""
+    try:
+        doc = json.loads(text)
+    except RecursionError as exc:
+        raise ExperimentInvalid({"config": "JSON nested too deeply"}) from exc
+    if not isinstance(doc, Mapping):
+        raise ExperimentInvalid({"config": "must be a JSON object with version and experiments"})
+    r = _Reader()
+    version = r.integer(doc, "version", None)
+    experiments = r.items(doc, "experiments")
+    if r.problems:
+        raise ExperimentInvalid({f"config.{k}": v for k, v in r.problems.items()})
     return EdgeExperimentConfig(
-        version=int(doc["version"]),
-        experiments=tuple(experiment_from_dict(e) for e in doc["experiments"]),
+        version=version,
+        experiments=tuple(experiment_from_dict(e) for e in experiments),
         preview_secret_hash=str(doc.get("preview_secret_hash", "")),
     )

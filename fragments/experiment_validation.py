@@ -25,6 +25,15 @@ from fragments.experiments import (
 )
 from fragments.ids import CONTROL_VARIANT, check_id
 
+MIN_VARIANTS = 2
+"""An experiment compares control with at least one challenger."""
+SHOWN_RANGE = (1, 100)
+"""How many products a variant may show (inclusive)."""
+RECENCY_BOOST_MAX = 10.0
+"""A variant's recency boost lies in 0..this (inclusive)."""
+PRICE_FLOOR_MAX = 1.0
+"""A variant's price floor is a share of the price range, 0..this (inclusive)."""
+
 
 def validate(
     experiment: Experiment,
@@ -85,7 +94,7 @@ def validate(
 
 def _validate_variants(experiment: Experiment, problems: dict[str, str]) -> None:
     variants = experiment.variants
-    if len(variants) < 2:
+    if len(variants) < MIN_VARIANTS:
         problems["variants"] = "add at least two variants (control and one challenger)"
         return
     if variants[0].id != CONTROL_VARIANT:
@@ -101,8 +110,10 @@ def _validate_variants(experiment: Experiment, problems: dict[str, str]) -> None
         if v.weight < 0:
             problems[f"variants[{i}].weight"] = "weights cannot be negative"
         shown = v.changes.shown
-        if shown is not None and not 1 <= shown <= 100:
-            problems[f"variants[{i}].changes.shown"] = "show between 1 and 100 products"
+        if shown is not None and not SHOWN_RANGE[0] <= shown <= SHOWN_RANGE[1]:
+            problems[f"variants[{i}].changes.shown"] = (
+                f"show between {SHOWN_RANGE[0]} and {SHOWN_RANGE[1]} products"
+            )
     total = sum(v.weight for v in variants)
     if abs(total - 1.0) > WEIGHT_TOLERANCE:
         problems["variants.weight"] = (
@@ -132,10 +143,10 @@ def _validate_changes(
                 problems[f"{where}.scoring.{name}"] = (
                     f"use an exponent between 0 and {MAX_SCORING_EXPONENT:g}"
                 )
-        if c.recency_boost is not None and not 0.0 <= c.recency_boost <= 10.0:
-            problems[f"{where}.recency_boost"] = "use a boost between 0 and 10"
-        if c.price_floor is not None and not 0.0 <= c.price_floor <= 1.0:
-            problems[f"{where}.price_floor"] = "use a floor between 0 and 1"
+        if c.recency_boost is not None and not 0.0 <= c.recency_boost <= RECENCY_BOOST_MAX:
+            problems[f"{where}.recency_boost"] = f"use a boost between 0 and {RECENCY_BOOST_MAX:g}"
+        if c.price_floor is not None and not 0.0 <= c.price_floor <= PRICE_FLOOR_MAX:
+            problems[f"{where}.price_floor"] = f"use a floor between 0 and {PRICE_FLOOR_MAX:g}"
         if i == 0 and (
             c.changes_bundle
             or c.shown is not None

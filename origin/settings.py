@@ -96,6 +96,15 @@ class Settings:
     segments_file: str | None = None
     """Segments file (TOML, or JSON by its .json suffix) `shelfedge seed` and `shelfedge
     segments sync` read; None: the demo's segments (origin/core/demo_segments.toml)."""
+    kv_account_id: str | None = None
+    """Cloudflare account of the Workers KV namespace the published config is pushed to
+    (SHELFEDGE_KV_ACCOUNT_ID); None: no push (copy it by hand, docs/experiments.md)."""
+    kv_namespace_id: str | None = None
+    """That KV namespace (the Worker's ``CONFIG`` binding), SHELFEDGE_KV_NAMESPACE_ID."""
+    kv_api_token: str | None = field(default=None, repr=False)
+    """API token with "Workers KV Storage Write", SHELFEDGE_KV_API_TOKEN (never printed)."""
+    kv_api_base: str = "https://api.cloudflare.com/client/v4"
+    """SHELFEDGE_KV_API_BASE: Cloudflare's API (https in prod; tests point it at a fake)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -113,6 +122,7 @@ class Settings:
         origin_port = env_int(e, "SHELFEDGE_ORIGIN_PORT", 8600, 1, 65535)
         edge_port = env_int(e, "SHELFEDGE_EDGE_PORT", 8700, 1, 65535)
         tokens, names = _tokens(e)
+        kv = _kv(e, env)
         return cls(
             redis_url=env_url(e, "REDIS_URL", ("redis", "rediss", "unix")),
             kafka_bootstrap=env_bootstrap(e),
@@ -147,6 +157,10 @@ class Settings:
                 e, "SHELFEDGE_EDGE_DEBUG", ("0", "1"), "1" if env == "dev" else "0"
             )
             == "1",
+            kv_account_id=kv[0],
+            kv_namespace_id=kv[1],
+            kv_api_token=kv[2],
+            kv_api_base=kv[3],
         )
 
     def __repr__(self) -> str:
@@ -206,6 +220,25 @@ def _tokens(e: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
         roles[token] = role
         names[token] = name or token_fingerprint(token)
     return roles, names
+
+
+_KV_ID = re.compile(r"[A-Za-z0-9]{1,32}")
+
+
+def _kv(e: Mapping[str, str], env: str) -> tuple[str | None, str | None, str | None, str]:
+    """The Workers KV push settings: all three of account, namespace and token, or none."""
+    names = ("SHELFEDGE_KV_ACCOUNT_ID", "SHELFEDGE_KV_NAMESPACE_ID", "SHELFEDGE_KV_API_TOKEN")
+    account, namespace, token = (e.get(n) or None for n in names)
+    base = env_url(e, "SHELFEDGE_KV_API_BASE", ("https",) if env == "prod" else ("http", "https"))
+    base = base or "https://api.cloudflare.com/client/v4"
+    given = [n for n, v in zip(names, (account, namespace, token), strict=True) if v]
+    if given and len(given) != len(names):
+        missing = next(n for n in names if n not in given)
+        raise SettingsError(missing, f"set with {', '.join(given)} (all three or none)", None)
+    for name, value in ((names[0], account), (names[1], namespace)):
+        if value is not None and not _KV_ID.fullmatch(value):
+            raise SettingsError(name, "a Cloudflare id: 1-32 letters and digits", value[:40])
+    return account, namespace, token, base
 
 
 def token_fingerprint(token: str) -> str:

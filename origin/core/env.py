@@ -114,12 +114,13 @@ def redact_url(url: str) -> str:
 
 
 def redacted_repr(obj: Any, hidden: frozenset[str]) -> str:
-    """A dataclass repr with the `hidden` fields shown as ``<hidden>`` and every string that is
-    a URL with a password redacted (`redact_url`). Settings objects use it as their repr."""
+    """A dataclass repr with the `hidden` fields (and every field declared ``repr=False``) shown
+    as ``<hidden>`` and every string that is a URL with a password redacted (`redact_url`).
+    Settings objects use it as their repr."""
     shown: list[str] = []
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
-        if f.name in hidden:
+        if f.name in hidden or not f.repr:
             text = "<hidden>" if value else repr(value)
         elif isinstance(value, str) and "@" in value:
             text = repr(redact_url(value))

@@ -215,6 +215,10 @@ EDGE_CONFIG_CURRENT_KEY = f"{NAMESPACE}:{_EXPERIMENTS_SLOT}:edgeconfig:current"
 EDGE_CONFIG_META_KEY = f"{NAMESPACE}:{_EXPERIMENTS_SLOT}:edgeconfig:meta"
 """HASH: version number -> JSON of who published it, when and why (versions listing)."""
 
+EDGE_CONFIG_TARGETS_KEY = f"{NAMESPACE}:{_EXPERIMENTS_SLOT}:edgeconfig:targets"
+"""HASH: edge target name (e.g. ``workers-kv``) -> JSON `TargetState`: the config version the
+target holds, when it was written, and the last failed write (shown in the admin UI)."""
+
 PREVIEW_TOKEN_KEY = f"{NAMESPACE}:{_EXPERIMENTS_SLOT}:preview-token"
 """STRING: the current QA preview token (its SHA-256 is published in the edge config)."""
 

@@ -6,6 +6,8 @@ Modules (one concept each):
 - `config_store`: the published, immutable edge configuration versions and the current one;
 - `variants`: which bundle variants a published configuration needs (templates, scoring);
 - `publishing`: builds variant bundles, then publishes a new configuration version;
+- `kv_push`: writes each published version to Workers KV (the Worker's copy) and records
+  which version the target holds (`origin.core.edge_targets`);
 - `service`: the operations the API offers (create, update, start/pause/stop, publish,
   rollback, preview links), with validation against slots, segments, templates and the others;
 - `auth`: bearer tokens with roles (viewer reads, editor writes);
@@ -25,7 +27,9 @@ Exceptions (all `origin.errors.OriginError`)::
      ├── VersionMismatch          If-Match names a stale version (412; carries the current one)
      ├── TransitionNotAllowed     e.g. start a stopped experiment (409)
      ├── ConfigVersionNotFound    rollback to a version that was never published (404)
-     └── ConcurrentModification   the optimistic transaction kept losing (503, retriable)
+     ├── ConcurrentModification   the optimistic transaction kept losing (503, retriable)
+     └── EdgePushFailed           Workers KV refused or kept failing a config write (recorded,
+                                  never undoes the publication; `retriable` drives the retries)
 
 Importing this package imports nothing else: the app, the recomputer and the CLI import the
 modules they need. Nothing here logs a bearer token.

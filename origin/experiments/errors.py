@@ -55,3 +55,16 @@ class ConcurrentModification(ExperimentsError):
     """The optimistic transaction lost to other writers too many times in a row."""
 
     retriable = True
+
+
+class EdgePushFailed(ExperimentsError):
+    """Writing the published config to an edge target (Workers KV) failed.
+
+    `retriable` drives the writer's retry loop: True for 429, 5xx and transport errors, False
+    for any other answer (a wrong token or namespace does not heal by retrying). The message
+    names the status and the API's own error, never the token.
+    """
+
+    def __init__(self, message: str, retriable: bool) -> None:
+        self.retriable = retriable
+        super().__init__(message)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -92,6 +92,7 @@ class ExperimentService:
         publisher: Publisher,
         templates: TemplateCheck | None = None,
         clock: Callable[[], float] = time.time,
+        after_publish: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.experiments = experiments
         self.catalog = catalog
@@ -99,6 +100,8 @@ class ExperimentService:
         self.publisher = publisher
         self.templates = templates or TemplateCheck()
         self.clock = clock
+        self.after_publish = after_publish
+        """Called after every committed publication or rollback (e.g. the Workers KV push)."""
 
     # --- reads -------------------------------------------------------------------------
 
@@ -130,7 +133,7 @@ class ExperimentService:
             entry = self._entry(who, "create", None, new, None)
             return Commit(experiments=(new,), audit=((new.key, entry),))
 
-        commit = await self.experiments.transact(plan)
+        commit = await self._transact(plan)
         return Outcome(commit.experiments[0], None)
 
     async def update(
@@ -167,7 +170,7 @@ class ExperimentService:
             config, published = await self._publication(snap, snap.experiments, who, reason)
             return Commit(config=config, published=published)
 
-        commit = await self.experiments.transact(plan)
+        commit = await self._transact(plan)
         if commit.published is None:
             raise AssertionError("publish committed no version")
         return commit.published
@@ -192,7 +195,7 @@ class ExperimentService:
             published = self._published(config, who, f"rollback to {version}")
             return Commit(config=config, published=published)
 
-        commit = await self.experiments.transact(plan)
+        commit = await self._transact(plan)
         if commit.published is None:
             raise AssertionError("rollback committed no version")
         return commit.published
@@ -251,7 +254,7 @@ class ExperimentService:
             )
             return Commit(config=config, published=published, preview_token=token)
 
-        commit = await self.experiments.transact(plan)
+        commit = await self._transact(plan)
         if commit.published is None:
             raise AssertionError("rotation committed no version")
         return commit.published
@@ -273,10 +276,17 @@ class ExperimentService:
             outcome.append((fresh, config.version))
             return Commit(config=config, published=published, preview_token=fresh)
 
-        await self.experiments.transact(plan)
+        await self._transact(plan)
         return outcome[0]
 
     # --- internals ---------------------------------------------------------------------
+
+    async def _transact(self, plan: Callable[[Snapshot], Awaitable[Commit]]) -> Commit:
+        """Commit `plan`; when it published a version, hand it to `after_publish`."""
+        commit = await self.experiments.transact(plan)
+        if commit.published is not None and self.after_publish is not None:
+            await self.after_publish()
+        return commit
 
     async def _change(
         self,
@@ -304,7 +314,7 @@ class ExperimentService:
             entry = self._entry(who, action, current, new, config.version if config else None)
             return Commit((new,), ((key, entry),), config, published)
 
-        commit = await self.experiments.transact(plan)
+        commit = await self._transact(plan)
         return Outcome(commit.experiments[0], commit.config.version if commit.config else None)
 
     async def _validate(self, experiment: Experiment, snap: Snapshot) -> None:

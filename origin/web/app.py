@@ -23,6 +23,7 @@ from origin.core.token_bucket import RedisTokenBucket
 from origin.events.known import KnownExperiments, store_loader
 from origin.events.sink import EventSink, KafkaEventSink, NoKafkaSink
 from origin.experiments.store import ExperimentStore
+from origin.experiments.templates import TemplateCheck
 from origin.settings import Settings
 from origin.web.admin import routes as admin_routes
 from origin.web.admin.session import AdminSessions, SessionRevocations
@@ -35,6 +36,7 @@ from origin.web.experiments.state import create_experiments_state
 from origin.web.metrics import OriginMetrics
 from origin.web.openapi import openapi_document, openapi_json
 from origin.web.routes import bundles, catalog_imports, health, ingest, products, storefront
+from origin.web.routing import one_route_per_path
 from origin.web.state import OriginState
 from origin.web.tracing import TraceContextMiddleware
 
@@ -85,6 +87,7 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
             yield
         finally:
             await sink.close()
+            await app.state.experiments.aclose()
             await client.aclose()
 
     routes = [
@@ -108,9 +111,13 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
     if settings.env == "dev":  # the demo storefront signs segment cookies for anyone
         routes.append(Route("/", storefront.storefront))
     app = Starlette(
-        routes=routes, lifespan=lifespan, middleware=[Middleware(TraceContextMiddleware)]
+        routes=one_route_per_path(routes),
+        lifespan=lifespan,
+        middleware=[Middleware(TraceContextMiddleware)],
     )
-    app.state.openapi = openapi_document()
+    app.state.openapi = openapi_document(
+        slots=list(slot_catalog.slots), templates=TemplateCheck().names
+    )
     app.state.token_authority = TokenAuthority(settings.admin_tokens, settings.admin_token_names)
     app.state.admin = AdminState(
         AdminSessions(

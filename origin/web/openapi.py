@@ -1,27 +1,33 @@
 """The origin's OpenAPI 3.1 document, built from the same route table the app serves.
 
-`operations` describes each (method, path); `openapi_document` assembles the document and
-`tests/origin/web/test_openapi.py` checks it matches the app's routes both ways.
+`operations` describes each (method, path); `openapi_document` assembles the document. Parameter
+and body schemas come from `origin.web.schemas`, which takes them from the validators. Tests:
+`tests/origin/web/test_openapi.py` checks the document matches the app's routes both ways, and
+`tests/origin/web/test_contract.py` runs schemathesis (every check, stateful phase included)
+against a running origin.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from fragments.ids import CONTROL_VARIANT, DEFAULT_LOCALE
 from origin.web.admin.openapi import SECURITY_SCHEME, TAG, TAG_DESCRIPTION, admin_operations
 from origin.web.catalog_openapi import catalog_operations
 from origin.web.events.openapi import event_operations
-from origin.web.experiments.openapi import EXPERIMENT_SCHEMA, experiment_operations
+from origin.web.experiments.openapi import experiment_operations
 from origin.web.routes.ingest import ingest_operations
+from origin.web.schemas import ID, LOCALE, SKU, experiment_example, experiment_schema
 
 _KEY_PARAMS: list[dict[str, Any]] = [
-    {"name": "slot", "in": "path", "required": True, "schema": {"type": "string"}},
-    {"name": "segment", "in": "query", "required": True, "schema": {"type": "string"}},
-    {"name": "variant", "in": "query", "schema": {"type": "string", "default": "control"}},
-    {"name": "locale", "in": "query", "schema": {"type": "string", "default": "en-US"}},
+    {"name": "slot", "in": "path", "required": True, "schema": ID},
+    {"name": "segment", "in": "query", "required": True, "schema": ID},
+    {"name": "variant", "in": "query", "schema": {**ID, "default": CONTROL_VARIANT}},
+    {"name": "locale", "in": "query", "schema": {**LOCALE, "default": DEFAULT_LOCALE}},
     {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
 ]
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -63,9 +69,7 @@ def operations() -> dict[str, dict[str, dict[str, Any]]]:
         "/v1/products/{sku}": {
             "get": {
                 "summary": "One product document",
-                "parameters": [
-                    {"name": "sku", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
+                "parameters": [{"name": "sku", "in": "path", "required": True, "schema": SKU}],
                 "responses": {"200": {"description": "Product JSON"}, **_ERRORS},
             }
         },
@@ -100,7 +104,13 @@ def operations() -> dict[str, dict[str, dict[str, Any]]]:
     }
 
 
-def openapi_document(extra: dict[str, dict[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
+def openapi_document(
+    *,
+    slots: Sequence[str],
+    templates: Sequence[str],
+    extra: dict[str, dict[str, dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """The document for an origin serving `slots`, whose variants may choose `templates`."""
     paths = {
         **operations(),
         **experiment_operations(),
@@ -111,6 +121,12 @@ def openapi_document(extra: dict[str, dict[str, dict[str, Any]]] | None = None) 
     }
     for path, methods in (extra or {}).items():
         paths.setdefault(path, {}).update(methods)
+    if slots:
+        create = paths["/v1/experiments"]["post"]["requestBody"]["content"]["application/json"]
+        paths["/v1/experiments"]["post"]["requestBody"]["content"]["application/json"] = {
+            **create,
+            "example": experiment_example(slots),
+        }
     return {
         "openapi": "3.1.0",
         "info": {"title": "shelfedge origin", "version": "1"},
@@ -122,7 +138,7 @@ def openapi_document(extra: dict[str, dict[str, dict[str, Any]]] | None = None) 
                 "adminSession": SECURITY_SCHEME,
             },
             "schemas": {
-                "Experiment": EXPERIMENT_SCHEMA,
+                "Experiment": experiment_schema(slots, templates),
                 "Problem": {
                     "type": "object",
                     "required": ["type", "title", "status", "detail"],

@@ -150,7 +150,7 @@ def transition(action: Action) -> Handler:
         if action == "stop" and ctx.form.get("confirmed") != "yes":
             return redirect(f"/admin/experiments/{ctx.key}/stop")
         version = ctx.form.get("version", "")
-        if not version.isdigit() or len(version) > 9:
+        if not (version.isascii() and version.isdigit()) or len(version) > 9:
             return error_page(
                 ctx.request, 400, "Reload the page", "The form lost its version.", ctx.session
             )
@@ -217,8 +217,9 @@ async def _row_op(
     op = ctx.form.get("op", "save")
     if op == "add-variant":
         return await _edit_page(ctx, forms.with_variant_added(fields), stored)
-    if op.startswith("remove-variant-") and op.removeprefix("remove-variant-").isdigit():
-        index = int(op.removeprefix("remove-variant-"))
+    removed = op.removeprefix("remove-variant-")
+    if op != removed and removed.isascii() and removed.isdigit() and len(removed) <= 3:
+        index = int(removed)
         return await _edit_page(ctx, forms.with_variant_removed(fields, index), stored)
     return None
 

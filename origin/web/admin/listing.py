@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from starlette.responses import Response
 
 from fragments.experiments import Experiment
+from origin.core.edge_targets import TargetState
 from origin.experiments.audit import AuditEntry
 from origin.web.admin.results_view import QuickResult, quick, results_view
 from origin.web.admin.web import Ctx, render
@@ -66,7 +67,45 @@ async def experiment_list(ctx: Ctx) -> Response:
         )
 
     rows = await asyncio.gather(*(row(e) for e in experiments))
-    return render(ctx.request, "list.html.j2", ctx.session, rows=rows)
+    current, targets = await asyncio.gather(
+        ctx.experiments.configs.current_version(), ctx.experiments.targets.all()
+    )
+    return render(
+        ctx.request,
+        "list.html.j2",
+        ctx.session,
+        rows=rows,
+        edge=EdgeView(current, tuple(_target_row(t, current) for t in targets)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRow:
+    """One edge target on the list page: the version it holds and whether it is behind."""
+
+    name: str
+    version: int
+    written: str
+    behind: bool
+    error: str
+    """The last failed write (version, when, why), "" when the last write succeeded."""
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeView:
+    current: int
+    """The version the origin serves at /v1/edge-config (0: nothing published)."""
+    targets: tuple[TargetRow, ...]
+
+
+def _target_row(t: TargetState, current: int) -> TargetRow:
+    error = ""
+    if t.failed_version is not None and t.failed_at is not None:
+        error = f"v{t.failed_version} failed {when(t.failed_at)}: {t.error}"
+    return TargetRow(
+        t.target, t.version, when(t.written_at) if t.written_at else "never", t.version < current,
+        error,
+    )  # fmt: skip
 
 
 async def results_page(ctx: Ctx) -> Response:

@@ -66,7 +66,9 @@ def admin_operations() -> dict[str, dict[str, dict[str, Any]]]:
             "responses": _responses(r.method, r.role, r.path),
         }
         if r.role != "none":
-            operation["security"] = [{"adminSession": []}]
+            # Anonymous requests are part of the contract: pages redirect them to the login
+            # form (303), /admin/validate answers 401.
+            operation["security"] = [{"adminSession": []}, {}]
         params = re.findall(r"\{([^}]+)\}", r.path)
         if params:
             operation["parameters"] = [

@@ -83,7 +83,7 @@ async def read_form(request: Request) -> ImmutableMultiDict[str, str]:
     if request.method != "POST":
         return ImmutableMultiDict()
     declared = request.headers.get("content-length", "")
-    too_large = declared.isdigit() and int(declared) > MAX_FORM_BYTES
+    too_large = declared.isascii() and declared.isdigit() and int(declared) > MAX_FORM_BYTES
     body = b""
     if not too_large:
         async for chunk in request.stream():

@@ -170,7 +170,7 @@ async def _known_only(
 
 async def _bounded_body(request: Request) -> bytes | None:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         return None
     body = b""
     async for chunk in request.stream():

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from origin.web.events.collector import MAX_BODY_BYTES, MAX_EVENTS
+from origin.web.schemas import event_batch_schema
+
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
@@ -11,9 +14,12 @@ def event_operations() -> dict[str, dict[str, dict[str, Any]]]:
     return {
         "/v1/events": {
             "post": {
-                "summary": "Edges report exposures and conversions ({events: [...]}, at most 500), "
-                "in batches signed with HMAC-SHA256",
-                "requestBody": {"required": True, "content": {"application/json": {}}},
+                "summary": f"Edges report exposures and conversions ({{events: [...]}}, at most "
+                f"{MAX_EVENTS}), in batches signed with HMAC-SHA256",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": event_batch_schema(MAX_EVENTS)}},
+                },
                 "responses": {
                     "202": {"description": "Every event was acknowledged by Kafka"},
                     "400": {"description": "Malformed event (names it)", "content": _PROBLEM},
@@ -23,7 +29,8 @@ def event_operations() -> dict[str, dict[str, dict[str, Any]]]:
                         "content": _PROBLEM,
                     },
                     "413": {
-                        "description": "Body over 256 KiB or over 500 events",
+                        "description": f"Body over {MAX_BODY_BYTES} bytes or over {MAX_EVENTS} "
+                        "events",
                         "content": _PROBLEM,
                     },
                     "429": {"description": "Rate limited (Retry-After)", "content": _PROBLEM},

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from fragments.experiment_codec import experiment_from_dict, experiment_to_dict
 from fragments.experiments import Experiment
 from fragments.headers import etag_matches
+from fragments.ids import is_id
 from origin.experiments.principal import Principal, Role
 from origin.experiments.service import ACTIONS, PREVIEW_TTL_S, Action, Outcome
 from origin.web import problems
@@ -31,9 +32,9 @@ from origin.web.experiments.http import (
     read_json,
 )
 from origin.web.experiments.state import ExperimentsState
+from origin.web.schemas import AUDIT_LIMIT_MAX, RESULT_GRANULARITIES, RESULT_METRICS
 
 Handler = Callable[[Request, Principal, ExperimentsState], Awaitable[Response]]
-AUDIT_LIMIT_MAX = 1000
 
 
 def guarded(role: Role, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -112,7 +113,7 @@ def _transition(action: Action) -> Handler:
 async def get_audit(request: Request, who: Principal, s: ExperimentsState) -> Response:
     """GET /v1/experiments/{key}/audit"""
     raw = request.query_params.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= AUDIT_LIMIT_MAX:
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= AUDIT_LIMIT_MAX):
         return problems.unprocessable({"limit": f"an integer in 1..{AUDIT_LIMIT_MAX}"})
     entries = await s.service.audit(request.path_params["key"], int(raw))
     return json_response({"entries": [e.to_dict() for e in entries]})
@@ -124,10 +125,10 @@ async def get_results(request: Request, who: Principal, s: ExperimentsState) -> 
     metric = q.get("metric", "purchase")
     granularity = q.get("granularity", "day")
     problems_found: dict[str, str] = {}
-    if metric not in ("purchase", "add_to_cart", "click"):
-        problems_found["metric"] = "one of purchase, add_to_cart, click"
-    if granularity not in ("day", "hour"):
-        problems_found["granularity"] = "day or hour"
+    if metric not in RESULT_METRICS:
+        problems_found["metric"] = f"one of {', '.join(RESULT_METRICS)}"
+    if granularity not in RESULT_GRANULARITIES:
+        problems_found["granularity"] = f"one of {', '.join(RESULT_GRANULARITIES)}"
     if problems_found:
         return problems.unprocessable(problems_found)
     doc = await s.results.results(request.path_params["key"], metric, granularity == "day")
@@ -137,8 +138,16 @@ async def get_results(request: Request, who: Principal, s: ExperimentsState) -> 
 async def preview_link(request: Request, who: Principal, s: ExperimentsState) -> Response:
     """POST /v1/experiments/{key}/preview-link?variant=<id>"""
     variant = request.query_params.get("variant")
-    if not variant:
-        return problems.unprocessable({"variant": "required: the variant to force"})
+    if not variant or not is_id(variant):
+        return problems.unprocessable({"variant": "required: the id of the variant to force"})
+    known = (await s.service.get(request.path_params["key"])).variant_ids()
+    if variant not in known:  # a sub-resource that does not exist: 404, naming the choices
+        return problems.problem(
+            404,
+            "Not found",
+            f"unknown variant {variant!r}",
+            invalid={"variant": f"choose from {', '.join(known)}"},
+        )
     ttl = request.query_params.get("ttl", "")
     if ttl and not (ttl.isdigit() and len(ttl) < 8):
         return problems.unprocessable({"ttl": "seconds the link forces the variant (60..604800)"})

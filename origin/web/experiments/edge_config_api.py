@@ -32,6 +32,7 @@ from origin.web.auth import TokenAuthority
 from origin.web.experiments.api import guarded
 from origin.web.experiments.http import etag, json_response
 from origin.web.experiments.state import ExperimentsState
+from origin.web.schemas import MAX_VERSION_DIGITS
 
 EDGE_CONFIG_CACHE_CONTROL = "private, max-age=5, stale-while-revalidate=30"
 EDGE_CONFIG_MEDIA_TYPE = "application/vnd.shelfedge.edge-config+json"
@@ -83,13 +84,14 @@ async def list_versions(request: Request, who: Principal, s: ExperimentsState) -
     """GET /v1/edge-config/versions"""
     current = await s.configs.current_version()
     versions = [v.to_dict() for v in await s.configs.versions()]
-    return json_response({"current": current, "versions": versions})
+    targets = [t.to_dict() for t in await s.targets.all()]
+    return json_response({"current": current, "versions": versions, "targets": targets})
 
 
 async def get_version(request: Request, who: Principal, s: ExperimentsState) -> Response:
     """GET /v1/edge-config/versions/{version}"""
     raw = request.path_params["version"]
-    text = await s.configs.version_json(int(raw)) if raw.isdigit() and len(raw) < 12 else None
+    text = await s.configs.version_json(int(raw)) if _is_version(raw) else None
     if text is None:
         return problems.not_found("version", raw)
     return Response(
@@ -101,10 +103,14 @@ async def get_version(request: Request, who: Principal, s: ExperimentsState) -> 
 async def rollback(request: Request, who: Principal, s: ExperimentsState) -> Response:
     """POST /v1/edge-config/rollback/{version}"""
     raw = request.path_params["version"]
-    if not raw.isdigit() or len(raw) >= 12:
-        return problems.unprocessable({"version": "a published version number"})
+    if not _is_version(raw):
+        return problems.unprocessable({"version": "a published version number (1 or more)"})
     published = await s.service.rollback(int(raw), who)
     return json_response(published.to_dict(), 201)
+
+
+def _is_version(raw: str) -> bool:
+    return raw.isascii() and raw.isdigit() and len(raw) <= MAX_VERSION_DIGITS and int(raw) >= 1
 
 
 async def rotate_preview_token(request: Request, who: Principal, s: ExperimentsState) -> Response:

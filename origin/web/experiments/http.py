@@ -28,6 +28,7 @@ from origin.experiments.errors import (
 )
 from origin.web import problems
 from origin.web.errors import BadRequest
+from origin.web.schemas import IF_MATCH
 
 MAX_ADMIN_BODY = 64 * 1024
 NO_STORE = {"Cache-Control": "no-store"}
@@ -44,9 +45,20 @@ def json_response(
 
 
 async def read_json(request: Request, max_bytes: int = MAX_ADMIN_BODY) -> Any:
-    """The request's JSON body; BadRequest (413 / 400) when it is too large or not JSON."""
+    """The request's JSON body; BadRequest 415 when declared as another media type, 413 when
+    too large, 400 when not JSON."""
+    media_type = request.headers.get("content-type", "application/json").partition(";")[0]
+    if media_type.strip().lower() not in ("application/json", ""):
+        raise BadRequest(
+            problems.problem(
+                415,
+                "Unsupported media type",
+                f"send the body as application/json, not {media_type[:60]!r}",
+                invalid={"Content-Type": "application/json"},
+            )
+        )
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise BadRequest(_too_large(max_bytes))
     body = b""
     async for chunk in request.stream():
@@ -82,8 +94,8 @@ def if_match(request: Request) -> int:
                 invalid={"If-Match": "required: the experiment version you edited"},
             )
         )
-    value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isascii() or not value.isdigit() or len(value) > 12:
+    match = IF_MATCH.fullmatch(raw.strip())
+    if match is None:
         raise BadRequest(
             problems.problem(
                 400,
@@ -92,7 +104,7 @@ def if_match(request: Request) -> int:
                 invalid={"If-Match": 'use the ETag from GET, e.g. "3"'},
             )
         )
-    return int(value)
+    return int(match.group(1))
 
 
 def error_response(exc: Exception) -> Response:

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fragments.ids import ID_PATTERN, anchored
+from origin.web.schemas import (
+    AUDIT_LIMIT_MAX,
+    ID,
+    IF_MATCH_SCHEMA,
+    RESULT_GRANULARITIES,
+    RESULT_METRICS,
+    VERSION,
+)
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _JSON: dict[str, Any] = {"application/json": {}}
@@ -17,20 +24,47 @@ def _err(description: str) -> dict[str, Any]:
 
 _AUTH = {"401": _err("Missing or unknown bearer token"), "503": _err("Redis unavailable")}
 _WRITE = {**_AUTH, "403": _err("A viewer token cannot write")}
-_KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
+_KEY = {"name": "key", "in": "path", "required": True, "schema": ID}
 _IF_MATCH = {
     "name": "If-Match",
     "in": "header",
     "required": True,
     "description": 'The version you edited, as returned in ETag (e.g. "3")',
-    "schema": {"type": "string"},
+    "schema": IF_MATCH_SCHEMA,
+}
+_VERSION = {"name": "version", "in": "path", "required": True, "schema": VERSION}
+_BODY_ERRORS = {
+    "400": _err("The body is not JSON"),
+    "413": _err("Body too large"),
+    "415": _err("The body is not application/json"),
+    "422": _err("Invalid experiment: invalid_params names each field and its fix"),
 }
 _EXPERIMENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Experiment"}}}
+_ACTIONS = ("start", "pause", "stop")
+
+
+def _links() -> dict[str, Any]:
+    """Where a response carrying an experiment (its key in the body, its version as ETag) leads:
+    schemathesis's stateful phase follows these to walk the lifecycle."""
+    key = {"path.key": "$response.body#/key"}
+    write = {**key, "header.If-Match": "$response.header.ETag"}
+    return {
+        "GetExperiment": {"operationId": "getExperiment", "parameters": key},
+        "UpdateExperiment": {"operationId": "updateExperiment", "parameters": write},
+        **{
+            f"{a.capitalize()}Experiment": {"operationId": f"{a}Experiment", "parameters": write}
+            for a in _ACTIONS
+        },
+    }
+
+
 _CHANGED = {
     "200": {
         "description": "The changed experiment (ETag: its new version)",
         "content": _EXPERIMENT,
+        "links": _links(),
     },
+    "400": _err("If-Match is not a quoted version number"),
     "404": _err("Unknown experiment"),
     "412": _err("If-Match is stale (current_version says the current one)"),
     "428": _err("If-Match is missing"),
@@ -42,6 +76,7 @@ _SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 def _transition(action: str, meaning: str) -> dict[str, Any]:
     return {
         "post": {
+            "operationId": f"{action}Experiment",
             "summary": f"{action.capitalize()} the experiment ({meaning}); publishes a config",
             "security": _SECURITY,
             "parameters": [_KEY, _IF_MATCH],
@@ -63,14 +98,18 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
                 },
             },
             "post": {
+                "operationId": "createExperiment",
                 "summary": "Create a draft experiment",
                 "security": _SECURITY,
                 "requestBody": {"required": True, "content": _EXPERIMENT},
                 "responses": {
-                    "201": {"description": "Created (ETag: version 1)", "content": _EXPERIMENT},
+                    "201": {
+                        "description": "Created (ETag: version 1)",
+                        "content": _EXPERIMENT,
+                        "links": _links(),
+                    },
                     "409": _err("The key is taken"),
-                    "413": _err("Body too large"),
-                    "422": _err("Invalid experiment: invalid_params names each field and fix"),
+                    **_BODY_ERRORS,
                     **_WRITE,
                 },
             },
@@ -87,6 +126,7 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
         },
         "/v1/experiments/{key}": {
             "get": {
+                "operationId": "getExperiment",
                 "summary": "One experiment (ETag: its version)",
                 "security": _SECURITY,
                 "parameters": [_KEY],
@@ -98,11 +138,12 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
                 },
             },
             "put": {
+                "operationId": "updateExperiment",
                 "summary": "Replace an experiment's definition (status changes use the actions)",
                 "security": _SECURITY,
                 "parameters": [_KEY, _IF_MATCH],
                 "requestBody": {"required": True, "content": _EXPERIMENT},
-                "responses": {**_CHANGED, "422": _err("Invalid experiment")},
+                "responses": {**_CHANGED, **_BODY_ERRORS},
             },
         },
         "/v1/experiments/{key}/start": _transition("start", "draft or paused -> running"),
@@ -114,10 +155,21 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
                 "security": _SECURITY,
                 "parameters": [
                     _KEY,
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 100}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": AUDIT_LIMIT_MAX,
+                            "default": 100,
+                        },
+                    },
                 ],
                 "responses": {
                     "200": {"description": "{entries: [...]}", "content": _JSON},
+                    "404": _err("Unknown experiment"),
+                    "422": _err("limit is not an integer in range"),
                     **_AUTH,
                 },
             }
@@ -135,13 +187,18 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
                     {
                         "name": "metric",
                         "in": "query",
-                        "schema": {"enum": ["purchase", "add_to_cart", "click"]},
+                        "schema": {"enum": list(RESULT_METRICS), "default": "purchase"},
                     },
-                    {"name": "granularity", "in": "query", "schema": {"enum": ["day", "hour"]}},
+                    {
+                        "name": "granularity",
+                        "in": "query",
+                        "schema": {"enum": list(RESULT_GRANULARITIES), "default": "day"},
+                    },
                 ],
                 "responses": {
                     "200": {"description": "Results", "content": _JSON},
                     "404": _err("Unknown experiment"),
+                    "422": _err("metric or granularity is not one of the listed values"),
                     **_AUTH,
                 },
             }
@@ -156,11 +213,13 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
                         "name": "variant",
                         "in": "query",
                         "required": True,
-                        "schema": {"type": "string"},
+                        "schema": ID,
                     },
                 ],
                 "responses": {
                     "200": {"description": "{url, slot_urls, config_version}", "content": _JSON},
+                    "404": _err("Unknown experiment or variant"),
+                    "422": _err("variant is missing or not a variant id"),
                     **_WRITE,
                 },
             }
@@ -201,7 +260,10 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
                 "summary": "Every published version (who, when, why), newest first",
                 "security": _SECURITY,
                 "responses": {
-                    "200": {"description": "{current, versions}", "content": _JSON},
+                    "200": {
+                        "description": "{current, versions, targets (the version each edge holds)}",
+                        "content": _JSON,
+                    },
                     **_AUTH,
                 },
             }
@@ -210,14 +272,7 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
             "get": {
                 "summary": "One published version as the edge received it",
                 "security": _SECURITY,
-                "parameters": [
-                    {
-                        "name": "version",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "integer"},
-                    }
-                ],
+                "parameters": [_VERSION],
                 "responses": {
                     "200": {"description": "EdgeExperimentConfig JSON"},
                     "404": _err("Never published"),
@@ -229,17 +284,11 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
             "post": {
                 "summary": "Make an earlier version current again (as a new version number)",
                 "security": _SECURITY,
-                "parameters": [
-                    {
-                        "name": "version",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "integer"},
-                    }
-                ],
+                "parameters": [_VERSION],
                 "responses": {
                     "201": {"description": "The new version", "content": _JSON},
                     "404": _err("Never published"),
+                    "422": _err("version is not a version number"),
                     **_WRITE,
                 },
             }
@@ -255,52 +304,3 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
             }
         },
     }
-
-
-EXPERIMENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["key", "name", "slots", "variants"],
-    "properties": {
-        "key": {"type": "string", "pattern": anchored(ID_PATTERN)},
-        "name": {"type": "string"},
-        "status": {"enum": ["draft", "running", "paused", "stopped"]},
-        "slots": {"type": "array", "items": {"type": "string"}},
-        "variants": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["id", "weight"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "name": {"type": "string"},
-                    "weight": {"type": "number"},
-                    "changes": {
-                        "type": "object",
-                        "properties": {
-                            "wrapper_template": {"type": "string"},
-                            "card_template": {"type": "string"},
-                            "scoring": {
-                                "type": "object",
-                                "additionalProperties": {"type": "number"},
-                            },
-                            "shown": {"type": "integer"},
-                            "recency_boost": {"type": "number"},
-                            "price_floor": {"type": "number"},
-                            "origin_rendered": {"type": "boolean"},
-                        },
-                    },
-                },
-            },
-        },
-        "targeting": {"type": "object"},
-        "coverage": {"type": "number"},
-        "hash_seed": {"type": "string"},
-        "hash_version": {"enum": [1, 2]},
-        "bucket_version": {"type": "integer"},
-        "namespace": {"type": ["object", "null"]},
-        "holdout": {"type": "number"},
-        "starts_at": {"type": ["number", "null"]},
-        "ends_at": {"type": ["number", "null"]},
-        "version": {"type": "integer", "readOnly": True},
-    },
-}

@@ -143,7 +143,7 @@ async def test_preview_link_token_hash_is_published_and_rotatable(api: httpx.Asy
     assert rotated.status_code == 201
     assert after.version == 3
     assert after.preview_secret_hash not in ("", config.preview_secret_hash)
-    assert unknown_variant.status_code == 422
+    assert unknown_variant.status_code == 404  # documented: an unknown variant is not found
     assert "compact" in unknown_variant.json()["invalid_params"][0]["reason"]
     assert no_variant.status_code == 422
 
