@@ -159,6 +159,14 @@ def handle_slot(req: SlotRequest, config: EdgeConfig) -> Flow[EdgeResponse]:
     return _response(200, html, status, ctx, assignment, cookies, revalidate_key, req.now, req.slot)
 
 
+def visitor_cookie(visitor_id: str) -> str:
+    """The ``Set-Cookie`` value that gives a new visitor their id."""
+    return (
+        f"{VISITOR_COOKIE}={visitor_id}; Max-Age={VISITOR_COOKIE_MAX_AGE}; Path=/; "
+        "HttpOnly; Secure; SameSite=Lax"
+    )
+
+
 def _route_input(
     req: SlotRequest, ctx: ShopperContext, locale: str, cookies: Mapping[str, str]
 ) -> RouteInput:
@@ -243,13 +251,7 @@ def _response(
     if assignment is not None and assignment.experiment is not None:
         headers.append(("X-Shelfedge-Experiment", f"{assignment.experiment};{assignment.reason}"))
     if ctx.new_visitor:
-        headers.append(
-            (
-                "Set-Cookie",
-                f"{VISITOR_COOKIE}={ctx.visitor_id}; Max-Age={VISITOR_COOKIE_MAX_AGE}; Path=/; "
-                "HttpOnly; Secure; SameSite=Lax",
-            )
-        )
+        headers.append(("Set-Cookie", visitor_cookie(ctx.visitor_id)))
     exposure = None
     if assignment is not None and assignment.experiment is not None and status == 200:
         if assignment.sticky_new:
