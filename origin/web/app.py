@@ -77,6 +77,8 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
         Route("/v1/events", post_events, methods=["POST"]),
         *admin_routes.routes(),
         Route("/", storefront.storefront),
+        Route("/products/{sku}", storefront.product_page),
+        Route("/cart", storefront.cart_page),
         Route("/static/img/{name}.svg", storefront.placeholder_image),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
