@@ -5,7 +5,9 @@ The ``/se/*`` surface is `edge.surface`'s (route table, bounded body reads, purg
 parsing); ``POST /se/purge`` is refused unless ``PURGE_TOKEN`` is set and sent as a Bearer token
 (local and dev runs: in production purges go through the zone's purge-by-tag API, which removes
 Cache API entries stored with a ``Cache-Tag`` header). ``/se/metrics`` is not served by the
-Worker; it and every other path are passed through to ``ORIGIN_URL``.
+Worker; it and every other path are passed through to ``ORIGIN_URL``. An HTML page answered
+to a GET is composed on its way through: its slot placeholders are filled with this shopper's
+slots as it streams (`edge.adapters.workers_compose`, over `edge.composer`).
 
 Experiments: the published configuration is read from the ``CONFIG`` KV namespace (key
 ``edge-config``, the JSON of `fragments.experiment_codec.config_to_json`, which the origin serves as
@@ -38,8 +40,11 @@ from js import Headers, caches  # type: ignore[import-not-found]
 from workers import Response, WorkerEntrypoint, fetch  # type: ignore[import-not-found]
 
 from edge import surface
+from edge.adapters import workers_compose
 from edge.browser_events import attribute
 from edge.cache import CacheEntry, RevalidationTracker, entry_from_bytes
+from edge.compose import Placeholder
+from edge.composer import PageRequest, page_visitor, slot_request
 from edge.config import EdgeConfig
 from edge.context import parse_cookies
 from edge.errors import BadSeRequest
@@ -50,7 +55,14 @@ from edge.event_buffer import (
     EventBuffer,
     encode_batch,
 )
-from edge.flow import SlotRequest, drive_async, handle_slot, revalidate, with_server_timing
+from edge.flow import (
+    EdgeResponse,
+    SlotRequest,
+    drive_async,
+    handle_slot,
+    revalidate,
+    with_server_timing,
+)
 from edge.transport import FetchResult, OriginFetch
 from fragments.bundle import encode_bundle
 from fragments.errors import BundleFormatError
@@ -267,6 +279,14 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         )
         transport = WorkersTransport(self.env)
         response, core_seconds = await drive_async(handle_slot(req, config), transport)
+        self._after_slot(response, transport)
+        out = Headers.new()
+        for name, value in with_server_timing(response, core_seconds):
+            out.append(name, value)  # append: two Set-Cookie headers must both survive
+        return Response(response.body, status=response.status, headers=out)
+
+    def _after_slot(self, response: EdgeResponse, transport: WorkersTransport) -> None:
+        """A slot decision's background work: revalidation, exposure (in ``waitUntil``)."""
         if response.revalidate is not None and _tracker.try_begin(
             response.revalidate.cache_key, time.time()
         ):
@@ -275,10 +295,36 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             response.exposure.to_event(secrets.token_hex(16))
         ):
             self.ctx.waitUntil(self._flush_events())
-        out = Headers.new()
-        for name, value in with_server_timing(response, core_seconds):
-            out.append(name, value)  # append: two Set-Cookie headers must both survive
-        return Response(response.body, status=response.status, headers=out)
+
+    async def _compose(
+        self, request: Any, upstream: Any, path: str, query: str, shell: float
+    ) -> Any:
+        """The origin's HTML page with this shopper's slots in it (`workers_compose`)."""
+        config = await _experiments.edge_config(self.env)
+        headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
+        now = time.time()
+        visitor, set_cookie = page_visitor(headers, now, config, secrets.token_hex(16))
+        page = PageRequest(headers, path, surface.parse_query(query), now, visitor)
+        transport = WorkersTransport(self.env)
+
+        async def decide(placeholder: Placeholder) -> tuple[EdgeResponse, float]:
+            outcome = await drive_async(
+                handle_slot(slot_request(page, placeholder), config), transport
+            )
+            self._after_slot(outcome[0], transport)
+            return outcome
+
+        def adopt(task: Any) -> None:
+            self.ctx.waitUntil(workers_compose.settled(task))
+
+        if str(getattr(self.env, "COMPOSE_REWRITER", "") or "") == "htmlrewriter":
+            return workers_compose.compose_htmlrewriter(
+                upstream, decide, config.compose_budget, adopt, set_cookie, shell
+            )
+        return workers_compose.compose_stream(
+            upstream, _body_chunks(upstream), decide, config.compose_budget, adopt, set_cookie,
+            shell,
+        )  # fmt: skip
 
     async def _beacon(self, request: Any) -> Any:
         """Storefront clicks / add-to-carts: attributed to the visitor's sticky variants here
@@ -345,7 +391,13 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         target = _origin(self.env) + path + (f"?{query}" if query else "")
         headers = {str(k): str(v) for k, v in request.headers.items() if str(k).lower() != "host"}
         body = None if request.method in ("GET", "HEAD") else await request.text()
+        started = time.perf_counter()
         try:
-            return await fetch(target, method=request.method, headers=headers, body=body)
+            upstream = await fetch(target, method=request.method, headers=headers, body=body)
         except Exception as exc:
             return Response(f"origin unavailable: {type(exc).__name__}\n", status=502)
+        if request.method == "GET" and workers_compose.composable(upstream):
+            return await self._compose(
+                request, upstream, path, query, time.perf_counter() - started
+            )
+        return upstream
