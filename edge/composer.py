@@ -280,16 +280,25 @@ class StreamComposer:
         """The composed page's bytes; the timing comment ends it when it had placeholders."""
         queue: asyncio.Queue[_Item] = asyncio.Queue(self._read_ahead)
         reader = asyncio.ensure_future(self._read(queue))
+        held: _Item | None = None
         try:
             while True:
-                item = await queue.get()
+                item = held if held is not None else await queue.get()
+                held = None
                 if isinstance(item, _End):
                     break
                 if isinstance(item, BaseException):
                     raise item
                 if isinstance(item, bytes):
-                    if item:
-                        yield item
+                    text = [item]
+                    while not queue.empty():  # send what has arrived as one chunk
+                        held = queue.get_nowait()
+                        if not isinstance(held, bytes):
+                            break
+                        text.append(held)
+                        held = None
+                    if any(text):
+                        yield b"".join(text)
                     continue
                 fill = await self._settle(item)
                 self.fills.append(fill)
