@@ -51,11 +51,11 @@ ESI_FORM: Final = "esi"
 SLOT_SRC_PREFIX: Final = "/se/slot/"
 """The slot endpoint an ESI include must name (`edge.surface.SLOT_PREFIX`)."""
 
-_START = re.compile(
-    rb"<(?:(?P<slot>se-slot|esi:include)|(?P<raw>script|style))(?=[\s/>])|(?P<comment><!--)",
-    re.IGNORECASE,
-)
-_HELD_PREFIXES: Final = (b"<se-slot", b"<esi:include", b"<script", b"<style", b"<!--")
+_MARKERS: Final = (b"<se-slot", b"<esi:include", b"<script", b"<style", b"<!--")
+"""What starts a placeholder, a raw-text element or a comment (lower case; the first four only
+when followed by whitespace, ``/`` or ``>``)."""
+_DELIMITERS: Final = frozenset(b" \t\n\r\f\x0b/>")
+_HELD_PREFIXES: Final = _MARKERS
 _LONGEST_HELD: Final = max(len(p) for p in _HELD_PREFIXES)
 _TAG = re.compile(rb"""<[^\s/>]+(?:[^>"']|"[^"]*"|'[^']*')*>""")
 _ATTR = re.compile(rb"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""")
@@ -63,11 +63,7 @@ _CLOSE = {
     b"se-slot": re.compile(rb"</se-slot\s*>|<se-slot(?=[\s/>])", re.IGNORECASE),
     b"esi:include": re.compile(rb"</esi:include\s*>|<esi:include(?=[\s/>])", re.IGNORECASE),
 }
-_RAW_END = {
-    b"script": re.compile(rb"</script", re.IGNORECASE),
-    b"style": re.compile(rb"</style", re.IGNORECASE),
-    b"<!--": re.compile(rb"-->"),
-}
+_RAW_END = {b"<script": b"</script", b"<style": b"</style", b"<!--": b"-->"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +106,8 @@ class PageRewriter:
         self._max = max_bytes
         self._buffer = b""
         self._count = 0
-        self._raw_end: re.Pattern[bytes] | None = None
-        """While inside a comment, script or style: the pattern that ends it."""
+        self._raw_end: bytes | None = None
+        """While inside a comment, script or style: what ends it (lower case)."""
 
     @property
     def placeholders_seen(self) -> int:
@@ -133,31 +129,28 @@ class PageRewriter:
     def _scan(self, final: bool) -> list[Piece]:
         pieces: list[Piece] = []
         buf = self._buffer
+        lower = buf.lower()  # markers are found in a lower-cased copy: bytes.find, not a regex
+        starts = _Starts(lower)
         pos = 0
         text_from = 0
         while True:
             if self._raw_end is not None:
-                end = self._raw_end.search(buf, pos)
-                if end is None:
-                    keep = 0 if final else 8  # the longest end marker less one
+                end = lower.find(self._raw_end, pos)
+                if end < 0:
+                    keep = 0 if final else len(self._raw_end) - 1
                     pos = max(pos, len(buf) - keep)
                     break
-                pos = end.end()
+                pos = end + len(self._raw_end)
                 self._raw_end = None
                 continue
-            found = _START.search(buf, pos)
-            if found is None:
-                pos = len(buf) if final else _held_from(buf, pos)
+            start, marker = starts.next_at(pos)
+            if start < 0:
+                pos = len(buf) if final else _held_from(lower, pos)
                 break
-            if found.group("comment"):
-                self._raw_end, pos = _RAW_END[b"<!--"], found.end()
+            if marker in _RAW_END:
+                self._raw_end, pos = _RAW_END[marker], start + len(marker)
                 continue
-            raw_name = found.group("raw")
-            if raw_name:
-                self._raw_end, pos = _RAW_END[raw_name.lower()], found.end()
-                continue
-            start = found.start()
-            outcome = self._placeholder_at(buf, start, found.group("slot").lower(), final)
+            outcome = self._placeholder_at(buf, start, marker[1:], final)
             if outcome is None:  # not settled yet: wait for more bytes
                 pos = start
                 break
@@ -204,6 +197,41 @@ class PageRewriter:
         placeholder = Placeholder(self._count, slot, anchor, fallback, raw, form)
         self._count += 1
         return placeholder
+
+
+class _Starts:
+    """The next marker at or after a position, each marker's next occurrence found once."""
+
+    __slots__ = ("_lower", "_next")
+
+    def __init__(self, lower: bytes) -> None:
+        self._lower = lower
+        self._next = [-2] * len(_MARKERS)  # -2: not looked for yet; -1: none left
+
+    def next_at(self, pos: int) -> tuple[int, bytes]:
+        """(start, marker) of the first marker at or after ``pos``, else (-1, b"")."""
+        best, found = -1, b""
+        for i, marker in enumerate(_MARKERS):
+            at = self._next[i]
+            if at == -2 or (0 <= at < pos):
+                at = self._next[i] = self._find(marker, pos)
+            if at >= 0 and (best < 0 or at < best):
+                best, found = at, marker
+        return best, found
+
+    def _find(self, marker: bytes, pos: int) -> int:
+        lower = self._lower
+        at = lower.find(marker, pos)
+        if marker == b"<!--":
+            return at
+        while at >= 0:
+            after = at + len(marker)
+            if after >= len(lower):
+                return -1  # the delimiter is not here yet: `_held_from` keeps it
+            if lower[after] in _DELIMITERS:
+                return at
+            at = lower.find(marker, at + 1)
+        return -1
 
 
 def _held_from(buf: bytes, pos: int) -> int:
