@@ -54,7 +54,9 @@ SLOT_SRC_PREFIX: Final = "/se/slot/"
 _MARKERS: Final = (b"<se-slot", b"<esi:include", b"<script", b"<style", b"<!--")
 """What starts a placeholder, a raw-text element or a comment (lower case; the first four only
 when followed by whitespace, ``/`` or ``>``)."""
-_DELIMITERS: Final = frozenset(b" \t\n\r\f\x0b/>")
+_MARKER = re.compile(rb"<(?:se-slot|esi:include|script|style)[\s/>]|<!--")
+"""Any of `_MARKERS` with its delimiter, in a lower-cased buffer (a regex with the literal
+prefix ``<`` is the fastest scan CPython and Pyodide offer here: one pass)."""
 _HELD_PREFIXES: Final = _MARKERS
 _LONGEST_HELD: Final = max(len(p) for p in _HELD_PREFIXES)
 _TAG = re.compile(rb"""<[^\s/>]+(?:[^>"']|"[^"]*"|'[^']*')*>""")
@@ -200,38 +202,27 @@ class PageRewriter:
 
 
 class _Starts:
-    """The next marker at or after a position, each marker's next occurrence found once."""
+    """The next marker at or after a position (one regex over the lower-cased buffer; a match
+    is reused until the position passes it)."""
 
-    __slots__ = ("_lower", "_next")
+    __slots__ = ("_lower", "_marker", "_start")
 
     def __init__(self, lower: bytes) -> None:
         self._lower = lower
-        self._next = [-2] * len(_MARKERS)  # -2: not looked for yet; -1: none left
+        self._start = -2  # -2: not searched yet; -1: none left
+        self._marker = b""
 
     def next_at(self, pos: int) -> tuple[int, bytes]:
         """(start, marker) of the first marker at or after ``pos``, else (-1, b"")."""
-        best, found = -1, b""
-        for i, marker in enumerate(_MARKERS):
-            at = self._next[i]
-            if at == -2 or (0 <= at < pos):
-                at = self._next[i] = self._find(marker, pos)
-            if at >= 0 and (best < 0 or at < best):
-                best, found = at, marker
-        return best, found
-
-    def _find(self, marker: bytes, pos: int) -> int:
-        lower = self._lower
-        at = lower.find(marker, pos)
-        if marker == b"<!--":
-            return at
-        while at >= 0:
-            after = at + len(marker)
-            if after >= len(lower):
-                return -1  # the delimiter is not here yet: `_held_from` keeps it
-            if lower[after] in _DELIMITERS:
-                return at
-            at = lower.find(marker, at + 1)
-        return -1
+        if self._start == -2 or 0 <= self._start < pos:
+            found = _MARKER.search(self._lower, pos)
+            if found is None:
+                self._start, self._marker = -1, b""
+            else:
+                marker = found.group()
+                self._start = found.start()
+                self._marker = marker if marker == b"<!--" else marker[:-1]
+        return self._start, self._marker
 
 
 def _held_from(buf: bytes, pos: int) -> int:

@@ -34,6 +34,15 @@ EXPECTED = {
         ],
         2,
     ),
+    "bench.compose": (
+        [
+            "pyodide/cpython compose CPU p99",
+            "composed/pass-through TTFB p50",
+            "composed/pass-through complete p50",
+            "composed/client-fetch page complete p50",
+        ],
+        2,
+    ),
     "bench.invalidation": (
         ["pipeline/raw records/s", "event->purge p99 / window", "suppressed/unsuppressed purges"],
         3,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -289,7 +289,7 @@ async def test_htmlrewriter_against_the_python_rewriter(
     worker_dir: Path,
     upstream_reset: OriginServer,
     tmp_path_factory: pytest.TempPathFactory,
-    record_property: pytest.RecordProperty,
+    record_property: Callable[[str, object], None],
 ) -> None:
     """Both fill the same three ``<se-slot>`` placeholders of a 60 KB page; per-page times
     (p50, in turns, against the pass-through of the same page; then with the three bundles
