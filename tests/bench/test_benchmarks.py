@@ -32,7 +32,7 @@ EXPECTED = {
             "edge/static req/s",
             "edge/static p99",
         ],
-        2,
+        3,
     ),
     "bench.compose": (
         [
