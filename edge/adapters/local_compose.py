@@ -4,8 +4,8 @@
 streaming response: `edge.composer.StreamComposer` over the origin's body chunks, each slot
 decided by `edge.flow.handle_slot` on the local edge's transport (the ``/se/slot`` decision,
 counted, revalidated and exposed the same way). A decision that misses its page's budget is
-handed to the edge to finish in the background. Only HTML (`edge.compose.is_composable`; httpx
-has already undone any content encoding) with a body is composed.
+handed to the edge to finish in the background. Only HTML (`edge.compose.is_composable`) with
+a body, in a content encoding httpx undoes (gzip, deflate), is composed.
 
 A thin adapter: what goes where is decided in `edge.composer`.
 """
@@ -32,10 +32,18 @@ if TYPE_CHECKING:
 _NO_BODY = frozenset({204, 304})
 
 
+_DECODED = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
+"""Content encodings httpx always undoes (brotli and zstd only with optional packages)."""
+
+
 def composable(upstream: httpx.Response) -> bool:
-    """Whether the origin's answer is a page to compose (HTML with a body)."""
-    return upstream.status_code not in _NO_BODY and is_composable(
-        upstream.headers.get("content-type")
+    """Whether the origin's answer is a page to compose: HTML with a body, in an encoding
+    httpx undoes (anything else is passed through as the proxy always did)."""
+    encoding = upstream.headers.get("content-encoding", "").strip().lower()
+    return (
+        upstream.status_code not in _NO_BODY
+        and encoding in _DECODED
+        and is_composable(upstream.headers.get("content-type"))
     )
 
 

@@ -42,9 +42,11 @@ Budget = Callable[[str], float]
 
 
 def composable(upstream: Any) -> bool:
-    """Whether the origin's answer (a workers fetch response) is a page to compose."""
+    """Whether the origin's answer (a workers fetch response) is a page to compose: HTML with
+    a body. Its content encoding does not matter: workerd hands ``fetch`` bodies over decoded
+    (and encodes the answer for the client itself, so the composed answer drops the header)."""
     return int(upstream.status) not in _NO_BODY and is_composable(
-        upstream.headers.get("content-type"), upstream.headers.get("content-encoding")
+        upstream.headers.get("content-type")
     )
 
 

@@ -24,11 +24,11 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, Request, Route, expect
+from playwright.async_api import Browser, Page, Request, Route, ViewportSize, expect
 
 from tests.browser.stack import Stack
 
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 SLOT_DELAY_S = 0.3
 SETTLE_S = 1.0
 """Seconds to keep observing after the load event (late shifts, late slots)."""

@@ -14,6 +14,7 @@ pages when composition is off, pass through byte for byte.
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import re
 import time
@@ -280,3 +281,15 @@ async def test_a_streamed_upstream_page_is_composed_across_chunks(
     page = await edge.get("/pages/chunked-three", headers=RETURNING)
     fills = split_composed(page.content, PARTS)
     assert all(re.search(rb'data-se-slot="[a-z-]+"', fill) for fill in fills)
+
+
+async def test_a_gzipped_page_is_composed(
+    edge: httpx.AsyncClient, upstream_app: PageUpstream
+) -> None:
+    upstream_app.pages["gzipped"] = Page(
+        (gzip.compress(THREE),), headers=(("content-encoding", "gzip"),)
+    )
+    page = await edge.get("/pages/gzipped", headers=RETURNING)
+    assert "content-encoding" not in page.headers
+    fills = split_composed(page.content, PARTS)
+    assert all(b"data-se-slot=" in fill for fill in fills)
