@@ -9,7 +9,8 @@
    per page over the pass-through. Target: Pyodide p99 <= 1.5 ms.
 2. HTTP: the page served by an upstream (the real origin app over a seeded Redis, plus the
    page) through two local edges (`bench.compose_apps`): one composing, one passing pages
-   through. Sequential GETs in alternating rounds, slots cached: time to first byte and to
+   through. Sequential GETs, the contenders interleaved page by page (each first in turn, so
+   the machine's load weighs on all alike), slots cached: time to first byte and to
    last byte of the composed page against the pass-through (target: TTFB ratio <= 1.2), and
    page-complete time against the client-fetch version (the same page with "Loading" hosts,
    then its three ``/se/slot`` requests in parallel, as its script would make them).
@@ -217,11 +218,10 @@ async def _http_rounds(plan: Plan, composing: str, passing: str) -> dict[str, li
         if statuses != ["HIT"] * len(SLOTS):
             raise BenchRunError(f"the warm composed page's slots were {statuses}, not HITs")
         names = list(contenders)
-        for index in range(plan.http_rounds):
-            order = names if index % 2 == 0 else names[::-1]
-            for name in order:
-                for _ in range(plan.pages_per_round):
-                    results[name].append(await contenders[name](client))
+        for index in range(plan.http_rounds * plan.pages_per_round):
+            shift = index % len(names)  # page by page, each contender first in turn
+            for name in names[shift:] + names[:shift]:
+                results[name].append(await contenders[name](client))
     return results
 
 
@@ -244,7 +244,7 @@ def _http(plan: Plan) -> float:
         ):
             heading(
                 f"HTTP through the local edge: sequential GETs of the 60 KB page, slots cached, "
-                f"{plan.http_rounds} rounds x {plan.pages_per_round} pages, alternating"
+                f"{plan.http_rounds * plan.pages_per_round} pages per contender, interleaved"
             )
             results = asyncio.run(_http_rounds(plan, composing.base_url, passing.base_url))
     summaries: dict[str, tuple[Summary, Summary]] = {}
