@@ -106,7 +106,7 @@ class OriginServer(AppServer):
         super().__init__(probe_path)
 
     def _command(self, port: int) -> tuple[str, list[str]]:
-        return "origin", ["origin"]
+        return "shelfedge", ["origin"]
 
     def _extra_env(self, port: int) -> dict[str, str]:
         return {"REDIS_URL": self.redis_url, "SHELFEDGE_ORIGIN_PORT": str(port)}
@@ -123,7 +123,7 @@ class EdgeServer(AppServer):
         super().__init__(probe_path)
 
     def _command(self, port: int) -> tuple[str, list[str]]:
-        return "origin", ["edge"]
+        return "shelfedge", ["edge"]
 
     def _extra_env(self, port: int) -> dict[str, str]:
         return {
