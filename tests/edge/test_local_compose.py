@@ -102,8 +102,10 @@ def serve_edge(upstream: OriginServer, config: EdgeConfig, compose: bool = True)
 
 @pytest.fixture
 async def edge(upstream_reset: OriginServer) -> AsyncIterator[httpx.AsyncClient]:
-    """A fresh edge (empty cache) under uvicorn; slow slots get a long budget here."""
-    server = serve_edge(upstream_reset, edge_config(**{"cart-upsell": SLOW_BUDGET_MS}))
+    """A fresh edge (empty cache) under uvicorn; every slot gets a long budget here (a loaded
+    machine's first origin fetches must not time out: budgets are tested on their own)."""
+    budgets = dict.fromkeys(SLOTS, SLOW_BUDGET_MS)
+    server = serve_edge(upstream_reset, edge_config(**budgets))
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             yield client
