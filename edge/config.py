@@ -6,7 +6,8 @@ segment, the segment cookie secret and the published experiments. Built once per
 golden vector documents)::
 
     {"fallbacks": {slot: safe-default HTML}, "locales": [...], "segment_secret": "...",
-     "default_segment": "everyone", "experiments": <published experiment config, optional>}
+     "default_segment": "everyone", "experiments": <published experiment config, optional>,
+     "compose_budgets_ms": {slot: milliseconds, optional}}
 
 Pure: standard library and `fragments` only.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from edge.errors import BadEdgeInput
@@ -24,7 +25,7 @@ from fragments.errors import FragmentsError
 from fragments.experiment_codec import config_from_json
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
 from fragments.ids import DEFAULT_LOCALE
-from fragments.slots import SlotCatalog
+from fragments.slots import DEFAULT_COMPOSE_BUDGET_MS, MAX_COMPOSE_BUDGET_MS, SlotCatalog
 
 DEFAULT_SEGMENT = "everyone"
 
@@ -49,6 +50,13 @@ class EdgeConfig:
     debug_headers: bool = False
     """Send ``X-Shelfedge-Experiment`` (experiment and routing reason) on every slot; off, it
     is sent only for a forced (preview) assignment."""
+    compose_budgets_ms: Mapping[str, int] = field(default_factory=dict)
+    """Slot id -> milliseconds a composed page waits for it (`fragments.slots`); others get
+    `DEFAULT_COMPOSE_BUDGET_MS`."""
+
+    def compose_budget(self, slot: str) -> float:
+        """Seconds a page being composed waits for ``slot`` before its fallback goes there."""
+        return self.compose_budgets_ms.get(slot, DEFAULT_COMPOSE_BUDGET_MS) / 1000.0
 
     @classmethod
     def from_slots(cls, slots: SlotCatalog, segment_secret: str) -> EdgeConfig:
@@ -57,6 +65,7 @@ class EdgeConfig:
             locales=slots.locales,
             segment_secret=segment_secret,
             default_locale=slots.locales[0],
+            compose_budgets_ms={s.id: s.compose_budget_ms for s in slots.slots.values()},
         )
 
     def pick_locale(self, requested: str | None, accept_language: str | None) -> str:
@@ -85,6 +94,13 @@ def parse_config(raw: Mapping[str, Any]) -> EdgeConfig:
             experiments = config_from_json(json.dumps(raw["experiments"]))
         except (FragmentsError, KeyError, TypeError, ValueError) as exc:
             raise BadEdgeInput(f"config.experiments: {exc}") from exc
+    budgets = json_object(raw.get("compose_budgets_ms", {}), "config.compose_budgets_ms")
+    for slot, ms in budgets.items():
+        if isinstance(ms, bool) or not isinstance(ms, int) or not 1 <= ms <= MAX_COMPOSE_BUDGET_MS:
+            raise BadEdgeInput(
+                f"config.compose_budgets_ms.{slot}: expected milliseconds in "
+                f"1..{MAX_COMPOSE_BUDGET_MS}, got {ms!r}"
+            )
     return EdgeConfig(
         fallbacks=dict(fallbacks),
         locales=tuple(locales),
@@ -92,4 +108,5 @@ def parse_config(raw: Mapping[str, Any]) -> EdgeConfig:
         default_segment=json_string(raw, "default_segment", "config"),
         default_locale=locales[0],
         experiments=experiments,
+        compose_budgets_ms=dict(budgets),
     )

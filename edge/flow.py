@@ -195,6 +195,14 @@ def _handle_slot(req: SlotRequest, config: EdgeConfig) -> Flow[EdgeResponse]:
     )
 
 
+def visitor_cookie(visitor_id: str) -> str:
+    """The ``Set-Cookie`` value that gives a new visitor their id."""
+    return (
+        f"{VISITOR_COOKIE}={visitor_id}; Max-Age={VISITOR_COOKIE_MAX_AGE}; Path=/; "
+        "HttpOnly; Secure; SameSite=Lax"
+    )
+
+
 def _route_input(
     req: SlotRequest,
     ctx: ShopperContext,
@@ -295,7 +303,7 @@ def _response(
         headers.append(("X-Shelfedge-Experiment", f"{assignment.experiment};{assignment.reason}"))
     may_store = ctx.personalize or not config.consent_required
     if ctx.new_visitor and may_store:
-        headers.append(("Set-Cookie", _visitor_cookie(ctx.visitor_id)))
+        headers.append(("Set-Cookie", visitor_cookie(ctx.visitor_id)))
     exposure = None
     shown = status == 200 and cache_status != "FALLBACK"  # a fallback shows no variant
     if assignment is not None and assignment.experiment is not None and shown:
@@ -321,13 +329,6 @@ def _response(
     )  # fmt: skip
 
 
-def _visitor_cookie(visitor_id: str) -> str:
-    return (
-        f"{VISITOR_COOKIE}={visitor_id}; Max-Age={VISITOR_COOKIE_MAX_AGE}; Path=/; "
-        "HttpOnly; Secure; SameSite=Lax"
-    )
-
-
 def page_visitor_cookie(
     cookie_header: str | None, fresh_visitor_id: str, config: EdgeConfig
 ) -> str | None:
@@ -343,7 +344,7 @@ def page_visitor_cookie(
         return None
     if config.consent_required and cookies.get(CONSENT_COOKIE) != "1":
         return None
-    return _visitor_cookie(fresh_visitor_id)
+    return visitor_cookie(fresh_visitor_id)
 
 
 class _Stepper(Generic[_T]):

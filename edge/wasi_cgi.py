@@ -1,8 +1,11 @@
-"""The CGI mode of the WASI entry (WAGI / WCGI conventions): one slot request per process.
+"""The CGI mode of the WASI entry (WAGI / WCGI conventions): one request per process.
 
 ``GET``/``HEAD`` of ``SCRIPT_NAME + PATH_INFO = /se/slot/<slot>`` (the slot route of
-`edge.surface`, the only endpoint served here: any other path is 404); request headers come from
-``HTTP_*`` variables, the query from ``QUERY_STRING``. The edge config is ``<data>/config.json``
+`edge.surface`, the only ``/se/*`` endpoint served here: other ``/se/*`` paths are 404); request
+headers come from
+``HTTP_*`` variables, the query from ``QUERY_STRING``. ``GET``/``HEAD`` of any other path
+outside ``/se/*`` serves the page shell ``<data>/pages/<path>``, HTML composed with its slots
+(buffered: `edge.wasi_pages`). The edge config is ``<data>/config.json``
 and the edge cache is ``<data>/bundles/<cache key, "/" -> "_">.json`` (bundle wire JSON), stored
 at the time in a ``.stored_at`` sidecar or else the file's mtime; ``<data>`` is
 ``$SHELFEDGE_DATA_DIR`` (default ``/data``), a preopened directory. There is no network, so the
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import IO
 
+from edge import wasi_pages
 from edge.cache import CacheEntry, entry_from_bytes
 from edge.config import EdgeConfig, parse_config
 from edge.deploy_policy import segment_refusals
@@ -153,7 +157,8 @@ class CgiResponse:
 
     status: int
     headers: tuple[tuple[str, str], ...]
-    body: str
+    body: str | bytes
+    """Text (a slot; UTF-8 encoded when printed) or bytes (a page, printed as they are)."""
 
     def encode(self, *, with_body: bool = True) -> bytes:
         """The CGI output; a lone surrogate (from a ``\\ud800`` escape in a bundle) becomes "?"."""
@@ -164,7 +169,11 @@ class CgiResponse:
         lines = [f"Status: {self.status} {reason}".rstrip()]
         lines.extend(f"{name}: {value}" for name, value in self.headers)
         head = ("\n".join(lines) + "\n\n").encode("utf-8", errors="replace")
-        return head + self.body.encode("utf-8", errors="replace") if with_body else head
+        if not with_body:
+            return head
+        if isinstance(self.body, bytes):
+            return head + self.body
+        return head + self.body.encode("utf-8", errors="replace")
 
 
 def serve_cgi(environ: Mapping[str, str], log: Log) -> bytes:
@@ -182,7 +191,9 @@ def cgi_response(environ: Mapping[str, str], method: str, log: Log) -> CgiRespon
     """Route, read the config, decide; a slot request always gets a 200 or a 404."""
     path = environ.get("SCRIPT_NAME", "").rstrip("/") + environ.get("PATH_INFO", "")
     route = match_route(path)
-    if route is None or route.endpoint is not Endpoint.SLOT:  # the only endpoint served here
+    if route is None and not path.startswith("/se/"):
+        return _page(environ, path, method, log)
+    if route is None or route.endpoint is not Endpoint.SLOT:  # the only /se endpoint served here
         return _plain(404, "not found\n")
     if not route.allows(method):
         return _plain(405, "method not allowed\n", ("Allow", route.allow))
@@ -216,6 +227,27 @@ def cgi_response(environ: Mapping[str, str], method: str, log: Log) -> CgiRespon
         )
     headers = tuple(with_server_timing(decided, core_seconds))
     return CgiResponse(decided.status, headers, decided.body)
+
+
+def _page(environ: Mapping[str, str], path: str, method: str, log: Log) -> CgiResponse:
+    """A page shell of the data directory, composed when it is HTML (`edge.wasi_pages`)."""
+    if method not in ("GET", "HEAD"):
+        return _plain(405, "method not allowed\n", ("Allow", "GET, HEAD"))
+    data = DataDirectory(environ.get(DATA_DIR_VARIABLE) or DEFAULT_DATA_DIR, log)
+    file = wasi_pages.page_file(data.root, path)
+    body = wasi_pages.read_page(file) if file is not None else None
+    if file is None or body is None:
+        return _plain(404, "not found\n")
+    status, headers, composed = wasi_pages.serve_page(
+        body,
+        wasi_pages.content_type(file),
+        cgi_headers(environ),
+        path,
+        cgi_query(environ.get("QUERY_STRING", "")),
+        data,
+        data.read_config,
+    )
+    return CgiResponse(status, tuple(headers), composed)
 
 
 def _log_exception(log: Log, exc: Exception, action: str) -> None:

@@ -19,6 +19,9 @@ from fragments.ids import check_id, check_locale, check_sku, is_id
 
 DEFAULT_SLOTS_FILE = Path(__file__).with_name("slots.toml")
 MAX_CANDIDATES = 500
+DEFAULT_COMPOSE_BUDGET_MS = 250
+"""How long a page the edge composes waits for a slot before putting its fallback there."""
+MAX_COMPOSE_BUDGET_MS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,8 @@ class SlotConfig:
     rules: SlotRules = field(default_factory=SlotRules)
     source: CandidateSource = field(default_factory=CandidateSource)
     """Where the candidates come from: the scoring, an imported list, or both."""
+    compose_budget_ms: int = DEFAULT_COMPOSE_BUDGET_MS
+    """Milliseconds a page being composed at the edge waits for this slot (then: fallback)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +194,7 @@ def _parse_slot(slot_id: str, raw: Any) -> SlotConfig:
         raise ValueError("must be a table")
     known = {
         "title", "wrapper", "card", "candidates", "shown", "max_per_category",
-        "fallback_html", "policy", "scoring", "rules", "source",
+        "fallback_html", "policy", "scoring", "rules", "source", "compose_budget_ms",
     }  # fmt: skip
     _reject_unknown(raw, known, "")
     candidates = _int(raw, "candidates", 1, MAX_CANDIDATES)
@@ -221,6 +226,9 @@ def _parse_slot(slot_id: str, raw: Any) -> SlotConfig:
         scoring=scoring,
         rules=_parse_rules(raw.get("rules", {})),
         source=CandidateSource.parse(_str(raw, "source", default=SCORING_SOURCE)),
+        compose_budget_ms=_int(
+            raw, "compose_budget_ms", 1, MAX_COMPOSE_BUDGET_MS, default=DEFAULT_COMPOSE_BUDGET_MS
+        ),
     )
 
 

@@ -16,6 +16,10 @@ the Worker answers 500 naming the variable), ``DEBUG_HEADERS=1`` (X-Shelfedge-Ex
 every slot), ``CONSENT_POLICY=required`` (no identifier before consent). Event batches to the
 origin are signed with the newest ``EVENT_KEYS`` key (`fragments.batch_signing`).
 
+An HTML page answered to a GET is composed on its way through: its slot placeholders are
+filled with this shopper's slots as it streams (`edge.adapters.workers_compose`, over
+`edge.composer`).
+
 Experiments: the published configuration is read from the ``CONFIG`` KV namespace (key
 ``edge-config``, the JSON of `fragments.experiment_codec.config_to_json`, which the origin serves as
 ``GET /v1/edge-config``; docs/experiments.md shows how to copy it there) and kept per isolate
@@ -48,8 +52,11 @@ from js import Headers, caches  # type: ignore[import-not-found]
 from workers import Response, WorkerEntrypoint, fetch  # type: ignore[import-not-found]
 
 from edge import surface
+from edge.adapters import workers_compose
 from edge.browser_events import attribute
 from edge.cache import CacheEntry, RevalidationTracker, entry_from_bytes
+from edge.compose import Placeholder
+from edge.composer import PageRequest, page_visitor, slot_request
 from edge.config import EdgeConfig
 from edge.context import parse_cookies
 from edge.deploy_policy import event_keys_for, parse_allow_list, pass_through_allowed, refusals
@@ -62,6 +69,7 @@ from edge.event_buffer import (
     encode_batch,
 )
 from edge.flow import (
+    EdgeResponse,
     SlotRequest,
     drive_async,
     handle_slot,
@@ -314,6 +322,14 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         )
         transport = WorkersTransport(self.env)
         response, core_seconds = await drive_async(handle_slot(req, config), transport)
+        self._after_slot(response, transport)
+        out = Headers.new()
+        for name, value in with_server_timing(response, core_seconds):
+            out.append(name, value)  # append: two Set-Cookie headers must both survive
+        return Response(response.body, status=response.status, headers=out)
+
+    def _after_slot(self, response: EdgeResponse, transport: WorkersTransport) -> None:
+        """A slot decision's background work: revalidation, exposure (in ``waitUntil``)."""
         if response.revalidate is not None and _tracker.try_begin(
             response.revalidate.cache_key, time.time()
         ):
@@ -322,10 +338,36 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             response.exposure.to_event(secrets.token_hex(16))
         ):
             self.ctx.waitUntil(self._flush_events())
-        out = Headers.new()
-        for name, value in with_server_timing(response, core_seconds):
-            out.append(name, value)  # append: two Set-Cookie headers must both survive
-        return Response(response.body, status=response.status, headers=out)
+
+    async def _compose(
+        self, request: Any, upstream: Any, path: str, query: str, shell: float
+    ) -> Any:
+        """The origin's HTML page with this shopper's slots in it (`workers_compose`)."""
+        config = await _experiments.edge_config(self.env)
+        headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
+        now = time.time()
+        visitor, set_cookie = page_visitor(headers, now, config, secrets.token_hex(16))
+        page = PageRequest(headers, path, surface.parse_query(query), now, visitor)
+        transport = WorkersTransport(self.env)
+
+        async def decide(placeholder: Placeholder) -> tuple[EdgeResponse, float]:
+            outcome = await drive_async(
+                handle_slot(slot_request(page, placeholder), config), transport
+            )
+            self._after_slot(outcome[0], transport)
+            return outcome
+
+        def adopt(task: Any) -> None:
+            self.ctx.waitUntil(workers_compose.settled(task))
+
+        if str(getattr(self.env, "COMPOSE_REWRITER", "") or "") == "htmlrewriter":
+            return workers_compose.compose_htmlrewriter(
+                upstream, decide, config.compose_budget, adopt, set_cookie, shell
+            )
+        return workers_compose.compose_stream(
+            upstream, _body_chunks(upstream), decide, config.compose_budget, adopt, set_cookie,
+            shell,
+        )  # fmt: skip
 
     async def _beacon(self, request: Any) -> Any:
         """Storefront clicks / add-to-carts: attributed to the visitor's sticky variants here
@@ -436,10 +478,13 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             if not declared.isdigit() or int(declared) > MAX_PASS_THROUGH_BODY:
                 return Response("send a Content-Length of at most 1 MiB\n", status=413)
             body = await request.text()
+        started = time.perf_counter()
         try:
             answer = await fetch(target, method=request.method, headers=headers, body=body)
         except Exception as exc:
             return Response(f"origin unavailable: {type(exc).__name__}\n", status=502)
+        if request.method == "GET" and workers_compose.composable(answer):
+            return await self._compose(request, answer, path, query, time.perf_counter() - started)
         if not str(answer.headers.get("content-type") or "").startswith("text/html"):
             return answer
         config = await _experiments.edge_config(self.env)

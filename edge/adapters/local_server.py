@@ -3,7 +3,9 @@
 The ``/se/*`` surface is `edge.surface`'s (route table, body limits and parsing): the slot, purge
 by tag (the invalidation consumer's local purger; no token: a local edge trusts its callers), the
 storefront's beacons and Prometheus metrics; everything else is proxied to the origin, like a
-CDN in front of a whole site.
+CDN in front of a whole site. HTML pages proxied for a GET are composed as they stream: their
+slot placeholders are filled with this shopper's slots (`edge.adapters.local_compose` over
+`edge.composer`); anything else passes through byte for byte.
 
 Experiments (``follow_experiments=True``, as `serve_edge` runs it): the published configuration
 comes from the origin's ``/v1/edge-config`` with stale-while-revalidate
@@ -22,7 +24,7 @@ import asyncio
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
@@ -46,12 +48,14 @@ from starlette.routing import Route
 from edge import surface
 from edge.adapters.config_refresher import ConfigRefresher
 from edge.adapters.event_batcher import EventBatcher
+from edge.adapters.local_compose import composable, compose_response
 from edge.browser_events import attribute
 from edge.cache import CacheEntry, RevalidationTracker
 from edge.config import EdgeConfig
 from edge.context import parse_cookies
 from edge.errors import BadSeRequest
 from edge.flow import (
+    EdgeResponse,
     Exposure,
     SlotRequest,
     drive_async,
@@ -151,11 +155,14 @@ class LocalEdge:
         origin_url: str,
         follow_experiments: bool = False,
         credentials: EdgeCredentials | None = None,
+        compose_pages: bool = True,
     ) -> None:
         self.config = config
         self.credentials = credentials or EdgeCredentials()
         self.origin_url = origin_url.rstrip("/")
         self.follow_experiments = follow_experiments
+        self.compose_pages = compose_pages
+        """Compose the slots of HTML pages passing through (`edge.adapters.local_compose`)."""
         self.cache = MemoryCacheStore()
         self.tracker = RevalidationTracker()
         self.registry = CollectorRegistry()
@@ -210,6 +217,20 @@ class LocalEdge:
     def report_exposure(self, exposure: Exposure) -> None:
         """Queue an exposure for the origin (background batch; drops are counted)."""
         self.events.add(exposure.to_event(uuid.uuid4().hex))
+
+    def after_slot(self, response: EdgeResponse) -> None:
+        """A slot decision's side effects: its count, background revalidation, exposure."""
+        self.requests.labels(response.cache_status).inc()
+        if response.revalidate is not None:
+            self.schedule_revalidation(response.revalidate)
+        if response.exposure is not None:
+            self.report_exposure(response.exposure)
+
+    def keep_running(self, work: Awaitable[object]) -> None:
+        """Let ``work`` (a slot decision past its page's budget) finish in the background."""
+        task = asyncio.ensure_future(_settled(work))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def schedule_revalidation(self, key: FragmentKey) -> None:
         if not self.tracker.try_begin(key.cache_key, time.time()):
@@ -288,11 +309,7 @@ async def _slot(request: Request, slot_id: str) -> Response:
     response, core_seconds = await drive_async(
         handle_slot(req, edge.current_config()), edge.transport
     )
-    edge.requests.labels(response.cache_status).inc()
-    if response.revalidate is not None:
-        edge.schedule_revalidation(response.revalidate)
-    if response.exposure is not None:
-        edge.report_exposure(response.exposure)
+    edge.after_slot(response)
     out = Response(response.body, status_code=response.status)
     for name, value in with_server_timing(response, core_seconds):
         out.headers.append(name, value)
@@ -371,10 +388,22 @@ async def proxy(request: Request) -> Response:
     body = await bounded_body(request, MAX_PROXY_BODY)
     if body is None:
         return Response(f"body over {MAX_PROXY_BODY} bytes", status_code=413)
+    started = time.perf_counter()
     try:
-        upstream = await edge.client.request(request.method, url, headers=headers, content=body)
+        upstream = await edge.client.send(
+            edge.client.build_request(request.method, url, headers=headers, content=body),
+            stream=True,
+        )
     except httpx.HTTPError as exc:
         return Response(f"origin unavailable: {type(exc).__name__}", status_code=502)
+    if edge.compose_pages and request.method == "GET" and composable(upstream):
+        return compose_response(edge, request, upstream, time.perf_counter() - started)
+    try:
+        await upstream.aread()
+    except httpx.HTTPError as exc:
+        return Response(f"origin unavailable: {type(exc).__name__}", status_code=502)
+    finally:
+        await upstream.aclose()
     out = Response(upstream.content, status_code=upstream.status_code)
     for name, value in upstream.headers.multi_items():
         if name.lower() not in _HOP_BY_HOP and name.lower() != "content-encoding":
@@ -389,15 +418,25 @@ async def proxy(request: Request) -> Response:
     return out
 
 
+async def _settled(work: Awaitable[object]) -> None:
+    """Await ``work``, whatever its outcome (a background slot decision)."""
+    try:
+        await work
+    except Exception:  # its page has its fallback already; nothing waits for this one
+        return
+
+
 def create_edge_app(
     config: EdgeConfig,
     origin_url: str,
     *,
     follow_experiments: bool = False,
     credentials: EdgeCredentials | None = None,
+    compose_pages: bool = True,
 ) -> Starlette:
-    """The local edge app; `follow_experiments` polls the origin's published experiments."""
-    edge = LocalEdge(config, origin_url, follow_experiments, credentials)
+    """The local edge app; `follow_experiments` polls the origin's published experiments;
+    `compose_pages` fills the slot placeholders of HTML pages (off: pass them through)."""
+    edge = LocalEdge(config, origin_url, follow_experiments, credentials, compose_pages)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -109,7 +109,11 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
     if settings.env == "dev":  # the demo storefront signs segment cookies for anyone
-        routes.append(Route("/", storefront.storefront))
+        routes += [
+            Route("/", storefront.storefront),
+            Route("/products/{sku}", storefront.product_page),
+            Route("/cart", storefront.cart_page),
+        ]
     app = Starlette(
         routes=one_route_per_path(routes),
         lifespan=lifespan,

@@ -32,6 +32,15 @@ EXPECTED = {
             "edge/static req/s",
             "edge/static p99",
         ],
+        3,
+    ),
+    "bench.compose": (
+        [
+            "pyodide/cpython compose CPU p99",
+            "composed/pass-through TTFB p50",
+            "composed/pass-through complete p50",
+            "composed/client-fetch page complete p50",
+        ],
         2,
     ),
     "bench.invalidation": (

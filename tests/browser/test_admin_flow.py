@@ -10,7 +10,9 @@ Exposures and add-to-cart beacons travel edge batches -> ``/v1/events`` -> Kafka
 -> Redis, and the results page shows them per variant, with the decision (held back by the
 minimum-data gate, in words) on the primary metric (add to cart) and a click guardrail chosen
 in the form. Last, the challenger's preview link
-opens the storefront with that variant forced (``sx_*`` parameters forwarded by store.js).
+opens the storefront with that variant forced (``sx_*`` parameters forwarded by store.js). The
+visitors open the client-fetch version (``?render=client``), whose slot responses carry the
+headers checked here; the composed version is tested in test_composed_storefront.py.
 Screenshots of the list, the form with a validation error, the storefront as each variant and
 the results are saved (see `conftest.screenshots`). Waits are polls with deadlines; nothing
 sleeps blindly.
@@ -141,7 +143,7 @@ async def one_visitor(
         await context.add_cookies([{"name": "se_consent", "value": "1", "url": edge_url}])
         page = await context.new_page()
         async with page.expect_response(lambda r: f"/se/slot/{SLOT}" in r.url) as answer:
-            await page.goto(edge_url + "/")
+            await page.goto(edge_url + "/?render=client")  # the client-fetch storefront
         response = await answer.value
         header = response.headers.get("x-shelfedge-variant", "")
         assert response.headers.get("x-shelfedge-experiment") == f"{KEY};assigned"
@@ -193,6 +195,7 @@ async def preview_forces_the_challenger(page: Page, edge_url: str) -> None:
         await link.click()
     storefront = await storefront_opened.value
     await storefront.wait_for_load_state()
+    await storefront.goto(storefront.url + "&render=client")  # slots fetched by the page
     reasons: list[str] = []
 
     async def forced() -> bool:

@@ -4,8 +4,9 @@
 the repository root, as the Makefile runs it. The tests check what it reports against a gzipped
 size measured here independently, that the deployable top-level `wrangler.toml` (and the
 assembled copy) carries no development flag outside `[env.test]`, and that the assembled Worker
-holds `edge/`, `fragments/` and the vendored jinja2, markupsafe and Workers SDK, without compiled
-modules.
+holds the modules of `edge/` and `fragments/` its entry imports (no rendering: no jinja2,
+markupsafe or templates) and the vendored Workers SDK, without compiled modules, and that those
+modules import without jinja2 or markupsafe.
 Never writes outside its temporary folder (the build's own vendoring cache excepted).
 """
 
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 
 from tests.support.workerd import REPO_ROOT
+from tools.workerd.build_worker import module_names, worker_modules
 
 BUILD_MODULE = "tools.workerd.build_worker"
 LIMIT_BYTES = 3_000_000
@@ -36,12 +38,10 @@ REPORT = re.compile(
 DEVELOPMENT_FLAG = re.compile(r"python_workers_development|no_python_workers_\w*")
 UPLOADED_FOLDERS = ("src", "python_modules")
 """What wrangler uploads from the assembled folder (the config is not part of the Worker)."""
-VENDORED = {
-    "jinja2": "jinja2-*.dist-info",
-    "markupsafe": "markupsafe-*.dist-info",
-    "workers": "workers_runtime_sdk-*.dist-info",
-}
+VENDORED = {"workers": "workers_runtime_sdk-*.dist-info"}
 """Vendored import package -> its dist-info folder pattern."""
+NEVER_SHIPPED = ("jinja2", "markupsafe", "fragments/render.py", "fragments/cards.py")
+"""What the edge never imports (rendering is the origin's), so the Worker must not carry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,17 +148,16 @@ def test_worker_holds_our_packages_and_vendored_ones_without_compiled_modules(
     config = tomllib.loads((built.root / "wrangler.toml").read_text(encoding="utf-8"))
 
     assert (built.root / config["main"]).is_file()
-    for package in ("edge", "fragments"):
-        expected = {
-            p.relative_to(REPO_ROOT / package)
-            for p in (REPO_ROOT / package).rglob("*.py")
-            if "__pycache__" not in p.parts
-        }
-        assert {p.relative_to(src / package) for p in (src / package).rglob("*.py")} == expected
+    shipped = {p.relative_to(src) for p in src.rglob("*.py")} - {Path("entry.py")}
+    closure = {p.relative_to(REPO_ROOT) for p in worker_modules(REPO_ROOT)}
+    assert shipped == closure
+    assert Path("edge/adapters/cloudflare.py") in shipped
+    assert Path("edge/composer.py") in shipped
     assert (src / "fragments" / "slots.toml").is_file()
-    templates = {p.name for p in (REPO_ROOT / "fragments" / "templates").glob("*.j2")}
-    assert templates
-    assert {p.name for p in (src / "fragments" / "templates").glob("*.j2")} == templates
+    assert not list(src.rglob("*.j2"))
+    for name in NEVER_SHIPPED:
+        assert not (src / name).exists(), f"{name} is shipped"
+        assert not (vendored / name).exists(), f"{name} is vendored"
     for module, dist_info in VENDORED.items():
         assert (vendored / module / "__init__.py").is_file(), f"{module} is not vendored"
         assert len(list(vendored.glob(dist_info))) == 1, f"no single {dist_info} in {vendored}"
@@ -166,3 +165,24 @@ def test_worker_holds_our_packages_and_vendored_ones_without_compiled_modules(
         p for p in built.root.rglob("*") if p.suffix in (".so", ".pyd", ".pyc") or ".so." in p.name
     ]
     assert compiled == []
+
+
+def test_the_workers_modules_import_without_jinja2_or_markupsafe() -> None:
+    """Every shipped module but the two that need workerd imports with jinja2 blocked."""
+    names = [
+        name
+        for name in module_names(REPO_ROOT, worker_modules(REPO_ROOT))
+        if name not in ("edge.adapters.cloudflare", "edge.adapters.workers_compose")
+    ]
+    script = (
+        "import importlib, sys\n"
+        "sys.modules['jinja2'] = None\n"
+        "sys.modules['markupsafe'] = None\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(len(sys.modules))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr

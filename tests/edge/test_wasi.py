@@ -552,3 +552,75 @@ def test_cgi_outside_dev_refuses_the_development_secret(
     assert head.split("\n")[0] == "Status: 200 OK"  # never a 5xx for a slot
     assert ("X-Shelfedge-Error: misconfigured" in head.split("\n")) is refused
     assert any("SEGMENT_SECRET" in line for line in lines) is refused
+
+
+# --- CGI mode: page shells composed from the directory (buffered) ---------------------------------
+
+PAGE = (
+    b"<!doctype html><html><body><h1>Home</h1>\n"
+    b'<se-slot name="home-hero"><p>hero fallback</p></se-slot>\n'
+    b'<esi:include src="/se/slot/cart-upsell"/>\n'
+    b'<se-slot name="no-such-slot"><p>unknown fallback</p></se-slot>\n'
+    b"</body></html>\n"
+)
+
+
+def cgi_bytes(module: WasiModule, data_dir: Path, path: str) -> tuple[bytes, bytes, str]:
+    """Head and body bytes, and stderr, of one CGI request for ``path``."""
+    env = {
+        "GATEWAY_INTERFACE": "CGI/1.1",
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "HTTP_COOKIE": f"se_vid={VISITOR_ID}",
+        DATA_DIR_VARIABLE: GUEST_PREOPEN_PATH,
+    }
+    result = module.run(env=env, preopen=data_dir, timeout_seconds=RUN_TIMEOUT_SECONDS)
+    assert result.exit_code == 0, result.stderr
+    head, _, body = result.stdout.partition(b"\n\n")
+    return head, body, result.stderr.decode("utf-8")
+
+
+def test_cgi_composes_a_page_shell_with_its_slots_buffered(
+    edge_module: WasiModule, data_dir: Path, golden: dict[str, Any]
+) -> None:
+    wire = golden["bundles"]["hero-en"]
+    put_bundle(data_dir, wire, age=5, sidecar=True)
+    (data_dir / "pages").mkdir()
+    (data_dir / "pages" / "index.html").write_bytes(PAGE)
+
+    head, body, _ = cgi_bytes(edge_module, data_dir, "/")
+
+    lines = head.decode().split("\n")
+    assert lines[0] == "Status: 200 OK"
+    named = dict(line.split(": ", 1) for line in lines[1:])
+    assert named["Cache-Control"] == "private, no-store"
+    assert named["X-Shelfedge-Compose"] == "buffered"
+    assert named["X-Shelfedge-Slots"] == (
+        "0-home-hero=HIT, 1-cart-upsell=FALLBACK, 2-no-such-slot=UNKNOWN"
+    )
+    assert named["Server-Timing"].startswith("slot-0-home-hero;dur=")
+    hero = expected_body(golden, wire, 5).encode()
+    assert body.startswith(
+        b"<!doctype html><html><body><h1>Home</h1>\n" + hero + b"\n\n<p>unknown fallback</p>\n"
+        b"</body></html>\n\n<!-- shelfedge composed\n"
+    )
+
+
+def test_cgi_passes_other_files_through_and_refuses_odd_paths(
+    edge_module: WasiModule, data_dir: Path
+) -> None:
+    (data_dir / "pages").mkdir()
+    blob = bytes(range(256)) * 4 + b'<se-slot name="home-hero">x</se-slot>'
+    (data_dir / "pages" / "blob.bin").write_bytes(blob)
+    (data_dir / "pages" / "broken.html").write_bytes(b'<html><se-slot name="x">open<<')
+
+    head, body, _ = cgi_bytes(edge_module, data_dir, "/blob.bin")
+    assert b"Content-Type: application/octet-stream" in head
+    assert body == blob
+    head, body, _ = cgi_bytes(edge_module, data_dir, "/broken.html")
+    assert body == b'<html><se-slot name="x">open<<'
+    for path in ("/../config.json", "/.hidden", "/missing.html", "/a//b"):
+        head, _, _ = cgi_bytes(edge_module, data_dir, path)
+        assert head.startswith(b"Status: 404"), path

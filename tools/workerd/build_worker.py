@@ -5,13 +5,19 @@ the module root):
 
     build/worker/wrangler.toml      the top-level wrangler.toml with `main` made relative
     build/worker/src/entry.py       tools/workerd/worker_entry.py, the Worker's main module
-    build/worker/src/edge/          every *.py of edge/
-    build/worker/src/fragments/     every *.py, *.toml, *.j2, *.html of fragments/
-    build/worker/python_modules/    workers-runtime-sdk, jinja2, markupsafe (dist-info kept,
-                                    compiled .so deleted: Pyodide cannot load CPython's)
+    build/worker/src/edge/          the modules of edge/ the entry imports (transitively)
+    build/worker/src/fragments/     the modules of fragments/ it imports, and slots.toml
+    build/worker/python_modules/    workers-runtime-sdk (dist-info kept, compiled .so deleted:
+                                    Pyodide cannot load CPython's)
 
-The vendored packages are hash-pinned (jinja2 and markupsafe as `uv.lock` locks them) and
-installed once into `.toolchain/worker-python-modules/`, reused while the pins are unchanged.
+Only what the Worker imports ships (`worker_modules`: the entry's first-party import closure,
+found by parsing, as tools/wasi/build_inputs.py finds a WASI build's): the edge renders
+nothing, so fragments' rendering (jinja2 templates) and the vendored jinja2 and markupsafe
+stay out, which keeps the upload and the start-up (Cloudflare snapshots the top-level import,
+at most 1 s of CPU) small. The vendored packages are hash-pinned and installed once into
+`.toolchain/worker-python-modules/` (jinja2 and markupsafe as `uv.lock` locks them are still
+installed there, a cache shared with earlier builds, but not shipped: `NOT_SHIPPED`), reused
+while the pins are unchanged.
 The script prints the raw and gzipped size of what wrangler uploads and fails above 3 MB gzipped.
 
 Run `uv run python -m tools.workerd.build_worker` from the repository root; the shared steps
@@ -45,6 +51,7 @@ from tools.buildkit import (
     read_lock,
     requirements_text,
 )
+from tools.wasi.build_inputs import first_party_sources
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The repository root: this file lives in `tools/workerd/`."""
@@ -55,11 +62,12 @@ ENTRY_SOURCE = HERE / "worker_entry.py"
 CONFIG_MAIN = "build/worker/src/entry.py"
 """`main` in the top-level wrangler.toml; the assembled copy says `src/entry.py`."""
 
-PACKAGE_SOURCES: dict[str, tuple[str, ...]] = {
-    "edge": ("*.py",),
-    "fragments": ("*.py", "*.toml", "*.j2", "*.html"),
-}
-"""Our packages copied into the Worker, with the file patterns each contributes."""
+PACKAGES: tuple[str, ...] = ("edge", "fragments")
+"""Our packages whose imported modules go into the Worker."""
+DATA_FILES: tuple[str, ...] = ("fragments/slots.toml",)
+"""Files the Worker reads at run time (`fragments.slots.load_slots`)."""
+NOT_SHIPPED: tuple[str, ...] = ("jinja2", "markupsafe")
+"""Vendored site packages the Worker never imports (installed, not uploaded)."""
 
 LOCKED_VENDOR_PACKAGES: tuple[str, ...] = ("jinja2", "markupsafe")
 """Vendored packages pinned (version and hashes) from uv.lock."""
@@ -132,20 +140,48 @@ def vendored_site(repo_root: Path) -> Path:
     )
 
 
-def copy_package(source: Path, destination: Path, patterns: Sequence[str]) -> int:
-    """Copy the files of package `source` matching `patterns` (recursively); return the count."""
-    if not (source / "__init__.py").is_file():
-        raise WorkerBuildError(f"{source} is not a Python package (no __init__.py)")
+def worker_modules(repo_root: Path, entry: Path = ENTRY_SOURCE) -> list[Path]:
+    """The files of `PACKAGES` the entry imports, directly or not (paths under `repo_root`)."""
+    found = first_party_sources(entry, [repo_root])
+    wanted = tuple(repo_root.resolve() / package for package in PACKAGES)
+    modules = [path for path in found if path.is_relative_to(wanted[0]) or any(
+        path.is_relative_to(folder) for folder in wanted[1:]
+    )]  # fmt: skip
+    if not modules:
+        raise WorkerBuildError(f"{entry} imports nothing of {', '.join(PACKAGES)}")
+    return modules
+
+
+def module_names(repo_root: Path, files: Iterable[Path]) -> list[str]:
+    """Dotted module names of first-party files (``pkg/__init__.py`` -> ``pkg``)."""
+    names = []
+    for path in files:
+        parts = path.resolve().relative_to(repo_root.resolve()).with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return sorted(names)
+
+
+def copy_files(repo_root: Path, files: Iterable[Path], destination: Path) -> int:
+    """Copy `files` (under `repo_root`) into `destination`, keeping their relative paths."""
     copied = 0
-    for pattern in patterns:
-        for path in sorted(source.rglob(pattern)):
-            if "__pycache__" in path.parts or not path.is_file():
-                continue
-            target = destination / path.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
-            copied += 1
+    for path in files:
+        target = destination / path.resolve().relative_to(repo_root.resolve())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        copied += 1
     return copied
+
+
+def _not_shipped(folder: str, names: list[str]) -> set[str]:
+    """`shutil.copytree` ignore: the `NOT_SHIPPED` packages and their dist-info, at the top."""
+    if Path(folder).name != "site":
+        return set()
+    return {
+        name
+        for name in names
+        for package in NOT_SHIPPED
+        if name == package or (name.startswith(f"{package}-") and name.endswith(".dist-info"))
+    }
 
 
 def assembled_config(top_level_config: Path) -> str:
@@ -200,9 +236,9 @@ def build_worker(repo_root: Path = REPO_ROOT, out_dir: Path | None = None) -> Wo
         src = staged / "src"
         src.mkdir(parents=True)
         shutil.copyfile(ENTRY_SOURCE, src / "entry.py")
-        for package, patterns in PACKAGE_SOURCES.items():
-            copy_package(repo_root / package, src / package, patterns)
-        shutil.copytree(site, staged / "python_modules")
+        copy_files(repo_root, worker_modules(repo_root), src)
+        copy_files(repo_root, [repo_root / name for name in DATA_FILES], src)
+        shutil.copytree(site, staged / "python_modules", ignore=_not_shipped)
         (staged / "wrangler.toml").write_text(config, encoding="utf-8")
         files, raw_bytes, gzipped_bytes = measure_upload(staged)
         if gzipped_bytes > MAX_GZIPPED_BYTES:

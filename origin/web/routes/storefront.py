@@ -1,10 +1,19 @@
-"""The demo storefront page: server-rendered, with slots filled by the edge in front of it.
+"""The demo storefront: home, product and cart page shells whose slots the edge fills.
 
-Open it through the local edge (which proxies everything but its own ``/se/*`` paths to the
-origin), so slot requests carry the shopper's first-party cookies. ``?persona=<segment>`` makes
-the origin set a signed segment cookie, as a real login or CDP integration would. It is a
-development tool: the app mounts it only when ``SHELFEDGE_ENV=dev`` (anyone may pick a
+Each page is a shell shared by every shopper (``Cache-Control: public``; it carries no visitor
+data) with a slot placeholder per merchandising slot, ``<se-slot name=... anchor=...>`` holding
+the slot's safe default. Served through the edge (`edge.composer`), the page arrives complete:
+the edge puts this shopper's slot where each placeholder is, as the page streams. The home page
+shows ``home-hero``, a product page (``/products/<sku>``) ``pdp-cross-sell`` anchored on its
+product, the cart page ``cart-upsell`` (the edge reads the cart from its cookie).
+
+It is a development tool: the app mounts it only when ``SHELFEDGE_ENV=dev`` (anyone may pick a
 persona here), never in staging or production.
+
+``?render=client`` serves the earlier client-fetch version of the same page instead: "Loading"
+placeholders that `static/store.js` fills from ``/se/slot`` after the page (kept to measure
+against, and for an origin without an edge in front). ``?persona=<segment>`` makes the origin
+set a signed segment cookie, as a real login or CDP integration would (that answer is private).
 """
 
 from __future__ import annotations
@@ -12,22 +21,74 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from fragments.errors import InvalidIdentifier
+from fragments.ids import check_sku
 from fragments.segment_cookie import COOKIE_NAME, VISITOR_COOKIE, sign_segment
+from fragments.slots import SlotConfig
 from origin.core.canary import RESERVED_SEGMENTS
+from origin.core.catalog import Product
 from origin.errors import StoreUnavailable
 from origin.web.state import OriginState
 
 SEGMENT_COOKIE_TTL = 30 * 24 * 3600
-"""The edge's visitor cookie (`edge.context`): the segment cookie is bound to its value."""
 VISITOR_COOKIE_TTL = 365 * 24 * 3600
+"""The edge's visitor cookie (`edge.context`): the segment cookie is bound to its value."""
 _VISITOR_ID = re.compile(r"[0-9a-f]{32}")
+SHELL_CACHE_CONTROL = "public, max-age=30"
+"""Page shells are the same for every shopper: any shared cache may keep them."""
+HOME_SLOTS = ("home-hero",)
+PRODUCT_SLOT = "pdp-cross-sell"
+CART_SLOT = "cart-upsell"
+CLIENT_RENDER = "client"
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRegion:
+    """Where one slot goes on a page."""
+
+    slot: SlotConfig
+    anchor: str = ""
 
 
 async def storefront(request: Request) -> Response:
+    """The home page: the hero slot."""
+    state: OriginState = request.app.state.origin
+    regions = [SlotRegion(state.slots.slots[s]) for s in HOME_SLOTS if s in state.slots.slots]
+    return await _page(request, "home", regions)
+
+
+async def product_page(request: Request) -> Response:
+    """A product page: the product and the cross-sell slot anchored on it."""
+    state: OriginState = request.app.state.origin
+    try:
+        sku = check_sku(request.path_params["sku"])
+        product = await state.store.product(sku)
+    except InvalidIdentifier:
+        product = None
+    except StoreUnavailable:
+        return HTMLResponse("<h1>The store is unavailable, try again</h1>", status_code=503)
+    if product is None:
+        return HTMLResponse("<h1>No such product</h1>", status_code=404)
+    slot = state.slots.slots.get(PRODUCT_SLOT)
+    regions = [SlotRegion(slot, product.sku)] if slot is not None else []
+    return await _page(request, "product", regions, product)
+
+
+async def cart_page(request: Request) -> Response:
+    """The cart page: the items (from the cart cookie, by the page's script) and the upsell."""
+    state: OriginState = request.app.state.origin
+    slot = state.slots.slots.get(CART_SLOT)
+    return await _page(request, "cart", [SlotRegion(slot)] if slot is not None else [])
+
+
+async def _page(
+    request: Request, kind: str, regions: list[SlotRegion], product: Product | None = None
+) -> Response:
     state: OriginState = request.app.state.origin
     try:
         segments = [s for s in await state.store.segments() if s.id not in RESERVED_SEGMENTS]
@@ -36,12 +97,16 @@ async def storefront(request: Request) -> Response:
     persona = request.query_params.get("persona")
     known = {s.id for s in segments}
     html = request.app.state.templates.get_template("storefront.html.j2").render(
+        kind=kind,
         segments=segments,
         persona=persona if persona in known else None,
-        slots=list(state.slots.slots.values()),
+        regions=regions,
+        product=product.card() if product is not None else None,
+        client_render=request.query_params.get("render") == CLIENT_RENDER,
     )
-    response = HTMLResponse(html, headers={"Cache-Control": "private, no-store"})
+    response = HTMLResponse(html, headers={"Cache-Control": SHELL_CACHE_CONTROL})
     if persona in known:
+        response.headers["Cache-Control"] = "private, no-store"
         visitor = request.cookies.get(VISITOR_COOKIE, "")
         if not _VISITOR_ID.fullmatch(visitor):
             visitor = secrets.token_hex(16)
