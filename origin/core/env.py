@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from origin.errors import SettingsError
 
-PURGER_NAMES = ("local-edge", "varnish", "cloudflare", "fastly")
+PURGER_NAMES = ("local-edge", "varnish", "cloudflare", "fastly", "akamai")
 """The purgers shelfedge can drive; each has its own purge queue per partition."""
 
 
