@@ -35,7 +35,12 @@ EXPECTED = {
         2,
     ),
     "bench.invalidation": (
-        ["pipeline/raw records/s", "event->purge p99 / window", "suppressed/unsuppressed purges"],
+        [
+            "pipeline/raw records/s",
+            "event->purge p99 / window",
+            "suppressed/unsuppressed purges",
+            "two processes / one",
+        ],
         3,
     ),
     "bench.wasm": (
