@@ -1,8 +1,9 @@
 """Invalidation benchmark: the consumer pipeline against raw Kafka consumption, on one broker.
 
-``python -m bench.invalidation [--short] [--strict]``
+``python -m bench.invalidation [--short] [--strict] [--broker tansu|apache-kafka]``
 
-One Tansu broker (`KafkaBroker`) and one seeded `redis-server` for every phase:
+One broker of the chosen engine (Tansu, `KafkaBroker`, by default; or a real Apache Kafka node,
+`ApacheKafka`) and one seeded `redis-server` for every phase:
 
 (a) the limit: a plain aiokafka group member fetches a backlog of N realistic events
     (`DemoEventStream`, default mix) and does nothing with them;
@@ -20,21 +21,27 @@ One Tansu broker (`KafkaBroker`) and one seeded `redis-server` for every phase:
     (`bench.tracing_overhead`); the cost is the CPU per record it adds (consumer process and
     Redis together: what bounds throughput on a CPU-bound machine).
 
-Targets: (b)/(a) >= 0.5; (c) p99 <= 250 ms; (d) suppression removes >= 90 % of purges;
+(f) scale-out: the same backlog consumed by one `shelfedge consume` process, then by two in one
+    group (`bench.consumer_group`), side by side (records/s and CPU per record).
+
+Targets: (b)/(a) >= 0.5; (c) p99 <= 100 ms; (d) suppression removes >= 90 % of purges;
 (e) tracing at 1 % costs <= 5 % of pipeline throughput.
 It must never use a broker or Redis it did not start.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from opentelemetry import trace
 from redis.asyncio import Redis
 
+from bench.consumer_group import GroupRun, run_group
 from bench.cpu import CpuMeter
 from bench.errors import BenchRunError
 from bench.event_source import StreamSpec, produce_backlog, run_paced_source
@@ -59,9 +66,12 @@ from fragments.topics import ALL_TOPICS
 from invalidation.consumer import WINDOWS_IN_FLIGHT
 from origin.core.redis_client import redis_client
 from shelfedge.localstack import KafkaBroker, RedisServer, ensure_topics
+from shelfedge.localstack.apache_kafka import ApacheKafka
+
+BROKERS = ("tansu", "apache-kafka")
 
 THROUGHPUT_RATIO_TARGET = 0.5
-P99_TARGET_MS = 250.0
+P99_TARGET_MS = 100.0
 SUPPRESSION_TARGET = 0.9
 TRACING_COST_TARGET = 0.05
 OFFERED_RATE = 2000.0
@@ -80,12 +90,15 @@ class Plan:
     """Events in the backlog of (a) and (b)."""
     latency_s: float
     """How long (c) offers 2,000 events/s."""
+    group_backlog: int
+    """Events in the backlog of (e) (larger: a second member joins a few seconds late)."""
+    broker: str = "tansu"
 
     @classmethod
-    def for_options(cls, options: BenchOptions) -> Plan:
+    def for_options(cls, options: BenchOptions, broker: str = "tansu") -> Plan:
         if options.short:
-            return cls(backlog=10_000, latency_s=6.0)
-        return cls(backlog=200_000, latency_s=30.0)
+            return cls(backlog=10_000, latency_s=6.0, group_backlog=30_000, broker=broker)
+        return cls(backlog=200_000, latency_s=30.0, group_backlog=100_000, broker=broker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +112,8 @@ class Figures:
     traced_rate: float
 
 
-def measure(options: BenchOptions) -> list[Target]:
-    figures = asyncio.run(_measure(Plan.for_options(options)))
+def measure(options: BenchOptions, broker: str = "tansu") -> list[Target]:
+    figures = asyncio.run(_measure(Plan.for_options(options, broker)))
     suppressed = 1.0 - ratio(figures.purges_with, figures.purges_without, "noise purges")
     return [
         at_least(
@@ -123,19 +136,32 @@ def measure(options: BenchOptions) -> list[Target]:
     ]
 
 
+@contextmanager
+def _broker(engine: str) -> Iterator[str]:
+    """A broker of `engine` started for this run; yields its bootstrap address."""
+    if engine == "apache-kafka":
+        with ApacheKafka() as node:
+            yield node.bootstrap
+        return
+    with KafkaBroker() as tansu:
+        yield tansu.bootstrap
+
+
 async def _measure(plan: Plan) -> Figures:
-    with RedisServer() as redis_server, KafkaBroker() as broker:
-        await ensure_topics(broker.bootstrap, ALL_TOPICS)
+    with RedisServer() as redis_server, _broker(plan.broker) as bootstrap:
+        say(f"broker: {plan.broker} at {bootstrap}")
+        await ensure_topics(bootstrap, ALL_TOPICS)
         seeded = await seed_catalog(redis_server.url)
         say(seeded_line(seeded))
         redis = redis_client(
             redis_server.url, timeout_ms=250, per_reply_timeout=False
         )  # as invalidation.service builds the consumer's client
         try:
-            raw_rate, pipeline_rate = await _throughput(broker.bootstrap, redis, plan)
-            latency = await _latency(broker.bootstrap, redis, plan)
-            without, with_ = await _suppression(broker.bootstrap, redis, redis_server.url)
-            untraced, traced = await _tracing(broker.bootstrap, redis, redis_server.url, plan)
+            raw_rate, pipeline_rate = await _throughput(bootstrap, redis, plan)
+            latency = await _latency(bootstrap, redis, plan)
+            without, with_ = await _suppression(bootstrap, redis, redis_server.url)
+            untraced, traced = await _tracing(bootstrap, redis, redis_server.url, plan)
+            await _scale_out(bootstrap, redis, redis_server.url, plan)
         finally:
             await redis.aclose()
     return Figures(raw_rate, pipeline_rate, latency, without, with_, untraced, traced)
@@ -308,6 +334,35 @@ async def _tracing(bootstrap: str, redis: Redis, redis_url: str, plan: Plan) -> 
     return per_cpu_second[False], per_cpu_second[True]
 
 
+async def _scale_out(bootstrap: str, redis: Redis, redis_url: str, plan: Plan) -> None:
+    heading(
+        f"(f) one `shelfedge consume` process against two in one group: a backlog of "
+        f"{plan.group_backlog} events each, from a fresh seed"
+    )
+    runs: list[GroupRun] = []
+    for count in (1, 2):
+        spec = StreamSpec(
+            "default", seed=17, version_base=(4 + count) * VERSION_GAP, id_prefix=f"bench-e{count}"
+        )
+        run = await run_group(
+            bootstrap,
+            redis,
+            redis_url,
+            processes=count,
+            backlog=plan.group_backlog,
+            spec=spec,
+            window_ms=WINDOW_MS,
+            timeout=PHASE_TIMEOUT_S,
+        )
+        runs.append(run)
+    say("                 records/s   consumer CPU/record   Redis CPU/record")
+    for run in runs:
+        say(f"{run.processes} process{'es' if run.processes > 1 else '  '}     "
+            f"{run.rate:9.0f}   {run.consumer_us:12.1f} us     {run.redis_us:10.1f} us  "
+            f"({run.records} records in {run.seconds:.2f} s once stable)")  # fmt: skip
+    ratio_line("two processes / one", ratio(runs[1].rate, runs[0].rate, "scale-out"), "two", "one")
+
+
 def _check_clean(totals: PipelineTotals, phase: str) -> None:
     if totals.dead_letters:
         reasons = totals.dead_letter_reasons
@@ -325,11 +380,15 @@ def _totals_text(t: PipelineTotals) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--broker", choices=BROKERS, default="tansu")
+    known, rest = parser.parse_known_args(argv)
     return run_benchmark(
         "bench.invalidation",
-        "invalidation pipeline vs raw consumption, latency, suppression",
-        measure,
-        argv,
+        f"invalidation pipeline vs raw consumption, latency, suppression, scale-out"
+        f" ({known.broker})",
+        lambda options: measure(options, known.broker),
+        rest,
     )
 
 

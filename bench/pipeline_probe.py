@@ -36,7 +36,7 @@ from invalidation.records import Record
 from invalidation.service import freeze_startup_heap
 from invalidation.settings import DEFAULT_MAX_IN_FLIGHT
 from origin.core.builder import BundleBuilder
-from origin.core.purge_queue import PendingPurge, PurgeQueue
+from origin.core.purge_queue import PendingPurge, PurgeMode, PurgeQueue
 from origin.core.recompute import Recomputer
 from origin.core.store import Store
 
@@ -179,7 +179,7 @@ class RecordingPurger:
         self.requests = 0
         self.tags = 0
 
-    async def purge(self, tags: Sequence[str]) -> None:
+    async def purge(self, tags: Sequence[str], mode: PurgeMode = PurgeMode.HARD) -> None:
         now_ms = time.time() * 1000.0
         if self.queue is None:
             raise BenchRunError("RecordingPurger used before its queue was attached")

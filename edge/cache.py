@@ -49,6 +49,11 @@ class CacheEntry:
         """The same content, revalidated now (an origin 304)."""
         return CacheEntry(self.bundle, now)
 
+    def marked_stale(self, now: float) -> CacheEntry:
+        """The same content, aged to at least max-age now (a soft purge): no longer FRESH, but
+        served while revalidated and within stale-if-error as before."""
+        return CacheEntry(self.bundle, min(self.stored_at, now - self.bundle.policy.max_age))
+
     def within_stale_if_error(self, now: float) -> bool:
         p = self.bundle.policy
         return self.age(now) < p.max_age + max(p.stale_if_error, p.stale_while_revalidate)

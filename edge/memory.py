@@ -1,7 +1,8 @@
 """In-memory edge cache and transport: the local edge's store, the vector runner's and tests' world.
 
 `MemoryCacheStore` holds entries by cache key with a tag index, so a purge of any tag removes
-exactly the entries that carry it. `MemoryTransport` is the in-memory `edge.transport.Transport`
+exactly the entries that carry it (or, soft, marks them stale: `invalidate`). `MemoryTransport`
+is the in-memory `edge.transport.Transport`
 (as httpx's ``MockTransport`` is for httpx): cache effects go to a `MemoryCacheStore`, origin
 fetches to a handler the caller supplies, and every effect is logged with its reply.
 
@@ -46,6 +47,17 @@ class MemoryCacheStore:
         for cache_key in doomed:
             self._drop(cache_key)
         return len(doomed)
+
+    def invalidate(self, tags: Iterable[str], now: float) -> int:
+        """Mark every entry carrying any of `tags` stale (its age reaches max-age now, so it is
+        served while revalidated with its ETag); return how many were marked."""
+        marked: set[str] = set()
+        for tag in tags:
+            marked |= self._by_tag.get(tag, set())
+        for cache_key in marked:
+            entry = self._entries[cache_key]
+            self._entries[cache_key] = entry.marked_stale(now)
+        return len(marked)
 
     def snapshot(self) -> dict[str, CacheEntry]:
         """A copy of the entries by cache key."""

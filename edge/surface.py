@@ -3,7 +3,9 @@ adapters.
 
     GET|HEAD  /se/slot/<slot>   the personalized slot (one path segment, non-empty)
     POST      /se/purge         {"tags": [...]}: purge by tag, at most `MAX_PURGE_BODY` bytes;
-                                the answer is {"purged": n, "tags": len(tags)}
+                                {"tags": [...], "soft": true} marks the entries stale instead
+                                (served while revalidated; an adapter without stale marking
+                                evicts); the answer is {"purged": n, "tags": len(tags)}
     POST      /se/events        the storefront's beacons {"events": [...]}, at most
                                 `MAX_BEACON_BODY` bytes (`edge.browser_events`); 202
                                 {"queued": n, "skipped": {reason: n}}
@@ -122,9 +124,14 @@ async def read_bounded(chunks: AsyncIterator[bytes], limit: int) -> bytes:
 async def read_purge_tags(
     chunks: AsyncIterator[bytes], content_length: str | None
 ) -> tuple[str, ...]:
+    """Read (bounded) and parse a purge body's tags; BadSeRequest when it is refused."""
+    return (await read_purge_order(chunks, content_length)).tags
+
+
+async def read_purge_order(chunks: AsyncIterator[bytes], content_length: str | None) -> PurgeOrder:
     """Read (bounded) and parse a purge body; BadSeRequest when it is refused."""
     declared_length_fits(content_length, MAX_PURGE_BODY)
-    return parse_purge_body(await read_bounded(chunks, MAX_PURGE_BODY))
+    return parse_purge_order(await read_bounded(chunks, MAX_PURGE_BODY))
 
 
 async def read_beacon(chunks: AsyncIterator[bytes], content_length: str | None) -> Any:
@@ -133,8 +140,22 @@ async def read_beacon(chunks: AsyncIterator[bytes], content_length: str | None) 
     return parse_beacon_body(await read_bounded(chunks, MAX_BEACON_BODY))
 
 
+@dataclass(frozen=True, slots=True)
+class PurgeOrder:
+    """What a purge body asks: these tags, evicted or (soft) marked stale."""
+
+    tags: tuple[str, ...]
+    soft: bool = False
+
+
 def parse_purge_body(body: bytes) -> tuple[str, ...]:
     """The tags of a purge body ``{"tags": [str, ...]}``; BadSeRequest(400) otherwise."""
+    return parse_purge_order(body).tags
+
+
+def parse_purge_order(body: bytes) -> PurgeOrder:
+    """A purge body ``{"tags": [str, ...], "soft": bool (optional)}``; BadSeRequest(400)
+    otherwise."""
     if len(body) > MAX_PURGE_BODY:
         raise BadSeRequest(413, f"body over {MAX_PURGE_BODY} bytes")
     try:
@@ -146,7 +167,10 @@ def parse_purge_body(body: bytes) -> tuple[str, ...]:
     tags = doc.get("tags") if isinstance(doc, dict) else None
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise BadSeRequest(400, "expected {\"tags\": [...]}: 'tags' must be a list of strings")
-    return tuple(tags)
+    soft = doc.get("soft", False)
+    if not isinstance(soft, bool):
+        raise BadSeRequest(400, "'soft' must be true or false")
+    return PurgeOrder(tuple(tags), soft)
 
 
 def parse_beacon_body(body: bytes) -> Any:

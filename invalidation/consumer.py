@@ -12,6 +12,11 @@ Windows propagate and commit one at a time, in order: N+1 is handed over only on
 committed. Backpressure: the buffer and the two windows hold at most `max_in_flight` records
 fetched but not committed, a third each.
 
+Windows adapt: a window closes at `window_ms` after its first record, when it holds
+`window_records` (under a backlog every fetch fills it, so windows grow to that size and the
+per-window costs are shared by more records), or as soon as the stream has been quiet for
+`quiet_ms` (nothing fetched since): a lone change is not held for the whole window.
+
 Rebalance: `on_partitions_revoked` takes the work lock and waits for the window in propagation,
 so in-flight work is done and committed before the partitions go; records collected but not yet
 applied for revoked partitions are handed back (dropped uncommitted; the next owner re-reads
@@ -61,6 +66,9 @@ class ConsumerConfig:
     group_id: str
     window_ms: int = 100
     """Coalescing window: records collected this long after the first are one batch."""
+    quiet_ms: int | None = None
+    """A window closes early when nothing arrived for this long (None: a quarter of
+    `window_ms`, at least twice the fetch wait so a flowing stream never looks quiet)."""
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     """At most this many records are fetched but not committed (backpressure): the fetch buffer,
     the window being applied and the window being propagated together."""
@@ -71,6 +79,16 @@ class ConsumerConfig:
     session_timeout_ms: int = 10_000
     """Group session timeout: a member silent this long is dropped and its partitions move
     (some brokers, e.g. Tansu, also take about half of it to complete a join)."""
+
+    @property
+    def quiet_seconds(self) -> float:
+        quiet = self.quiet_ms if self.quiet_ms is not None else self.window_ms // 4
+        return max(quiet, 2 * self.fetch_wait_ms) / 1000
+
+    @property
+    def fetch_wait_ms(self) -> int:
+        """How long a fetch waits for records: well inside the coalescing window."""
+        return max(5, self.window_ms // 10)
 
     @property
     def window_records(self) -> int:
@@ -119,7 +137,7 @@ class InvalidationConsumer:
             max_poll_records=config.window_records,
             # A broker may hold a fetch until its max wait even when data is there (Tansu does):
             # keep the wait well inside the coalescing window, or the window stretches to it.
-            fetch_max_wait_ms=max(5, config.window_ms // 10),
+            fetch_max_wait_ms=config.fetch_wait_ms,
             session_timeout_ms=config.session_timeout_ms,
             heartbeat_interval_ms=config.heartbeat_interval_ms,
             **config.security.client_kwargs(),
@@ -136,6 +154,8 @@ class InvalidationConsumer:
         self._uncommitted = 0
         """Records taken into windows that have not committed yet (applying or propagating)."""
         self._first_at = 0.0
+        self._last_at = 0.0
+        """When records last arrived in the buffer (`quiet_ms` counts from it)."""
         self._arrived = asyncio.Event()
         self._drained = asyncio.Event()
         self._propagating: asyncio.Task[None] | None = None
@@ -203,14 +223,17 @@ class InvalidationConsumer:
             batch = await self.consumer.getmany(timeout_ms=100, max_records=room)
             records = records_from_batch(batch)
             if records:
+                now = time.monotonic()
                 if not self._buffer:
-                    self._first_at = time.monotonic()
+                    self._first_at = now
+                self._last_at = now
                 self._buffer.add(records)
                 self._arrived.set()
 
     async def _collect(self, stop: asyncio.Event) -> DecodedRecords | None:
         """One coalescing window: from the first buffered record, `window_ms` (or until the
-        buffer holds a window's worth of records), then everything buffered."""
+        buffer holds a window's worth of records, or nothing arrived for `quiet_ms`), then
+        everything buffered."""
         if not self._buffer:
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
@@ -218,8 +241,9 @@ class InvalidationConsumer:
             if not self._buffer:
                 return None
         deadline = self._first_at + self.config.window_ms / 1000
+        quiet = self.config.quiet_seconds
         while len(self._buffer) < self.config.window_records and not stop.is_set():
-            remaining = deadline - time.monotonic()
+            remaining = min(deadline, self._last_at + quiet) - time.monotonic()
             if remaining <= 0:
                 break
             self._arrived.clear()

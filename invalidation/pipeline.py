@@ -27,6 +27,12 @@ events propagate, its lists are stored version-gated (a duplicate or reordered e
 changes nothing) and the bundles built from them are recomputed through the same content-hash
 rule (`origin.core.list_import.apply_lists`); a list for a segment that is not configured is
 dead-lettered.
+
+Each purge obligation says how to purge (`origin.core.purge_queue.PurgeMode`, by priority): a
+bundle that shows a SKU whose stock state or price fields changed, or that is reconciled after a
+redelivery, is evicted (a sell-out first); a bundle that only gains a SKU (it enters by a new
+score) or changes because a list moved is marked stale, since everything it shows is still
+true, only not the latest order.
 """
 
 from __future__ import annotations
@@ -44,7 +50,12 @@ from invalidation.events import Event, ListEvent
 from invalidation.records import DeadLetter, DecodedRecords, Record
 from invalidation.tracing import PurgeTraces, child_span
 from origin.core.list_import import ListImportReport, apply_lists, segment_rejection
-from origin.core.purge_queue import PurgeRequest
+from origin.core.purge_queue import (
+    PRIORITY_HARD,
+    PRIORITY_SELL_OUT,
+    PRIORITY_SOFT,
+    PurgeRequest,
+)
 from origin.core.recompute import Recomputer
 
 
@@ -82,7 +93,7 @@ class AppliedBatch:
 
 @dataclass(slots=True)
 class _Impact:
-    priority: int = 1
+    priority: int = PRIORITY_HARD
     at_ms: int = 2**62
     rescore: bool = True
     """The SKU's scores may have moved (or a redelivery must reconcile them)."""
@@ -166,7 +177,7 @@ class InvalidationPipeline:
                 rescore=result.redelivered or self._scores_may_move(result),
             )
             if result.sold_out:
-                impact.priority = 0
+                impact.priority = PRIORITY_SELL_OUT
                 report.sold_out_skus.add(result.sku)
         impacted = await self._impacted(to_reconcile)
         traced = self.traces is not None and self.traces.note(bundle_tag(k) for k in impacted)
@@ -200,7 +211,7 @@ class InvalidationPipeline:
         if not accepted:
             return
         outcome = ListImportReport()
-        purge = PurgeRequest(self.purgers, 1, at_ms)
+        purge = PurgeRequest(self.purgers, PRIORITY_SOFT, at_ms)
         await apply_lists(self.recomputer, [e.imported() for e in accepted], purge, outcome)
         report.applied += outcome.created + outcome.replaced + outcome.unchanged
         report.stale += outcome.stale
@@ -222,7 +233,8 @@ class InvalidationPipeline:
         A SKU whose scores cannot have moved enters no new bundle: it is only looked up. A
         rescored SKU that is sold out now leaves its bundles with a sell-out's priority, even
         when this batch's own events did not sell it out: a later batch applied before this one
-        propagated did (windows overlap), and that batch will find the SKU in no bundle.
+        propagated did (windows overlap), and that batch will find the SKU in no bundle. A
+        bundle the SKU only enters (it does not show it yet) shows nothing untrue: soft.
         """
         if not skus:
             return {}
@@ -230,14 +242,16 @@ class InvalidationPipeline:
         products = await self.recomputer.current_products(rescored)
         for sku, product in products.items():
             if stock_state(product.stock) == "sold_out":
-                skus[sku].priority = 0
+                skus[sku].priority = PRIORITY_SELL_OUT
         entering = await self.recomputer.rescore(list(products.values())) if products else {}
         showing = await self.recomputer.bundles_showing(list(skus))
         impacted: dict[FragmentKey, _Impact] = {}
         for sku, impact in skus.items():
-            for key in entering.get(sku, set()) | showing.get(sku, set()):
-                merged = impacted.setdefault(key, _Impact())
-                merged.priority = min(merged.priority, impact.priority)
+            shown_in = showing.get(sku, set())
+            for key in entering.get(sku, set()) | shown_in:
+                merged = impacted.setdefault(key, _Impact(priority=PRIORITY_SOFT))
+                priority = impact.priority if key in shown_in else PRIORITY_SOFT
+                merged.priority = min(merged.priority, priority)
                 merged.at_ms = min(merged.at_ms, impact.at_ms)
         return impacted
 

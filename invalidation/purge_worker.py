@@ -2,10 +2,12 @@
 a failure does.
 
 One worker per purger holds a Redis lease, so with several consumer instances exactly one of
-them talks to each CDN and the token bucket is global. Each round sends at most one request (one
-token): up to one request's worth of tags (sell-outs first); if the bucket is empty the round is
-deferred and the queue keeps merging new changes into the same tags. Tags leave the queue only
-after the purge was accepted, or when parked. On a `PurgeFailed`, in this order:
+them talks to each CDN and its budget (`PurgeBudget`: requests, and tags where the API counts
+them) is global. Each round sends at most one request: up to one request's worth of tags
+(sell-outs first), all of one `PurgeMode` (hard tags sort before soft ones, so evictions are never
+held back by stale-marking), and no more tags than the budget affords now; if it affords none
+the round is deferred and the queue keeps merging new changes into the same tags. Tags leave the
+queue only after the purge was accepted, or when parked. On a `PurgeFailed`, in this order:
 
 - ``retriable`` (429, 5xx, timeouts, connection errors): the same tags are retried after a
   bounded exponential backoff (jittered, at most `MAX_BACKOFF_SECONDS`), never sooner than the
@@ -39,7 +41,7 @@ from fragments.tags import key_of_bundle_tag
 from invalidation.errors import PurgeFailed, PurgerUnusable, PurgeUnavailable
 from invalidation.metrics import InvalidationMetrics, purge_status_class
 from invalidation.purgers.base import Purger
-from invalidation.ratelimit import TokenBucket
+from invalidation.ratelimit import PurgeBudget
 from invalidation.tracing import PurgeTraces
 from origin.core import keys
 from origin.core.purge_queue import ParkedPurge, PendingPurge, PurgeQueue, park
@@ -83,6 +85,20 @@ def backoff_seconds(failures: int, retry_after: float | None, jitter: float) -> 
     return wait
 
 
+def one_mode(batch: Sequence[PendingPurge]) -> list[PendingPurge]:
+    """The leading tags of `batch` (most urgent first) that share the first one's mode: one
+    request purges all hard or all soft."""
+    if not batch:
+        return []
+    mode = batch[0].mode
+    out: list[PendingPurge] = []
+    for item in batch:
+        if item.mode is not mode:
+            break
+        out.append(item)
+    return out
+
+
 def halves(batch: Sequence[PendingPurge]) -> tuple[list[PendingPurge], list[PendingPurge]]:
     """Split a refused batch of two or more tags in two non-empty halves."""
     middle = len(batch) // 2
@@ -98,7 +114,7 @@ class PurgeWorker:
         purger: Purger,
         queue: PurgeQueue,
         metrics: InvalidationMetrics,
-        bucket: TokenBucket | None = None,
+        budget: PurgeBudget | None = None,
         *,
         wake: asyncio.Event | None = None,
         traces: PurgeTraces | None = None,
@@ -109,7 +125,7 @@ class PurgeWorker:
         self.purger = purger
         self.queue = queue
         self.metrics = metrics
-        self.bucket = bucket
+        self.budget = budget
         self.wake = wake or asyncio.Event()
         self.traces = traces if traces is not None else PurgeTraces()
         """The spans of the windows that queued tags (a purge span continues their trace)."""
@@ -148,22 +164,25 @@ class PurgeWorker:
         splitting = bool(self._splitting)
         pending = self._splitting[-1] if splitting else await self.queue.peek(self.max_tags)
         self.metrics.purge_queue_depth.labels(self.purger.name).set(await self.queue.depth())
+        pending = one_mode(pending)
         if not pending:
             return False
-        if self.bucket is not None:
-            wait = self.bucket.wait_time(time.monotonic())
-            if wait > 0:
+        if self.budget is not None:
+            now = time.monotonic()
+            affordable = self.budget.affordable(now, len(pending))
+            if affordable < 1 or (splitting and affordable < len(pending)):
                 self.metrics.purge_deferred.labels(self.purger.name).inc()
-                await asyncio.sleep(min(wait, 1.0))
+                await asyncio.sleep(min(max(self.budget.wait_time(now), 0.001), 1.0))
                 return True
-            self.bucket.take(time.monotonic())
+            pending = pending[:affordable]
+            self.budget.spend(now, len(pending))
         if splitting:
             self._splitting.pop()
             self.metrics.purge_split_requests.labels(self.purger.name).inc()
         tags = [p.tag for p in pending]
         try:
             with self.traces.purge_span(self.purger.name, tags):
-                await self.purger.purge(tags)
+                await self.purger.purge(tags, pending[0].mode)
         except PurgeFailed as exc:
             await self._failed(pending, exc, stop, part_of_split=splitting)
             return True

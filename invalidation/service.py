@@ -23,12 +23,20 @@ from invalidation.consumer import ConsumerConfig, InvalidationConsumer
 from invalidation.metrics import InvalidationMetrics
 from invalidation.pipeline import InvalidationPipeline
 from invalidation.purge_worker import PurgeWorker
+from invalidation.purgers.akamai import AkamaiPurger
 from invalidation.purgers.base import Purger
 from invalidation.purgers.cloudflare import CloudflarePurger
 from invalidation.purgers.fastly import FastlyPurger
 from invalidation.purgers.local_edge import LocalEdgePurger
 from invalidation.purgers.varnish import VarnishPurger
-from invalidation.ratelimit import CLOUDFLARE_PLANS, BucketSpec, TokenBucket
+from invalidation.ratelimit import (
+    AKAMAI_REQUESTS,
+    AKAMAI_TAGS,
+    CLOUDFLARE_PLANS,
+    BucketSpec,
+    PurgeBudget,
+    TokenBucket,
+)
 from invalidation.settings import InvalidationSettings
 from invalidation.tracing import PurgeTraces
 from origin.core.builder import BundleBuilder
@@ -53,9 +61,10 @@ class InvalidationService:
 
 def build_purgers(
     settings: InvalidationSettings, client: httpx.AsyncClient
-) -> list[tuple[Purger, TokenBucket | None]]:
-    """The configured purgers, each with its rate limit (None = unlimited)."""
-    out: list[tuple[Purger, TokenBucket | None]] = []
+) -> list[tuple[Purger, PurgeBudget | None]]:
+    """The configured purgers, each with its rate limits (None = unlimited)."""
+    out: list[tuple[Purger, PurgeBudget | None]] = []
+    now = time.monotonic()
     for name in settings.purgers:
         if name == "local-edge":
             out.append(
@@ -67,14 +76,18 @@ def build_purgers(
                 )
             )
         elif name == "varnish" and settings.varnish_url:
-            out.append((VarnishPurger(client, settings.varnish_url), None))
+            purger = VarnishPurger(client, settings.varnish_url, soft=settings.varnish_soft_purge)
+            out.append((purger, None))
         elif name == "cloudflare" and settings.cloudflare:
             cf = settings.cloudflare
             plan = CLOUDFLARE_PLANS[cf.plan]
             spec = BucketSpec(cf.rate_per_second or plan.rate, cf.bucket_size or plan.capacity)
-            out.append((CloudflarePurger(client, cf), TokenBucket(spec, time.monotonic())))
+            out.append((CloudflarePurger(client, cf), PurgeBudget(TokenBucket(spec, now))))
         elif name == "fastly" and settings.fastly:
             out.append((FastlyPurger(client, settings.fastly), None))
+        elif name == "akamai" and settings.akamai:
+            budget = PurgeBudget(TokenBucket(AKAMAI_REQUESTS, now), TokenBucket(AKAMAI_TAGS, now))
+            out.append((AkamaiPurger(client, settings.akamai), budget))
     return out
 
 
@@ -132,11 +145,11 @@ async def running_service(
                 purger,
                 PurgeQueue(redis, purger.name, list(recomputer.partitions)),
                 metrics,
-                bucket,
+                budget,
                 wake=wake,
                 traces=traces,
             )
-            for purger, bucket in purgers
+            for purger, budget in purgers
         ]
         await consumer.start()
         try:

@@ -46,6 +46,8 @@ class CloudflareSettings:
     """Overrides the plan's refill rate (requests/second)."""
     bucket_size: int | None = None
     """Overrides the plan's burst size."""
+    soft_purge: bool = True
+    """Soft purges go to ``invalidate_cache`` (mark stale); False sends every purge hard."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,29 @@ class FastlySettings:
     api_token: str = field(repr=False)
     soft_purge: bool = True
     api_base: str = FASTLY_API_BASE
+
+
+AKAMAI_NETWORKS = ("production", "staging")
+
+
+@dataclass(frozen=True, slots=True)
+class AkamaiSettings:
+    """Fast Purge v3 by cache tag, authenticated with an EdgeGrid API client's credentials."""
+
+    host: str
+    """The API client's host, ``akab-....luna.akamaiapis.net`` (an http(s) URL for tests)."""
+    client_token: str = field(repr=False)
+    client_secret: str = field(repr=False)
+    access_token: str = field(repr=False)
+    network: str = "production"
+    """``production`` or ``staging``: which network's caches are purged."""
+    soft_purge: bool = True
+    """Soft purges use ``invalidate`` (mark stale); False sends every purge as ``delete``."""
+
+    @property
+    def base_url(self) -> str:
+        """``https://<host>``, or the host itself when it is already a URL (a local test API)."""
+        return self.host if "://" in self.host else f"https://{self.host}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +103,11 @@ class InvalidationSettings:
     local_edge_purge_token: str | None = field(default=None, repr=False)
     """Sent as a Bearer token to the local edge's ``/se/purge`` (SHELFEDGE_EDGE_PURGE_TOKEN)."""
     varnish_url: str | None = None
+    varnish_soft_purge: bool = True
+    """Soft purges send ``xkey-softpurge``; False sends every purge as ``xkey-purge``."""
     cloudflare: CloudflareSettings | None = None
     fastly: FastlySettings | None = None
+    akamai: AkamaiSettings | None = None
     catalog_seed: int = 42
     """The demo catalog the ``events`` command generates events for."""
     catalog_skus: int = 5000
@@ -120,8 +148,10 @@ class InvalidationSettings:
             and env_url(e, "SHELFEDGE_VARNISH_URL", ("http", "https"))
             if "varnish" in purgers
             else None,
+            varnish_soft_purge=_flag(e, "SHELFEDGE_VARNISH_SOFT_PURGE"),
             cloudflare=_cloudflare(e, env) if "cloudflare" in purgers else None,
             fastly=_fastly(e, env) if "fastly" in purgers else None,
+            akamai=_akamai(e) if "akamai" in purgers else None,
             catalog_seed=env_int(e, "SHELFEDGE_CATALOG_SEED", 42, 0, 2**31),
             catalog_skus=env_int(e, "SHELFEDGE_CATALOG_SKUS", 5000, 10, 1_000_000),
             env=env,
@@ -146,6 +176,7 @@ def _cloudflare(e: Mapping[str, str], env: str) -> CloudflareSettings:
         bucket_size=None
         if not bucket
         else env_int(e, "SHELFEDGE_CLOUDFLARE_BUCKET", 1, 1, 100_000),
+        soft_purge=_flag(e, "SHELFEDGE_CLOUDFLARE_SOFT_PURGE"),
     )
 
 
@@ -153,7 +184,22 @@ def _fastly(e: Mapping[str, str], env: str) -> FastlySettings:
     return FastlySettings(
         service_id=env_need(e, "SHELFEDGE_FASTLY_SERVICE_ID"),
         api_token=env_need(e, "SHELFEDGE_FASTLY_API_TOKEN"),
-        soft_purge=env_choice(e, "SHELFEDGE_FASTLY_SOFT_PURGE", ("true", "false"), "true")
-        == "true",
+        soft_purge=_flag(e, "SHELFEDGE_FASTLY_SOFT_PURGE"),
         api_base=_api_base(e, "SHELFEDGE_FASTLY_API_BASE", env) or FASTLY_API_BASE,
     )
+
+
+def _akamai(e: Mapping[str, str]) -> AkamaiSettings:
+    return AkamaiSettings(
+        host=env_need(e, "SHELFEDGE_AKAMAI_HOST"),
+        client_token=env_need(e, "SHELFEDGE_AKAMAI_CLIENT_TOKEN"),
+        client_secret=env_need(e, "SHELFEDGE_AKAMAI_CLIENT_SECRET"),
+        access_token=env_need(e, "SHELFEDGE_AKAMAI_ACCESS_TOKEN"),
+        network=env_choice(e, "SHELFEDGE_AKAMAI_NETWORK", AKAMAI_NETWORKS, "production"),
+        soft_purge=_flag(e, "SHELFEDGE_AKAMAI_SOFT_PURGE"),
+    )
+
+
+def _flag(e: Mapping[str, str], name: str, default: bool = True) -> bool:
+    """A ``true``/``false`` variable."""
+    return env_choice(e, name, ("true", "false"), "true" if default else "false") == "true"

@@ -280,7 +280,7 @@ async def dispatch(request: Request) -> Response:
         return await preview(request)
     try:
         if route.endpoint is surface.Endpoint.PURGE:
-            return purge(request, await surface.read_purge_tags(request.stream(), length))
+            return purge(request, await surface.read_purge_order(request.stream(), length))
         if route.endpoint is surface.Endpoint.EVENTS:
             return beacon(request, await surface.read_beacon(request.stream(), length))
     except BadSeRequest as exc:
@@ -316,11 +316,15 @@ async def _slot(request: Request, slot_id: str) -> Response:
     return out
 
 
-def purge(request: Request, tags: tuple[str, ...]) -> Response:
+def purge(request: Request, order: surface.PurgeOrder) -> Response:
+    """Evict the entries carrying the order's tags, or (soft) mark them stale."""
     edge: LocalEdge = request.app.state.edge
-    removed = edge.cache.purge(tags)
-    edge.purged.inc(removed)
-    return Response(surface.purge_answer(removed, len(tags)), media_type=_JSON)
+    if order.soft:
+        touched = edge.cache.invalidate(order.tags, time.time())
+    else:
+        touched = edge.cache.purge(order.tags)
+    edge.purged.inc(touched)
+    return Response(surface.purge_answer(touched, len(order.tags)), media_type=_JSON)
 
 
 def beacon(request: Request, doc: object) -> Response:

@@ -16,6 +16,7 @@ from invalidation.errors import (
     PurgeUnauthorized,
     PurgeUnavailable,
 )
+from origin.core.purge_queue import PurgeMode
 
 AUTH_STATUSES = frozenset({401, 403})
 """The API refused the credential: stop the purger (never retried, never bisected)."""
@@ -28,12 +29,13 @@ TRANSIENT_CLIENT_STATUSES = frozenset({408, 425, 429})
 
 
 class Purger(Protocol):
-    """Drops cached entries by tag."""
+    """Drops cached entries by tag: evicts them (`PurgeMode.HARD`) or marks them stale
+    (`PurgeMode.SOFT`; a cache without soft purge evicts, which is always safe)."""
 
     name: str
     max_tags_per_request: int
 
-    async def purge(self, tags: Sequence[str]) -> None:
+    async def purge(self, tags: Sequence[str], mode: PurgeMode = PurgeMode.HARD) -> None:
         """Purge these tags; raise a `PurgeFailed` subclass when the cache did not accept."""
         ...
 

@@ -1,8 +1,11 @@
-"""Cloudflare purge by tag: ``POST /zones/{zone_id}/purge_cache`` with ``{"tags": [...]}``.
+"""Cloudflare purge by tag: ``POST /zones/{zone_id}/purge_cache`` (hard: entries removed) or
+``POST /zones/{zone_id}/invalidate_cache`` (soft: entries kept but marked stale, revalidated
+with the origin by ETag on the next request), both with ``{"tags": [...]}``.
 
 At most 100 tags per request; ``Authorization: Bearer <token>``; the body's ``success`` must be
 true (a 2xx without it is treated as a transient failure: the same purge is retried). Rate
-limits per plan are enforced by the purge worker's token bucket.
+limits per plan are enforced by the purge worker's token bucket. With ``soft_purge`` off in
+the settings every purge is hard.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import httpx
 from invalidation.errors import PurgeUnavailable
 from invalidation.purgers.base import send
 from invalidation.settings import CloudflareSettings
+from origin.core.purge_queue import PurgeMode
 
 MAX_TAGS_PER_REQUEST = 100
 
@@ -24,14 +28,23 @@ class CloudflarePurger:
 
     def __init__(self, client: httpx.AsyncClient, settings: CloudflareSettings) -> None:
         self.client = client
-        self.url = f"{settings.api_base}/zones/{settings.zone_id}/purge_cache"
+        zone = f"{settings.api_base}/zones/{settings.zone_id}"
+        self.urls = {
+            PurgeMode.HARD: f"{zone}/purge_cache",
+            PurgeMode.SOFT: f"{zone}/invalidate_cache"
+            if settings.soft_purge
+            else f"{zone}/purge_cache",
+        }
         self._auth = f"Bearer {settings.api_token}"
 
-    async def purge(self, tags: Sequence[str]) -> None:
+    async def purge(self, tags: Sequence[str], mode: PurgeMode = PurgeMode.HARD) -> None:
         if len(tags) > MAX_TAGS_PER_REQUEST:
             raise ValueError(f"at most {MAX_TAGS_PER_REQUEST} tags per Cloudflare purge")
         request = self.client.build_request(
-            "POST", self.url, json={"tags": list(tags)}, headers={"Authorization": self._auth}
+            "POST",
+            self.urls[mode],
+            json={"tags": list(tags)},
+            headers={"Authorization": self._auth},
         )
         response = await send(self.client, self.name, request)
         try:

@@ -1,4 +1,6 @@
-"""The local edge's purge endpoint: ``POST /se/purge`` with ``{"tags": [...]}``."""
+"""The local edge's purge endpoint: ``POST /se/purge`` with ``{"tags": [...]}`` (hard: entries
+removed) or ``{"tags": [...], "soft": true}`` (soft: entries marked stale, served while the edge
+revalidates them)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections.abc import Sequence
 import httpx
 
 from invalidation.purgers.base import send
+from origin.core.purge_queue import PurgeMode
 
 MAX_TAGS_PER_REQUEST = 500
 
@@ -20,8 +23,9 @@ class LocalEdgePurger:
         self.url = url.rstrip("/") + "/se/purge"
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
-    async def purge(self, tags: Sequence[str]) -> None:
-        request = self.client.build_request(
-            "POST", self.url, json={"tags": list(tags)}, headers=self.headers
-        )
+    async def purge(self, tags: Sequence[str], mode: PurgeMode = PurgeMode.HARD) -> None:
+        body: dict[str, object] = {"tags": list(tags)}
+        if mode is PurgeMode.SOFT:
+            body["soft"] = True
+        request = self.client.build_request("POST", self.url, json=body, headers=self.headers)
         await send(self.client, self.name, request)

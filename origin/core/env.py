@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from origin.errors import SettingsError
 
-PURGER_NAMES = ("local-edge", "varnish", "cloudflare", "fastly")
+PURGER_NAMES = ("local-edge", "varnish", "cloudflare", "fastly", "akamai")
 """The purgers shelfedge can drive; each has its own purge queue per partition."""
 
 

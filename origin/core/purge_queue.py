@@ -2,11 +2,15 @@
 was purged, park what the API refuses, and list and re-drive what was parked.
 
 One ZSET per (partition, purger) holds the tags awaiting purge, scored by urgency
-(`PURGE_PRIORITY_SPAN`), and a HASH beside it counts each tag's generation. Enqueuing is a Lua
-function (`ENQUEUE_PURGES_LUA`) that the store's bundle-write script embeds, so a stored change
-always has its purge obligation recorded in the same atomic call; `enqueue_purge` runs it alone.
-A tag is removed only if its generation did not move while its purge was in flight, so a change
-stored after the purge request was sent is purged again, never lost.
+(`PURGE_PRIORITY_SPAN`), and a HASH beside it counts each tag's generation. The priority also
+says how the tag is purged (`PurgeMode`): 0 (a sell-out) and 1 (a price or stock change, or a
+reconciliation) evict; 2 (other content: rank order, a SKU newly entering a bundle, lists) marks
+entries stale so the edge keeps serving them while it revalidates with their ETag. A tag queued
+both ways keeps the lower priority, so a hard request always wins over a soft one. Enqueuing is
+a Lua function (`ENQUEUE_PURGES_LUA`) that the store's bundle-write script embeds, so a stored
+change always has its purge obligation recorded in the same atomic call; `enqueue_purge` runs it
+alone. A tag is removed only if its generation did not move while its purge was in flight, so a
+change stored after the purge request was sent is purged again, never lost.
 
 A tag the purger's API refuses on its own (`PurgeRejected` for a one-tag request) is parked: its
 record is written to the purger's parked HASH first, then the tag leaves its partition queue
@@ -17,6 +21,7 @@ their original priority, through the same enqueue script, then forgets the recor
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +40,27 @@ PURGE_PRIORITY_SPAN = 10**13
 """Priority multiplier in purge queue scores: priority 0 (sell-outs) sorts before 1; the rest of
 the score is the millisecond timestamp of the oldest change the purge covers."""
 
+PRIORITY_SELL_OUT = 0
+"""A bundle showing a SKU that sold out: evicted, before anything else."""
+PRIORITY_HARD = 1
+"""A bundle showing a SKU whose price or stock state changed: evicted (never served stale)."""
+PRIORITY_SOFT = 2
+"""Any other content change (rank order, a SKU entering, a list): marked stale, revalidated."""
+
+
+class PurgeMode(enum.Enum):
+    """How a cache drops a tag's entries."""
+
+    HARD = "hard"
+    """Evict: the next request is a miss."""
+    SOFT = "soft"
+    """Mark stale: served while the cache revalidates it (If-None-Match with its ETag)."""
+
+
+def mode_of(priority: int) -> PurgeMode:
+    """How a tag queued with `priority` is purged."""
+    return PurgeMode.SOFT if priority >= PRIORITY_SOFT else PurgeMode.HARD
+
 
 def priority_of(score: float) -> int:
     """The priority a queue score encodes (0: sell-out)."""
@@ -48,10 +74,17 @@ def since_ms_of(score: float) -> int:
 
 ENQUEUE_PURGES_LUA = """
 local function enqueue_purges(first_key, tag, priority, at_ms)
-  local score = priority * PURGE_PRIORITY_SPAN + at_ms
   for i = first_key, #KEYS, 2 do
+    local p, at = priority, at_ms
     local existing = redis.call('ZSCORE', KEYS[i], tag)
-    if (not existing) or score < tonumber(existing) then
+    if existing then
+      local old = tonumber(existing)
+      local old_p = math.floor(old / PURGE_PRIORITY_SPAN)
+      p = math.min(p, old_p)
+      at = math.min(at, old - old_p * PURGE_PRIORITY_SPAN)
+    end
+    local score = p * PURGE_PRIORITY_SPAN + at
+    if (not existing) or score ~= tonumber(existing) then
       redis.call('ZADD', KEYS[i], score, tag)
     end
     redis.call('HINCRBY', KEYS[i + 1], tag, 1)
@@ -59,8 +92,9 @@ local function enqueue_purges(first_key, tag, priority, at_ms)
 end
 """.replace("PURGE_PRIORITY_SPAN", str(PURGE_PRIORITY_SPAN))
 """Lua: ``enqueue_purges(first_key, tag, priority, at_ms)`` adds `tag` to the queues named by
-KEYS[first_key..] (queue, generation pairs: `PurgeRequest.queue_keys`), keeping the most urgent
-score and bumping the tag's generation."""
+KEYS[first_key..] (queue, generation pairs: `PurgeRequest.queue_keys`), keeping the lower
+priority (hard wins over soft) and the older change time of the two, and bumping the tag's
+generation."""
 
 _ENQUEUE_ONLY = (
     ENQUEUE_PURGES_LUA
@@ -76,8 +110,8 @@ class PurgeRequest:
     """Which purgers must purge a changed bundle, how urgently, and since when."""
 
     purgers: tuple[str, ...]
-    priority: int = 1
-    """0 for sell-outs (purged first), 1 otherwise."""
+    priority: int = PRIORITY_HARD
+    """`PRIORITY_SELL_OUT` (purged first), `PRIORITY_HARD` or `PRIORITY_SOFT` (`mode_of`)."""
     at_ms: int = 0
     """Milliseconds timestamp of the oldest change this purge covers (latency metric)."""
 
@@ -136,6 +170,10 @@ class PendingPurge:
     def since_ms(self) -> int:
         """Timestamp of the oldest change this purge covers."""
         return since_ms_of(self.score)
+
+    @property
+    def mode(self) -> PurgeMode:
+        return mode_of(self.priority)
 
 
 class PurgeQueue:

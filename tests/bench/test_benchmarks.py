@@ -49,6 +49,7 @@ EXPECTED = {
             "event->purge p99 / window",
             "suppressed/unsuppressed purges",
             "traced/untraced records per CPU-second",
+            "two processes / one",
         ],
         4,
     ),

@@ -12,6 +12,7 @@ from edge.cache import (
     classify,
     entry_from_bytes,
 )
+from edge.memory import MemoryCacheStore
 from fragments.bundle import encode_bundle
 from fragments.errors import BundleFormatError
 from fragments.slots import CachePolicy
@@ -111,3 +112,35 @@ def test_tracker_end_is_idempotent() -> None:
     tracker.end("k")
     tracker.end("k")
     assert tracker.in_flight == {}
+
+
+@pytest.mark.parametrize(
+    ("age_at_purge", "state_after"),
+    [
+        (0.0, Freshness.STALE),  # fresh: now stale, served while revalidated
+        (100.0, Freshness.STALE),  # already stale: unchanged
+        (400.0, Freshness.EXPIRED),  # already expired: a soft purge never makes it younger
+    ],
+)
+def test_a_soft_purge_marks_an_entry_stale_never_younger(
+    age_at_purge: float, state_after: Freshness
+) -> None:
+    now = STORED + age_at_purge
+    marked = entry().marked_stale(now)
+    assert classify(marked, now) is state_after
+    assert marked.stored_at <= STORED
+    assert marked.bundle == entry().bundle
+
+
+def test_the_memory_store_marks_tagged_entries_stale_and_keeps_them() -> None:
+    store = MemoryCacheStore()
+    kept = entry()
+    store.put(kept)
+    [tag] = [t for t in kept.bundle.tags if t.startswith("sku:")][:1]
+    assert store.invalidate([tag, "sku:NOT-CACHED"], STORED) == 1
+    marked = store.get(kept.bundle.key.cache_key)
+    assert marked is not None
+    assert classify(marked, STORED) is Freshness.STALE
+    assert len(store) == 1
+    assert store.purge([tag]) == 1
+    assert len(store) == 0

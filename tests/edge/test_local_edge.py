@@ -183,6 +183,33 @@ async def test_purge_by_tag_then_a_fresh_fetch(
     assert bundle_fetches(origin) == 2
 
 
+async def test_soft_purge_serves_stale_while_it_revalidates(
+    edge_app: Starlette, edge: httpx.AsyncClient, origin: OriginServer
+) -> None:
+    first = await edge.get(SLOT_URL, headers=RETURNING)
+    shown = skus(first)[0]
+
+    marked = await edge.post("/se/purge", json={"tags": [sku_tag(shown)], "soft": True})
+    stale = await edge.get(SLOT_URL, headers=RETURNING)
+    for _ in range(100):  # the revalidation runs in the background
+        if bundle_fetches(origin) == 2:
+            break
+        await asyncio.sleep(0.02)
+    fresh = await edge.get(SLOT_URL, headers=RETURNING)
+
+    assert (marked.status_code, marked.json()["purged"]) == (200, 1)
+    assert stale.headers["x-shelfedge-cache"] == "STALE", "kept and served, not evicted"
+    assert skus(stale) == skus(first)
+    assert bundle_fetches(origin) == 2, "one revalidation"
+    assert fresh.headers["x-shelfedge-cache"] == "HIT"
+
+
+async def test_purge_rejects_a_soft_flag_that_is_not_a_boolean(edge: httpx.AsyncClient) -> None:
+    response = await edge.post("/se/purge", json={"tags": ["x"], "soft": "yes"})
+    assert response.status_code == 400
+    assert "soft" in response.json()["error"]
+
+
 @pytest.mark.parametrize(
     "body",
     [b"", b"{", b'{"tag": ["x"]}', b'{"tags": "x"}', b'{"tags": [1]}', b"[]"],

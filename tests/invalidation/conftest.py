@@ -13,6 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from shelfedge.localstack import RedisServer
+from tests.invalidation.consume_process import ConsumeProcess, stop_all
 from tests.invalidation.support import (
     Snapshot,
     World,
@@ -49,3 +50,12 @@ def fake_purge_api() -> Iterator[FakePurgeApi]:
     """The fake Cloudflare / Fastly / local-edge purge API on a loopback port."""
     with FakePurgeApi() as api:
         yield api
+
+
+@pytest.fixture
+def processes() -> Iterator[list[ConsumeProcess]]:
+    """Every `shelfedge consume` process the test starts; any still running is killed at the
+    end."""
+    started: list[ConsumeProcess] = []
+    yield started
+    stop_all(started)

@@ -22,6 +22,7 @@ from invalidation.events import CatalogEvent, Event, topic_of
 from origin.core import keys
 from origin.core.redis_text import as_text
 from shelfedge.localstack import KafkaBroker
+from tests.invalidation.consume_process import ConsumeProcess
 from tests.invalidation.support import (
     WHEN,
     GroupOffsets,
@@ -31,10 +32,9 @@ from tests.invalidation.support import (
     log_ends,
     produce,
 )
-from tests.invalidation.test_kill9 import KILL_ATTEMPTS, ConsumeProcess, processes
+from tests.invalidation.test_kill9 import KILL_ATTEMPTS
 from tests.support.fake_purge_api import FakePurgeApi
 
-__all__ = ["processes"]
 SKUS = 120
 VERSIONS = 12
 

@@ -347,3 +347,26 @@ def test_next_offsets_are_one_past_the_highest_record_per_partition() -> None:
         TopicPartition("price.v1", 0): 1,
     }
     assert next_offsets_of([]) == {}
+
+
+async def test_a_lone_change_is_not_held_for_the_whole_window(
+    world: World, kafka_bootstrap: str
+) -> None:
+    """A quiet stream closes its window early: one event with a 3 s window is applied in well
+    under the window, while a steady stream still fills windows (the quiet gap is several
+    fetch waits long)."""
+    config = consumer_config(kafka_bootstrap, group(), window_ms=3000, quiet_ms=100)
+    assert config.quiet_seconds == 0.6, "never shorter than two fetch waits (300 ms)"
+    [event] = demo_events(world, 1, seed=41)[:1]
+    async with running_consumer(config, world.pipeline()) as run:
+
+        async def assigned() -> bool:
+            return bool(run.consumer.consumer.assignment())
+
+        async def applied() -> bool:
+            return run.count("applied") >= 1
+
+        await eventually(assigned, within=30, what="an assignment")
+        await produce(kafka_bootstrap, [event])
+        took = await eventually(applied, within=30, what="the lone event applied")
+    assert took < 2.5, f"the lone event waited {took:.2f} s: the full 3 s window"

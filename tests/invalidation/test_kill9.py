@@ -11,14 +11,9 @@ fresh recompute, and every changed bundle purged.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from aiokafka import TopicPartition
 
@@ -29,6 +24,7 @@ from invalidation.events import Event, InventoryEvent, topic_of
 from origin.core import keys
 from origin.core.redis_text import as_text
 from shelfedge.localstack import free_port
+from tests.invalidation.consume_process import ConsumeProcess, scrape
 from tests.invalidation.support import (
     GroupOffsets,
     Produced,
@@ -42,56 +38,8 @@ from tests.invalidation.support import (
 from tests.support.fake_purge_api import FakePurgeApi
 from tests.support.kafka_engines import Broker
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 3000
 KILL_ATTEMPTS = 3
-
-
-class ConsumeProcess:
-    """`python -m shelfedge consume` with its output in a log file."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "shelfedge", "consume"],
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-    def assert_running(self) -> None:
-        code = self.process.poll()
-        assert code is None, f"consume exited with {code}:\n{self.tail()}"
-
-    def kill9(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        assert self.process.wait(timeout=10) == -signal.SIGKILL
-
-    def terminate(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            raise
-
-
-@pytest.fixture
-def processes() -> Iterator[list[ConsumeProcess]]:
-    """Every consume process the test starts; any still running is killed at the end."""
-    started: list[ConsumeProcess] = []
-    yield started
-    for p in started:
-        if p.process.poll() is None:
-            p.process.kill()
-            p.process.wait(timeout=10)
 
 
 def is_applied(fields: dict[str, str], event: Event) -> bool:
@@ -112,17 +60,6 @@ async def in_flight(
         if p.offset >= committed[TopicPartition(topic_of(p.event), p.partition)]
         and is_applied(state[p.event.sku], p.event)
     ]
-
-
-async def scrape(port: int) -> dict[str, float]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
 
 
 @pytest.mark.timeout(240)

@@ -28,7 +28,7 @@ from invalidation.purge_worker import (
 )
 from invalidation.purgers.cloudflare import CloudflarePurger
 from invalidation.purgers.local_edge import LocalEdgePurger
-from invalidation.ratelimit import BucketSpec, TokenBucket
+from invalidation.ratelimit import BucketSpec, PurgeBudget, TokenBucket
 from invalidation.settings import CloudflareSettings
 from origin.core import keys
 from origin.core.purge_queue import PurgeQueue, PurgeRequest, parked_purges, redrive
@@ -67,7 +67,7 @@ def worker(
         CloudflarePurger(http, settings),
         PurgeQueue(world.redis, CF, list(world.recomputer.partitions)),
         metrics or InvalidationMetrics.create(),
-        TokenBucket(bucket, 0.0),
+        PurgeBudget(TokenBucket(bucket, 0.0)),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -16,14 +17,23 @@ from invalidation.errors import (
     PurgeUnauthorized,
     PurgeUnavailable,
 )
+from invalidation.purgers.akamai import MAX_TAGS_PER_REQUEST as AKAMAI_MAX_TAGS
+from invalidation.purgers.akamai import AkamaiPurger
 from invalidation.purgers.base import Purger, retry_after_seconds
 from invalidation.purgers.cloudflare import CloudflarePurger
 from invalidation.purgers.fastly import FastlyPurger
 from invalidation.purgers.local_edge import LocalEdgePurger
 from invalidation.ratelimit import CLOUDFLARE_PLANS, BucketSpec
 from invalidation.service import build_purgers
-from invalidation.settings import CloudflareSettings, FastlySettings, InvalidationSettings
+from invalidation.settings import (
+    AkamaiSettings,
+    CloudflareSettings,
+    FastlySettings,
+    InvalidationSettings,
+)
+from origin.core.purge_queue import PurgeMode
 from tests.support.fake_purge_api import (
+    DEFAULT_AKAMAI,
     DEFAULT_CLOUDFLARE_TOKEN,
     DEFAULT_FASTLY_KEY,
     DEFAULT_FASTLY_SERVICE,
@@ -40,10 +50,24 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def cloudflare(api: FakePurgeApi, token: str = DEFAULT_CLOUDFLARE_TOKEN) -> CloudflareSettings:
+def cloudflare(
+    api: FakePurgeApi, token: str = DEFAULT_CLOUDFLARE_TOKEN, *, soft: bool = True
+) -> CloudflareSettings:
     return CloudflareSettings(
-        zone_id=DEFAULT_ZONE_ID, api_token=token, api_base=api.cloudflare_api_base
+        zone_id=DEFAULT_ZONE_ID, api_token=token, api_base=api.cloudflare_api_base, soft_purge=soft
     )
+
+
+def akamai(
+    api: FakePurgeApi, *, secret: str = DEFAULT_AKAMAI.client_secret, **kw: object
+) -> AkamaiSettings:
+    settings = AkamaiSettings(
+        host=api.url,
+        client_token=DEFAULT_AKAMAI.client_token,
+        client_secret=secret,
+        access_token=DEFAULT_AKAMAI.access_token,
+    )
+    return dataclasses.replace(settings, **kw)  # type: ignore[arg-type]
 
 
 def fastly(api: FakePurgeApi, *, soft: bool, key: str = DEFAULT_FASTLY_KEY) -> FastlySettings:
@@ -76,7 +100,7 @@ async def test_cloudflare_refuses_more_than_100_tags_before_sending(
 async def test_fastly_request_shape(
     fake_purge_api: FakePurgeApi, http: httpx.AsyncClient, soft: bool
 ) -> None:
-    await FastlyPurger(http, fastly(fake_purge_api, soft=soft)).purge(TAGS)
+    await FastlyPurger(http, fastly(fake_purge_api, soft=soft)).purge(TAGS, PurgeMode.SOFT)
     [call] = fake_purge_api.calls()
     assert (call.status, call.api) == (200, "fastly")
     assert call.path == f"/service/{DEFAULT_FASTLY_SERVICE}/purge"
@@ -95,11 +119,133 @@ async def test_local_edge_request_shape(
     assert call.tags == tuple(TAGS)
 
 
+@pytest.mark.parametrize(
+    ("mode", "soft_enabled", "path"),
+    [
+        (PurgeMode.HARD, True, "purge_cache"),
+        (PurgeMode.SOFT, True, "invalidate_cache"),
+        (PurgeMode.SOFT, False, "purge_cache"),
+    ],
+)
+async def test_cloudflare_soft_purges_invalidate_and_hard_ones_purge(
+    fake_purge_api: FakePurgeApi,
+    http: httpx.AsyncClient,
+    mode: PurgeMode,
+    soft_enabled: bool,
+    path: str,
+) -> None:
+    await CloudflarePurger(http, cloudflare(fake_purge_api, soft=soft_enabled)).purge(TAGS, mode)
+    [call] = fake_purge_api.calls()
+    assert (call.status, call.path) == (200, f"/client/v4/zones/{DEFAULT_ZONE_ID}/{path}")
+    assert call.soft is (path == "invalidate_cache")
+    assert call.tags == tuple(TAGS)
+
+
+@pytest.mark.parametrize("soft_enabled", [True, False])
+async def test_fastly_sends_the_soft_header_only_for_soft_purges(
+    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient, soft_enabled: bool
+) -> None:
+    purger = FastlyPurger(http, fastly(fake_purge_api, soft=soft_enabled))
+    await purger.purge(TAGS, PurgeMode.HARD)
+    await purger.purge(TAGS, PurgeMode.SOFT)
+    assert [c.soft for c in fake_purge_api.accepted("fastly")] == [False, soft_enabled]
+
+
+async def test_fastly_purges_up_to_256_keys_per_request(
+    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient
+) -> None:
+    purger = FastlyPurger(http, fastly(fake_purge_api, soft=True))
+    assert purger.max_tags_per_request == 256
+    keys = [f"bundle:k{i}" for i in range(256)]
+    await purger.purge(keys, PurgeMode.SOFT)
+    with pytest.raises(ValueError, match="at most 256"):
+        await purger.purge([*keys, "one-more"])
+    [call] = fake_purge_api.calls()
+    assert (call.status, call.tags, call.soft) == (200, tuple(keys), True)
+
+
+async def test_local_edge_soft_purge_sends_the_soft_flag(
+    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient
+) -> None:
+    purger = LocalEdgePurger(http, fake_purge_api.url)
+    await purger.purge(TAGS, PurgeMode.SOFT)
+    await purger.purge(TAGS)
+    assert [(c.status, c.soft) for c in fake_purge_api.calls()] == [(200, True), (200, False)]
+
+
+@pytest.mark.parametrize(
+    ("mode", "network", "soft_enabled", "action"),
+    [
+        (PurgeMode.HARD, "production", True, "delete"),
+        (PurgeMode.SOFT, "production", True, "invalidate"),
+        (PurgeMode.SOFT, "staging", True, "invalidate"),
+        (PurgeMode.SOFT, "production", False, "delete"),
+    ],
+)
+async def test_akamai_request_shape_and_signature(
+    fake_purge_api: FakePurgeApi,
+    http: httpx.AsyncClient,
+    mode: PurgeMode,
+    network: str,
+    soft_enabled: bool,
+    action: str,
+) -> None:
+    settings = akamai(fake_purge_api, network=network, soft_purge=soft_enabled)
+    await AkamaiPurger(http, settings).purge(TAGS, mode)
+    [call] = fake_purge_api.calls()
+    assert call.status == 201, "the fake verified the EdgeGrid signature with the same secret"
+    assert (call.api, call.path) == ("akamai", f"/ccu/v3/{action}/tag/{network}")
+    assert call.headers["authorization"].startswith(
+        f"EG1-HMAC-SHA256 client_token={DEFAULT_AKAMAI.client_token};"
+    )
+    assert call.tags == tuple(TAGS)
+    assert call.soft is (action == "invalidate")
+
+
+async def test_akamai_signature_with_another_secret_is_refused(
+    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient
+) -> None:
+    purger = AkamaiPurger(http, akamai(fake_purge_api, secret="not-the-secret"))
+    with pytest.raises(PurgeUnauthorized) as caught:
+        await purger.purge(TAGS)
+    assert (caught.value.status, caught.value.retriable) == (401, False)
+    assert "signature" in caught.value.detail
+
+
+async def test_akamai_signs_every_request_afresh(
+    fake_purge_api: FakePurgeApi, http: httpx.AsyncClient
+) -> None:
+    """A replayed or stale signature would be refused: each request has its own nonce, and a
+    clock far off the API's is refused by it."""
+    purger = AkamaiPurger(http, akamai(fake_purge_api))
+    await purger.purge(TAGS)
+    await purger.purge(TAGS)
+    first, second = (c.headers["authorization"] for c in fake_purge_api.accepted("akamai"))
+    assert first != second
+    skewed = AkamaiPurger(http, akamai(fake_purge_api), clock=lambda: 1_000_000_000.0)
+    with pytest.raises(PurgeUnauthorized, match="timestamp"):
+        await skewed.purge(TAGS)
+
+
+async def test_akamai_body_limits(fake_purge_api: FakePurgeApi, http: httpx.AsyncClient) -> None:
+    """The most tags a request carries, each of the longest length a cache tag may have, fit
+    the 50,000-byte body limit; a longer tag is refused on its own (parked, never retried)."""
+    purger = AkamaiPurger(http, akamai(fake_purge_api))
+    longest = [f"{i:04d}".ljust(128, "x") for i in range(AKAMAI_MAX_TAGS)]
+    await purger.purge(longest, PurgeMode.SOFT)
+    with pytest.raises(ValueError, match=f"at most {AKAMAI_MAX_TAGS}"):
+        await purger.purge([*longest, "one-more"])
+    with pytest.raises(PurgeRejected, match="128"):
+        await purger.purge(["x" * 129])
+    assert [(c.status, len(c.tags)) for c in fake_purge_api.calls()] == [(201, AKAMAI_MAX_TAGS)]
+
+
 def every_purger(api: FakePurgeApi, http: httpx.AsyncClient) -> list[Purger]:
     return [
         CloudflarePurger(http, cloudflare(api)),
         FastlyPurger(http, fastly(api, soft=True)),
         LocalEdgePurger(http, api.url),
+        AkamaiPurger(http, akamai(api)),
     ]
 
 
@@ -116,7 +262,7 @@ async def test_throttling_and_server_errors_are_retriable(
         assert caught.value.__cause__ is None, "an HTTP answer, not a client exception"
         assert purger.name in str(caught.value)
         await purger.purge(TAGS)  # the injected failure was used up
-    assert [c.status for c in fake_purge_api.calls()] == [status, 200] * 3
+    assert [c.status for c in fake_purge_api.calls()] == [status, 200] * 3 + [status, 201]
 
 
 @pytest.mark.parametrize("status", [400, 413, 422])
@@ -316,8 +462,10 @@ async def test_build_purgers_applies_cloudflare_overrides(
     (cf, cf_bucket), (edge, edge_bucket) = build_purgers(settings, http)
     assert (cf.name, edge.name, edge_bucket) == ("cloudflare", "local-edge", None)
     assert cf_bucket is not None
-    assert cf_bucket.spec == BucketSpec(2.5, 3)
+    assert cf_bucket.requests is not None
+    assert (cf_bucket.requests.spec, cf_bucket.tags) == (BucketSpec(2.5, 3), None)
     plan_only = InvalidationSettings(purgers=("cloudflare",), cloudflare=cloudflare(fake_purge_api))
     [(_, plan_bucket)] = build_purgers(plan_only, http)
     assert plan_bucket is not None
-    assert plan_bucket.spec == CLOUDFLARE_PLANS["free"]
+    assert plan_bucket.requests is not None
+    assert plan_bucket.requests.spec == CLOUDFLARE_PLANS["free"]

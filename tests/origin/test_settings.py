@@ -17,6 +17,13 @@ CLOUDFLARE = {
     "SHELFEDGE_CLOUDFLARE_ZONE_ID": "zone",
     "SHELFEDGE_CLOUDFLARE_API_TOKEN": "secret-api-token",
 }
+AKAMAI = {
+    "SHELFEDGE_PURGERS": "akamai",
+    "SHELFEDGE_AKAMAI_HOST": "akab-x.luna.akamaiapis.net",
+    "SHELFEDGE_AKAMAI_CLIENT_TOKEN": "akab-client",
+    "SHELFEDGE_AKAMAI_CLIENT_SECRET": "c2VjcmV0",
+    "SHELFEDGE_AKAMAI_ACCESS_TOKEN": "akab-access",
+}
 FASTLY = {
     "SHELFEDGE_PURGERS": "fastly",
     "SHELFEDGE_FASTLY_SERVICE_ID": "svc",
@@ -91,13 +98,27 @@ def test_cloudflare_and_fastly_settings() -> None:
     assert (fastly.service_id, fastly.soft_purge) == ("svc", False)
 
 
+def test_akamai_settings() -> None:
+    default = InvalidationSettings.from_env(AKAMAI).akamai
+    staging = InvalidationSettings.from_env(
+        {**AKAMAI, "SHELFEDGE_AKAMAI_NETWORK": "staging", "SHELFEDGE_AKAMAI_SOFT_PURGE": "false"}
+    ).akamai
+
+    assert default is not None
+    assert (default.network, default.soft_purge) == ("production", True)
+    assert default.base_url == "https://akab-x.luna.akamaiapis.net"
+    assert (default.client_token, default.access_token) == ("akab-client", "akab-access")
+    assert staging is not None
+    assert (staging.network, staging.soft_purge) == ("staging", False)
+
+
 BAD = [
     ({"SHELFEDGE_ENV": "production"}, "SHELFEDGE_ENV"),
     ({"SHELFEDGE_ENV": "staging"}, "SHELFEDGE_SEGMENT_SECRET"),
     ({"SHELFEDGE_ENV": ""}, "SHELFEDGE_ENV"),
     ({"SHELFEDGE_ENV": "prod"}, "SHELFEDGE_SEGMENT_SECRET"),
     ({"SHELFEDGE_SEGMENT_SECRET": "short"}, "SHELFEDGE_SEGMENT_SECRET"),
-    ({"SHELFEDGE_PURGERS": "local-edge,akamai"}, "SHELFEDGE_PURGERS"),
+    ({"SHELFEDGE_PURGERS": "local-edge,limelight"}, "SHELFEDGE_PURGERS"),
     ({"SHELFEDGE_ORIGIN_PORT": "0"}, "SHELFEDGE_ORIGIN_PORT"),
     ({"SHELFEDGE_ORIGIN_PORT": "http"}, "SHELFEDGE_ORIGIN_PORT"),
     ({"SHELFEDGE_EDGE_PORT": "70000"}, "SHELFEDGE_EDGE_PORT"),
@@ -143,6 +164,14 @@ BAD = [
     ),
     ({"SHELFEDGE_PURGERS": "fastly"}, "SHELFEDGE_FASTLY_SERVICE_ID"),
     ({**FASTLY, "SHELFEDGE_FASTLY_SOFT_PURGE": "yes"}, "SHELFEDGE_FASTLY_SOFT_PURGE"),
+    ({**CLOUDFLARE, "SHELFEDGE_CLOUDFLARE_SOFT_PURGE": "1"}, "SHELFEDGE_CLOUDFLARE_SOFT_PURGE"),
+    ({"SHELFEDGE_PURGERS": "akamai"}, "SHELFEDGE_AKAMAI_HOST"),
+    (
+        {"SHELFEDGE_PURGERS": "akamai", "SHELFEDGE_AKAMAI_HOST": "akab-x.luna.akamaiapis.net"},
+        "SHELFEDGE_AKAMAI_CLIENT_TOKEN",
+    ),
+    ({**AKAMAI, "SHELFEDGE_AKAMAI_NETWORK": "prod"}, "SHELFEDGE_AKAMAI_NETWORK"),
+    ({**AKAMAI, "SHELFEDGE_AKAMAI_SOFT_PURGE": "no"}, "SHELFEDGE_AKAMAI_SOFT_PURGE"),
 ]
 
 

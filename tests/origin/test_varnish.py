@@ -30,7 +30,9 @@ from starlette.routing import Route
 from fragments.ids import DEFAULT_LOCALE, FragmentKey
 from fragments.slots import DEFAULT_SLOTS_FILE, SlotCatalog, parse_slots
 from fragments.tags import bundle_tag, sku_tag
+from invalidation.purgers.varnish import VarnishPurger
 from origin.core.demo_catalog import DEFAULT_SEGMENT
+from origin.core.purge_queue import PurgeMode
 from origin.core.seed import seed_demo
 from origin.core.store import Store
 from origin.settings import Settings
@@ -296,6 +298,30 @@ async def test_softpurge_keeps_serving_stale_while_refreshing(
     gone = await client.get(hard_key.bundle_path())
     assert gone.headers["x-cache"] == "MISS"  # hard: evicted
     assert origin.log.count(hard_key.bundle_path()) == 2
+
+
+async def test_the_varnish_purger_sends_soft_and_hard_purges_as_the_vcl_expects(
+    client: httpx.AsyncClient, origin: OriginServer, varnish: Varnish
+) -> None:
+    """The invalidation consumer's `VarnishPurger`, not a hand-made request: a soft purge keeps
+    the bundle served stale (and refreshed behind), a hard one evicts; with soft purge off in
+    its settings a soft request evicts too."""
+    soft_key = bundle("pdp-cross-sell")
+    hard_key = bundle("pdp-cross-sell", "bargain-hunters")
+    forced_key = bundle("home-hero", "bargain-hunters")
+    for key in (soft_key, hard_key, forced_key):
+        assert (await client.get(key.bundle_path())).headers["x-cache"] == "MISS"
+    purger = VarnishPurger(client, varnish.url)
+    await purger.purge([bundle_tag(soft_key)], PurgeMode.SOFT)
+    await purger.purge([bundle_tag(hard_key)], PurgeMode.HARD)
+    await VarnishPurger(client, varnish.url, soft=False).purge(
+        [bundle_tag(forced_key)], PurgeMode.SOFT
+    )
+    stale = await client.get(soft_key.bundle_path())
+    assert stale.headers["x-cache"] == "HIT-STALE"
+    await wait_for(lambda: origin.log.count(soft_key.bundle_path()) == 2, 5.0, "the refresh")
+    for evicted in (hard_key, forced_key):
+        assert (await client.get(evicted.bundle_path())).headers["x-cache"] == "MISS"
 
 
 async def test_purge_is_refused_outside_the_acl_and_without_tags(

@@ -2,14 +2,24 @@
 
 One stdlib HTTP server on a free loopback port, served from a background thread, answers:
 
-- Cloudflare ``POST /client/v4/zones/{zone_id}/purge_cache``: ``Authorization: Bearer <token>``,
-  ``Content-Type: application/json``, body exactly ``{"tags": [...]}`` with 1..100 non-empty
-  strings; answers ``{"success": true, "errors": [], "messages": [], "result": {"id": ...}}``.
+- Cloudflare ``POST /client/v4/zones/{zone_id}/purge_cache`` (hard) or ``.../invalidate_cache``
+  (soft): ``Authorization: Bearer <token>``, ``Content-Type: application/json``, body exactly
+  ``{"tags": [...]}`` with 1..100 non-empty strings; answers
+  ``{"success": true, "errors": [], "messages": [], "result": {"id": ...}}``.
 - Fastly ``POST /service/{service_id}/purge``: ``Fastly-Key`` header, ``Surrogate-Key`` header
   of 1..256 space-separated keys, optional ``Fastly-Soft-Purge: 1``; answers ``{key: purge id}``.
-- The local edge ``POST /se/purge``: body ``{"tags": [...]}``; answers ``{"purged": n, "tags": n}``.
+- Akamai Fast Purge v3 ``POST /ccu/v3/{delete|invalidate}/tag/{production|staging}`` (delete:
+  hard): ``Content-Type: application/json``, body exactly ``{"objects": [...]}`` of 1.. non-empty
+  tags of at most 128 characters, at most 50,000 bytes (else 413), and an EdgeGrid
+  ``Authorization`` whose tokens match and whose signature verifies with the client secret (else
+  401); answers 201 ``{"httpStatus": 201, "detail": "Request accepted", "purgeId": ...}``. With
+  `akamai_limits` it also keeps Akamai's published token buckets (100 requests refilling 50/s;
+  5,000 tags refilling 500/min) and answers 429 when a request does not fit (spending nothing).
+- The local edge ``POST /se/purge``: body ``{"tags": [...]}`` or ``{"tags": [...], "soft": true}``;
+  answers ``{"purged": n, "tags": n}``.
 
-Every request is recorded (monotonic receive time, API, path, headers, tags, status answered).
+Every request is recorded (monotonic receive time, API, path, headers, tags, soft or hard, status
+answered).
 A malformed request gets 400, a wrong credential 403, an unknown path 404. `fail_next` makes the
 next N well-formed requests answer 429 (with ``Retry-After``) or a 5xx instead. `refuse_tags`
 makes every well-formed request that carries one of the given tags answer a 4xx (400 by
@@ -23,6 +33,7 @@ This module is test support: it must never listen beyond loopback nor forward an
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 import threading
@@ -33,8 +44,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal, Self
+from urllib.parse import urlsplit
 
-Api = Literal["cloudflare", "fastly", "local-edge"]
+from invalidation.purgers import edgegrid
+from invalidation.ratelimit import AKAMAI_REQUESTS, AKAMAI_TAGS, PurgeBudget, TokenBucket
+
+Api = Literal["cloudflare", "fastly", "local-edge", "akamai"]
 
 CLOUDFLARE_MAX_TAGS = 100
 FASTLY_MAX_KEYS = 256
@@ -42,8 +57,18 @@ DEFAULT_CLOUDFLARE_TOKEN = "cf-test-token-0123456789"
 DEFAULT_FASTLY_KEY = "fastly-test-key-0123456789"
 DEFAULT_ZONE_ID = "0123456789abcdef0123456789abcdef"
 DEFAULT_FASTLY_SERVICE = "SU1Z0isxPaozGVKXdv0eY"
+AKAMAI_MAX_BODY = 50_000
+AKAMAI_MAX_TAG_CHARS = 128
+DEFAULT_AKAMAI = edgegrid.EdgeGridCredentials(
+    client_token="akab-client-token-0123456789abcdef",
+    client_secret="akab-client-secret-SGVsbG8gd29ybGQ=",
+    access_token="akab-access-token-0123456789abcdef",
+)
 
-_CLOUDFLARE_PATH = re.compile(r"/client/v4/zones/(?P<zone>[0-9a-f]{32})/purge_cache")
+_CLOUDFLARE_PATH = re.compile(
+    r"/client/v4/zones/(?P<zone>[0-9a-f]{32})/(?P<kind>purge_cache|invalidate_cache)"
+)
+_AKAMAI_PATH = re.compile(r"/ccu/v3/(?P<action>delete|invalidate)/tag/(?P<network>[a-z]+)")
 _FASTLY_PATH = re.compile(r"/service/(?P<service>[A-Za-z0-9]+)/purge")
 _LOCAL_EDGE_PATH = "/se/purge"
 _MAX_BODY = 1 << 20
@@ -64,12 +89,20 @@ class PurgeCall:
     """Tags (Cloudflare, local edge) or surrogate keys (Fastly); empty when malformed."""
     status: int
     """The HTTP status the fake answered."""
+    soft: bool = False
+    """The request asked to mark stale rather than evict (as its API spells it)."""
     observed: object = None
     """What the `on_accept` hook returned for this request (accepted requests only)."""
 
     @property
     def accepted(self) -> bool:
         return 200 <= self.status < 300
+
+    @property
+    def network(self) -> str | None:
+        """Akamai: the network the path names."""
+        match = _AKAMAI_PATH.fullmatch(self.path)
+        return match["network"] if match else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +126,21 @@ class FakePurgeApi:
         *,
         cloudflare_token: str = DEFAULT_CLOUDFLARE_TOKEN,
         fastly_key: str = DEFAULT_FASTLY_KEY,
+        akamai: edgegrid.EdgeGridCredentials = DEFAULT_AKAMAI,
+        akamai_limits: bool = False,
         on_accept: Callable[[Api, tuple[str, ...]], object] | None = None,
     ) -> None:
         self.cloudflare_token = cloudflare_token
         self.fastly_key = fastly_key
+        self.akamai = akamai
+        self._akamai_budget = (
+            PurgeBudget(
+                TokenBucket(AKAMAI_REQUESTS, time.monotonic()),
+                TokenBucket(AKAMAI_TAGS, time.monotonic()),
+            )
+            if akamai_limits
+            else None
+        )
         self.on_accept = on_accept
         self._lock = threading.Lock()
         self._calls: list[PurgeCall] = []
@@ -177,6 +221,15 @@ class FakePurgeApi:
             for tag in tags:
                 self._refused.pop(tag, None)
 
+    def spend_akamai_tags(self, count: int) -> None:
+        """Take `count` tokens from the Akamai tag bucket (`akamai_limits`), as other API
+        clients of the same account would."""
+        if self._akamai_budget is None or self._akamai_budget.tags is None:
+            raise RuntimeError("the fake keeps no Akamai buckets: start it with akamai_limits")
+        with self._lock:
+            if not self._akamai_budget.tags.take(time.monotonic(), count):
+                raise ValueError(f"the Akamai tag bucket holds fewer than {count} tokens")
+
     def calls(self, api: Api | None = None) -> list[PurgeCall]:
         """Every request so far (of one API if given), in arrival order."""
         with self._lock:
@@ -196,23 +249,37 @@ class FakePurgeApi:
         at = time.monotonic()
         api = _api_of(path)
         tags: tuple[str, ...] = ()
+        soft = False
         try:
-            tags = self._check(api, method, path, headers, body)
+            tags, soft = self._check(api, method, path, headers, body)
             injected = self._take_injected()
             if injected is not None:
                 extra = {}
                 if injected.retry_after is not None:
                     extra["Retry-After"] = str(injected.retry_after)
-                self._record(PurgeCall(at, api, path, headers, tags, injected.status))
+                self._record(PurgeCall(at, api, path, headers, tags, injected.status, soft))
                 return injected.status, extra, _error_body(api, injected.status, "injected")
             self._check_refused(tags)
             assert api is not None
+            if api == "akamai":
+                self._spend_akamai_tokens(len(tags))
             observed = self.on_accept(api, tags) if self.on_accept is not None else None
-            self._record(PurgeCall(at, api, path, headers, tags, 200, observed))
-            return 200, {}, _success_body(api, tags)
+            status = 201 if api == "akamai" else 200
+            self._record(PurgeCall(at, api, path, headers, tags, status, soft, observed))
+            return status, {}, _success_body(api, tags)
         except _Rejected as exc:
-            self._record(PurgeCall(at, api, path, headers, tags, exc.status))
+            self._record(PurgeCall(at, api, path, headers, tags, exc.status, soft))
             return exc.status, {}, _error_body(api, exc.status, exc.detail)
+
+    def _spend_akamai_tokens(self, tags: int) -> None:
+        """Akamai's buckets (with `akamai_limits`): 429, spending nothing, when it does not fit."""
+        if self._akamai_budget is None:
+            return
+        with self._lock:
+            now = time.monotonic()
+            if self._akamai_budget.affordable(now, tags) < tags:
+                raise _Rejected(429, f"rate limit: no room for a request of {tags} cache tags")
+            self._akamai_budget.spend(now, tags)
 
     def _check_refused(self, tags: tuple[str, ...]) -> None:
         with self._lock:
@@ -231,18 +298,68 @@ class FakePurgeApi:
 
     def _check(
         self, api: Api | None, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[str, ...]:
+    ) -> tuple[tuple[str, ...], bool]:
+        """The request's tags and whether it is soft; `_Rejected` when it is malformed."""
         if api is None:
             raise _Rejected(404, f"no purge API at {method} {path}")
         if method != "POST":
             raise _Rejected(400, f"purge must be POST, not {method}")
         if api == "cloudflare":
-            if _CLOUDFLARE_PATH.fullmatch(path) is None:
+            match = _CLOUDFLARE_PATH.fullmatch(path)
+            if match is None:
                 raise _Rejected(400, f"bad zone id in {path!r} (expected 32 hex chars)")
-            return self._check_cloudflare(headers, body)
+            return self._check_cloudflare(headers, body), match["kind"] == "invalidate_cache"
         if api == "fastly":
-            return self._check_fastly(headers)
-        return _json_tags(headers, body, None)
+            return self._check_fastly(headers), headers.get("fastly-soft-purge") == "1"
+        if api == "akamai":
+            return self._check_akamai(method, path, headers, body)
+        doc = _json_doc(headers, body, {"tags"}, {"soft"})
+        soft = doc.get("soft", False)
+        if not isinstance(soft, bool):
+            raise _Rejected(400, "'soft' must be true or false")
+        return _tag_list(doc, "tags", None), soft
+
+    def _check_akamai(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[tuple[str, ...], bool]:
+        match = _AKAMAI_PATH.fullmatch(path)
+        if match is None or match["network"] not in ("production", "staging"):
+            raise _Rejected(400, f"{path!r} names no network (production or staging)")
+        if len(body) > AKAMAI_MAX_BODY:
+            raise _Rejected(413, f"body of {len(body)} bytes > {AKAMAI_MAX_BODY}")
+        self._check_edgegrid(method, path, headers, body)
+        tags = _tag_list(_json_doc(headers, body, {"objects"}, set()), "objects", None)
+        long = [t for t in tags if len(t) > AKAMAI_MAX_TAG_CHARS]
+        if long:
+            raise _Rejected(400, f"cache tag over {AKAMAI_MAX_TAG_CHARS} characters: {long[0]!r}")
+        return tags, match["action"] == "invalidate"
+
+    def _check_edgegrid(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        header = headers.get("authorization", "")
+        try:
+            fields = edgegrid.parse_authorization(header)
+            unsigned = edgegrid.unsigned_part(header)
+        except ValueError as exc:
+            raise _Rejected(401, f"EdgeGrid: {exc}") from exc
+        for name in ("client_token", "access_token", "timestamp", "nonce", "signature"):
+            if not fields.get(name):
+                raise _Rejected(401, f"EdgeGrid Authorization without {name}")
+        if fields["client_token"] != self.akamai.client_token:
+            raise _Rejected(401, "EdgeGrid: unknown client_token")
+        if fields["access_token"] != self.akamai.access_token:
+            raise _Rejected(401, "EdgeGrid: unknown access_token")
+        try:
+            signed_at = calendar.timegm(time.strptime(fields["timestamp"], "%Y%m%dT%H:%M:%S+0000"))
+        except ValueError as exc:
+            raise _Rejected(401, f"EdgeGrid timestamp {fields['timestamp']!r}: {exc}") from exc
+        if abs(signed_at - time.time()) > 300:
+            raise _Rejected(401, "EdgeGrid timestamp more than 5 minutes off")
+        url = f"http://{headers.get('host', '')}{path}"
+        expected = edgegrid.signature(
+            self.akamai.client_secret, method, url, body, unsigned, fields["timestamp"]
+        )
+        if fields["signature"] != expected:
+            raise _Rejected(401, "EdgeGrid: the signature does not match the request")
 
     def _check_cloudflare(self, headers: dict[str, str], body: bytes) -> tuple[str, ...]:
         auth = headers.get("authorization", "")
@@ -250,7 +367,7 @@ class FakePurgeApi:
             raise _Rejected(400, "Authorization header must be 'Bearer <token>'")
         if auth.removeprefix("Bearer ") != self.cloudflare_token:
             raise _Rejected(403, "Authentication error: unknown API token")
-        return _json_tags(headers, body, CLOUDFLARE_MAX_TAGS)
+        return _tag_list(_json_doc(headers, body, {"tags"}, set()), "tags", CLOUDFLARE_MAX_TAGS)
 
     def _check_fastly(self, headers: dict[str, str]) -> tuple[str, ...]:
         if "fastly-key" not in headers:
@@ -273,12 +390,17 @@ def _api_of(path: str) -> Api | None:
         return "cloudflare"
     if _FASTLY_PATH.fullmatch(path):
         return "fastly"
+    if urlsplit(path).path.startswith("/ccu/v3/"):
+        return "akamai"
     if path == _LOCAL_EDGE_PATH:
         return "local-edge"
     return None
 
 
-def _json_tags(headers: dict[str, str], body: bytes, limit: int | None) -> tuple[str, ...]:
+def _json_doc(
+    headers: dict[str, str], body: bytes, required: set[str], optional: set[str]
+) -> dict[str, Any]:
+    """The JSON object body with exactly the `required` keys (and maybe `optional` ones)."""
     content_type = headers.get("content-type", "").split(";")[0].strip()
     if content_type != "application/json":
         raise _Rejected(400, f"Content-Type must be application/json, got {content_type!r}")
@@ -286,13 +408,17 @@ def _json_tags(headers: dict[str, str], body: bytes, limit: int | None) -> tuple
         doc: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _Rejected(400, f"body is not JSON: {exc}") from exc
-    if not isinstance(doc, dict) or set(doc) != {"tags"}:
-        raise _Rejected(400, 'body must be exactly {"tags": [...]}')
-    tags = doc["tags"]
+    if not isinstance(doc, dict) or not required <= set(doc) <= required | optional:
+        raise _Rejected(400, f"body must have exactly the keys {sorted(required)}")
+    return doc
+
+
+def _tag_list(doc: dict[str, Any], field: str, limit: int | None) -> tuple[str, ...]:
+    tags = doc[field]
     if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
-        raise _Rejected(400, "'tags' must be a list of non-empty strings")
+        raise _Rejected(400, f"{field!r} must be a list of non-empty strings")
     if not tags:
-        raise _Rejected(400, "'tags' must not be empty")
+        raise _Rejected(400, f"{field!r} must not be empty")
     if limit is not None and len(tags) > limit:
         raise _Rejected(400, f"{len(tags)} tags > {limit} per request")
     return tuple(tags)
@@ -304,6 +430,14 @@ def _success_body(api: Api, tags: tuple[str, ...]) -> bytes:
         doc = {"success": True, "errors": [], "messages": [], "result": {"id": uuid.uuid4().hex}}
     elif api == "fastly":
         doc = {tag: uuid.uuid4().hex for tag in tags}
+    elif api == "akamai":
+        doc = {
+            "httpStatus": 201,
+            "detail": "Request accepted",
+            "estimatedSeconds": 5,
+            "purgeId": str(uuid.uuid4()),
+            "supportId": uuid.uuid4().hex,
+        }
     else:
         doc = {"purged": len(tags), "tags": len(tags)}
     return json.dumps(doc).encode()
@@ -317,6 +451,8 @@ def _error_body(api: Api | None, status: int, detail: str) -> bytes:
             "messages": [],
             "result": None,
         }
+    elif api == "akamai":
+        doc = {"type": "about:blank", "title": "purge refused", "status": status, "detail": detail}
     else:
         doc = {"msg": detail, "status": status}
     return json.dumps(doc).encode()
