@@ -6,7 +6,8 @@ segment, the segment cookie secret and the published experiments. Built once per
 golden vector documents)::
 
     {"fallbacks": {slot: safe-default HTML}, "locales": [...], "segment_secret": "...",
-     "default_segment": "everyone", "experiments": <published experiment config, optional>}
+     "default_segment": "everyone", "experiments": <published experiment config, optional>,
+     "anchors": {slot: "product" | "cart"} (optional: the anchored slots)}
 
 Pure: standard library and `fragments` only.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from edge.errors import BadEdgeInput
@@ -24,7 +25,7 @@ from fragments.errors import FragmentsError
 from fragments.experiment_codec import config_from_json
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
 from fragments.ids import DEFAULT_LOCALE
-from fragments.slots import SlotCatalog
+from fragments.slots import ANCHOR_KINDS, SlotCatalog
 
 DEFAULT_SEGMENT = "everyone"
 
@@ -43,10 +44,13 @@ class EdgeConfig:
     """Seconds the adapter waits for the origin before treating the fetch as failed."""
     experiments: EdgeExperimentConfig = EMPTY_CONFIG
     """The published experiment configuration (refreshed by the adapter)."""
+    anchors: Mapping[str, str] = field(default_factory=dict)
+    """Slot id -> "product" or "cart" for anchored slots (`edge.anchors`); others per segment."""
 
     @classmethod
     def from_slots(cls, slots: SlotCatalog, segment_secret: str) -> EdgeConfig:
         return cls(
+            anchors={s.id: s.anchor for s in slots.slots.values() if s.anchor is not None},
             fallbacks={s.id: s.fallback_html for s in slots.slots.values()},
             locales=slots.locales,
             segment_secret=segment_secret,
@@ -79,7 +83,11 @@ def parse_config(raw: Mapping[str, Any]) -> EdgeConfig:
             experiments = config_from_json(json.dumps(raw["experiments"]))
         except (FragmentsError, KeyError, TypeError, ValueError) as exc:
             raise BadEdgeInput(f"config.experiments: {exc}") from exc
+    anchors = json_object(raw.get("anchors", {}), "config.anchors")
+    if not all(v in ANCHOR_KINDS for v in anchors.values()):
+        raise BadEdgeInput(f"config.anchors: every value must be one of {', '.join(ANCHOR_KINDS)}")
     return EdgeConfig(
+        anchors={str(k): str(v) for k, v in anchors.items()},
         fallbacks=dict(fallbacks),
         locales=tuple(locales),
         segment_secret=json_string(raw, "segment_secret", "config"),

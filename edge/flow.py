@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
+from edge.anchors import cart_anchors, cart_items, merge_anchored, product_anchor
 from edge.assemble import assemble
 from edge.cache import CacheEntry, Freshness, classify, entry_from_bytes
 from edge.config import EdgeConfig
@@ -41,6 +42,7 @@ from edge.transport import (
     Reply,
     Transport,
 )
+from fragments.bundle import Bundle
 from fragments.errors import BundleFormatError, InvalidIdentifier
 from fragments.ids import CONTROL_VARIANT, FragmentKey
 from fragments.wire_events import ExperimentEvent
@@ -117,7 +119,12 @@ class Exposure:
 
 
 def handle_slot(req: SlotRequest, config: EdgeConfig) -> Flow[EdgeResponse]:
-    """Context -> route -> cache -> rerank -> assemble, for one slot request."""
+    """Context -> route -> cache -> rerank -> assemble, for one slot request.
+
+    A per-segment slot reads one bundle. An anchored slot (`EdgeConfig.anchors`) reads the
+    bundle of the viewed product (``?sku=``), or of up to three cart items and merges them
+    (`edge.anchors`); without an anchor it serves the slot's safe default.
+    """
     cookies = parse_cookies(req.headers.get("cookie"))
     ctx = read_context(
         req.headers,
@@ -131,37 +138,77 @@ def handle_slot(req: SlotRequest, config: EdgeConfig) -> Flow[EdgeResponse]:
         return _response(404, "", "FALLBACK", ctx, None, cookies)
     locale = config.pick_locale(req.query.get("locale"), req.headers.get("accept-language"))
     assignment = route(config.experiments, _route_input(req, ctx, locale, cookies))
+    kind = config.anchors.get(req.slot)
+    cart = cart_items(cookies)
     try:
-        key = FragmentKey(req.slot, ctx.segment, assignment.variant, locale)
+        if kind is None:
+            keys = [FragmentKey(req.slot, ctx.segment, assignment.variant, locale)]
+        else:
+            anchors = _anchors(kind, req.query, cart)
+            keys = [FragmentKey.anchored(req.slot, a, assignment.variant, locale) for a in anchors]
     except InvalidIdentifier:
         return _fallback(config, req.slot, ctx, assignment, cookies)
-    read = CacheRead(key)
-    entry = read.reply((yield read))
-    state = classify(entry, req.now)
+    bundles: list[Bundle] = []
+    statuses: list[str] = []
     revalidate_key: FragmentKey | None = None
-    if entry is not None and state is Freshness.FRESH:
-        status = "HIT"
-    elif entry is not None and state is Freshness.STALE:
-        status, revalidate_key = "STALE", key
-    else:
-        fetch = OriginFetch(key, key.bundle_path(), entry.etag if entry is not None else None)
-        result = fetch.reply((yield fetch))
-        fetched = _from_origin(entry, result, req.now)
-        if fetched is not None:
-            write = CacheWrite(fetched)
-            write.reply((yield write))
-            status = "REVALIDATED" if entry is not None and result.status == 304 else "MISS"
-            entry = fetched
-        elif entry is not None and entry.within_stale_if_error(req.now):
-            status = "STALE"
-        else:
-            return _fallback(config, req.slot, ctx, assignment, cookies)
+    for key in keys:
+        obtained = yield from _obtain(key, req.now)
+        if obtained is None:
+            continue
+        entry, status, stale = obtained
+        bundles.append(entry.bundle)
+        statuses.append(status)
+        revalidate_key = revalidate_key or stale
+    bundle = bundles[0] if kind is None and bundles else merge_anchored(bundles, frozenset(cart))
+    if bundle is None:
+        return _fallback(config, req.slot, ctx, assignment, cookies)
     changes = assignment.changes
     rank_ctx = ShopperContext.anonymous(ctx.segment) if changes.origin_rendered else ctx
+    if kind is not None:
+        # The cart cookie is functional: what is in the cart never shows, consent or not.
+        rank_ctx = replace(rank_ctx, cart_skus=rank_ctx.cart_skus | frozenset(cart))
     overrides = RerankOverrides(changes.shown, changes.recency_boost, changes.price_floor)
-    chosen = rerank(entry.bundle.candidates, entry.bundle.rerank, rank_ctx, overrides)
-    html = assemble(entry.bundle, chosen, assignment.variant)
+    chosen = rerank(bundle.candidates, bundle.rerank, rank_ctx, overrides)
+    html = assemble(bundle, chosen, assignment.variant)
+    status = max(statuses, key=_STATUS_ORDER.index)
     return _response(200, html, status, ctx, assignment, cookies, revalidate_key, req.now, req.slot)
+
+
+_STATUS_ORDER = ("HIT", "STALE", "REVALIDATED", "MISS")
+"""A merged (cart) slot reports the least fresh of its anchors' statuses."""
+
+
+def _anchors(kind: str, query: Mapping[str, str], cart: tuple[str, ...]) -> tuple[str, ...]:
+    """The anchor SKUs of an anchored slot request: the viewed product, or the cart's latest."""
+    if kind == "product":
+        anchor = product_anchor(query)
+        return (anchor,) if anchor is not None else ()
+    return cart_anchors(cart)
+
+
+def _obtain(
+    key: FragmentKey, now: float
+) -> Flow[tuple[CacheEntry, str, FragmentKey | None] | None]:
+    """One bundle through the cache: (entry, cache status, key to revalidate) or None when
+    neither the cache nor the origin can give one."""
+    read = CacheRead(key)
+    entry = read.reply((yield read))
+    state = classify(entry, now)
+    if entry is not None and state is Freshness.FRESH:
+        return entry, "HIT", None
+    if entry is not None and state is Freshness.STALE:
+        return entry, "STALE", key
+    fetch = OriginFetch(key, key.bundle_path(), entry.etag if entry is not None else None)
+    result = fetch.reply((yield fetch))
+    fetched = _from_origin(entry, result, now)
+    if fetched is not None:
+        write = CacheWrite(fetched)
+        write.reply((yield write))
+        status = "REVALIDATED" if entry is not None and result.status == 304 else "MISS"
+        return fetched, status, None
+    if entry is not None and entry.within_stale_if_error(now):
+        return entry, "STALE", None
+    return None
 
 
 def _route_input(

@@ -64,6 +64,10 @@ class SlotRules:
     adjustments: tuple[RankAdjustment, ...] = ()
 
 
+ANCHOR_KINDS = ("product", "cart")
+"""``anchor`` in slots.toml: the slot's bundles are keyed by the viewed product ("product") or
+merged at the edge from the bundles of the cart's products ("cart")."""
+
 SCORING_SOURCE = "scoring"
 LIST_SOURCE_PREFIX = "list:"
 
@@ -128,6 +132,9 @@ class SlotConfig:
     rules: SlotRules = field(default_factory=SlotRules)
     source: CandidateSource = field(default_factory=CandidateSource)
     """Where the candidates come from: the scoring, an imported list, or both."""
+    anchor: str | None = None
+    """None (bundles per segment), "product" (per viewed product) or "cart" (the edge merges
+    the bundles of the cart's products); see `ANCHOR_KINDS`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +196,7 @@ def _parse_slot(slot_id: str, raw: Any) -> SlotConfig:
         raise ValueError("must be a table")
     known = {
         "title", "wrapper", "card", "candidates", "shown", "max_per_category",
-        "fallback_html", "policy", "scoring", "rules", "source",
+        "fallback_html", "policy", "scoring", "rules", "source", "anchor",
     }  # fmt: skip
     _reject_unknown(raw, known, "")
     candidates = _int(raw, "candidates", 1, MAX_CANDIDATES)
@@ -221,7 +228,17 @@ def _parse_slot(slot_id: str, raw: Any) -> SlotConfig:
         scoring=scoring,
         rules=_parse_rules(raw.get("rules", {})),
         source=CandidateSource.parse(_str(raw, "source", default=SCORING_SOURCE)),
+        anchor=_anchor(raw),
     )
+
+
+def _anchor(raw: dict[str, Any]) -> str | None:
+    if "anchor" not in raw:
+        return None
+    value = raw["anchor"]
+    if value not in ANCHOR_KINDS:
+        raise ValueError(f"'anchor' {value!r}: expected one of {', '.join(ANCHOR_KINDS)}")
+    return str(value)
 
 
 def _parse_rules(raw: Any) -> SlotRules:

@@ -67,6 +67,9 @@ class Settings:
     """POST /v1/events: the bucket size (requests a client may send at once)."""
     aggregator_group: str = "shelfedge-aggregator"
     """Kafka consumer group of the exposure/conversion aggregator."""
+    max_hot_anchors: int = 20_000
+    """Anchored partitions (slot x anchor SKU) keeping stored bundles in Redis; the coldest beyond
+    it are deleted and rebuilt on request (SHELFEDGE_MAX_HOT_ANCHORS, docs/context.md)."""
     segments_file: str | None = None
     """Segments file (TOML, or JSON by its .json suffix) `shelfedge seed` and `shelfedge
     segments sync` read; None: the demo's segments (origin/core/demo_segments.toml)."""
@@ -107,6 +110,7 @@ class Settings:
             events_burst=env_int(e, "SHELFEDGE_EVENTS_BURST", 40, 1, 1_000_000),
             aggregator_group=e.get("SHELFEDGE_AGGREGATOR_GROUP", "shelfedge-aggregator"),
             segments_file=e.get("SHELFEDGE_SEGMENTS_FILE") or None,
+            max_hot_anchors=env_int(e, "SHELFEDGE_MAX_HOT_ANCHORS", 20_000, 1, 10_000_000),
         )
 
 

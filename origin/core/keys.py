@@ -17,7 +17,10 @@ carries a hash tag (`{...}`) so that all keys of one update live in one Redis Cl
   event ids already folded into them (dedupe);
 - per purger, hash tag ``{pk:<purger>}``: the purges its API refused (parked);
 - per imported recommendation list, hash tag ``{il:<kind>/<target>/<name>}``: the list's one
-  HASH (version and items), replaced whole by one script.
+  HASH (version and items), replaced whole by one script;
+- anchored bundles (product cross-sell) live in partitions like segment bundles, the anchor SKU
+  standing where the segment would (``{b:<slot>/@<SKU>}``); `HOT_ANCHORS_KEY` caps how many
+  anchors keep stored bundles.
 """
 
 from __future__ import annotations
@@ -136,6 +139,11 @@ def imported_list_key(list_id: str) -> str:
 
 IMPORTED_LISTS_KEY = f"{NAMESPACE}:importedlists"
 """SET: every imported list id (read-only listing; written before the list itself)."""
+
+
+HOT_ANCHORS_KEY = f"{NAMESPACE}:anchors:hot"
+"""ZSET: anchored partition (``<slot>/@<SKU>``) -> last time (ms) the origin served it; capped
+(`origin.core.anchored_bundles`), the coldest partitions' bundles deleted when over the cap."""
 
 
 def purge_queue_key(partition: str, purger: str) -> str:

@@ -18,14 +18,28 @@ from origin.web.routes.ingest import ingest_operations
 
 _KEY_PARAMS: list[dict[str, Any]] = [
     {"name": "slot", "in": "path", "required": True, "schema": {"type": "string"}},
-    {"name": "segment", "in": "query", "required": True, "schema": {"type": "string"}},
+    {
+        "name": "segment",
+        "in": "query",
+        "description": "The segment id (per-segment slots); give exactly one of segment, anchor",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "anchor",
+        "in": "query",
+        "description": "The anchor SKU (anchored slots: product cross-sell, cart items)",
+        "schema": {"type": "string"},
+    },
     {"name": "variant", "in": "query", "schema": {"type": "string", "default": "control"}},
     {"name": "locale", "in": "query", "schema": {"type": "string", "default": "en-US"}},
     {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
 ]
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _ERRORS = {
-    "404": {"description": "Unknown slot, segment, variant or locale", "content": _PROBLEM},
+    "404": {
+        "description": "Unknown slot, segment, anchor product, variant or locale",
+        "content": _PROBLEM,
+    },
     "422": {"description": "Invalid parameters", "content": _PROBLEM},
     "503": {"description": "Redis unavailable (Retry-After)", "content": _PROBLEM},
 }

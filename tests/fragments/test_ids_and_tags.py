@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+from fragments.bundle import decode_bundle, encode_bundle
 from fragments.errors import InvalidIdentifier
-from fragments.ids import FragmentKey, check_id, check_sku
+from fragments.ids import ANCHORED_SEGMENT, FragmentKey, check_id, check_sku
 from fragments.tags import bundle_tag, bundle_tags, coarse_tags, key_of_bundle_tag
+from tests.edge.bundles import candidate, small_bundle
 
 VALID_KEYS = [
     FragmentKey("home-hero", "everyone"),
@@ -134,3 +138,35 @@ def test_key_of_bundle_tag_inverts_bundle_tag(tag: str, expected: FragmentKey | 
     assert key_of_bundle_tag(tag) == expected
     if expected is not None:
         assert bundle_tag(expected) == tag
+
+
+def test_anchored_key_round_trips_and_names_no_segment() -> None:
+    key = FragmentKey.anchored("product-cross-sell", "SKU-1.b", "v2", "de-DE")
+    assert key.segment == ANCHORED_SEGMENT
+    assert key.cache_key == "bundle/product-cross-sell/@SKU-1.b/v2/de-DE"
+    assert key.partition == "product-cross-sell/@SKU-1.b"
+    assert key.bundle_path() == (
+        "/v1/bundles/product-cross-sell?anchor=SKU-1.b&variant=v2&locale=de-DE"
+    )
+    assert FragmentKey.from_cache_key(key.cache_key) == key
+    assert key_of_bundle_tag(bundle_tag(key)) == key
+    assert bundle_tags(key, ["X"]) == (
+        "shelfedge", "slot:product-cross-sell", "sku:SKU-1.b", bundle_tag(key), "sku:X",
+    )  # fmt: skip
+    bundle = small_bundle([candidate("X", 1.0)], key=key)
+    assert decode_bundle(encode_bundle(bundle)).key == key
+    plain = small_bundle([candidate("X", 1.0)])
+    assert b'"key":["home-hero","everyone","control","en-US"]' in encode_bundle(plain)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: FragmentKey("s", "everyone", anchor="SKU-1"),
+        lambda: FragmentKey.anchored("s", "bad sku"),
+        lambda: FragmentKey.from_cache_key("bundle/s/@/control/en-US"),
+    ],
+)
+def test_anchored_key_rejects_bad_parts(make: Callable[[], FragmentKey]) -> None:
+    with pytest.raises(InvalidIdentifier):
+        make()
