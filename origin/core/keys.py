@@ -245,3 +245,37 @@ def experiment_visitor_state_key(experiment: str) -> str:
     covariate, conversions so far, revenue so far), the working set the sums are folded with;
     bounded by a visitor cap, and never read by results."""
     return f"{NAMESPACE}:{_experiment_slot(experiment)}:vstate"
+
+
+# --- shopper context (hash tag {v:<visitor>}, rules {sr}) ----------------------------------------
+# Everything keyed by a visitor lives under the visitor's own hash tag, so that one transaction
+# updates it and erasure deletes it (`origin.context.store`); no shared key names a visitor.
+
+
+def _visitor_slot(visitor: str) -> str:
+    return "{v:" + visitor + "}"
+
+
+def visitor_profile_key(visitor: str) -> str:
+    """STRING with TTL: the visitor's bounded profile (`origin.context.profile`, JSON)."""
+    return f"{NAMESPACE}:{_visitor_slot(visitor)}:profile"
+
+
+def visitor_segment_key(visitor: str) -> str:
+    """HASH with TTL: the visitor's segment decision (segment, rule, rule name, rules version,
+    decided at)."""
+    return f"{NAMESPACE}:{_visitor_slot(visitor)}:segment"
+
+
+def visitor_keys(visitor: str) -> tuple[str, ...]:
+    """Every key that names the visitor (what erasure deletes)."""
+    return (visitor_profile_key(visitor), visitor_segment_key(visitor))
+
+
+_RULES_SLOT = "{sr}"
+
+SEGMENT_RULES_VERSIONS_KEY = f"{NAMESPACE}:{_RULES_SLOT}:segmentrules:versions"
+"""HASH: version number -> the immutable segment rule set (JSON) of that version."""
+
+SEGMENT_RULES_CURRENT_KEY = f"{NAMESPACE}:{_RULES_SLOT}:segmentrules:current"
+"""STRING: the version in force (the highest, unless rolled back)."""
