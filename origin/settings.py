@@ -67,6 +67,10 @@ class Settings:
     """POST /v1/events: the bucket size (requests a client may send at once)."""
     aggregator_group: str = "shelfedge-aggregator"
     """Kafka consumer group of the exposure/conversion aggregator."""
+    context_group: str = "shelfedge-context"
+    """Kafka consumer group of the context processor (SHELFEDGE_CONTEXT_GROUP)."""
+    profile_ttl_seconds: int = 30 * 24 * 3600
+    """How long a shopper profile lives after its last event (SHELFEDGE_PROFILE_TTL_SECONDS)."""
     max_hot_anchors: int = 20_000
     """Anchored partitions (slot x anchor SKU) keeping stored bundles in Redis; the coldest beyond
     it are deleted and rebuilt on request (SHELFEDGE_MAX_HOT_ANCHORS, docs/context.md)."""
@@ -110,6 +114,10 @@ class Settings:
             events_burst=env_int(e, "SHELFEDGE_EVENTS_BURST", 40, 1, 1_000_000),
             aggregator_group=e.get("SHELFEDGE_AGGREGATOR_GROUP", "shelfedge-aggregator"),
             segments_file=e.get("SHELFEDGE_SEGMENTS_FILE") or None,
+            context_group=e.get("SHELFEDGE_CONTEXT_GROUP", "shelfedge-context"),
+            profile_ttl_seconds=env_int(
+                e, "SHELFEDGE_PROFILE_TTL_SECONDS", 30 * 24 * 3600, 60, 400 * 24 * 3600
+            ),
             max_hot_anchors=env_int(e, "SHELFEDGE_MAX_HOT_ANCHORS", 20_000, 1, 10_000_000),
         )
 
