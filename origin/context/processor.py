@@ -3,8 +3,10 @@
 Loop: fetch a batch, decode (undecodable records are counted and skipped, logged by their
 coordinates only), group the events by visitor, fold each visitor's events into their profile
 and decide their segment (`origin.context.store.ContextStore.fold`: one transaction per
-visitor), then commit the batch's offsets. Offsets are committed only after every fold is
-durable; a redelivered batch changes nothing (the profile update is a join). Events without
+visitor), add the co-views of the new product views to the learned item-to-item lists
+(`origin.context.learned_store`), then commit the batch's offsets. Offsets are committed only
+after every fold is durable; a redelivered batch changes nothing (the profile update is a join
+and only views new to the profile make co-views). Events without
 consent are dropped before anything is written. Scale out with more ``shelfedge context``
 processes in the same group (the topic is keyed by visitor).
 """
@@ -24,6 +26,8 @@ from aiokafka.structs import OffsetAndMetadata
 
 from fragments import topics
 from fragments.clickstream import ClickEvent, ClickInvalid, decode_click
+from origin.context.learned import CoView
+from origin.context.learned_store import LearnedLists
 from origin.context.store import ContextStore
 
 log = logging.getLogger("shelfedge.context")
@@ -40,6 +44,8 @@ class ProcessorStats:
     undecodable: int = 0
     visitors: int = 0
     batches: int = 0
+    coviews: int = 0
+    lists_changed: int = 0
 
 
 class ContextProcessor:
@@ -55,6 +61,7 @@ class ContextProcessor:
         client_id: str = "shelfedge-context",
     ) -> None:
         self.store = store
+        self.learned = LearnedLists(store.redis, store.timeout)
         self.stats = ProcessorStats()
         self.consumer = AIOKafkaConsumer(
             topics.CLICKSTREAM.name,
@@ -104,9 +111,13 @@ class ContextProcessor:
                 by_visitor[event.visitor].append(event)
         if by_visitor:
             rules = await self.store.current_rules()
+            coviews: list[CoView] = []
             for visitor, events in by_visitor.items():
-                await self.store.fold(visitor, events, rules, now)
+                _, learned = await self.store.fold_learning(visitor, events, rules, now)
+                coviews += learned
                 self.stats.folded += len(events)
+            self.stats.coviews += len(coviews)
+            self.stats.lists_changed += len(await self.learned.add(coviews))
             self.stats.visitors += len(by_visitor)
         self.stats.batches += 1
         try:

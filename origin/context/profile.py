@@ -41,6 +41,8 @@ class View:
     id: str
     category: str
     price_cents: int
+    sku: str = ""
+    session: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,9 @@ class Profile:
             "visitor": self.visitor,
             "first_seen": self.first_seen,
             "last_seen": self.last_seen,
-            "views": [[v.at, v.id, v.category, v.price_cents] for v in self.views],
+            "views": [
+                [v.at, v.id, v.category, v.price_cents, v.sku, v.session] for v in self.views
+            ],
             "cart": {
                 sku: [line.stamp[0], line.stamp[1], line.present, line.price_cents]
                 for sku, line in sorted(self.cart.items())
@@ -91,7 +95,10 @@ class Profile:
             visitor=str(doc["visitor"]),
             first_seen=float(doc["first_seen"]),
             last_seen=float(doc["last_seen"]),
-            views=tuple(View(float(a), str(i), str(c), int(p)) for a, i, c, p in doc["views"]),
+            views=tuple(
+                View(float(a), str(i), str(c), int(p), str(sku), str(session))
+                for a, i, c, p, sku, session in doc["views"]
+            ),
             cart={
                 sku: CartLine((float(a), str(i)), bool(present), int(price))
                 for sku, (a, i, present, price) in doc["cart"].items()
@@ -119,7 +126,11 @@ def apply_event(profile: Profile | None, event: ClickEvent) -> Profile:
     last_seen = max(p.last_seen, event.at)
     views = p.views
     if event.type == "view" and event.category is not None:
-        views = (*views, View(event.at, event.id, event.category, event.price_cents or 0))
+        view = View(
+            event.at, event.id, event.category, event.price_cents or 0, event.sku or "",
+            event.session,
+        )  # fmt: skip
+        views = (*views, view)
     views = _bounded_views(views, last_seen)
     cart = p.cart
     cleared = p.cleared

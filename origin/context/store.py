@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from fragments.clickstream import ClickEvent
+from origin.context.learned import CoView, new_coviews
 from origin.context.profile import Profile, apply_events, features
 from origin.context.rules import Decision, RuleSet, decide, parse_rules
 from origin.core import keys
@@ -129,6 +130,16 @@ class ContextStore:
     ) -> SegmentAssignment | None:
         """Fold the visitor's events into their profile and decide their segment (one
         transaction); None when no consented event left anything to profile."""
+        return (await self.fold_learning(visitor, events, rules, now))[0]
+
+    async def fold_learning(
+        self,
+        visitor: str,
+        events: Sequence[ClickEvent],
+        rules: tuple[int, RuleSet],
+        now: float | None = None,
+    ) -> tuple[SegmentAssignment | None, list[CoView]]:
+        """`fold`, plus the co-views the profile's new views make (`origin.context.learned`)."""
         at = time.time() if now is None else now
         version, rule_set = rules
         profile_key = keys.visitor_profile_key(visitor)
@@ -142,7 +153,7 @@ class ContextStore:
                     after = apply_events(before, events)
                     if after is None:
                         await pipe.reset()  # type: ignore[no-untyped-call]
-                        return None
+                        return None, []
                     decision = decide(rule_set, features(after, at), at)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(profile_key, after.to_json(), ex=self.ttl)
@@ -158,9 +169,10 @@ class ContextStore:
                     )
                     pipe.expire(segment_key, self.ttl)
                     await bounded(pipe.execute(), self.timeout, "write profile")
-                    return SegmentAssignment(
+                    assignment = SegmentAssignment(
                         decision.segment, decision.rule, decision.rule_name, version, at
                     )
+                    return assignment, new_coviews(before, after)
                 except WatchError:
                     continue
         raise RuntimeError(f"profile of visitor {visitor!r} changed concurrently too often")

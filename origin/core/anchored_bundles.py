@@ -26,7 +26,7 @@ from origin.core.builder import BundleBuilder
 from origin.core.catalog import Product
 from origin.core.config_store import ConfigReader
 from origin.core.list_store import ListStore
-from origin.core.lists import DEFAULT_BATCH_LIST_NAME, list_key_id
+from origin.core.lists import DEFAULT_BATCH_LIST_NAME, RankedItem, list_key_id
 from origin.core.redis_errors import bounded
 from origin.core.redis_text import as_text
 from origin.core.store import Store
@@ -104,10 +104,22 @@ class AnchoredBundles:
         name = slot.source.list_name or DEFAULT_BATCH_LIST_NAME
         imported = await self.lists.get(list_key_id("anchor", key.anchor, name))
         items = imported.items if imported else None
+        learned = await self.learned(key.anchor, slot.candidates)
         catalog = await self._catalog_products()
-        listed = {item.sku for item in items or ()}
+        listed = {item.sku for item in (*(items or ()), *learned)}
         products = await self.store.products(listed, locations=False) if listed else {}
-        return anchored_candidates(anchor, items, None, products, catalog, slot.candidates)
+        return anchored_candidates(anchor, items, learned, products, catalog, slot.candidates)
+
+    async def learned(self, anchor: str, limit: int) -> list[RankedItem]:
+        """The anchor's learned co-view list (written by the context processor), best first."""
+        rows: list[Any] = await bounded(
+            self.store.redis.zrevrange(
+                keys.learned_list_key(anchor), 0, limit - 1, withscores=True
+            ),
+            max(self.store.timeout, 2.0),
+            "read learned list",
+        )
+        return [RankedItem(as_text(sku), float(score)) for sku, score in rows]
 
     async def envelope(self, key: FragmentKey) -> AnchoredBuild | None:
         """Build `key`'s bundle, store it if it changed, and return the stored envelope; None

@@ -279,3 +279,9 @@ SEGMENT_RULES_VERSIONS_KEY = f"{NAMESPACE}:{_RULES_SLOT}:segmentrules:versions"
 
 SEGMENT_RULES_CURRENT_KEY = f"{NAMESPACE}:{_RULES_SLOT}:segmentrules:current"
 """STRING: the version in force (the highest, unless rolled back)."""
+
+
+def learned_list_key(anchor: str) -> str:
+    """ZSET: SKU -> forward-decayed co-view score with `anchor`, the top K kept
+    (`origin.context.learned_store`); its own hash tag ``{ll:<anchor>}``."""
+    return f"{NAMESPACE}:{{ll:{anchor}}}:coview"
