@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from fragments import topics
 from fragments.errors import FragmentsError
 from fragments.ids import ID_PATTERN, SKU_PATTERN, anchored
 
@@ -74,6 +75,10 @@ class ClickEvent:
     price_cents: int | None = None
     campaign: str | None = None
     """The campaign the visit came from (e.g. ``utm_campaign``), as an id."""
+
+    @property
+    def topic(self) -> str:
+        return topics.CLICKSTREAM.name
 
     @property
     def stamp(self) -> tuple[float, str]:

@@ -31,7 +31,15 @@ from origin.web.experiments import edge_config_api
 from origin.web.experiments.state import create_experiments_state
 from origin.web.metrics import OriginMetrics
 from origin.web.openapi import openapi_document, openapi_json
-from origin.web.routes import bundles, context, health, ingest, products, storefront
+from origin.web.routes import (
+    bundles,
+    clickstream,
+    context,
+    health,
+    ingest,
+    products,
+    storefront,
+)
 from origin.web.state import OriginState
 
 HERE = Path(__file__).parent
@@ -76,6 +84,7 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
         *edge_config_api.routes(),
         *ingest.routes(),
         *context.routes(),
+        *clickstream.routes(),
         Route("/v1/events", post_events, methods=["POST"]),
         *admin_routes.routes(),
         Route("/", storefront.storefront),

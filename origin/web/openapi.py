@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 from origin.web.admin.openapi import SECURITY_SCHEME, TAG, TAG_DESCRIPTION, admin_operations
 from origin.web.events.openapi import event_operations
 from origin.web.experiments.openapi import EXPERIMENT_SCHEMA, experiment_operations
+from origin.web.routes.clickstream import clickstream_operations
 from origin.web.routes.context import context_operations
 from origin.web.routes.ingest import ingest_operations
 
@@ -122,6 +123,7 @@ def openapi_document(extra: dict[str, dict[str, dict[str, Any]]] | None = None) 
         **admin_operations(),
         **ingest_operations(),
         **context_operations(),
+        **clickstream_operations(),
     }
     for path, methods in (extra or {}).items():
         paths.setdefault(path, {}).update(methods)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import httpx
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
@@ -19,7 +20,9 @@ from origin.context.rules import parse_rules
 from origin.context.store import ContextStore
 from tests.invalidation.support import TEST_SESSION_TIMEOUT_MS, eventually
 from tests.origin.context.test_rules import RULES
+from tests.origin.events.support import events_settings
 from tests.support.kafka_engines import Broker
+from tests.support.origin_server import OriginServer
 
 OUTDOOR = "a" * 32
 SHY = "b" * 32
@@ -104,3 +107,37 @@ async def test_clickstream_to_segment_and_redelivery_changes_nothing(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_beacons_through_the_origin_reach_the_segment(
+    redis_client: Redis, redis_url: str, fresh_kafka_broker: Broker
+) -> None:
+    bootstrap = fresh_kafka_broker.bootstrap
+    store = ContextStore(redis_client, ttl_seconds=600)
+    await store.put_rules(parse_rules(RULES))
+    events = clicks(time.time())
+    body = {"events": [e.to_wire() for e in events]}
+    with OriginServer.for_origin(events_settings(redis_url, bootstrap)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30.0) as api:
+            bad = await api.post("/v1/clickstream", json={"events": [{"type": "view"}]})
+            assert bad.status_code == 400
+            assert bad.json()["invalid_params"][0]["name"].startswith("events[0].")
+
+            async def posted() -> bool:
+                r = await api.post("/v1/clickstream", json=body)
+                if r.status_code == 503:
+                    return False
+                assert r.status_code == 202, r.text
+                assert r.json() == {"accepted": 4, "dropped_without_consent": 1}
+                return True
+
+            await eventually(posted, within=20, what="the origin produced the clickstream")
+    async with running(bootstrap, store, "test-context-beacons") as processor:
+
+        async def decided() -> bool:
+            got = await store.assignment(OUTDOOR)
+            return got is not None and got.segment == "outdoor-fans"
+
+        await eventually(decided, within=30, what="the segment from the beacons")
+        assert processor.stats.without_consent == 0
+    assert await store.profile(SHY) is None
