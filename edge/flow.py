@@ -101,6 +101,10 @@ class Exposure:
     """What the visitor did before this exposure, as the context cookie tells it (recently viewed
     categories plus cart items): the covariate CUPED adjusts results with (only the first
     exposure's value counts)."""
+    bundle_version: int | None = None
+    """The shown bundle's version (a merged cart slot: its most recent anchor's bundle)."""
+    content_hash: str | None = None
+    """The shown bundle's content hash: what the shopper saw, for temporal alignment."""
 
     def to_event(self, event_id: str) -> ExperimentEvent:
         """The ``exposure`` event the origin's ``POST /v1/events`` takes
@@ -115,6 +119,8 @@ class Exposure:
             slot=self.slot,
             segment=self.segment,
             pre_activity=self.pre_activity,
+            bundle_version=self.bundle_version,
+            content_hash=self.content_hash,
         )
 
 
@@ -171,7 +177,9 @@ def handle_slot(req: SlotRequest, config: EdgeConfig) -> Flow[EdgeResponse]:
     chosen = rerank(bundle.candidates, bundle.rerank, rank_ctx, overrides)
     html = assemble(bundle, chosen, assignment.variant)
     status = max(statuses, key=_STATUS_ORDER.index)
-    return _response(200, html, status, ctx, assignment, cookies, revalidate_key, req.now, req.slot)
+    return _response(
+        200, html, status, ctx, assignment, cookies, revalidate_key, req.now, req.slot, bundle
+    )
 
 
 _STATUS_ORDER = ("HIT", "STALE", "REVALIDATED", "MISS")
@@ -284,6 +292,7 @@ def _response(
     revalidate_key: FragmentKey | None = None,
     now: float = 0.0,
     slot: str = "",
+    bundle: Bundle | None = None,
 ) -> EdgeResponse:
     variant = assignment.variant if assignment is not None else CONTROL_VARIANT
     headers = [
@@ -318,6 +327,8 @@ def _response(
             exposure = Exposure(
                 assignment.experiment, variant, ctx.visitor_id, slot, ctx.segment, now,
                 min(1000, len(ctx.recent_categories) + len(ctx.cart_skus)),
+                bundle.version if bundle is not None else None,
+                bundle.content_hash if bundle is not None else None,
             )  # fmt: skip
     return EdgeResponse(
         status, body, tuple(headers), cache_status, variant, revalidate_key, ctx, assignment,
