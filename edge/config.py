@@ -8,6 +8,7 @@ golden vector documents)::
     {"fallbacks": {slot: safe-default HTML}, "locales": [...], "segment_secret": "...",
      "default_segment": "everyone", "experiments": <published experiment config, optional>,
      "compose_budgets_ms": {slot: milliseconds, optional}}
+     "anchors": {slot: "product" | "cart"} (optional: the anchored slots)}
 
 Pure: standard library and `fragments` only.
 """
@@ -25,7 +26,12 @@ from fragments.errors import FragmentsError
 from fragments.experiment_codec import config_from_json
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
 from fragments.ids import DEFAULT_LOCALE
-from fragments.slots import DEFAULT_COMPOSE_BUDGET_MS, MAX_COMPOSE_BUDGET_MS, SlotCatalog
+from fragments.slots import (
+    ANCHOR_KINDS,
+    DEFAULT_COMPOSE_BUDGET_MS,
+    MAX_COMPOSE_BUDGET_MS,
+    SlotCatalog,
+)
 
 DEFAULT_SEGMENT = "everyone"
 
@@ -44,6 +50,8 @@ class EdgeConfig:
     """Seconds the adapter waits for the origin before treating the fetch as failed."""
     experiments: EdgeExperimentConfig = EMPTY_CONFIG
     """The published experiment configuration (refreshed by the adapter)."""
+    anchors: Mapping[str, str] = field(default_factory=dict)
+    """Slot id -> "product" or "cart" for anchored slots (`edge.anchors`); others per segment."""
     consent_required: bool = False
     """Consent policy ``required``: no visitor id or sticky cookie is set before the shopper
     consented (``se_consent=1``); ``implied`` (False) sets them on the first response."""
@@ -61,6 +69,7 @@ class EdgeConfig:
     @classmethod
     def from_slots(cls, slots: SlotCatalog, segment_secret: str) -> EdgeConfig:
         return cls(
+            anchors={s.id: s.anchor for s in slots.slots.values() if s.anchor is not None},
             fallbacks={s.id: s.fallback_html for s in slots.slots.values()},
             locales=slots.locales,
             segment_secret=segment_secret,
@@ -101,7 +110,11 @@ def parse_config(raw: Mapping[str, Any]) -> EdgeConfig:
                 f"config.compose_budgets_ms.{slot}: expected milliseconds in "
                 f"1..{MAX_COMPOSE_BUDGET_MS}, got {ms!r}"
             )
+    anchors = json_object(raw.get("anchors", {}), "config.anchors")
+    if not all(v in ANCHOR_KINDS for v in anchors.values()):
+        raise BadEdgeInput(f"config.anchors: every value must be one of {', '.join(ANCHOR_KINDS)}")
     return EdgeConfig(
+        anchors={str(k): str(v) for k, v in anchors.items()},
         fallbacks=dict(fallbacks),
         locales=tuple(locales),
         segment_secret=json_string(raw, "segment_secret", "config"),

@@ -20,6 +20,7 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
+from edge.anchors import cart_anchors, cart_items, merge_anchored, product_anchor
 from edge.assemble import assemble
 from edge.cache import CacheEntry, Freshness, classify, entry_from_bytes
 from edge.config import EdgeConfig
@@ -52,6 +53,7 @@ from edge.transport import (
     Reply,
     Transport,
 )
+from fragments.bundle import Bundle
 from fragments.errors import BundleFormatError, InvalidIdentifier
 from fragments.ids import CONTROL_VARIANT, FragmentKey
 from fragments.preview_tokens import PREVIEW_COOKIE
@@ -113,6 +115,10 @@ class Exposure:
     """What the visitor did before this exposure, as the context cookie tells it (recently viewed
     categories plus cart items): the covariate CUPED adjusts results with (only the first
     exposure's value counts)."""
+    bundle_version: int | None = None
+    """The shown bundle's version (a merged cart slot: its most recent anchor's bundle)."""
+    content_hash: str | None = None
+    """The shown bundle's content hash: what the shopper saw, for temporal alignment."""
 
     def to_event(self, event_id: str) -> ExperimentEvent:
         """The ``exposure`` event the origin's ``POST /v1/events`` takes
@@ -127,6 +133,8 @@ class Exposure:
             slot=self.slot,
             segment=self.segment,
             pre_activity=self.pre_activity,
+            bundle_version=self.bundle_version,
+            content_hash=self.content_hash,
         )
 
 
@@ -135,7 +143,12 @@ CONFIG_VERSION_HEADER = "X-Shelfedge-Config-Version"
 
 
 def handle_slot(req: SlotRequest, config: EdgeConfig) -> Flow[EdgeResponse]:
-    """Context -> route -> cache -> rerank -> assemble, for one slot request."""
+    """Context -> route -> cache -> rerank -> assemble, for one slot request.
+
+    A per-segment slot reads one bundle. An anchored slot (`EdgeConfig.anchors`) reads the
+    bundle of the viewed product (``?sku=``), or of up to three cart items and merges them
+    (`edge.anchors`); without an anchor it serves the slot's safe default.
+    """
     response = yield from _handle_slot(req, config)
     token = req.query.get(PREVIEW_TOKEN_PARAM) or parse_cookies(req.headers.get("cookie")).get(
         PREVIEW_COOKIE
@@ -160,39 +173,89 @@ def _handle_slot(req: SlotRequest, config: EdgeConfig) -> Flow[EdgeResponse]:
         return _response(config, 404, "", "FALLBACK", ctx, None, cookies)
     locale = config.pick_locale(req.query.get("locale"), req.headers.get("accept-language"))
     assignment = route(config.experiments, _route_input(req, ctx, locale, cookies, config))
+    kind = config.anchors.get(req.slot)
+    cart = cart_items(cookies)
     try:
-        key = FragmentKey(req.slot, ctx.segment, assignment.variant, locale)
+        if kind is None:
+            keys = [FragmentKey(req.slot, ctx.segment, assignment.variant, locale)]
+        else:
+            anchors = _anchors(kind, req.query, cart)
+            keys = [FragmentKey.anchored(req.slot, a, assignment.variant, locale) for a in anchors]
     except InvalidIdentifier:
         return _fallback(config, req.slot, ctx, assignment, cookies)
-    read = CacheRead(key)
-    entry = read.reply((yield read))
-    state = classify(entry, req.now)
+    bundles: list[Bundle] = []
+    statuses: list[str] = []
     revalidate_key: FragmentKey | None = None
-    if entry is not None and state is Freshness.FRESH:
-        status = "HIT"
-    elif entry is not None and state is Freshness.STALE:
-        status, revalidate_key = "STALE", key
-    else:
-        fetch = OriginFetch(key, key.bundle_path(), entry.etag if entry is not None else None)
-        result = fetch.reply((yield fetch))
-        fetched = _from_origin(entry, result, req.now)
-        if fetched is not None:
-            write = CacheWrite(fetched)
-            write.reply((yield write))
-            status = "REVALIDATED" if entry is not None and result.status == 304 else "MISS"
-            entry = fetched
-        elif entry is not None and entry.within_stale_if_error(req.now):
-            status = "STALE"
-        else:
-            return _fallback(config, req.slot, ctx, assignment, cookies)
+    for key in keys:
+        obtained = yield from _obtain(key, req.now)
+        if obtained is None:
+            continue
+        entry, status, stale = obtained
+        bundles.append(entry.bundle)
+        statuses.append(status)
+        revalidate_key = revalidate_key or stale
+    bundle = bundles[0] if kind is None and bundles else merge_anchored(bundles, frozenset(cart))
+    if bundle is None:
+        return _fallback(config, req.slot, ctx, assignment, cookies)
     changes = assignment.changes
     rank_ctx = ShopperContext.anonymous(ctx.segment) if changes.origin_rendered else ctx
+    if kind is not None:
+        # The cart cookie is functional: what is in the cart never shows, consent or not.
+        rank_ctx = replace(rank_ctx, cart_skus=rank_ctx.cart_skus | frozenset(cart))
     overrides = RerankOverrides(changes.shown, changes.recency_boost, changes.price_floor)
-    chosen = rerank(entry.bundle.candidates, entry.bundle.rerank, rank_ctx, overrides)
-    html = assemble(entry.bundle, chosen, assignment.variant)
+    chosen = rerank(bundle.candidates, bundle.rerank, rank_ctx, overrides)
+    html = assemble(bundle, chosen, assignment.variant)
+    status = max(statuses, key=_STATUS_ORDER.index)
     return _response(
-        config, 200, html, status, ctx, assignment, cookies, revalidate_key, req.now, req.slot
+        config,
+        200,
+        html,
+        status,
+        ctx,
+        assignment,
+        cookies,
+        revalidate_key,
+        req.now,
+        req.slot,
+        bundle,
     )
+
+
+_STATUS_ORDER = ("HIT", "STALE", "REVALIDATED", "MISS")
+"""A merged (cart) slot reports the least fresh of its anchors' statuses."""
+
+
+def _anchors(kind: str, query: Mapping[str, str], cart: tuple[str, ...]) -> tuple[str, ...]:
+    """The anchor SKUs of an anchored slot request: the viewed product, or the cart's latest."""
+    if kind == "product":
+        anchor = product_anchor(query)
+        return (anchor,) if anchor is not None else ()
+    return cart_anchors(cart)
+
+
+def _obtain(
+    key: FragmentKey, now: float
+) -> Flow[tuple[CacheEntry, str, FragmentKey | None] | None]:
+    """One bundle through the cache: (entry, cache status, key to revalidate) or None when
+    neither the cache nor the origin can give one."""
+    read = CacheRead(key)
+    entry = read.reply((yield read))
+    state = classify(entry, now)
+    if entry is not None and state is Freshness.FRESH:
+        return entry, "HIT", None
+    if entry is not None and state is Freshness.STALE:
+        return entry, "STALE", key
+    fetch = OriginFetch(key, key.bundle_path(), entry.etag if entry is not None else None)
+    result = fetch.reply((yield fetch))
+    fetched = _from_origin(entry, result, now)
+    if fetched is not None:
+        write = CacheWrite(fetched)
+        write.reply((yield write))
+        status = "REVALIDATED" if entry is not None and result.status == 304 else "MISS"
+        return fetched, status, None
+    if entry is not None and entry.within_stale_if_error(now):
+        return entry, "STALE", None
+    return None
 
 
 def visitor_cookie(visitor_id: str) -> str:
@@ -290,6 +353,7 @@ def _response(
     revalidate_key: FragmentKey | None = None,
     now: float = 0.0,
     slot: str = "",
+    bundle: Bundle | None = None,
 ) -> EdgeResponse:
     variant = assignment.variant if assignment is not None else CONTROL_VARIANT
     headers = [
@@ -322,6 +386,8 @@ def _response(
             exposure = Exposure(
                 assignment.experiment, variant, ctx.visitor_id, slot, ctx.segment, now,
                 min(1000, len(ctx.recent_categories) + len(ctx.cart_skus)),
+                bundle.version if bundle is not None else None,
+                bundle.content_hash if bundle is not None else None,
             )  # fmt: skip
     return EdgeResponse(
         status, body, tuple(headers), cache_status, variant, revalidate_key, ctx, assignment,

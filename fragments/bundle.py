@@ -1,10 +1,11 @@
 """The fragment bundle: the cacheable, privacy-safe unit the origin renders and the edge serves.
 
-One bundle per (slot, segment, variant, locale): ranked candidates with the features the edge
-reranks on and each one's pre-rendered card HTML, the wrapper around the cards, the rerank
-settings of its slot, its cache policy, tags, version and content hash.
+One bundle per (slot, segment or anchor SKU, variant, locale): ranked candidates with the
+features the edge reranks on and each one's pre-rendered card HTML, the wrapper around the
+cards, the rerank settings of its slot, its cache policy, tags, version and content hash.
 
-Wire format v1 (JSON, compact): candidates are positional arrays, see `_CANDIDATE_FIELDS`.
+Wire format v1 (JSON, compact): candidates are positional arrays, see `_CANDIDATE_FIELDS`; the
+key is ``[slot, segment, variant, locale]``, with the anchor SKU as a fifth element when anchored.
 Decoding rejects anything that is not exactly a v1 bundle. Never performs I/O.
 
 The content hash and the wire bytes are both JSON of documents whose bulk is the candidate
@@ -155,7 +156,10 @@ def _rerank_doc(r: RerankSettings) -> dict[str, Any]:
 def encode_bundle(bundle: Bundle) -> bytes:
     """Serialize to wire format v1 (compact JSON, UTF-8): the object below, keys in this order."""
     k = bundle.key
-    head = {"v": WIRE_VERSION, "key": [k.slot, k.segment, k.variant, k.locale]}
+    key_row = [k.slot, k.segment, k.variant, k.locale]
+    if k.anchor is not None:
+        key_row.append(k.anchor)
+    head = {"v": WIRE_VERSION, "key": key_row}
     tail = {
         "h": bundle.head_html,
         "t": bundle.tail_html,
@@ -189,11 +193,13 @@ def decode_bundle(data: bytes | str) -> Bundle:
     if doc.get("v") != WIRE_VERSION:
         raise BundleFormatError(f"unsupported bundle wire version {doc.get('v')!r}")
     try:
-        slot, segment, variant, locale = doc["key"]
+        slot, segment, variant, locale, *anchor = doc["key"]
+        if len(anchor) > 1:
+            raise BundleFormatError(f"bundle key has {4 + len(anchor)} parts; expected 4 or 5")
         rerank = doc["r"]
         max_age, swr, sie = doc["p"]
         return Bundle(
-            key=FragmentKey(slot, segment, variant, locale),
+            key=FragmentKey(slot, segment, variant, locale, anchor[0] if anchor else None),
             candidates=tuple(_decode_candidate(row) for row in _array(doc["c"], "c")),
             head_html=_typed(doc["h"], str),
             tail_html=_typed(doc["t"], str),

@@ -1,6 +1,10 @@
 """The id grammar of shelfedge: slot, segment, variant, experiment and location ids, SKUs, locales,
 and the key of one shared bundle.
 
+A bundle is keyed by (slot, segment, variant, locale), or, for an anchored slot (a product page's
+cross-sell, a cart's upsell), by (slot, anchor SKU, variant, locale): the anchor is the product
+the bundle's candidates relate to, never anything about a visitor.
+
 This is the one place that says what an id looks like. Validators (`check_*`), the JSON Schemas of
 the wire events and the OpenAPI document all use the patterns below; nothing else writes one. It
 imports only the standard library and never performs I/O (it runs under Pyodide and WASI).
@@ -49,6 +53,11 @@ def is_sku(value: str) -> bool:
 
 CONTROL_VARIANT = "control"
 DEFAULT_LOCALE = "en-US"
+ANCHORED_SEGMENT = "anchored"
+"""The segment field of an anchored key: anchored bundles are shared by every segment (the edge
+reranks them with the shopper's context)."""
+ANCHOR_MARK = "@"
+"""Marks the anchor SKU where a segment id would stand in cache keys, partitions and tags."""
 
 
 def check_id(kind: str, value: str) -> str:
@@ -84,36 +93,61 @@ class FragmentKey:
     """Experiment variant id; ``control`` when no experiment applies."""
     locale: str = DEFAULT_LOCALE
     """Language-region tag used for rendering prices and text."""
+    anchor: str | None = None
+    """The anchor SKU of an anchored slot's bundle (then `segment` is `ANCHORED_SEGMENT`)."""
 
     def __post_init__(self) -> None:
         check_id("slot", self.slot)
         check_id("segment", self.segment)
         check_id("variant", self.variant)
         check_locale(self.locale)
+        if self.anchor is not None:
+            check_sku(self.anchor)
+            if self.segment != ANCHORED_SEGMENT:
+                raise InvalidIdentifier(
+                    "segment", self.segment, f"an anchored key's segment is {ANCHORED_SEGMENT!r}"
+                )
+
+    @classmethod
+    def anchored(
+        cls, slot: str, anchor: str, variant: str = CONTROL_VARIANT, locale: str = DEFAULT_LOCALE
+    ) -> FragmentKey:
+        """The key of an anchored slot's bundle for the product `anchor`."""
+        return cls(slot, ANCHORED_SEGMENT, variant, locale, anchor)
+
+    @property
+    def audience(self) -> str:
+        """What the bundle is for: the segment id, or ``@<anchor SKU>`` for an anchored bundle."""
+        return self.segment if self.anchor is None else ANCHOR_MARK + self.anchor
 
     @property
     def cache_key(self) -> str:
         """The edge cache key: a path-like string, shared by all visitors of this key."""
-        return f"bundle/{self.slot}/{self.segment}/{self.variant}/{self.locale}"
+        return f"bundle/{self.slot}/{self.audience}/{self.variant}/{self.locale}"
 
     @property
     def partition(self) -> str:
-        """The (slot, segment) partition that owns this bundle in Redis."""
-        return partition_of(self.slot, self.segment)
+        """The (slot, segment) or (slot, @anchor) partition that owns this bundle in Redis."""
+        return partition_of(self.slot, self.audience)
+
+    def _query(self) -> str:
+        who = f"segment={self.segment}" if self.anchor is None else f"anchor={self.anchor}"
+        return f"{who}&variant={self.variant}&locale={self.locale}"
 
     def bundle_path(self) -> str:
         """Origin URL path (with query) that serves this bundle."""
-        return (
-            f"/v1/bundles/{self.slot}?segment={self.segment}"
-            f"&variant={self.variant}&locale={self.locale}"
-        )
+        return f"/v1/bundles/{self.slot}?{self._query()}"
 
     def fragment_path(self) -> str:
         """Origin URL path (with query) that serves this bundle fully rendered."""
-        return (
-            f"/v1/fragments/{self.slot}?segment={self.segment}"
-            f"&variant={self.variant}&locale={self.locale}"
-        )
+        return f"/v1/fragments/{self.slot}?{self._query()}"
+
+    @classmethod
+    def from_audience(cls, slot: str, audience: str, variant: str, locale: str) -> FragmentKey:
+        """The key whose `audience` is `audience` (a segment id or ``@<anchor SKU>``)."""
+        if audience.startswith(ANCHOR_MARK):
+            return cls.anchored(slot, audience[len(ANCHOR_MARK) :], variant, locale)
+        return cls(slot, audience, variant, locale)
 
     @classmethod
     def from_cache_key(cls, cache_key: str) -> FragmentKey:
@@ -121,9 +155,9 @@ class FragmentKey:
         parts = cache_key.split("/")
         if len(parts) != 5 or parts[0] != "bundle":
             raise InvalidIdentifier(
-                "cache key", cache_key, "expected bundle/slot/segment/variant/locale"
+                "cache key", cache_key, "expected bundle/slot/segment-or-@anchor/variant/locale"
             )
-        return cls(parts[1], parts[2], parts[3], parts[4])
+        return cls.from_audience(parts[1], parts[2], parts[3], parts[4])
 
 
 def partition_of(slot: str, segment: str) -> str:

@@ -67,6 +67,10 @@ class SlotRules:
     adjustments: tuple[RankAdjustment, ...] = ()
 
 
+ANCHOR_KINDS = ("product", "cart")
+"""``anchor`` in slots.toml: the slot's bundles are keyed by the viewed product ("product") or
+merged at the edge from the bundles of the cart's products ("cart")."""
+
 SCORING_SOURCE = "scoring"
 LIST_SOURCE_PREFIX = "list:"
 
@@ -133,6 +137,9 @@ class SlotConfig:
     """Where the candidates come from: the scoring, an imported list, or both."""
     compose_budget_ms: int = DEFAULT_COMPOSE_BUDGET_MS
     """Milliseconds a page being composed at the edge waits for this slot (then: fallback)."""
+    anchor: str | None = None
+    """None (bundles per segment), "product" (per viewed product) or "cart" (the edge merges
+    the bundles of the cart's products); see `ANCHOR_KINDS`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +201,7 @@ def _parse_slot(slot_id: str, raw: Any) -> SlotConfig:
         raise ValueError("must be a table")
     known = {
         "title", "wrapper", "card", "candidates", "shown", "max_per_category",
-        "fallback_html", "policy", "scoring", "rules", "source", "compose_budget_ms",
+        "fallback_html", "policy", "scoring", "rules", "source", "compose_budget_ms", "anchor",
     }  # fmt: skip
     _reject_unknown(raw, known, "")
     candidates = _int(raw, "candidates", 1, MAX_CANDIDATES)
@@ -229,7 +236,17 @@ def _parse_slot(slot_id: str, raw: Any) -> SlotConfig:
         compose_budget_ms=_int(
             raw, "compose_budget_ms", 1, MAX_COMPOSE_BUDGET_MS, default=DEFAULT_COMPOSE_BUDGET_MS
         ),
+        anchor=_anchor(raw),
     )
+
+
+def _anchor(raw: dict[str, Any]) -> str | None:
+    if "anchor" not in raw:
+        return None
+    value = raw["anchor"]
+    if value not in ANCHOR_KINDS:
+        raise ValueError(f"'anchor' {value!r}: expected one of {', '.join(ANCHOR_KINDS)}")
+    return str(value)
 
 
 def _parse_rules(raw: Any) -> SlotRules:

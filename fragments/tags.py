@@ -32,8 +32,9 @@ BUNDLE_TAG_PREFIX = "bundle:"
 
 
 def bundle_tag(key: FragmentKey) -> str:
-    """The tag that names exactly one bundle (all its cached representations)."""
-    return f"{BUNDLE_TAG_PREFIX}{key.slot}/{key.segment}/{key.variant}/{key.locale}"
+    """The tag that names exactly one bundle (all its cached representations); an anchored
+    bundle's names its anchor as ``@<SKU>`` where a segment would stand."""
+    return f"{BUNDLE_TAG_PREFIX}{key.slot}/{key.audience}/{key.variant}/{key.locale}"
 
 
 def key_of_bundle_tag(tag: str) -> FragmentKey | None:
@@ -41,14 +42,20 @@ def key_of_bundle_tag(tag: str) -> FragmentKey | None:
     if not tag.startswith(BUNDLE_TAG_PREFIX):
         return None
     try:
-        slot, segment, variant, locale = tag.removeprefix(BUNDLE_TAG_PREFIX).split("/")
-        return FragmentKey(slot, segment, variant, locale)
+        slot, audience, variant, locale = tag.removeprefix(BUNDLE_TAG_PREFIX).split("/")
+        return FragmentKey.from_audience(slot, audience, variant, locale)
     except (ValueError, InvalidIdentifier):
         return None
 
 
 def coarse_tags(key: FragmentKey) -> tuple[str, ...]:
-    """Tags that always fit in a header, used when per-SKU tags would be too long."""
+    """Tags that always fit in a header, used when per-SKU tags would be too long.
+
+    An anchored bundle carries its anchor's SKU tag instead of segment tags: whatever purges
+    the anchor product (``sku:<anchor>``) purges the cross-sell shown on its page.
+    """
+    if key.anchor is not None:
+        return (GLOBAL_TAG, slot_tag(key.slot), sku_tag(key.anchor), bundle_tag(key))
     return (
         GLOBAL_TAG,
         slot_tag(key.slot),

@@ -28,6 +28,9 @@ LISTS = Topic("lists.v1", 3)
 DEAD_LETTER = Topic("shelfedge.deadletter.v1", 1)
 EXPOSURES = Topic("exposures.v1", 3)
 CONVERSIONS = Topic("conversions.v1", 3)
+CLICKSTREAM = Topic("clickstream.v1", 6)
+"""Shoppers' views, cart changes, purchases and searches (`fragments.clickstream`), keyed by
+visitor id (one visitor's events stay in order on one partition)."""
 
 ALL_TOPICS: tuple[Topic, ...] = (
     INVENTORY,
@@ -37,4 +40,5 @@ ALL_TOPICS: tuple[Topic, ...] = (
     DEAD_LETTER,
     EXPOSURES,
     CONVERSIONS,
+    CLICKSTREAM,
 )

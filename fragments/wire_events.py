@@ -6,7 +6,9 @@ Types: ``exposure`` (a shopper saw a variant) goes to `fragments.topics.EXPOSURE
 keyed by visitor so one visitor's events stay ordered. Every event has an id (the aggregator
 deduplicates by it), an experiment and variant, a pseudonymous visitor id and a time; slot,
 SKU, segment, a purchase value and, on exposures, the visitor's pre-exposure activity (the CUPED
-covariate, ``pre_activity``, 0-1000) are optional.
+covariate, ``pre_activity``, 0-1000) are optional. What was shown, when (temporal alignment):
+an exposure may carry the shown bundle's ``bundle_version`` and ``content_hash``; a conversion
+the ``price_cents`` the shopper saw for the item.
 
 Wire format (JSON, one event per Kafka record; a list under ``"events"`` in ``POST /v1/events``),
 members in this order, optional ones only when set::
@@ -53,7 +55,11 @@ ID = re.compile(ID_PATTERN)
 """Experiment keys, variant ids, slot ids and segment ids (`fragments.ids`)."""
 SKU = re.compile(SKU_PATTERN)
 REQUIRED_FIELDS = ("id", "type", "experiment", "variant", "visitor", "at")
-OPTIONAL_FIELDS = ("slot", "sku", "segment", "value_cents", "pre_activity")
+OPTIONAL_FIELDS = (
+    "slot", "sku", "segment", "value_cents", "pre_activity", "bundle_version", "content_hash",
+    "price_cents",
+)  # fmt: skip
+CONTENT_HASH = re.compile(r"[0-9a-f]{16,64}")
 ACCEPTED_FIELDS = frozenset({*REQUIRED_FIELDS, *OPTIONAL_FIELDS, "position"})
 """Members an event may carry (``position`` is accepted from older storefronts and ignored)."""
 
@@ -87,6 +93,12 @@ class ExperimentEvent:
     """Purchase value in minor units (purchases only)."""
     pre_activity: int | None = None
     """The visitor's activity before the exposure (exposures only): the CUPED covariate."""
+    bundle_version: int | None = None
+    """The version of the bundle the exposure showed (exposures only)."""
+    content_hash: str | None = None
+    """The content hash of the bundle the exposure showed (exposures only)."""
+    price_cents: int | None = None
+    """The price the shopper saw for the item (conversions only), minor units."""
 
     @property
     def topic(self) -> str:
@@ -148,6 +160,22 @@ def validate_event(raw: Any, now: float, where: str = "event") -> ExperimentEven
         raise WireEventInvalid(
             f"{where}.pre_activity", "only exposures carry pre-exposure activity"
         )
+    version = raw.get("bundle_version")
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**53
+    ):
+        raise WireEventInvalid(f"{where}.bundle_version", "a positive integer")
+    shown_price = raw.get("price_cents")
+    if shown_price is not None and (
+        isinstance(shown_price, bool)
+        or not isinstance(shown_price, int)
+        or not 0 <= shown_price <= MAX_VALUE_CENTS
+    ):
+        raise WireEventInvalid(f"{where}.price_cents", "a non-negative integer (minor units)")
+    if kind == "exposure" and shown_price is not None:
+        raise WireEventInvalid(f"{where}.price_cents", "only conversions carry a shown price")
+    if kind != "exposure" and (version is not None or raw.get("content_hash") is not None):
+        raise WireEventInvalid(f"{where}.bundle_version", "only exposures name the bundle shown")
     return ExperimentEvent(
         id=_text(raw, "id", EVENT_ID, where, "8-64 chars of A-Z a-z 0-9 _ -"),
         type=kind,
@@ -160,6 +188,9 @@ def validate_event(raw: Any, now: float, where: str = "event") -> ExperimentEven
         segment=_optional(raw, "segment", ID, where, "a segment id"),
         value_cents=value,
         pre_activity=activity,
+        bundle_version=version,
+        content_hash=_optional(raw, "content_hash", CONTENT_HASH, where, "a hex content hash"),
+        price_cents=shown_price,
     )
 
 

@@ -93,6 +93,13 @@ class Settings:
     """Bearer token the edge sends to read ``/v1/edge-config`` (admin viewer tokens work too)."""
     aggregator_group: str = "shelfedge-aggregator"
     """Kafka consumer group of the exposure/conversion aggregator."""
+    context_group: str = "shelfedge-context"
+    """Kafka consumer group of the context processor (SHELFEDGE_CONTEXT_GROUP)."""
+    profile_ttl_seconds: int = 30 * 24 * 3600
+    """How long a shopper profile lives after its last event (SHELFEDGE_PROFILE_TTL_SECONDS)."""
+    max_hot_anchors: int = 20_000
+    """Anchored partitions (slot x anchor SKU) keeping stored bundles in Redis; the coldest beyond
+    it are deleted and rebuilt on request (SHELFEDGE_MAX_HOT_ANCHORS, docs/context.md)."""
     segments_file: str | None = None
     """Segments file (TOML, or JSON by its .json suffix) `shelfedge seed` and `shelfedge
     segments sync` read; None: the demo's segments (origin/core/demo_segments.toml)."""
@@ -161,6 +168,11 @@ class Settings:
             kv_namespace_id=kv[1],
             kv_api_token=kv[2],
             kv_api_base=kv[3],
+            context_group=e.get("SHELFEDGE_CONTEXT_GROUP", "shelfedge-context"),
+            profile_ttl_seconds=env_int(
+                e, "SHELFEDGE_PROFILE_TTL_SECONDS", 30 * 24 * 3600, 60, 400 * 24 * 3600
+            ),
+            max_hot_anchors=env_int(e, "SHELFEDGE_MAX_HOT_ANCHORS", 20_000, 1, 10_000_000),
         )
 
     def __repr__(self) -> str:

@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "aggregate", help="fold experiment exposures/conversions from Kafka into Redis counters"
     )
+    sub.add_parser(
+        "context", help="keep shopper profiles and segments from the clickstream (consumer group)"
+    )
     seed = sub.add_parser("seed", help="load the demo catalog and build every bundle")
     seed.add_argument(
         "--seed", type=int, default=None, help="catalog seed (SHELFEDGE_CATALOG_SEED)"
@@ -172,6 +175,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from origin.events.service import aggregate_command
 
         return aggregate_command(settings)
+    if command == "context":
+        from origin.context.service import context_command
+
+        return context_command(settings)
     raise AssertionError(command)
 
 

@@ -17,7 +17,10 @@ carries a hash tag (`{...}`) so that all keys of one update live in one Redis Cl
   event ids already folded into them (dedupe);
 - per purger, hash tag ``{pk:<purger>}``: the purges its API refused (parked);
 - per imported recommendation list, hash tag ``{il:<kind>/<target>/<name>}``: the list's one
-  HASH (version and items), replaced whole by one script.
+  HASH (version and items), replaced whole by one script;
+- anchored bundles (product cross-sell) live in partitions like segment bundles, the anchor SKU
+  standing where the segment would (``{b:<slot>/@<SKU>}``); `HOT_ANCHORS_KEY` caps how many
+  anchors keep stored bundles.
 """
 
 from __future__ import annotations
@@ -159,6 +162,11 @@ IMPORTED_LISTS_KEY = f"{NAMESPACE}:importedlists"
 """SET: every imported list id (read-only listing; written before the list itself)."""
 
 
+HOT_ANCHORS_KEY = f"{NAMESPACE}:anchors:hot"
+"""ZSET: anchored partition (``<slot>/@<SKU>``) -> last time (ms) the origin served it; capped
+(`origin.core.anchored_bundles`), the coldest partitions' bundles deleted when over the cap."""
+
+
 def purge_queue_key(partition: str, purger: str) -> str:
     """ZSET: bundle tags of the partition awaiting purge by `purger`.
 
@@ -294,3 +302,43 @@ def preview_code_key(code: str) -> str:
     """STRING with TTL (at most 15 minutes): the preview token behind a one-time preview link;
     GETDEL on exchange, so a link works once."""
     return f"{NAMESPACE}:{{pc:{code}}}:preview-code"
+
+
+# --- shopper context (hash tag {v:<visitor>}, rules {sr}) ----------------------------------------
+# Everything keyed by a visitor lives under the visitor's own hash tag, so that one transaction
+# updates it and erasure deletes it (`origin.context.store`); no shared key names a visitor.
+
+
+def _visitor_slot(visitor: str) -> str:
+    return "{v:" + visitor + "}"
+
+
+def visitor_profile_key(visitor: str) -> str:
+    """STRING with TTL: the visitor's bounded profile (`origin.context.profile`, JSON)."""
+    return f"{NAMESPACE}:{_visitor_slot(visitor)}:profile"
+
+
+def visitor_segment_key(visitor: str) -> str:
+    """HASH with TTL: the visitor's segment decision (segment, rule, rule name, rules version,
+    decided at)."""
+    return f"{NAMESPACE}:{_visitor_slot(visitor)}:segment"
+
+
+def visitor_keys(visitor: str) -> tuple[str, ...]:
+    """Every key that names the visitor (what erasure deletes)."""
+    return (visitor_profile_key(visitor), visitor_segment_key(visitor))
+
+
+_RULES_SLOT = "{sr}"
+
+SEGMENT_RULES_VERSIONS_KEY = f"{NAMESPACE}:{_RULES_SLOT}:segmentrules:versions"
+"""HASH: version number -> the immutable segment rule set (JSON) of that version."""
+
+SEGMENT_RULES_CURRENT_KEY = f"{NAMESPACE}:{_RULES_SLOT}:segmentrules:current"
+"""STRING: the version in force (the highest, unless rolled back)."""
+
+
+def learned_list_key(anchor: str) -> str:
+    """ZSET: SKU -> forward-decayed co-view score with `anchor`, the top K kept
+    (`origin.context.learned_store`); its own hash tag ``{ll:<anchor>}``."""
+    return f"{NAMESPACE}:{{ll:{anchor}}}:coview"

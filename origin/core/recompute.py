@@ -20,7 +20,9 @@ Candidate sources (``source`` in slots.toml): a slot's bundles take their candid
 segment's ranked list (the scoring), from an imported recommendation list of the segment
 (`origin.core.list_store`; order kept, unknown and sold-out SKUs left out), or from the
 imported list with the scoring filling in (`origin.core.list_candidates`). Either way the same
-content-hash rule decides whether a bundle is written and purged.
+content-hash rule decides whether a bundle is written and purged. Anchored slots (``anchor`` in
+slots.toml) have no segment partitions: their bundles are built per anchor SKU on request
+(`origin.core.anchored_bundles`).
 """
 
 from __future__ import annotations
@@ -103,7 +105,13 @@ class Recomputer:
     def _set_segments(self, segments: Sequence[Segment]) -> None:
         self.segments = {s.id: s for s in segments}
         self.partitions = {
-            p.id: p for p in (Partition(slot, seg) for slot in self.slots.slots for seg in segments)
+            p.id: p
+            for p in (
+                Partition(slot, seg)
+                for slot, config in self.slots.slots.items()
+                if config.anchor is None  # anchored slots: origin.core.anchored_bundles
+                for seg in segments
+            )
         }
 
     async def sync_segments(self) -> bool:
@@ -318,7 +326,7 @@ class Recomputer:
         return [
             key
             for slot, config in self.slots.slots.items()
-            if config.source.list_name == name
+            if config.source.list_name == name and config.anchor is None
             for key in self.keys_of(self.partitions[partition_of(slot, target)])
         ]
 
@@ -330,7 +338,7 @@ class Recomputer:
         sourced = {
             (slot, config.source.list_name)
             for slot, config in self.slots.slots.items()
-            if config.source.list_name is not None
+            if config.source.list_name is not None and config.anchor is None
         }
         if not sourced or not products:
             return {}

@@ -21,7 +21,20 @@ from aiokafka.errors import KafkaError
 
 from origin.core.kafka_security import KafkaSecurity
 from origin.events.errors import EventsUnavailable
-from origin.events.schema import ExperimentEvent
+
+
+class WireRecord(Protocol):
+    """What a sink produces: an event that names its topic and visitor and encodes itself
+    (`ExperimentEvent`, `fragments.clickstream.ClickEvent`)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def visitor(self) -> str: ...
+
+    def to_json(self) -> bytes: ...
+
 
 log = logging.getLogger("shelfedge.events")
 
@@ -31,7 +44,7 @@ RECONNECT_DELAY_S = 2.0
 
 
 class EventSink(Protocol):
-    async def send(self, events: Sequence[ExperimentEvent]) -> None:
+    async def send(self, events: Sequence[WireRecord]) -> None:
         """Deliver every event or raise EventsUnavailable."""
 
     async def close(self) -> None: ...
@@ -40,7 +53,7 @@ class EventSink(Protocol):
 class NoKafkaSink:
     """Kafka is not configured: every send is refused with a message saying so."""
 
-    async def send(self, events: Sequence[ExperimentEvent]) -> None:
+    async def send(self, events: Sequence[WireRecord]) -> None:
         raise EventsUnavailable(
             "event collection is off: KAFKA_BOOTSTRAP_SERVERS is not set for the origin"
         )
@@ -111,7 +124,7 @@ class KafkaEventSink:
                 await asyncio.shield(self._connector)
         return self.connected
 
-    async def send(self, events: Sequence[ExperimentEvent]) -> None:
+    async def send(self, events: Sequence[WireRecord]) -> None:
         producer = self._producer
         if producer is None:
             raise EventsUnavailable(f"kafka {self.bootstrap} is not connected yet; retry shortly")

@@ -35,7 +35,16 @@ from origin.web.experiments import edge_config_api
 from origin.web.experiments.state import create_experiments_state
 from origin.web.metrics import OriginMetrics
 from origin.web.openapi import openapi_document, openapi_json
-from origin.web.routes import bundles, catalog_imports, health, ingest, products, storefront
+from origin.web.routes import (
+    bundles,
+    catalog_imports,
+    clickstream,
+    context,
+    health,
+    ingest,
+    products,
+    storefront,
+)
 from origin.web.routing import one_route_per_path
 from origin.web.state import OriginState
 from origin.web.tracing import TraceContextMiddleware
@@ -101,6 +110,8 @@ def create_app(settings: Settings, slots: SlotCatalog | None = None) -> Starlett
         *experiments_api.routes(),
         *edge_config_api.routes(),
         *ingest.routes(),
+        *context.routes(),
+        *clickstream.routes(),
         Route("/v1/events", post_events, methods=["POST"]),
         Route("/v1/catalog/imports", catalog_imports.post_import, methods=["POST"]),
         Route("/v1/catalog/imports/last", catalog_imports.last_import),

@@ -20,19 +20,35 @@ from origin.web.admin.openapi import SECURITY_SCHEME, TAG, TAG_DESCRIPTION, admi
 from origin.web.catalog_openapi import catalog_operations
 from origin.web.events.openapi import event_operations
 from origin.web.experiments.openapi import experiment_operations
+from origin.web.routes.clickstream import clickstream_operations
+from origin.web.routes.context import context_operations
 from origin.web.routes.ingest import ingest_operations
 from origin.web.schemas import ID, LOCALE, SKU, experiment_example, experiment_schema
 
 _KEY_PARAMS: list[dict[str, Any]] = [
     {"name": "slot", "in": "path", "required": True, "schema": ID},
-    {"name": "segment", "in": "query", "required": True, "schema": ID},
+    {
+        "name": "segment",
+        "in": "query",
+        "description": "The segment id (per-segment slots); give exactly one of segment, anchor",
+        "schema": ID,
+    },
+    {
+        "name": "anchor",
+        "in": "query",
+        "description": "The anchor SKU (anchored slots: product cross-sell, cart items)",
+        "schema": SKU,
+    },
     {"name": "variant", "in": "query", "schema": {**ID, "default": CONTROL_VARIANT}},
     {"name": "locale", "in": "query", "schema": {**LOCALE, "default": DEFAULT_LOCALE}},
     {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
 ]
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _ERRORS = {
-    "404": {"description": "Unknown slot, segment, variant or locale", "content": _PROBLEM},
+    "404": {
+        "description": "Unknown slot, segment, anchor product, variant or locale",
+        "content": _PROBLEM,
+    },
     "422": {"description": "Invalid parameters", "content": _PROBLEM},
     "503": {"description": "Redis unavailable (Retry-After)", "content": _PROBLEM},
 }
@@ -118,6 +134,8 @@ def openapi_document(
         **catalog_operations(),
         **admin_operations(),
         **ingest_operations(),
+        **context_operations(),
+        **clickstream_operations(),
     }
     for path, methods in (extra or {}).items():
         paths.setdefault(path, {}).update(methods)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fragments.slots import SlotCatalog
+from origin.core.anchored_bundles import AnchoredBundles
 from origin.core.store import Store
 from origin.settings import Settings
 from origin.web.metrics import OriginMetrics
@@ -18,3 +19,5 @@ class OriginState:
     metrics: OriginMetrics
     segment_ids: frozenset[str] = frozenset()
     """Known segments (refreshed from Redis on a miss)."""
+    anchored: AnchoredBundles | None = None
+    """Builds anchored bundles on request (made on first use)."""

@@ -24,6 +24,7 @@ from fragments.slots import (
     parse_slots,
 )
 from fragments.tags import bundle_tags
+from origin.core.anchored import similar_products
 from origin.core.builder import BundleBuilder
 from origin.core.catalog import Product
 from origin.core.demo_catalog import DemoCatalog, generate_catalog
@@ -185,3 +186,13 @@ def catalog_bundle(
         (replace(p, stock=0) if i < sold_out else p, value) for i, (p, value) in enumerate(ranked)
     ]
     return builder().build(FragmentKey(slot, segment, variant, locale), ranked, version, BUILT_AT)
+
+
+def anchored_bundle(slot: str, anchor_rank: int, locale: str = "en-US") -> Bundle:
+    """The anchored bundle the origin would build for the `anchor_rank`-th catalog product
+    (similarity fallback: no list is imported in the demo catalog)."""
+    slots = slot_catalog()
+    anchor = demo_catalog().products[anchor_rank]
+    ranked = similar_products(anchor, demo_catalog().products, slots.slots[slot].candidates)
+    key = FragmentKey.anchored(slot, anchor.sku, locale=locale)
+    return builder().build(key, ranked, 1, BUILT_AT)

@@ -37,7 +37,7 @@ from fragments.experiments import (
 )
 from fragments.segment_cookie import sign_segment
 from fragments.sticky_cookie import sign_sticky
-from tests.edge.bundles import BUILT_AT, SECRET, catalog_bundle, slot_catalog
+from tests.edge.bundles import BUILT_AT, SECRET, anchored_bundle, catalog_bundle, slot_catalog
 
 VECTORS_FILE = Path(__file__).with_name("vectors") / "edge_vectors.json"
 NOW = BUILT_AT + 3600.0
@@ -75,6 +75,9 @@ def build_bundles() -> dict[str, Bundle]:
         "upsell-en-fewer": catalog_bundle("cart-upsell", variant="fewer"),
         "promo-en": catalog_bundle("promo-row"),
         "big-en": catalog_bundle("big-grid"),
+        "product-p1": anchored_bundle("product-cross-sell", 1),
+        "cart-p1": anchored_bundle("cart-complete", 1),
+        "cart-p2": anchored_bundle("cart-complete", 2),
     }
 
 
@@ -299,6 +302,33 @@ def build_vectors(bundles: dict[str, Bundle]) -> list[dict[str, Any]]:
             ),
         ),
         _vector(
+            "product-anchor-miss",
+            slot="product-cross-sell",
+            origin=_ok("product-p1"),
+            query={"sku": bundles["product-p1"].key.anchor or ""},
+        ),
+        _vector(
+            "product-anchor-hit-hides-cart-without-consent",
+            slot="product-cross-sell",
+            cached="product-p1",
+            age=5,
+            cookie=f"{returning}; se_cart={bundles['product-p1'].candidates[0].sku}",
+            query={"sku": bundles["product-p1"].key.anchor or ""},
+        ),
+        _vector("product-anchor-missing-safe-default", slot="product-cross-sell"),
+        _vector(
+            "cart-two-anchors-merged",
+            slot="cart-complete",
+            cached="cart-p1",
+            age=5,
+            origin=_ok("cart-p2"),
+            cookie=(
+                f"{returning}; se_consent=1; se_rv=kitchen~2999; se_cart="
+                f"{bundles['cart-p1'].key.anchor}|{bundles['cart-p2'].key.anchor}"
+            ),
+        ),
+        _vector("cart-empty-safe-default", slot="cart-complete", cookie=returning),
+        _vector(
             "country-and-device",
             cached="hero-en",
             age=5,
@@ -325,6 +355,7 @@ def build_input() -> dict[str, Any]:
             "segment_secret": SECRET,
             "default_segment": DEFAULT_SEGMENT,
             "experiments": json.loads(config_to_json(EXPERIMENTS)),
+            "anchors": {s.id: s.anchor for s in slots.slots.values() if s.anchor is not None},
         },
         "bundles": {name: encode_bundle(b).decode("utf-8") for name, b in bundles.items()},
         "vectors": build_vectors(bundles),

@@ -448,3 +448,5 @@ def test_exposure_events_are_valid_wire_events() -> None:
     assert (event.type, event.experiment, event.visitor, event.slot) == (
         "exposure", "hero", VISITOR, "home-hero",
     )  # fmt: skip
+    shown = h.cache[HERO.cache_key].bundle
+    assert (event.bundle_version, event.content_hash) == (shown.version, shown.content_hash)

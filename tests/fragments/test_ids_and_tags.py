@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
+from fragments.bundle import decode_bundle, encode_bundle
 from fragments.errors import InvalidIdentifier
-from fragments.ids import SKU_PATTERN, FragmentKey, anchored, check_id, check_sku
+from fragments.ids import ANCHORED_SEGMENT, SKU_PATTERN, FragmentKey, anchored, check_id, check_sku
 from fragments.tags import bundle_tag, bundle_tags, coarse_tags, key_of_bundle_tag
+from tests.edge.bundles import candidate, small_bundle
 
 VALID_KEYS = [
     FragmentKey("home-hero", "everyone"),
@@ -144,3 +147,35 @@ def test_anchored_patterns_refuse_what_fullmatch_refuses(value: str) -> None:
     it must agree with fullmatch, a trailing newline included."""
     assert re.search(anchored(SKU_PATTERN), value) is None
     assert re.search(anchored(SKU_PATTERN), "SKU-1") is not None
+
+
+def test_anchored_key_round_trips_and_names_no_segment() -> None:
+    key = FragmentKey.anchored("product-cross-sell", "SKU-1.b", "v2", "de-DE")
+    assert key.segment == ANCHORED_SEGMENT
+    assert key.cache_key == "bundle/product-cross-sell/@SKU-1.b/v2/de-DE"
+    assert key.partition == "product-cross-sell/@SKU-1.b"
+    assert key.bundle_path() == (
+        "/v1/bundles/product-cross-sell?anchor=SKU-1.b&variant=v2&locale=de-DE"
+    )
+    assert FragmentKey.from_cache_key(key.cache_key) == key
+    assert key_of_bundle_tag(bundle_tag(key)) == key
+    assert bundle_tags(key, ["X"]) == (
+        "shelfedge", "slot:product-cross-sell", "sku:SKU-1.b", bundle_tag(key), "sku:X",
+    )  # fmt: skip
+    bundle = small_bundle([candidate("X", 1.0)], key=key)
+    assert decode_bundle(encode_bundle(bundle)).key == key
+    plain = small_bundle([candidate("X", 1.0)])
+    assert b'"key":["home-hero","everyone","control","en-US"]' in encode_bundle(plain)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: FragmentKey("s", "everyone", anchor="SKU-1"),
+        lambda: FragmentKey.anchored("s", "bad sku"),
+        lambda: FragmentKey.from_cache_key("bundle/s/@/control/en-US"),
+    ],
+)
+def test_anchored_key_rejects_bad_parts(make: Callable[[], FragmentKey]) -> None:
+    with pytest.raises(InvalidIdentifier):
+        make()

@@ -47,7 +47,13 @@ bury = [{brand = "Acme", factor = 0.5}, {category = "books", brand = "Oak", fact
 def test_shipped_slots_toml_loads_with_every_documented_slot() -> None:
     catalog = load_slots()
 
-    assert set(catalog.slots) == {"home-hero", "pdp-cross-sell", "cart-upsell"}
+    assert set(catalog.slots) == {
+        "home-hero", "pdp-cross-sell", "cart-upsell", "product-cross-sell", "cart-complete",
+    }  # fmt: skip
+    anchors = {s.id: s.anchor for s in catalog.slots.values()}
+    assert anchors["product-cross-sell"] == "product"
+    assert anchors["cart-complete"] == "cart"
+    assert anchors["home-hero"] is None
     assert catalog.locales == ("en-US", "de-DE")
     hero = catalog.slots["home-hero"]
     assert (hero.candidates, hero.shown, hero.max_per_category) == (100, 12, 3)
@@ -290,3 +296,22 @@ def test_load_slots_reports_the_path_of_an_invalid_file(tmp_path: Path) -> None:
         load_slots(path)
 
     assert str(caught.value).startswith(f"{path}: slot 'deal-row': 'shown' must be")
+
+
+def test_anchor_must_be_product_or_cart() -> None:
+    text = """
+[slots.x]
+title = "X"
+wrapper = "row_wrapper.html.j2"
+card = "card_compact.html.j2"
+candidates = 10
+shown = 4
+anchor = "wishlist"
+[slots.x.policy]
+max_age = 1
+stale_while_revalidate = 1
+stale_if_error = 1
+"""
+    with pytest.raises(SlotConfigError, match="'anchor' 'wishlist': expected one of product, cart"):
+        parse_slots(text)
+    assert parse_slots(text.replace("wishlist", "cart")).slots["x"].anchor == "cart"

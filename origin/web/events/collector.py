@@ -68,8 +68,11 @@ class CollectorState:
         self.metrics.events_rejected.labels(reason).inc(n)
 
 
-async def post_events(request: Request) -> Response:
-    state: CollectorState = request.app.state.events
+async def admit_signed_batch(
+    request: Request, state: CollectorState
+) -> tuple[bytes, BatchSignature] | Response:
+    """The body and signature of a signed edge batch within its rate limit, or the problem to
+    answer (413, 401, 429, 503). Every event endpoint admits batches through here."""
     body = await _bounded_body(request)
     if body is None:
         state.reject("too_large")
@@ -105,6 +108,15 @@ async def post_events(request: Request) -> Response:
             "(send larger batches less often)",
             headers={"Retry-After": str(seconds)},
         )
+    return body, signed
+
+
+async def post_events(request: Request) -> Response:
+    state: CollectorState = request.app.state.events
+    admitted = await admit_signed_batch(request, state)
+    if isinstance(admitted, Response):
+        return admitted
+    body, signed = admitted
     try:
         events = _parse(body, time.time())
     except EventRejected as exc:

@@ -1,7 +1,9 @@
 """``GET /v1/bundles/{slot}`` and ``GET /v1/fragments/{slot}``: stored bundles, with cache headers.
 
 The bundle endpoint is the hot path: validate, one Redis GET, compare the ETag, answer. It never
-decodes the bundle or renders a template. The fragment endpoint (for clients without an edge,
+decodes the bundle or renders a template. An anchored slot's bundle (``?anchor=SKU`` instead of
+``?segment=``) is built from current state on each request (`origin.core.anchored_bundles`):
+the edge asks only on a miss or a revalidation. The fragment endpoint (for clients without an edge,
 and as a fallback) reranks with an anonymous context and joins stored cards.
 """
 
@@ -22,6 +24,8 @@ from fragments.bundle import decode_bundle
 from fragments.errors import InvalidIdentifier
 from fragments.headers import etag_matches
 from fragments.ids import CONTROL_VARIANT, DEFAULT_LOCALE, FragmentKey
+from origin.core.anchored_bundles import AnchoredBundles
+from origin.core.builder import BundleBuilder
 from origin.core.envelope import Envelope, open_envelope
 from origin.errors import StoreUnavailable
 from origin.web import problems
@@ -41,21 +45,29 @@ def _key(request: Request) -> FragmentKey | Response:
 def _parse_key(slot: str, query_string: bytes) -> FragmentKey | tuple[tuple[str, str], ...]:
     """The key a request names, or its invalid parameters (memoised: the same few URLs repeat)."""
     q = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
-    unknown = sorted(set(q) - {"segment", "variant", "locale"})
+    unknown = sorted(set(q) - {"segment", "anchor", "variant", "locale"})
     if unknown:
         return tuple((name, "unknown query parameter") for name in unknown)
-    if "segment" not in q:
-        return (("segment", "required"),)
+    if ("segment" in q) == ("anchor" in q):
+        return (("segment", "give exactly one of segment (a segment id) or anchor (a SKU)"),)
+    variant, locale = q.get("variant", CONTROL_VARIANT), q.get("locale", DEFAULT_LOCALE)
     try:
-        return FragmentKey(
-            slot, q["segment"], q.get("variant", CONTROL_VARIANT), q.get("locale", DEFAULT_LOCALE)
-        )
+        if "anchor" in q:
+            return FragmentKey.anchored(slot, q["anchor"], variant, locale)
+        return FragmentKey(slot, q["segment"], variant, locale)
     except InvalidIdentifier as exc:
         return ((exc.kind, str(exc)),)
 
 
 async def _load(state: OriginState, key: FragmentKey) -> Envelope | Response:
+    slot = state.slots.get(key.slot)
+    if slot is not None and (slot.anchor is None) != (key.anchor is None):
+        field = "segment" if key.anchor is not None else "anchor"
+        kind = "per-segment" if slot.anchor is None else "anchored"
+        return problems.unprocessable({field: f"slot {key.slot!r} is {kind}: use ?{field}="})
     try:
+        if key.anchor is not None:
+            return await _load_anchored(state, key)
         raw = await state.store.get_envelope(key)
         if raw is None:
             return await _missing(state, key)
@@ -63,6 +75,24 @@ async def _load(state: OriginState, key: FragmentKey) -> Envelope | Response:
         state.metrics.store_errors.inc()
         return problems.store_unavailable(exc)
     return open_envelope(raw)
+
+
+async def _load_anchored(state: OriginState, key: FragmentKey) -> Envelope | Response:
+    if state.slots.get(key.slot) is None:
+        return problems.not_found("slot", key.slot)
+    if key.locale not in state.slots.locales:
+        return problems.not_found("locale", key.locale)
+    if state.anchored is None:
+        state.anchored = AnchoredBundles(
+            state.store, BundleBuilder(state.slots), max_hot=state.settings.max_hot_anchors
+        )
+    if not await state.anchored.known_variant(key.slot, key.variant):
+        return problems.not_found("variant", key.variant)
+    assert key.anchor is not None
+    built = await state.anchored.envelope(key)
+    if built is None:
+        return problems.not_found("product", key.anchor)
+    return open_envelope(built.envelope)
 
 
 async def _missing(state: OriginState, key: FragmentKey) -> Response:

@@ -1,0 +1,126 @@
+"""The context processor: a consumer-group member folding ``clickstream.v1`` into profiles.
+
+Loop: fetch a batch, decode (undecodable records are counted and skipped, logged by their
+coordinates only), group the events by visitor, fold each visitor's events into their profile
+and decide their segment (`origin.context.store.ContextStore.fold`: one transaction per
+visitor), add the co-views of the new product views to the learned item-to-item lists
+(`origin.context.learned_store`), then commit the batch's offsets. Offsets are committed only
+after every fold is durable; a redelivered batch changes nothing (the profile update is a join
+and only views new to the profile make co-views). Events without
+consent are dropped before anything is written. Scale out with more ``shelfedge context``
+processes in the same group (the topic is keyed by visitor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from fragments import topics
+from fragments.clickstream import ClickEvent, ClickInvalid, decode_click
+from origin.context.learned import CoView
+from origin.context.learned_store import LearnedLists
+from origin.context.store import ContextStore
+
+log = logging.getLogger("shelfedge.context")
+MAX_BATCH = 2000
+
+
+@dataclass(slots=True)
+class ProcessorStats:
+    """Running totals, for logs and tests."""
+
+    records: int = 0
+    folded: int = 0
+    without_consent: int = 0
+    undecodable: int = 0
+    visitors: int = 0
+    batches: int = 0
+    coviews: int = 0
+    lists_changed: int = 0
+
+
+class ContextProcessor:
+    """Consumes the clickstream and keeps profiles and segments until stopped."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        store: ContextStore,
+        *,
+        session_timeout_ms: int = 10_000,
+        client_id: str = "shelfedge-context",
+    ) -> None:
+        self.store = store
+        self.learned = LearnedLists(store.redis, store.timeout)
+        self.stats = ProcessorStats()
+        self.consumer = AIOKafkaConsumer(
+            topics.CLICKSTREAM.name,
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=MAX_BATCH,
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=max(100, session_timeout_ms // 6),
+        )
+
+    async def start(self) -> None:
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batch = await self.consumer.getmany(timeout_ms=200, max_records=MAX_BATCH)
+            if batch:
+                await self.process(batch)
+
+    async def process(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        """Fold one fetched batch and commit it."""
+        now = time.time()
+        by_visitor: dict[str, list[ClickEvent]] = defaultdict(list)
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for tp, records in batch.items():
+            for record in records:
+                self.stats.records += 1
+                offsets[tp] = OffsetAndMetadata(record.offset + 1, "")
+                try:
+                    event = decode_click(record.value, now)
+                except ClickInvalid as exc:
+                    self.stats.undecodable += 1
+                    log.warning(
+                        "skipped undecodable click %s[%d]@%d: %s",
+                        tp.topic, tp.partition, record.offset, exc.field,
+                    )  # fmt: skip
+                    continue
+                if not event.consent:
+                    self.stats.without_consent += 1
+                    continue
+                by_visitor[event.visitor].append(event)
+        if by_visitor:
+            rules = await self.store.current_rules()
+            coviews: list[CoView] = []
+            for visitor, events in by_visitor.items():
+                _, learned = await self.store.fold_learning(visitor, events, rules, now)
+                coviews += learned
+                self.stats.folded += len(events)
+            self.stats.coviews += len(coviews)
+            self.stats.lists_changed += len(await self.learned.add(coviews))
+            self.stats.visitors += len(by_visitor)
+        self.stats.batches += 1
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            log.warning("commit failed (folding is idempotent; redelivery is safe): %s", exc)
