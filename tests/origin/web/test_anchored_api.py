@@ -17,7 +17,7 @@ KEY = FragmentKey.anchored("product-cross-sell", ANCHOR)
 async def test_anchored_bundle_relates_to_its_anchor_and_is_tagged_with_it(
     origin_client: httpx.AsyncClient,
 ) -> None:
-    anchor = (await origin_client.get(f"/v1/products/{ANCHOR}")).json()
+    anchor = (await origin_client.get(f"/v1/products/{ANCHOR}")).json()["card"]
     response = await origin_client.get(KEY.bundle_path())
     assert response.status_code == 200, response.text
     bundle = decode_bundle(response.content)
