@@ -104,7 +104,24 @@ def operations() -> dict[str, dict[str, dict[str, Any]]]:
         },
         "/": {
             "get": {
-                "summary": "Demo storefront page",
+                "summary": "Demo storefront page (dev only): a shell with slot placeholders",
+                "responses": {"200": {"description": "HTML"}},
+            }
+        },
+        "/products/{sku}": {
+            "get": {
+                "summary": "Demo product page (dev only): the product and its cross-sell slot",
+                "parameters": [{"name": "sku", "in": "path", "required": True, "schema": SKU}],
+                "responses": {
+                    "200": {"description": "HTML"},
+                    "404": {"description": "No such product (HTML)"},
+                    "503": {"description": "The store is unavailable (HTML)"},
+                },
+            }
+        },
+        "/cart": {
+            "get": {
+                "summary": "Demo cart page (dev only): the cart and its upsell slot",
                 "responses": {"200": {"description": "HTML"}},
             }
         },
