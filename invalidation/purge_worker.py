@@ -33,14 +33,13 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
-
 from invalidation.errors import PurgeFailed, PurgerUnusable, PurgeUnavailable
 from invalidation.metrics import InvalidationMetrics, purge_status_class
 from invalidation.purgers.base import Purger
 from invalidation.ratelimit import TokenBucket
 from origin.core import keys
 from origin.core.purge_queue import ParkedPurge, PendingPurge, PurgeQueue, park
+from origin.core.redis_client import RedisLike
 from origin.errors import StoreUnavailable
 
 log = logging.getLogger("shelfedge.purge")
@@ -92,7 +91,7 @@ class PurgeWorker:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisLike,
         purger: Purger,
         queue: PurgeQueue,
         metrics: InvalidationMetrics,

@@ -19,6 +19,7 @@ from origin.core.env import (
     env_need,
     env_positive_float,
     env_purgers,
+    env_redis_url,
     env_url,
 )
 
@@ -87,7 +88,7 @@ class InvalidationSettings:
         purgers = env_purgers(e)
         edge_port = env_int(e, "SHELFEDGE_EDGE_PORT", 8700, 1, 65535)
         return cls(
-            redis_url=env_url(e, "REDIS_URL", ("redis", "rediss", "unix")),
+            redis_url=env_redis_url(e),
             kafka_bootstrap=env_bootstrap(e),
             redis_timeout_ms=env_int(e, "SHELFEDGE_REDIS_TIMEOUT_MS", 250, 10, 60_000),
             coalesce_ms=env_int(e, "SHELFEDGE_COALESCE_MS", 100, 0, 60_000),

@@ -22,6 +22,7 @@ from origin.core.env import (
     env_int,
     env_positive_float,
     env_purgers,
+    env_redis_url,
     env_url,
 )
 from origin.errors import SettingsError
@@ -86,7 +87,7 @@ class Settings:
         edge_port = env_int(e, "SHELFEDGE_EDGE_PORT", 8700, 1, 65535)
         tokens, names = _tokens(e)
         return cls(
-            redis_url=env_url(e, "REDIS_URL", ("redis", "rediss", "unix")),
+            redis_url=env_redis_url(e),
             kafka_bootstrap=env_bootstrap(e),
             env=env,
             origin_host=e.get("SHELFEDGE_ORIGIN_HOST", "127.0.0.1"),

@@ -32,9 +32,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
-
 from origin.core import keys
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
 from origin.core.redis_text import as_text
 from origin.events.moment_table import MomentTable
@@ -185,7 +184,7 @@ class EventCounters:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisLike,
         timeout: float = 2.0,
         max_tracked_visitors: int = MAX_TRACKED_VISITORS,
     ) -> None:

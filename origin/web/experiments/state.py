@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from fragments.slots import SlotCatalog
 from origin.core.builder import BundleBuilder
 from origin.core.config_store import ConfigReader
+from origin.core.redis_client import RedisLike
 from origin.core.store import Store
 from origin.experiments.publishing import Publisher
 from origin.experiments.results import ResultsReader
@@ -33,7 +32,7 @@ class ExperimentsState:
 
 
 def create_experiments_state(
-    redis: Redis, store: Store, slots: SlotCatalog, settings: Settings
+    redis: RedisLike, store: Store, slots: SlotCatalog, settings: Settings
 ) -> ExperimentsState:
     timeout = max(settings.redis_timeout_ms / 1000, ADMIN_TIMEOUT_S)
     experiments = ExperimentStore(redis, timeout)
