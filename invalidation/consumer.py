@@ -25,9 +25,9 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -38,8 +38,10 @@ from invalidation.metrics import InvalidationMetrics
 from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipeline
 from invalidation.records import DecodedRecords, Record
 from invalidation.settings import DEFAULT_MAX_IN_FLIGHT
+from origin.errors import StoreUnavailable
 
 log = logging.getLogger("shelfedge.consumer")
+_T = TypeVar("_T")
 
 SOURCE_TOPICS = (topics.INVENTORY.name, topics.PRICE.name, topics.LISTS.name)
 WINDOWS_IN_FLIGHT = 3
@@ -60,6 +62,11 @@ class ConsumerConfig:
     session_timeout_ms: int = 10_000
     """Group session timeout: a member silent this long is dropped and its partitions move
     (some brokers, e.g. Tansu, also take about half of it to complete a join)."""
+
+    store_retry_s: float = 0.0
+    """While Redis is unavailable (StoreUnavailable: a failover, a restart), retry the window's
+    stage this long, with a short backoff, before the failure ends the run. Safe: both stages
+    are idempotent (version gates, content hashes) and nothing commits until one succeeds."""
 
     @property
     def window_records(self) -> int:
@@ -226,7 +233,7 @@ class InvalidationConsumer:
                 batch = kept
             if not batch:
                 return
-            applied = await self.pipeline.apply_events(batch)
+            applied = await self._retrying(lambda: self.pipeline.apply_events(batch))
             await self.settle()
             self._propagating = asyncio.create_task(self._propagate(applied))
 
@@ -235,11 +242,25 @@ class InvalidationConsumer:
         self._uncommitted -= records
         self._drained.set()
 
+    async def _retrying(self, stage: Callable[[], Awaitable[_T]]) -> _T:
+        """`stage()`, tried again while Redis is unavailable, for up to `store_retry_s`."""
+        deadline = time.monotonic() + self.config.store_retry_s
+        pause = 0.05
+        while True:
+            try:
+                return await stage()
+            except StoreUnavailable as exc:
+                if time.monotonic() + pause > deadline:
+                    raise
+                log.warning("redis unavailable, retrying the window in %.2fs: %s", pause, exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 1.0)
+
     async def _propagate(self, applied: AppliedBatch) -> None:
         """Propagate a window, produce its dead letters, then commit its offsets."""
         batch = applied.batch
         try:
-            report = await self.pipeline.propagate(applied)
+            report = await self._retrying(lambda: self.pipeline.propagate(applied))
             for dead in report.dead_letters:
                 await self.producer.send_and_wait(
                     topics.DEAD_LETTER.name,

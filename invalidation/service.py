@@ -103,6 +103,7 @@ async def running_service(
             [p.name for p, _ in purgers],
             suppress_unchanged=suppress_unchanged,
             on_enqueue=wake.set,
+            min_replicas=settings.redis_min_replicas,
         )
         consumer = InvalidationConsumer(
             ConsumerConfig(
@@ -111,6 +112,7 @@ async def running_service(
                 window_ms=settings.coalesce_ms,
                 max_in_flight=settings.max_in_flight,
                 session_timeout_ms=settings.consumer_session_timeout_ms,
+                store_retry_s=settings.redis_outage_retry_s,
             ),
             pipeline,
             metrics,

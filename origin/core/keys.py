@@ -237,3 +237,9 @@ def experiment_visitor_state_key(experiment: str) -> str:
     covariate, conversions so far, revenue so far), the working set the sums are folded with;
     bounded by a visitor cap, and never read by results."""
     return f"{NAMESPACE}:{_experiment_slot(experiment)}:vstate"
+
+
+def replication_barrier_key(n: int) -> str:
+    """STRING counter: the marker `origin.core.redis_replication` writes before WAIT; `n` picks
+    a hash slot (one such key per master, so the barrier reaches every master)."""
+    return f"{NAMESPACE}:{{rb-{n}}}:replication-barrier"

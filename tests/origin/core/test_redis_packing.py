@@ -74,12 +74,12 @@ def test_redis_client_packs_with_hiredis_for_every_scheme(url: str, base: type) 
 async def test_round_trip_against_real_redis(redis_url: str) -> None:
     client = redis_client(redis_url, timeout_ms=250)
     try:
-        await client.set("packing:test", "café ☕")
-        assert await client.get("packing:test") == "café ☕".encode()
+        await client.set("{packing}:test", "café ☕")
+        assert await client.get("{packing}:test") == "café ☕".encode()
         async with client.pipeline(transaction=False) as pipe:
-            pipe.rpush("packing:list", *range(1000))
-            pipe.lrange("packing:list", 998, -1)
-            pipe.delete("packing:list", "packing:test")
+            pipe.rpush("{packing}:list", *range(1000))
+            pipe.lrange("{packing}:list", 998, -1)
+            pipe.delete("{packing}:list", "{packing}:test")
             replies = await pipe.execute()
         assert replies == [1000, [b"998", b"999"], 2]
     finally:

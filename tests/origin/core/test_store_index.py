@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
+from redis.asyncio.cluster import ClusterPipeline
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 
@@ -276,7 +277,15 @@ async def test_every_lua_call_of_the_store_touches_one_hash_tag(
         calls.append([_text(k) for k in keys or ()])
         return await real_call(script, keys, args, client)
 
+    real_eval = ClusterPipeline.eval
+
+    def spy_eval(pipe: ClusterPipeline, script: str, numkeys: int, *keys_and_args: Any) -> Any:
+        # In a cluster pipeline a script goes as EVAL (origin.core.redis_scripts).
+        calls.append([_text(k) for k in keys_and_args[:numkeys]])
+        return real_eval(pipe, script, numkeys, *keys_and_args)
+
     monkeypatch.setattr(AsyncScript, "__call__", spy)
+    monkeypatch.setattr(ClusterPipeline, "eval", spy_eval)
     purge = PurgeRequest(("local-edge", "varnish", "cloudflare"), priority=0, at_ms=1)
     current = (await stored_bundles(world.redis))[HERO.cache_key]
     state = await world.store.stored_state(HERO)
