@@ -40,6 +40,7 @@ from invalidation.ratelimit import TokenBucket
 from origin.core import keys
 from origin.core.purge_queue import ParkedPurge, PendingPurge, PurgeQueue, park
 from origin.core.redis_client import RedisLike
+from origin.core.redis_errors import bounded
 from origin.errors import StoreUnavailable
 
 log = logging.getLogger("shelfedge.purge")
@@ -253,7 +254,11 @@ class PurgeWorker:
         depth: int | str = "?"
         try:
             depth = await self.queue.depth()
-            await self._release(keys=[keys.purge_lease_key(name)], args=[self.instance])
+            await bounded(
+                self._release(keys=[keys.purge_lease_key(name)], args=[self.instance]),
+                self.queue.timeout,
+                "release the purge lease",
+            )
         except StoreUnavailable as store_exc:
             log.warning("purge worker %s: could not release its lease: %s", name, store_exc)
         log.error(
@@ -265,8 +270,12 @@ class PurgeWorker:
         )  # fmt: skip
 
     async def _hold_lease(self) -> bool:
-        held = await self._renew(
-            keys=[keys.purge_lease_key(self.purger.name)], args=[self.instance, LEASE_MS]
+        held = await bounded(
+            self._renew(
+                keys=[keys.purge_lease_key(self.purger.name)], args=[self.instance, LEASE_MS]
+            ),
+            self.queue.timeout,
+            "renew the purge lease",
         )
         return bool(int(held))
 
