@@ -28,7 +28,7 @@ SyncRedisLike: TypeAlias = redis.Redis | redis.cluster.RedisCluster
 
 def cluster_url(cluster: RedisCluster) -> str:
     """`redis+cluster://` with every node of `cluster` as a seed."""
-    return "redis+cluster://" + ",".join(f"{host}:{port}" for host, port in cluster.startup_nodes)
+    return cluster.url
 
 
 def connect(url: str) -> RedisLike:
