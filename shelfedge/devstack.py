@@ -5,7 +5,8 @@ masters, three replicas) and the Kafka-protocol broker (unless REDIS_URL /
 KAFKA_BOOTSTRAP_SERVERS point at running ones), creates the topics, loads the demo catalog,
 then runs the origin, the local edge, the invalidation consumer, the experiment event
 aggregator and a gentle demo event stream as child processes (each in its own process group,
-killed with the supervisor), prints the URLs to open and shows a live status view: events/s, consumer lag, edge cache hit ratio, purges.
+killed with the supervisor), prints the URLs to open and shows a live status view: events/s,
+consumer lag, edge cache hit ratio, purges.
 
 Without SHELFEDGE_ADMIN_TOKENS it makes a random editor token for this run (named ``dev``),
 hands it to the children and prints it once: the admin API's bearer token for local use.
