@@ -156,6 +156,8 @@ async def _measure(plan: Plan) -> Figures:
         redis = redis_client(
             redis_server.url, timeout_ms=250, per_reply_timeout=False
         )  # as invalidation.service builds the consumer's client
+        # The bench starts one node of its own (its CPU meter reads that server's INFO cpu).
+        assert isinstance(redis, Redis)
         try:
             raw_rate, pipeline_rate = await _throughput(bootstrap, redis, plan)
             latency = await _latency(bootstrap, redis, plan)

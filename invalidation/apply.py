@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Literal
 
-from redis.asyncio import Redis
-
 from fragments.bundle import StockState
 from fragments.cards import stock_state
 from invalidation.events import LABELS, CatalogEvent, Event, InventoryEvent
 from origin.core import keys
 from origin.core.catalog import LABEL_FIELDS, category_id
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
+from origin.core.redis_scripts import queue_script
 
 SEEN_CAP = 64
 SEEN_TTL_SECONDS = 7 * 24 * 3600
@@ -306,7 +306,7 @@ class SkuResult:
 class EventApplier:
     """Applies batches of events to one Redis."""
 
-    def __init__(self, redis: Redis, timeout: float = 5.0) -> None:
+    def __init__(self, redis: RedisLike, timeout: float = 5.0) -> None:
         self.redis = redis
         self.timeout = timeout
         self._apply = redis.register_script(_APPLY_BUCKET_EVENTS)
@@ -356,7 +356,7 @@ class EventApplier:
                     args.append(len(indexes))
                     for index in indexes:
                         args += _arguments(events[index])
-                await self._apply(keys=redis_keys, args=args, client=pipe)
+                await queue_script(self._apply, pipe, redis_keys, args)
             replies: list[Any] = await bounded(pipe.execute(), self.timeout, "apply events")
         return [
             _sku_result(sku, by_sku[sku], reply)

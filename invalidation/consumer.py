@@ -30,9 +30,9 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -47,8 +47,10 @@ from invalidation.records import DecodedRecords, Record
 from invalidation.settings import DEFAULT_MAX_IN_FLIGHT
 from invalidation.tracing import start_window_span
 from origin.core.kafka_security import KafkaSecurity
+from origin.errors import StoreUnavailable
 
 log = logging.getLogger("shelfedge.consumer")
+_T = TypeVar("_T")
 
 SOURCE_TOPICS = (
     topics.INVENTORY.name,
@@ -79,6 +81,11 @@ class ConsumerConfig:
     session_timeout_ms: int = 10_000
     """Group session timeout: a member silent this long is dropped and its partitions move
     (some brokers, e.g. Tansu, also take about half of it to complete a join)."""
+
+    store_retry_s: float = 0.0
+    """While Redis is unavailable (StoreUnavailable: a failover, a restart), retry the window's
+    stage this long, with a short backoff, before the failure ends the run. Safe: both stages
+    are idempotent (version gates, content hashes) and nothing commits until one succeeds."""
 
     @property
     def quiet_seconds(self) -> float:
@@ -268,7 +275,7 @@ class InvalidationConsumer:
             window = start_window_span(batch.records)
             try:
                 with trace.use_span(window, end_on_exit=False):
-                    applied = await self.pipeline.apply_events(batch)
+                    applied = await self._retrying(lambda: self.pipeline.apply_events(batch))
                     await self.settle()
                     # The task copies the current context: propagation runs under the window.
                     self._propagating = asyncio.create_task(self._propagate(applied, window))
@@ -281,12 +288,26 @@ class InvalidationConsumer:
         self._uncommitted -= records
         self._drained.set()
 
+    async def _retrying(self, stage: Callable[[], Awaitable[_T]]) -> _T:
+        """`stage()`, tried again while Redis is unavailable, for up to `store_retry_s`."""
+        deadline = time.monotonic() + self.config.store_retry_s
+        pause = 0.05
+        while True:
+            try:
+                return await stage()
+            except StoreUnavailable as exc:
+                if time.monotonic() + pause > deadline:
+                    raise
+                log.warning("redis unavailable, retrying the window in %.2fs: %s", pause, exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 1.0)
+
     async def _propagate(self, applied: AppliedBatch, window: Span) -> None:
         """Propagate a window, produce its dead letters, then commit its offsets (then end the
         window's span)."""
         batch = applied.batch
         try:
-            report = await self.pipeline.propagate(applied)
+            report = await self._retrying(lambda: self.pipeline.propagate(applied))
             for dead in report.dead_letters:
                 await self.producer.send_and_wait(
                     topics.DEAD_LETTER.name,

@@ -9,7 +9,7 @@ topic, reason (a class such as ``unknown_sku`` or words of the reason) and time 
 
 Replay is idempotent twice over. The re-driven record keeps its event (and so its event id):
 the consumer dedupes an event it already applied. And every re-driven dead letter is recorded
-in Redis (`origin.core.keys.DLQ_REPLAYED_KEY`) after its produce was acknowledged, so replaying
+in RedisLike (`origin.core.keys.DLQ_REPLAYED_KEY`) after its produce was acknowledged, so replaying
 the same dead letter again is skipped (``force`` re-drives anyway). A replayed record carries
 ``shelfedge.replay.of`` (the dead letter's coordinates) and the source record's trace context.
 """
@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from redis.asyncio import Redis
 
 from fragments import topics
 from invalidation.errors import DeadLetterError
 from invalidation.records import reason_class
 from invalidation.replay import partitions_of
 from origin.core import keys
+from origin.core.redis_client import RedisLike
 
 log = logging.getLogger("shelfedge.dlq")
 
@@ -213,7 +213,7 @@ async def read_dead_letters(
 class ReplayReport:
     replayed: list[DeadLetterRecord] = field(default_factory=list)
     skipped: list[DeadLetterRecord] = field(default_factory=list)
-    """Already re-driven before (recorded in Redis)."""
+    """Already re-driven before (recorded in RedisLike)."""
 
     def by_reason(self) -> dict[str, int]:
         return dict(Counter(r.reason_class for r in self.replayed))
@@ -228,7 +228,7 @@ class ReplayReport:
 
 async def replay_dead_letters(
     bootstrap: str,
-    redis: Redis,
+    redis: RedisLike,
     records: Sequence[DeadLetterRecord],
     *,
     force: bool = False,

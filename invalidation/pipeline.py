@@ -57,6 +57,7 @@ from origin.core.purge_queue import (
     PurgeRequest,
 )
 from origin.core.recompute import Recomputer
+from origin.core.redis_replication import wait_for_replicas
 
 
 @dataclass(slots=True)
@@ -111,6 +112,8 @@ class InvalidationPipeline:
         suppress_unchanged: bool = True,
         on_enqueue: Callable[[], None] | None = None,
         traces: PurgeTraces | None = None,
+        min_replicas: int = 0,
+        replica_timeout: float = 5.0,
     ) -> None:
         self.applier = applier
         self.recomputer = recomputer
@@ -121,6 +124,9 @@ class InvalidationPipeline:
         """Called after a batch enqueued purges (wakes the purge workers)."""
         self.traces = traces
         """Where a traced window leaves its span for the purge workers (None: nowhere)."""
+        self.min_replicas = min_replicas
+        """`propagate` returns only once the batch's writes are on this many replicas."""
+        self.replica_timeout = replica_timeout
 
     async def process(self, records: Sequence[Record]) -> BatchReport:
         return await self.process_decoded(DecodedRecords.of(records))
@@ -189,6 +195,9 @@ class InvalidationPipeline:
             self.traces.forget(bundle_tag(k) for k in set(impacted) - set(report.changed))
         if not self.suppress_unchanged:
             await self._purge_unconditionally(count_only, report)
+        # Last: the window's state, bundles and purge obligations on the replicas too, so the
+        # offsets committed next survive a failover (a no-op when min_replicas is 0).
+        await wait_for_replicas(self.applier.redis, self.min_replicas, self.replica_timeout)
         report.seconds = applied.seconds + time.perf_counter() - started
         if report.purges_enqueued and self.on_enqueue is not None:
             self.on_enqueue()

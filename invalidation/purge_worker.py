@@ -35,8 +35,6 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
-
 from fragments.tags import key_of_bundle_tag
 from invalidation.errors import PurgeFailed, PurgerUnusable, PurgeUnavailable
 from invalidation.metrics import InvalidationMetrics, purge_status_class
@@ -45,6 +43,8 @@ from invalidation.ratelimit import PurgeBudget
 from invalidation.tracing import PurgeTraces
 from origin.core import keys
 from origin.core.purge_queue import ParkedPurge, PendingPurge, PurgeQueue, park
+from origin.core.redis_client import RedisLike
+from origin.core.redis_errors import bounded
 from origin.errors import StoreUnavailable
 
 log = logging.getLogger("shelfedge.purge")
@@ -110,7 +110,7 @@ class PurgeWorker:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisLike,
         purger: Purger,
         queue: PurgeQueue,
         metrics: InvalidationMetrics,
@@ -282,7 +282,11 @@ class PurgeWorker:
         depth: int | str = "?"
         try:
             depth = await self.queue.depth()
-            await self._release(keys=[keys.purge_lease_key(name)], args=[self.instance])
+            await bounded(
+                self._release(keys=[keys.purge_lease_key(name)], args=[self.instance]),
+                self.queue.timeout,
+                "release the purge lease",
+            )
         except StoreUnavailable as store_exc:
             log.warning("purge worker %s: could not release its lease: %s", name, store_exc)
         log.error(
@@ -294,8 +298,12 @@ class PurgeWorker:
         )  # fmt: skip
 
     async def _hold_lease(self) -> bool:
-        held = await self._renew(
-            keys=[keys.purge_lease_key(self.purger.name)], args=[self.instance, LEASE_MS]
+        held = await bounded(
+            self._renew(
+                keys=[keys.purge_lease_key(self.purger.name)], args=[self.instance, LEASE_MS]
+            ),
+            self.queue.timeout,
+            "renew the purge lease",
         )
         return bool(int(held))
 

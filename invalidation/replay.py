@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndTimestamp
-from redis.asyncio import Redis
 
 from fragments.cards import stock_state
 from invalidation.consumer import records_from_batch
@@ -27,6 +26,7 @@ from invalidation.records import Record
 from origin.core import keys
 from origin.core.catalog import Product
 from origin.core.kafka_security import KafkaSecurity
+from origin.core.redis_client import RedisLike
 from origin.core.redis_text import decode_map
 
 BATCH = 1000
@@ -155,7 +155,7 @@ async def replay(pipeline: InvalidationPipeline, records: Sequence[Record]) -> R
     return report
 
 
-async def dry_run(redis: Redis, records: Sequence[Record]) -> ReplayReport:
+async def dry_run(redis: RedisLike, records: Sequence[Record]) -> ReplayReport:
     """What `replay` would do, without writing anything."""
     report = ReplayReport(records=len(records))
     versions: dict[tuple[str, str], int] = {}

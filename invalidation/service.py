@@ -126,6 +126,7 @@ async def running_service(
             suppress_unchanged=suppress_unchanged,
             on_enqueue=wake.set,
             traces=traces,
+            min_replicas=settings.redis_min_replicas,
         )
         consumer = InvalidationConsumer(
             ConsumerConfig(
@@ -135,6 +136,7 @@ async def running_service(
                 max_in_flight=settings.max_in_flight,
                 session_timeout_ms=settings.consumer_session_timeout_ms,
                 security=settings.kafka_security,
+                store_retry_s=settings.redis_outage_retry_s,
             ),
             pipeline,
             metrics,
@@ -170,6 +172,15 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+def _worker_ended(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    """A purge worker that died of an error stops the process loudly (never a silent queue)."""
+    if task.cancelled() or task.exception() is None:
+        return
+    exc = task.exception()
+    log.error("purge worker failed; stopping: %r", exc, exc_info=exc)
+    stop.set()
+
+
 async def run_service(settings: InvalidationSettings, stop: asyncio.Event) -> None:
     """Run until `stop` is set: the consumer loop and one task per purge worker."""
     async with running_service(settings) as service:
@@ -177,6 +188,8 @@ async def run_service(settings: InvalidationSettings, stop: asyncio.Event) -> No
         if settings.consumer_metrics_port:
             start_http_server(settings.consumer_metrics_port, "127.0.0.1", service.metrics.registry)
         tasks = [asyncio.create_task(w.run(stop)) for w in service.workers]
+        for task in tasks:
+            task.add_done_callback(lambda done: _worker_ended(done, stop))
         log.info(
             "invalidation consumer running; purgers: %s", [w.purger.name for w in service.workers]
         )

@@ -19,6 +19,7 @@ from origin.core.env import (
     env_need,
     env_positive_float,
     env_purgers,
+    env_redis_url,
     env_url,
     redacted_repr,
 )
@@ -89,6 +90,13 @@ class InvalidationSettings:
     kafka_bootstrap: str | None = None
     redis_timeout_ms: int = 250
     """Connect timeout to Redis; the consumer's calls are bounded as a whole per window."""
+    redis_min_replicas: int = 0
+    """Before committing a window's offsets, wait until its writes are on this many replicas of
+    each master (`origin.core.redis_replication`): a failover then cannot lose what was
+    committed. 0 = do not wait (a single Redis, or replicas you do not rely on)."""
+    redis_outage_retry_s: float = 0.0
+    """How long the consumer retries a window while Redis is unavailable (a failover) before
+    it gives up and exits; 0 = give up at the first failure (the supervisor restarts it)."""
     coalesce_ms: int = 100
     """Invalidation coalescing window."""
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
@@ -128,9 +136,12 @@ class InvalidationSettings:
         purgers = env_purgers(e)
         edge_port = env_int(e, "SHELFEDGE_EDGE_PORT", 8700, 1, 65535)
         return cls(
-            redis_url=env_url(e, "REDIS_URL", ("redis", "rediss", "unix")),
+            redis_url=env_redis_url(e),
             kafka_bootstrap=env_bootstrap(e),
             redis_timeout_ms=env_int(e, "SHELFEDGE_REDIS_TIMEOUT_MS", 250, 10, 60_000),
+            redis_min_replicas=env_int(e, "SHELFEDGE_REDIS_MIN_REPLICAS", 0, 0, 16),
+            redis_outage_retry_s=env_int(e, "SHELFEDGE_REDIS_OUTAGE_RETRY_MS", 0, 0, 600_000)
+            / 1000,
             coalesce_ms=env_int(e, "SHELFEDGE_COALESCE_MS", 100, 0, 60_000),
             max_in_flight=env_int(
                 e, "SHELFEDGE_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT, 1, 1_000_000

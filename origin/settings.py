@@ -24,6 +24,7 @@ from origin.core.env import (
     env_list,
     env_positive_float,
     env_purgers,
+    env_redis_url,
     env_url,
     redacted_repr,
 )
@@ -131,7 +132,7 @@ class Settings:
         tokens, names = _tokens(e)
         kv = _kv(e, env)
         return cls(
-            redis_url=env_url(e, "REDIS_URL", ("redis", "rediss", "unix")),
+            redis_url=env_redis_url(e),
             kafka_bootstrap=env_bootstrap(e),
             env=env,
             origin_host=e.get("SHELFEDGE_ORIGIN_HOST", "127.0.0.1"),

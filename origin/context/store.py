@@ -1,4 +1,4 @@
-"""Profiles, segment decisions and segment rule versions in Redis; erasure of a visitor.
+"""Profiles, segment decisions and segment rule versions in RedisLike; erasure of a visitor.
 
 A visitor's keys share the hash tag ``{v:<visitor>}`` (`origin.core.keys.visitor_keys`): one
 optimistic transaction (WATCH the profile, MULTI/EXEC) folds a batch of the visitor's events
@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from fragments.clickstream import ClickEvent
@@ -23,6 +22,7 @@ from origin.context.learned import CoView, new_coviews
 from origin.context.profile import Profile, apply_events, features
 from origin.context.rules import Decision, RuleSet, decide, parse_rules
 from origin.core import keys
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
 from origin.core.redis_text import as_text
 
@@ -50,7 +50,7 @@ class ContextStore:
     """Reads and updates visitor profiles and segment rules."""
 
     def __init__(
-        self, redis: Redis, *, ttl_seconds: int = DEFAULT_PROFILE_TTL, timeout: float = 2.0
+        self, redis: RedisLike, *, ttl_seconds: int = DEFAULT_PROFILE_TTL, timeout: float = 2.0
     ) -> None:
         self.redis = redis
         self.ttl = ttl_seconds

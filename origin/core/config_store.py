@@ -12,11 +12,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from fragments.experiment_codec import config_from_json
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
 from origin.core import keys
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
 from origin.core.redis_text import as_text
 
@@ -65,7 +64,7 @@ class PublishedVersion:
 class ConfigReader:
     """Read-only access to published configurations."""
 
-    redis: Redis
+    redis: RedisLike
     timeout: float = 0.25
 
     async def current_version(self) -> int:

@@ -1,4 +1,4 @@
-"""Which published edge-config version each edge target holds (Workers KV, ...), in Redis.
+"""Which published edge-config version each edge target holds (Workers KV, ...), in RedisLike.
 
 The config pusher (`origin.experiments.kv_push`) records here every write it made and every write
 that failed; the admin UI and ``GET /v1/edge-config/versions`` show it, so an operator sees an
@@ -13,9 +13,8 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from redis.asyncio import Redis
-
 from origin.core import keys
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
 from origin.core.redis_text import as_text
 
@@ -49,7 +48,7 @@ class TargetState:
 class EdgeTargets:
     """Read and record target states."""
 
-    redis: Redis
+    redis: RedisLike
     timeout: float = 2.0
 
     async def all(self) -> list[TargetState]:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from origin.core.redis_url import REDIS_SCHEMES, RedisUrlError, as_cluster_url, cluster_target
 from origin.errors import SettingsError
 
 PURGER_NAMES = ("local-edge", "varnish", "cloudflare", "fastly", "akamai")
@@ -55,16 +56,51 @@ def env_list(e: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
-def env_url(e: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+def env_url(
+    e: Mapping[str, str], name: str, schemes: tuple[str, ...], *, echo: bool = True
+) -> str | None:
     raw = e.get(name)
     if raw is None or raw == "":
         return None
     parts = urlsplit(raw)
     if parts.scheme not in schemes or (parts.scheme != "unix" and not parts.netloc):
-        raise SettingsError(
-            name, f"a URL with scheme {'/'.join(schemes)} and a host", redact_url(raw)
-        )
+        shown = redact_url(raw) if echo else f"<a {parts.scheme or 'scheme-less'} URL>"
+        raise SettingsError(name, f"a URL with scheme {'/'.join(schemes)} and a host", shown)
     return raw.rstrip("/")
+
+
+def env_redis_url(e: Mapping[str, str]) -> str | None:
+    """`REDIS_URL`, as the URL `origin.core.redis_client` reads (topology in the scheme).
+
+    One node: `redis://`, `rediss://` (TLS), `unix://`. A Redis Cluster: `redis+cluster://`
+    or `rediss+cluster://host:port[,host:port...]`, or a `redis[s]://` URL of any node with
+    `SHELFEDGE_REDIS_CLUSTER=1`. Errors never echo the URL (it may hold a password).
+    """
+    url = env_url(e, "REDIS_URL", REDIS_SCHEMES, echo=False)
+    cluster = env_flag(e, "SHELFEDGE_REDIS_CLUSTER")
+    if url is None:
+        if cluster:
+            raise SettingsError(
+                "REDIS_URL", "a cluster node's URL (SHELFEDGE_REDIS_CLUSTER=1)", None
+            )
+        return None
+    try:
+        if cluster:
+            url = as_cluster_url(url)
+        if urlsplit(url).scheme.endswith("+cluster"):
+            cluster_target(url)
+    except RedisUrlError as exc:
+        raise SettingsError("REDIS_URL", str(exc), "<hidden>") from exc
+    return url
+
+
+def env_flag(e: Mapping[str, str], name: str) -> bool:
+    raw = e.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise SettingsError(name, "1 or 0", raw)
 
 
 def env_bootstrap(e: Mapping[str, str]) -> str | None:

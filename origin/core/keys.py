@@ -342,3 +342,9 @@ def learned_list_key(anchor: str) -> str:
     """ZSET: SKU -> forward-decayed co-view score with `anchor`, the top K kept
     (`origin.context.learned_store`); its own hash tag ``{ll:<anchor>}``."""
     return f"{NAMESPACE}:{{ll:{anchor}}}:coview"
+
+
+def replication_barrier_key(n: int) -> str:
+    """STRING counter: the marker `origin.core.redis_replication` writes before WAIT; `n` picks
+    a hash slot (one such key per master, so the barrier reaches every master)."""
+    return f"{NAMESPACE}:{{rb-{n}}}:replication-barrier"

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from redis.asyncio import Redis
-
 from origin.core import keys
 from origin.core.lists import ImportedList, RankedItem, items_from_json
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
+from origin.core.redis_scripts import queue_script
 from origin.core.redis_text import as_text
 
 _PUT_LIST = """
@@ -60,7 +60,7 @@ class PutListOutcome:
 class ListStore:
     """Reads and replaces imported lists."""
 
-    def __init__(self, redis: Redis, timeout: float = 2.0) -> None:
+    def __init__(self, redis: RedisLike, timeout: float = 2.0) -> None:
         self.redis = redis
         self.timeout = timeout
         self._put = redis.register_script(_PUT_LIST)
@@ -77,10 +77,11 @@ class ListStore:
         )
         async with self.redis.pipeline(transaction=False) as pipe:
             for lst in lists:
-                await self._put(
-                    keys=[keys.imported_list_key(lst.id)],
-                    args=[str(lst.version), lst.items_json(), now],
-                    client=pipe,
+                await queue_script(
+                    self._put,
+                    pipe,
+                    [keys.imported_list_key(lst.id)],
+                    [str(lst.version), lst.items_json(), now],
                 )
             rows: list[Any] = await bounded(pipe.execute(), max(self.timeout, 5.0), "put lists")
         return [PutListOutcome(_STATUSES[as_text(status)], int(prev)) for status, prev in rows]

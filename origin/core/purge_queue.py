@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from redis.asyncio import Redis
 
 from fragments.ids import FragmentKey
 from fragments.tags import bundle_tag, key_of_bundle_tag
 from origin.core import keys
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
 from origin.core.redis_text import as_text
 from origin.errors import CannotRedrive
@@ -126,7 +126,7 @@ class PurgeRequest:
 
 
 async def enqueue_purge(
-    redis: Redis, key: FragmentKey, purge: PurgeRequest, within_s: float
+    redis: RedisLike, key: FragmentKey, purge: PurgeRequest, within_s: float
 ) -> None:
     """Enqueue a bundle's tag for each of `purge`'s purgers, without touching the bundle."""
     if not purge.purgers:
@@ -180,7 +180,7 @@ class PurgeQueue:
     """The queues of one purger over a set of partitions."""
 
     def __init__(
-        self, redis: Redis, purger: str, partitions: Sequence[str], timeout: float = 5.0
+        self, redis: RedisLike, purger: str, partitions: Sequence[str], timeout: float = 5.0
     ) -> None:
         self.redis = redis
         self.purger = purger
@@ -269,7 +269,7 @@ _PARKED_DECODER = msgspec.json.Decoder(ParkedPurge)
 
 
 async def park(
-    redis: Redis, purger: str, parked: Sequence[ParkedPurge], within: float = 5.0
+    redis: RedisLike, purger: str, parked: Sequence[ParkedPurge], within: float = 5.0
 ) -> None:
     """Record `parked` in the purger's parked HASH, then take them out of their queues."""
     if not parked:
@@ -290,7 +290,7 @@ async def park(
     await bounded(pipe.execute(), within, "unqueue parked purges")
 
 
-async def parked_purges(redis: Redis, purger: str, within: float = 5.0) -> list[ParkedPurge]:
+async def parked_purges(redis: RedisLike, purger: str, within: float = 5.0) -> list[ParkedPurge]:
     """Every purge parked for `purger`, oldest first."""
     raw: dict[Any, Any] = await bounded(
         redis.hgetall(keys.purge_parked_key(purger)),
@@ -302,7 +302,7 @@ async def parked_purges(redis: Redis, purger: str, within: float = 5.0) -> list[
 
 
 async def redrive(
-    redis: Redis, purger: str, tags: Sequence[str] | None = None, within: float = 5.0
+    redis: RedisLike, purger: str, tags: Sequence[str] | None = None, within: float = 5.0
 ) -> list[ParkedPurge]:
     """Put parked purges back into their queues (all of them, or the named `tags`) with their
     original priority; return what was re-driven.

@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from fragments.ids import FragmentKey, partition_of
@@ -32,6 +31,7 @@ from origin.core.builder import BundleBuilder
 from origin.core.catalog import Segment, segments_from_json, segments_to_json
 from origin.core.purge_queue import ENQUEUE_PURGES_LUA, PurgeRequest
 from origin.core.recompute import Recomputer
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
 from origin.core.redis_text import as_text
 from origin.core.store import Store
@@ -124,7 +124,7 @@ class SegmentEditor:
         self, change: Callable[[dict[str, Segment]], dict[str, Segment]]
     ) -> dict[str, Segment]:
         """Apply `change` to the stored segments atomically; returns the segments before."""
-        redis: Redis = self.store.redis
+        redis: RedisLike = self.store.redis
         for _ in range(MAX_WATCH_ATTEMPTS):
             async with redis.pipeline(transaction=True) as pipe:
                 try:

@@ -20,7 +20,6 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
-from redis.asyncio import Redis
 from redis.typing import EncodableT
 
 from fragments.bundle import Bundle
@@ -36,7 +35,9 @@ from origin.core.catalog import (
 )
 from origin.core.envelope import seal
 from origin.core.purge_queue import ENQUEUE_PURGES_LUA, PurgeRequest, enqueue_purge
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
+from origin.core.redis_scripts import queue_script
 from origin.core.redis_text import as_bytes, as_text, decode_map
 
 _PACKED_FROM = 64
@@ -123,7 +124,7 @@ class PutOutcome:
 class Store:
     """Async access to everything shelfedge keeps in Redis."""
 
-    def __init__(self, redis: Redis, timeout: float = 0.25) -> None:
+    def __init__(self, redis: RedisLike, timeout: float = 0.25) -> None:
         self.redis = redis
         self.timeout = timeout
         self._put_bundle = redis.register_script(_PUT_BUNDLE)
@@ -231,7 +232,7 @@ class Store:
                 key = keys.segment_list_key(list_id)
                 if len(adds) > _PACKED_FROM:
                     flat = [part for sku, value in adds.items() for part in (value, sku)]
-                    await self._zadd_packed(keys=[key], args=[_PACK(flat)], client=pipe)
+                    await queue_script(self._zadd_packed, pipe, [key], [_PACK(flat)])
                 elif adds:
                     pipe.zadd(key, adds)
                 if removes:
@@ -304,15 +305,17 @@ class Store:
                 key = bundle.key
                 partition = key.partition
                 request = purge or PurgeRequest(())
-                await self._put_bundle(
-                    keys=[
+                await queue_script(
+                    self._put_bundle,
+                    pipe,
+                    [
                         keys.bundle_key(key),
                         keys.partition_hashes_key(partition),
                         keys.partition_index_key(partition),
                         keys.partition_bundles_key(partition),
                         *request.queue_keys(partition),
                     ],
-                    args=[
+                    [
                         key.cache_key,
                         expected.content_hash if expected else "",
                         bundle.content_hash,
@@ -323,7 +326,6 @@ class Store:
                         str(request.at_ms),
                         bundle_tag(key),
                     ],
-                    client=pipe,
                 )
             results: list[Any] = await bounded(
                 pipe.execute(), max(self.timeout, 2.0), "write bundles"

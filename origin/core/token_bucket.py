@@ -1,7 +1,7 @@
-"""A token bucket per client in Redis, shared by every origin process.
+"""A token bucket per client in RedisLike, shared by every origin process.
 
 Each (scope, client) has one hash holding its tokens and the time they were counted; one Lua
-script refills by elapsed time (Redis's own clock, so processes on different hosts agree),
+script refills by elapsed time (RedisLike's own clock, so processes on different hosts agree),
 takes a token when there is one and sets the key's expiry to the time a full refill takes, so
 idle clients cost nothing. N processes share one limit rather than having N times it. It
 never sleeps and never decides what a limit means for a response (the caller does).
@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from redis.asyncio import Redis
-
 from origin.core import keys
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
 
 _TAKE = """
@@ -38,7 +37,7 @@ class RedisTokenBucket:
     """`rate` tokens per second up to `burst`, per client key, for one `scope`."""
 
     def __init__(
-        self, redis: Redis, scope: str, rate: float, burst: int, timeout: float = 0.25
+        self, redis: RedisLike, scope: str, rate: float, burst: int, timeout: float = 0.25
     ) -> None:
         if not (0 < rate < math.inf) or burst < 1:
             raise ValueError(f"token bucket {scope!r}: need rate > 0 and burst >= 1")
@@ -50,7 +49,7 @@ class RedisTokenBucket:
 
     async def take(self, client: str) -> float:
         """0.0 when the request may pass (a token was taken), else seconds until one refills.
-        Raises StoreUnavailable when Redis does not answer in time."""
+        Raises StoreUnavailable when RedisLike does not answer in time."""
         key = keys.rate_limit_key(self.scope, client)
         wait_ms = await bounded(
             self._take(keys=[key], args=[repr(self.rate), self.burst]), self.timeout, "rate limit"

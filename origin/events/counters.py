@@ -36,10 +36,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
-
 from origin.core import keys
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
+from origin.core.redis_scripts import queue_script
 from origin.core.redis_text import as_text
 from origin.events.moment_table import MomentTable
 from origin.events.schema import ExperimentEvent
@@ -192,7 +192,7 @@ class EventCounters:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisLike,
         timeout: float = 2.0,
         max_tracked_visitors: int = MAX_TRACKED_VISITORS,
         retention_s: int = RETENTION_S,
@@ -217,8 +217,10 @@ class EventCounters:
             hour, start = hour_of(e.at)
             value = "" if e.value_cents is None else str(e.value_cents)
             covariate = "" if e.pre_activity is None else str(e.pre_activity)
-            await self._fold(
-                keys=[
+            await queue_script(
+                self._fold,
+                pipe,
+                [
                     keys.experiment_event_ids_key(e.experiment, hour),
                     keys.experiment_counts_key(e.experiment),
                     keys.experiment_visitors_key(e.experiment, e.type, e.variant, hour),
@@ -226,7 +228,7 @@ class EventCounters:
                     keys.experiment_visitor_state_key(e.experiment),
                     keys.experiment_moments_key(e.experiment),
                 ],
-                args=[
+                [
                     e.id, DEDUPE_TTL_S, count_field(e.type, e.variant, hour), e.visitor,
                     hour, start, value, count_field(VALUE_METRIC, e.variant, hour),
                     visitor_digest(e.experiment, e.visitor), hour[:8], covariate,
@@ -234,7 +236,6 @@ class EventCounters:
                     e.variant,
                     self.retention_s,
                 ],
-                client=pipe,
             )  # fmt: skip
         results: list[Any] = await bounded(pipe.execute(), max(self.timeout, 5.0), "fold events")
         return sum(int(r) for r in results)
@@ -323,10 +324,12 @@ class EventCounters:
     ) -> list[int]:
         for metric, variant, hours in requests:
             if hours:
-                pipe.pfcount(
-                    *(keys.experiment_visitors_key(experiment, metric, variant, h) for h in hours)
+                # By name: redis-py blocks `pfcount` in cluster pipelines (it cannot know the
+                # keys share a slot); these all carry the experiment's hash tag, so they do.
+                pipe.execute_command(
+                    "PFCOUNT",
+                    *(keys.experiment_visitors_key(experiment, metric, variant, h) for h in hours),
                 )
-            else:
-                pipe.echo("0")
         rows: list[Any] = await bounded(pipe.execute(), max(self.timeout, 5.0), "count visitors")
-        return [int(as_text(r)) if isinstance(r, bytes | str) else int(r) for r in rows]
+        counted = iter(rows)
+        return [int(next(counted)) if hours else 0 for _metric, _variant, hours in requests]

@@ -19,9 +19,8 @@ import logging
 import time
 from typing import Any
 
-from redis.asyncio import Redis
-
 from fragments.ids import CONTROL_VARIANT
+from origin.core.redis_client import RedisLike
 from origin.events.counters import EventCounters
 from origin.events.schema import CONVERSION_TYPES, EVENT_TYPES
 from origin.experiments.errors import ExperimentNotFound
@@ -43,7 +42,9 @@ log = logging.getLogger("shelfedge.results")
 class ResultsReader:
     """Computes results documents."""
 
-    def __init__(self, redis: Redis, experiments: ExperimentStore, timeout: float = 2.0) -> None:
+    def __init__(
+        self, redis: RedisLike, experiments: ExperimentStore, timeout: float = 2.0
+    ) -> None:
         self.counters = EventCounters(redis, timeout)
         self.experiments = experiments
 

@@ -16,13 +16,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from fragments.experiment_codec import config_to_json, experiment_from_dict, experiment_to_dict
 from fragments.experiments import EdgeExperimentConfig, Experiment
 from origin.core import keys
 from origin.core.config_store import ConfigReader, PublishedVersion
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
 from origin.core.redis_text import as_text
 from origin.experiments.audit import AuditEntry
@@ -66,7 +66,7 @@ class Commit:
 class ExperimentStore:
     """Async access to the ``{x}`` keys."""
 
-    def __init__(self, redis: Redis, timeout: float = 0.25) -> None:
+    def __init__(self, redis: RedisLike, timeout: float = 0.25) -> None:
         self.redis = redis
         self.timeout = timeout
         self.configs = ConfigReader(redis, timeout)

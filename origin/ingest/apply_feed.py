@@ -1,7 +1,7 @@
-"""Apply validated feed items to product documents, and remove products, in Redis.
+"""Apply validated feed items to product documents, and remove products, in RedisLike.
 
 One Lua call per SKU bucket (`origin.core.keys.sku_bucket`): its keys are the product documents
-of the bucket's SKUs and the bucket's fingerprint hash, all in the bucket's hash slot (Redis
+of the bucket's SKUs and the bucket's fingerprint hash, all in the bucket's hash slot (RedisLike
 Cluster-safe). Per item, the script compares the feed's content with the document and writes
 only what differs, then records the item's fingerprint.
 
@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
-from redis.asyncio import Redis
 
 from origin.core import keys
 from origin.core.catalog import LABEL_FIELDS
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
+from origin.core.redis_scripts import queue_script
 from origin.ingest.feed_fields import FeedItem
 
 DEFAULT_POPULARITY = 0.1
@@ -136,7 +137,7 @@ class ItemOutcome:
 class FeedApplier:
     """Writes feed items into product documents (see the module docstring for the rules)."""
 
-    def __init__(self, redis: Redis, timeout: float = 30.0) -> None:
+    def __init__(self, redis: RedisLike, timeout: float = 30.0) -> None:
         self.redis = redis
         self.timeout = timeout
         self._apply = redis.register_script(_APPLY_ITEMS)
@@ -171,11 +172,12 @@ class FeedApplier:
                     compare_at = "" if item.compare_at_cents is None else str(item.compare_at_cents)
                     values = (*_content(item), str(item.price_cents), compare_at, item.currency)
                     args += (item.sku, digest, _ENCODE(values))
-                await self._apply(
-                    keys=[*(keys.product_key(i.sku) for i, _ in bucket),
-                          keys.feed_prints_key(bucket[0][0].sku)],
-                    args=[*args, *tail],
-                    client=pipe,
+                await queue_script(
+                    self._apply,
+                    pipe,
+                    [*(keys.product_key(i.sku) for i, _ in bucket),
+                     keys.feed_prints_key(bucket[0][0].sku)],
+                    [*args, *tail],
                 )  # fmt: skip
             replies: list[Any] = await bounded(pipe.execute(), self.timeout, "apply feed items")
         return [
@@ -194,10 +196,11 @@ class FeedApplier:
         """Delete the product documents (and fingerprints) of `skus`."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for bucket in _by_bucket(skus).values():
-                await self._remove(
-                    keys=[*(keys.product_key(s) for s in bucket), keys.feed_prints_key(bucket[0])],
-                    args=bucket,
-                    client=pipe,
+                await queue_script(
+                    self._remove,
+                    pipe,
+                    [*(keys.product_key(s) for s in bucket), keys.feed_prints_key(bucket[0])],
+                    bucket,
                 )
             if skus:
                 pipe.srem(keys.CATALOG_SKUS_KEY, *skus)

@@ -137,6 +137,12 @@ class RedisCluster:
         """`(host, port)` of every node, the form cluster clients take as seeds."""
         return [(node.host, node.port) for node in self._nodes]
 
+    @property
+    def url(self) -> str:
+        """`redis+cluster://host:port,...` with every node as a seed (shelfedge's cluster URL,
+        see origin.core.redis_url)."""
+        return "redis+cluster://" + ",".join(f"{h}:{p}" for h, p in self.startup_nodes)
+
     def view(self) -> list[ClusterNode]:
         """`CLUSTER NODES` as seen by the first running node."""
         for node in self._nodes:

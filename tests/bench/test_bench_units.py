@@ -22,6 +22,7 @@ from bench.report import (
 )
 from bench.stats import Summary, percentile
 from invalidation.records import Record
+from shelfedge.localstack import RedisServer
 
 
 @pytest.mark.parametrize(
@@ -172,8 +173,9 @@ def test_a_broken_run_exits_2_and_says_why(capsys: pytest.CaptureFixture[str]) -
     assert "broken: the baseline never answered" in capsys.readouterr().err
 
 
-async def test_cpu_meter_divides_both_processes_cpu_by_records(redis_url: str) -> None:
-    client = Redis.from_url(redis_url)
+async def test_cpu_meter_divides_both_processes_cpu_by_records(redis_server: RedisServer) -> None:
+    # One node on purpose: the meter reads that server's own INFO cpu (the bench starts one).
+    client = Redis.from_url(redis_server.url)
     meter = CpuMeter(client)
     try:
         with pytest.raises(BenchRunError, match="without start"):

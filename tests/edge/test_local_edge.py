@@ -16,7 +16,6 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from edge.adapters.local_server import LocalEdge, create_edge_app
@@ -28,6 +27,7 @@ from origin.core.seed import seed_demo
 from origin.core.store import Store
 from origin.settings import Settings
 from tests.support.origin_server import OriginServer
+from tests.support.redis_topology import connect
 
 SECRET = "local-edge-secret-0123456789"
 HERO = FragmentKey("home-hero", "everyone")
@@ -39,7 +39,7 @@ RETURNING = {"cookie": f"se_vid={VISITOR}"}
 @pytest.fixture(scope="module")
 async def seeded(redis_url: str) -> None:
     """The suite's Redis, emptied and seeded once for this module."""
-    client = Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         await client.flushall()
         await seed_demo(Store(client, 5.0), load_slots(), 42, 200)

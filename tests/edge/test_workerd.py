@@ -29,7 +29,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from edge.assemble import assemble
 from edge.config import EdgeConfig
@@ -45,6 +44,7 @@ from origin.core.seed import seed_demo
 from origin.core.store import Store
 from origin.settings import Settings
 from tests.support.origin_server import OriginServer
+from tests.support.redis_topology import connect
 from tests.support.workerd import LOOPBACK, DevSettings, WranglerDev, prepare_worker
 
 MAX_AGE = 2
@@ -96,7 +96,7 @@ def slots() -> SlotCatalog:
 @pytest.fixture(scope="module")
 async def store(redis_url: str, slots: SlotCatalog) -> AsyncIterator[Store]:
     """The suite's Redis, emptied and seeded with a small demo catalog."""
-    client = Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         await client.flushall()
         store = Store(client, 5.0)

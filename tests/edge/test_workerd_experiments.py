@@ -21,7 +21,6 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from redis.asyncio import Redis
 
 from fragments import topics
 from fragments.slots import load_slots
@@ -36,6 +35,7 @@ from tests.origin.experiments.support import (
     origin_settings,
 )
 from tests.support.origin_server import OriginServer
+from tests.support.redis_topology import connect
 from tests.support.workerd import DevSettings, WranglerDev, prepare_worker
 
 VISITOR = "0123456789abcdef0123456789abcdef"
@@ -47,7 +47,7 @@ ALL_COMPACT = [
 
 @pytest.fixture(scope="module")
 async def seeded_redis(redis_url: str) -> AsyncIterator[None]:
-    client = Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         await client.flushall()
         await seed_demo(Store(client, 5.0), load_slots(), 42, 200)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from redis.asyncio import Redis
 
-from shelfedge.localstack import RedisServer
+from origin.core.redis_client import RedisLike
 from tests.invalidation.consume_process import ConsumeProcess, stop_all
 from tests.invalidation.support import (
     Snapshot,
@@ -23,12 +22,13 @@ from tests.invalidation.support import (
     world_on,
 )
 from tests.support.fake_purge_api import FakePurgeApi
+from tests.support.redis_topology import connect
 
 
 @pytest.fixture(scope="session")
-async def seeded_snapshot(redis_server: RedisServer) -> Snapshot:
+async def seeded_snapshot(redis_url: str) -> Snapshot:
     """The seeded demo catalog (300 SKUs, every list and bundle built), dumped once."""
-    client = Redis.from_url(redis_server.url)
+    client = connect(redis_url)
     try:
         await client.flushall()
         await seed_world(client)
@@ -39,7 +39,7 @@ async def seeded_snapshot(redis_server: RedisServer) -> Snapshot:
 
 
 @pytest.fixture
-async def world(redis_client: Redis, seeded_snapshot: Snapshot) -> World:
+async def world(redis_client: RedisLike, seeded_snapshot: Snapshot) -> World:
     """The seeded demo catalog restored into the freshly flushed session Redis."""
     await restore_snapshot(redis_client, seeded_snapshot)
     return world_on(redis_client)

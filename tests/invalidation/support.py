@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from redis.asyncio import Redis
 
 from fragments.bundle import decode_bundle
 from fragments.ids import FragmentKey
@@ -40,6 +39,7 @@ from origin.core.catalog import Product
 from origin.core.demo_catalog import generate_catalog
 from origin.core.envelope import open_envelope
 from origin.core.recompute import Recomputer
+from origin.core.redis_client import RedisLike
 from origin.core.redis_text import as_text, decode_map
 from origin.core.scoring import rank
 from origin.core.seed import seed_demo
@@ -62,7 +62,7 @@ WHEN = datetime(2026, 1, 1, 10, tzinfo=UTC)
 class World:
     """A seeded demo catalog in a real Redis and the objects the pipeline runs on."""
 
-    redis: Redis
+    redis: RedisLike
     store: Store
     recomputer: Recomputer
     products: tuple[Product, ...]
@@ -163,13 +163,13 @@ class World:
         return problems
 
 
-async def seed_world(redis: Redis, n_skus: int = CATALOG_SKUS) -> World:
+async def seed_world(redis: RedisLike, n_skus: int = CATALOG_SKUS) -> World:
     """Seed the demo catalog (every list and bundle built) and return the world around it."""
     await seed_demo(Store(redis, timeout=5.0), load_slots(), seed=CATALOG_SEED, n_skus=n_skus)
     return world_on(redis, n_skus)
 
 
-def world_on(redis: Redis, n_skus: int = CATALOG_SKUS) -> World:
+def world_on(redis: RedisLike, n_skus: int = CATALOG_SKUS) -> World:
     """The world objects over a Redis that already holds the seeded catalog."""
     slots = load_slots()
     store = Store(redis, timeout=5.0)
@@ -188,7 +188,7 @@ class Snapshot:
         return f"<Snapshot of {len(self.payloads)} keys>"
 
 
-async def take_snapshot(redis: Redis) -> Snapshot:
+async def take_snapshot(redis: RedisLike) -> Snapshot:
     out: dict[bytes, bytes] = {}
     async for key in redis.scan_iter(count=1000):
         payload = await redis.dump(key)
@@ -197,7 +197,7 @@ async def take_snapshot(redis: Redis) -> Snapshot:
     return Snapshot(out)
 
 
-async def restore_snapshot(redis: Redis, snapshot: Snapshot) -> None:
+async def restore_snapshot(redis: RedisLike, snapshot: Snapshot) -> None:
     """Make the database hold exactly `snapshot` (far faster than seeding again)."""
     await redis.flushdb()
     pipe = redis.pipeline(transaction=False)

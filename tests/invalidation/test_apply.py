@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from invalidation.apply import SEEN_CAP, EventApplier
 from invalidation.events import Event, InventoryEvent, PriceEvent
 from origin.core import keys
+from origin.core.redis_client import RedisLike
 from origin.errors import StoreUnavailable
 from shelfedge.localstack import RedisServer
 from tests.invalidation.support import WHEN, World
@@ -41,7 +42,7 @@ def well_stocked(world: World) -> str:
     return next(p.sku for p in world.products if min(p.locations.values()) >= 20)
 
 
-async def test_same_event_twice_is_a_duplicate(world: World, redis_client: Redis) -> None:
+async def test_same_event_twice_is_a_duplicate(world: World, redis_client: RedisLike) -> None:
     applier = EventApplier(redis_client)
     sku = well_stocked(world)
     event = stock("e-1", sku, "store-001", 11, 5)
@@ -54,7 +55,7 @@ async def test_same_event_twice_is_a_duplicate(world: World, redis_client: Redis
     assert product.locations["store-001"] == 12
 
 
-async def test_inventory_is_gated_per_location(world: World, redis_client: Redis) -> None:
+async def test_inventory_is_gated_per_location(world: World, redis_client: RedisLike) -> None:
     applier = EventApplier(redis_client)
     sku = well_stocked(world)
     before = world.product(sku)
@@ -77,7 +78,7 @@ async def test_inventory_is_gated_per_location(world: World, redis_client: Redis
 
 
 async def test_price_is_gated_per_sku_independently_of_stock(
-    world: World, redis_client: Redis
+    world: World, redis_client: RedisLike
 ) -> None:
     applier = EventApplier(redis_client)
     sku = well_stocked(world)
@@ -97,7 +98,9 @@ async def test_price_is_gated_per_sku_independently_of_stock(
     assert (product.price_version, product.stock_version) == (8, 2)
 
 
-async def test_reordered_events_end_in_the_newest_state(world: World, redis_client: Redis) -> None:
+async def test_reordered_events_end_in_the_newest_state(
+    world: World, redis_client: RedisLike
+) -> None:
     applier = EventApplier(redis_client)
     sku = well_stocked(world)
     in_order = [stock(f"o{v}", sku, "store-001", 20 + v, v) for v in range(1, 6)]
@@ -108,7 +111,7 @@ async def test_reordered_events_end_in_the_newest_state(world: World, redis_clie
 
 
 async def test_redelivery_beyond_the_dedupe_window_is_stale(
-    world: World, redis_client: Redis
+    world: World, redis_client: RedisLike
 ) -> None:
     """The seen-id list is capped; version gating still stops an old redelivery."""
     applier = EventApplier(redis_client)
@@ -125,7 +128,7 @@ async def test_redelivery_beyond_the_dedupe_window_is_stale(
 
 @pytest.mark.parametrize("again", [1, 2, 3, 8])
 async def test_redelivered_ids_are_duplicates_however_many_share_a_call(
-    world: World, redis_client: Redis, again: int
+    world: World, redis_client: RedisLike, again: int
 ) -> None:
     """Few events of a SKU in a call ask for each id; more read the recent ids once: the same
     answers either way, for redelivered ids mixed with new ones."""
@@ -140,7 +143,7 @@ async def test_redelivered_ids_are_duplicates_however_many_share_a_call(
 
 
 async def test_a_hot_sku_with_thousands_of_events_in_one_batch(
-    world: World, redis_client: Redis
+    world: World, redis_client: RedisLike
 ) -> None:
     """One script call carries every event of a SKU; its writes are chunked, its state exact."""
     applier = EventApplier(redis_client)
@@ -163,7 +166,7 @@ async def test_a_hot_sku_with_thousands_of_events_in_one_batch(
     assert len(seen) == SEEN_CAP
 
 
-async def test_unknown_sku_changes_nothing(world: World, redis_client: Redis) -> None:
+async def test_unknown_sku_changes_nothing(world: World, redis_client: RedisLike) -> None:
     applier = EventApplier(redis_client)
     before = await redis_client.dbsize()
     outcome = await applier.apply(
@@ -176,7 +179,7 @@ async def test_unknown_sku_changes_nothing(world: World, redis_client: Redis) ->
     assert not await redis_client.exists(keys.product_key("NOPE-1"))
 
 
-async def test_visibility_of_stock_changes(world: World, redis_client: Redis) -> None:
+async def test_visibility_of_stock_changes(world: World, redis_client: RedisLike) -> None:
     applier = EventApplier(redis_client)
     sku = well_stocked(world)
     locations = sorted(world.product(sku).locations)
@@ -204,7 +207,7 @@ async def test_visibility_of_stock_changes(world: World, redis_client: Redis) ->
     assert [(o.visible_change, o.sold_out) for o in again] == [(False, False), (True, True)]
 
 
-async def test_visibility_of_price_changes(world: World, redis_client: Redis) -> None:
+async def test_visibility_of_price_changes(world: World, redis_client: RedisLike) -> None:
     applier = EventApplier(redis_client)
     p = world.products[3]
     unchanged = price("q1", p.sku, p.price_cents, 1, p.compare_at_cents, p.promo)
@@ -227,7 +230,7 @@ async def test_visibility_of_price_changes(world: World, redis_client: Redis) ->
 
 
 async def test_largest_allowed_version_is_stored_readably(
-    world: World, redis_client: Redis
+    world: World, redis_client: RedisLike
 ) -> None:
     applier = EventApplier(redis_client)
     sku = well_stocked(world)
@@ -260,7 +263,7 @@ async def test_a_failed_apply_gives_its_connection_back(fresh_redis_server: Redi
 
 
 async def test_skus_of_one_bucket_apply_in_one_call_each_in_its_own_order(
-    world: World, redis_client: Redis
+    world: World, redis_client: RedisLike
 ) -> None:
     """Interleaved events of two catalog SKUs and an unknown one that share a key bucket: each
     SKU's events are gated in its own log order, and the unknown SKU touches nothing."""

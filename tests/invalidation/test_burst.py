@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import redis as sync_redis
 
 from fragments.ids import FragmentKey
 from fragments.tags import bundle_tag
@@ -48,6 +47,7 @@ from tests.support.fake_purge_api import (
     PurgeCall,
 )
 from tests.support.kafka_engines import Broker
+from tests.support.redis_topology import SyncRedisLike, connect_sync
 
 EVENTS = 10_000
 HOT_SKUS = 200
@@ -60,10 +60,10 @@ ARRIVAL_SLACK_S = 0.1
 BundleSkus = dict[str, frozenset[str]]
 
 
-def shown_at_purge(redis_url: str) -> tuple[FakePurgeApi, sync_redis.Redis]:
+def shown_at_purge(redis_url: str) -> tuple[FakePurgeApi, SyncRedisLike]:
     """A fake whose accepted purges record, per bundle tag, the SKUs the stored bundle showed
     at that moment (read from Redis in the server thread before answering)."""
-    client = sync_redis.Redis.from_url(redis_url)
+    client = connect_sync(redis_url)
 
     def observe(api: Api, tags: tuple[str, ...]) -> BundleSkus:
         out: BundleSkus = {}

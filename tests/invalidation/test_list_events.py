@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 
 from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis
 
 from fragments.bundle import decode_bundle
 from fragments.ids import FragmentKey
@@ -17,6 +16,7 @@ from invalidation.pipeline import InvalidationPipeline
 from origin.core.builder import BundleBuilder
 from origin.core.envelope import open_envelope
 from origin.core.recompute import Recomputer
+from origin.core.redis_client import RedisLike
 from origin.core.seed import seed_demo
 from origin.core.store import Store
 from shelfedge.localstack import KafkaBroker
@@ -45,7 +45,7 @@ def event(version: int, skus: list[str], *, segment: str = SEGMENT, eid: str = "
 
 
 async def test_list_events_with_duplicates_and_reordering(
-    redis_client: Redis, fresh_kafka_broker: KafkaBroker
+    redis_client: RedisLike, fresh_kafka_broker: KafkaBroker
 ) -> None:
     store = Store(redis_client, 5.0)
     slots = list_slots()

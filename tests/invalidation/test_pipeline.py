@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from fragments.bundle import decode_bundle
 from fragments.ids import FragmentKey
 from fragments.render import format_money
@@ -14,6 +12,7 @@ from invalidation.records import DecodedRecords, Record
 from origin.core import keys
 from origin.core.envelope import open_envelope
 from origin.core.purge_queue import PURGE_PRIORITY_SPAN
+from origin.core.redis_client import RedisLike
 from origin.core.redis_text import as_text
 from origin.core.scoring import price_change_moves_scores, rank
 from tests.invalidation.support import WHEN, World, record_of
@@ -268,7 +267,7 @@ async def test_each_purger_gets_its_own_queue_entry(world: World) -> None:
 
 
 async def test_redelivery_after_a_crash_between_apply_and_recompute_repairs_bundles(
-    world: World, redis_client: Redis
+    world: World, redis_client: RedisLike
 ) -> None:
     """A consumer that died after applying but before recomputing gets the events again:
     they are duplicates now, and the pipeline reconciles their SKUs' bundles."""

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from fragments.slots import load_slots
@@ -24,6 +23,7 @@ from origin.core.seed import SeedReport, seed_demo
 from origin.core.store import Store
 from origin.settings import Settings
 from origin.web.app import create_app
+from tests.support.redis_topology import connect
 
 SEEDED_SKUS = 300
 SEEDED_SEED = 42
@@ -32,7 +32,7 @@ SEEDED_SEED = 42
 @pytest.fixture(scope="module")
 async def seeded_origin_store(redis_url: str) -> AsyncIterator[tuple[Store, SeedReport]]:
     """The session's Redis with the small demo catalog and every bundle built from it."""
-    client = Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         await client.flushall()
         store = Store(client, 5.0)

@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -38,6 +37,7 @@ from origin.core.store import Store
 from origin.settings import Settings
 from origin.web import problems
 from tests.support.origin_server import OriginServer, normalize_target
+from tests.support.redis_topology import connect
 from tests.support.varnish import SHELFEDGE_VCL, Varnish, render_vcl
 
 TEST_SLOTS = """
@@ -78,7 +78,7 @@ def catalog() -> SlotCatalog:
 @pytest.fixture(scope="module")
 async def store(redis_url: str) -> AsyncIterator[Store]:
     """The suite's Redis, emptied and seeded with the demo catalog and the test slots."""
-    client = Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         await client.flushall()
         report = await seed_demo(Store(client, 5.0), catalog(), seed=42, n_skus=500)

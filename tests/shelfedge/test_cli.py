@@ -7,14 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from redis.asyncio import Redis
-
 from fragments.bundle import decode_bundle
 from fragments.ids import FragmentKey
 from origin.core import keys
 from origin.core.catalog import Product
 from origin.core.demo_catalog import generate_catalog
 from origin.core.envelope import open_envelope
+from origin.core.redis_client import RedisLike
 from origin.core.redis_text import as_bytes, decode_map
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,12 +39,12 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def _product(redis: Redis, sku: str) -> Product:
+async def _product(redis: RedisLike, sku: str) -> Product:
     return Product.from_hash(decode_map(await redis.hgetall(keys.product_key(sku))))
 
 
 async def test_seed_loads_the_catalog_and_builds_every_bundle(
-    redis_client: Redis, redis_url: str
+    redis_client: RedisLike, redis_url: str
 ) -> None:
     result = run_cli("seed", "--seed", "7", REDIS_URL=redis_url, SHELFEDGE_CATALOG_SKUS=str(SKUS))
 
@@ -63,7 +62,7 @@ async def test_seed_loads_the_catalog_and_builds_every_bundle(
     assert set(bundle.skus) <= {p.sku for p in expected}
 
 
-async def test_seed_zero_is_a_seed_not_the_default(redis_client: Redis, redis_url: str) -> None:
+async def test_seed_zero_is_a_seed_not_the_default(redis_client: RedisLike, redis_url: str) -> None:
     result = run_cli("seed", "--seed", "0", REDIS_URL=redis_url, SHELFEDGE_CATALOG_SKUS=str(SKUS))
 
     assert result.returncode == 0, result.stderr

@@ -1,5 +1,6 @@
 """`make run` end to end: `shelfedge dev` serves a personalized slot through the local edge
-within 60 s; a sell-out produced to Kafka visibly changes it; Ctrl-C stops every process."""
+within 60 s; a sell-out produced to Kafka visibly changes it; Ctrl-C stops every process.
+Once with one Redis, once with `--redis-cluster` (six local cluster nodes)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,10 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
-def test_dev_stack_serves_slot_reflects_sell_out_and_stops_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("redis_cluster", [False, True], ids=["single", "cluster"])
+def test_dev_stack_serves_slot_reflects_sell_out_and_stops_cleanly(
+    tmp_path: Path, redis_cluster: bool
+) -> None:
     origin_port, edge_port, metrics_port = free_port(), free_port(), free_port()
     canary_port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")}
@@ -61,7 +65,11 @@ def test_dev_stack_serves_slot_reflects_sell_out_and_stops_cleanly(tmp_path: Pat
     log = (tmp_path / "dev.log").open("wb")
     started = time.monotonic()
     dev = subprocess.Popen(
-        [sys.executable, "-m", "shelfedge", "dev"], cwd=REPO, env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "shelfedge", "dev", *(["--redis-cluster"] if redis_cluster else [])],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=log,
     )
     try:
         edge = f"http://127.0.0.1:{edge_port}"
@@ -85,7 +93,7 @@ def test_dev_stack_serves_slot_reflects_sell_out_and_stops_cleanly(tmp_path: Pat
 
         sku = SKU_IN_SLOT.search(html).group(1)  # type: ignore[union-attr]
         output = (tmp_path / "dev.log").read_text()
-        redis_url = re.search(r"redis (redis://\S+)", output).group(1)  # type: ignore[union-attr]
+        redis_url = re.search(r"redis (redis(?:\+cluster)?://\S+)", output).group(1)  # type: ignore[union-attr]
         bootstrap = re.search(r"kafka (\S+:\d+)", output).group(1)  # type: ignore[union-attr]
         sell_env = dict(env, REDIS_URL=redis_url, KAFKA_BOOTSTRAP_SERVERS=bootstrap)
         subprocess.run(
@@ -116,7 +124,9 @@ def test_dev_stack_serves_slot_reflects_sell_out_and_stops_cleanly(tmp_path: Pat
             pytest.fail(f"the dev stack's freshness canary saw no round through in 40 s: {seen}")
 
         family = _children_of(dev.pid)
-        assert len(family) >= 6, f"expected redis, broker and four services, got {family}"
+        assert len(family) >= 6 + 5 * redis_cluster, f"expected redis, broker, services: {family}"
+        if redis_cluster:
+            assert redis_url.startswith("redis+cluster://"), redis_url
     finally:
         dev.send_signal(signal.SIGINT)
         try:

@@ -16,7 +16,7 @@ CSRF defence, two layers:
 SameSite=Strict alone is not enough: pages that differ only by port or subdomain are the same
 *site* (the storefront on :8700 and the admin on :8600 are), so a page there could still post.
 
-Logout revokes the session on the server: its id is recorded in Redis until the cookie would
+Logout revokes the session on the server: its id is recorded in RedisLike until the cookie would
 have expired (`SessionRevocations`), so a copied cookie stops working at once in every origin
 process, not only in the browser that logged out. Changing any token still ends every session.
 Cookie values and CSRF fields are compared as bytes: a non-ASCII value is simply not a match
@@ -36,11 +36,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 
 from origin.core import keys
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
 from origin.errors import StoreUnavailable
 from origin.experiments.principal import Principal
@@ -72,9 +72,9 @@ class Session:
 
 
 class SessionRevocations:
-    """Revoked session ids in Redis, each kept until its cookie would have expired."""
+    """Revoked session ids in RedisLike, each kept until its cookie would have expired."""
 
-    def __init__(self, redis: Redis, timeout: float = 0.25) -> None:
+    def __init__(self, redis: RedisLike, timeout: float = 0.25) -> None:
         self.redis = redis
         self.timeout = timeout
 
@@ -113,7 +113,7 @@ class AdminSessions:
         self.lifetime_s = lifetime_s
         self.clock = clock
         self.revocations: SessionRevocations | None = None
-        """Set when Redis is connected (the app's lifespan); without it logout only clears
+        """Set when RedisLike is connected (the app's lifespan); without it logout only clears
         the browser's cookie."""
 
     @property
@@ -182,7 +182,7 @@ class AdminSessions:
         )
 
     async def of(self, request: Request) -> Session | None:
-        """The request's session, if it has a valid cookie that was not revoked (when Redis
+        """The request's session, if it has a valid cookie that was not revoked (when RedisLike
         cannot say, nobody is logged in: fail closed)."""
         session = self.read(request.cookies.get(COOKIE_NAME))
         if session is None or self.revocations is None:

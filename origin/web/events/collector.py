@@ -4,7 +4,7 @@ them to Kafka.
 Body ``{"events": [...]}`` (see `origin.events.schema`), signed by the edge
 (`fragments.batch_signing`). Checks, in order: the body size (413); the signature, its key id,
 its timestamp (replay window) and its batch id not seen before (401, a problem naming which);
-the edge key's token bucket, shared by every origin process in Redis (429 + Retry-After);
+the edge key's token bucket, shared by every origin process in RedisLike (429 + Retry-After);
 strict JSON with an ``events`` list (400); the number of events (413); each event's fields
 (400 naming ``events[i].field``). Events about experiments or variants that do not exist are
 dropped and counted (``shelfedge_events_rejected_total{reason=...}``), never forwarded. The
@@ -20,7 +20,6 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -34,6 +33,7 @@ from fragments.batch_signing import (
 from fragments.errors import BatchSignatureInvalid, JsonRejected
 from fragments.strict_json import loads
 from origin.core import keys
+from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
 from origin.core.token_bucket import RedisTokenBucket
 from origin.errors import StoreUnavailable
@@ -56,7 +56,7 @@ class CollectorState:
     limiter: RedisTokenBucket
     keys: SigningKeys
     known: KnownExperiments
-    redis: Redis
+    redis: RedisLike
     metrics: OriginMetrics
     redis_timeout: float = 0.25
     accepted: int = 0

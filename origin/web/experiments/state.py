@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
-from redis.asyncio import Redis
 
 from fragments.slots import SlotCatalog
 from origin.core.builder import BundleBuilder
 from origin.core.config_store import ConfigReader
 from origin.core.edge_targets import EdgeTargets
+from origin.core.redis_client import RedisLike
 from origin.core.store import Store
 from origin.experiments.kv_push import ConfigPusher, KvTarget, WorkersKvWriter
 from origin.experiments.publishing import Publisher
@@ -65,7 +65,7 @@ def _pusher(
 
 
 def create_experiments_state(
-    redis: Redis, store: Store, slots: SlotCatalog, settings: Settings
+    redis: RedisLike, store: Store, slots: SlotCatalog, settings: Settings
 ) -> ExperimentsState:
     timeout = max(settings.redis_timeout_ms / 1000, ADMIN_TIMEOUT_S)
     experiments = ExperimentStore(redis, timeout)

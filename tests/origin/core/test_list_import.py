@@ -10,7 +10,6 @@ import asyncio
 import json
 
 import pytest
-from redis.asyncio import Redis
 
 from fragments.bundle import decode_bundle
 from fragments.ids import FragmentKey
@@ -22,6 +21,7 @@ from origin.core.list_import import import_lists
 from origin.core.lists import ImportedList, RankedItem, parse_list_lines
 from origin.core.purge_queue import PurgeRequest
 from origin.core.recompute import Recomputer
+from origin.core.redis_client import RedisLike
 from origin.core.redis_text import as_text
 from origin.core.seed import seed_demo
 from origin.core.store import Store
@@ -43,7 +43,7 @@ def list_slots() -> SlotCatalog:
 
 
 @pytest.fixture
-async def world(redis_client: Redis) -> Recomputer:
+async def world(redis_client: RedisLike) -> Recomputer:
     store = Store(redis_client, 5.0)
     slots = list_slots()
     await seed_demo(store, slots, 42, 300)
@@ -56,7 +56,7 @@ async def shown(r: Recomputer, slot: str, segment: str = SEGMENT) -> list[str]:
     return list(decode_bundle(open_envelope(raw).body).skus)
 
 
-async def queued(redis: Redis, slot: str, segment: str = SEGMENT) -> set[str]:
+async def queued(redis: RedisLike, slot: str, segment: str = SEGMENT) -> set[str]:
     rows = await redis.zrange(keys.purge_queue_key(f"{slot}/{segment}", PURGER), 0, -1)
     return {as_text(t) for t in rows if isinstance(t, bytes | str)}
 
@@ -75,7 +75,7 @@ PURGE = PurgeRequest((PURGER,), 1, 1)
 
 
 async def test_list_feeds_its_slots_unknown_reported_sold_out_excluded(
-    world: Recomputer, redis_client: Redis
+    world: Recomputer, redis_client: RedisLike
 ) -> None:
     skus = list(await world.store.all_skus())
     products = await world.store.products(skus, locations=False)
@@ -106,7 +106,7 @@ async def test_list_feeds_its_slots_unknown_reported_sold_out_excluded(
 
 
 async def test_reimport_purges_nothing_and_a_change_purges_only_what_changed(
-    world: Recomputer, redis_client: Redis
+    world: Recomputer, redis_client: RedisLike
 ) -> None:
     skus = await world.store.all_skus()
     first = skus[20:30]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import DataError
 
@@ -63,6 +65,7 @@ def test_each_connection_class_gets_one_packing_subclass() -> None:
 )
 def test_redis_client_packs_with_hiredis_for_every_scheme(url: str, base: type) -> None:
     client = redis_client(url, timeout_ms=250)
+    assert isinstance(client, Redis)
     cls = client.connection_pool.connection_class
     assert issubclass(cls, HiredisPacking)
     assert issubclass(cls, base)
@@ -71,13 +74,31 @@ def test_redis_client_packs_with_hiredis_for_every_scheme(url: str, base: type) 
 async def test_round_trip_against_real_redis(redis_url: str) -> None:
     client = redis_client(redis_url, timeout_ms=250)
     try:
-        await client.set("packing:test", "café ☕")
-        assert await client.get("packing:test") == "café ☕".encode()
+        await client.set("{packing}:test", "café ☕")
+        assert await client.get("{packing}:test") == "café ☕".encode()
         async with client.pipeline(transaction=False) as pipe:
-            pipe.rpush("packing:list", *range(1000))
-            pipe.lrange("packing:list", 998, -1)
-            pipe.delete("packing:list", "packing:test")
+            pipe.rpush("{packing}:list", *range(1000))
+            pipe.lrange("{packing}:list", 998, -1)
+            pipe.delete("{packing}:list", "{packing}:test")
             replies = await pipe.execute()
         assert replies == [1000, [b"998", b"999"], 2]
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("url", "base"),
+    [
+        ("redis+cluster://127.0.0.1:1,127.0.0.1:2", Connection),
+        ("rediss+cluster://user:pw@127.0.0.1:1,127.0.0.1:2/?ssl_cert_reqs=none", SSLConnection),
+    ],
+)
+def test_a_cluster_client_packs_with_hiredis_on_every_node(url: str, base: type) -> None:
+    client = redis_client(url, timeout_ms=250)
+    assert isinstance(client, RedisCluster)
+    classes = [client.connection_kwargs["connection_class"]]
+    classes += [node.connection_class for node in client.nodes_manager.startup_nodes.values()]
+    assert sorted(client.nodes_manager.startup_nodes) == ["127.0.0.1:1", "127.0.0.1:2"]
+    for cls in classes:
+        assert issubclass(cls, HiredisPacking)
+        assert issubclass(cls, base)

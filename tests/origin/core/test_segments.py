@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from redis.asyncio import Redis
 
 from fragments.ids import FragmentKey
 from fragments.slots import load_slots
@@ -11,6 +10,7 @@ from origin.core import keys
 from origin.core.builder import BundleBuilder
 from origin.core.catalog import Segment
 from origin.core.demo_catalog import DEMO_SEGMENTS_HEADER, demo_segments
+from origin.core.redis_client import RedisLike
 from origin.core.redis_text import as_text
 from origin.core.seed import seed_demo
 from origin.core.segment_changes import SegmentEditor
@@ -67,7 +67,7 @@ def test_validation_names_source_segment_and_field(
     assert str(error).startswith(f"segments.toml: segment 'gamers': {field}: ")
 
 
-async def test_adding_builds_bundles_removing_retires_and_purges(redis_client: Redis) -> None:
+async def test_adding_builds_bundles_removing_retires_and_purges(redis_client: RedisLike) -> None:
     store = Store(redis_client, 5.0)
     slots = load_slots()
     await seed_demo(store, slots, 42, 300)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterPipeline
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 
@@ -28,8 +28,10 @@ from origin.core.demo_catalog import DemoCatalog, generate_catalog
 from origin.core.envelope import open_envelope
 from origin.core.purge_queue import PurgeRequest
 from origin.core.recompute import Recomputer
+from origin.core.redis_client import RedisLike
 from origin.core.redis_text import as_bytes
 from origin.core.store import PutOutcome, Store, StoredState
+from tests.support.redis_topology import connect
 
 N_SKUS = 150
 HERO = FragmentKey("home-hero", "everyone")
@@ -37,14 +39,14 @@ HERO = FragmentKey("home-hero", "everyone")
 
 @dataclass
 class World:
-    redis: Redis
+    redis: RedisLike
     store: Store
     catalog: DemoCatalog
     recomputer: Recomputer
 
 
 @pytest.fixture
-async def world(redis_client: Redis) -> World:
+async def world(redis_client: RedisLike) -> World:
     """An empty Redis with the small catalog loaded and every bundle built."""
     catalog = generate_catalog(7, N_SKUS)
     store = Store(redis_client, 5.0)
@@ -55,9 +57,9 @@ async def world(redis_client: Redis) -> World:
 
 
 @pytest.fixture
-async def extra_clients(redis_url: str) -> AsyncIterator[list[Redis]]:
+async def extra_clients(redis_url: str) -> AsyncIterator[list[RedisLike]]:
     """Separate connections, so concurrent recomputes really interleave on the server."""
-    clients = [Redis.from_url(redis_url) for _ in range(6)]
+    clients = [connect(redis_url) for _ in range(6)]
     try:
         yield clients
     finally:
@@ -69,7 +71,7 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def stored_bundles(redis: Redis) -> dict[str, Bundle]:
+async def stored_bundles(redis: RedisLike) -> dict[str, Bundle]:
     """Every stored bundle by cache key, found through the partitions' hash registers."""
     out: dict[str, Bundle] = {}
     async for raw in redis.scan_iter(match="se:{b:*}:hashes", count=1000):
@@ -81,7 +83,7 @@ async def stored_bundles(redis: Redis) -> dict[str, Bundle]:
     return out
 
 
-async def assert_index_consistent(redis: Redis) -> dict[str, Bundle]:
+async def assert_index_consistent(redis: RedisLike) -> dict[str, Bundle]:
     bundles = await stored_bundles(redis)
     assert bundles, "no bundles stored"
     partitions = {b.key.partition for b in bundles.values()}
@@ -163,7 +165,7 @@ async def test_index_stays_consistent_through_sell_outs_price_and_count_changes(
 
 
 async def test_concurrent_recomputes_of_one_key_write_once(
-    world: World, extra_clients: list[Redis]
+    world: World, extra_clients: list[RedisLike]
 ) -> None:
     before = (await stored_bundles(world.redis))[HERO.cache_key]
     top = before.skus[0]
@@ -203,13 +205,13 @@ async def test_concurrent_recomputes_of_one_key_write_once(
 
 
 async def test_interleaved_changes_and_recomputes_converge(
-    world: World, extra_clients: list[Redis]
+    world: World, extra_clients: list[RedisLike]
 ) -> None:
     before = (await stored_bundles(world.redis))[HERO.cache_key]
     by_sku = {p.sku: p for p in world.catalog.products}
     victims = [by_sku[s] for s in before.skus[:6]]
 
-    async def sell_out_and_recompute(client: Redis, product: Product) -> None:
+    async def sell_out_and_recompute(client: RedisLike, product: Product) -> None:
         store = Store(client, 5.0)
         recomputer = Recomputer(store, BundleBuilder(load_slots()), world.catalog.segments)
         gone = replace(product, stock=0)
@@ -275,7 +277,15 @@ async def test_every_lua_call_of_the_store_touches_one_hash_tag(
         calls.append([_text(k) for k in keys or ()])
         return await real_call(script, keys, args, client)
 
+    real_eval = ClusterPipeline.eval
+
+    def spy_eval(pipe: ClusterPipeline, script: str, numkeys: int, *keys_and_args: Any) -> Any:
+        # In a cluster pipeline a script goes as EVAL (origin.core.redis_scripts).
+        calls.append([_text(k) for k in keys_and_args[:numkeys]])
+        return real_eval(pipe, script, numkeys, *keys_and_args)
+
     monkeypatch.setattr(AsyncScript, "__call__", spy)
+    monkeypatch.setattr(ClusterPipeline, "eval", spy_eval)
     purge = PurgeRequest(("local-edge", "varnish", "cloudflare"), priority=0, at_ms=1)
     current = (await stored_bundles(world.redis))[HERO.cache_key]
     state = await world.store.stored_state(HERO)

@@ -1,5 +1,5 @@
 """Exposures and conversions end to end through a real broker: collector -> Kafka -> aggregator
-(consumer group) -> Redis counters -> results; redelivery is counted once."""
+(consumer group) -> RedisLike counters -> results; redelivery is counted once."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from redis.asyncio import Redis
 
 from fragments import topics
+from origin.core.redis_client import RedisLike
 from origin.events.aggregator import Aggregator
 from origin.events.counters import EventCounters
 from origin.events.schema import parse_event
@@ -27,7 +27,7 @@ BUYERS = {"control": 20, "compact": 35}
 
 
 @asynccontextmanager
-async def running_aggregator(bootstrap: str, redis: Redis) -> AsyncIterator[Aggregator]:
+async def running_aggregator(bootstrap: str, redis: RedisLike) -> AsyncIterator[Aggregator]:
     aggregator = Aggregator(
         bootstrap,
         "test-aggregator",
@@ -59,7 +59,7 @@ def traffic() -> list[dict[str, Any]]:
 
 
 async def test_events_to_results_end_to_end(
-    seeded: Redis, redis_url: str, fresh_kafka_broker: Broker
+    seeded: RedisLike, redis_url: str, fresh_kafka_broker: Broker
 ) -> None:
     bootstrap = fresh_kafka_broker.bootstrap
     sent = traffic()
@@ -118,7 +118,7 @@ async def test_events_to_results_end_to_end(
     assert day["cumulative_exposures"] == day["exposures"] == by_id["control"]["exposures"]
 
 
-async def test_folding_is_idempotent_per_event_id(seeded: Redis) -> None:
+async def test_folding_is_idempotent_per_event_id(seeded: RedisLike) -> None:
     counters = EventCounters(seeded)
     now = time.time()
     events = [parse_event(event("exposure", visitor=f"v{i}"), now) for i in range(50)]
@@ -132,7 +132,7 @@ async def test_folding_is_idempotent_per_event_id(seeded: Redis) -> None:
     assert totals["control"].visitors["exposure"] == 50
 
 
-async def test_a_sample_ratio_mismatch_is_a_loud_warning(seeded: Redis, redis_url: str) -> None:
+async def test_a_sample_ratio_mismatch_is_a_loud_warning(seeded: RedisLike, redis_url: str) -> None:
     counters = EventCounters(seeded)
     now = time.time()
     skewed = [

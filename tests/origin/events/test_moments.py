@@ -9,9 +9,9 @@ import time
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 from origin.core import keys
+from origin.core.redis_client import RedisLike
 from origin.core.redis_text import as_text
 from origin.events.counters import EventCounters
 from origin.events.schema import ExperimentEvent, parse_event
@@ -61,7 +61,7 @@ def _expected(variant: str) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("order", ["in order", "shuffled", "reversed"])
-async def test_sums_are_exact_whatever_the_order(seeded: Redis, order: str) -> None:
+async def test_sums_are_exact_whatever_the_order(seeded: RedisLike, order: str) -> None:
     counters = EventCounters(seeded)
     events = _events(time.time())
     if order == "shuffled":
@@ -88,7 +88,9 @@ async def test_sums_are_exact_whatever_the_order(seeded: Redis, order: str) -> N
     assert table.total("multi", "control") == 0
 
 
-async def test_a_visitor_in_two_variants_is_counted_once_against_the_first(seeded: Redis) -> None:
+async def test_a_visitor_in_two_variants_is_counted_once_against_the_first(
+    seeded: RedisLike,
+) -> None:
     counters = EventCounters(seeded)
     now = time.time()
     raw = [
@@ -107,7 +109,7 @@ async def test_a_visitor_in_two_variants_is_counted_once_against_the_first(seede
     )  # the other variant's purchase is not credited
 
 
-async def test_the_working_set_is_capped_and_every_new_key_expires(seeded: Redis) -> None:
+async def test_the_working_set_is_capped_and_every_new_key_expires(seeded: RedisLike) -> None:
     counters = EventCounters(seeded, max_tracked_visitors=3)
     now = time.time()
     await counters.fold(

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
+from origin.core.redis_client import RedisLike
 from tests.origin.experiments.support import origin_settings, seeded
 from tests.support.origin_server import OriginServer
 
@@ -24,7 +24,7 @@ def origin(redis_url: str) -> Iterator[OriginServer]:
 
 
 @pytest.fixture
-async def api(origin: OriginServer, seeded: Redis) -> AsyncIterator[httpx.AsyncClient]:
+async def api(origin: OriginServer, seeded: RedisLike) -> AsyncIterator[httpx.AsyncClient]:
     """An anonymous client of the origin (send `EDITOR` / `VIEWER` headers to authenticate)."""
     async with httpx.AsyncClient(base_url=origin.url, timeout=30.0) as client:
         yield client

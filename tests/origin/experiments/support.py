@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 from fragments.slots import load_slots
+from origin.core.redis_client import RedisLike
 from origin.core.seed import seed_demo
 from origin.core.store import Store
 from origin.settings import Settings
@@ -62,7 +62,7 @@ def if_match(version: int) -> dict[str, str]:
 
 
 @pytest.fixture
-async def seeded(redis_client: Redis) -> Redis:
+async def seeded(redis_client: RedisLike) -> RedisLike:
     """The flushed session Redis with a small demo catalog, every control bundle built."""
     await seed_demo(Store(redis_client, 5.0), load_slots(), 42, CATALOG_SKUS)
     return redis_client

@@ -19,7 +19,6 @@ from dataclasses import replace
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from edge.adapters.event_batcher import EventBatcher
@@ -28,6 +27,7 @@ from edge.config import EdgeConfig
 from fragments import topics
 from fragments.slots import load_slots
 from fragments.wire_events import ExperimentEvent
+from origin.core.redis_client import RedisLike
 from shelfedge.localstack import free_port
 from tests.invalidation.support import eventually
 from tests.origin.experiments.support import (
@@ -56,7 +56,9 @@ def origin_with_kafka(redis_url: str, kafka_bootstrap: str) -> Iterator[OriginSe
 
 
 @pytest.fixture
-async def admin(origin_with_kafka: OriginServer, seeded: Redis) -> AsyncIterator[httpx.AsyncClient]:
+async def admin(
+    origin_with_kafka: OriginServer, seeded: RedisLike
+) -> AsyncIterator[httpx.AsyncClient]:
     if not origin_with_kafka.running:
         origin_with_kafka.start()
     async with httpx.AsyncClient(base_url=origin_with_kafka.url, timeout=30.0) as client:

@@ -7,13 +7,13 @@ import time
 from typing import Any
 
 import httpx
-from redis.asyncio import Redis
 
 from fragments.bundle import decode_bundle
 from fragments.experiment_codec import config_from_json
 from fragments.ids import FragmentKey
 from fragments.preview_tokens import verify_preview
 from fragments.slots import load_slots
+from origin.core.redis_client import RedisLike
 from origin.core.store import Store
 from tests.origin.experiments.support import EDITOR, VIEWER, hero_experiment, if_match
 
@@ -149,7 +149,7 @@ async def test_preview_link_token_hash_is_published_and_rotatable(api: httpx.Asy
 
 
 async def test_variant_bundles_exist_before_the_config_goes_live(
-    api: httpx.AsyncClient, seeded: Redis
+    api: httpx.AsyncClient, seeded: RedisLike
 ) -> None:
     await started(api)
     slots = load_slots()

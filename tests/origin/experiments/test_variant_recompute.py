@@ -8,7 +8,6 @@ import time
 from datetime import UTC, datetime
 
 import httpx
-from redis.asyncio import Redis
 
 from fragments.bundle import decode_bundle
 from fragments.ids import FragmentKey
@@ -20,6 +19,7 @@ from origin.core import keys
 from origin.core.builder import BundleBuilder
 from origin.core.envelope import open_envelope
 from origin.core.recompute import Recomputer
+from origin.core.redis_client import RedisLike
 from origin.core.store import Store
 from tests.invalidation.support import record_of
 from tests.origin.experiments.support import EDITOR, hero_experiment, if_match
@@ -27,19 +27,19 @@ from tests.origin.experiments.support import EDITOR, hero_experiment, if_match
 COMPACT = FragmentKey("home-hero", "everyone", "compact")
 
 
-async def follower(redis: Redis) -> Recomputer:
+async def follower(redis: RedisLike) -> Recomputer:
     """A recomputer built the way the invalidation service builds one (no explicit variants)."""
     store = Store(redis, 5.0)
     return Recomputer(store, BundleBuilder(load_slots()), await store.segments())
 
 
-async def shown(redis: Redis, key: FragmentKey) -> tuple[str, ...]:
+async def shown(redis: RedisLike, key: FragmentKey) -> tuple[str, ...]:
     raw = await Store(redis, 5.0).get_envelope(key)
     assert raw is not None, f"{key.cache_key} is not stored"
     return decode_bundle(open_envelope(raw).body).skus
 
 
-async def sell_out(redis: Redis, recomputer: Recomputer, sku: str) -> list[FragmentKey]:
+async def sell_out(redis: RedisLike, recomputer: Recomputer, sku: str) -> list[FragmentKey]:
     product = await Store(redis, 5.0).product(sku)
     assert product is not None
     version = time.time_ns() // 1000
@@ -61,7 +61,7 @@ async def start(api: httpx.AsyncClient) -> None:
 
 
 async def test_follower_adopts_a_started_experiment_and_keeps_its_bundles_true(
-    api: httpx.AsyncClient, seeded: Redis
+    api: httpx.AsyncClient, seeded: RedisLike
 ) -> None:
     recomputer = await follower(seeded)  # built before the experiment exists, like a consumer
     assert [v.id for v in recomputer.variants] == ["control"]
@@ -80,7 +80,7 @@ async def test_follower_adopts_a_started_experiment_and_keeps_its_bundles_true(
 
 
 async def test_variant_bundles_recompute_to_what_is_stored(
-    api: httpx.AsyncClient, seeded: Redis
+    api: httpx.AsyncClient, seeded: RedisLike
 ) -> None:
     await start(api)
     recomputer = await follower(seeded)
@@ -95,7 +95,7 @@ async def test_variant_bundles_recompute_to_what_is_stored(
 
 
 async def test_a_stopped_experiment_leaves_the_follower(
-    api: httpx.AsyncClient, seeded: Redis
+    api: httpx.AsyncClient, seeded: RedisLike
 ) -> None:
     await start(api)
     recomputer = await follower(seeded)
@@ -112,7 +112,7 @@ async def test_a_stopped_experiment_leaves_the_follower(
 
 
 async def test_seed_rebuild_includes_published_variants(
-    api: httpx.AsyncClient, seeded: Redis
+    api: httpx.AsyncClient, seeded: RedisLike
 ) -> None:
     await start(api)
     await seeded.delete(keys.bundle_key(COMPACT))

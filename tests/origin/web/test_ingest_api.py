@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import httpx
-from redis.asyncio import Redis
 
 from fragments.slots import load_slots
+from origin.core.redis_client import RedisLike
 from origin.core.seed import seed_demo
 from origin.core.store import Store
 from origin.settings import Settings
@@ -16,7 +16,7 @@ EDITOR = "e" * 20
 VIEWER = "v" * 20
 
 
-async def test_lists_and_segments_over_http(redis_client: Redis, redis_url: str) -> None:
+async def test_lists_and_segments_over_http(redis_client: RedisLike, redis_url: str) -> None:
     await seed_demo(Store(redis_client, 5.0), load_slots(), 42, 120)
     settings = Settings(
         redis_url=redis_url,

@@ -13,9 +13,9 @@ from html import unescape
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 
+from origin.core.redis_client import RedisLike
 from origin.web.app import create_app
 from tests.origin.experiments.support import EDITOR_TOKEN, VIEWER_TOKEN, origin_settings, seeded
 
@@ -77,14 +77,14 @@ async def _client(app: Starlette) -> httpx.AsyncClient:
 
 
 @pytest.fixture
-async def anonymous(admin_app: Starlette, seeded: Redis) -> AsyncIterator[AdminClient]:
+async def anonymous(admin_app: Starlette, seeded: RedisLike) -> AsyncIterator[AdminClient]:
     """A tab that has not logged in (the catalog is seeded)."""
     async with await _client(admin_app) as client:
         yield AdminClient(client)
 
 
 @pytest.fixture
-async def editor(admin_app: Starlette, seeded: Redis) -> AsyncIterator[AdminClient]:
+async def editor(admin_app: Starlette, seeded: RedisLike) -> AsyncIterator[AdminClient]:
     """A tab logged in with the editor token (alice)."""
     async with await _client(admin_app) as client:
         tab = AdminClient(client)
@@ -93,7 +93,7 @@ async def editor(admin_app: Starlette, seeded: Redis) -> AsyncIterator[AdminClie
 
 
 @pytest.fixture
-async def viewer(admin_app: Starlette, seeded: Redis) -> AsyncIterator[AdminClient]:
+async def viewer(admin_app: Starlette, seeded: RedisLike) -> AsyncIterator[AdminClient]:
     """A tab logged in with the viewer token (victor)."""
     async with await _client(admin_app) as client:
         tab = AdminClient(client)

@@ -15,8 +15,8 @@ from html import unescape
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
+from origin.core.redis_client import RedisLike
 from origin.events.counters import EventCounters
 from origin.events.schema import parse_event
 from tests.origin.events.support import event
@@ -488,7 +488,7 @@ async def test_unknown_experiments_are_a_404_page(editor: AdminClient) -> None:
 # --- results and list ------------------------------------------------------------------------
 
 
-async def fold_traffic(redis: Redis, exposed: dict[str, int], buyers: dict[str, int]) -> None:
+async def fold_traffic(redis: RedisLike, exposed: dict[str, int], buyers: dict[str, int]) -> None:
     now = time.time()
     raw: list[dict[str, Any]] = []
     for variant, n in exposed.items():
@@ -514,7 +514,7 @@ def near(shown: str, expected: int) -> bool:
 
 
 async def test_results_show_rates_uplift_and_a_loud_sample_ratio_banner(
-    editor: AdminClient, seeded: Redis
+    editor: AdminClient, seeded: RedisLike
 ) -> None:
     await create_hero(editor)
     await editor.get(HERO)
@@ -573,7 +573,7 @@ async def test_html_pages_are_documented_as_admin_ui_in_openapi(editor: AdminCli
 
 
 async def test_results_give_an_always_valid_verdict_with_its_reason_and_lift_chart(
-    editor: AdminClient, seeded: Redis
+    editor: AdminClient, seeded: RedisLike
 ) -> None:
     await create_hero(editor)
     await editor.get(HERO)
@@ -594,7 +594,7 @@ async def test_results_give_an_always_valid_verdict_with_its_reason_and_lift_cha
 
 
 async def test_the_edit_form_estimates_duration_from_the_slots_recent_traffic(
-    editor: AdminClient, seeded: Redis
+    editor: AdminClient, seeded: RedisLike
 ) -> None:
     await create_hero(editor)
     before = (await editor.get(HERO)).text
