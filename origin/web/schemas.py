@@ -49,6 +49,8 @@ IF_MATCH = re.compile(rf'(?:W/)?"([0-9]{{1,{MAX_VERSION_DIGITS}}})"')
 """An If-Match naming one experiment version, as the ETag carried it: ``"3"`` (or ``W/"3"``)."""
 AUDIT_LIMIT_MAX = 1000
 """GET /v1/experiments/{key}/audit returns at most this many entries per request."""
+PREVIEW_CODE_PATTERN = r"[A-Za-z0-9_-]{16,64}"
+"""A one-time preview link's code (the service issues ``secrets.token_urlsafe(24)``)."""
 RESULT_METRICS = ("purchase", "add_to_cart", "click")
 RESULT_GRANULARITIES = ("day", "hour")
 
@@ -66,6 +68,15 @@ SKU = string(SKU_PATTERN, "1-64 chars of A-Z, a-z, 0-9, '-', '_', '.', starting 
 LOCALE = string(LOCALE_PATTERN, "a language(-REGION) tag such as en-US")
 VERSION: Schema = {"type": "integer", "minimum": 1, "maximum": 10**MAX_VERSION_DIGITS - 1}
 IF_MATCH_SCHEMA = string(IF_MATCH.pattern, 'The version you edited, as its ETag: "3"')
+
+
+def preview_exchange_schema() -> Schema:
+    """``{"code": ...}``, the body of POST /v1/preview/exchange."""
+    return {
+        "type": "object",
+        "required": ["code"],
+        "properties": {"code": string(PREVIEW_CODE_PATTERN, "the code of a preview link")},
+    }
 
 
 def _share(maximum: float = 1.0, *, exclusive: bool = False) -> Schema:

@@ -12,6 +12,7 @@ from origin.web.schemas import (
     RESULT_GRANULARITIES,
     RESULT_METRICS,
     VERSION,
+    preview_exchange_schema,
 )
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -244,7 +245,10 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
             "post": {
                 "summary": "The edge trades a one-time preview code for its scoped token",
                 "security": _SECURITY,
-                "requestBody": {"required": True, "content": _JSON},
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": preview_exchange_schema()}},
+                },
                 "responses": {
                     "200": {"description": "{token}", "content": _JSON},
                     "400": _err("Not JSON"),
