@@ -81,7 +81,15 @@ def _transition(action: str, meaning: str) -> dict[str, Any]:
             "summary": f"{action.capitalize()} the experiment ({meaning}); publishes a config",
             "security": _SECURITY,
             "parameters": [_KEY, _IF_MATCH],
-            "responses": {**_CHANGED, "409": _err(f"Cannot {action} from the current status")},
+            "responses": {
+                **_CHANGED,
+                "409": _err(f"Cannot {action} from the current status"),
+                "422": _err(
+                    "The experiment is revalidated against the others: a variant id another "
+                    "live experiment uses on the same slot, an overlapping namespace range, a "
+                    "segment no longer in the catalog (invalid_params names each field)"
+                ),
+            },
         }
     }
 
