@@ -31,6 +31,10 @@ SHOWN_RANGE = (1, 100)
 """How many products a variant may show (inclusive)."""
 RECENCY_BOOST_MAX = 10.0
 """A variant's recency boost lies in 0..this (inclusive)."""
+MINIMUM_VISITORS_RANGE = (1, 10_000_000)
+"""An experiment's minimum exposed visitors per variant lies in this range (inclusive)."""
+MDE_MAX = 5.0
+"""An experiment's minimum detectable effect lies in (0, this]."""
 PRICE_FLOOR_MAX = 1.0
 """A variant's price floor is a share of the price range, 0..this (inclusive)."""
 
@@ -221,11 +225,13 @@ def _validate_analysis(experiment: Experiment, problems: dict[str, str]) -> None
         problems["analysis.correction"] = (
             f"use one of {', '.join(CORRECTIONS)} (Holm or Benjamini-Hochberg)"
         )
-    if not 1 <= a.minimum_visitors <= 10_000_000:
+    low, high = MINIMUM_VISITORS_RANGE
+    if not low <= a.minimum_visitors <= high:
         problems["analysis.minimum_visitors"] = (
-            "use a number of visitors per variant from 1 to 10,000,000"
+            f"use a number of visitors per variant from {low:,} to {high:,}"
         )
-    if not 0.0 < a.mde <= 5.0:
+    if not 0.0 < a.mde <= MDE_MAX:
         problems["analysis.mde"] = (
-            "use a relative minimum detectable effect above 0 and at most 5 (e.g. 0.05 for 5 %)"
+            f"use a relative minimum detectable effect above 0 and at most {MDE_MAX:g} "
+            "(e.g. 0.05 for 5 %)"
         )

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from fragments.ids import CONTROL_VARIANT, DEFAULT_LOCALE
 from origin.web.admin.openapi import SECURITY_SCHEME, TAG, TAG_DESCRIPTION, admin_operations
 from origin.web.catalog_openapi import catalog_operations
+from origin.web.events.openapi import SECURITY_SCHEME as EVENT_SIGNATURE_SCHEME
 from origin.web.events.openapi import event_operations
 from origin.web.experiments.openapi import experiment_operations
 from origin.web.routes.clickstream import clickstream_operations
@@ -171,6 +172,7 @@ def openapi_document(
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "adminSession": SECURITY_SCHEME,
+                "eventSignature": EVENT_SIGNATURE_SCHEME,
             },
             "schemas": {
                 "Experiment": experiment_schema(slots, templates),

@@ -17,7 +17,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from fragments.experiment_validation import (
+    MDE_MAX,
     MIN_VARIANTS,
+    MINIMUM_VISITORS_RANGE,
     PRICE_FLOOR_MAX,
     RECENCY_BOOST_MAX,
     SHOWN_RANGE,
@@ -25,7 +27,9 @@ from fragments.experiment_validation import (
 from fragments.experiments import (
     ATTRIBUTE_OPS,
     ATTRIBUTES,
+    CORRECTIONS,
     MAX_SCORING_EXPONENT,
+    METRICS,
     SCORING_FIELDS,
     STATUSES,
 )
@@ -49,6 +53,8 @@ IF_MATCH = re.compile(rf'(?:W/)?"([0-9]{{1,{MAX_VERSION_DIGITS}}})"')
 """An If-Match naming one experiment version, as the ETag carried it: ``"3"`` (or ``W/"3"``)."""
 AUDIT_LIMIT_MAX = 1000
 """GET /v1/experiments/{key}/audit returns at most this many entries per request."""
+PREVIEW_CODE_PATTERN = r"[A-Za-z0-9_-]{16,64}"
+"""A one-time preview link's code (the service issues ``secrets.token_urlsafe(24)``)."""
 RESULT_METRICS = ("purchase", "add_to_cart", "click")
 RESULT_GRANULARITIES = ("day", "hour")
 
@@ -68,6 +74,15 @@ VERSION: Schema = {"type": "integer", "minimum": 1, "maximum": 10**MAX_VERSION_D
 IF_MATCH_SCHEMA = string(IF_MATCH.pattern, 'The version you edited, as its ETag: "3"')
 
 
+def preview_exchange_schema() -> Schema:
+    """``{"code": ...}``, the body of POST /v1/preview/exchange."""
+    return {
+        "type": "object",
+        "required": ["code"],
+        "properties": {"code": string(PREVIEW_CODE_PATTERN, "the code of a preview link")},
+    }
+
+
 def _share(maximum: float = 1.0, *, exclusive: bool = False) -> Schema:
     bound = "exclusiveMaximum" if exclusive else "maximum"
     return {"type": "number", "minimum": 0, bound: maximum}
@@ -75,6 +90,38 @@ def _share(maximum: float = 1.0, *, exclusive: bool = False) -> Schema:
 
 def _strings(item: Schema | None = None) -> Schema:
     return {"type": "array", "items": item or {"type": "string"}}
+
+
+def analysis_schema() -> Schema:
+    """How results judge an experiment (`fragments.experiments.Analysis`), with the limits
+    `fragments.experiment_validation` enforces."""
+    guardrail: Schema = {
+        "type": "object",
+        "required": ["metric", "max_drop"],
+        "properties": {
+            "metric": {"enum": list(METRICS)},
+            "max_drop": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1,
+                         "description": "the largest tolerated relative drop (0.05: 5 %)"},
+        },
+    }  # fmt: skip
+    return {
+        "type": "object",
+        "description": "A guardrail watches a metric other than the primary one, one guardrail "
+        "per metric (else 422 naming analysis.guardrails[i].metric).",
+        "properties": {
+            "primary_metric": {"enum": list(METRICS)},
+            "guardrails": {"type": "array", "maxItems": len(METRICS) - 1, "items": guardrail},
+            "correction": {"enum": list(CORRECTIONS),
+                           "description": "Holm (family-wise) or Benjamini-Hochberg (FDR)"},
+            "minimum_visitors": {"type": "integer", "minimum": MINIMUM_VISITORS_RANGE[0],
+                                 "maximum": MINIMUM_VISITORS_RANGE[1],
+                                 "description": "exposed visitors per variant before a verdict"},
+            "cuped": {"type": "boolean",
+                      "description": "adjust with the visitors' pre-exposure activity"},
+            "mde": {"type": "number", "exclusiveMinimum": 0, "maximum": MDE_MAX,
+                    "description": "the relative minimum detectable effect planned for"},
+        },
+    }  # fmt: skip
 
 
 def experiment_schema(slots: Sequence[str], templates: Sequence[str]) -> Schema:
@@ -165,6 +212,7 @@ def experiment_schema(slots: Sequence[str], templates: Sequence[str]) -> Schema:
             "holdout": _share(exclusive=True),
             "starts_at": {"type": ["number", "null"]},
             "ends_at": {"type": ["number", "null"]},
+            "analysis": analysis_schema(),
             "version": {"type": "integer", "readOnly": True},
         },
     }

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from fragments.batch_signing import REPLAY_WINDOW_S, SIGNATURE_HEADER
 from origin.web.events.collector import MAX_BODY_BYTES, MAX_EVENTS
 from origin.web.schemas import event_batch_schema
+
+SECURITY_SCHEME = {
+    "type": "apiKey",
+    "in": "header",
+    "name": SIGNATURE_HEADER,
+    "description": "kid=<key id>,ts=<unix s>,id=<batch id>,sig=<64 hex>: HMAC-SHA256 over "
+    "kid, ts, id and the exact body under a key the edges and the collector share; ts within "
+    f"{REPLAY_WINDOW_S} s of the origin's clock, a batch id accepted once (docs/security.md)",
+}
+"""The ``eventSignature`` security scheme POST /v1/events names."""
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
@@ -16,6 +27,7 @@ def event_operations() -> dict[str, dict[str, dict[str, Any]]]:
             "post": {
                 "summary": f"Edges report exposures and conversions ({{events: [...]}}, at most "
                 f"{MAX_EVENTS}), in batches signed with HMAC-SHA256",
+                "security": [{"eventSignature": []}],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": event_batch_schema(MAX_EVENTS)}},

@@ -32,7 +32,7 @@ from origin.web.auth import TokenAuthority
 from origin.web.experiments.api import guarded
 from origin.web.experiments.http import etag, json_response
 from origin.web.experiments.state import ExperimentsState
-from origin.web.schemas import MAX_VERSION_DIGITS
+from origin.web.schemas import MAX_VERSION_DIGITS, PREVIEW_CODE_PATTERN
 
 EDGE_CONFIG_CACHE_CONTROL = "private, max-age=5, stale-while-revalidate=30"
 EDGE_CONFIG_MEDIA_TYPE = "application/vnd.shelfedge.edge-config+json"
@@ -148,7 +148,7 @@ async def exchange_preview_code(request: Request) -> Response:
     return json_response({"token": token})
 
 
-_CODE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_CODE = re.compile(PREVIEW_CODE_PATTERN)
 
 
 def routes() -> list[Route]:

@@ -12,6 +12,7 @@ from origin.web.schemas import (
     RESULT_GRANULARITIES,
     RESULT_METRICS,
     VERSION,
+    preview_exchange_schema,
 )
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -80,7 +81,15 @@ def _transition(action: str, meaning: str) -> dict[str, Any]:
             "summary": f"{action.capitalize()} the experiment ({meaning}); publishes a config",
             "security": _SECURITY,
             "parameters": [_KEY, _IF_MATCH],
-            "responses": {**_CHANGED, "409": _err(f"Cannot {action} from the current status")},
+            "responses": {
+                **_CHANGED,
+                "409": _err(f"Cannot {action} from the current status"),
+                "422": _err(
+                    "The experiment is revalidated against the others: a variant id another "
+                    "live experiment uses on the same slot, an overlapping namespace range, a "
+                    "segment no longer in the catalog (invalid_params names each field)"
+                ),
+            },
         }
     }
 
@@ -244,7 +253,10 @@ def experiment_operations() -> dict[str, dict[str, dict[str, Any]]]:
             "post": {
                 "summary": "The edge trades a one-time preview code for its scoped token",
                 "security": _SECURITY,
-                "requestBody": {"required": True, "content": _JSON},
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": preview_exchange_schema()}},
+                },
                 "responses": {
                     "200": {"description": "{token}", "content": _JSON},
                     "400": _err("Not JSON"),

@@ -23,19 +23,36 @@ from starlette.routing import Route
 
 from origin.core.builder import BundleBuilder
 from origin.core.list_import import ListImportReport, apply_lists, segment_rejection
-from origin.core.lists import ListInvalid, check_target, list_from_document, list_key_id
+from origin.core.lists import (
+    LIST_KINDS,
+    MAX_LIST_ITEMS,
+    MAX_VERSION,
+    ListInvalid,
+    check_target,
+    list_from_document,
+    list_key_id,
+)
 from origin.core.purge_queue import PurgeRequest
 from origin.core.recompute import Recomputer
 from origin.core.segment_changes import SegmentEditor
-from origin.core.segments_config import segment_fields, segment_from_fields
+from origin.core.segments_config import (
+    MAX_AFFINITY,
+    MAX_NAME,
+    MAX_PRICE_CENTS,
+    segment_fields,
+    segment_from_fields,
+)
 from origin.errors import RecomputeConflict, SegmentInvalid, StoreUnavailable, UnknownEntity
 from origin.web import problems
 from origin.web.auth import require, require_ingest
 from origin.web.errors import BadRequest
 from origin.web.experiments.http import json_response, read_json
+from origin.web.schemas import ID, SKU
 from origin.web.state import OriginState
 
 MAX_LIST_BODY = 256 * 1024
+_SCORE = {"type": "number", "minimum": 0}
+_AFFINITY = {"type": "number", "minimum": 0, "maximum": MAX_AFFINITY}
 
 
 def _state(request: Request) -> OriginState:
@@ -195,10 +212,8 @@ def routes() -> list[Route]:
     ]
 
 
-def _path(*names: str) -> list[dict[str, Any]]:
-    return [
-        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
-    ]
+def _param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -207,15 +222,67 @@ _AUTH = {
     "403": {"description": "The token's role may not do this", "content": _PROBLEM},
     "503": {"description": "Redis unavailable (Retry-After)", "content": _PROBLEM},
 }
-_LIST_PARAMS = _path("kind", "target", "name")
+_LIST_PARAMS = [
+    _param("kind", {"enum": list(LIST_KINDS)}),
+    _param(
+        "target",
+        {
+            **SKU,
+            "description": "the list's owner: a segment id (1-64 of a-z, 0-9, '-', '_') for "
+            "kind=segment, a SKU for kind=anchor; a segment id that is not one is 422",
+        },
+    ),
+    _param("name", ID),
+]
+_SEGMENT_PARAM = [_param("segment", ID)]
+_LIST_BODY = {
+    "type": "object",
+    "description": "Also checked, each answered with 422 naming the field: scores come "
+    "either as a list (one per item) or per item (on all of them), best first (none above the "
+    "one before); no SKU twice; a segment list's segment exists.",
+    "required": ["items"],
+    "additionalProperties": False,
+    "properties": {
+        "items": {
+            "type": "array",
+            "maxItems": MAX_LIST_ITEMS,
+            "uniqueItems": True,
+            "items": {
+                "oneOf": [
+                    SKU,
+                    {
+                        "type": "object",
+                        "required": ["sku"],
+                        "additionalProperties": False,
+                        "properties": {"sku": SKU, "score": _SCORE},
+                    },
+                ]
+            },
+        },
+        "scores": {"type": "array", "items": _SCORE},
+        "version": {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
+    },
+}
 _SEGMENT_BODY = {
     "type": "object",
+    "description": "Also checked (422 naming the field): price_band's low is at most its high.",
     "required": ["name", "price_band"],
+    "additionalProperties": False,
     "properties": {
-        "name": {"type": "string"},
-        "category_affinity": {"type": "object", "additionalProperties": {"type": "number"}},
-        "price_band": {"type": "array", "items": {"type": "integer"}, "minItems": 2},
-        "default_affinity": {"type": "number"},
+        "id": {**ID, "description": "if given, the segment id of the URL"},
+        "name": {"type": "string", "pattern": r"\S", "maxLength": MAX_NAME},
+        "category_affinity": {
+            "type": "object",
+            "propertyNames": ID,
+            "additionalProperties": _AFFINITY,
+        },
+        "price_band": {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 0, "maximum": MAX_PRICE_CENTS},
+            "minItems": 2,
+            "maxItems": 2,
+        },
+        "default_affinity": _AFFINITY,
     },
 }
 
@@ -231,19 +298,7 @@ def ingest_operations() -> dict[str, dict[str, dict[str, Any]]]:
                 "parameters": _LIST_PARAMS,
                 "requestBody": {
                     "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["items"],
-                                "properties": {
-                                    "items": {"type": "array", "maxItems": 500},
-                                    "scores": {"type": "array", "items": {"type": "number"}},
-                                    "version": {"type": "integer", "minimum": 1},
-                                },
-                            }
-                        }
-                    },
+                    "content": {"application/json": {"schema": _LIST_BODY}},
                 },
                 "responses": {
                     "200": {"description": "Import report (unknown SKUs, bundles changed)"},
@@ -277,7 +332,7 @@ def ingest_operations() -> dict[str, dict[str, dict[str, Any]]]:
             "get": {
                 "summary": "One shopper segment (viewer token)",
                 "security": [{"bearer": []}],
-                "parameters": _path("segment"),
+                "parameters": _SEGMENT_PARAM,
                 "responses": {
                     "200": {"description": "The segment"},
                     "404": {"description": "No such segment", "content": _PROBLEM},
@@ -287,7 +342,7 @@ def ingest_operations() -> dict[str, dict[str, dict[str, Any]]]:
             "put": {
                 "summary": "Add or replace a segment and build its bundles (editor token)",
                 "security": [{"bearer": []}],
-                "parameters": _path("segment"),
+                "parameters": _SEGMENT_PARAM,
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _SEGMENT_BODY}},
@@ -304,7 +359,7 @@ def ingest_operations() -> dict[str, dict[str, dict[str, Any]]]:
             "delete": {
                 "summary": "Remove a segment, retire its bundles, purge its tag (editor token)",
                 "security": [{"bearer": []}],
-                "parameters": _path("segment"),
+                "parameters": _SEGMENT_PARAM,
                 "responses": {
                     "200": {"description": "Removed; bundles retired"},
                     "404": {"description": "No such segment", "content": _PROBLEM},

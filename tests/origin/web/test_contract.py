@@ -31,9 +31,16 @@ SEED = os.environ.get("SHELFEDGE_CONTRACT_SEED", "1")
 __all__ = ["seeded"]
 
 
+EDGE_CONFIG_TOKEN = "contract-edge-config-token"
+
+
 @pytest.fixture
 def contract_origin(redis_url: str, seeded: Redis) -> Iterator[OriginServer]:
-    with OriginServer.for_origin(origin_settings(redis_url)) as server:
+    # An edge token is configured, as in production: without one a dev origin serves
+    # /v1/edge-config and /v1/preview/exchange to anyone, which the document (rightly) does
+    # not promise, and the negative-auth checks would find them open.
+    settings = origin_settings(redis_url, edge_config_token=EDGE_CONFIG_TOKEN)
+    with OriginServer.for_origin(settings) as server:
         yield server
 
 
