@@ -74,10 +74,16 @@ def clickstream_operations() -> dict[str, dict[str, dict[str, Any]]]:
     return {
         "/v1/clickstream": {
             "post": {
-                "summary": "Shoppers' views, cart changes, purchases and searches (clickstream.v1)",
+                "summary": "Shoppers' views, cart changes, purchases and searches "
+                "(clickstream.v1), in batches an edge signs like POST /v1/events",
+                "security": [{"eventSignature": []}],
                 "requestBody": {"required": True, "content": {"application/json": {}}},
                 "responses": {
                     "202": {"description": "Produced (events without consent dropped)"},
+                    "401": {
+                        "description": "Unsigned, expired, replayed or unknown-key batch",
+                        "content": _PROBLEM,
+                    },
                     "400": {"description": "Invalid: names events[i].field", "content": _PROBLEM},
                     "413": {"description": "Too large", "content": _PROBLEM},
                     "429": {"description": "Too fast", "content": _PROBLEM},

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Any
 
@@ -20,7 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fragments import strict_json
+from fragments.errors import JsonRejected
+from fragments.ids import anchored
 from fragments.segment_cookie import sign_segment
+from fragments.wire_events import VISITOR
 from origin.context.rules import RulesInvalid, parse_rules
 from origin.context.store import ContextStore
 from origin.errors import StoreUnavailable
@@ -28,7 +31,6 @@ from origin.web import problems
 from origin.web.auth import require
 from origin.web.state import OriginState
 
-VISITOR = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_RULES_BODY = 256 * 1024
 SEGMENT_COOKIE_SECONDS = 24 * 3600
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -66,8 +68,8 @@ async def put_rules(request: Request) -> Response:
     if len(body) > MAX_RULES_BODY:
         return problems.problem(413, "Payload too large", f"at most {MAX_RULES_BODY} bytes")
     try:
-        doc: Any = json.loads(body)
-    except ValueError as exc:
+        doc: Any = strict_json.loads(body)  # no NaN/Infinity, bounded depth
+    except JsonRejected as exc:
         return problems.problem(400, "Bad request", f"body is not JSON: {exc}")
     state: OriginState = request.app.state.origin
     known = frozenset(s.id for s in await state.store.segments())
@@ -164,7 +166,15 @@ def context_operations() -> dict[str, dict[str, dict[str, Any]]]:
         "401": {"description": "No or unknown token", "content": _PROBLEM},
         "403": {"description": "Role too low", "content": _PROBLEM},
     }
-    visitor = [{"name": "visitor", "in": "path", "required": True, "schema": {"type": "string"}}]
+    visitor = [
+        {
+            "name": "visitor",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": anchored(VISITOR.pattern)},
+        }
+    ]
+    bad_visitor = {"422": {"description": "Not a visitor id", "content": _PROBLEM}}
     return {
         "/v1/segment-rules": {
             "get": {
@@ -178,6 +188,8 @@ def context_operations() -> dict[str, dict[str, dict[str, Any]]]:
                 "requestBody": {"required": True, "content": {"application/json": {}}},
                 "responses": {
                     "200": {"description": "The stored version"},
+                    "400": {"description": "The body is not JSON", "content": _PROBLEM},
+                    "413": {"description": "The body is too large", "content": _PROBLEM},
                     "422": {"description": "Invalid: names rule and field", "content": _PROBLEM},
                     **denied,
                 },
@@ -192,12 +204,13 @@ def context_operations() -> dict[str, dict[str, dict[str, Any]]]:
                         "name": "version",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "integer"},
+                        "schema": {"type": "integer", "minimum": 1},
                     }
                 ],
                 "responses": {
                     "200": {"description": "Rules"},
                     "404": {"description": "No such version"},
+                    "422": {"description": "Not a version number", "content": _PROBLEM},
                     **denied,
                 },
             }
@@ -207,7 +220,7 @@ def context_operations() -> dict[str, dict[str, dict[str, Any]]]:
                 "summary": "A visitor's segment, why, and a signed cookie value (edge refresh)",
                 **auth,
                 "parameters": visitor,
-                "responses": {"200": {"description": "Segment"}, **denied},
+                "responses": {"200": {"description": "Segment"}, **bad_visitor, **denied},
             }
         },
         "/v1/context/{visitor}": {
@@ -215,7 +228,7 @@ def context_operations() -> dict[str, dict[str, dict[str, Any]]]:
                 "summary": "Erase everything keyed by the visitor (editor)",
                 **auth,
                 "parameters": visitor,
-                "responses": {"200": {"description": "Keys deleted"}, **denied},
+                "responses": {"200": {"description": "Keys deleted"}, **bad_visitor, **denied},
             }
         },
     }
