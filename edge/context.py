@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fragments.ids import ID_PATTERN, check_sku
+from fragments.ids import ID_PATTERN, VISITOR_ID_PATTERN, check_sku
 from fragments.segment_cookie import COOKIE_NAME as SEGMENT_COOKIE
 from fragments.segment_cookie import VISITOR_COOKIE, verify_segment
 
@@ -24,7 +24,7 @@ MAX_COOKIE_VALUE = 1024
 MAX_CART_ITEMS = 20
 MAX_RECENT_ITEMS = 10
 MAX_HEADER_VALUE = 512
-VISITOR_ID = re.compile(r"[0-9a-f]{32}")
+VISITOR_ID = re.compile(VISITOR_ID_PATTERN)
 """The visitor id grammar of the ``se_vid`` cookie (32 lower-case hex digits)."""
 _CATEGORY = re.compile(ID_PATTERN)
 _COUNTRY = re.compile(r"[A-Z]{2}")

@@ -21,14 +21,13 @@ from typing import Any, Literal
 
 from fragments import topics
 from fragments.errors import FragmentsError
-from fragments.ids import ID_PATTERN, SKU_PATTERN, anchored
+from fragments.ids import ID_PATTERN, SKU_PATTERN, VISITOR_PATTERN, anchored
 
 ClickType = Literal["view", "add_to_cart", "remove_from_cart", "purchase", "search"]
 CLICK_TYPES: tuple[ClickType, ...] = (
     "view", "add_to_cart", "remove_from_cart", "purchase", "search",
 )  # fmt: skip
 EVENT_ID_PATTERN = r"[A-Za-z0-9_-]{8,64}"
-VISITOR_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 MAX_PAST_SECONDS = 7 * 24 * 3600
 MAX_FUTURE_SECONDS = 300
 MAX_PRICE_CENTS = 10**9

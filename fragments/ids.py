@@ -22,6 +22,10 @@ ID_PATTERN = r"[a-z0-9][a-z0-9_-]{0,63}"
 SKU_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 """A SKU: 1-64 chars of A-Z, a-z, 0-9, -, _ and ., starting with a letter or digit."""
 LOCALE_PATTERN = r"[a-z]{2,3}(-[A-Z]{2})?"
+VISITOR_ID_PATTERN = r"[0-9a-f]{32}"
+"""The visitor id the edge mints for its ``se_vid`` cookie: 32 lower-case hex digits."""
+VISITOR_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+"""A pseudonymous visitor id as events carry it (the edge's, or a storefront's own)."""
 """A BCP 47 language(-REGION) tag such as ``en-US``."""
 
 _ID = re.compile(ID_PATTERN)

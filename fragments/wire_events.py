@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from fragments import topics
 from fragments.errors import FragmentsError, JsonRejected
-from fragments.ids import ID_PATTERN, SKU_PATTERN
+from fragments.ids import ID_PATTERN, SKU_PATTERN, VISITOR_PATTERN
 from fragments.strict_json import loads
 
 EventType = Literal["exposure", "click", "add_to_cart", "purchase"]
@@ -50,7 +50,7 @@ MAX_VALUE_CENTS = 10**8
 can add to an experiment's revenue."""
 MAX_PRE_ACTIVITY = 1000
 EVENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
-VISITOR = re.compile(r"[A-Za-z0-9_-]{1,64}")
+VISITOR = re.compile(VISITOR_PATTERN)
 ID = re.compile(ID_PATTERN)
 """Experiment keys, variant ids, slot ids and segment ids (`fragments.ids`)."""
 SKU = re.compile(SKU_PATTERN)

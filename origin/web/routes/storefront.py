@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from fragments.errors import InvalidIdentifier
-from fragments.ids import check_sku
+from fragments.ids import VISITOR_ID_PATTERN, check_sku
 from fragments.segment_cookie import COOKIE_NAME, VISITOR_COOKIE, sign_segment
 from fragments.slots import SlotConfig
 from origin.core.canary import RESERVED_SEGMENTS
@@ -38,7 +38,7 @@ from origin.web.state import OriginState
 SEGMENT_COOKIE_TTL = 30 * 24 * 3600
 VISITOR_COOKIE_TTL = 365 * 24 * 3600
 """The edge's visitor cookie (`edge.context`): the segment cookie is bound to its value."""
-_VISITOR_ID = re.compile(r"[0-9a-f]{32}")
+_VISITOR_ID = re.compile(VISITOR_ID_PATTERN)
 SHELL_CACHE_CONTROL = "public, max-age=30"
 """Page shells are the same for every shopper: any shared cache may keep them."""
 HOME_SLOTS = ("home-hero",)
