@@ -23,7 +23,6 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from edge.adapters.local_server import create_edge_app
 from edge.config import EdgeConfig
@@ -35,6 +34,7 @@ from origin.settings import Settings
 from origin.web.app import create_app
 from tests.support.origin_server import OriginServer
 from tests.support.page_upstream import Page, PageUpstream
+from tests.support.redis_topology import connect
 
 SECRET = "compose-edge-secret-0123456789"
 VISITOR = "0123456789abcdef0123456789abcdef"
@@ -60,7 +60,7 @@ def bundle(slot: str) -> str:
 
 @pytest.fixture(scope="module")
 async def seeded(redis_url: str) -> None:
-    client = Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         await client.flushall()
         await seed_demo(Store(client, 5.0), load_slots(), 42, 200)

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from fragments.ids import FragmentKey
 from fragments.slots import load_slots
@@ -44,6 +43,7 @@ from tests.edge.test_local_compose import (
 )
 from tests.support.origin_server import OriginServer
 from tests.support.page_upstream import Page, PageUpstream
+from tests.support.redis_topology import connect
 from tests.support.workerd import DevSettings, WranglerDev, prepare_worker
 
 SECRET = "workerd-compose-secret-0123456789"
@@ -89,7 +89,7 @@ def big_page(target: int = 60_000) -> bytes:
 
 @pytest.fixture(scope="module")
 async def seeded(redis_url: str) -> None:
-    client = Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         await client.flushall()
         await seed_demo(Store(client, 5.0), load_slots(), 42, 200)

@@ -21,7 +21,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from fragments.slots import load_slots
 from origin.core.seed import seed_demo
@@ -36,6 +35,7 @@ from tests.origin.experiments.support import (
 )
 from tests.support.fake_kv_api import DEFAULT_ACCOUNT, DEFAULT_NAMESPACE, DEFAULT_TOKEN, FakeKvApi
 from tests.support.origin_server import OriginServer
+from tests.support.redis_topology import connect
 from tests.support.workerd import DevSettings, WranglerDev, prepare_worker
 
 CONFIG_TTL_S = 5.0
@@ -92,7 +92,7 @@ def kv(dev: WranglerDev, tmp_path_factory: pytest.TempPathFactory) -> Iterator[F
 
 @pytest.fixture(scope="module")
 async def seeded_redis(redis_url: str) -> AsyncIterator[None]:
-    client = Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         await client.flushall()
         await seed_demo(Store(client, 5.0), load_slots(), 42, 200)

@@ -16,8 +16,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from edge.adapters.local_server import create_edge_app
 from edge.config import EdgeConfig
 from fragments.slots import load_slots
@@ -27,6 +25,7 @@ from origin.core.seed import seed_canary, seed_demo
 from origin.core.store import Store
 from origin.settings import Settings
 from tests.support.origin_server import OriginServer
+from tests.support.redis_topology import connect
 
 SECRET = "live-stack-segment-secret-0123456789"
 SKUS = 200
@@ -43,7 +42,7 @@ class LiveStack:
 
 async def seed_with_canary(redis_url: str, skus: int = SKUS) -> None:
     """Flush the database, seed the demo catalog and the canary."""
-    client = Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         await client.flushall()
         store = Store(client, 5.0)

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from origin.core import keys
 from origin.core.token_bucket import RedisTokenBucket
+from tests.support.redis_topology import connect
 
 
 async def test_a_burst_passes_then_requests_wait(redis_client: Redis) -> None:
@@ -29,7 +30,7 @@ async def test_tokens_refill_at_the_rate(redis_client: Redis) -> None:
 
 
 async def test_processes_share_one_limit_and_clients_do_not(redis_url: str) -> None:
-    processes = [Redis.from_url(redis_url) for _ in range(3)]
+    processes = [connect(redis_url) for _ in range(3)]
     try:
         buckets = [RedisTokenBucket(r, "events", rate=0.01, burst=4) for r in processes]
         passed = [await buckets[i % 3].take("edge-shared") == 0.0 for i in range(12)]

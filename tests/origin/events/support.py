@@ -8,11 +8,11 @@ import uuid
 from typing import Any
 
 import httpx
-from redis.asyncio import Redis
 
 from fragments.batch_signing import SigningKeys, sign_batch
 from fragments.experiment_codec import experiment_from_dict, experiment_to_dict
 from origin.core import keys
+from origin.core.redis_client import RedisLike
 from origin.settings import Settings
 from tests.origin.experiments.support import hero_experiment, origin_settings
 
@@ -56,7 +56,7 @@ async def post_signed(
     return await client.post("/v1/events", **signed(body, **kwargs))
 
 
-async def put_hero(redis: Redis) -> None:
+async def put_hero(redis: RedisLike) -> None:
     """Store the ``hero`` experiment (variants control and compact) as the admin API would."""
     doc = experiment_to_dict(experiment_from_dict(hero_experiment()))
     await redis.hset(keys.EXPERIMENTS_KEY, "hero", json.dumps(doc))

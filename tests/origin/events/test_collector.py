@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
@@ -12,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from redis.asyncio import Redis
 
 from fragments import topics
 from fragments.batch_signing import SIGNATURE_HEADER, SigningKeys, sign_batch
@@ -28,11 +28,12 @@ from tests.origin.events.support import (
 )
 from tests.support.kafka_engines import Broker
 from tests.support.origin_server import OriginServer
+from tests.support.redis_topology import connect
 
 
 @pytest.fixture(scope="module")
 async def hero(redis_url: str) -> None:
-    redis = Redis.from_url(redis_url)
+    redis = connect(redis_url)
     try:
         await put_hero(redis)
     finally:
@@ -153,7 +154,10 @@ async def test_limits_are_413(client: httpx.AsyncClient) -> None:
 async def test_a_fast_client_gets_429_with_retry_after(
     redis_url: str, kafka_bootstrap: str
 ) -> None:
-    slow = SigningKeys.parse("slow-edge=slow-edge-key-0123456789abcdef0123456789")
+    # A key id of its own: the bucket lives in Redis (shared by origin processes) for seconds.
+    slow = SigningKeys.parse(
+        f"slow-{uuid.uuid4().hex[:8]}=slow-edge-key-0123456789abcdef0123456789"
+    )
     settings = events_settings(redis_url, kafka_bootstrap, events_rate=0.5, events_burst=2)
     settings = replace(settings, event_keys=slow)
     with OriginServer.for_origin(settings) as server:
