@@ -63,6 +63,9 @@ bench: setup
 	$(RUN) python -m bench.origin
 	$(RUN) python -m bench.edge
 	$(RUN) python -m bench.invalidation
+	$(RUN) python -m bench.ingest
+	$(RUN) python -m bench.compose
+	$(RUN) python -m bench.context
 	$(RUN) python -m bench.wasm
 
 wasm: wasm-toolchain
