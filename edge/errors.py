@@ -45,3 +45,7 @@ class ConfigUnavailable(EdgeError):
 
 class UsageError(EdgeError, ValueError):
     """The WASI entry's command line is not one it understands."""
+
+
+class WorkerMisconfigured(EdgeError):
+    """A required secret is missing or is a public development value (names the variable)."""

@@ -21,14 +21,8 @@ from msgspec import Meta, Struct
 from fragments import topics
 from fragments.ids import ID_PATTERN, SKU_PATTERN, anchored
 from invalidation.errors import BadEvent
-from origin.core.lists import (
-    MAX_LIST_ITEMS,
-    ImportedList,
-    ListInvalid,
-    check_target,
-    list_key_id,
-    ranked_items,
-)
+from origin.core.lists import MAX_LIST_ITEMS, ImportedList, check_target, list_key_id, ranked_items
+from origin.errors import ListInvalid
 
 MAX_EVENT_BYTES = 16 * 1024
 MAX_VERSION = 2**53 - 1

@@ -9,6 +9,10 @@ same call may succeed later.
      ├── UnknownEntity        a slot, segment, variant, locale or product that doesn't exist (404)
      ├── RecomputeConflict    a bundle kept changing under a recompute (retriable)
      ├── CannotRedrive        a re-drive named a purge that is not parked, or not a bundle tag
+     ├── RedisUrlError        a Redis URL that names no usable node (also a ValueError)
+     ├── ListInvalid          an imported list document is invalid (names the field)
+     ├── RulesInvalid         a segment rule set is invalid (names the rule and field)
+     ├── IngestError          (origin.ingest.errors) the importers' tree
  ├── SegmentInvalid       a segment definition is invalid (names the source, segment and field)
      ├── RequestRejected      (origin.web.errors) a request body cannot be read: its problem
      ├── ExperimentsError     (origin.experiments.errors) the experiment service's tree
@@ -74,4 +78,26 @@ class SegmentInvalid(OriginError, ValueError):
             where += f": segment {segment!r}"
         if field is not None:
             where += f": {field}"
+        super().__init__(f"{where}: {reason}")
+
+
+class RedisUrlError(OriginError, ValueError):
+    """A Redis URL that names no usable node (the message says which part is wrong)."""
+
+
+class ListInvalid(OriginError, ValueError):
+    """A list document is invalid; `field` names the offending field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class RulesInvalid(OriginError, ValueError):
+    """A rule set is invalid: `where` names the rule and field (e.g. ``rules[2].when[0].op``)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
         super().__init__(f"{where}: {reason}")

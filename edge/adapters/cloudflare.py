@@ -60,7 +60,7 @@ from edge.composer import PageRequest, page_visitor, slot_request
 from edge.config import EdgeConfig
 from edge.context import parse_cookies
 from edge.deploy_policy import event_keys_for, parse_allow_list, pass_through_allowed, refusals
-from edge.errors import BadSeRequest
+from edge.errors import BadSeRequest, WorkerMisconfigured
 from edge.event_buffer import (
     FLUSH_DELAY_S,
     ORIGIN_EVENTS_PATH,
@@ -125,10 +125,6 @@ _by_tag: dict[str, set[str]] = {}
 
 
 MAX_PASS_THROUGH_BODY = 1024 * 1024
-
-
-class WorkerMisconfigured(Exception):
-    """A required secret is missing or is a public development value (names the variable)."""
 
 
 def _var(env: Any, name: str) -> str:

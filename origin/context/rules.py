@@ -28,6 +28,7 @@ from typing import Any
 
 from fragments.ids import is_id
 from origin.context.profile import Features
+from origin.errors import RulesInvalid
 
 NUMBER_FEATURES = (
     "cart_value_cents", "visits", "median_viewed_price_cents", "days_since_first_seen",
@@ -39,15 +40,6 @@ STRING_OPS = ("eq", "ne")
 MAX_RULES = 100
 MAX_CONDITIONS = 10
 MAX_WINDOW_MINUTES = 30 * 24 * 60
-
-
-class RulesInvalid(ValueError):
-    """A rule set is invalid: `where` names the rule and field (e.g. ``rules[2].when[0].op``)."""
-
-    def __init__(self, where: str, reason: str) -> None:
-        self.where = where
-        self.reason = reason
-        super().__init__(f"{where}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)

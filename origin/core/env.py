@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from origin.core.redis_url import REDIS_SCHEMES, RedisUrlError, as_cluster_url, cluster_target
-from origin.errors import SettingsError
+from origin.core.redis_url import REDIS_SCHEMES, as_cluster_url, cluster_target
+from origin.errors import RedisUrlError, SettingsError
 
 PURGER_NAMES = ("local-edge", "varnish", "cloudflare", "fastly", "akamai")
 """The purgers shelfedge can drive; each has its own purge queue per partition."""

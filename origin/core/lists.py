@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fragments.ids import is_id, is_sku
+from origin.errors import ListInvalid
 
 ListKind = Literal["segment", "anchor"]
 LIST_KINDS: tuple[ListKind, ...] = ("segment", "anchor")
@@ -89,15 +90,6 @@ class ListRejection:
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line else ""
         return f"{where}{self.field}: {self.reason}"
-
-
-class ListInvalid(ValueError):
-    """A list document is invalid; `field` names the offending field."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 def check_target(kind: str, target: str) -> ListKind:

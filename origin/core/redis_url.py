@@ -14,13 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from origin.errors import RedisUrlError
+
 SINGLE_SCHEMES = ("redis", "rediss", "unix")
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 REDIS_SCHEMES = SINGLE_SCHEMES + CLUSTER_SCHEMES
-
-
-class RedisUrlError(ValueError):
-    """A Redis URL that names no usable node (the message says which part is wrong)."""
 
 
 @dataclass(frozen=True, slots=True)

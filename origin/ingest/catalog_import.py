@@ -54,14 +54,8 @@ from origin.ingest.catalog_feed import (
     detect_format,
     read_items,
 )
-from origin.ingest.errors import FeedUnreadable, ImportAborted, ImportBusy
-from origin.ingest.feed_fields import (
-    FEED_AVAILABLE_UNITS,
-    PARSER_VERSION,
-    FeedItem,
-    Rejected,
-    parse_item,
-)
+from origin.ingest.errors import FeedUnreadable, ImportAborted, ImportBusy, Rejected
+from origin.ingest.feed_fields import FEED_AVAILABLE_UNITS, PARSER_VERSION, FeedItem, parse_item
 from origin.ingest.report import ImportMode, ImportReport, Rejection
 from origin.ingest.spool import ItemSpool
 

@@ -3,7 +3,8 @@
 IngestError (origin.errors.OriginError)
 ├── FeedUnreadable      the feed cannot be read at all (format, encoding, hostile XML)
 ├── ImportAborted       too many items were rejected: nothing was applied
-└── ImportBusy          another import of the same catalog is running
+├── ImportBusy          another import of the same catalog is running
+└── Rejected            one item cannot be imported (its field and reason; counted, never fatal)
 """
 
 from __future__ import annotations
@@ -37,3 +38,15 @@ class ImportBusy(IngestError):
     """Another catalog import holds the import lock (retry when it is done)."""
 
     retriable = True
+
+
+class Rejected(IngestError):
+    """Why one item cannot be imported: the field and the reason."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(field, reason)
+        self.field = field
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"

@@ -20,6 +20,7 @@ import msgspec
 
 from fragments.ids import SKU_PATTERN, anchored
 from origin.core.catalog import LABEL_COUNT, category_id
+from origin.ingest.errors import Rejected
 
 PARSER_VERSION = "gmc-1"
 """Changes whenever parsing rules change: unchanged-row fingerprints of older imports then no
@@ -82,18 +83,6 @@ class FeedItem(msgspec.Struct, frozen=True, array_like=True):
     def stock_units(self) -> int:
         """Units an import sets where the feed owns stock (`FEED_AVAILABLE_UNITS` or 0)."""
         return FEED_AVAILABLE_UNITS if self.availability in AVAILABLE else 0
-
-
-class Rejected(Exception):
-    """Why one item cannot be imported: the field and the reason."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(field, reason)
-        self.field = field
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.reason}"
 
 
 def parse_item(raw: Mapping[str, object], currency: str) -> FeedItem:

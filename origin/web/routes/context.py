@@ -24,9 +24,9 @@ from fragments.errors import JsonRejected
 from fragments.ids import anchored
 from fragments.segment_cookie import sign_segment
 from fragments.wire_events import VISITOR
-from origin.context.rules import RulesInvalid, parse_rules
+from origin.context.rules import parse_rules
 from origin.context.store import ContextStore
-from origin.errors import StoreUnavailable
+from origin.errors import RulesInvalid, StoreUnavailable
 from origin.web import problems
 from origin.web.auth import require
 from origin.web.state import OriginState

@@ -27,7 +27,6 @@ from origin.core.lists import (
     LIST_KINDS,
     MAX_LIST_ITEMS,
     MAX_VERSION,
-    ListInvalid,
     check_target,
     list_from_document,
     list_key_id,
@@ -42,7 +41,13 @@ from origin.core.segments_config import (
     segment_fields,
     segment_from_fields,
 )
-from origin.errors import RecomputeConflict, SegmentInvalid, StoreUnavailable, UnknownEntity
+from origin.errors import (
+    ListInvalid,
+    RecomputeConflict,
+    SegmentInvalid,
+    StoreUnavailable,
+    UnknownEntity,
+)
 from origin.web import problems
 from origin.web.auth import require, require_ingest
 from origin.web.errors import BadRequest

@@ -9,7 +9,8 @@ import pytest
 
 from fragments.clickstream import ClickEvent
 from origin.context.profile import apply_events, features
-from origin.context.rules import RulesInvalid, decide, parse_rules
+from origin.context.rules import decide, parse_rules
+from origin.errors import RulesInvalid
 
 T0 = 1_700_000_000.0
 RULES: dict[str, Any] = {

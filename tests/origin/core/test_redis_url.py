@@ -7,8 +7,8 @@ import pytest
 from origin.core.env import env_redis_url
 from origin.core.redis_client import RedisLike
 from origin.core.redis_replication import wait_for_replicas
-from origin.core.redis_url import RedisUrlError, as_cluster_url, cluster_target, is_cluster_url
-from origin.errors import SettingsError, StoreUnavailable
+from origin.core.redis_url import as_cluster_url, cluster_target, is_cluster_url
+from origin.errors import RedisUrlError, SettingsError, StoreUnavailable
 from tests.support.redis_topology import CLUSTER
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from origin.ingest.feed_fields import FeedItem, Rejected, parse_item
+from origin.ingest.errors import Rejected
+from origin.ingest.feed_fields import FeedItem, parse_item
 
 BASE = {
     "id": "SKU-1",
