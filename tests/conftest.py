@@ -51,9 +51,9 @@ from shelfedge.localstack import (
     RedisServer,
     ensure_topics,
 )
-from tests.support.kafka_engines import APACHE_KAFKA, ENGINES, Broker, empty_topics
+from tests.support.kafka_engines import APACHE_KAFKA, ENGINES, TANSU, Broker, empty_topics
 from tests.support.pyodide_fixture import pyodide
-from tests.support.redis_topology import CLUSTER, TOPOLOGIES, cluster_url, connect
+from tests.support.redis_topology import CLUSTER, SINGLE, TOPOLOGIES, cluster_url, connect
 
 __all__ = ["pyodide"]
 
@@ -230,3 +230,29 @@ def redis_cluster(redis_cluster_session: RedisCluster) -> Iterator[RedisCluster]
         if not node.running:
             node.start()
     redis_cluster_session.wait_until_healthy(30.0)
+
+
+# --- Redis topology x Kafka engine: paired, not crossed -------------------------------------------
+# A test that uses both a Redis topology and a Kafka engine runs on the pairs (single, Tansu) and
+# (cluster, Apache Kafka): each test still meets both topologies and both engines, and the suite
+# does not pay for the two crossed pairs, which test nothing either pair does not (the engine and
+# the topology are independent: no code path depends on both). The dropped pairs are reported as
+# deselected, never silently skipped.
+_PAIRED = {(SINGLE, TANSU), (CLUSTER, APACHE_KAFKA)}
+_ENGINE_PARAMS = ("_session_broker_node", "_fresh_broker_node")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        topology = params.get("redis_topology")
+        engine = next((params[p] for p in _ENGINE_PARAMS if p in params), None)
+        if topology is not None and engine is not None and (topology, engine) not in _PAIRED:
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
