@@ -133,6 +133,8 @@ def start_worker(
             "ORIGIN_URL": upstream.url,
             "PURGE_TOKEN": PURGE_TOKEN,
             "SEGMENT_SECRET": SECRET,
+            "SHELFEDGE_ENV": "dev",  # a local run: the development event keys are accepted
+            "PASS_THROUGH": "/,/static/,/healthz,/pages/",  # the test upstream's pages
             **extra,
         },
     )

@@ -118,7 +118,7 @@ def origin(redis_url: str, seeded_redis: None, kv: FakeKvApi) -> Iterator[Origin
 @pytest.fixture(scope="module")
 def worker(dev: WranglerDev, origin: OriginServer) -> Iterator[WranglerDev]:
     """`wrangler dev` on the same folders, pointed at the origin."""
-    variables = {"ORIGIN_URL": origin.url, "SEGMENT_SECRET": SECRET}
+    variables = {"ORIGIN_URL": origin.url, "SEGMENT_SECRET": SECRET, "SHELFEDGE_ENV": "dev"}
     running = WranglerDev(replace(dev.settings, variables=variables), dev.toolchain)
     running.start()
     try:

@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError
 
 from fragments.ids import FragmentKey
 from fragments.tags import bundle_tag
-from fragments.topics import INVENTORY, LISTS, PRICE
+from fragments.topics import CATALOG, INVENTORY, LISTS, PRICE
 from invalidation.demo_events import DemoEventStream
 from invalidation.events import Event
 from origin.core import keys
@@ -43,8 +43,8 @@ from tests.support.kafka_engines import APACHE_KAFKA, Broker
 
 EVENTS = 3000
 PARTITIONS = 12
-CF_RATE = 2.0
-CF_BUCKET = 2
+CF_RATE = 1.0
+CF_BUCKET = 1
 APPLIED = 'shelfedge_events_total{outcome="applied",topic="all"}'
 
 
@@ -128,7 +128,7 @@ async def test_two_processes_split_hand_over_and_share_one_purge_budget(
     )
     processes.extend([a, b])
     every = {TopicPartition(t.name, p) for t in (INVENTORY, PRICE) for p in range(PARTITIONS)}
-    every |= {TopicPartition(LISTS.name, p) for p in range(LISTS.partitions)}
+    every |= {TopicPartition(t.name, p) for t in (CATALOG, LISTS) for p in range(t.partitions)}
 
     split: list[set[TopicPartition]] = []
 
@@ -198,7 +198,7 @@ async def test_two_processes_split_hand_over_and_share_one_purge_budget(
     assert changed <= fake_purge_api.accepted_tags("cloudflare")
     # One Cloudflare budget for the group, not one per process.
     sent = [c.at for c in fake_purge_api.calls("cloudflare")]
-    assert len(sent) > 3 * CF_BUCKET
+    assert len(sent) > CF_BUCKET  # more than one burst: the bucket had to refill
     assert deferred > 0, "demand outran the bucket: without one budget it would show"
     assert fits_one_bucket(sent, CF_RATE, CF_BUCKET, slack=1.0), sorted(sent)
     print(
