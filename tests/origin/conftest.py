@@ -23,7 +23,7 @@ from origin.core.seed import SeedReport, seed_demo
 from origin.core.store import Store
 from origin.settings import Settings
 from origin.web.app import create_app
-from tests.support.redis_topology import connect
+from tests.support.redis_topology import ORIGIN_TEST_TIMEOUT_MS, connect
 
 SEEDED_SKUS = 300
 SEEDED_SEED = 42
@@ -47,7 +47,7 @@ async def origin_app(
     redis_url: str, seeded_origin_store: tuple[Store, SeedReport]
 ) -> AsyncIterator[Starlette]:
     """The origin app on the seeded Redis, inside its lifespan."""
-    app = create_app(Settings(redis_url=redis_url))
+    app = create_app(Settings(redis_url=redis_url, redis_timeout_ms=ORIGIN_TEST_TIMEOUT_MS))
     async with app.router.lifespan_context(app):
         yield app
 

@@ -23,6 +23,14 @@ TOPOLOGIES = (SINGLE, CLUSTER)
 
 TEST_TIMEOUT_MS = 10_000
 
+ORIGIN_TEST_TIMEOUT_MS = 2_000
+"""The origin's request-path Redis timeout in tests whose subject is not that timeout.
+
+Production's default (250 ms) is a latency budget; on a shared two-core test machine running
+six cluster nodes and a JVM broker beside the suite, one reply now and then takes longer, and
+the origin rightly answers 503. Tests of the 503 itself (tests/origin/test_redis_outage.py,
+the cluster failover test) set their own, short, timeout."""
+
 SyncRedisLike: TypeAlias = redis.Redis | redis.cluster.RedisCluster
 
 

@@ -11,6 +11,7 @@ from origin.core.redis_client import RedisLike
 from origin.core.seed import seed_demo
 from origin.core.store import Store
 from origin.settings import Settings
+from tests.support.redis_topology import ORIGIN_TEST_TIMEOUT_MS
 
 EDITOR_TOKEN = "editor-token-0123456789abcdef"
 VIEWER_TOKEN = "viewer-token-0123456789abcdef"
@@ -21,6 +22,7 @@ CATALOG_SKUS = 200
 def origin_settings(redis_url: str, **overrides: Any) -> Settings:
     fields: dict[str, Any] = {
         "redis_url": redis_url,
+        "redis_timeout_ms": ORIGIN_TEST_TIMEOUT_MS,
         "segment_secret": SECRET,
         "admin_tokens": {EDITOR_TOKEN: "editor", VIEWER_TOKEN: "viewer"},
         "admin_token_names": {EDITOR_TOKEN: "alice", VIEWER_TOKEN: "victor"},

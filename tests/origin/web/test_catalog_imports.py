@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from origin.settings import Settings
 from tests.origin.ingest.support import tsv
 from tests.support.origin_server import OriginServer
+from tests.support.redis_topology import ORIGIN_TEST_TIMEOUT_MS
 
 INGEST_TOKEN = "ingest-token-0123456789"
 EDITOR_TOKEN = "editor-token-0123456789"
@@ -25,6 +26,7 @@ EDITOR = {"Authorization": f"Bearer {EDITOR_TOKEN}"}
 def origin(redis_url: str) -> Iterator[OriginServer]:
     settings = Settings(
         redis_url=redis_url,
+        redis_timeout_ms=ORIGIN_TEST_TIMEOUT_MS,
         admin_tokens={INGEST_TOKEN: "ingest", EDITOR_TOKEN: "editor", VIEWER_TOKEN: "viewer"},
         admin_token_names={INGEST_TOKEN: "feedbot", EDITOR_TOKEN: "alice", VIEWER_TOKEN: "vic"},
     )

@@ -10,6 +10,7 @@ from origin.core.seed import seed_demo
 from origin.core.store import Store
 from origin.settings import Settings
 from origin.web.app import create_app
+from tests.support.redis_topology import ORIGIN_TEST_TIMEOUT_MS
 
 INGEST = "i" * 20
 EDITOR = "e" * 20
@@ -20,6 +21,7 @@ async def test_lists_and_segments_over_http(redis_client: RedisLike, redis_url: 
     await seed_demo(Store(redis_client, 5.0), load_slots(), 42, 120)
     settings = Settings(
         redis_url=redis_url,
+        redis_timeout_ms=ORIGIN_TEST_TIMEOUT_MS,
         admin_tokens={INGEST: "ingest", EDITOR: "editor", VIEWER: "viewer"},
     )
     app = create_app(settings)
