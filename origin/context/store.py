@@ -1,10 +1,10 @@
-"""Profiles, segment decisions and segment rule versions in RedisLike; erasure of a visitor.
+"""Profiles, CDP audiences, segment decisions and segment rule versions in RedisLike; erasure.
 
 A visitor's keys share the hash tag ``{v:<visitor>}`` (`origin.core.keys.visitor_keys`): one
-optimistic transaction (WATCH the profile, MULTI/EXEC) folds a batch of the visitor's events
-into the profile and writes the new decision, both with the profile TTL. Rule sets are
-versioned: each PUT stores a new immutable version and makes it current; a rollback points
-``current`` at an older one.
+optimistic transaction (WATCH the profile and audiences, MULTI/EXEC) folds a batch of the
+visitor's events (or audience memberships) and writes the new decision, all with the profile
+TTL. Rule sets are versioned: each PUT stores a new immutable version and makes it current; a
+rollback points ``current`` at an older one; both append to a capped history (who, when, how).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from typing import Any
 from redis.exceptions import WatchError
 
 from fragments.clickstream import ClickEvent
+from origin.context import audiences as cdp
 from origin.context.learned import CoView, new_coviews
 from origin.context.profile import Profile, apply_events, features
-from origin.context.rules import Decision, RuleSet, decide, parse_rules
+from origin.context.rules import Decision, Explanation, RuleSet, decide, explain, parse_rules
 from origin.core import keys
 from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
@@ -28,7 +29,48 @@ from origin.core.redis_text import as_text
 
 DEFAULT_PROFILE_TTL = 30 * 24 * 3600
 MAX_TX_ATTEMPTS = 8
+MAX_HISTORY = 200
 EMPTY_RULES = RuleSet("everyone", ())
+
+
+@dataclass(frozen=True, slots=True)
+class RulesChange:
+    """One entry of the rules history: `version` made current by `by` at `at`, through a
+    ``put`` or a ``rollback`` (then `previous` is the version it replaced)."""
+
+    version: int
+    action: str
+    by: str
+    at: float
+    previous: int
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"version": self.version, "action": self.action, "by": self.by, "at": self.at,
+             "previous": self.previous},
+            separators=(",", ":"),
+        )  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> RulesChange:
+        doc = json.loads(text)
+        return cls(
+            int(doc["version"]), str(doc["action"]), str(doc["by"]), float(doc["at"]),
+            int(doc["previous"]),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorExplanation:
+    """What the explain tool shows: the visitor's profile (if any), audiences, the stored
+    decision and a fresh evaluation of the current rules."""
+
+    visitor: str
+    profile: Profile | None
+    audiences: frozenset[str]
+    stored: SegmentAssignment | None
+    rules_version: int
+    evaluation: Explanation
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,32 +100,75 @@ class ContextStore:
 
     # --- rules -------------------------------------------------------------------------------
 
-    async def put_rules(self, rules: RuleSet) -> int:
+    async def put_rules(self, rules: RuleSet, by: str = "unknown") -> int:
         """Store `rules` as a new version and make it current; the version."""
         async with self.redis.pipeline(transaction=True) as pipe:
             for _ in range(MAX_TX_ATTEMPTS):
                 try:
-                    await pipe.watch(keys.SEGMENT_RULES_VERSIONS_KEY)
+                    await pipe.watch(
+                        keys.SEGMENT_RULES_VERSIONS_KEY, keys.SEGMENT_RULES_CURRENT_KEY
+                    )
                     version = int(await pipe.hlen(keys.SEGMENT_RULES_VERSIONS_KEY)) + 1
+                    previous = int(as_text(await pipe.get(keys.SEGMENT_RULES_CURRENT_KEY) or "0"))
+                    change = RulesChange(version, "put", by, time.time(), previous)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.hset(keys.SEGMENT_RULES_VERSIONS_KEY, str(version), rules.to_json())
                     pipe.set(keys.SEGMENT_RULES_CURRENT_KEY, str(version))
+                    self._record(pipe, change)
                     await bounded(pipe.execute(), self.timeout, "put segment rules")
                     return version
                 except WatchError:
                     continue
         raise RuntimeError("segment rules changed concurrently: retry the PUT")
 
-    async def rollback_rules(self, version: int) -> None:
+    async def rollback_rules(self, version: int, by: str = "unknown") -> None:
         """Make an earlier version current again (KeyError when it does not exist)."""
-        exists = await bounded(
-            self.redis.hexists(keys.SEGMENT_RULES_VERSIONS_KEY, str(version)), self.timeout, "rules"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for _ in range(MAX_TX_ATTEMPTS):
+                try:
+                    await pipe.watch(keys.SEGMENT_RULES_CURRENT_KEY)
+                    if not await pipe.hexists(keys.SEGMENT_RULES_VERSIONS_KEY, str(version)):
+                        await pipe.reset()  # type: ignore[no-untyped-call]
+                        raise KeyError(f"segment rules version {version} does not exist")
+                    previous = int(as_text(await pipe.get(keys.SEGMENT_RULES_CURRENT_KEY) or "0"))
+                    change = RulesChange(version, "rollback", by, time.time(), previous)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(keys.SEGMENT_RULES_CURRENT_KEY, str(version))
+                    self._record(pipe, change)
+                    await bounded(pipe.execute(), self.timeout, "roll back segment rules")
+                    return
+                except WatchError:
+                    continue
+        raise RuntimeError("segment rules changed concurrently: retry the rollback")
+
+    @staticmethod
+    def _record(pipe: Any, change: RulesChange) -> None:
+        pipe.lpush(keys.SEGMENT_RULES_HISTORY_KEY, change.to_json())
+        pipe.ltrim(keys.SEGMENT_RULES_HISTORY_KEY, 0, MAX_HISTORY - 1)
+
+    async def rules_history(self) -> list[RulesChange]:
+        """Who made which version current, newest first (at most `MAX_HISTORY`)."""
+        raw = await bounded(
+            self.redis.lrange(keys.SEGMENT_RULES_HISTORY_KEY, 0, MAX_HISTORY - 1),
+            self.timeout,
+            "rules history",
         )
-        if not exists:
+        return [RulesChange.from_json(as_text(r)) for r in raw]
+
+    async def rules_version(self, version: int) -> RuleSet:
+        """One stored version (KeyError when it does not exist)."""
+        doc = await bounded(
+            self.redis.hget(keys.SEGMENT_RULES_VERSIONS_KEY, str(version)), self.timeout, "rules"
+        )
+        if doc is None:
             raise KeyError(f"segment rules version {version} does not exist")
-        await bounded(
-            self.redis.set(keys.SEGMENT_RULES_CURRENT_KEY, str(version)), self.timeout, "rules"
+        return parse_rules(json.loads(as_text(doc)))
+
+    async def rules_version_count(self) -> int:
+        count = await bounded(
+            self.redis.hlen(keys.SEGMENT_RULES_VERSIONS_KEY), self.timeout, "rules"
         )
+        return int(count)
 
     async def current_rules(self) -> tuple[int, RuleSet]:
         """The version in force and its rules (version 0: no rules yet, the default only)."""
@@ -143,31 +228,22 @@ class ContextStore:
         at = time.time() if now is None else now
         version, rule_set = rules
         profile_key = keys.visitor_profile_key(visitor)
-        segment_key = keys.visitor_segment_key(visitor)
+        audiences_key = keys.visitor_audiences_key(visitor)
         async with self.redis.pipeline(transaction=True) as pipe:
             for _ in range(MAX_TX_ATTEMPTS):
                 try:
-                    await pipe.watch(profile_key)
+                    await pipe.watch(profile_key, audiences_key)
                     raw = await pipe.get(profile_key)
+                    stored = _audiences(await pipe.hgetall(audiences_key))
                     before = None if raw is None else Profile.from_json(raw)
                     after = apply_events(before, events)
                     if after is None:
                         await pipe.reset()  # type: ignore[no-untyped-call]
                         return None, []
-                    decision = decide(rule_set, features(after, at), at)
+                    decision = decide(rule_set, features(after, at, cdp.members(stored)), at)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(profile_key, after.to_json(), ex=self.ttl)
-                    pipe.hset(
-                        segment_key,
-                        mapping={
-                            "segment": decision.segment,
-                            "rule": "" if decision.rule is None else str(decision.rule),
-                            "rule_name": decision.rule_name or "",
-                            "rules_version": str(version),
-                            "decided_at": repr(at),
-                        },
-                    )
-                    pipe.expire(segment_key, self.ttl)
+                    self._write_decision(pipe, visitor, decision, version, at)
                     await bounded(pipe.execute(), self.timeout, "write profile")
                     assignment = SegmentAssignment(
                         decision.segment, decision.rule, decision.rule_name, version, at
@@ -177,9 +253,86 @@ class ContextStore:
                     continue
         raise RuntimeError(f"profile of visitor {visitor!r} changed concurrently too often")
 
+    async def apply_memberships(
+        self,
+        visitor: str,
+        changes: Sequence[cdp.Membership],
+        rules: tuple[int, RuleSet],
+        now: float | None = None,
+    ) -> SegmentAssignment:
+        """Fold one visitor's CDP audience changes (last writer wins) and decide their segment
+        again from their profile (if any) and audiences, in one transaction."""
+        at = time.time() if now is None else now
+        version, rule_set = rules
+        profile_key = keys.visitor_profile_key(visitor)
+        audiences_key = keys.visitor_audiences_key(visitor)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for _ in range(MAX_TX_ATTEMPTS):
+                try:
+                    await pipe.watch(profile_key, audiences_key)
+                    raw = await pipe.get(profile_key)
+                    before = _audiences(await pipe.hgetall(audiences_key))
+                    after = cdp.fold(before, changes)
+                    profile = None if raw is None else Profile.from_json(raw)
+                    decision = decide(rule_set, features(profile, at, cdp.members(after)), at)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    dropped = sorted(set(before) - set(after))
+                    if dropped:
+                        pipe.hdel(audiences_key, *dropped)
+                    if after:
+                        encoded = {name: cdp.encode(state) for name, state in after.items()}
+                        pipe.hset(audiences_key, mapping=encoded)  # type: ignore[arg-type]
+                        pipe.expire(audiences_key, self.ttl)
+                    self._write_decision(pipe, visitor, decision, version, at)
+                    await bounded(pipe.execute(), self.timeout, "write audiences")
+                    return SegmentAssignment(
+                        decision.segment, decision.rule, decision.rule_name, version, at
+                    )
+                except WatchError:
+                    continue
+        raise RuntimeError(f"audiences of visitor {visitor!r} changed concurrently too often")
+
+    def _write_decision(
+        self, pipe: Any, visitor: str, decision: Decision, version: int, at: float
+    ) -> None:
+        segment_key = keys.visitor_segment_key(visitor)
+        pipe.hset(
+            segment_key,
+            mapping={
+                "segment": decision.segment,
+                "rule": "" if decision.rule is None else str(decision.rule),
+                "rule_name": decision.rule_name or "",
+                "rules_version": str(version),
+                "decided_at": repr(at),
+            },
+        )
+        pipe.expire(segment_key, self.ttl)
+
+    async def audiences(self, visitor: str) -> dict[str, cdp.State]:
+        """The visitor's audience states (members and exits kept as tombstones)."""
+        raw = await bounded(
+            self.redis.hgetall(keys.visitor_audiences_key(visitor)), self.timeout, "audiences"
+        )
+        return _audiences(raw)
+
+    async def explain(self, visitor: str, now: float | None = None) -> VisitorExplanation:
+        """The explain tool: every current rule evaluated for the visitor, and what is stored."""
+        at = time.time() if now is None else now
+        version, rule_set = await self.current_rules()
+        profile = await self.profile(visitor)
+        audiences = cdp.members(await self.audiences(visitor))
+        evaluation = explain(rule_set, features(profile, at, audiences), at)
+        return VisitorExplanation(
+            visitor, profile, audiences, await self.assignment(visitor), version, evaluation
+        )
+
     async def erase(self, visitor: str) -> int:
         """Delete everything keyed by the visitor (one hash slot); keys deleted."""
         deleted = await bounded(
             self.redis.delete(*keys.visitor_keys(visitor)), self.timeout, "erase visitor"
         )
         return int(deleted)
+
+
+def _audiences(raw: dict[Any, Any]) -> dict[str, cdp.State]:
+    return {as_text(k): cdp.decode(as_text(v)) for k, v in raw.items()}

@@ -41,7 +41,7 @@ async def test_fold_keeps_a_profile_decides_and_sets_a_ttl(redis_client: Redis) 
     profile = await store.profile(VISITOR)
     assert profile is not None
     assert len(profile.views) == 3
-    for key in keys.visitor_keys(VISITOR):
+    for key in (keys.visitor_profile_key(VISITOR), keys.visitor_segment_key(VISITOR)):
         assert 0 < await redis_client.ttl(key) <= 3600
 
 
