@@ -365,7 +365,7 @@ def context_operations() -> dict[str, dict[str, dict[str, Any]]]:
         },
         "/v1/context/{visitor}": {
             "delete": {
-                "summary": "Erase everything keyed by the visitor: profile, decision, audiences (editor)",
+                "summary": "Erase the visitor's profile, decision and audiences (editor)",
                 **auth,
                 "parameters": visitor,
                 "responses": {"200": {"description": "Keys deleted"}, **bad_visitor, **denied},
