@@ -9,8 +9,10 @@ rollback points ``current`` at an older one; both append to a capped history (wh
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -291,6 +293,26 @@ class ContextStore:
                 except WatchError:
                     continue
         raise RuntimeError(f"audiences of visitor {visitor!r} changed concurrently too often")
+
+    async def apply_membership_batch(
+        self, changes: Sequence[cdp.Membership], concurrency: int = 16, now: float | None = None
+    ) -> int:
+        """Apply memberships of many visitors (one transaction each, `concurrency` at a time,
+        under the rules in force); the number of visitors."""
+        by_visitor: dict[str, list[cdp.Membership]] = defaultdict(list)
+        for change in changes:
+            by_visitor[change.visitor].append(change)
+        if not by_visitor:
+            return 0
+        rules = await self.current_rules()
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(visitor: str, mine: list[cdp.Membership]) -> None:
+            async with gate:
+                await self.apply_memberships(visitor, mine, rules, now)
+
+        await asyncio.gather(*(one(v, mine) for v, mine in by_visitor.items()))
+        return len(by_visitor)
 
     def _write_decision(
         self, pipe: Any, visitor: str, decision: Decision, version: int, at: float

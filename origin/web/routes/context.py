@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
 from typing import Any
 
 from starlette.requests import Request
@@ -33,7 +32,7 @@ from fragments.errors import JsonRejected
 from fragments.ids import anchored
 from fragments.segment_cookie import sign_segment
 from fragments.wire_events import VISITOR
-from origin.context.audiences import Membership, parse_body
+from origin.context.audiences import parse_body
 from origin.context.rules import parse_rules
 from origin.context.store import ContextStore, VisitorExplanation
 from origin.errors import AudienceInvalid, RulesInvalid, StoreUnavailable
@@ -187,20 +186,8 @@ async def post_audiences(request: Request) -> Response:
         changes = parse_body(doc, time.time())
     except AudienceInvalid as exc:
         return problems.problem(400, "Bad request", str(exc), invalid={exc.where: exc.reason})
-    applied = await apply_memberships(_store(request), changes)
+    applied = await _store(request).apply_membership_batch(changes)
     return JSONResponse({"memberships": len(changes), "visitors": applied})
-
-
-async def apply_memberships(store: ContextStore, changes: list[Membership]) -> int:
-    """Apply memberships visitor by visitor (one transaction each); visitors touched."""
-    by_visitor: dict[str, list[Membership]] = defaultdict(list)
-    for change in changes:
-        by_visitor[change.visitor].append(change)
-    if by_visitor:
-        rules = await store.current_rules()
-        for visitor, mine in by_visitor.items():
-            await store.apply_memberships(visitor, mine, rules)
-    return len(by_visitor)
 
 
 async def get_segment(request: Request) -> Response:
