@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from fragments import strict_json
 from fragments.errors import JsonRejected
-from fragments.ids import anchored
+from fragments.ids import ID_PATTERN, anchored
 from fragments.segment_cookie import sign_segment
 from fragments.wire_events import VISITOR
 from origin.context.audiences import parse_body
@@ -257,6 +257,55 @@ def routes() -> list[Route]:
     ]
 
 
+def _audience_schema() -> dict[str, Any]:
+    """The JSON Schema of ``POST /v1/audiences`` bodies (`origin.context.audiences`)."""
+    visitor = {"type": ["string", "null"], "pattern": anchored(VISITOR.pattern)}
+    someone = {
+        "anyOf": [
+            {"required": ["userId"], "properties": {"userId": {"type": "string"}}},
+            {"required": ["anonymousId"], "properties": {"anonymousId": {"type": "string"}}},
+        ]
+    }
+    stamp = {"type": "string", "format": "date-time"}
+    track = {
+        "type": "object",
+        "required": ["type", "event", "properties"],
+        **someone,
+        "properties": {
+            "type": {"const": "track"},
+            "event": {"enum": ["Audience Entered", "Audience Exited"]},
+            "userId": visitor,
+            "anonymousId": visitor,
+            "timestamp": stamp,
+            "properties": {
+                "type": "object",
+                "required": ["audience_key"],
+                "properties": {"audience_key": {"type": "string", "pattern": anchored(ID_PATTERN)}},
+            },
+        },
+    }
+    identify = {
+        "type": "object",
+        "required": ["type", "traits"],
+        **someone,
+        "properties": {
+            "type": {"const": "identify"},
+            "userId": visitor,
+            "anonymousId": visitor,
+            "timestamp": stamp,
+            "traits": {"type": "object", "description": "boolean traits are audiences"},
+        },
+    }
+    message = {"oneOf": [track, identify]}
+    batch = {
+        "type": "object",
+        "required": ["batch"],
+        "properties": {"batch": {"type": "array", "minItems": 1, "maxItems": 1000,
+                                 "items": message}},
+    }  # fmt: skip
+    return {"oneOf": [track, identify, batch]}
+
+
 def context_operations() -> dict[str, dict[str, dict[str, Any]]]:
     """The OpenAPI operations of these routes."""
     auth: dict[str, Any] = {"security": [{"bearer": []}]}
@@ -325,7 +374,10 @@ def context_operations() -> dict[str, dict[str, dict[str, Any]]]:
                 "summary": "CDP audience memberships: track Audience Entered/Exited or identify "
                 "with boolean traits, one or a batch (ingest token)",
                 **auth,
-                "requestBody": {"required": True, "content": {"application/json": {}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _audience_schema()}},
+                },
                 "responses": {
                     "200": {"description": "Applied; segments decided again"},
                     "400": {"description": "Invalid: names batch[i].field", "content": _PROBLEM},

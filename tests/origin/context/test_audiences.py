@@ -13,6 +13,7 @@ from origin.context.audiences import (
     fold,
     members,
     parse_body,
+    parse_message,
     parse_visitor_file,
 )
 from origin.context.profile import features
@@ -59,10 +60,11 @@ def test_track_and_identify_shapes_become_memberships() -> None:
         ({"batch": [entered(), {**entered(), "event": "Signed Up"}]}, "batch[1].event"),
         ({"batch": [{**entered(), "properties": {}}]}, "batch[0].properties.audience_key"),
         ({**entered(), "userId": "has space"}, "userId"),
-        ({**entered(), "userId": None, "anonymousId": None}, "anonymousId"),
+        ({**entered(), "userId": None, "anonymousId": None}, "userId"),
+        ({**entered(), "anonymousId": "not valid"}, "anonymousId"),
+        ({**entered(), "timestamp": None}, "timestamp"),
         ({**entered(), "timestamp": "yesterday"}, "timestamp"),
         ({**entered(), "timestamp": "2026-03-01T10:00:00"}, "timestamp"),
-        ({**entered(), "timestamp": "2099-01-01T00:00:00Z"}, "timestamp"),
         ({**entered(), "type": "page"}, "type"),
         ({"type": "identify", "userId": V, "traits": [1]}, "traits"),
         ([1, 2], "message"),
@@ -72,6 +74,11 @@ def test_bad_messages_name_the_field(doc: Any, where: str) -> None:
     with pytest.raises(AudienceInvalid) as caught:
         parse_body(doc, NOW)
     assert caught.value.where == where
+
+
+def test_a_timestamp_ahead_of_ours_counts_as_now() -> None:
+    ahead = parse_message({**entered(), "timestamp": "2099-01-01T00:00:00z"}, NOW)
+    assert ahead[0].at == NOW
 
 
 def test_visitor_file_names_the_bad_line() -> None:
