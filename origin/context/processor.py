@@ -2,8 +2,9 @@
 
 Loop: fetch a batch, decode (undecodable records are counted and skipped, logged by their
 coordinates only), group the events by visitor, fold each visitor's events into their profile
-and decide their segment (`origin.context.store.ContextStore.fold`: one transaction per
-visitor), add the co-views of the new product views to the learned item-to-item lists
+and decide their segment (`origin.context.store.ContextStore.fold_window`: the whole window's
+profiles read in one pipeline, written in another with a compare-and-set per visitor), add
+the co-views of the new product views to the learned item-to-item lists
 (`origin.context.learned_store`), then commit the batch's offsets. Offsets are committed only
 after every fold is durable; a redelivered batch changes nothing (the profile update is a join
 and only views new to the profile make co-views). Events without
@@ -26,7 +27,6 @@ from aiokafka.structs import OffsetAndMetadata
 
 from fragments import topics
 from fragments.clickstream import ClickEvent, ClickInvalid, decode_click
-from origin.context.learned import CoView
 from origin.context.learned_store import LearnedLists
 from origin.context.store import ContextStore
 
@@ -111,11 +111,8 @@ class ContextProcessor:
                 by_visitor[event.visitor].append(event)
         if by_visitor:
             rules = await self.store.current_rules()
-            coviews: list[CoView] = []
-            for visitor, events in by_visitor.items():
-                _, learned = await self.store.fold_learning(visitor, events, rules, now)
-                coviews += learned
-                self.stats.folded += len(events)
+            _, coviews = await self.store.fold_window(by_visitor, rules, now)
+            self.stats.folded += sum(len(events) for events in by_visitor.values())
             self.stats.coviews += len(coviews)
             self.stats.lists_changed += len(await self.learned.add(coviews))
             self.stats.visitors += len(by_visitor)

@@ -10,6 +10,7 @@ rollback points ``current`` at an older one; both append to a capped history (wh
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections import defaultdict
@@ -17,7 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import WatchError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError, ResponseError, WatchError
 
 from fragments.clickstream import ClickEvent
 from origin.context import audiences as cdp
@@ -32,6 +34,29 @@ from origin.core.redis_text import as_text
 DEFAULT_PROFILE_TTL = 30 * 24 * 3600
 MAX_TX_ATTEMPTS = 8
 MAX_HISTORY = 200
+CLUSTER_FANOUT = 64
+_CAS_FOLD = """
+-- KEYS: the visitor's profile, segment, audiences (one hash slot).
+-- ARGV: sha1 of the profile read ('' when absent), sha1 of the audiences read ('' when none),
+-- the new profile, the TTL, then segment, rule, rule_name, rules_version, decided_at.
+-- Writes only if neither was changed since it was read (else 0: the caller retries).
+local current = redis.call('GET', KEYS[1])
+local seen = ''
+if current then seen = redis.sha1hex(current) end
+if seen ~= ARGV[1] then return 0 end
+local flat = redis.call('HGETALL', KEYS[3])
+local items = {}
+for i = 1, #flat, 2 do items[#items + 1] = flat[i] .. '=' .. flat[i + 1] end
+table.sort(items)
+local audiences = ''
+if #items > 0 then audiences = redis.sha1hex(table.concat(items, '\\n')) end
+if audiences ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+redis.call('HSET', KEYS[2], 'segment', ARGV[5], 'rule', ARGV[6], 'rule_name', ARGV[7],
+           'rules_version', ARGV[8], 'decided_at', ARGV[9])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
 EMPTY_RULES = RuleSet("everyone", ())
 
 
@@ -99,6 +124,8 @@ class ContextStore:
         self.redis = redis
         self.ttl = ttl_seconds
         self.timeout = timeout
+        self._cas_sha: str | None = None
+        self._cas = redis.register_script(_CAS_FOLD)
 
     # --- rules -------------------------------------------------------------------------------
 
@@ -207,6 +234,103 @@ class ContextStore:
             rules_version=int(doc["rules_version"]),
             decided_at=float(doc["decided_at"]),
         )
+
+    async def fold_window(
+        self,
+        by_visitor: dict[str, list[ClickEvent]],
+        rules: tuple[int, RuleSet],
+        now: float | None = None,
+    ) -> tuple[int, list[CoView]]:
+        """`fold_learning` for a whole window of visitors in two pipelined round trips: read
+        every profile and audience set, decide in Python, then write each visitor with a
+        compare-and-set script (only if what was read is unchanged). A visitor whose state
+        changed meanwhile is folded again on its own (`fold_learning`). Returns the visitors
+        profiled and the co-views learned."""
+        at = time.time() if now is None else now
+        version, rule_set = rules
+        visitors = list(by_visitor)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for visitor in visitors:
+                pipe.get(keys.visitor_profile_key(visitor))
+                pipe.hgetall(keys.visitor_audiences_key(visitor))
+            read = await bounded(pipe.execute(), self.timeout, "read profiles")
+        writes: list[tuple[str, list[str], list[CoView]]] = []
+        for n, visitor in enumerate(visitors):
+            raw, audiences_raw = read[2 * n], read[2 * n + 1]
+            before = None if raw is None else Profile.from_json(raw)
+            after = apply_events(before, by_visitor[visitor])
+            if after is None:
+                continue
+            audiences = {as_text(k): as_text(v) for k, v in audiences_raw.items()}
+            members = cdp.members({k: cdp.decode(v) for k, v in audiences.items()})
+            decision = decide(rule_set, features(after, at, members), at)
+            args = [
+                "" if raw is None else hashlib.sha1(_bytes(raw)).hexdigest(),
+                _audiences_digest(audiences),
+                after.to_json(),
+                str(self.ttl),
+                decision.segment,
+                "" if decision.rule is None else str(decision.rule),
+                decision.rule_name or "",
+                str(version),
+                repr(at),
+            ]
+            writes.append((visitor, args, new_coviews(before, after)))
+        outcomes = await self._cas_all(writes)
+        coviews: list[CoView] = []
+        profiled = 0
+        for (visitor, _, learned), written in zip(writes, outcomes, strict=True):
+            if written:
+                coviews += learned
+                profiled += 1
+                continue
+            assignment, again = await self.fold_learning(visitor, by_visitor[visitor], rules, at)
+            coviews += again
+            profiled += assignment is not None
+        return profiled, coviews
+
+    async def _cas_all(self, writes: list[tuple[str, list[str], list[CoView]]]) -> list[bool]:
+        if not writes:
+            return []
+        if isinstance(self.redis, RedisCluster):
+            # Cluster pipelines refuse scripts: concurrent calls instead, `CLUSTER_FANOUT` at once.
+            gate = asyncio.Semaphore(CLUSTER_FANOUT)
+
+            async def one(visitor: str, args: list[str]) -> bool:
+                keys_ = [
+                    keys.visitor_profile_key(visitor),
+                    keys.visitor_segment_key(visitor),
+                    keys.visitor_audiences_key(visitor),
+                ]
+                async with gate:
+                    done = await bounded(
+                        self._cas(keys=keys_, args=args), self.timeout, "write profile"
+                    )
+                return bool(int(done))
+
+            return list(await asyncio.gather(*(one(v, a) for v, a, _ in writes)))
+        for attempt in range(2):
+            if self._cas_sha is None or attempt:
+                self._cas_sha = str(await bounded(
+                    self.redis.script_load(_CAS_FOLD), self.timeout, "load fold script"
+                ))  # fmt: skip
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for visitor, args, _ in writes:
+                        pipe.evalsha(
+                            self._cas_sha,
+                            3,
+                            keys.visitor_profile_key(visitor),
+                            keys.visitor_segment_key(visitor),
+                            keys.visitor_audiences_key(visitor),
+                            *args,
+                        )
+                    done = await bounded(pipe.execute(), self.timeout, "write profiles")
+                return [bool(int(d)) for d in done]
+            except (NoScriptError, ResponseError) as exc:
+                if "NOSCRIPT" not in str(exc) or attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     async def fold(
         self,
@@ -358,3 +482,15 @@ class ContextStore:
 
 def _audiences(raw: dict[Any, Any]) -> dict[str, cdp.State]:
     return {as_text(k): cdp.decode(as_text(v)) for k, v in raw.items()}
+
+
+def _bytes(raw: str | bytes) -> bytes:
+    return raw if isinstance(raw, bytes) else raw.encode()
+
+
+def _audiences_digest(audiences: dict[str, str]) -> str:
+    """What `_CAS_FOLD` computes over the audiences hash: sha1 of sorted ``k=v`` lines."""
+    if not audiences:
+        return ""
+    text = "\n".join(sorted(f"{k}={v}" for k, v in audiences.items()))
+    return hashlib.sha1(text.encode()).hexdigest()
