@@ -135,7 +135,7 @@ async def processor_round(bootstrap: str, group: str, redis_url: str, count: int
             watch = asyncio.create_task(AssignmentClock(processor.consumer).watch(30.0))
             running = asyncio.create_task(processor.run(stop))
             deadline = time.perf_counter() + TIMEOUT_S
-            while processor.stats.records < count:
+            while processor.stats.folded < count:
                 if running.done():
                     running.result()
                     raise BenchRunError("the processor stopped early")

@@ -5,8 +5,9 @@ coordinates only), group the events by visitor, fold each visitor's events into 
 and decide their segment (`origin.context.store.ContextStore.fold_window`: the whole window's
 profiles read in one pipeline, written in another with a compare-and-set per visitor), add
 the co-views of the new product views to the learned item-to-item lists
-(`origin.context.learned_store`), then commit the batch's offsets. Offsets are committed only
-after every fold is durable; a redelivered batch changes nothing (the profile update is a join
+(`origin.context.learned_store`), then commit the batch's offsets (in the background while the
+next window is folded; one commit in flight at a time). Offsets are committed only after every
+fold is durable; a redelivered batch changes nothing (the profile update is a join
 and only views new to the profile make co-views). Events without
 consent are dropped before anything is written. Scale out with more ``shelfedge context``
 processes in the same group (the topic is keyed by visitor).
@@ -63,6 +64,7 @@ class ContextProcessor:
         self.store = store
         self.learned = LearnedLists(store.redis, store.timeout)
         self.stats = ProcessorStats()
+        self._commit: asyncio.Task[None] | None = None
         self.consumer = AIOKafkaConsumer(
             topics.CLICKSTREAM.name,
             bootstrap_servers=bootstrap,
@@ -79,13 +81,30 @@ class ContextProcessor:
         await self.consumer.start()
 
     async def stop(self) -> None:
+        await self._settle_commit()
         await self.consumer.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            batch = await self.consumer.getmany(timeout_ms=200, max_records=MAX_BATCH)
+            batch = await self.window()
             if batch:
                 await self.process(batch)
+
+    async def window(self) -> dict[TopicPartition, list[Any]]:
+        """Up to `MAX_BATCH` records: what the first fetch brings (waiting up to 200 ms), topped
+        up with whatever else is already fetched (a larger window shares its round trips)."""
+        batch: dict[TopicPartition, list[Any]] = await self.consumer.getmany(
+            timeout_ms=200, max_records=MAX_BATCH
+        )
+        count = sum(len(records) for records in batch.values())
+        while 0 < count < MAX_BATCH:
+            more = await self.consumer.getmany(timeout_ms=0, max_records=MAX_BATCH - count)
+            if not more:
+                break
+            for tp, records in more.items():
+                batch.setdefault(tp, []).extend(records)
+                count += len(records)
+        return batch
 
     async def process(self, batch: dict[TopicPartition, list[Any]]) -> None:
         """Fold one fetched batch and commit it."""
@@ -112,12 +131,21 @@ class ContextProcessor:
         if by_visitor:
             rules = await self.store.current_rules()
             _, coviews = await self.store.fold_window(by_visitor, rules, now)
-            self.stats.folded += sum(len(events) for events in by_visitor.values())
             self.stats.coviews += len(coviews)
             self.stats.lists_changed += len(await self.learned.add(coviews))
             self.stats.visitors += len(by_visitor)
+            self.stats.folded += sum(len(events) for events in by_visitor.values())
         self.stats.batches += 1
+        # This window's effects are durable: commit it while the next window is fetched and
+        # folded (one commit in flight at a time, so offsets are committed in order).
+        await self._settle_commit()
+        self._commit = asyncio.create_task(self.consumer.commit(offsets))
+
+    async def _settle_commit(self) -> None:
+        pending, self._commit = self._commit, None
+        if pending is None:
+            return
         try:
-            await self.consumer.commit(offsets)
+            await pending
         except (CommitFailedError, KafkaError) as exc:
             log.warning("commit failed (folding is idempotent; redelivery is safe): %s", exc)

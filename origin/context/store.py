@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import NoScriptError, ResponseError, WatchError
+from redis.exceptions import WatchError
 
 from fragments.clickstream import ClickEvent
 from origin.context import audiences as cdp
@@ -29,12 +28,12 @@ from origin.context.rules import Decision, Explanation, RuleSet, decide, explain
 from origin.core import keys
 from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
+from origin.core.redis_scripts import queue_script
 from origin.core.redis_text import as_text
 
 DEFAULT_PROFILE_TTL = 30 * 24 * 3600
 MAX_TX_ATTEMPTS = 8
 MAX_HISTORY = 200
-CLUSTER_FANOUT = 64
 _CAS_FOLD = """
 -- KEYS: the visitor's profile, segment, audiences (one hash slot).
 -- ARGV: sha1 of the profile read ('' when absent), sha1 of the audiences read ('' when none),
@@ -124,7 +123,6 @@ class ContextStore:
         self.redis = redis
         self.ttl = ttl_seconds
         self.timeout = timeout
-        self._cas_sha: str | None = None
         self._cas = redis.register_script(_CAS_FOLD)
 
     # --- rules -------------------------------------------------------------------------------
@@ -290,47 +288,19 @@ class ContextStore:
         return profiled, coviews
 
     async def _cas_all(self, writes: list[tuple[str, list[str], list[CoView]]]) -> list[bool]:
+        """Run the compare-and-set script for every write in one pipeline; which succeeded."""
         if not writes:
             return []
-        if isinstance(self.redis, RedisCluster):
-            # Cluster pipelines refuse scripts: concurrent calls instead, `CLUSTER_FANOUT` at once.
-            gate = asyncio.Semaphore(CLUSTER_FANOUT)
-
-            async def one(visitor: str, args: list[str]) -> bool:
-                keys_ = [
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for visitor, args, _ in writes:
+                visitor_keys = [
                     keys.visitor_profile_key(visitor),
                     keys.visitor_segment_key(visitor),
                     keys.visitor_audiences_key(visitor),
                 ]
-                async with gate:
-                    done = await bounded(
-                        self._cas(keys=keys_, args=args), self.timeout, "write profile"
-                    )
-                return bool(int(done))
-
-            return list(await asyncio.gather(*(one(v, a) for v, a, _ in writes)))
-        for attempt in range(2):
-            if self._cas_sha is None or attempt:
-                self._cas_sha = str(await bounded(
-                    self.redis.script_load(_CAS_FOLD), self.timeout, "load fold script"
-                ))  # fmt: skip
-            try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for visitor, args, _ in writes:
-                        pipe.evalsha(
-                            self._cas_sha,
-                            3,
-                            keys.visitor_profile_key(visitor),
-                            keys.visitor_segment_key(visitor),
-                            keys.visitor_audiences_key(visitor),
-                            *args,
-                        )
-                    done = await bounded(pipe.execute(), self.timeout, "write profiles")
-                return [bool(int(d)) for d in done]
-            except (NoScriptError, ResponseError) as exc:
-                if "NOSCRIPT" not in str(exc) or attempt:
-                    raise
-        raise AssertionError("unreachable")
+                await queue_script(self._cas, pipe, visitor_keys, args)
+            done = await bounded(pipe.execute(), self.timeout, "write profiles")
+        return [bool(int(d)) for d in done]
 
     async def fold(
         self,
