@@ -10,18 +10,21 @@ baseline measured side by side in the same run, or a simulation):
 3. The edge's shared-cache hit ratio for product cross-sell at the demo's traffic (a simulation
    through the real edge flow).
 
-    uv run python -m bench.context [--events 20000] [--visitors 2000] [--requests 200000]
+    uv run python -m bench.context [--short] [--strict]
+
+Full mode: 20,000 events over 2,000 visitors, 3 processor rounds, 4 x 2,000 cart decisions per
+runtime, 200,000 simulated requests; short mode (CI): 4,000 / 400, 1, 2 x 500, 20,000.
 
 The simulation drives `edge.flow.handle_slot` on an in-memory transport with a simulated clock:
-product views follow a Zipf(s=1) law over `--skus` products, at `--rate` slot requests per
-second, in `--locales` locales; the origin answers every fetch with a fresh bundle. It reports
-the share of requests answered from the cache (HIT or STALE) and the distinct keys touched.
+product views follow a Zipf(s=1) law over 5,000 products, at 50 slot requests per second, 80 %
+in the first locale and 20 % in the last; the origin answers every fetch with a fresh bundle. It
+reports the share of requests answered from the cache (HIT or STALE) and the distinct keys
+touched.
 Behaviour-to-segment latency is not measured here.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import bisect
 import json
@@ -37,7 +40,17 @@ from bench.ab import alternate_in_process, json_call
 from bench.context_cart_inner import run as run_cart_loop
 from bench.context_processor import measure as measure_processor
 from bench.errors import BenchRunError, BenchSetupError
-from bench.report import heading, say
+from bench.report import (
+    BenchOptions,
+    Target,
+    at_least,
+    at_most,
+    heading,
+    ratio,
+    ratio_line,
+    run_benchmark,
+    say,
+)
 from bench.stats import Summary
 from edge.config import EdgeConfig
 from edge.flow import SlotRequest, drive_sync, handle_slot
@@ -185,39 +198,36 @@ def processor_throughput(events: int, visitors: int, rounds: int) -> dict[str, A
     return {"raw": raw_rate, "processor": proc_rate, "ratio": proc_rate / raw_rate}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000, help="processor backlog")
-    parser.add_argument("--visitors", type=int, default=2_000)
-    parser.add_argument("--processor-rounds", type=int, default=3)
-    parser.add_argument("--cart-rounds", type=int, default=4)
-    parser.add_argument("--cart-iterations", type=int, default=2_000)
-    parser.add_argument("--requests", type=int, default=200_000)
-    parser.add_argument("--rate", type=float, default=50.0, help="slot requests per second")
-    parser.add_argument("--skus", type=int, default=5000)
-    args = parser.parse_args(argv)
-    throughput = processor_throughput(args.events, args.visitors, args.processor_rounds)
-    cart = cart_decision(args.cart_rounds, args.cart_iterations)
-    heading("product cross-sell cache (simulation)")
-    say(str(hit_ratio(args.requests, args.rate, args.skus, load_slots().locales)))
-    heading("summary")
-    say(
-        f"processor {throughput['processor']:.0f} events/s vs raw {throughput['raw']:.0f} "
-        f"events/s: ratio {throughput['ratio']:.3f} (target >= {PROCESSOR_RATIO_TARGET})"
-    )
+def measure(options: BenchOptions) -> list[Target]:
+    short = options.short
+    events, visitors = (4_000, 400) if short else (20_000, 2_000)
+    throughput = processor_throughput(events, visitors, 1 if short else 3)
+    ratio_line("processor/raw events/s", throughput["ratio"], "processor", "raw consumption")
+    cart = cart_decision(2 if short else 4, 500 if short else 2_000)
     cpy, pyo = cart["CPython"], cart["Pyodide"]
-    say(
-        f"cart decision, 3 anchors: Pyodide p50 {pyo.p50:.0f} us, p99 {pyo.p99:.0f} us "
-        f"(targets {P50_TARGET_US:.0f} / {P99_TARGET_US:.0f}); CPython p50 {cpy.p50:.0f} us, "
-        f"p99 {cpy.p99:.0f} us; Pyodide/CPython p50 {pyo.p50 / cpy.p50:.2f}"
+    say(f"cart decision, 3 anchors: CPython p50 {cpy.p50:.0f} us p99 {cpy.p99:.0f} us; "
+        f"Pyodide p50 {pyo.p50:.0f} us p99 {pyo.p99:.0f} us")  # fmt: skip
+    ratio_line("pyodide/cpython cart decision p50", ratio(pyo.p50, cpy.p50, "p50"),
+               "Pyodide", "CPython")  # fmt: skip
+    ratio_line("pyodide/cpython cart decision p99", ratio(pyo.p99, cpy.p99, "p99"),
+               "Pyodide", "CPython")  # fmt: skip
+    heading("product cross-sell cache (simulation)")
+    say(str(hit_ratio(20_000 if short else 200_000, 50.0, 5000, load_slots().locales)))
+    return [
+        at_least("context processor / raw consumption events/s", throughput["ratio"],
+                 PROCESSOR_RATIO_TARGET),
+        at_most("Pyodide cart decision (3 anchors) p50", pyo.p50, P50_TARGET_US, "us"),
+        at_most("Pyodide cart decision (3 anchors) p99", pyo.p99, P99_TARGET_US, "us"),
+    ]  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_benchmark(
+        "bench.context",
+        "context processor vs raw consumption, the cart decision under Pyodide, cross-sell cache",
+        measure,
+        argv,
     )
-    met = (
-        throughput["ratio"] >= PROCESSOR_RATIO_TARGET
-        and pyo.p50 <= P50_TARGET_US
-        and pyo.p99 <= P99_TARGET_US
-    )
-    say("targets met" if met else "targets NOT met")
-    return 0
 
 
 if __name__ == "__main__":
