@@ -4,7 +4,8 @@ serving the consumer or servers the test runs meanwhile).
 `run_shelfedge` runs ``python -m shelfedge ARGS`` with a clean shelfedge environment plus the
 given variables; `run_command_line` runs one runbook line such as ``shelfedge dlq list`` (only
 ``shelfedge`` commands, split like a shell would, no shell involved); `running_command_line`
-runs a long-running line (a consumer, a canary) in the background for the length of a block.
+runs a long-running line (a consumer, a canary) in the background for the length of a block;
+`run_shell_line` runs a runbook's ``curl ... | jq ...`` line with bash.
 Test support only.
 """
 
@@ -32,9 +33,7 @@ class CliResult:
 
     def check(self) -> CliResult:
         if self.returncode != 0:
-            raise AssertionError(
-                f"shelfedge {' '.join(self.argv)} exited {self.returncode}:\n{self.stderr}"
-            )
+            raise AssertionError(f"{' '.join(self.argv)} exited {self.returncode}:\n{self.stderr}")
         return self
 
 
@@ -62,7 +61,7 @@ async def run_shelfedge(*args: str, env: dict[str, str]) -> CliResult:
         process.kill()
         await process.wait()
         raise
-    return CliResult(tuple(args), process.returncode or 0, out.decode(), err.decode())
+    return CliResult(("shelfedge", *args), process.returncode or 0, out.decode(), err.decode())
 
 
 async def run_command_line(line: str, env: dict[str, str]) -> CliResult:
@@ -102,3 +101,21 @@ async def stop_process(process: asyncio.subprocess.Process, grace_s: float = 15.
             process.kill()
             await process.wait()
     return process.returncode if process.returncode is not None else -1
+
+
+async def run_shell_line(line: str, env: dict[str, str]) -> CliResult:
+    """One runbook line that is a shell pipeline (``curl ... | jq ...``), run as written by
+    ``bash -o pipefail -c`` with the clean environment plus `env` (the runbook's ``$ORIGIN``,
+    ``$TOKEN`` ...): a failing ``curl -f`` fails the line."""
+    argv = ("bash", "-o", "pipefail", "-c", line)
+    process = await asyncio.create_subprocess_exec(
+        *argv, cwd=REPO_ROOT, env=_environ(env),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), TIMEOUT_S)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    return CliResult(argv, process.returncode or 0, out.decode(), err.decode())
