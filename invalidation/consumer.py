@@ -231,21 +231,28 @@ class InvalidationConsumer:
     async def report_lag(self) -> None:
         """Set ``shelfedge_consumer_lag`` of each assigned partition: its log end offset, asked
         of the broker now, minus the next offset this member commits (the group's committed
-        offset until it commits one itself).
+        offset until it commits one itself; the log start where the group never committed).
 
-        Not the fetcher's high watermark: that moves only when the member fetches from the
+        Not the fetcher's high-water mark alone: that moves only when the member fetches from the
         partition, and a member behind a backlog fetches nothing new while its buffer is full,
         so under exactly the load the lag alert is for, that lag would look flat or falling.
+        The larger of the two is taken: each can fall short of the log end.
         """
 
         def owned() -> set[TopicPartition]:
             return set(self.consumer.assignment()) - self.revoked
 
         committed: dict[TopicPartition, int] = {}
+        never: list[TopicPartition] = []
         for tp in owned() - set(self._next_offset):
             offset = await self.consumer.committed(tp)
-            if offset is not None:
+            if offset is None:
+                never.append(tp)
+            else:
                 committed[tp] = offset
+        if never:  # the group starts these from the log start (auto_offset_reset=earliest)
+            starts: dict[TopicPartition, int] = await self.consumer.beginning_offsets(never)
+            committed.update(starts)
         for tp, offset in committed.items():
             if tp in owned():  # a rebalance may have taken it during the await
                 self._next_offset[tp] = max(self._next_offset.get(tp, 0), offset)
@@ -253,8 +260,11 @@ class InvalidationConsumer:
         if not known:
             return
         ends: dict[TopicPartition, int] = await self.consumer.end_offsets(known)
-        for tp, end in ends.items():
+        for tp, listed in ends.items():
             if tp in owned() and tp in self._next_offset:
+                # Both are lower bounds of the log end (Tansu 0.6 answers ListOffsets with the
+                # last batch's base offset + 1; the high-water mark is as old as the last fetch).
+                end = max(listed, self.consumer.highwater(tp) or 0)
                 lag = max(0, end - self._next_offset[tp])
                 self.metrics.lag.labels(f"{tp.topic}:{tp.partition}").set(lag)
 
