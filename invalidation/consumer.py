@@ -225,6 +225,8 @@ class InvalidationConsumer:
                 await self.report_lag()
             except KafkaError as exc:
                 log.debug("lag not refreshed (the broker will answer a later round): %s", exc)
+            except Exception:  # a gauge must never stop the consumer; say so, try next round
+                log.warning("lag not refreshed", exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), LAG_REFRESH_S)
 
