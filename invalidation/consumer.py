@@ -20,7 +20,7 @@ per-window costs are shared by more records), or as soon as the stream has been 
 Rebalance: `on_partitions_revoked` takes the work lock and waits for the window in propagation,
 so in-flight work is done and committed before the partitions go; records collected but not yet
 applied for revoked partitions are handed back (dropped uncommitted; the next owner re-reads
-them).
+them), and the member stops reporting their lag (`forget_lag`).
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ SOURCE_TOPICS = (
     topics.CATALOG.name,
     topics.LISTS.name,
 )
+LAG_REFRESH_S = 1.0
+"""How often a member asks the broker for its partitions' log end offsets (its lag gauge)."""
 WINDOWS_IN_FLIGHT = 3
 """The fetch buffer filling the next window, the window being applied and the one propagating."""
 
@@ -117,6 +119,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         async with self.owner.work_lock:
             await self.owner.settle()
             self.owner.revoked.update(revoked)
+            self.owner.forget_lag(revoked)
         log.info("partitions revoked after in-flight work finished: %s", sorted(map(str, revoked)))
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
@@ -188,6 +191,7 @@ class InvalidationConsumer:
         already filling: a window's cycle is max(window, processing), not their sum.
         """
         fetcher = asyncio.create_task(self._fetch_loop(stop))
+        lag = asyncio.create_task(self._lag_loop(stop))
         try:
             while not stop.is_set():
                 records = await self._collect(stop)
@@ -197,9 +201,10 @@ class InvalidationConsumer:
                     fetcher.result()
             await self.settle()
         finally:
-            fetcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await fetcher
+            for task in (fetcher, lag):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if self._propagating is not None and not self._propagating.done():
                 self._propagating.cancel()  # only on failure or cancellation: nothing commits
                 with contextlib.suppress(asyncio.CancelledError):
@@ -212,6 +217,67 @@ class InvalidationConsumer:
         if task is not None:
             await task
             self._propagating = None
+
+    async def _lag_loop(self, stop: asyncio.Event) -> None:
+        """Report each assigned partition's lag every `LAG_REFRESH_S`, whatever the windows do."""
+        while not stop.is_set():
+            try:
+                await self.report_lag()
+            except KafkaError as exc:
+                log.debug("lag not refreshed (the broker will answer a later round): %s", exc)
+            except Exception:  # a gauge must never stop the consumer; say so, try next round
+                log.warning("lag not refreshed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), LAG_REFRESH_S)
+
+    async def report_lag(self) -> None:
+        """Set ``shelfedge_consumer_lag`` of each assigned partition: its log end offset, asked
+        of the broker now, minus the next offset this member commits (the group's committed
+        offset until it commits one itself; the log start where the group never committed).
+
+        Not the fetcher's high-water mark alone: that moves only when the member fetches from the
+        partition, and a member behind a backlog fetches nothing new while its buffer is full,
+        so under exactly the load the lag alert is for, that lag would look flat or falling.
+        The larger of the two is taken: each can fall short of the log end.
+        """
+
+        def owned() -> set[TopicPartition]:
+            return set(self.consumer.assignment()) - self.revoked
+
+        committed: dict[TopicPartition, int] = {}
+        never: list[TopicPartition] = []
+        for tp in owned() - set(self._next_offset):
+            offset = await self.consumer.committed(tp)
+            if offset is None:
+                never.append(tp)
+            else:
+                committed[tp] = offset
+        if never:  # the group starts these from the log start (auto_offset_reset=earliest)
+            starts: dict[TopicPartition, int] = await self.consumer.beginning_offsets(never)
+            committed.update(starts)
+        for tp, offset in committed.items():
+            if tp in owned():  # a rebalance may have taken it during the await
+                self._next_offset[tp] = max(self._next_offset.get(tp, 0), offset)
+        known = [tp for tp in owned() if tp in self._next_offset]
+        if not known:
+            return
+        ends: dict[TopicPartition, int] = await self.consumer.end_offsets(known)
+        for tp, listed in ends.items():
+            if tp in owned() and tp in self._next_offset:
+                # Both are lower bounds of the log end (Tansu 0.6 answers ListOffsets with the
+                # last batch's base offset + 1; the high-water mark is as old as the last fetch).
+                end = max(listed, self.consumer.highwater(tp) or 0)
+                lag = max(0, end - self._next_offset[tp])
+                self.metrics.lag.labels(f"{tp.topic}:{tp.partition}").set(lag)
+
+    def forget_lag(self, partitions: Sequence[TopicPartition]) -> None:
+        """Stop reporting lag for partitions this member gave up: their new owner reports it,
+        and a gauge left at its last value would hold ``shelfedge:consumer_lag:sum`` up (and
+        ``ShelfedgeConsumerLagGrowing`` firing) after a rebalance moved them away."""
+        for tp in partitions:
+            self._next_offset.pop(tp, None)
+            with contextlib.suppress(KeyError):
+                self.metrics.lag.remove(f"{tp.topic}:{tp.partition}")
 
     @property
     def in_flight(self) -> int:
@@ -355,11 +421,6 @@ class InvalidationConsumer:
         m.bundles_changed.inc(len(report.changed))
         for tp, offset in next_offsets.items():
             self._next_offset[tp] = max(self._next_offset.get(tp, 0), offset)
-        for tp in self.consumer.assignment():
-            highwater = self.consumer.highwater(tp)
-            if highwater is not None and tp in self._next_offset:
-                lag = max(0, highwater - self._next_offset[tp])
-                m.lag.labels(f"{tp.topic}:{tp.partition}").set(lag)
         self.reports.append(report)
         del self.reports[:-100]
 

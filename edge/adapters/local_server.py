@@ -179,6 +179,12 @@ class LocalEdge:
             ["outcome"],
             registry=self.registry,
         )
+        self.exposures = Counter(
+            "shelfedge_edge_exposures",
+            "Shoppers shown an experiment's variant (consenting, in the experiment), by variant",
+            ["experiment", "variant"],
+            registry=self.registry,
+        )
         self.events_total = Counter(
             "shelfedge_edge_events",
             "Experiment events by outcome (sent, dropped_<reason>, skipped_<reason>)",
@@ -215,7 +221,8 @@ class LocalEdge:
         return self._edge_config
 
     def report_exposure(self, exposure: Exposure) -> None:
-        """Queue an exposure for the origin (background batch; drops are counted)."""
+        """Count an exposure and queue it for the origin (background batch; drops are counted)."""
+        self.exposures.labels(exposure.experiment, exposure.variant).inc()
         self.events.add(exposure.to_event(uuid.uuid4().hex))
 
     def after_slot(self, response: EdgeResponse) -> None:

@@ -6,7 +6,9 @@ rules.yml (`drill_rules.compress`, every window and `for:` divided by 60) is loa
 redis-server is frozen (SIGSTOP: it keeps its sockets but never answers, so every bundle request
 ends in a fast 503), and ShelfedgeOriginAvailabilityFastBurn must go pending, then firing; once
 Redis is thawed it must resolve (leave /api/v1/alerts) while the 1 h window still remembers the
-outage, which is what the multiwindow rule is for.
+outage, which is what the multiwindow rule is for. The drilled blocks of
+``docs/runbooks/redis-outage.md`` run as written (bash): its check while Redis is frozen
+(``/readyz`` answers 503, the error counters show), its verify after (``/readyz`` answers 200).
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ from origin.core.store import Store
 from origin.settings import Settings
 from shelfedge.localstack import RedisServer
 from tests.deploy.drill_rules import compress
-from tests.deploy.support import RULES
+from tests.deploy.drills import drilled_blocks
+from tests.deploy.support import ROOT, RULES
+from tests.support.cli import CliResult, run_shell_line
 from tests.support.origin_server import OriginServer
 from tests.support.prometheus import PrometheusServer
 
+RUNBOOK = ROOT / "docs" / "runbooks" / "redis-outage.md"
 ALERT = "ShelfedgeOriginAvailabilityFastBurn"
 BUNDLE = "/v1/bundles/home-hero?segment=everyone"
 DRILL_FACTOR = 60
@@ -82,6 +87,17 @@ def _seed(redis_url: str) -> None:
     asyncio.run(seed())
 
 
+def _run(line: str, origin: OriginServer) -> CliResult:
+    return asyncio.run(run_shell_line(line, {"ORIGIN": origin.url})).check()
+
+
+def test_the_drilled_blocks_check_readiness_and_the_error_counters() -> None:
+    [readiness, counters], [verify] = drilled_blocks(RUNBOOK)
+    assert readiness == verify
+    assert readiness.endswith('"$ORIGIN/readyz"')
+    assert counters.startswith('curl -s "$ORIGIN/metrics" | grep')
+
+
 def _state_of(prometheus: PrometheusServer, name: str) -> str:
     """``firing``, ``pending`` or ``inactive`` (not in /api/v1/alerts)."""
     states = {a.state for a in prometheus.alerts() if a.name == name}
@@ -120,6 +136,7 @@ def test_origin_availability_alert_fires_on_a_redis_outage_and_resolves_after(
     fresh_redis_server: RedisServer, drill_origin: OriginServer, drill_prometheus: PrometheusServer
 ) -> None:
     prometheus = drill_prometheus
+    [readiness, counters], [verify] = drilled_blocks(RUNBOOK)
     redis_pid = fresh_redis_server.pid
     assert redis_pid is not None
     with Traffic(drill_origin.url + BUNDLE) as traffic:
@@ -144,6 +161,11 @@ def test_origin_availability_alert_fires_on_a_redis_outage_and_resolves_after(
 
             firing_after = _wait(f"{ALERT} firing", firing, 40)
             errors_seen = traffic.statuses.get(503, 0)
+            # The runbook's check, while Redis is out.
+            assert _run(readiness, drill_origin).stdout == "503\n"
+            shown = _run(counters, drill_origin).stdout
+            assert "shelfedge_origin_store_errors_total" in shown, shown
+            assert 'status="503"}' in shown, shown
         finally:
             os.kill(redis_pid, signal.SIGCONT)
 
@@ -151,6 +173,7 @@ def test_origin_availability_alert_fires_on_a_redis_outage_and_resolves_after(
             f"{ALERT} resolved", lambda: _state_of(prometheus, ALERT) == "inactive", 60
         )
         long_window = prometheus.query("shelfedge:origin_availability:ratio_rate1h")
+        assert _run(verify, drill_origin).stdout == "200\n"
         ok_after_recovery = traffic.statuses.get(200, 0)
         time.sleep(1.0)
         assert traffic.statuses.get(200, 0) > ok_after_recovery, "the origin serves again"

@@ -8,13 +8,13 @@ the invalidation service) runs on a broker of the test's own. The runbook's dril
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 
 from fragments.topics import ALL_TOPICS
 from shelfedge.localstack import KafkaBroker, ensure_topics
+from tests.deploy.drills import drilled_blocks
 from tests.deploy.support import ROOT
 from tests.support.cli import run_command_line
 from tests.support.live_stack import live_stack
@@ -24,17 +24,10 @@ RECOVERY_ATTEMPTS = 3
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
-def drilled_commands() -> list[str]:
-    text = RUNBOOK.read_text()
-    block = re.search(r"```sh\n(.*?)```", text[text.index("<!-- drill:") :], re.S)
-    assert block is not None, f"{RUNBOOK}: no ```sh block after the drill marker"
-    return [line.strip() for line in block.group(1).splitlines() if line.strip()]
-
-
 async def test_the_canary_check_fails_during_a_broker_outage_and_passes_after(
     redis_url: str, fresh_kafka_broker: KafkaBroker
 ) -> None:
-    [check] = drilled_commands()
+    [[check]] = drilled_blocks(RUNBOOK)
     broker = fresh_kafka_broker
     async with live_stack(redis_url, broker.bootstrap) as stack:
         env = {

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +29,7 @@ from redis.asyncio import Redis
 from invalidation.events import PriceEvent, encode_event, topic_of
 from shelfedge.localstack import KafkaBroker, free_port
 from tests.deploy.drill_rules import compress
+from tests.deploy.drills import drilled_blocks
 from tests.deploy.support import ROOT, RULES
 from tests.invalidation.support import consumer_config, running_consumer, seed_world
 from tests.support.cli import run_command_line
@@ -42,20 +42,12 @@ LATE_SKUS = ("SKU-LATE-1", "SKU-LATE-2", "SKU-LATE-3")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
-def drilled_commands(runbook: Path = RUNBOOK) -> list[str]:
-    """The lines of the code block that follows the runbook's ``<!-- drill:`` marker."""
-    text = runbook.read_text()
-    marker = text.index("<!-- drill:")
-    block = re.search(r"```sh\n(.*?)```", text[marker:], re.S)
-    assert block is not None, f"{runbook}: no ```sh block after the drill marker"
-    return [line.strip() for line in block.group(1).splitlines() if line.strip()]
-
-
 def test_the_drilled_block_holds_shelfedge_commands_only() -> None:
-    commands = drilled_commands()
-    assert commands == [
-        "shelfedge dlq list --reason unknown_sku --since 1h",
-        "shelfedge dlq replay --reason unknown_sku --since 1h",
+    assert drilled_blocks(RUNBOOK) == [
+        [
+            "shelfedge dlq list --reason unknown_sku --since 1h",
+            "shelfedge dlq replay --reason unknown_sku --since 1h",
+        ]
     ]
 
 
@@ -160,7 +152,7 @@ async def test_dead_letter_surge_alert_fires_and_the_runbook_recovers(
                         [replace(template, sku=sku, price_version=0) for sku in LATE_SKUS],
                         list(world.recomputer.segments.values()),
                     )
-                    listing, replaying = drilled_commands()
+                    [[listing, replaying]] = drilled_blocks(RUNBOOK)
                     listed = (await run_command_line(listing, env)).check()
                     assert len(listed.stdout.splitlines()) == len(late_sent)
                     assert f"{len(late_sent)} dead letters (unknown_sku={len(late_sent)})" in (

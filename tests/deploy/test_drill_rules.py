@@ -12,13 +12,15 @@ from tests.deploy.drill_rules import compress
 from tests.deploy.support import RULES, binary
 
 
-def test_ranges_and_for_durations_are_divided() -> None:
+def test_ranges_for_durations_and_ages_are_divided() -> None:
     text = (
         "      - alert: A\n"
         "        expr: rate(x[1h]) > 0 and rate(x[5m]) > 0 and deriv(y[1d]) > 0 and z[2m]\n"
         "        for: 15m\n"
         "      - record: shelfedge:x:ratio_rate5m\n"
         "        expr: rate(x[1m])\n"
+        "      - alert: B\n"
+        "        expr: time() - shelfedge_x_timestamp_seconds > 300 or y > 300\n"
     )
     assert compress(text, 60) == (
         "      - alert: A\n"
@@ -26,6 +28,8 @@ def test_ranges_and_for_durations_are_divided() -> None:
         "        for: 15s\n"
         "      - record: shelfedge:x:ratio_rate5m\n"
         "        expr: rate(x[3s])\n"
+        "      - alert: B\n"
+        "        expr: time() - shelfedge_x_timestamp_seconds > 5 or y > 300\n"
     )
 
 
@@ -41,6 +45,7 @@ def test_the_drill_copy_of_the_real_rules_is_valid_and_complete(tmp_path: Path) 
         r"- (?:alert|record): \S+", real
     )
     assert not re.search(r"\[\d+[mhd]\]|for: \d+[mhd]", drill), "a duration was left long"
+    assert "time() - shelfedge_canary_last_success_timestamp_seconds > 5\n" in drill
     path = tmp_path / "rules.yml"
     path.write_text(drill)
     result = subprocess.run(

@@ -107,6 +107,7 @@ async def test_every_query_names_exported_or_recorded_series() -> None:
         "shelfedge_purge_failures_total",
         "shelfedge:purge_throttled:ratio_rate15m",
         "shelfedge:experiment_config:age_seconds",
+        "shelfedge_edge_exposures_total",
     ):
         assert indicator in used, f"no panel shows {indicator}"
 
