@@ -30,6 +30,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
 from origin.ingest.errors import FeedUnreadable
+from origin.ingest.feed_fields import field_name
 
 FeedFormat = Literal["tsv", "xml", "jsonl"]
 GOOGLE_NS = "http://base.google.com/ns/1.0"
@@ -53,6 +54,8 @@ class RawItem:
     """Fingerprint of the raw item (see the module docstring)."""
     error: tuple[str, str] | None = None
     """(field, reason) when the item cannot even be read (bad JSON, too many columns)."""
+    normalized: bool = False
+    """The field names are spelled as `origin.ingest.feed_fields.field_name` spells them."""
 
 
 class _Row(Mapping[str, object]):
@@ -161,9 +164,7 @@ def _tsv(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
             raise FeedUnreadable(f"line {number}: the header row is longer than {MAX_LINE_BYTES}")
         text = _decode(number, raw).lstrip("\ufeff")
         if text.strip():
-            header = [
-                h.strip().lower().removeprefix("g:").replace(" ", "_") for h in text.split("\t")
-            ]
+            header = [field_name(h) for h in text.split("\t")]
             break
     if "id" not in header:
         raise FeedUnreadable(
@@ -208,7 +209,7 @@ def _tsv(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
             yield RawItem(start, sku, {}, b"", ("row", reason))
             continue
         digest = _digest("\t".join(row).encode(), key)
-        yield RawItem(start, sku, _Row(header, row), digest)
+        yield RawItem(start, sku, _Row(header, row), digest, normalized=True)
 
 
 def _jsonl(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
