@@ -29,10 +29,12 @@ products new and others old. A crash in phase 2 or 3 leaves the SKUs applied so 
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from itertools import islice
 from typing import BinaryIO, Literal
@@ -65,6 +67,8 @@ DEFAULT_REJECT_THRESHOLD = 0.01
 STAGE_CHUNK = 20_000
 APPLY_CHUNK = 2000
 LOCK_SECONDS = 3600
+GC_THRESHOLD = 200_000
+"""Allocations between young-generation collections during an import (Python's default: 700)."""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -118,9 +122,10 @@ class CatalogImporter:
         if not locked:
             raise ImportBusy("another catalog import is running (retry when it has finished)")
         try:
-            return await self._run(
-                stream, source, mode, reject_threshold, fmt, total_bytes, progress or _quiet
-            )
+            with _fewer_collections():
+                return await self._run(
+                    stream, source, mode, reject_threshold, fmt, total_bytes, progress or _quiet
+                )
         finally:
             await bounded(
                 self._release(keys=[keys.CATALOG_IMPORT_LOCK_KEY], args=[token]),
@@ -403,6 +408,20 @@ def _new_product(item: FeedItem) -> Product:
         image_link=item.image_link,
         labels=item.labels,
     )
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run less often the collector of reference cycles (its threshold raised, restored after):
+    an import allocates a few objects per item and frees them at once, creates no cycles, and
+    otherwise spends a tenth to a fifth of its CPU scanning the objects it keeps (the SKUs
+    seen). Memory stays bounded: reference counting frees what an import drops."""
+    before = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _take(items: Iterator[RawItem], count: int) -> list[RawItem]:
