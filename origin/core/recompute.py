@@ -1,12 +1,18 @@
 """Keep segment lists and stored bundles in step with the catalog and the running experiments.
 
 `Recomputer` is the I/O shell around the pure scoring and builder: it (re)computes the ranked
-list of every (slot, segment) partition, rescored one product at a time on change, and rebuilds a
-bundle, writing it only when its content hash changed (compare-and-set, retried on conflict).
+list of every (slot, segment) partition, rescoring the products that changed in every list at
+once (`origin.core.scoring.ListScorer`), and rebuilds a bundle, writing it only when its content
+hash changed (compare-and-set, retried on conflict). A ranked list keeps its best
+`origin.core.store.list_depth` products above a floor (`Store.merge_scores`); one that runs short
+is ranked again from the whole catalog. New products can be ranked in bulk
+(`top_scores` / `merge_top_scores`, what a feed import does). A slot's custom-label rule (or a
+variant's, which overrides it) is part of its lists' scores.
 The origin's `build` command, the experiment publisher and the invalidation consumer use it.
 
 Experiment variants (`origin.core.variants`): each variant of a running experiment has
-bundles of its own on its slots. A variant that changes the scoring weights ranks its own list
+bundles of its own on its slots. A variant that changes the scoring weights or the label rule
+ranks its own list
 (`origin.core.keys.list_id`), rescored together with the control list; template overrides apply
 when its bundles are rendered. Built without explicit `variants`, a recomputer follows the
 published edge configuration: before each rescore, SKU-index lookup and full rebuild it reads

@@ -10,6 +10,9 @@ Three phases, in order:
 2. **Apply**: write the staged items into product documents (one Lua call per SKU bucket) and,
    for a full feed, remove the products the feed no longer contains (out of every ranked list
    first, then their documents). Bundles are not touched: shoppers still see the old feed.
+   New products are ranked in bulk meanwhile (`Recomputer.top_scores`: each scored once for
+   every list, the best of each list kept in memory) and merged into the lists once, after the
+   last chunk; chunk k+1 is applied in Redis while chunk k's outcomes are ranked here.
 3. **Propagate**: rescore what may rank differently, then recompute every bundle that shows (or
    should now show) a created, changed or removed product, through `Recomputer.recompute_many`:
    each bundle is rebuilt from the fully applied catalog and written in one atomic
