@@ -4,6 +4,7 @@ products of a full ranking, above a floor that no product outside it beats."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ from redis.asyncio import Redis
 from origin.core import keys
 from origin.core.list_ranking import FLUSH_EVERY, TopScores
 from origin.core.redis_text import as_text
-from origin.core.store import ListChange, Store
+from origin.core.store import ListChange, Store, list_depth
+from tests.invalidation.support import seed_world
 
 LIST = "home-hero/everyone"
 
@@ -106,3 +108,26 @@ async def test_a_floor_hint_drops_members_at_or_below_it(store: Store) -> None:
     assert have == [(0.5, "A"), (0.4, "E"), (0.3, "C")]  # B (the floor) and below left
     assert as_text(floor) == "0.29999999999999999 B"
     assert tops[LIST].size == 3
+
+
+async def test_a_list_that_runs_short_is_ranked_again_from_the_catalog(
+    redis_client: Redis,
+) -> None:
+    """Sell out most of a bounded list: it no longer holds what its bundles carry, so the
+    recomputer ranks it again from every product, and lists and bundles equal a fresh build."""
+    world = await seed_world(redis_client)
+    lid = "cart-upsell/bargain-hunters"  # 40 candidates: the list keeps 200 of 300 products
+    listed: list[Any] = await redis_client.zrevrange(keys.segment_list_key(lid), 0, -1)
+    assert len(listed) == list_depth(40) == 200
+    assert await redis_client.hget(keys.list_floors_key(lid), lid) is not None
+    sold = [as_text(s) for s in listed[:185]]
+    gone = [replace(p, stock=0, locations={}) for p in (await world.store.products(sold)).values()]
+    await world.store.load_catalog(gone, list(world.recomputer.segments.values()))
+    entering = await world.recomputer.rescore(gone)
+    impacted = {key for keys_ in entering.values() for key in keys_}
+    assert {k.partition for k in impacted} >= {lid}  # the refilled list's bundles
+    await world.recomputer.recompute_many(dict.fromkeys(world.recomputer.all_keys()))
+    refilled: list[Any] = await redis_client.zrevrange(keys.segment_list_key(lid), 0, -1)
+    assert len(refilled) > 15
+    assert not {as_text(s) for s in refilled} & set(sold)
+    assert await world.consistency_problems() == []
