@@ -347,7 +347,11 @@ class CatalogImporter:
         """A full feed is the whole catalog: remove the products it does not name. They leave
         every ranked list (scored as sold out) before their documents go, and every bundle
         showing them is recomputed with a sell-out's purge priority."""
-        absent = [sku for sku in await self.store.all_skus() if sku not in seen]
+        members = await bounded(
+            self.store.redis.smembers(keys.CATALOG_SKUS_KEY), self.timeout, "list SKUs"
+        )
+        # One set difference in C, not a sorted list of every SKU tested one by one.
+        absent = sorted({as_text(m) for m in members}.difference(seen))
         for chunk in _chunks(absent, APPLY_CHUNK):
             products = await self.store.products(chunk, locations=False)
             gone = [replace(p, stock=0) for p in products.values()]
