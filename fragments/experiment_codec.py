@@ -24,6 +24,7 @@ from fragments.experiments import (
     Variant,
     VariantChanges,
 )
+from fragments.labels import LabelRule, LabelRuleInvalid, parse_label_rule
 
 
 def experiment_to_dict(e: Experiment) -> dict[str, Any]:
@@ -85,6 +86,8 @@ def _changes_to_dict(c: VariantChanges) -> dict[str, Any]:
             out[name] = value
     if c.scoring is not None:
         out["scoring"] = dict(c.scoring)
+    if c.labels is not None:
+        out["labels"] = c.labels.to_dict()
     if c.origin_rendered:
         out["origin_rendered"] = True
     return out
@@ -240,9 +243,26 @@ class _Reader:
         return None if d.get(name) is None else self.number(d, name, None, where)
 
 
+def _labels_from_dict(r: _Reader, d: Mapping[str, Any], where: str) -> LabelRule | None:
+    """A variant's ``labels`` (``{"include": ..., "exclude": ..., "boost": [...]}``)."""
+    if d.get("labels") is None:
+        return None
+    raw = r.mapping(d, "labels", where)
+    unknown = sorted(set(raw) - {"include", "exclude", "boost"})
+    if unknown:
+        r.problems[f"{where}labels.{unknown[0]}"] = "unknown key; use include, exclude, boost"
+        return None
+    try:
+        return parse_label_rule(raw.get("include"), raw.get("exclude"), raw.get("boost"))
+    except LabelRuleInvalid as exc:
+        r.problems[f"{where}labels.{exc.field}"] = exc.reason
+        return None
+
+
 def _changes_from_dict(r: _Reader, d: Mapping[str, Any], where: str) -> VariantChanges:
     scoring = r.mapping(d, "scoring", where) if d.get("scoring") is not None else None
     return VariantChanges(
+        labels=_labels_from_dict(r, d, where),
         wrapper_template=_optional_text(r, d, "wrapper_template", where),
         card_template=_optional_text(r, d, "card_template", where),
         scoring=None

@@ -1,7 +1,8 @@
 """The experiment model: what marketers configure and the edge router reads.
 
 An experiment routes eligible shoppers of one or more slots into weighted variants. Each variant
-says what it changes: the templates or the segment-list scoring the origin renders its bundles with
+says what it changes: the templates, the segment-list scoring or the custom-label rule the origin
+renders its bundles with
 (the variant id is part of the bundle cache key), the edge rerank (recency boost, price floor,
 number shown), or "origin-rendered" (the edge serves the origin's fragment as is).
 
@@ -20,6 +21,7 @@ from typing import Literal
 
 from fragments.errors import FragmentsError
 from fragments.ids import ID_PATTERN
+from fragments.labels import LabelRule
 
 Status = Literal["draft", "running", "paused", "stopped"]
 STATUSES: tuple[Status, ...] = ("draft", "running", "paused", "stopped")
@@ -76,6 +78,9 @@ class VariantChanges:
     card_template: str | None = None
     scoring: Mapping[str, float] | None = None
     """Segment-list scoring exponents (affinity, popularity, margin)."""
+    labels: LabelRule | None = None
+    """A custom-label rule replacing the slots' own (``include`` / ``exclude`` / ``boost`` by
+    custom_label_0..4, `fragments.labels`): the variant shows products with other labels."""
     shown: int | None = None
     recency_boost: float | None = None
     price_floor: float | None = None
@@ -84,7 +89,9 @@ class VariantChanges:
     @property
     def changes_bundle(self) -> bool:
         """True when the origin must render this variant's bundles differently from control."""
-        return bool(self.wrapper_template or self.card_template or self.scoring)
+        return bool(
+            self.wrapper_template or self.card_template or self.scoring or self.labels is not None
+        )
 
 
 @dataclass(frozen=True, slots=True)

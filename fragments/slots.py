@@ -16,6 +16,7 @@ from typing import Any
 
 from fragments.errors import FragmentsError, SlotConfigError
 from fragments.ids import check_id, check_locale, check_sku, is_id
+from fragments.labels import NO_LABEL_RULE, LabelRule, LabelRuleInvalid, parse_label_rule
 
 DEFAULT_SLOTS_FILE = Path(__file__).with_name("slots.toml")
 MAX_CANDIDATES = 500
@@ -140,6 +141,9 @@ class SlotConfig:
     anchor: str | None = None
     """None (bundles per segment), "product" (per viewed product) or "cart" (the edge merges
     the bundles of the cart's products); see `ANCHOR_KINDS`."""
+    labels: LabelRule = NO_LABEL_RULE
+    """Which products may be candidates, and which are lifted or buried, by custom label
+    (``include_labels``, ``exclude_labels``, ``label_boost``; `fragments.labels`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +206,7 @@ def _parse_slot(slot_id: str, raw: Any) -> SlotConfig:
     known = {
         "title", "wrapper", "card", "candidates", "shown", "max_per_category",
         "fallback_html", "policy", "scoring", "rules", "source", "compose_budget_ms", "anchor",
+        "include_labels", "exclude_labels", "label_boost",
     }  # fmt: skip
     _reject_unknown(raw, known, "")
     candidates = _int(raw, "candidates", 1, MAX_CANDIDATES)
@@ -237,7 +242,28 @@ def _parse_slot(slot_id: str, raw: Any) -> SlotConfig:
             raw, "compose_budget_ms", 1, MAX_COMPOSE_BUDGET_MS, default=DEFAULT_COMPOSE_BUDGET_MS
         ),
         anchor=_anchor(raw),
+        labels=_labels(raw),
     )
+
+
+def _labels(raw: dict[str, Any]) -> LabelRule:
+    """The slot's label rule; its errors name the key (``include_labels.custom_label_9``)."""
+    keys = {"include": "include_labels", "exclude": "exclude_labels", "boost": "label_boost"}
+    try:
+        rule = parse_label_rule(
+            raw.get("include_labels"), raw.get("exclude_labels"), raw.get("label_boost")
+        )
+    except LabelRuleInvalid as exc:
+        part, dot, rest = exc.field.partition(".")
+        head, bracket, tail = part.partition("[")
+        field = keys.get(head, head) + bracket + tail + dot + rest
+        raise ValueError(f"'{field}': {exc.reason}") from exc
+    if rule.active and "anchor" in raw:
+        raise ValueError(
+            "'include_labels', 'exclude_labels' and 'label_boost' apply to segment slots; an "
+            "anchored slot takes its candidates from the anchor's lists"
+        )
+    return rule
 
 
 def _anchor(raw: dict[str, Any]) -> str | None:

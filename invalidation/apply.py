@@ -43,7 +43,8 @@ _LPOS_MAX = 2
 """A SKU with at most this many events in a call looks each id up (LPOS); more read the list."""
 _APPLIED, _SHOWN, _REPRICED, _DUPLICATE, _STALE, _UNKNOWN = "a", "A", "P", "d", "s", "u"
 _RECATEGORISED = "R"
-"""An applied content event that moved the SKU to another category (its scores may move)."""
+"""An applied content event that moved the SKU to another category or changed one of its custom
+labels (slots' label rules score by them): its scores may move."""
 _DELETE_FIELDS = 3
 _KEYS_PER_SKU = 3
 _CHUNK = 1000
@@ -60,7 +61,7 @@ _APPLY_BUCKET_EVENTS = f"""
 -- Returns per SKU {{statuses, price before, price after, totals...}}: statuses has one letter
 -- per event ('{_APPLIED}' applied, '{_REPRICED}' applied price that changed the price,
 -- '{_SHOWN}' applied price or content that changed another visible field,
--- '{_RECATEGORISED}' applied content that changed the category, '{_DUPLICATE}' duplicate,
+-- '{_RECATEGORISED}' applied content that changed the category or a label, '{_DUPLICATE}' dup,
 -- '{_STALE}' stale, '{_UNKNOWN}' unknown SKU); the price before the SKU's events and after them;
 -- the stock total before the first applied inventory event and after each.
 -- A document is read once and written once, so a hot SKU's many events cost table lookups; so
@@ -121,7 +122,8 @@ local function apply_sku(product, seen, prints, at, count)
           for f = 0, tonumber(ARGV[at + 3]) - 1 do
             local name, value = ARGV[at + 4 + 2 * f], ARGV[at + 5 + 2 * f]
             if (state[name] or '') ~= value then
-              if name == 'category' then status = '{_RECATEGORISED}'
+              if name == 'category' or string.sub(name, 1, 5) == 'label' then
+                status = '{_RECATEGORISED}'
               elseif status ~= '{_RECATEGORISED}' then status = '{_SHOWN}' end
               state[name] = value mark(dirty, order, name)
             end
@@ -268,7 +270,8 @@ class SkuResult:
 
     @property
     def recategorised(self) -> bool:
-        """A content event moved the SKU to another category (its scores may move)."""
+        """A content event moved the SKU to another category or changed a custom label (its
+        scores may move)."""
         return _RECATEGORISED in self.statuses
 
     @property

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from fragments.cards import CardView, badges, stock_state
 
@@ -26,16 +27,18 @@ CONTENT_FIELDS = (
 DOCUMENT_FIELDS = (
     "sku", "title", "brand", "category", "price_cents", "compare_at_cents", "currency", "promo",
     "stock", "popularity", "margin", "stock_version", "price_version", "link", "image_link",
+    *LABEL_FIELDS,
 )  # fmt: skip
-"""What recomputes read of a product document: what scores and cards use. Per-location stock
-and the other content fields (description, labels, GTIN...) are left at their defaults in a
-product decoded from these."""
+"""What recomputes read of a product document: what scores (custom labels included) and cards
+use. Per-location stock and the other content fields (description, GTIN...) are left at their
+defaults in a product decoded from these."""
 
 
 DEFAULT_CATEGORY = "uncategorized"
 _SLUG_DROP = re.compile(r"[^a-z0-9]+")
 
 
+@lru_cache(maxsize=4096)
 def category_id(path: str) -> str:
     """The category id (`fragments.ids.ID_PATTERN`) of a category path: the slug of its last
     level ("Home > Kitchen & Dining" -> ``kitchen-and-dining``), `DEFAULT_CATEGORY` if none."""

@@ -116,6 +116,18 @@ def segment_list_key(list_id_or_partition: str) -> str:
     return f"{NAMESPACE}:{_partition_slot(partition)}:list{suffix}"
 
 
+def list_floors_key(list_id_or_partition: str) -> str:
+    """HASH: list id -> its floor, in the partition's hash slot next to its lists.
+
+    A ranked list keeps only its best `origin.core.store.list_depth` products; the floor is a
+    score no product outside the list beats (every member scores above it). Absent: 0, the
+    list holds every product with a positive score.
+    """
+    slot, _, rest = list_id_or_partition.partition("/")
+    segment, _, _variant = rest.partition("/")
+    return f"{NAMESPACE}:{_partition_slot(partition_of(slot, segment))}:listfloors"
+
+
 PARTITIONS_KEY = f"{NAMESPACE}:partitions"
 """SET: every partition id that has stored bundles (read-only fan-out; never in a transaction)."""
 

@@ -1,7 +1,9 @@
 """A bundle's candidates from an imported list, with the scoring filling in (pure, no I/O).
 
 The list's order is kept. SKUs the catalog does not hold and sold-out products stay out (the
-same stock rule as the scoring: `fragments.cards.stock_state`). When the slot's source allows
+same stock rule as the scoring: `fragments.cards.stock_state`), and so do products the slot's
+custom-label rule keeps out (`fragments.labels.LabelRule`; its boosts do not reorder a list:
+the list's order is the recommender's). When the slot's source allows
 it (``list:<name>|scoring``) and the list is missing or too short, the scoring's ranking fills
 the rest, without repeats, its scores scaled below the list's last one so that the edge (which
 sorts by score) still shows the list first.
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from fragments.cards import stock_state
+from fragments.labels import NO_LABEL_RULE, LabelRule
 from origin.core.catalog import Product
 from origin.core.lists import RankedItem
 
@@ -24,6 +27,7 @@ def candidates_from_list(
     products: Mapping[str, Product],
     fallback: Sequence[tuple[Product, float]] | None,
     limit: int,
+    labels: LabelRule = NO_LABEL_RULE,
 ) -> list[tuple[Product, float]]:
     """Up to `limit` (product, score), best first: the list's, then (if any) the fallback's.
 
@@ -35,7 +39,12 @@ def candidates_from_list(
         if len(chosen) >= limit:
             return chosen
         product = products.get(item.sku)
-        if product is None or stock_state(product.stock) == "sold_out" or item.sku in taken:
+        if (
+            product is None
+            or stock_state(product.stock) == "sold_out"
+            or item.sku in taken
+            or not labels.admits(product.labels)
+        ):
             continue
         chosen.append((product, item.score))
         taken.add(item.sku)

@@ -1,12 +1,18 @@
 """Keep segment lists and stored bundles in step with the catalog and the running experiments.
 
 `Recomputer` is the I/O shell around the pure scoring and builder: it (re)computes the ranked
-list of every (slot, segment) partition, rescored one product at a time on change, and rebuilds a
-bundle, writing it only when its content hash changed (compare-and-set, retried on conflict).
+list of every (slot, segment) partition, rescoring the products that changed in every list at
+once (`origin.core.scoring.ListScorer`), and rebuilds a bundle, writing it only when its content
+hash changed (compare-and-set, retried on conflict). A ranked list keeps its best
+`origin.core.store.list_depth` products above a floor (`Store.merge_scores`); one that runs short
+is ranked again from the whole catalog. New products can be ranked in bulk
+(`top_scores` / `merge_top_scores`, what a feed import does). A slot's custom-label rule (or a
+variant's, which overrides it) is part of its lists' scores.
 The origin's `build` command, the experiment publisher and the invalidation consumer use it.
 
 Experiment variants (`origin.core.variants`): each variant of a running experiment has
-bundles of its own on its slots. A variant that changes the scoring weights ranks its own list
+bundles of its own on its slots. A variant that changes the scoring weights or the label rule
+ranks its own list
 (`origin.core.keys.list_id`), rescored together with the control list; template overrides apply
 when its bundles are rendered. Built without explicit `variants`, a recomputer follows the
 published edge configuration: before each rescore, SKU-index lookup and full rebuild it reads
@@ -32,21 +38,25 @@ from dataclasses import dataclass, replace
 
 from fragments.bundle import Bundle
 from fragments.ids import FragmentKey, partition_of
+from fragments.labels import LabelRule
 from fragments.slots import ScoringWeights, SlotCatalog
 from origin.core.builder import BundleBuilder
 from origin.core.catalog import Product, Segment
 from origin.core.config_store import ConfigReader
 from origin.core.keys import list_id
 from origin.core.list_candidates import candidates_from_list
+from origin.core.list_ranking import TopScores
 from origin.core.list_store import ListStore, StoredList
 from origin.core.lists import list_key_id
 from origin.core.purge_queue import PurgeRequest
-from origin.core.scoring import price_change_moves_scores, rank, score
-from origin.core.store import Store, StoredState
+from origin.core.scoring import ListScorer, price_change_moves_scores
+from origin.core.store import ListChange, ListTop, Store, StoredState, list_depth
 from origin.core.variants import CONTROL_BUNDLES, BundleVariant, variants_of
 from origin.errors import RecomputeConflict
 
 MAX_CAS_ATTEMPTS = 8
+REFILL_CHUNK = 5000
+"""Products read at a time when a list that ran short is ranked again from the catalog."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +160,32 @@ class Recomputer:
     def _weights(self, slot: str, variant: BundleVariant) -> ScoringWeights:
         return variant.weights(self.slots.slots[slot].scoring)
 
+    def _labels(self, slot: str, variant: BundleVariant) -> LabelRule:
+        """The slot's custom-label rule, or the variant's when it overrides it."""
+        return variant.labels if variant.labels is not None else self.slots.slots[slot].labels
+
+    def _scorer(self, lists: Mapping[str, tuple[Partition, BundleVariant]]) -> ListScorer:
+        return ListScorer(
+            [
+                (p.segment, self._weights(p.slot, v), self._labels(p.slot, v))
+                for p, v in lists.values()
+            ]
+        )
+
+    def _depths(self, lists: Mapping[str, tuple[Partition, BundleVariant]]) -> dict[str, int]:
+        return {
+            lid: list_depth(self.slots.slots[p.slot].candidates) for lid, (p, _) in lists.items()
+        }
+
+    def top_scores(self) -> TopScores:
+        """An empty bulk ranking over every ranked list (see `merge_top_scores`)."""
+        lists = self._lists()
+        return TopScores(list(lists), self._depths(lists))
+
+    def list_scorer(self) -> ListScorer:
+        """Scores products for the lists of `top_scores`, in the same order."""
+        return self._scorer(self._lists())
+
     def keys_of(self, partition: Partition) -> list[FragmentKey]:
         return [
             FragmentKey(partition.slot, partition.segment.id, variant, locale)
@@ -224,12 +260,17 @@ class Recomputer:
         )
 
     async def _rank_lists(self, products: Sequence[Product], *, only_variants: bool) -> None:
-        for lid, (partition, variant) in self._lists().items():
-            if only_variants and not variant.own_list:
-                continue
-            weights = self._weights(partition.slot, variant)
-            ranked = rank(products, partition.segment, weights, len(products))
-            await self.store.replace_list(lid, {p.sku: v for p, v in ranked})
+        lists = {
+            lid: pair
+            for lid, pair in self._lists().items()
+            if pair[1].own_list or not only_variants
+        }
+        top = TopScores(list(lists), self._depths(lists))
+        scorer = self._scorer(lists)
+        for product in products:
+            top.add(product.sku, scorer.scores(product))
+        for lid, change in top.changes().items():
+            await self.store.replace_list(lid, change.adds, change.floor)
 
     async def rebuild_all(
         self, products: Sequence[Product], purge: PurgeRequest | None = None
@@ -250,23 +291,80 @@ class Recomputer:
         await self.sync_segments()
         await self.sync_variants()
         lists = self._lists()
-        scores = {
-            product.sku: {
-                lid: score(product, p.segment, self._weights(p.slot, variant))
-                for lid, (p, variant) in lists.items()
-            }
-            for product in products
-        }
-        within = {lid: self.slots.slots[p.slot].candidates for lid, (p, _) in lists.items()}
-        ranks = await self.store.set_scores(scores, within)
-        impacted: dict[str, set[FragmentKey]] = await self._list_sourced_impacts(products)
-        for sku, by_list in ranks.items():
-            keys = impacted.setdefault(sku, set())
-            for lid, position in by_list.items():
-                partition, variant = lists[lid]
-                if position is not None and position < self.slots.slots[partition.slot].candidates:
-                    keys.update(self._keys_ranked_by(partition, variant))
+        scorer = self._scorer(lists)
+        adds: dict[str, dict[str, float]] = {lid: {} for lid in lists}
+        removes: dict[str, list[str]] = {lid: [] for lid in lists}
+        for product in products:
+            for lid, value in zip(lists, scorer.scores(product), strict=True):
+                if value > 0.0:
+                    adds[lid][product.sku] = value
+                else:
+                    removes[lid].append(product.sku)
+        changes = {lid: ListChange(adds[lid], removes[lid]) for lid in lists}
+        impacted = await self._list_sourced_impacts(products)
+        entering = await self._merge(changes, lists)
+        for sku in {p.sku for p in products}:
+            impacted.setdefault(sku, set()).update(entering.get(sku, ()))
         return self._with_adopted(impacted)
+
+    async def merge_top_scores(self, top: TopScores) -> dict[str, set[FragmentKey]]:
+        """Merge a bulk ranking of new products (`top_scores`) into the lists; per SKU, the
+        bundles it now belongs in. The products must be in no list yet (new to the catalog)."""
+        lists = self._lists()
+        changes = {lid: c for lid, c in top.changes().items() if lid in lists}
+        return await self._merge(changes, lists)
+
+    async def _merge(
+        self,
+        changes: Mapping[str, ListChange],
+        lists: Mapping[str, tuple[Partition, BundleVariant]],
+    ) -> dict[str, set[FragmentKey]]:
+        """Merge `changes` into the lists; per SKU among the changes, the bundles it is now in
+        the top of. A list that ran short is ranked again from the whole catalog, and every
+        bundle built from it is impacted."""
+        within = {lid: self.slots.slots[lists[lid][0].slot].candidates for lid in changes}
+        tops = await self.store.merge_scores(changes, within, self._depths(lists))
+        out: dict[str, set[FragmentKey]] = {}
+        short = [lid for lid, top in tops.items() if top.short]
+        if short:
+            refilled = await self._refill({lid: lists[lid] for lid in short})
+            tops.update(refilled)
+        for lid, top in tops.items():
+            partition, variant = lists[lid]
+            change = changes[lid]
+            entered = [sku for sku in top.ranks if sku in change.adds]
+            if lid in short:
+                entered = [*change.adds, *change.removes]
+            if entered:
+                ranked_keys = self._keys_ranked_by(partition, variant)
+                for sku in entered:
+                    out.setdefault(sku, set()).update(ranked_keys)
+        return out
+
+    async def _refill(
+        self, lists: Mapping[str, tuple[Partition, BundleVariant]]
+    ) -> dict[str, ListTop]:
+        """Rank `lists` again from every product in the catalog (read a chunk at a time)."""
+        top = TopScores(list(lists), self._depths(lists))
+        scorer = self._scorer(lists)
+        skus = await self.store.all_skus()
+        for start in range(0, len(skus), REFILL_CHUNK):
+            chunk = await self.store.products(skus[start : start + REFILL_CHUNK], locations=False)
+            for product in chunk.values():
+                top.add(product.sku, scorer.scores(product))
+        out: dict[str, ListTop] = {}
+        for lid, change in top.changes().items():
+            await self.store.replace_list(lid, change.adds, change.floor)
+            within = self.slots.slots[lists[lid][0].slot].candidates
+            best = sorted(change.adds.items(), key=lambda pair: (pair[1], pair[0]), reverse=True)
+            best = best[:within]
+            out[lid] = ListTop(
+                {sku: i for i, (sku, _) in enumerate(best)},
+                len(change.adds),
+                change.floor[0] if change.floor else 0.0,
+                within,
+            )
+        return out
 
     def _keys_ranked_by(self, partition: Partition, variant: BundleVariant) -> list[FragmentKey]:
         """The bundles built from the list that `variant`'s weights rank in `partition`."""
@@ -405,6 +503,7 @@ class Recomputer:
                         products,
                         ranked if source.scoring else None,
                         self.slots.slots[key.slot].candidates,
+                        self._labels(key.slot, variant),
                     )
                 bundle = self.builder.build(
                     key,

@@ -183,7 +183,7 @@ class SegmentEditor:
             bundle_keys = [
                 keys.bundle_key(FragmentKey.from_cache_key(as_text(k))) for k in cache_keys
             ]
-            list_keys = [keys.segment_list_key(partition)]
+            list_keys = [keys.segment_list_key(partition), keys.list_floors_key(partition)]
             async for found in self.store.redis.scan_iter(
                 match=keys.segment_list_key(partition) + ":*", count=500
             ):

@@ -40,8 +40,17 @@ from origin.core.redis_errors import bounded
 from origin.core.redis_scripts import queue_script
 from origin.core.redis_text import as_bytes, as_text, decode_map
 
-_PACKED_FROM = 64
-"""Above this many members a list's ZADD goes as one packed argument (`_ZADD_PACKED`)."""
+LIST_DEPTH_FACTOR = 5
+MIN_LIST_DEPTH = 200
+
+
+def list_depth(candidates: int) -> int:
+    """How many products a ranked list keeps: several times what its bundles carry, so a
+    product leaving the top is replaced from the list itself; the list is ranked again from
+    the whole catalog only when it runs short (`ListTop.short`)."""
+    return max(candidates * LIST_DEPTH_FACTOR, MIN_LIST_DEPTH)
+
+
 DOCUMENT_CACHE_SIZE = 8_192
 """Decoded product documents kept (`_document`, about 1.5 KB each): several times the products
 that one window's recomputes read (the candidates of every impacted list)."""
@@ -83,16 +92,100 @@ return {1, current}
 )
 
 
-_ZADD_PACKED = """
--- KEYS[1]: a ranked list. ARGV[1]: msgpack array score, member, score, member...
--- (one argument instead of two per member: the client encodes one string, not thousands).
-local flat = cmsgpack.unpack(ARGV[1])
-for i = 1, #flat, 1000 do
-  redis.call('ZADD', KEYS[1], unpack(flat, i, math.min(i + 999, #flat)))
+_MERGE_SCORES = """
+-- KEYS[1]: a ranked list (ZSET), KEYS[2]: the partition's list floors (HASH).
+-- ARGV: list id, depth, within, msgpack [score, sku, ...] to set, msgpack [sku, ...] to
+-- remove, then a floor hint: score and SKU of the best product scored but left out of the
+-- scores set ('' when none).
+-- Order is the ZSET's: by score, then by SKU. A list keeps its best `depth` products; every
+-- member is above the list's floor (a score and a SKU), which no product outside it is above.
+-- Returns {top `within` SKUs best first, members, floor score ('0' without a floor)}.
+local lid, depth, within = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local function after(a, b)  -- a > b byte by byte, as the ZSET orders members (never locale)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
 end
-return #flat / 2
+local function above(s, m, fs, fm)
+  return fs == nil or s > fs or (s == fs and after(m, fm))
+end
+local stored = redis.call('HGET', KEYS[2], lid)
+local fs, fm, moved = nil, nil, false
+if stored then
+  local at = string.find(stored, ' ', 1, true)
+  fs, fm = tonumber(string.sub(stored, 1, at - 1)), string.sub(stored, at + 1)
+end
+if ARGV[6] ~= '' then
+  local hs, hm = tonumber(ARGV[6]), ARGV[7]
+  if not above(hs, hm, fs, fm) then hs = nil end
+  if hs then
+    fs, fm, moved = hs, hm, true
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[6])
+    local tied = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[6], ARGV[6])
+    for _, m in ipairs(tied) do
+      if not after(m, fm) then redis.call('ZREM', KEYS[1], m) end
+    end
+  end
+end
+local adds, removes = cmsgpack.unpack(ARGV[4]), cmsgpack.unpack(ARGV[5])
+local keep, drop = {}, {}
+for i = 1, #adds, 2 do
+  if above(adds[i], adds[i + 1], fs, fm) then
+    keep[#keep + 1] = adds[i] keep[#keep + 1] = adds[i + 1]
+  else drop[#drop + 1] = adds[i + 1] end
+end
+for i = 1, #removes do drop[#drop + 1] = removes[i] end
+for i = 1, #drop, 1000 do
+  redis.call('ZREM', KEYS[1], unpack(drop, i, math.min(i + 999, #drop)))
+end
+for i = 1, #keep, 1000 do
+  redis.call('ZADD', KEYS[1], unpack(keep, i, math.min(i + 999, #keep)))
+end
+local n = redis.call('ZCARD', KEYS[1])
+if n > depth then
+  local edge = redis.call('ZRANGE', KEYS[1], n - depth - 1, n - depth - 1, 'WITHSCORES')
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - depth - 1)
+  fs, fm, moved = tonumber(edge[2]), edge[1], true
+  n = depth
+end
+local floor = fs and string.format('%.17g', fs) or '0'
+if moved then redis.call('HSET', KEYS[2], lid, floor .. ' ' .. fm) end
+return {redis.call('ZREVRANGE', KEYS[1], 0, within - 1), n, floor}
 """
 _PACK = msgspec.msgpack.Encoder().encode
+
+
+@dataclass(frozen=True, slots=True)
+class ListChange:
+    """Scores to merge into one ranked list."""
+
+    adds: Mapping[str, float]
+    """SKU -> score; a score not above the list's floor takes the SKU out of the list."""
+    removes: Sequence[str] = ()
+    """SKUs that left (score 0)."""
+    floor: tuple[float, str] | None = None
+    """(score, SKU) of the best product scored for this list but left out of `adds` (order:
+    score, then SKU, as in the list), None when none was."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListTop:
+    """A ranked list after a merge."""
+
+    ranks: Mapping[str, int]
+    """SKU -> 0-based rank, for the SKUs among the best `within`."""
+    size: int
+    floor: float
+    """The score of the list's floor (0: no product outside the list scores above 0)."""
+    within: int
+
+    @property
+    def short(self) -> bool:
+        """True when the list holds fewer than `within` products while products outside it
+        may still score above 0: it must be ranked again from the whole catalog."""
+        return self.size < self.within and self.floor > 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +221,7 @@ class Store:
         self.redis = redis
         self.timeout = timeout
         self._put_bundle = redis.register_script(_PUT_BUNDLE)
-        self._zadd_packed = redis.register_script(_ZADD_PACKED)
+        self._merge_scores = redis.register_script(_MERGE_SCORES)
 
     # --- health ---------------------------------------------------------------------------
 
@@ -201,53 +294,58 @@ class Store:
 
     # --- segment lists -----------------------------------------------------------------------
 
-    async def replace_list(self, partition: str, scores: dict[str, float]) -> None:
-        """Replace a partition's ranked list atomically (one key)."""
-        key = keys.segment_list_key(partition)
+    async def replace_list(
+        self, list_id: str, scores: Mapping[str, float], floor: tuple[float, str] | None = None
+    ) -> None:
+        """Replace a ranked list and its floor atomically (one hash slot, one transaction):
+        `scores` are its best products, `floor` the (score, SKU) of the best product left out
+        (None: every product with a positive score is in `scores`)."""
+        key = keys.segment_list_key(list_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(key)
         if scores:
-            pipe.zadd(key, scores)
+            pipe.zadd(key, dict(scores))
+        if floor is not None:
+            pipe.hset(keys.list_floors_key(list_id), list_id, f"{floor[0]!r} {floor[1]}")
+        else:
+            pipe.hdel(keys.list_floors_key(list_id), list_id)
         await bounded(pipe.execute(), max(self.timeout, 5.0), "replace segment list")
 
-    async def set_scores(
-        self, scores_by_sku: Mapping[str, Mapping[str, float]], within: Mapping[str, int]
-    ) -> dict[str, dict[str, int | None]]:
-        """Set SKUs' scores in lists (0 removes them); return each SKU's new rank per list, or
-        None when it is not among the list's best `within[list]`.
-
-        One pipeline for the whole batch, three commands per list whatever the number of SKUs
-        (ZADD all, ZREM all, read the top).
-        """
-        by_list: dict[str, tuple[dict[str, float], list[str]]] = {}
-        for sku, scores in scores_by_sku.items():
-            for list_id, value in scores.items():
-                adds, removes = by_list.setdefault(list_id, ({}, []))
-                if value > 0:
-                    adds[sku] = value
-                else:
-                    removes.append(sku)
+    async def merge_scores(
+        self, changes: Mapping[str, ListChange], within: Mapping[str, int], depth: Mapping[str, int]
+    ) -> dict[str, ListTop]:
+        """Merge new scores into ranked lists (one Lua call per list, one pipeline for all):
+        each list keeps its best `depth[list]` products above its floor. Returns each list's
+        best `within[list]` with its size and floor."""
+        ids = list(changes)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for list_id, (adds, removes) in by_list.items():
-                key = keys.segment_list_key(list_id)
-                if len(adds) > _PACKED_FROM:
-                    flat = [part for sku, value in adds.items() for part in (value, sku)]
-                    await queue_script(self._zadd_packed, pipe, [key], [_PACK(flat)])
-                elif adds:
-                    pipe.zadd(key, adds)
-                if removes:
-                    pipe.zrem(key, *removes)
-                pipe.zrevrange(key, 0, within[list_id] - 1)
-            results: list[Any] = await bounded(pipe.execute(), max(self.timeout, 5.0), "set scores")
-        tops: dict[str, dict[str, int]] = {}
-        position = 0
-        for list_id, (adds, removes) in by_list.items():
-            position += bool(adds) + bool(removes)
-            tops[list_id] = {as_text(sku): rank for rank, sku in enumerate(results[position])}
-            position += 1
+            for list_id in ids:
+                change = changes[list_id]
+                flat = [part for sku, value in change.adds.items() for part in (value, sku)]
+                await queue_script(
+                    self._merge_scores,
+                    pipe,
+                    [keys.segment_list_key(list_id), keys.list_floors_key(list_id)],
+                    [
+                        list_id,
+                        depth[list_id],
+                        within[list_id],
+                        _PACK(flat),
+                        _PACK(list(change.removes)),
+                        *((repr(change.floor[0]), change.floor[1]) if change.floor else ("", "")),
+                    ],
+                )
+            results: list[Any] = await bounded(
+                pipe.execute(), max(self.timeout, 5.0), "merge scores"
+            )
         return {
-            sku: {list_id: tops[list_id].get(sku) for list_id in scores}
-            for sku, scores in scores_by_sku.items()
+            list_id: ListTop(
+                {as_text(sku): rank for rank, sku in enumerate(top)},
+                int(size),
+                float(as_text(floor)),
+                within[list_id],
+            )
+            for list_id, (top, size, floor) in zip(ids, results, strict=True)
         }
 
     async def tops(self, limits: Mapping[str, int]) -> dict[str, list[tuple[str, float]]]:

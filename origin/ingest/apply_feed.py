@@ -42,8 +42,8 @@ _APPLY_ITEMS = f"""
 -- ARGV per item ({_PER_ITEM}): sku, fingerprint, and a msgpack array of
 --   {", ".join(_CONTENT)}, price_cents, compare_at_cents, currency;
 --   then (once, at the end) units for an available item, popularity and margin of a new product.
--- Returns per item {{status, price before, category before, stock before}}: status 'c' created,
--- 'm' changed, 'u' unchanged.
+-- Returns per item {{status, price before, category before, stock before, relabelled}}: status
+-- 'c' created, 'm' changed, 'u' unchanged; relabelled '1' when a custom label changed.
 local CONTENT = {{{", ".join(f"'{c}'" for c in _CONTENT)}}}
 local prints = KEYS[#KEYS]
 local units, popularity, margin = ARGV[#ARGV - 2], ARGV[#ARGV - 1], ARGV[#ARGV]
@@ -59,6 +59,7 @@ for k = 1, #KEYS - 1 do
     'price_version', 'stock_version', 'compare_at_cents', 'currency', 'deleted', unpack(CONTENT))
   local writes = {{}}
   local status = 'u'
+  local relabelled = ''
   if not doc[1] or doc[9] then
     -- new, or back from a catalog.v1 deletion (its tombstone keeps the versions it reached)
     status = 'c'
@@ -79,6 +80,7 @@ for k = 1, #KEYS - 1 do
     for n = 1, #CONTENT do
       if (doc[9 + n] or '') ~= V[c + n - 1] then
         writes[#writes + 1] = CONTENT[n] writes[#writes + 1] = V[c + n - 1]
+        if string.sub(CONTENT[n], 1, 5) == 'label' then relabelled = '1' end
       end
     end
     if tonumber(doc[5] or '0') == 0 then
@@ -104,7 +106,7 @@ for k = 1, #KEYS - 1 do
   end
   if #writes > 0 then redis.call('HSET', KEYS[k], unpack(writes)) end
   redis.call('HSET', prints, sku, print)
-  out[k] = {{status, doc[2] or '', doc[3] or '', doc[4] or ''}}
+  out[k] = {{status, doc[2] or '', doc[3] or '', doc[4] or '', relabelled}}
 end
 return out
 """
@@ -132,6 +134,8 @@ class ItemOutcome:
     price_before: int | None
     category_before: str
     stock_before: int | None
+    relabelled: bool = False
+    """A custom label changed (a slot's label rule may rank the product differently)."""
 
 
 class FeedApplier:
@@ -187,9 +191,12 @@ class FeedApplier:
                 int(price) if price else None,
                 category.decode(),
                 int(stock) if stock else None,
+                bool(relabelled),
             )
             for bucket, reply in zip(by_bucket.values(), replies, strict=True)
-            for (item, _), (status, price, category, stock) in zip(bucket, reply, strict=True)
+            for (item, _), (status, price, category, stock, relabelled) in zip(
+                bucket, reply, strict=True
+            )
         ]
 
     async def remove(self, skus: Sequence[str]) -> None:

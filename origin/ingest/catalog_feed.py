@@ -30,6 +30,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
 from origin.ingest.errors import FeedUnreadable
+from origin.ingest.feed_fields import field_name
 
 FeedFormat = Literal["tsv", "xml", "jsonl"]
 GOOGLE_NS = "http://base.google.com/ns/1.0"
@@ -53,17 +54,27 @@ class RawItem:
     """Fingerprint of the raw item (see the module docstring)."""
     error: tuple[str, str] | None = None
     """(field, reason) when the item cannot even be read (bad JSON, too many columns)."""
+    normalized: bool = False
+    """The field names are spelled as `origin.ingest.feed_fields.field_name` spells them."""
 
 
 class _Row(Mapping[str, object]):
     """A TSV row seen as field -> value without building a dict (most rows of a re-import are
-    recognised by their fingerprint and never looked into)."""
+    recognised by their fingerprint and never looked into); a row read without the csv module
+    keeps its line and splits it on first use."""
 
-    __slots__ = ("_header", "_row")
+    __slots__ = ("_header", "_line", "_values")
 
-    def __init__(self, header: list[str], row: list[str]) -> None:
+    def __init__(self, header: list[str], row: list[str] | None, line: str = "") -> None:
         self._header = header
-        self._row = row
+        self._values = row
+        self._line = line
+
+    @property
+    def _row(self) -> list[str]:
+        if self._values is None:
+            self._values = self._line.split("\t")
+        return self._values
 
     def __getitem__(self, name: str) -> object:
         try:
@@ -161,9 +172,7 @@ def _tsv(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
             raise FeedUnreadable(f"line {number}: the header row is longer than {MAX_LINE_BYTES}")
         text = _decode(number, raw).lstrip("\ufeff")
         if text.strip():
-            header = [
-                h.strip().lower().removeprefix("g:").replace(" ", "_") for h in text.split("\t")
-            ]
+            header = [field_name(h) for h in text.split("\t")]
             break
     if "id" not in header:
         raise FeedUnreadable(
@@ -173,42 +182,69 @@ def _tsv(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
     key = _key(context + b"|tsv|" + "\t".join(header).encode())
     id_at = header.index("id")
     width = len(header)
-    current = [number]
-    overlong: list[int] = []
-
-    def text_lines() -> Iterator[str]:
-        for number, raw in lines:
-            current[0] = number
-            if raw is None:
-                overlong.append(number)
-                yield ""
-                continue
-            yield _decode(number, raw)
-
-    rows = csv.reader(text_lines(), delimiter="\t", quotechar='"', strict=False)
-    csv.field_size_limit(MAX_FIELD_CHARS)
-    while True:
-        start = current[0] + 1
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield RawItem(start, "", {}, b"", ("row", f"unreadable: {exc}"))
-            continue
-        if overlong:
-            number = overlong.pop()
+    for number, raw in lines:
+        if raw is None:
             yield RawItem(number, "", {}, b"", ("row", f"line longer than {MAX_LINE_BYTES} bytes"))
             continue
-        if not row or (len(row) == 1 and not row[0].strip()):
+        text = _decode(number, raw)
+        if '"' in text or "\r" in text or "\x00" in text:
+            # Quotes (a value may span lines), stray carriage returns, NULs: the csv module.
+            quoted = _quoted_row(number, text, lines, header, key)
+            if quoted is not None:
+                yield quoted
             continue
-        sku = row[id_at].strip() if id_at < len(row) else ""
-        if len(row) > width:
-            reason = f"{len(row)} columns, the header names {width} (a tab inside a value?)"
-            yield RawItem(start, sku, {}, b"", ("row", reason))
+        if "\t" not in text and not text.strip():
+            continue  # a blank line
+        columns = text.count("\t") + 1
+        head = text.split("\t", id_at + 1)
+        sku = head[id_at].strip() if id_at < len(head) else ""
+        if columns > width:
+            reason = f"{columns} columns, the header names {width} (a tab inside a value?)"
+            yield RawItem(number, sku, {}, b"", ("row", reason))
             continue
-        digest = _digest("\t".join(row).encode(), key)
-        yield RawItem(start, sku, _Row(header, row), digest)
+        # The fingerprint of the row's values joined by tabs: the line itself (no quoting).
+        yield RawItem(number, sku, _Row(header, None, text), _digest(raw, key), normalized=True)
+
+
+def _quoted_row(
+    number: int,
+    text: str,
+    lines: Iterator[tuple[int, bytes | None]],
+    header: list[str],
+    key: bytes,
+) -> RawItem | None:
+    """One row read by the csv module from `text` on (a quoted value may go on over the next
+    lines, read from `lines`); None for a row with nothing in it."""
+    overlong: list[int] = []
+
+    def more() -> Iterator[str]:
+        yield text
+        for later, raw in lines:
+            if raw is None:
+                overlong.append(later)
+                yield ""
+                continue
+            yield _decode(later, raw)
+
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    try:
+        row = next(csv.reader(more(), delimiter="\t", quotechar='"', strict=False))
+    except StopIteration:
+        return None
+    except csv.Error as exc:
+        return RawItem(number, "", {}, b"", ("row", f"unreadable: {exc}"))
+    if overlong:
+        reason = f"line longer than {MAX_LINE_BYTES} bytes"
+        return RawItem(overlong[0], "", {}, b"", ("row", reason))
+    if not row or (len(row) == 1 and not row[0].strip()):
+        return None
+    id_at = header.index("id")
+    sku = row[id_at].strip() if id_at < len(row) else ""
+    if len(row) > len(header):
+        reason = f"{len(row)} columns, the header names {len(header)} (a tab inside a value?)"
+        return RawItem(number, sku, {}, b"", ("row", reason))
+    digest = _digest("\t".join(row).encode(), key)
+    return RawItem(number, sku, _Row(header, row), digest, normalized=True)
 
 
 def _jsonl(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from html.parser import HTMLParser
 
@@ -85,53 +84,56 @@ class FeedItem(msgspec.Struct, frozen=True, array_like=True):
         return FEED_AVAILABLE_UNITS if self.availability in AVAILABLE else 0
 
 
-def parse_item(raw: Mapping[str, object], currency: str) -> FeedItem:
+def parse_item(raw: Mapping[str, object], currency: str, *, normalized: bool = False) -> FeedItem:
     """The `FeedItem` of one raw item (field name -> value), or raise `Rejected`.
 
     `currency` is the catalog's ISO 4217 code: prices in another currency are rejected (a
-    storefront shows one currency; converting would invent prices).
+    storefront shows one currency; converting would invent prices). `normalized` says the
+    field names are already spelled as `field_name` spells them (a TSV header is read so).
     """
-    fields = {_field_name(k): v for k, v in raw.items()}
+    fields = dict(raw.items()) if normalized else {field_name(k): v for k, v in raw.items()}
+    texts = {k: v.strip() for k, v in fields.items() if type(v) is str}
+    if len(texts) != len(fields):  # JSON numbers, nulls or objects: read (or refused) by _text
+        for name in _TEXT_FIELDS:
+            if name not in texts and fields.get(name) is not None:
+                texts[name] = _text(fields, name)
+    get = texts.get
+
     for name in REQUIRED:
-        if _text(fields, name) == "":
+        if not get(name):
             raise Rejected(name, "missing (required by the Merchant Center spec)")
-    sku = _text(fields, "id")
+    sku = get("id", "")
     if not _SKU.match(sku):
         raise Rejected("id", f"{sku[:80]!r} is not a SKU (letters, digits, '_', '.', '-'; 64 max)")
-    title = _plain(_text(fields, "title"))
+    title = _plain(get("title", ""))
     if not title:
         raise Rejected("title", "empty once HTML is removed")
     if len(title) > MAX_TITLE:
         raise Rejected("title", f"{len(title)} characters, more than {MAX_TITLE}")
-    price, price_currency = _money(fields, "price")
+    price, price_currency = _money(get("price", ""), "price")
     if price_currency != currency:
         raise Rejected("price", f"currency {price_currency} is not the catalog's ({currency})")
     compare_at: int | None = None
-    if _text(fields, "sale_price"):
-        sale, sale_currency = _money(fields, "sale_price")
+    sale_text = get("sale_price", "")
+    if sale_text:
+        sale, sale_currency = _money(sale_text, "sale_price")
         if sale_currency != currency:
             raise Rejected(
                 "sale_price", f"currency {sale_currency} is not the catalog's ({currency})"
             )
         if sale < price:  # a sale price not below the price shows no sale: ignored
             price, compare_at = sale, price
-    availability_text = _SPACE.sub(" ", _text(fields, "availability").lower())
-    availability = AVAILABILITY.get(availability_text)
-    if availability is None:
-        raise Rejected(
-            "availability",
-            f"{availability_text[:40]!r}: expected in_stock, out_of_stock, preorder or backorder",
-        )
-    path = _category_path(fields)
-    gtin = _text(fields, "gtin").replace("-", "").replace(" ", "")
+    availability = _availability(get("availability", ""))
+    path = _category_path(get("product_type", ""), get("google_product_category", ""))
+    gtin = get("gtin", "").replace("-", "").replace(" ", "")
     if gtin and not _GTIN.match(gtin):
         raise Rejected("gtin", f"{gtin[:40]!r}: expected 8, 12, 13 or 14 digits")
     return FeedItem(
         sku=sku,
         title=title,
-        description=_plain(_text(fields, "description"))[:MAX_DESCRIPTION],
-        link=_url(fields, "link"),
-        image_link=_url(fields, "image_link"),
+        description=_plain(get("description", ""))[:MAX_DESCRIPTION],
+        link=_url(get("link", ""), "link"),
+        image_link=_url(get("image_link", ""), "image_link"),
         price_cents=price,
         compare_at_cents=compare_at,
         currency=currency,
@@ -139,15 +141,39 @@ def parse_item(raw: Mapping[str, object], currency: str) -> FeedItem:
         brand=_brand(fields.get("brand")),
         category=category_id(path),
         category_path=path,
-        item_group_id=_short(fields, "item_group_id", MAX_SHORT),
+        item_group_id=_short(get("item_group_id", ""), "item_group_id", MAX_SHORT),
         gtin=gtin,
-        mpn=_short(fields, "mpn", MAX_SHORT),
-        labels=tuple(_short(fields, f"custom_label_{n}", MAX_LABEL) for n in range(LABEL_COUNT)),
+        mpn=_short(get("mpn", ""), "mpn", MAX_SHORT),
+        labels=tuple(
+            _short(label, name, MAX_LABEL) if (label := get(name, "")) else ""
+            for name in _LABEL_NAMES
+        ),
     )
 
 
+_LABEL_NAMES = tuple(f"custom_label_{n}" for n in range(LABEL_COUNT))
+_TEXT_FIELDS = (
+    "id", "title", "description", "link", "image_link", "price", "sale_price", "availability",
+    "product_type", "google_product_category", "item_group_id", "gtin", "mpn", *_LABEL_NAMES,
+)  # fmt: skip
+"""The fields read as text (brand is read by `_brand`: it may be an object)."""
+
+
+@lru_cache(maxsize=256)
+def _availability(given: str) -> str:
+    """The canonical availability of a spelling the spec allows, else `Rejected`."""
+    spelled = _SPACE.sub(" ", given.lower())
+    availability = AVAILABILITY.get(spelled)
+    if availability is None:
+        raise Rejected(
+            "availability",
+            f"{spelled[:40]!r}: expected in_stock, out_of_stock, preorder or backorder",
+        )
+    return availability
+
+
 @lru_cache(maxsize=1024)
-def _field_name(name: str) -> str:
+def field_name(name: str) -> str:
     """Header spellings seen in real feeds: ``g:price``, ``Price``, ``image link``."""
     return name.strip().lower().removeprefix("g:").replace(" ", "_")
 
@@ -163,8 +189,8 @@ def _text(fields: Mapping[str, object], name: str) -> str:
     raise Rejected(name, f"expected text, got {type(value).__name__}")
 
 
-def _short(fields: Mapping[str, object], name: str, limit: int) -> str:
-    text = _plain(_text(fields, name))
+def _short(given: str, name: str, limit: int) -> str:
+    text = _plain(given)
     if len(text) > limit:
         raise Rejected(name, f"{len(text)} characters, more than {limit}")
     return text
@@ -181,7 +207,7 @@ class _TextOnly(HTMLParser):
     def handle_starttag(self, tag: str, attrs: object) -> None:
         if tag in ("script", "style"):
             self._skip += 1
-        elif tag in ("br", "p", "li", "div", "tr", "h1", "h2", "h3", "h4"):
+        elif tag in _BLOCK_TAGS:
             self.parts.append(" ")
 
     def handle_endtag(self, tag: str) -> None:
@@ -193,6 +219,38 @@ class _TextOnly(HTMLParser):
             self.parts.append(data)
 
 
+_BLOCK_TAGS = frozenset(("br", "p", "li", "div", "tr", "h1", "h2", "h3", "h4"))
+"""Start tags `_TextOnly` turns into a space (they separate words)."""
+_SIMPLE_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[ \t\n\r\f]*/?>")
+"""A tag with no attributes (``<b>``, ``</p>``, ``<br/>``): what most feed descriptions hold."""
+_RAW_TEXT_TAGS = frozenset(
+    ("script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript",
+     "plaintext")
+)  # fmt: skip
+"""Tags whose content an HTML parser may treat other than as text: always the full parser."""
+
+
+def _simple_markup_text(text: str) -> str | None:
+    """`_TextOnly`'s text of `text` when every ``<`` in it opens a simple tag (`_SIMPLE_TAG`)
+    and none holds raw text; None otherwise (the full parser is needed). Each run of text
+    between tags has its character references resolved on its own, as the parser does."""
+    tags = list(_SIMPLE_TAG.finditer(text))
+    if len(tags) != text.count("<"):
+        return None
+    parts: list[str] = []
+    at = 0
+    for match in tags:
+        name = match.group(2).lower()
+        if name in _RAW_TEXT_TAGS:
+            return None
+        parts.append(html.unescape(text[at : match.start()]))
+        if not match.group(1) and name in _BLOCK_TAGS:
+            parts.append(" ")
+        at = match.end()
+    parts.append(html.unescape(text[at:]))
+    return "".join(parts)
+
+
 def _plain(text: str) -> str:
     """Text with HTML tags and entities resolved to plain characters, whitespace collapsed.
 
@@ -201,19 +259,20 @@ def _plain(text: str) -> str:
     if not _NEEDS_WORK.search(text):
         return text.strip()  # the common case: plain text already
     if "<" in text:
-        parser = _TextOnly()
-        parser.feed(text)
-        parser.close()
-        text = "".join(parser.parts)
-        text = _TAG.sub(" ", text)  # an unclosed tag the parser kept as text
+        simple = _simple_markup_text(text)
+        if simple is None:
+            parser = _TextOnly()
+            parser.feed(text)
+            parser.close()
+            simple = "".join(parser.parts)
+        text = _TAG.sub(" ", simple)  # an unclosed tag the parser kept as text
     elif "&" in text:
         text = html.unescape(text)
     return _SPACE.sub(" ", text).strip()
 
 
-def _money(fields: Mapping[str, object], name: str) -> tuple[int, str]:
+def _money(text: str, name: str) -> tuple[int, str]:
     """Minor units and currency of "105.29 USD" (or "USD 105.29")."""
-    text = _text(fields, name)
     parts = text.split()
     if len(parts) != 2:
         raise Rejected(name, f"{text[:40]!r}: expected an amount and a currency, '105.29 USD'")
@@ -223,18 +282,15 @@ def _money(fields: Mapping[str, object], name: str) -> tuple[int, str]:
         raise Rejected(name, f"{text[:40]!r}: {code[:10]!r} is not an ISO 4217 currency code")
     if not _AMOUNT.match(amount):
         raise Rejected(name, f"{text[:40]!r}: {amount[:20]!r} is not an amount like 105.29")
-    try:
-        exponent = 0 if code in ZERO_DECIMAL_CURRENCIES else 2
-        minor = Decimal(amount).scaleb(exponent)
-    except InvalidOperation as exc:  # pragma: no cover - the pattern already excludes it
-        raise Rejected(name, f"{amount!r} is not a number") from exc
-    if minor != minor.to_integral_value():
+    exponent = 0 if code in ZERO_DECIMAL_CURRENCIES else 2
+    whole, _, fraction = amount.partition(".")  # the pattern made both plain digits
+    if fraction[exponent:].strip("0"):
         raise Rejected(name, f"{text[:40]!r}: more decimals than {code} has")
-    return int(minor), code
+    cents = fraction[:exponent].ljust(exponent, "0")
+    return int(whole) * 10**exponent + (int(cents) if cents else 0), code
 
 
-def _url(fields: Mapping[str, object], name: str) -> str:
-    url = _text(fields, name)
+def _url(url: str, name: str) -> str:
     if len(url) > MAX_URL:
         raise Rejected(name, f"{len(url)} characters, more than {MAX_URL}")
     scheme, sep, rest = url.partition("://")
@@ -265,11 +321,13 @@ def _brand(value: object) -> str:
     return brand
 
 
-def _category_path(fields: Mapping[str, object]) -> str:
+@lru_cache(maxsize=4096)
+def _category_path(product_type: str, google_category: str) -> str:
     """The retailer's product_type, else Google's category path (a bare numeric id has no
-    readable name: it is kept only when nothing else is given)."""
-    path = _plain(_text(fields, "product_type"))
-    google = _plain(_text(fields, "google_product_category"))
+    readable name: it is kept only when nothing else is given). Memoised: a feed repeats a
+    few hundred category paths over all its items."""
+    path = _plain(product_type)
+    google = _plain(google_category)
     if not path:
         path = google if google and not google.isdigit() else ""
     if "," in path and ">" not in path:

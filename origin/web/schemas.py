@@ -34,6 +34,7 @@ from fragments.experiments import (
     STATUSES,
 )
 from fragments.ids import CONTROL_VARIANT, ID_PATTERN, LOCALE_PATTERN, SKU_PATTERN, anchored
+from fragments.labels import LABEL_NAMES, MAX_LABEL_FACTOR, MAX_LABEL_VALUES
 from fragments.wire_events import (
     EVENT_ID,
     EVENT_TYPES,
@@ -124,6 +125,46 @@ def analysis_schema() -> Schema:
     }  # fmt: skip
 
 
+def _label_rule() -> Schema:
+    """A variant's custom-label rule (`fragments.labels.parse_label_rule`)."""
+    values: Schema = {
+        "type": "object",
+        "propertyNames": {"enum": list(LABEL_NAMES)},
+        "additionalProperties": {
+            "type": "array", "minItems": 1, "maxItems": MAX_LABEL_VALUES,
+            "items": {"type": "string", "minLength": 1, "maxLength": 100},
+        },
+    }  # fmt: skip
+    return {
+        "type": ["object", "null"],
+        "description": (
+            "Replaces the slots' custom-label rule: include / exclude products by "
+            "custom_label_0..4 values, boost matching ones ({custom_label_N: value, factor})."
+        ),
+        "properties": {
+            "include": values,
+            "exclude": values,
+            "boost": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["factor"],
+                    "minProperties": 2,
+                    "maxProperties": 2,
+                    "properties": {
+                        "factor": {"type": "number", "exclusiveMinimum": 0,
+                                   "maximum": MAX_LABEL_FACTOR},
+                        **{name: {"type": "string", "minLength": 1, "maxLength": 100}
+                           for name in LABEL_NAMES},
+                    },
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "additionalProperties": False,
+    }  # fmt: skip
+
+
 def experiment_schema(slots: Sequence[str], templates: Sequence[str]) -> Schema:
     """The experiment JSON `fragments.experiment_codec` reads and `validate` accepts, for an
     origin serving `slots` with variant `templates`."""
@@ -145,6 +186,7 @@ def experiment_schema(slots: Sequence[str], templates: Sequence[str]) -> Schema:
                               "maximum": RECENCY_BOOST_MAX},
             "price_floor": {"type": ["number", "null"], "minimum": 0, "maximum": PRICE_FLOOR_MAX},
             "origin_rendered": {"type": "boolean"},
+            "labels": _label_rule(),
         },
     }  # fmt: skip
     variant: Schema = {

@@ -131,23 +131,33 @@ class World:
     async def consistency_problems(self) -> list[str]:
         """Differences between what is stored and a from-scratch rebuild of current state.
 
-        Every ranked list must equal `rank()` of the current products, every bundle must
-        recompute to its stored content (`changed=False`), and the SKU index must match the
-        stored bundles. An empty list means consistent.
+        Every ranked list must hold the best products of `rank()` over the current products
+        (a list keeps its best `list_depth`, in its own order: score, then SKU), at least as
+        many as its bundles carry, above a floor no product outside it beats; every bundle
+        must recompute to its stored content (`changed=False`), and the SKU index must match
+        the stored bundles. An empty list means consistent.
         """
         problems: list[str] = []
         current = list((await self.store.products(p.sku for p in self.products)).values())
         slots = self.recomputer.slots
         for pid, partition in self.recomputer.partitions.items():
-            weights = slots.slots[partition.slot].scoring
-            want = {p.sku: v for p, v in rank(current, partition.segment, weights, len(current))}
+            slot = slots.slots[partition.slot]
+            ranked = rank(current, partition.segment, slot.scoring, len(current), slot.labels)
+            want = sorted(((v, p.sku) for p, v in ranked), reverse=True)
             rows: list[Any] = await self.redis.zrange(
                 keys.segment_list_key(pid), 0, -1, withscores=True
             )
-            have = {as_text(sku): float(v) for sku, v in rows}
-            if have != want:
-                diff = sorted(set(have.items()) ^ set(want.items()))[:6]
+            have = sorted(((float(v), as_text(sku)) for sku, v in rows), reverse=True)
+            if have != want[: len(have)]:
+                diff = sorted(set(have) ^ set(want[: len(have)]))[:6]
                 problems.append(f"list {pid} differs from a fresh ranking: {diff}")
+            if len(have) < min(slot.candidates, len(want)):
+                problems.append(f"list {pid} holds {len(have)} of {len(want)} candidates")
+            if len(have) < len(want):
+                floor = await self.redis.hget(keys.list_floors_key(pid), pid)
+                value, _, sku = as_text(floor or "").partition(" ")
+                if not floor or (float(value), sku) < want[len(have)]:
+                    problems.append(f"list {pid}: a product outside it beats its floor {floor!r}")
         for key in self.recomputer.all_keys():
             result = await self.recomputer.recompute(key)
             if result.changed:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fragments.labels import LabelRule, parse_label_rule
 from fragments.slots import ScoringWeights
+from origin.core.canary import CANARY_CATEGORY, canary_segment
 from origin.core.catalog import Product, Segment
 from origin.core.demo_catalog import demo_segments
 from origin.core.scoring import (
     LOW_STOCK_FACTOR,
     PRICE_MISS_FACTOR,
+    ListScorer,
     price_change_moves_scores,
     rank,
     score,
@@ -140,3 +144,54 @@ def test_ties_break_by_sku_and_rank_is_a_pure_function_of_its_inputs() -> None:
         assert rank(shuffled, SEGMENT, WEIGHTS, 10) == ranked
     assert [p.sku for p, _ in rank(products, SEGMENT, WEIGHTS, 3)] == order[:3]
     assert all(value > 0 for _, value in ranked)
+
+
+LABEL_RULES = (
+    LabelRule(),
+    parse_label_rule({"custom_label_1": ["summer"]}, None, None),
+    parse_label_rule(
+        None, {"custom_label_0": ["clearance"]}, [{"custom_label_1": "summer", "factor": 1.7}]
+    ),
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["audio", "books", "games", CANARY_CATEGORY]),
+            st.integers(0, 20_000),
+            st.integers(-2, 60),
+            st.floats(0.01, 1.0),
+            st.floats(0.01, 1.0),
+            st.sampled_from(["", "clearance"]),
+            st.sampled_from(["", "summer", "winter"]),
+        ),
+        max_size=30,
+    )
+)
+def test_the_list_scorer_equals_score_for_every_list(rows: list[tuple[Any, ...]]) -> None:
+    """Bulk scoring is an optimisation of `score`, never a second definition: bit-identical."""
+    segments = [*demo_segments(), canary_segment()]
+    weights = [WEIGHTS, ScoringWeights(0.5, 1.0, 1.5), ScoringWeights(1.0, 0.3, 0.0)]
+    lists = [(s, w, r) for s in segments for w in weights for r in LABEL_RULES]
+    scorer = ListScorer(lists)
+    for i, (category, price, stock, popularity, margin, label0, label1) in enumerate(rows):
+        item = product(
+            f"SKU-{i}", category=category, price_cents=price, stock=stock,
+            popularity=popularity, margin=margin, labels=(label0, label1, "", "", ""),
+        )  # fmt: skip
+        for _ in range(2):  # computed, then memoised
+            assert scorer.scores(item) == tuple(score(item, s, w, r) for s, w, r in lists)
+
+
+def test_a_label_rule_keeps_products_out_and_lifts_others() -> None:
+    summer = product("SKU-S", labels=("", "summer", "", "", ""))
+    winter = product("SKU-W", labels=("", "winter", "", "", ""))
+    only_summer = LABEL_RULES[1]
+    assert score(winter, SEGMENT, WEIGHTS, only_summer) == 0.0
+    assert score(summer, SEGMENT, WEIGHTS, only_summer) == score(summer, SEGMENT, WEIGHTS)
+    lifted = score(summer, SEGMENT, WEIGHTS, LABEL_RULES[2])
+    assert lifted == round(score(summer, SEGMENT, WEIGHTS) * 1.7, 9) or lifted == pytest.approx(
+        score(summer, SEGMENT, WEIGHTS) * 1.7, abs=1e-9
+    )
+    assert [p.sku for p, _ in rank([winter, summer], SEGMENT, WEIGHTS, 5, only_summer)] == ["SKU-S"]
