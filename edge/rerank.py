@@ -70,7 +70,7 @@ def rerank(
     pinned: list[tuple[int, float, int, Candidate]] = []
     rows: list[tuple[float, int, Candidate]] = []
     append = rows.append
-    ordered = True  # no NaN score: the float sort below is a total order
+    ordered = True  # no NaN score and every pin ahead of the rest: the fast sort below holds
     for position, c in enumerate(candidates):
         if c.stock_state == "sold_out" or c.sku in cart:
             continue
@@ -85,16 +85,19 @@ def rerank(
         if value != value:  # noqa: PLR0124 - NaN, without a call per candidate
             ordered = False
         if pins and c.sku in pins:
-            pinned.append((pins[c.sku], -value, position, c))
+            rank = pins[c.sku]
+            if rank >= unpinned:  # a SKU pinned twice ranks by its last place, maybe here
+                ordered = False
+            pinned.append((rank, -value, position, c))
         else:
             append((-value, position, c))
     if ordered:
         pinned.sort(key=_PIN_KEY)
         rows.sort(key=_SCORE_KEY)  # stable: equal scores keep their position order
         order = [row[3] for row in pinned] + [row[2] for row in rows]
-    else:  # a NaN score: the full (pin rank, -score, position) comparison, as always
+    else:  # the full (pin rank, -score, position) comparison, over the rows as they came
         full = pinned + [(unpinned, neg, position, c) for neg, position, c in rows]
-        full.sort(key=_POSITION_KEY)  # the rows as they came, then the comparison's order
+        full.sort(key=_POSITION_KEY)
         full.sort(key=_FULL_KEY)
         order = [row[3] for row in full]
     cap = settings.max_per_category
