@@ -63,8 +63,82 @@ def rerank(
     keep = 1.0 - floor
     rules = [(a.factor, a.category, a.brand) for a in settings.adjustments]
     pins = {sku: i for i, sku in enumerate(settings.pin)}
-    unpinned = len(pins)
     cart = context.cart_skus
+    order = None
+    if not rules and not pins:
+        order = _plain_order(candidates, cart, recency, ref if by_price else 0, floor, keep)
+    if order is None:
+        order = _order(candidates, cart, recency, ref if by_price else 0, floor, keep, rules, pins)
+    cap = settings.max_per_category
+    if not cap:
+        return order[:shown]
+    per_category: dict[str, int] = {}
+    chosen: list[Candidate] = []
+    for c in order:
+        category = c.category
+        count = per_category[category] if category in per_category else 0  # noqa: SIM401
+        if count >= cap:
+            continue
+        per_category[category] = count + 1
+        chosen.append(c)
+        if len(chosen) >= shown:
+            break
+    return chosen
+
+
+def _plain_order(
+    candidates: tuple[Candidate, ...],
+    cart: frozenset[str],
+    recency: dict[str, float],
+    ref: int,
+    floor: float,
+    keep: float,
+) -> list[Candidate] | None:
+    """`_order` without pins or business rules, in comprehensions (no method call per
+    candidate: ``in`` and ``[]`` instead of ``dict.get``, which ruff's SIM401 would have);
+    None when a score is NaN (then only `_order`'s full comparison is right).
+
+    The same products in the same order: ``x * 1.0`` is ``x`` for every float, so multiplying
+    by 1.0 where `_order` skips a factor changes no value.
+    """
+    kept = [c for c in candidates if c.stock_state != "sold_out" and c.sku not in cart]
+    if ref > 0:
+        negs = [
+            -(
+                c.score
+                * (recency[c.category] if c.category in recency else 1.0)  # noqa: SIM401
+                * (
+                    floor + keep * (p / ref if p < ref else ref / p)
+                    if (p := c.price_cents) > 0
+                    else 1.0
+                )
+            )
+            for c in kept
+        ]
+    else:
+        negs = [
+            -(c.score * (recency[c.category] if c.category in recency else 1.0))  # noqa: SIM401
+            for c in kept
+        ]
+    total = sum(negs)
+    if total != total:  # noqa: PLR0124 - a NaN among them (or inf - inf: _order is right too)
+        return None
+    return [kept[i] for i in sorted(range(len(kept)), key=negs.__getitem__)]  # stable
+
+
+def _order(
+    candidates: tuple[Candidate, ...],
+    cart: frozenset[str],
+    recency: dict[str, float],
+    ref: int,
+    floor: float,
+    keep: float,
+    rules: list[tuple[float, str | None, str | None]],
+    pins: dict[str, int],
+) -> list[Candidate]:
+    """The candidates still in play, by (pin rank, -adjusted score, position): the
+    docstring's order, with its arithmetic in the same order."""
+    unpinned = len(pins)
     # Rows in position order; sorted stably by (pin rank, -score), that is the docstring's
     # order with ties by position. The arithmetic is the docstring's, in the same order.
     pinned: list[tuple[int, float, int, Candidate]] = []
@@ -75,7 +149,7 @@ def rerank(
         if c.stock_state == "sold_out" or c.sku in cart:
             continue
         value = c.score * recency.get(c.category, 1.0) if recency else c.score * 1.0
-        if by_price:
+        if ref > 0:
             price = c.price_cents
             if price > 0:
                 value *= floor + keep * (price / ref if price < ref else ref / price)
@@ -94,26 +168,12 @@ def rerank(
     if ordered:
         pinned.sort(key=_PIN_KEY)
         rows.sort(key=_SCORE_KEY)  # stable: equal scores keep their position order
-        order = [row[3] for row in pinned] + [row[2] for row in rows]
-    else:  # the full (pin rank, -score, position) comparison, over the rows as they came
-        full = pinned + [(unpinned, neg, position, c) for neg, position, c in rows]
-        full.sort(key=_POSITION_KEY)
-        full.sort(key=_FULL_KEY)
-        order = [row[3] for row in full]
-    cap = settings.max_per_category
-    if not cap:
-        return order[:shown]
-    per_category: dict[str, int] = {}
-    chosen: list[Candidate] = []
-    for c in order:
-        count = per_category.get(c.category, 0)
-        if count >= cap:
-            continue
-        per_category[c.category] = count + 1
-        chosen.append(c)
-        if len(chosen) >= shown:
-            break
-    return chosen
+        return [row[3] for row in pinned] + [row[2] for row in rows]
+    # The full (pin rank, -score, position) comparison, over the rows as they came.
+    full = pinned + [(unpinned, neg, position, c) for neg, position, c in rows]
+    full.sort(key=_POSITION_KEY)
+    full.sort(key=_FULL_KEY)
+    return [row[3] for row in full]
 
 
 _NO_OVERRIDES = RerankOverrides()
