@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 from edge.compose import ESI_FORM, MAX_PLACEHOLDER_BYTES, PageRewriter, Placeholder
 from edge.config import EdgeConfig
-from edge.context import read_context
+from edge.context import RequestShopper, read_shopper
 from edge.flow import EdgeResponse, SlotRequest, visitor_cookie
 from edge.router import OVERRIDE_PREFIX
 from fragments.ids import is_id, is_sku
@@ -79,6 +79,9 @@ class PageRequest:
     now: float
     visitor_id: str
     """The shopper's id for every slot of this page (`page_visitor`)."""
+    shopper: RequestShopper | None = None
+    """The page's cookies and context, read once for all its slots (`page_request`); None: each
+    slot decision reads them from `headers`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +102,30 @@ def page_visitor(
     headers: Mapping[str, str], now: float, config: EdgeConfig, fresh_visitor_id: str
 ) -> tuple[str, str | None]:
     """The visitor id for every slot of the page, and the ``Set-Cookie`` value when new."""
-    ctx = read_context(
+    page, set_cookie = page_request(headers, "", {}, now, config, fresh_visitor_id)
+    return page.visitor_id, set_cookie
+
+
+def page_request(
+    headers: Mapping[str, str],
+    path: str,
+    query: Mapping[str, str],
+    now: float,
+    config: EdgeConfig,
+    fresh_visitor_id: str,
+) -> tuple[PageRequest, str | None]:
+    """The page request with its shopper read once (what `page_visitor` reads, kept for every
+    slot's decision), and the ``Set-Cookie`` value when the shopper is new."""
+    shopper = read_shopper(
         headers,
         now=now,
         secret=config.segment_secret,
         default_segment=config.default_segment,
         fresh_visitor_id=fresh_visitor_id,
     )
-    return ctx.visitor_id, visitor_cookie(ctx.visitor_id) if ctx.new_visitor else None
+    ctx = shopper.context
+    page = PageRequest(headers, path, query, now, ctx.visitor_id, shopper)
+    return page, visitor_cookie(ctx.visitor_id) if ctx.new_visitor else None
 
 
 def slot_request(page: PageRequest, placeholder: Placeholder) -> SlotRequest:
@@ -127,6 +146,7 @@ def slot_request(page: PageRequest, placeholder: Placeholder) -> SlotRequest:
         query=query,
         now=page.now,
         fresh_visitor_id=page.visitor_id,
+        shopper=page.shopper,
     )
 
 

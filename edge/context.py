@@ -117,6 +117,36 @@ def read_context(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RequestShopper:
+    """A request's parsed cookies and the context read from them and its headers: read once
+    and shared by every slot decided for that request (a composed page's slots)."""
+
+    cookies: Mapping[str, str]
+    context: ShopperContext
+
+
+def read_shopper(
+    headers: Mapping[str, str],
+    *,
+    now: float,
+    secret: str,
+    default_segment: str,
+    fresh_visitor_id: str,
+) -> RequestShopper:
+    """`parse_cookies` and `read_context` of lower-cased request headers, at once."""
+    cookies = parse_cookies(headers.get("cookie"))
+    context = read_context(
+        headers,
+        now=now,
+        secret=secret,
+        default_segment=default_segment,
+        fresh_visitor_id=fresh_visitor_id,
+        cookies=cookies,
+    )
+    return RequestShopper(cookies, context)
+
+
 def _cart(raw: str) -> frozenset[str]:
     skus: list[str] = []
     for item in raw.split("|")[:MAX_CART_ITEMS]:

@@ -26,13 +26,15 @@ from edge.cache import CacheEntry, Freshness, classify, entry_from_bytes
 from edge.config import EdgeConfig
 from edge.context import (
     CONSENT_COOKIE,
+    RequestShopper,
     ShopperContext,
     is_visitor_id,
     parse_cookies,
-    read_context,
+    read_shopper,
 )
 from edge.rerank import RerankOverrides, rerank
 from edge.router import (
+    CONTROL,
     OVERRIDE_PREFIX,
     PREVIEW_TOKEN_PARAM,
     STICKY_COOKIE,
@@ -80,6 +82,10 @@ class SlotRequest:
     now: float
     fresh_visitor_id: str
     """A new random id the adapter made, used if the request has none."""
+    shopper: RequestShopper | None = None
+    """The cookies and context already read from these same headers, time and fresh id
+    (`edge.context.read_shopper`: a composed page reads them once for all its slots);
+    None: the decision reads them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,30 +155,31 @@ def handle_slot(req: SlotRequest, config: EdgeConfig) -> Flow[EdgeResponse]:
     bundle of the viewed product (``?sku=``), or of up to three cart items and merges them
     (`edge.anchors`); without an anchor it serves the slot's safe default.
     """
-    response = yield from _handle_slot(req, config)
-    token = req.query.get(PREVIEW_TOKEN_PARAM) or parse_cookies(req.headers.get("cookie")).get(
-        PREVIEW_COOKIE
+    shopper = req.shopper or read_shopper(
+        req.headers,
+        now=req.now,
+        secret=config.segment_secret,
+        default_segment=config.default_segment,
+        fresh_visitor_id=req.fresh_visitor_id,
     )
+    response = yield from _handle_slot(req, config, shopper.cookies, shopper.context)
+    token = req.query.get(PREVIEW_TOKEN_PARAM) or shopper.cookies.get(PREVIEW_COOKIE)
     if not config.debug_headers and preview_grant(token, config.experiments, req.now) is None:
         return response
     version = (CONFIG_VERSION_HEADER, str(config.experiments.version))
     return replace(response, headers=(*response.headers, version))
 
 
-def _handle_slot(req: SlotRequest, config: EdgeConfig) -> Flow[EdgeResponse]:
-    cookies = parse_cookies(req.headers.get("cookie"))
-    ctx = read_context(
-        req.headers,
-        now=req.now,
-        secret=config.segment_secret,
-        default_segment=config.default_segment,
-        fresh_visitor_id=req.fresh_visitor_id,
-        cookies=cookies,
-    )
+def _handle_slot(
+    req: SlotRequest, config: EdgeConfig, cookies: Mapping[str, str], ctx: ShopperContext
+) -> Flow[EdgeResponse]:
     if req.slot not in config.fallbacks:
         return _response(config, 404, "", "FALLBACK", ctx, None, cookies)
     locale = config.pick_locale(req.query.get("locale"), req.headers.get("accept-language"))
-    assignment = route(config.experiments, _route_input(req, ctx, locale, cookies, config))
+    if config.experiments.for_slot(req.slot):
+        assignment = route(config.experiments, _route_input(req, ctx, locale, cookies, config))
+    else:  # what `route` answers when no experiment runs in the slot
+        assignment = CONTROL
     kind = config.anchors.get(req.slot)
     cart = cart_items(cookies)
     try:

@@ -20,6 +20,7 @@ Only arithmetic (+, *, /, min, max): results are bit-identical under CPython and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 from edge.context import ShopperContext
 from fragments.bundle import Candidate, RerankSettings
@@ -44,40 +45,139 @@ def rerank(
     overrides: RerankOverrides | None = None,
 ) -> list[Candidate]:
     """The candidates to show, in display order."""
-    o = overrides or RerankOverrides()
+    o = overrides or _NO_OVERRIDES
     shown = settings.shown if o.shown is None else o.shown
+    if shown <= 0:
+        return []
     boost = RECENCY_BOOST if o.recency_boost is None else o.recency_boost
     floor = PRICE_FLOOR if o.price_floor is None else o.price_floor
+    personal = context.personalize
     recency = (
         {cat: 1.0 + boost / (i + 1) for i, cat in enumerate(context.recent_categories)}
-        if context.personalize
+        if personal
         else {}
     )
-    reference = context.price_reference_cents if context.personalize else None
+    reference = context.price_reference_cents if personal else None
+    by_price = bool(reference and reference > 0)
+    ref = reference or 0
+    keep = 1.0 - floor
+    rules = [(a.factor, a.category, a.brand) for a in settings.adjustments]
     pins = {sku: i for i, sku in enumerate(settings.pin)}
-    scored: list[tuple[int, float, int, Candidate]] = []
-    for position, c in enumerate(candidates):
-        if c.stock_state == "sold_out" or c.sku in context.cart_skus:
-            continue
-        value = c.score * recency.get(c.category, 1.0)
-        if reference and reference > 0 and c.price_cents > 0:
-            ratio = min(c.price_cents, reference) / max(c.price_cents, reference)
-            value *= floor + (1.0 - floor) * ratio
-        for adjustment in settings.adjustments:
-            if adjustment.matches(c.category, c.brand):
-                value *= adjustment.factor
-        pin_rank = pins.get(c.sku, len(pins))
-        scored.append((pin_rank, -value, position, c))
-    scored.sort(key=lambda row: (row[0], row[1], row[2]))
+    cart = context.cart_skus
+    order = None
+    if not rules and not pins:
+        order = _plain_order(candidates, cart, recency, ref if by_price else 0, floor, keep)
+    if order is None:
+        order = _order(candidates, cart, recency, ref if by_price else 0, floor, keep, rules, pins)
     cap = settings.max_per_category
+    if not cap:
+        return order[:shown]
     per_category: dict[str, int] = {}
     chosen: list[Candidate] = []
-    for _pin, _neg, _pos, c in scored:
+    for c in order:
+        category = c.category
+        count = per_category[category] if category in per_category else 0  # noqa: SIM401
+        if count >= cap:
+            continue
+        per_category[category] = count + 1
+        chosen.append(c)
         if len(chosen) >= shown:
             break
-        count = per_category.get(c.category, 0)
-        if cap and count >= cap:
-            continue
-        per_category[c.category] = count + 1
-        chosen.append(c)
     return chosen
+
+
+def _plain_order(
+    candidates: tuple[Candidate, ...],
+    cart: frozenset[str],
+    recency: dict[str, float],
+    ref: int,
+    floor: float,
+    keep: float,
+) -> list[Candidate] | None:
+    """`_order` without pins or business rules, in comprehensions (no method call per
+    candidate: ``in`` and ``[]`` instead of ``dict.get``, which ruff's SIM401 would have);
+    None when a score is NaN (then only `_order`'s full comparison is right).
+
+    The same products in the same order: ``x * 1.0`` is ``x`` for every float, so multiplying
+    by 1.0 where `_order` skips a factor changes no value.
+    """
+    kept = [c for c in candidates if c.stock_state != "sold_out" and c.sku not in cart]
+    if ref > 0:
+        negs = [
+            -(
+                c.score
+                * (recency[c.category] if c.category in recency else 1.0)  # noqa: SIM401
+                * (
+                    floor + keep * (p / ref if p < ref else ref / p)
+                    if (p := c.price_cents) > 0
+                    else 1.0
+                )
+            )
+            for c in kept
+        ]
+    else:
+        negs = [
+            -(c.score * (recency[c.category] if c.category in recency else 1.0))  # noqa: SIM401
+            for c in kept
+        ]
+    total = sum(negs)
+    if total != total:  # noqa: PLR0124 - a NaN among them (or inf - inf: _order is right too)
+        return None
+    return [kept[i] for i in sorted(range(len(kept)), key=negs.__getitem__)]  # stable
+
+
+def _order(
+    candidates: tuple[Candidate, ...],
+    cart: frozenset[str],
+    recency: dict[str, float],
+    ref: int,
+    floor: float,
+    keep: float,
+    rules: list[tuple[float, str | None, str | None]],
+    pins: dict[str, int],
+) -> list[Candidate]:
+    """The candidates still in play, by (pin rank, -adjusted score, position): the
+    docstring's order, with its arithmetic in the same order."""
+    unpinned = len(pins)
+    # Rows in position order; sorted stably by (pin rank, -score), that is the docstring's
+    # order with ties by position. The arithmetic is the docstring's, in the same order.
+    pinned: list[tuple[int, float, int, Candidate]] = []
+    rows: list[tuple[float, int, Candidate]] = []
+    append = rows.append
+    ordered = True  # no NaN score and every pin ahead of the rest: the fast sort below holds
+    for position, c in enumerate(candidates):
+        if c.stock_state == "sold_out" or c.sku in cart:
+            continue
+        value = c.score * recency.get(c.category, 1.0) if recency else c.score * 1.0
+        if ref > 0:
+            price = c.price_cents
+            if price > 0:
+                value *= floor + keep * (price / ref if price < ref else ref / price)
+        for factor, category, brand in rules:
+            if (category is None or category == c.category) and (brand is None or brand == c.brand):
+                value *= factor
+        if value != value:  # noqa: PLR0124 - NaN, without a call per candidate
+            ordered = False
+        if pins and c.sku in pins:
+            rank = pins[c.sku]
+            if rank >= unpinned:  # a SKU pinned twice ranks by its last place, maybe here
+                ordered = False
+            pinned.append((rank, -value, position, c))
+        else:
+            append((-value, position, c))
+    if ordered:
+        pinned.sort(key=_PIN_KEY)
+        rows.sort(key=_SCORE_KEY)  # stable: equal scores keep their position order
+        return [row[3] for row in pinned] + [row[2] for row in rows]
+    # The full (pin rank, -score, position) comparison, over the rows as they came.
+    full = pinned + [(unpinned, neg, position, c) for neg, position, c in rows]
+    full.sort(key=_POSITION_KEY)
+    full.sort(key=_FULL_KEY)
+    return [row[3] for row in full]
+
+
+_NO_OVERRIDES = RerankOverrides()
+_PIN_KEY = itemgetter(0, 1)
+_SCORE_KEY = itemgetter(0)
+_FULL_KEY = itemgetter(0, 1, 2)
+_POSITION_KEY = itemgetter(2)

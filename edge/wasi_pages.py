@@ -19,13 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from edge.compose import Placeholder, is_composable
-from edge.composer import (
-    PageRequest,
-    buffered_headers,
-    compose_buffered,
-    page_visitor,
-    slot_request,
-)
+from edge.composer import buffered_headers, compose_buffered, page_request, slot_request
 from edge.config import EdgeConfig
 from edge.errors import ConfigUnavailable
 from edge.flow import EdgeResponse, drive_sync, handle_slot
@@ -91,8 +85,7 @@ def serve_page(
     except ConfigUnavailable:
         composed, fills = compose_buffered(body, _no_config)
         return 200, buffered_headers([("Content-Type", kind)], None, fills), composed
-    visitor, set_cookie = page_visitor(headers, now, config, os.urandom(16).hex())
-    page = PageRequest(headers, path, query, now, visitor)
+    page, set_cookie = page_request(headers, path, query, now, config, os.urandom(16).hex())
 
     def decide(placeholder: Placeholder) -> tuple[EdgeResponse, float]:
         return drive_sync(handle_slot(slot_request(page, placeholder), config), data)

@@ -56,7 +56,7 @@ from edge.adapters import workers_compose
 from edge.browser_events import attribute
 from edge.cache import CacheEntry, RevalidationTracker, entry_from_bytes
 from edge.compose import Placeholder
-from edge.composer import PageRequest, page_visitor, slot_request
+from edge.composer import page_request, slot_request
 from edge.config import EdgeConfig
 from edge.context import parse_cookies
 from edge.deploy_policy import event_keys_for, parse_allow_list, pass_through_allowed, refusals
@@ -342,8 +342,9 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         config = await _experiments.edge_config(self.env)
         headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
         now = time.time()
-        visitor, set_cookie = page_visitor(headers, now, config, secrets.token_hex(16))
-        page = PageRequest(headers, path, surface.parse_query(query), now, visitor)
+        page, set_cookie = page_request(
+            headers, path, surface.parse_query(query), now, config, secrets.token_hex(16)
+        )
         transport = WorkersTransport(self.env)
 
         async def decide(placeholder: Placeholder) -> tuple[EdgeResponse, float]:

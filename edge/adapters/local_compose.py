@@ -23,7 +23,7 @@ from starlette.responses import StreamingResponse
 
 from edge import surface
 from edge.compose import Placeholder, is_composable
-from edge.composer import PageRequest, StreamComposer, page_visitor, slot_request, stream_headers
+from edge.composer import StreamComposer, page_request, slot_request, stream_headers
 from edge.flow import EdgeResponse, drive_async, handle_slot
 
 if TYPE_CHECKING:
@@ -54,13 +54,13 @@ def compose_response(
     config = edge.current_config()
     headers = {k.lower(): v for k, v in request.headers.items()}
     now = time.time()
-    visitor, set_cookie = page_visitor(headers, now, config, secrets.token_hex(16))
-    page = PageRequest(
-        headers=headers,
-        path=request.url.path,
-        query=surface.parse_query(request.url.query),
-        now=now,
-        visitor_id=visitor,
+    page, set_cookie = page_request(
+        headers,
+        request.url.path,
+        surface.parse_query(request.url.query),
+        now,
+        config,
+        secrets.token_hex(16),
     )
 
     async def decide(placeholder: Placeholder) -> tuple[EdgeResponse, float]:

@@ -22,6 +22,7 @@ from edge.composer import (
     buffered_headers,
     client_fill_marker,
     compose_buffered,
+    page_request,
     page_visitor,
     slot_request,
     stream_headers,
@@ -30,8 +31,10 @@ from edge.composer import (
 from edge.config import EdgeConfig
 from edge.flow import EdgeResponse, drive_sync, handle_slot
 from edge.memory import MemoryTransport
-from edge.transport import FetchResult
+from edge.transport import FetchResult, OriginFetch
+from fragments.bundle import encode_bundle
 from fragments.slots import load_slots
+from tests.edge.bundles import candidate, settings, small_bundle
 
 SECRET = "composer-secret-0123456789"
 CONFIG = EdgeConfig.from_slots(load_slots(), SECRET)
@@ -76,6 +79,47 @@ def test_a_new_visitor_gets_one_cookie_a_returning_one_none() -> None:
     assert cookie is not None
     assert cookie.startswith("se_vid=" + "cd" * 16)
     assert page_visitor(HEADERS, time.time(), CONFIG, "cd" * 16) == ("ab" * 16, None)
+
+
+def _origin(fetch: OriginFetch) -> FetchResult:
+    """Every key's bundle: a dozen candidates in three categories, the first two pinned."""
+    cands = [
+        candidate(f"SKU-{i}", 1.0 / (i + 1), f"c{i % 3}", price=500 * (i + 1)) for i in range(12)
+    ]
+    bundle = small_bundle(cands, key=fetch.key, rerank=settings(4, 2, pin=("SKU-5", "SKU-7")))
+    return FetchResult(200, encode_bundle(bundle))
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        HEADERS,
+        {"cookie": "se_vid=" + "ab" * 16 + "; se_consent=1; se_rv=c2~900|c1~3000; se_cart=SKU-3"},
+        {"cookie": "se_vid=not-an-id; se_consent=1", "accept-language": "de-DE"},
+    ],
+    ids=["new", "returning", "consenting-with-history-and-cart", "bad-id"],
+)
+def test_a_page_read_once_decides_its_slots_as_each_slot_reading_for_itself(
+    headers: dict[str, str],
+) -> None:
+    """`page_request` reads the shopper once for every slot; each slot's response (body,
+    headers, cookies, context, assignment, exposure) is what it is when the slot reads the
+    headers itself, as a page without the shared read (`PageRequest.shopper` None) does."""
+    now = time.time()
+    shared, set_cookie = page_request(headers, "/p", {}, now, CONFIG, "cd" * 16)
+    assert shared.shopper is not None
+    assert (shared.visitor_id, set_cookie) == page_visitor(headers, now, CONFIG, "cd" * 16)
+    alone = PageRequest(headers, "/p", {}, now, shared.visitor_id)
+    with_shared, with_own = MemoryTransport(_origin), MemoryTransport(_origin)
+    slots = ["home-hero", "pdp-cross-sell", "cart-complete", "home-hero", "nope"]
+    for index, slot in enumerate(slots):
+        placeholder = Placeholder(index, slot, "", b"", b"", "se-slot")
+        got = drive_sync(handle_slot(slot_request(shared, placeholder), CONFIG), with_shared)[0]
+        own = drive_sync(handle_slot(slot_request(alone, placeholder), CONFIG), with_own)[0]
+        assert got == own
+    assert got.status == 404
+    assert own.cache_status == "FALLBACK"
 
 
 def test_buffered_composition_with_the_real_decision() -> None:

@@ -7,6 +7,9 @@ import time
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 
 from edge.context import ShopperContext
 from edge.rerank import PRICE_FLOOR, RECENCY_BOOST, RerankOverrides, rerank
@@ -239,3 +242,114 @@ def test_200_candidates_are_fast_and_growth_is_not_quadratic() -> None:
     assert small < 0.002, f"rerank of 200 candidates took {small * 1000:.2f} ms"
     # n log n predicts about 32 * 1.6 = 52x; quadratic would be about 1000x.
     assert large / small < 200, f"200 -> 6400 candidates: {large / small:.0f}x slower"
+
+
+def _reference(
+    candidates: tuple[Candidate, ...],
+    rerank_settings: RerankSettings,
+    context: ShopperContext,
+    overrides: RerankOverrides | None,
+) -> list[Candidate]:
+    """The module docstring's algorithm written plainly (the first implementation): one
+    (pin rank, -score, position) sort key per candidate."""
+    o = overrides or RerankOverrides()
+    shown = rerank_settings.shown if o.shown is None else o.shown
+    boost = RECENCY_BOOST if o.recency_boost is None else o.recency_boost
+    floor = PRICE_FLOOR if o.price_floor is None else o.price_floor
+    recency = (
+        {cat: 1.0 + boost / (i + 1) for i, cat in enumerate(context.recent_categories)}
+        if context.personalize
+        else {}
+    )
+    reference = context.price_reference_cents if context.personalize else None
+    pins = {sku: i for i, sku in enumerate(rerank_settings.pin)}
+    scored: list[tuple[int, float, int, Candidate]] = []
+    for position, c in enumerate(candidates):
+        if c.stock_state == "sold_out" or c.sku in context.cart_skus:
+            continue
+        value = c.score * recency.get(c.category, 1.0)
+        if reference and reference > 0 and c.price_cents > 0:
+            ratio = min(c.price_cents, reference) / max(c.price_cents, reference)
+            value *= floor + (1.0 - floor) * ratio
+        for adjustment in rerank_settings.adjustments:
+            if adjustment.matches(c.category, c.brand):
+                value *= adjustment.factor
+        scored.append((pins.get(c.sku, len(pins)), -value, position, c))
+    scored.sort(key=lambda row: (row[0], row[1], row[2]))
+    cap = rerank_settings.max_per_category
+    per_category: dict[str, int] = {}
+    chosen: list[Candidate] = []
+    for _pin, _neg, _pos, c in scored:
+        if len(chosen) >= shown:
+            break
+        count = per_category.get(c.category, 0)
+        if cap and count >= cap:
+            continue
+        per_category[c.category] = count + 1
+        chosen.append(c)
+    return chosen
+
+
+_SCORES = st.one_of(
+    st.sampled_from([0.0, -0.0, 0.25, 0.5, 1.0, float("inf"), float("nan")]),
+    st.floats(min_value=-2.0, max_value=2.0),
+)
+_CANDIDATE = st.builds(
+    candidate,
+    st.sampled_from([f"S{i}" for i in range(12)]),  # repeats: a SKU may appear twice
+    _SCORES,
+    st.sampled_from(["c0", "c1", "c2", "c3"]),
+    brand=st.sampled_from(["x", "y"]),
+    price=st.sampled_from([-5, 0, 100, 999, 1000, 1001, 5000]),
+    stock=st.sampled_from(["in_stock", "low_stock", "sold_out"]),
+)
+_SKUS = st.lists(st.sampled_from([f"S{i}" for i in range(12)]), max_size=3)
+_SETTINGS = st.builds(
+    settings,
+    st.integers(-1, 8),
+    st.integers(-1, 3),
+    _SKUS,
+    st.lists(
+        st.builds(
+            RankAdjustment,
+            st.sampled_from([0.0, 0.5, 1.5, 2.0]),
+            st.sampled_from([None, "c0", "c1"]),
+            st.sampled_from([None, "x"]),
+        ),
+        max_size=3,
+    ),
+)
+_CONTEXT = st.builds(
+    ShopperContext,
+    st.just("v"),
+    st.just(False),
+    st.just("everyone"),
+    st.booleans(),
+    _SKUS.map(frozenset),
+    st.lists(st.sampled_from(["c0", "c1", "c2", "c3"]), max_size=4, unique=True).map(tuple),
+    st.sampled_from([None, 0, -3, 1000, 5000]),
+)
+_OVERRIDES = st.one_of(
+    st.none(),
+    st.builds(
+        RerankOverrides,
+        st.one_of(st.none(), st.integers(-1, 6)),
+        st.one_of(st.none(), st.floats(0.0, 2.0)),
+        st.one_of(st.none(), st.floats(0.0, 1.0)),
+    ),
+)
+
+
+@settings_(max_examples=600, deadline=None)
+@given(st.lists(_CANDIDATE, max_size=30).map(tuple), _SETTINGS, _CONTEXT, _OVERRIDES)
+def test_the_fast_rerank_chooses_what_the_plain_algorithm_chooses(
+    candidates: tuple[Candidate, ...],
+    rerank_settings: RerankSettings,
+    context: ShopperContext,
+    overrides: RerankOverrides | None,
+) -> None:
+    """The same candidate objects in the same order, for any input: ties, repeated SKUs, NaN
+    and infinite scores, zero and negative prices, caps and shown counts of 0 or below."""
+    expected = _reference(candidates, rerank_settings, context, overrides)
+    got = rerank(candidates, rerank_settings, context, overrides)
+    assert [id(c) for c in got] == [id(c) for c in expected]
