@@ -64,8 +64,10 @@ from tests.support.redis_topology import cluster_url, connect
 
 EVENTS = 3000
 ORIGIN_TIMEOUT_MS = 200
-REQUEST_BOUND_S = 1.0
-"""Every origin request during the failover answers within this (its Redis deadline is 0.2 s)."""
+REQUEST_BOUND_S = 2.0
+"""Every origin request during the failover answers within this (its Redis deadline is 0.2 s;
+the rest is this process's event loop on a loaded machine: 1.3 s was seen at load average 10).
+A request that waited for the failover instead would take its whole length (seconds)."""
 RECOVERY_BOUND_S = 30.0
 """The origin serves again, and the consumer reaches the log end, within this."""
 HERO = FragmentKey("home-hero", "everyone", "a")
