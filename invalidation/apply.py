@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from fragments.bundle import StockState
 from fragments.cards import stock_state
+from invalidation.collapse import SkuWindow, every_event
 from invalidation.events import LABELS, CatalogEvent, Event, InventoryEvent
 from origin.core import keys
 from origin.core.catalog import LABEL_FIELDS, category_id
@@ -57,7 +58,10 @@ _APPLY_BUCKET_EVENTS = f"""
 --   price:     'p', event_id, version, price_cents, currency, compare_at_cents, promo    (7)
 --   content:   'c', event_id, version, n, then n (field, value) pairs              (4 + 2n)
 --   deletion:  'x', event_id, version                                                   (3)
--- Returns per SKU {{statuses, price before, price after, totals...}}: statuses has one letter
+--   The kind in upper case ('I', 'P', 'C', 'X'): the same, and report the version its key
+--   holds before it (`invalidation.collapse`: counting the events a collapse did not send).
+-- Returns per SKU {{statuses, price before, price after, {{versions before...}}, totals...}}:
+-- statuses has one letter
 -- per event ('{_APPLIED}' applied, '{_REPRICED}' applied price that changed the price,
 -- '{_SHOWN}' applied price or content that changed another visible field,
 -- '{_RECATEGORISED}' applied content that changed the category, '{_DUPLICATE}' duplicate,
@@ -66,6 +70,7 @@ _APPLY_BUCKET_EVENTS = f"""
 -- A document is read once and written once, so a hot SKU's many events cost table lookups; so
 -- is its list of recent ids when it has more than {_LPOS_MAX} events (fewer ask LPOS each).
 local PRICE_DOCUMENT = {{'price_cents', 'currency', 'compare_at_cents', 'promo', 'price_version'}}
+local UPPER = {{I = 'i', P = 'p', C = 'c', X = 'x'}}
 local function mark(dirty, order, field)
   if not dirty[field] then dirty[field] = true order[#order + 1] = field end
 end
@@ -76,6 +81,7 @@ local function apply_sku(product, seen, prints, at, count)
   -- Every product document has a 'sku' field (origin.core.catalog): none means an unknown SKU.
   local exists = state['sku'] ~= nil and state['deleted'] == nil
   local dirty, order, statuses, totals, known, pushed = {{}}, {{}}, {{}}, {{}}, {{}}, {{}}
+  local befores = {{}}
   local ask = count <= {_LPOS_MAX}
   if not ask then
     local recent = redis.call('LRANGE', seen, 0, -1)
@@ -87,6 +93,15 @@ local function apply_sku(product, seen, prints, at, count)
   local price_before = state['price_cents'] or ''
   for e = 1, count do
     local kind, id, status = ARGV[at], ARGV[at + 1], '{_STALE}'
+    local upper = UPPER[kind]
+    if upper then
+      kind = upper
+      local before
+      if kind == 'i' then before = state['ver:' .. ARGV[at + 2]]
+      elseif kind == 'p' then before = state['price_version']
+      else before = state['content_version'] end
+      befores[#befores + 1] = before or '0'
+    end
     if known[id] or (ask and redis.call('LPOS', seen, id)) then
       status = '{_DUPLICATE}'
     elseif not exists then
@@ -172,8 +187,8 @@ local function apply_sku(product, seen, prints, at, count)
     redis.call('LTRIM', seen, 0, {SEEN_CAP - 1})
     redis.call('EXPIRE', seen, {SEEN_TTL_SECONDS})
   end
-  local reply = {{table.concat(statuses), price_before, state['price_cents'] or ''}}
-  for n = 1, #totals do reply[n + 3] = totals[n] end
+  local reply = {{table.concat(statuses), price_before, state['price_cents'] or '', befores}}
+  for n = 1, #totals do reply[n + 4] = totals[n] end
   return reply, at
 end
 local results, at = {{}}, 1
@@ -225,36 +240,56 @@ class SkuResult:
     """The stock state before the SKU's first applied inventory event, then after each one."""
     prices: tuple[int, int] | None
     """The price before and after the SKU's events, when one of them changed it."""
+    unsent: tuple[int, ...] = ()
+    """Batch indexes of the SKU's events a collapse did not send (`invalidation.collapse`)."""
+    unsent_applied: int = 0
+    """Of those, how many one-by-one application would have applied (then overwritten)."""
+    unsent_stale: int = 0
+    unsent_duplicates: int = 0
 
     @property
     def applied(self) -> int:
         s = self.statuses
-        return s.count(_APPLIED) + s.count(_SHOWN) + s.count(_REPRICED) + s.count(_RECATEGORISED)
+        sent = s.count(_APPLIED) + s.count(_SHOWN) + s.count(_REPRICED) + s.count(_RECATEGORISED)
+        return sent + self.unsent_applied
 
     @property
     def duplicates(self) -> int:
-        return self.statuses.count(_DUPLICATE)
+        return self.statuses.count(_DUPLICATE) + self.unsent_duplicates
 
     @property
     def stale(self) -> int:
-        return self.statuses.count(_STALE)
+        return self.statuses.count(_STALE) + self.unsent_stale
 
     @property
     def has_unknown(self) -> bool:
         return _UNKNOWN in self.statuses
 
     def unknown(self) -> list[int]:
-        """Batch indexes of the events naming a SKU that is not in the catalog."""
-        return [i for i, s in zip(self.indexes, self.statuses, strict=True) if s == _UNKNOWN]
+        """Batch indexes of the events naming a SKU that is not in the catalog (events not sent
+        too: every event of an unknown SKU is a dead letter, never dropped by a collapse)."""
+        sent = [i for i, s in zip(self.indexes, self.statuses, strict=True) if s == _UNKNOWN]
+        return sorted(sent + list(self.unsent)) if sent and self.unsent else sent
 
     def known(self) -> list[int]:
-        """Batch indexes of the other events."""
-        return [i for i, s in zip(self.indexes, self.statuses, strict=True) if s != _UNKNOWN]
+        """Batch indexes of the other events (sent ones; every event when none is unknown)."""
+        sent = [i for i, s in zip(self.indexes, self.statuses, strict=True) if s != _UNKNOWN]
+        return sent if self.has_unknown else sorted(sent + list(self.unsent))
+
+    @property
+    def every_index(self) -> list[int]:
+        """Batch indexes of all the SKU's events, sent or not."""
+        return [*self.indexes, *self.unsent] if self.unsent else self.indexes
 
     @property
     def redelivered(self) -> bool:
         """Some event was a duplicate or stale: a redelivery, maybe after a crash."""
-        return _DUPLICATE in self.statuses or _STALE in self.statuses
+        return (
+            _DUPLICATE in self.statuses
+            or _STALE in self.statuses
+            or self.unsent_stale > 0
+            or self.unsent_duplicates > 0
+        )
 
     @property
     def visible_change(self) -> bool:
@@ -319,58 +354,73 @@ class EventApplier:
                 outcomes[index] = outcome
         return [o for o in outcomes if o is not None]
 
-    async def apply_by_sku(self, events: Sequence[Event]) -> list[SkuResult]:
+    async def apply_by_sku(
+        self, events: Sequence[Event], windows: Sequence[SkuWindow] | None = None
+    ) -> list[SkuResult]:
         """Apply in log order; one result per SKU.
 
-        All of a SKU's events of the batch go, in order, to one script call, which carries every
-        SKU of that key bucket (`origin.core.keys.sku_bucket`: one hash slot); all calls go in one
-        pipeline. A hot SKU costs one round of Lua, and a window of thousands of SKUs at most
-        `SKU_BUCKETS` script calls.
+        `windows` is the batch collapsed (`invalidation.collapse.collapse`): only the kept
+        events are sent, and the others are counted from the stored versions the script reports.
+        Without it every event is sent. All of a SKU's sent events go, in order, to one script
+        call, which carries every SKU of that key bucket (`origin.core.keys.sku_bucket`: one hash
+        slot); all calls go in one pipeline. A hot SKU costs one round of Lua, and a window of
+        thousands of SKUs at most `SKU_BUCKETS` script calls.
         """
         if not events:
             return []
-        by_sku: dict[str, list[int]] = {}
-        for index, event in enumerate(events):
-            by_sku.setdefault(event.sku, []).append(index)
-        by_bucket: dict[int, list[str]] = {}
-        for sku in by_sku:
-            by_bucket.setdefault(keys.sku_bucket(sku), []).append(sku)
-        return await self._apply_buckets(events, by_sku, list(by_bucket.values()))
+        if windows is None:
+            windows = every_event(events)
+        by_bucket: dict[int, list[SkuWindow]] = {}
+        for window in windows:
+            by_bucket.setdefault(keys.sku_bucket(window.sku), []).append(window)
+        return await self._apply_buckets(events, list(by_bucket.values()))
 
     async def _apply_buckets(
-        self, events: Sequence[Event], by_sku: dict[str, list[int]], buckets: list[list[str]]
+        self, events: Sequence[Event], buckets: list[list[SkuWindow]]
     ) -> list[SkuResult]:
         # The context manager returns the pipeline's connection to the pool even when Redis
         # fails while the scripts load (redis-py keeps it otherwise).
         async with self.redis.pipeline(transaction=False) as pipe:
-            for skus in buckets:
+            for windows in buckets:
                 redis_keys: list[str] = []
                 args: list[str | int] = []
-                for sku in skus:
+                for window in windows:
+                    sku = window.sku
                     redis_keys += (
                         keys.product_key(sku),
                         keys.event_seen_key(sku),
                         keys.feed_prints_key(sku),
                     )
-                    indexes = by_sku[sku]
-                    args.append(len(indexes))
-                    for index in indexes:
-                        args += _arguments(events[index])
+                    args.append(len(window.kept))
+                    heads = {g.head for g in window.groups if g.reports_before}
+                    for index in window.kept:
+                        if index in heads:
+                            kind, *rest = _arguments(events[index])
+                            args += (str(kind).upper(), *rest)
+                        else:
+                            args += _arguments(events[index])
                 await queue_script(self._apply, pipe, redis_keys, args)
             replies: list[Any] = await bounded(pipe.execute(), self.timeout, "apply events")
         return [
-            _sku_result(sku, by_sku[sku], reply)
-            for skus, bucket_reply in zip(buckets, replies, strict=True)
-            for sku, reply in zip(skus, bucket_reply, strict=True)
+            _sku_result(window, reply)
+            for windows, bucket_reply in zip(buckets, replies, strict=True)
+            for window, reply in zip(windows, bucket_reply, strict=True)
         ]
 
 
-def _sku_result(sku: str, indexes: list[int], reply: list[Any]) -> SkuResult:
+def _sku_result(window: SkuWindow, reply: list[Any]) -> SkuResult:
     """One SKU's answer of the apply script: statuses, price before and after (bulk strings),
-    stock totals (integers)."""
+    the versions reporting keys held before (bulk strings), stock totals (integers)."""
     statuses = reply[0].decode()
     prices = (int(reply[1]), int(reply[2])) if _REPRICED in statuses else None
-    return SkuResult(sku, indexes, statuses, tuple(map(stock_state, reply[3:])), prices)
+    states = tuple(map(stock_state, reply[4:]))
+    if not window.others:
+        return SkuResult(window.sku, window.kept, statuses, states, prices)
+    applied, stale = window.counts([int(v) for v in reply[3]])
+    return SkuResult(
+        window.sku, window.kept, statuses, states, prices,
+        tuple(window.others), applied, stale, window.duplicates,
+    )  # fmt: skip
 
 
 def _arguments(event: Event) -> tuple[str | int, ...]:
