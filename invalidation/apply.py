@@ -416,6 +416,8 @@ def _sku_result(window: SkuWindow, reply: list[Any]) -> SkuResult:
     states = tuple(map(stock_state, reply[4:]))
     if not window.others:
         return SkuResult(window.sku, window.kept, statuses, states, prices)
+    if _UNKNOWN in statuses:  # the SKU is not in the catalog: every unsent event is a dead letter
+        return SkuResult(window.sku, window.kept, statuses, states, prices, tuple(window.others))
     applied, stale = window.counts([int(v) for v in reply[3]])
     return SkuResult(
         window.sku, window.kept, statuses, states, prices,

@@ -275,8 +275,15 @@ def windows(draw: st.DrawFn) -> tuple[list[Event], dict[str, SkuState]]:
 def _copy(states: dict[str, SkuState]) -> dict[str, SkuState]:
     return {
         sku: SkuState(
-            s.exists, dict(s.units), dict(s.stock_versions), s.price, s.price_version,
-            dict(s.fields), s.content_version, s.deleted, list(s.seen),
+            s.exists,
+            dict(s.units),
+            dict(s.stock_versions),
+            s.price,
+            s.price_version,
+            dict(s.fields),
+            s.content_version,
+            s.deleted,
+            list(s.seen),
         )  # fmt: skip
         for sku, s in states.items()
     }
