@@ -8,6 +8,7 @@ copies, reordering and random stored versions. `test_apply.py` checks the same o
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -273,20 +274,7 @@ def windows(draw: st.DrawFn) -> tuple[list[Event], dict[str, SkuState]]:
 
 
 def _copy(states: dict[str, SkuState]) -> dict[str, SkuState]:
-    return {
-        sku: SkuState(
-            s.exists,
-            dict(s.units),
-            dict(s.stock_versions),
-            s.price,
-            s.price_version,
-            dict(s.fields),
-            s.content_version,
-            s.deleted,
-            list(s.seen),
-        )  # fmt: skip
-        for sku, s in states.items()
-    }
+    return {sku: copy.deepcopy(state) for sku, state in states.items()}
 
 
 @settings(max_examples=400, deadline=None)
