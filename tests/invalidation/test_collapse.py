@@ -139,15 +139,15 @@ def apply_one_by_one(states: dict[str, SkuState], events: Sequence[Event]) -> di
 
 CASES: list[tuple[str, list[Event], list[int], list[int], int]] = [
     # (name, window, kept indexes, others, duplicates)
-    ("one event is kept", [inv("a", "S", "L1", 3, 1)], [0], [], 0),
+    ("one event is kept", [inv("a", "S", "l1", 3, 1)], [0], [], 0),
     (
         "the highest inventory version per location wins",
-        [inv("a", "S", "L1", 3, 1), inv("b", "S", "L1", 2, 3), inv("c", "S", "L1", 1, 2)],
+        [inv("a", "S", "l1", 3, 1), inv("b", "S", "l1", 2, 3), inv("c", "S", "l1", 1, 2)],
         [1], [0, 2], 0,
     ),
     (
         "locations are separate keys",
-        [inv("a", "S", "L1", 3, 1), inv("b", "S", "L2", 2, 1), inv("c", "S", "L1", 1, 2)],
+        [inv("a", "S", "l1", 3, 1), inv("b", "S", "l2", 2, 1), inv("c", "S", "l1", 1, 2)],
         [1, 2], [0], 0,
     ),
     (
@@ -167,7 +167,7 @@ CASES: list[tuple[str, list[Event], list[int], list[int], int]] = [
     ),
     (
         "price and stock are separate keys of one SKU",
-        [price("a", "S", 100, 1), inv("b", "S", "L1", 0, 1), price("c", "S", 90, 2)],
+        [price("a", "S", 100, 1), inv("b", "S", "l1", 0, 1), price("c", "S", 90, 2)],
         [1, 2], [0], 0,
     ),
     (
@@ -183,7 +183,7 @@ CASES: list[tuple[str, list[Event], list[int], list[int], int]] = [
     ),
     (
         "kept events stay in log order across keys",
-        [inv("a", "S", "L1", 1, 1), delete("b", "S", 1), inv("c", "S", "L1", 2, 2)],
+        [inv("a", "S", "l1", 1, 1), delete("b", "S", 1), inv("c", "S", "l1", 2, 2)],
         [1, 2], [0], 0,
     ),
 ]  # fmt: skip
@@ -201,8 +201,8 @@ def test_what_a_window_keeps(
 
 def test_superseded_events_count_against_the_stored_version() -> None:
     """Versions 2, 5, 7 of one key: stored 4 means 2 was stale and 5 applied (then replaced)."""
-    events: list[Event] = [inv("a", "S", "L1", 1, 2), inv("b", "S", "L1", 2, 5),
-                           inv("c", "S", "L1", 3, 1), inv("d", "S", "L1", 4, 7)]  # fmt: skip
+    events: list[Event] = [inv("a", "S", "l1", 1, 2), inv("b", "S", "l1", 2, 5),
+                           inv("c", "S", "l1", 3, 1), inv("d", "S", "l1", 4, 7)]  # fmt: skip
     [window] = collapse(events)
     assert window.kept == [3]
     assert [g.head for g in window.reporting()] == [3]
@@ -214,7 +214,7 @@ def test_superseded_events_count_against_the_stored_version() -> None:
 
 
 def test_a_window_with_nothing_to_collapse_asks_for_no_stored_version() -> None:
-    events: list[Event] = [inv("a", "S", "L1", 1, 2), price("b", "S", 5, 1)]
+    events: list[Event] = [inv("a", "S", "l1", 1, 2), price("b", "S", 5, 1)]
     [window] = collapse(events)
     assert window.reporting() == []
     assert window.counts([]) == (0, 0)
@@ -222,8 +222,8 @@ def test_a_window_with_nothing_to_collapse_asks_for_no_stored_version() -> None:
 
 def test_an_unknown_skus_every_event_is_accounted_for() -> None:
     """Nothing is dropped: kept and other events together are every event of the SKU."""
-    events: list[Event] = [inv("a", "S", "L1", 1, 2), inv("b", "S", "L1", 1, 1),
-                           inv("a", "S", "L1", 1, 2), price("c", "S", 5, 1)]  # fmt: skip
+    events: list[Event] = [inv("a", "S", "l1", 1, 2), inv("b", "S", "l1", 1, 1),
+                           inv("a", "S", "l1", 1, 2), price("c", "S", 5, 1)]  # fmt: skip
     [window] = collapse(events)
     assert sorted(window.kept + window.others) == [0, 1, 2, 3]
     states = {"S": SkuState(exists=False)}
@@ -233,7 +233,7 @@ def test_an_unknown_skus_every_event_is_accounted_for() -> None:
 # -- The property ---------------------------------------------------------------------------
 
 SKUS = ("S", "T")
-LOCATIONS = ("L1", "L2")
+LOCATIONS = ("l1", "l2")
 
 
 @st.composite
