@@ -65,19 +65,24 @@ class KeyGroup:
         return applied, len(self.risen) - applied + self.stale
 
 
-@dataclass(slots=True)
 class SkuWindow:
-    """One SKU's events in a window, collapsed."""
+    """One SKU's events in a window, collapsed (a plain slotted class: one is made per SKU of
+    every window; a SKU with one event shares the empty defaults)."""
 
-    sku: str
-    kept: list[int] = field(default_factory=list)
-    """Window indexes of the events to apply, in log order."""
-    others: list[int] = field(default_factory=list)
-    """Window indexes of the events not sent (superseded and duplicates): still dead-lettered
-    with their own coordinates when the SKU is unknown, still counted in its purge's age."""
-    duplicates: int = 0
-    """Copies of an event of this SKU earlier in the window."""
-    groups: list[KeyGroup] = field(default_factory=list)
+    __slots__ = ("duplicates", "groups", "kept", "others", "sku")
+
+    def __init__(self, sku: str, kept: list[int]) -> None:
+        self.sku = sku
+        self.kept = kept
+        """Window indexes of the events to apply, in log order."""
+        self.others: Sequence[int] = ()
+        """Window indexes of the events not sent (superseded and duplicates): still
+        dead-lettered with their own coordinates when the SKU is unknown, still counted in its
+        purge's age."""
+        self.duplicates = 0
+        """Copies of an event of this SKU earlier in the window."""
+        self.groups: Sequence[KeyGroup] = ()
+        """The keys with more than one event in the window."""
 
     def reporting(self) -> list[KeyGroup]:
         """The groups whose head reports its stored version, in the order of their heads in
@@ -103,63 +108,79 @@ class SkuWindow:
         return applied, stale
 
 
+_CONTENT = "\x00content"
+_PRICE = "\x00price"
+
+
 def collapse(events: Sequence[Event]) -> list[SkuWindow]:
     """The window's events per SKU (in order of first appearance), collapsed."""
-    skus: dict[str, SkuWindow] = {}
-    groups: dict[tuple[str, str], KeyGroup] = {}
-    ids: set[tuple[str, str]] = set()
-    for index, event in enumerate(events):
-        sku = event.sku
-        window = skus.get(sku)
-        if window is None:
-            window = skus[sku] = SkuWindow(sku)
-        copy = (sku, event.event_id)
-        if copy in ids:
+    out = every_event(events)
+    for window in out:
+        if len(window.kept) > 1:
+            _collapse_sku(window, events)
+    return out
+
+
+def _collapse_sku(window: SkuWindow, events: Sequence[Event]) -> None:
+    """Collapse one SKU's events (`window.kept`: all of them, in log order)."""
+    indexes = window.kept
+    kept: list[int] = []
+    others: list[int] = []
+    groups: list[KeyGroup] = []
+    keys: dict[str, int | KeyGroup] = {}
+    """Per key, its only event so far, or its group once it has a second one."""
+    ids: set[str] = set()
+    for index in indexes:
+        event = events[index]
+        event_id = event.event_id
+        if event_id in ids:
             window.duplicates += 1
-            window.others.append(index)
+            others.append(index)
             continue
-        ids.add(copy)
-        if isinstance(event, InventoryEvent):
-            key = (sku, event.location)
-        elif isinstance(event, CatalogEvent):
-            key = (sku, "\x00content")
+        ids.add(event_id)
+        kind = type(event)  # the decoders' exact types (isinstance is slower on Structs)
+        if kind is InventoryEvent:
+            key: str = event.location  # type: ignore[union-attr]
+        elif kind is CatalogEvent:
+            key = _CONTENT
         else:
-            key = (sku, "\x00price")
-        version = event.version
-        group = groups.get(key)
+            key = _PRICE
+        group = keys.get(key)
         if group is None:
-            whole = not isinstance(event, CatalogEvent)
-            group = groups[key] = KeyGroup(version, index, index, whole)
-            window.groups.append(group)
-            if not whole:
-                window.kept.append(index)
+            keys[key] = index
             continue
+        if isinstance(group, int):
+            group = keys[key] = KeyGroup(events[group].version, group, group, key != _CONTENT)
+            groups.append(group)
+        version = event.version
         if version <= group.high:
             group.stale += 1
-            window.others.append(index)
+            others.append(index)
             continue
         if group.replaces_whole:
             group.risen.append(group.high)
-            window.others.append(group.winner)
+            others.append(group.winner)
             group.head = index
         else:
-            window.kept.append(index)
+            kept.append(index)
         group.high, group.winner = version, index
-    out = list(skus.values())
-    for window in out:
-        winners = [g.winner for g in window.groups if g.replaces_whole]
-        if winners:
-            window.kept = sorted(window.kept + winners) if window.kept else sorted(winners)
-    return out
+    for group in keys.values():
+        if isinstance(group, int):
+            kept.append(group)
+        else:
+            kept.append(group.winner if group.replaces_whole else group.head)
+    kept.sort()
+    window.kept, window.others, window.groups = kept, others, groups
 
 
 def every_event(events: Sequence[Event]) -> list[SkuWindow]:
     """The window per SKU with nothing collapsed: every event kept (the one-by-one reference,
     and what `EventApplier.apply` sends)."""
-    skus: dict[str, SkuWindow] = {}
+    by_sku: dict[str, list[int]] = {}
     for index, event in enumerate(events):
-        window = skus.get(event.sku)
-        if window is None:
-            window = skus[event.sku] = SkuWindow(event.sku)
-        window.kept.append(index)
-    return list(skus.values())
+        indexes = by_sku.get(event.sku)
+        if indexes is None:
+            by_sku[event.sku] = [index]
+        else:
+            indexes.append(index)
+    return [SkuWindow(sku, indexes) for sku, indexes in by_sku.items()]

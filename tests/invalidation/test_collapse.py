@@ -225,7 +225,7 @@ def test_an_unknown_skus_every_event_is_accounted_for() -> None:
     events: list[Event] = [inv("a", "S", "l1", 1, 2), inv("b", "S", "l1", 1, 1),
                            inv("a", "S", "l1", 1, 2), price("c", "S", 5, 1)]  # fmt: skip
     [window] = collapse(events)
-    assert sorted(window.kept + window.others) == [0, 1, 2, 3]
+    assert sorted([*window.kept, *window.others]) == [0, 1, 2, 3]
     states = {"S": SkuState(exists=False)}
     assert apply_collapsed(states, events, [window])["unknown_sku"] == 4
 
