@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from fragments.bundle import StockState
 from fragments.cards import stock_state
-from invalidation.collapse import SkuWindow, every_event
+from invalidation.collapse import Answer, SkuWindow, every_event
 from invalidation.events import LABELS, CatalogEvent, Event, InventoryEvent
 from origin.core import keys
 from origin.core.catalog import LABEL_FIELDS, category_id
@@ -58,9 +58,11 @@ _APPLY_BUCKET_EVENTS = f"""
 --   price:     'p', event_id, version, price_cents, currency, compare_at_cents, promo    (7)
 --   content:   'c', event_id, version, n, then n (field, value) pairs              (4 + 2n)
 --   deletion:  'x', event_id, version                                                   (3)
---   The kind in upper case ('I', 'P', 'C', 'X'): the same, and report the version its key
---   holds before it (`invalidation.collapse`: counting the events a collapse did not send).
--- Returns per SKU {{statuses, price before, price after, {{versions before...}}, totals...}}:
+--   The kind in upper case ('I', 'P', 'C', 'X'): the same, then n and n event ids (events of
+--   its key a collapse did not send, `invalidation.collapse`); report the version its key holds
+--   before it and which of those ids the SKU remembers (one '1' or '0' each).
+-- Returns per SKU {{statuses, price before, price after, {{exists, before, remembered, ...}},
+-- totals...}}:
 -- statuses has one letter
 -- per event ('{_APPLIED}' applied, '{_REPRICED}' applied price that changed the price,
 -- '{_SHOWN}' applied price or content that changed another visible field,
@@ -81,7 +83,7 @@ local function apply_sku(product, seen, prints, at, count)
   -- Every product document has a 'sku' field (origin.core.catalog): none means an unknown SKU.
   local exists = state['sku'] ~= nil and state['deleted'] == nil
   local dirty, order, statuses, totals, known, pushed = {{}}, {{}}, {{}}, {{}}, {{}}, {{}}
-  local befores = {{}}
+  local befores = {{exists and '1' or '0'}}
   local ask = count <= {_LPOS_MAX}
   if not ask then
     local recent = redis.call('LRANGE', seen, 0, -1)
@@ -101,6 +103,29 @@ local function apply_sku(product, seen, prints, at, count)
       elseif kind == 'p' then before = state['price_version']
       else before = state['content_version'] end
       befores[#befores + 1] = before or '0'
+    end
+    if upper then
+      local size
+      if kind == 'i' then size = {_INVENTORY_FIELDS}
+      elseif kind == 'p' then size = {_PRICE_FIELDS}
+      elseif kind == 'x' then size = {_DELETE_FIELDS}
+      else size = 4 + 2 * tonumber(ARGV[at + 3]) end
+      local n = tonumber(ARGV[at + size])
+      if ask and n > {_LPOS_MAX} then
+        local recent = redis.call('LRANGE', seen, 0, -1)
+        for r = 1, #recent do known[recent[r]] = true end
+        ask = false
+      end
+      local flags = {{}}
+      for d = 1, n do
+        local other = ARGV[at + size + d]
+        if known[other] or (ask and redis.call('LPOS', seen, other)) then
+          flags[d] = '1'
+        else
+          flags[d] = '0'
+        end
+      end
+      befores[#befores + 1] = table.concat(flags)
     end
     if known[id] or (ask and redis.call('LPOS', seen, id)) then
       status = '{_DUPLICATE}'
@@ -171,6 +196,7 @@ local function apply_sku(product, seen, prints, at, count)
     elseif kind == 'p' then at = at + {_PRICE_FIELDS}
     elseif kind == 'x' then at = at + {_DELETE_FIELDS}
     else at = at + 4 + 2 * tonumber(ARGV[at + 3]) end
+    if upper then at = at + 1 + tonumber(ARGV[at]) end
   end
   if #totals > 0 then state['stock'] = tostring(total) mark(dirty, order, 'stock') end
   for n = 1, #order, {_CHUNK} do
@@ -246,6 +272,8 @@ class SkuResult:
     """Of those, how many one-by-one application would have applied (then overwritten)."""
     unsent_stale: int = 0
     unsent_duplicates: int = 0
+    unsent_unknown: tuple[int, ...] = ()
+    """Batch indexes of unsent events naming a SKU not in the catalog (dead letters)."""
 
     @property
     def applied(self) -> int:
@@ -263,18 +291,18 @@ class SkuResult:
 
     @property
     def has_unknown(self) -> bool:
-        return _UNKNOWN in self.statuses
+        return _UNKNOWN in self.statuses or bool(self.unsent_unknown)
 
     def unknown(self) -> list[int]:
         """Batch indexes of the events naming a SKU that is not in the catalog (events not sent
-        too: every event of an unknown SKU is a dead letter, never dropped by a collapse)."""
+        too: every such event is a dead letter, never dropped by a collapse)."""
         sent = [i for i, s in zip(self.indexes, self.statuses, strict=True) if s == _UNKNOWN]
-        return sorted(sent + list(self.unsent)) if sent and self.unsent else sent
+        return sorted(sent + list(self.unsent_unknown)) if self.unsent_unknown else sent
 
     def known(self) -> list[int]:
-        """Batch indexes of the other events (sent ones; every event when none is unknown)."""
-        sent = [i for i, s in zip(self.indexes, self.statuses, strict=True) if s != _UNKNOWN]
-        return sent if self.has_unknown else sorted(sent + list(self.unsent))
+        """Batch indexes of the other events, sent or not."""
+        bad = set(self.unknown())
+        return sorted(i for i in self.every_index if i not in bad)
 
     @property
     def every_index(self) -> list[int]:
@@ -392,13 +420,15 @@ class EventApplier:
                         keys.feed_prints_key(sku),
                     )
                     args.append(len(window.kept))
-                    heads = {g.head for g in window.groups if g.reports_before}
+                    heads = {g.head: g for g in window.groups if g.reports}
                     for index in window.kept:
-                        if index in heads:
-                            kind, *rest = _arguments(events[index])
-                            args += (str(kind).upper(), *rest)
-                        else:
+                        group = heads.get(index)
+                        if group is None:
                             args += _arguments(events[index])
+                            continue
+                        kind, *rest = _arguments(events[index])
+                        args += (str(kind).upper(), *rest, len(group.dropped))
+                        args += [events[i].event_id for i in group.dropped]
                 await queue_script(self._apply, pipe, redis_keys, args)
             replies: list[Any] = await bounded(pipe.execute(), self.timeout, "apply events")
         return [
@@ -416,12 +446,16 @@ def _sku_result(window: SkuWindow, reply: list[Any]) -> SkuResult:
     states = tuple(map(stock_state, reply[4:]))
     if not window.others:
         return SkuResult(window.sku, window.kept, statuses, states, prices)
-    if _UNKNOWN in statuses:  # the SKU is not in the catalog: every unsent event is a dead letter
-        return SkuResult(window.sku, window.kept, statuses, states, prices, tuple(window.others))
-    applied, stale = window.counts([int(v) for v in reply[3]])
+    answers = reply[3]
+    missing = answers[0] == b"0"
+    unsent = window.classify(
+        statuses,
+        missing,
+        [Answer(int(answers[n]), answers[n + 1].decode()) for n in range(1, len(answers), 2)],
+    )
     return SkuResult(
-        window.sku, window.kept, statuses, states, prices,
-        tuple(window.others), applied, stale, window.duplicates,
+        window.sku, window.kept, statuses, states, prices, tuple(window.others),
+        unsent.applied, unsent.stale, unsent.duplicates, tuple(unsent.unknown),
     )  # fmt: skip
 
 

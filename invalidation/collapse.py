@@ -16,12 +16,14 @@ deletions share one version sequence). Within one window that rule already settl
 Applying only the kept events, in log order, leaves exactly the state that applying every event
 in order leaves (`tests/invalidation/test_collapse.py` proves it against a model of the gate):
 Redis work grows with the distinct keys of a window, not with its events. What only Redis knows
-is each key's stored version before the window: the first kept event of a key that superseded
-new highs asks for it (`KeyGroup.reports_before`), so those events are counted as the one-by-one
-application would count them (applied when above it, stale otherwise; see `KeyGroup.count`).
+is each key's stored version before the window and which ids it has seen: the first kept event
+of a key with events not sent asks for both (`KeyGroup.reports`: the version, and which of
+those events' ids are remembered), so every event is counted as the one-by-one application
+would count it (`SkuWindow.classify`: a duplicate when its id was seen, a dead letter when the
+SKU is not in the catalog, applied when a new high above the stored version, stale otherwise).
 
-Superseded events are never sent, so their ids are not remembered: a later redelivery of one is
-refused by its version (stale) rather than by its id (duplicate), with the same effect.
+Events not sent are not remembered: a later redelivery of one is refused by its version (stale)
+rather than by its id (duplicate), with the same effect.
 
 Pure: no I/O, no clock; the caller keeps every record (dead letters, offsets, timestamps).
 """
@@ -47,29 +49,45 @@ class KeyGroup:
     replaces_whole: bool
     """Inventory or price (only the winner is kept); False for content (every new high is)."""
     risen: list[int] = field(default_factory=list)
-    """Versions of superseded events that were a new high when they came: applied one by one
-    exactly when above the key's stored version."""
-    stale: int = 0
-    """Superseded events that were not a new high: stale whatever Redis holds."""
+    """Window indexes of superseded events that were a new high when they came: applied one by
+    one exactly when above the key's stored version."""
+    dropped: list[int] = field(default_factory=list)
+    """Window indexes of this key's events not sent, in log order (their ids go with the head,
+    to be looked up among the SKU's remembered ids)."""
 
     @property
-    def reports_before(self) -> bool:
-        """Whether the head must report the key's stored version (some superseded event's
-        count depends on it)."""
-        return bool(self.risen)
+    def reports(self) -> bool:
+        """Whether the head must report the key's stored version and which of `dropped` the SKU
+        remembers (some event of the key is not sent)."""
+        return bool(self.dropped)
 
-    def count(self, before: int) -> tuple[int, int]:
-        """(applied, stale) among this key's superseded events, given its stored version
-        before the window."""
-        applied = sum(1 for version in self.risen if version > before)
-        return applied, len(self.risen) - applied + self.stale
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the applier reports for a reporting head."""
+
+    before: int
+    """The version the key held before the head."""
+    remembered: str
+    """Per `KeyGroup.dropped` event, '1' when the SKU remembers its id, else '0'."""
+
+
+@dataclass(slots=True)
+class Unsent:
+    """How the events a collapse did not send count, as one-by-one application counts them."""
+
+    applied: int = 0
+    duplicates: int = 0
+    stale: int = 0
+    unknown: list[int] = field(default_factory=list)
+    """Window indexes of events naming a SKU that is not in the catalog: dead letters."""
 
 
 class SkuWindow:
     """One SKU's events in a window, collapsed (a plain slotted class: one is made per SKU of
     every window; a SKU with one event shares the empty defaults)."""
 
-    __slots__ = ("duplicates", "groups", "kept", "others", "sku")
+    __slots__ = ("copies", "groups", "kept", "others", "sku", "versions")
 
     def __init__(self, sku: str, kept: list[int]) -> None:
         self.sku = sku
@@ -79,33 +97,60 @@ class SkuWindow:
         """Window indexes of the events not sent (superseded and duplicates): still
         dead-lettered with their own coordinates when the SKU is unknown, still counted in its
         purge's age."""
-        self.duplicates = 0
-        """Copies of an event of this SKU earlier in the window."""
+        self.copies: Sequence[tuple[int, int]] = ()
+        """(copy, original): window indexes of copies of an event of this SKU earlier in the
+        window, and of that event."""
+        self.versions: dict[int, int] = {}
+        """The version of each event not sent, by window index."""
         self.groups: Sequence[KeyGroup] = ()
         """The keys with more than one event in the window."""
 
     def reporting(self) -> list[KeyGroup]:
-        """The groups whose head reports its stored version, in the order of their heads in
-        `kept` (the order the applier answers in)."""
-        heads = {g.head: g for g in self.groups if g.reports_before}
+        """The groups whose head reports, in the order of their heads in `kept` (the order the
+        applier answers in)."""
+        heads = {g.head: g for g in self.groups if g.reports}
         return [heads[i] for i in self.kept if i in heads]
 
-    def counts(self, befores: Sequence[int]) -> tuple[int, int]:
-        """(applied, stale) among the events not sent (duplicates apart), given the stored
-        versions the reporting heads answered, in `reporting()` order."""
+    def classify(self, statuses: str, missing: bool, answers: Sequence[Answer]) -> Unsent:
+        """Count the events not sent, from what the applier answered: `statuses` has one letter
+        per kept event ('u' unknown SKU, 'd' duplicate, anything else processed), `missing`
+        says the SKU is not in the catalog, `answers` come in `reporting()` order.
+
+        A remembered id is a duplicate (its version is at most the stored one); otherwise an
+        event of a missing SKU is unknown; otherwise a superseded new high above the stored
+        version was applied (then replaced) and the rest is stale. An in-window copy counts as
+        its original did when that was unknown, and as a duplicate otherwise.
+        """
         reporting = self.reporting()
-        if len(befores) != len(reporting):
+        if len(answers) != len(reporting):
             raise ValueError(
-                f"SKU {self.sku!r}: {len(befores)} stored versions for "
-                f"{len(reporting)} reporting keys"
+                f"SKU {self.sku!r}: {len(answers)} answers for {len(reporting)} reporting keys"
             )
-        applied = stale = 0
-        for group, before in zip(reporting, befores, strict=True):
-            a, s = group.count(before)
-            applied += a
-            stale += s
-        stale += sum(g.stale for g in self.groups if not g.reports_before)
-        return applied, stale
+        out = Unsent()
+        unknown: set[int] = {i for i, s in zip(self.kept, statuses, strict=True) if s == "u"}
+        for group, answer in zip(reporting, answers, strict=True):
+            if len(answer.remembered) != len(group.dropped):
+                raise ValueError(
+                    f"SKU {self.sku!r}: {len(answer.remembered)} remembered flags for "
+                    f"{len(group.dropped)} events"
+                )
+            risen = set(group.risen)
+            for index, flag in zip(group.dropped, answer.remembered, strict=True):
+                if flag == "1":
+                    out.duplicates += 1
+                elif missing:
+                    unknown.add(index)
+                elif index in risen and self.versions[index] > answer.before:
+                    out.applied += 1
+                else:
+                    out.stale += 1
+        for copy, original in self.copies:
+            if original in unknown:
+                unknown.add(copy)
+            else:
+                out.duplicates += 1
+        out.unknown = sorted(unknown.difference(self.kept))
+        return out
 
 
 _CONTENT = "\x00content"
@@ -126,18 +171,19 @@ def _collapse_sku(window: SkuWindow, events: Sequence[Event]) -> None:
     indexes = window.kept
     kept: list[int] = []
     others: list[int] = []
+    copies: list[tuple[int, int]] = []
     groups: list[KeyGroup] = []
     keys: dict[str, int | KeyGroup] = {}
     """Per key, its only event so far, or its group once it has a second one."""
-    ids: set[str] = set()
+    ids: dict[str, int] = {}
     for index in indexes:
         event = events[index]
-        event_id = event.event_id
-        if event_id in ids:
-            window.duplicates += 1
+        original = ids.get(event.event_id)
+        if original is not None:
+            copies.append((index, original))
             others.append(index)
             continue
-        ids.add(event_id)
+        ids[event.event_id] = index
         kind = type(event)  # the decoders' exact types (isinstance is slower on Structs)
         if kind is InventoryEvent:
             key: str = event.location  # type: ignore[union-attr]
@@ -154,11 +200,12 @@ def _collapse_sku(window: SkuWindow, events: Sequence[Event]) -> None:
             groups.append(group)
         version = event.version
         if version <= group.high:
-            group.stale += 1
+            group.dropped.append(index)
             others.append(index)
             continue
         if group.replaces_whole:
-            group.risen.append(group.high)
+            group.risen.append(group.winner)
+            group.dropped.append(group.winner)
             others.append(group.winner)
             group.head = index
         else:
@@ -169,8 +216,10 @@ def _collapse_sku(window: SkuWindow, events: Sequence[Event]) -> None:
             kept.append(group)
         else:
             kept.append(group.winner if group.replaces_whole else group.head)
+            group.dropped.sort()
     kept.sort()
-    window.kept, window.others, window.groups = kept, others, groups
+    window.kept, window.others, window.groups, window.copies = kept, others, groups, copies
+    window.versions = {i: events[i].version for i in others}
 
 
 def every_event(events: Sequence[Event]) -> list[SkuWindow]:

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from invalidation.collapse import SkuWindow, collapse, every_event
+from invalidation.collapse import Answer, SkuWindow, Unsent, collapse, every_event
 from invalidation.events import CatalogEvent, Event, InventoryEvent, PriceEvent
 from tests.invalidation.support import WHEN
 
@@ -107,23 +107,29 @@ def apply_model(state: SkuState, events: Sequence[Event]) -> list[Status]:
 def apply_collapsed(
     states: dict[str, SkuState], events: Sequence[Event], windows: Sequence[SkuWindow]
 ) -> dict[str, int]:
-    """Apply only the kept events (the model standing in for Redis, reporting stored versions
-    where asked) and count every event as the pipeline counts them."""
+    """Apply only the kept events (the model standing in for Redis, answering the reporting
+    heads) and count every event as the pipeline counts them."""
     counts = {"applied": 0, "duplicate": 0, "stale": 0, "unknown_sku": 0}
+    letters = {"applied": "a", "duplicate": "d", "stale": "s", "unknown_sku": "u"}
     for window in windows:
         state = states[window.sku]
-        # A reporting head is its key's only kept event: its key holds the stored version.
-        befores = [state.before(events[g.head]) for g in window.reporting()]
+        missing = not state.exists or state.deleted
+        # A reporting head is its key's first kept event: its key holds the stored version.
+        answers = [
+            Answer(
+                state.before(events[g.head]),
+                "".join("1" if events[i].event_id in state.seen else "0" for i in g.dropped),
+            )
+            for g in window.reporting()
+        ]
         statuses = apply_model(state, [events[i] for i in window.kept])
         for status in statuses:
             counts[status] += 1
-        if "unknown_sku" in statuses:
-            counts["unknown_sku"] += len(window.others)
-            continue
-        applied, stale = window.counts(befores)
-        counts["applied"] += applied
-        counts["stale"] += stale
-        counts["duplicate"] += window.duplicates
+        unsent = window.classify("".join(letters[s] for s in statuses), missing, answers)
+        counts["applied"] += unsent.applied
+        counts["duplicate"] += unsent.duplicates
+        counts["stale"] += unsent.stale
+        counts["unknown_sku"] += len(unsent.unknown)
     return counts
 
 
@@ -196,38 +202,48 @@ def test_what_a_window_keeps(
     windows = collapse(events)
     assert sorted(i for w in windows for i in w.kept) == kept, name
     assert sorted(i for w in windows for i in w.others) == others, name
-    assert sum(w.duplicates for w in windows) == duplicates, name
+    assert sum(len(w.copies) for w in windows) == duplicates, name
 
 
-def test_superseded_events_count_against_the_stored_version() -> None:
-    """Versions 2, 5, 7 of one key: stored 4 means 2 was stale and 5 applied (then replaced)."""
+def test_superseded_events_count_against_the_stored_version_and_remembered_ids() -> None:
+    """Versions 2, 5, 1, 7 of one key: stored 4 means 2 and 1 were stale and 5 applied (then
+    replaced); an id Redis remembers is a duplicate; a missing SKU makes the rest dead letters."""
     events: list[Event] = [inv("a", "S", "l1", 1, 2), inv("b", "S", "l1", 2, 5),
                            inv("c", "S", "l1", 3, 1), inv("d", "S", "l1", 4, 7)]  # fmt: skip
     [window] = collapse(events)
     assert window.kept == [3]
-    assert [g.head for g in window.reporting()] == [3]
-    assert window.counts([4]) == (1, 2)
-    assert window.counts([0]) == (2, 1)
-    assert window.counts([9]) == (0, 3)
+    [group] = window.reporting()
+    assert (group.head, group.dropped) == (3, [0, 1, 2])
+
+    def counted(before: int, remembered: str, missing: bool = False) -> tuple[int, ...]:
+        u = window.classify("u" if missing else "a", missing, [Answer(before, remembered)])
+        return (u.applied, u.duplicates, u.stale, *u.unknown)
+
+    assert counted(4, "000") == (1, 0, 2)
+    assert counted(0, "000") == (2, 0, 1)
+    assert counted(9, "000") == (0, 0, 3)
+    assert counted(4, "110") == (0, 2, 1)
+    assert counted(0, "010", missing=True) == (0, 1, 0, 0, 2)
     with pytest.raises(ValueError, match="1 reporting keys"):
-        window.counts([])
+        window.classify("a", False, [])
+    with pytest.raises(ValueError, match="2 remembered flags for 3 events"):
+        window.classify("a", False, [Answer(0, "00")])
 
 
-def test_a_window_with_nothing_to_collapse_asks_for_no_stored_version() -> None:
+def test_copies_count_as_their_original() -> None:
+    events: list[Event] = [price("a", "S", 1, 2), price("a", "S", 1, 2), price("b", "S", 1, 3)]
+    [window] = collapse(events)
+    assert (window.kept, list(window.copies)) == ([2], [(1, 0)])
+    assert window.classify("a", False, [Answer(0, "0")]).duplicates == 1
+    unknown = window.classify("u", True, [Answer(0, "0")])
+    assert (unknown.duplicates, unknown.unknown) == (0, [0, 1])
+
+
+def test_a_window_with_nothing_to_collapse_asks_nothing() -> None:
     events: list[Event] = [inv("a", "S", "l1", 1, 2), price("b", "S", 5, 1)]
     [window] = collapse(events)
     assert window.reporting() == []
-    assert window.counts([]) == (0, 0)
-
-
-def test_an_unknown_skus_every_event_is_accounted_for() -> None:
-    """Nothing is dropped: kept and other events together are every event of the SKU."""
-    events: list[Event] = [inv("a", "S", "l1", 1, 2), inv("b", "S", "l1", 1, 1),
-                           inv("a", "S", "l1", 1, 2), price("c", "S", 5, 1)]  # fmt: skip
-    [window] = collapse(events)
-    assert sorted([*window.kept, *window.others]) == [0, 1, 2, 3]
-    states = {"S": SkuState(exists=False)}
-    assert apply_collapsed(states, events, [window])["unknown_sku"] == 4
+    assert window.classify("aa", False, []) == Unsent()
 
 
 # -- The property ---------------------------------------------------------------------------
@@ -259,9 +275,12 @@ def distinct_events(draw: st.DrawFn) -> list[Event]:
 
 @st.composite
 def windows(draw: st.DrawFn) -> tuple[list[Event], dict[str, SkuState]]:
+    """A window (copies, any order) and the state before it: random stored versions, and some
+    of the window's events already applied by an earlier delivery (a redelivery)."""
     events = draw(distinct_events())
     copies = draw(st.lists(st.sampled_from(events), max_size=5))
     window = draw(st.permutations(events + copies))
+    earlier = draw(st.lists(st.sampled_from(events), max_size=6))
     states = {}
     for sku in SKUS:
         states[sku] = SkuState(
@@ -270,6 +289,7 @@ def windows(draw: st.DrawFn) -> tuple[list[Event], dict[str, SkuState]]:
             price_version=draw(st.integers(0, 4)),
             content_version=draw(st.integers(0, 4)),
         )
+        apply_model(states[sku], [e for e in earlier if e.sku == sku])
     return list(window), states
 
 
