@@ -60,7 +60,8 @@ _APPLY_BUCKET_EVENTS = f"""
 --   deletion:  'x', event_id, version                                                   (3)
 --   The kind in upper case ('I', 'P', 'C', 'X'): the same, then n and n event ids (events of
 --   its key a collapse did not send, `invalidation.collapse`); report the version its key holds
---   before it and which of those ids the SKU remembers (one '1' or '0' each).
+--   before it and which of those ids the SKU remembers (one '1' or '0' each); the others are
+--   remembered now, as if applied one by one.
 -- Returns per SKU {{statuses, price before, price after, {{exists, before, remembered, ...}},
 -- totals...}}:
 -- statuses has one letter
@@ -123,6 +124,7 @@ local function apply_sku(product, seen, prints, at, count)
           flags[d] = '1'
         else
           flags[d] = '0'
+          if exists then known[other] = true pushed[#pushed + 1] = other end
         end
       end
       befores[#befores + 1] = table.concat(flags)

@@ -22,8 +22,8 @@ those events' ids are remembered), so every event is counted as the one-by-one a
 would count it (`SkuWindow.classify`: a duplicate when its id was seen, a dead letter when the
 SKU is not in the catalog, applied when a new high above the stored version, stale otherwise).
 
-Events not sent are not remembered: a later redelivery of one is refused by its version (stale)
-rather than by its id (duplicate), with the same effect.
+The ids of events not sent are remembered all the same (the applier records them with the
+head's), so a later redelivery of one is a duplicate, as after one-by-one application.
 
 Pure: no I/O, no clock; the caller keeps every record (dead letters, offsets, timestamps).
 """

@@ -356,7 +356,9 @@ async def test_a_collapsed_window_leaves_what_one_by_one_application_leaves(
     events = _window_events(world, drawn)
     earlier = [events[i] for i in earlier_at]
     window = [events[i] for i in order]
-    outcomes: list[tuple[dict[str, dict[str, str]], tuple[int, int, int]]] = []
+    outcomes: list[
+        tuple[dict[str, dict[str, str]], tuple[int, ...], dict[str, set[bytes | str]]]
+    ] = []
     for collapsed in (True, False):
         await restore_snapshot(world.redis, seeded_snapshot)
         applier = EventApplier(world.redis)
@@ -365,7 +367,14 @@ async def test_a_collapsed_window_leaves_what_one_by_one_application_leaves(
         results = await applier.apply_by_sku(window, windows)
         unknown = sum(len(r.unknown()) for r in results)
         applied = sum(r.applied for r in results)
-        rest = sum(r.duplicates + r.stale for r in results)
-        assert applied + rest + unknown == len(window), "every event counted once"
-        outcomes.append((await world.product_fields(), (applied, rest, unknown)))
+        duplicates = sum(r.duplicates for r in results)
+        stale = sum(r.stale for r in results)
+        assert applied + duplicates + stale + unknown == len(window), "every event counted once"
+        remembered = {
+            sku: set(await world.redis.lrange(keys.event_seen_key(sku), 0, -1))
+            for sku in {e.sku for e in window}
+        }
+        outcomes.append(
+            (await world.product_fields(), (applied, duplicates, stale, unknown), remembered)
+        )
     assert outcomes[0] == outcomes[1]

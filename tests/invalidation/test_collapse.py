@@ -122,6 +122,13 @@ def apply_collapsed(
             )
             for g in window.reporting()
         ]
+        if not missing:  # the script remembers the unsent ids it did not know
+            state.seen += [
+                events[i].event_id
+                for g in window.reporting()
+                for i in g.dropped
+                if events[i].event_id not in state.seen
+            ]
         statuses = apply_model(state, [events[i] for i in window.kept])
         for status in statuses:
             counts[status] += 1
@@ -308,6 +315,7 @@ def test_a_collapsed_window_leaves_the_state_and_counts_of_one_by_one_applicatio
     counted = apply_collapsed(collapsed, events, collapse(events))
     for sku in SKUS:
         assert collapsed[sku].visible() == one_by_one[sku].visible(), sku
+        assert set(collapsed[sku].seen) == set(one_by_one[sku].seen), "the same ids remembered"
     assert counted == expected
     assert sum(counted.values()) == len(events), "every event is counted once"
 
