@@ -16,7 +16,10 @@ deletion leaves a tombstone (``deleted``, stock 0: the SKU leaves every list lik
 inventory, price and content events for a deleted SKU are then unknown-SKU dead letters, and
 only a feed import brings the product back.
 
-A batch is sent as one pipeline; within a call each SKU's events apply in log order.
+A batch is sent as one pipeline; within a call each SKU's events apply in log order. The
+pipeline sends a collapsed window (`invalidation.collapse`): the events that can still leave a
+trace, with the ids of the others, which the script looks up and remembers so every event is
+counted as one-by-one application would count it.
 """
 
 from __future__ import annotations
