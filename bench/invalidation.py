@@ -12,7 +12,8 @@ One broker of the chosen engine (Tansu, `KafkaBroker`, by default; or a real Apa
     (b)/(a) is the ratio. Both are timed from partition assignment to the N-th record;
 (c) latency: a separate process offers 2,000 events/s of the realistic mix for a fixed time;
     the consumer (100 ms window) and one purge worker with a fake purger run here; per purged
-    tag, purge-issued time minus the producer timestamp of the oldest event it covers;
+    tag, purge-issued time minus the producer timestamp of the oldest event it covers; the CPU
+    per record of the consumer (with its purge worker) and of Redis are printed beside it;
 (d) suppression: 10,000 count-only stock-noise events (`STOCK_NOISE_ONLY`), consumed twice
     from the same freshly seeded state, with `suppress_unchanged` False then True, in windows
     of 200 events (2,000 events/s x 100 ms); purges enqueued per 10,000 events;
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -149,7 +151,8 @@ def _broker(engine: str) -> Iterator[str]:
 
 async def _measure(plan: Plan) -> Figures:
     with RedisServer() as redis_server, _broker(plan.broker) as bootstrap:
-        say(f"broker: {plan.broker} at {bootstrap}")
+        say(f"broker: {plan.broker} at {bootstrap}; load average {os.getloadavg()[0]:.1f} "
+            f"on {os.cpu_count()} CPUs (the machine may be shared)")  # fmt: skip
         await ensure_topics(bootstrap, ALL_TOPICS)
         seeded = await seed_catalog(redis_server.url)
         say(seeded_line(seeded))
@@ -215,7 +218,9 @@ async def _latency(bootstrap: str, redis: Redis, plan: Plan) -> Summary:
         bootstrap, group, window_ms=WINDOW_MS, enqueue_purges=True, purge_worker=True
     )
     run = ConsumerRun(config, redis, expected_records=sys.maxsize)
+    cpu = CpuMeter(redis)
     await run.start()
+    await cpu.start()
     try:
         spec = StreamSpec("default", seed=11, version_base=2 * VERSION_GAP, id_prefix="bench-c")
         source = await asyncio.to_thread(
@@ -227,6 +232,7 @@ async def _latency(bootstrap: str, redis: Redis, plan: Plan) -> Summary:
     finally:
         await run.stop()
     totals = run.totals
+    used = await cpu.stop(max(totals.unique_records, 1))
     _check_clean(totals, "(c)")
     purger = run.purger
     if not purger.latencies_ms:
@@ -234,6 +240,7 @@ async def _latency(bootstrap: str, redis: Redis, plan: Plan) -> Summary:
     latency = Summary.of(purger.latencies_ms)
     say(f"offered {source.events} events in {source.seconds:.1f} s ({source.rate:.0f} events/s)")
     say(f"    {_totals_text(totals)}")
+    say(f"    consumer and purge worker: {used}")
     say(f"purged {purger.tags} tags in {purger.requests} requests")
     say(f"event -> purge  p50 {latency.p50:7.1f} ms  p99 {latency.p99:7.1f} ms  "
         f"max {latency.max:7.1f} ms  ({latency.count} tags)")  # fmt: skip
@@ -376,6 +383,7 @@ def _totals_text(t: PipelineTotals) -> str:
         f"{t.batches} batches (mean {t.records / max(t.batches, 1):.0f} events, "
         f"{t.redelivered} redelivered), "
         f"{t.applied} applied, {t.duplicates} duplicate, {t.stale} stale, "
+        f"{t.collapsed} not sent to Redis (collapsed), "
         f"{t.recomputed} recomputes, {t.changed} bundles changed, "
         f"{t.purges_enqueued} purges enqueued, {t.busy_seconds:.1f} s in process()"
     )

@@ -58,6 +58,8 @@ class PipelineTotals:
     duplicates: int = 0
     stale: int = 0
     dead_letters: int = 0
+    collapsed: int = 0
+    """SKU events the window collapse did not send to Redis."""
     recomputed: int = 0
     changed: int = 0
     purges_enqueued: int = 0
@@ -77,6 +79,7 @@ class PipelineTotals:
         self.duplicates += report.duplicates
         self.stale += report.stale
         self.dead_letters += len(report.dead_letters)
+        self.collapsed += report.collapsed
         self.dead_letter_reasons += [d.reason for d in report.dead_letters[:3]]
         self.recomputed += report.recomputed
         self.changed += len(report.changed)

@@ -16,7 +16,10 @@ deletion leaves a tombstone (``deleted``, stock 0: the SKU leaves every list lik
 inventory, price and content events for a deleted SKU are then unknown-SKU dead letters, and
 only a feed import brings the product back.
 
-A batch is sent as one pipeline; within a call each SKU's events apply in log order.
+A batch is sent as one pipeline; within a call each SKU's events apply in log order. The
+pipeline sends a collapsed window (`invalidation.collapse`): the events that can still leave a
+trace, with the ids of the others, which the script looks up and remembers so every event is
+counted as one-by-one application would count it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any, Literal
 
 from fragments.bundle import StockState
 from fragments.cards import stock_state
+from invalidation.collapse import Answer, SkuWindow, every_event
 from invalidation.events import LABELS, CatalogEvent, Event, InventoryEvent
 from origin.core import keys
 from origin.core.catalog import LABEL_FIELDS, category_id
@@ -58,7 +62,13 @@ _APPLY_BUCKET_EVENTS = f"""
 --   price:     'p', event_id, version, price_cents, currency, compare_at_cents, promo    (7)
 --   content:   'c', event_id, version, n, then n (field, value) pairs              (4 + 2n)
 --   deletion:  'x', event_id, version                                                   (3)
--- Returns per SKU {{statuses, price before, price after, totals...}}: statuses has one letter
+--   The kind in upper case ('I', 'P', 'C', 'X'): the same, then n and n event ids (events of
+--   its key a collapse did not send, `invalidation.collapse`); report the version its key holds
+--   before it and which of those ids the SKU remembers (one '1' or '0' each); the others are
+--   remembered now, as if applied one by one.
+-- Returns per SKU {{statuses, price before, price after, {{exists, before, remembered, ...}},
+-- totals...}}:
+-- statuses has one letter
 -- per event ('{_APPLIED}' applied, '{_REPRICED}' applied price that changed the price,
 -- '{_SHOWN}' applied price or content that changed another visible field,
 -- '{_RECATEGORISED}' applied content that changed the category or a label, '{_DUPLICATE}' dup,
@@ -67,6 +77,7 @@ _APPLY_BUCKET_EVENTS = f"""
 -- A document is read once and written once, so a hot SKU's many events cost table lookups; so
 -- is its list of recent ids when it has more than {_LPOS_MAX} events (fewer ask LPOS each).
 local PRICE_DOCUMENT = {{'price_cents', 'currency', 'compare_at_cents', 'promo', 'price_version'}}
+local UPPER = {{I = 'i', P = 'p', C = 'c', X = 'x'}}
 local function mark(dirty, order, field)
   if not dirty[field] then dirty[field] = true order[#order + 1] = field end
 end
@@ -77,6 +88,7 @@ local function apply_sku(product, seen, prints, at, count)
   -- Every product document has a 'sku' field (origin.core.catalog): none means an unknown SKU.
   local exists = state['sku'] ~= nil and state['deleted'] == nil
   local dirty, order, statuses, totals, known, pushed = {{}}, {{}}, {{}}, {{}}, {{}}, {{}}
+  local befores = {{exists and '1' or '0'}}
   local ask = count <= {_LPOS_MAX}
   if not ask then
     local recent = redis.call('LRANGE', seen, 0, -1)
@@ -88,6 +100,39 @@ local function apply_sku(product, seen, prints, at, count)
   local price_before = state['price_cents'] or ''
   for e = 1, count do
     local kind, id, status = ARGV[at], ARGV[at + 1], '{_STALE}'
+    local upper = UPPER[kind]
+    if upper then
+      kind = upper
+      local before
+      if kind == 'i' then before = state['ver:' .. ARGV[at + 2]]
+      elseif kind == 'p' then before = state['price_version']
+      else before = state['content_version'] end
+      befores[#befores + 1] = before or '0'
+    end
+    if upper then
+      local size
+      if kind == 'i' then size = {_INVENTORY_FIELDS}
+      elseif kind == 'p' then size = {_PRICE_FIELDS}
+      elseif kind == 'x' then size = {_DELETE_FIELDS}
+      else size = 4 + 2 * tonumber(ARGV[at + 3]) end
+      local n = tonumber(ARGV[at + size])
+      if ask and n > {_LPOS_MAX} then
+        local recent = redis.call('LRANGE', seen, 0, -1)
+        for r = 1, #recent do known[recent[r]] = true end
+        ask = false
+      end
+      local flags = {{}}
+      for d = 1, n do
+        local other = ARGV[at + size + d]
+        if known[other] or (ask and redis.call('LPOS', seen, other)) then
+          flags[d] = '1'
+        else
+          flags[d] = '0'
+          if exists then known[other] = true pushed[#pushed + 1] = other end
+        end
+      end
+      befores[#befores + 1] = table.concat(flags)
+    end
     if known[id] or (ask and redis.call('LPOS', seen, id)) then
       status = '{_DUPLICATE}'
     elseif not exists then
@@ -158,6 +203,7 @@ local function apply_sku(product, seen, prints, at, count)
     elseif kind == 'p' then at = at + {_PRICE_FIELDS}
     elseif kind == 'x' then at = at + {_DELETE_FIELDS}
     else at = at + 4 + 2 * tonumber(ARGV[at + 3]) end
+    if upper then at = at + 1 + tonumber(ARGV[at]) end
   end
   if #totals > 0 then state['stock'] = tostring(total) mark(dirty, order, 'stock') end
   for n = 1, #order, {_CHUNK} do
@@ -174,8 +220,8 @@ local function apply_sku(product, seen, prints, at, count)
     redis.call('LTRIM', seen, 0, {SEEN_CAP - 1})
     redis.call('EXPIRE', seen, {SEEN_TTL_SECONDS})
   end
-  local reply = {{table.concat(statuses), price_before, state['price_cents'] or ''}}
-  for n = 1, #totals do reply[n + 3] = totals[n] end
+  local reply = {{table.concat(statuses), price_before, state['price_cents'] or '', befores}}
+  for n = 1, #totals do reply[n + 4] = totals[n] end
   return reply, at
 end
 local results, at = {{}}, 1
@@ -227,36 +273,58 @@ class SkuResult:
     """The stock state before the SKU's first applied inventory event, then after each one."""
     prices: tuple[int, int] | None
     """The price before and after the SKU's events, when one of them changed it."""
+    unsent: tuple[int, ...] = ()
+    """Batch indexes of the SKU's events a collapse did not send (`invalidation.collapse`)."""
+    unsent_applied: int = 0
+    """Of those, how many one-by-one application would have applied (then overwritten)."""
+    unsent_stale: int = 0
+    unsent_duplicates: int = 0
+    unsent_unknown: tuple[int, ...] = ()
+    """Batch indexes of unsent events naming a SKU not in the catalog (dead letters)."""
 
     @property
     def applied(self) -> int:
         s = self.statuses
-        return s.count(_APPLIED) + s.count(_SHOWN) + s.count(_REPRICED) + s.count(_RECATEGORISED)
+        sent = s.count(_APPLIED) + s.count(_SHOWN) + s.count(_REPRICED) + s.count(_RECATEGORISED)
+        return sent + self.unsent_applied
 
     @property
     def duplicates(self) -> int:
-        return self.statuses.count(_DUPLICATE)
+        return self.statuses.count(_DUPLICATE) + self.unsent_duplicates
 
     @property
     def stale(self) -> int:
-        return self.statuses.count(_STALE)
+        return self.statuses.count(_STALE) + self.unsent_stale
 
     @property
     def has_unknown(self) -> bool:
-        return _UNKNOWN in self.statuses
+        return _UNKNOWN in self.statuses or bool(self.unsent_unknown)
 
     def unknown(self) -> list[int]:
-        """Batch indexes of the events naming a SKU that is not in the catalog."""
-        return [i for i, s in zip(self.indexes, self.statuses, strict=True) if s == _UNKNOWN]
+        """Batch indexes of the events naming a SKU that is not in the catalog (events not sent
+        too: every such event is a dead letter, never dropped by a collapse)."""
+        sent = [i for i, s in zip(self.indexes, self.statuses, strict=True) if s == _UNKNOWN]
+        return sorted(sent + list(self.unsent_unknown)) if self.unsent_unknown else sent
 
     def known(self) -> list[int]:
-        """Batch indexes of the other events."""
-        return [i for i, s in zip(self.indexes, self.statuses, strict=True) if s != _UNKNOWN]
+        """Batch indexes of the other events, sent or not."""
+        bad = set(self.unknown())
+        return sorted(i for i in self.every_index if i not in bad)
+
+    @property
+    def every_index(self) -> list[int]:
+        """Batch indexes of all the SKU's events, sent or not."""
+        return [*self.indexes, *self.unsent] if self.unsent else self.indexes
 
     @property
     def redelivered(self) -> bool:
         """Some event was a duplicate or stale: a redelivery, maybe after a crash."""
-        return _DUPLICATE in self.statuses or _STALE in self.statuses
+        return (
+            _DUPLICATE in self.statuses
+            or _STALE in self.statuses
+            or self.unsent_stale > 0
+            or self.unsent_duplicates > 0
+        )
 
     @property
     def visible_change(self) -> bool:
@@ -322,58 +390,81 @@ class EventApplier:
                 outcomes[index] = outcome
         return [o for o in outcomes if o is not None]
 
-    async def apply_by_sku(self, events: Sequence[Event]) -> list[SkuResult]:
+    async def apply_by_sku(
+        self, events: Sequence[Event], windows: Sequence[SkuWindow] | None = None
+    ) -> list[SkuResult]:
         """Apply in log order; one result per SKU.
 
-        All of a SKU's events of the batch go, in order, to one script call, which carries every
-        SKU of that key bucket (`origin.core.keys.sku_bucket`: one hash slot); all calls go in one
-        pipeline. A hot SKU costs one round of Lua, and a window of thousands of SKUs at most
-        `SKU_BUCKETS` script calls.
+        `windows` is the batch collapsed (`invalidation.collapse.collapse`): only the kept
+        events are sent, and the others are counted from the stored versions the script reports.
+        Without it every event is sent. All of a SKU's sent events go, in order, to one script
+        call, which carries every SKU of that key bucket (`origin.core.keys.sku_bucket`: one hash
+        slot); all calls go in one pipeline. A hot SKU costs one round of Lua, and a window of
+        thousands of SKUs at most `SKU_BUCKETS` script calls.
         """
         if not events:
             return []
-        by_sku: dict[str, list[int]] = {}
-        for index, event in enumerate(events):
-            by_sku.setdefault(event.sku, []).append(index)
-        by_bucket: dict[int, list[str]] = {}
-        for sku in by_sku:
-            by_bucket.setdefault(keys.sku_bucket(sku), []).append(sku)
-        return await self._apply_buckets(events, by_sku, list(by_bucket.values()))
+        if windows is None:
+            windows = every_event(events)
+        by_bucket: dict[int, list[SkuWindow]] = {}
+        for window in windows:
+            by_bucket.setdefault(keys.sku_bucket(window.sku), []).append(window)
+        return await self._apply_buckets(events, list(by_bucket.values()))
 
     async def _apply_buckets(
-        self, events: Sequence[Event], by_sku: dict[str, list[int]], buckets: list[list[str]]
+        self, events: Sequence[Event], buckets: list[list[SkuWindow]]
     ) -> list[SkuResult]:
         # The context manager returns the pipeline's connection to the pool even when Redis
         # fails while the scripts load (redis-py keeps it otherwise).
         async with self.redis.pipeline(transaction=False) as pipe:
-            for skus in buckets:
+            for windows in buckets:
                 redis_keys: list[str] = []
                 args: list[str | int] = []
-                for sku in skus:
+                for window in windows:
+                    sku = window.sku
                     redis_keys += (
                         keys.product_key(sku),
                         keys.event_seen_key(sku),
                         keys.feed_prints_key(sku),
                     )
-                    indexes = by_sku[sku]
-                    args.append(len(indexes))
-                    for index in indexes:
-                        args += _arguments(events[index])
+                    args.append(len(window.kept))
+                    heads = {g.head: g for g in window.groups if g.reports}
+                    for index in window.kept:
+                        group = heads.get(index)
+                        if group is None:
+                            args += _arguments(events[index])
+                            continue
+                        kind, *rest = _arguments(events[index])
+                        args += (str(kind).upper(), *rest, len(group.dropped))
+                        args += [events[i].event_id for i in group.dropped]
                 await queue_script(self._apply, pipe, redis_keys, args)
             replies: list[Any] = await bounded(pipe.execute(), self.timeout, "apply events")
         return [
-            _sku_result(sku, by_sku[sku], reply)
-            for skus, bucket_reply in zip(buckets, replies, strict=True)
-            for sku, reply in zip(skus, bucket_reply, strict=True)
+            _sku_result(window, reply)
+            for windows, bucket_reply in zip(buckets, replies, strict=True)
+            for window, reply in zip(windows, bucket_reply, strict=True)
         ]
 
 
-def _sku_result(sku: str, indexes: list[int], reply: list[Any]) -> SkuResult:
+def _sku_result(window: SkuWindow, reply: list[Any]) -> SkuResult:
     """One SKU's answer of the apply script: statuses, price before and after (bulk strings),
-    stock totals (integers)."""
+    the versions reporting keys held before (bulk strings), stock totals (integers)."""
     statuses = reply[0].decode()
     prices = (int(reply[1]), int(reply[2])) if _REPRICED in statuses else None
-    return SkuResult(sku, indexes, statuses, tuple(map(stock_state, reply[3:])), prices)
+    states = tuple(map(stock_state, reply[4:]))
+    if not window.others:
+        return SkuResult(window.sku, window.kept, statuses, states, prices)
+    answers = reply[3]
+    missing = answers[0] == b"0"
+    unsent = window.classify(
+        statuses,
+        missing,
+        [Answer(int(answers[n]), answers[n + 1].decode()) for n in range(1, len(answers), 2)],
+    )
+    return SkuResult(
+        window.sku, window.kept, statuses, states, prices, tuple(window.others),
+        unsent.applied, unsent.stale, unsent.duplicates, tuple(unsent.unknown),
+    )  # fmt: skip
 
 
 def _arguments(event: Event) -> tuple[str | int, ...]:

@@ -12,10 +12,12 @@ Windows propagate and commit one at a time, in order: N+1 is handed over only on
 committed. Backpressure: the buffer and the two windows hold at most `max_in_flight` records
 fetched but not committed, a third each.
 
-Windows adapt: a window closes at `window_ms` after its first record, when it holds
-`window_records` (under a backlog every fetch fills it, so windows grow to that size and the
-per-window costs are shared by more records), or as soon as the stream has been quiet for
-`quiet_ms` (nothing fetched since): a lone change is not held for the whole window.
+Windows adapt (`invalidation.window_policy`): a window closes at `window_ms` after its first
+record, when it holds `window_records` (under a backlog every fetch fills it, so windows grow to
+that size and the per-window costs are shared by more records), or as soon as the stream has
+been quiet for `quiet_ms` (nothing fetched since): a lone change is not held for the whole
+window. A consumer that fell behind finds its buffered records already due and takes them as one
+larger window.
 
 Rebalance: `on_partitions_revoked` takes the work lock and waits for the window in propagation,
 so in-flight work is done and committed before the partitions go; records collected but not yet
@@ -46,6 +48,7 @@ from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipelin
 from invalidation.records import DecodedRecords, Record
 from invalidation.settings import DEFAULT_MAX_IN_FLIGHT
 from invalidation.tracing import start_window_span
+from invalidation.window_policy import Close, WindowPolicy
 from origin.core.kafka_security import KafkaSecurity
 from origin.errors import StoreUnavailable
 
@@ -93,6 +96,11 @@ class ConsumerConfig:
     def quiet_seconds(self) -> float:
         quiet = self.quiet_ms if self.quiet_ms is not None else self.window_ms // 4
         return max(quiet, 2 * self.fetch_wait_ms) / 1000
+
+    @property
+    def policy(self) -> WindowPolicy:
+        """When a window closes (`invalidation.window_policy`)."""
+        return WindowPolicy(self.window_ms / 1000, self.quiet_seconds, self.window_records)
 
     @property
     def fetch_wait_ms(self) -> int:
@@ -313,15 +321,14 @@ class InvalidationConsumer:
                 await asyncio.wait_for(self._arrived.wait(), timeout=0.2)
             if not self._buffer:
                 return None
-        deadline = self._first_at + self.config.window_ms / 1000
-        quiet = self.config.quiet_seconds
-        while len(self._buffer) < self.config.window_records and not stop.is_set():
-            remaining = min(deadline, self._last_at + quiet) - time.monotonic()
-            if remaining <= 0:
+        policy = self.config.policy
+        while not stop.is_set():
+            wait = policy.decide(len(self._buffer), self._first_at, self._last_at, time.monotonic())
+            if isinstance(wait, Close):
                 break
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), timeout=remaining)
+                await asyncio.wait_for(self._arrived.wait(), timeout=wait)
         records, self._buffer = self._buffer, DecodedRecords()
         self._uncommitted += len(records)
         self._drained.set()

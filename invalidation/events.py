@@ -12,6 +12,7 @@ fields are fine). Pure: never performs I/O.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -35,6 +36,45 @@ EventId = Annotated[
 ]
 Sku = Annotated[str, Meta(pattern=anchored(SKU_PATTERN))]
 Location = Annotated[str, Meta(pattern=anchored(ID_PATTERN))]
+
+_PATTERN_MEMO_CAP = 200_000
+"""At most this many distinct valid values are remembered per checked field (then forgotten)."""
+
+
+class _MemoPattern:
+    """A field pattern checked once per distinct value, after decoding.
+
+    msgspec checks `Meta(pattern=...)` with Python's `re` on every record, three quarters of an
+    inventory event's decoding time; a stream names the same few thousand SKUs and locations
+    over and over, so a top-level event's SKU, location and currency are checked here (the
+    event's `__post_init__`), remembering the values that matched, and published with the same
+    pattern in the JSON Schema (`extra_json_schema`). A mismatch is the error msgspec gives.
+    """
+
+    __slots__ = ("_ok", "_regex", "pattern")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = anchored(pattern)
+        self._regex = re.compile(self.pattern)
+        self._ok: set[str] = set()
+
+    def check(self, value: str, field: str) -> None:
+        ok = self._ok
+        if value in ok:
+            return
+        if self._regex.search(value) is None:
+            raise ValueError(f"Expected `str` matching regex {self.pattern!r} - at `$.{field}`")
+        if len(ok) >= _PATTERN_MEMO_CAP:
+            ok.clear()
+        ok.add(value)
+
+
+_SKU = _MemoPattern(SKU_PATTERN)
+_LOCATION = _MemoPattern(ID_PATTERN)
+_CURRENCY = _MemoPattern("[A-Z]{3}")
+CheckedSku = Annotated[str, Meta(extra_json_schema={"pattern": _SKU.pattern})]
+"""A SKU whose pattern the event's `__post_init__` checks (`_MemoPattern`)."""
+CheckedLocation = Annotated[str, Meta(extra_json_schema={"pattern": _LOCATION.pattern})]
 Cents = Annotated[int, Meta(ge=0, le=MAX_CENTS)]
 Version = Annotated[int, Meta(ge=1, le=MAX_VERSION)]
 OccurredAt = Annotated[
@@ -46,8 +86,8 @@ class InventoryEvent(Struct, frozen=True):
     """Units available of one SKU at one location. Kafka key: the SKU."""
 
     event_id: EventId
-    sku: Sku
-    location: Location
+    sku: CheckedSku
+    location: CheckedLocation
     available: Annotated[int, Meta(ge=0, le=1_000_000_000, description="Units available.")]
     version: Annotated[
         Version,
@@ -58,16 +98,22 @@ class InventoryEvent(Struct, frozen=True):
     ]
     occurred_at: OccurredAt
 
+    def __post_init__(self) -> None:
+        _SKU.check(self.sku, "sku")
+        _LOCATION.check(self.location, "location")
+
 
 class PriceEvent(Struct, frozen=True):
     """The selling price of one SKU. Kafka key: the SKU. Amounts in minor units (cents)."""
 
     event_id: EventId
-    sku: Sku
+    sku: CheckedSku
     price_cents: Annotated[Cents, Meta(description="Selling price in minor units.")] = (
         msgspec.field(name="price")
     )
-    currency: Annotated[str, Meta(pattern=anchored("[A-Z]{3}"), description="ISO 4217 code.")]
+    currency: Annotated[
+        str, Meta(extra_json_schema={"pattern": _CURRENCY.pattern}, description="ISO 4217 code.")
+    ]
     version: Annotated[
         Version,
         Meta(
@@ -82,6 +128,8 @@ class PriceEvent(Struct, frozen=True):
     promo: Annotated[str, Meta(max_length=64, description="Promotion text.")] | None = None
 
     def __post_init__(self) -> None:
+        _SKU.check(self.sku, "sku")
+        _CURRENCY.check(self.currency, "currency")
         if self.promo == "":
             msgspec.structs.force_setattr(self, "promo", None)  # no promo, one spelling
 
@@ -108,7 +156,7 @@ class CatalogEvent(Struct, frozen=True):
     """
 
     event_id: EventId
-    sku: Sku
+    sku: CheckedSku
     version: Annotated[
         Version,
         Meta(
@@ -141,6 +189,9 @@ class CatalogEvent(Struct, frozen=True):
         | None
     ) = None
     description: Annotated[str, Meta(max_length=5000, description="Plain text.")] | None = None
+
+    def __post_init__(self) -> None:
+        _SKU.check(self.sku, "sku")
 
 
 class ListItem(Struct, frozen=True):

@@ -1,7 +1,15 @@
 """The invalidation pipeline for one batch of records, independent of Kafka.
 
-validate -> apply (dedupe, version gate, atomic) -> impacted bundles -> recompute each once ->
-content changed? -> enqueue its purge atomically with the write.
+validate -> collapse (one state change per key) -> apply (dedupe, version gate, atomic) ->
+impacted bundles -> recompute each once -> content changed? -> enqueue its purge atomically with
+the write.
+
+Before anything is packed for Redis, the window's SKU events are collapsed
+(`invalidation.collapse`): per (SKU, location) and per SKU price only the highest version is
+sent, content events that can still apply are sent in order, in-window copies are dropped. The
+result is the state one-by-one application leaves, so Redis work grows with the distinct keys of
+a window; every record is still counted, and dead-lettered with its own coordinates when its SKU
+is unknown.
 
 A batch is the coalescing window: however many events touch a bundle in it, the bundle is
 recomputed once and purged at most once. The caller commits the batch's offsets only after
@@ -46,6 +54,7 @@ from fragments.cards import stock_state
 from fragments.ids import FragmentKey
 from fragments.tags import bundle_tag
 from invalidation.apply import EventApplier, SkuResult
+from invalidation.collapse import collapse
 from invalidation.events import Event, ListEvent
 from invalidation.records import DeadLetter, DecodedRecords, Record
 from invalidation.tracing import PurgeTraces, child_span
@@ -73,6 +82,9 @@ class BatchReport:
     changed: list[FragmentKey] = field(default_factory=list)
     purges_enqueued: int = 0
     sold_out_skus: set[str] = field(default_factory=set)
+    collapsed: int = 0
+    """SKU events the window's collapse did not send to Redis (superseded or duplicates; still
+    counted as applied, duplicate or stale as one-by-one application would count them)."""
     seconds: float = 0.0
     """Time spent applying and propagating (not waiting between the stages)."""
 
@@ -146,7 +158,7 @@ class InvalidationPipeline:
         events = (products or batch).events
         sku_events: list[Event] = [e for e in events if not isinstance(e, ListEvent)]
         with child_span("shelfedge.apply"):
-            results = await self.applier.apply_by_sku(sku_events)
+            results = await self.applier.apply_by_sku(sku_events, collapse(sku_events))
         return AppliedBatch(batch, results, time.perf_counter() - started, products, lists)
 
     async def propagate(self, applied: AppliedBatch) -> BatchReport:
@@ -165,7 +177,8 @@ class InvalidationPipeline:
             report.applied += result.applied
             report.duplicates += result.duplicates
             report.stale += result.stale
-            indexes = result.indexes
+            report.collapsed += len(result.unsent)
+            indexes = result.every_index
             if result.has_unknown:
                 reason = f"unknown sku {result.sku!r}: not in the catalog"
                 report.dead_letters.extend(DeadLetter(kept[i], reason) for i in result.unknown())

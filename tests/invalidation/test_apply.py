@@ -7,15 +7,18 @@ import warnings
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from invalidation.apply import SEEN_CAP, EventApplier
-from invalidation.events import Event, InventoryEvent, PriceEvent
+from invalidation.collapse import collapse
+from invalidation.events import CatalogEvent, Event, InventoryEvent, PriceEvent
 from origin.core import keys
 from origin.core.redis_client import RedisLike
 from origin.errors import StoreUnavailable
 from shelfedge.localstack import RedisServer
-from tests.invalidation.support import WHEN, World
+from tests.invalidation.support import WHEN, Snapshot, World, restore_snapshot
 
 
 def stock(event_id: str, sku: str, location: str, available: int, version: int) -> InventoryEvent:
@@ -289,3 +292,89 @@ async def test_skus_of_one_bucket_apply_in_one_call_each_in_its_own_order(
     assert await redis_client.dbsize() == before + 2  # each known SKU's seen list
     products = [await world.store.product(sku) for sku in (first, second)]
     assert [p.locations["store-001"] if p else None for p in products] == [30, 34]
+
+
+# -- A collapsed window against one-by-one application, on the real Redis ----------------------
+
+
+def _window_events(world: World, drawn: list[tuple[int, str, int, int]]) -> list[Event]:
+    """Events over three SKUs (one not in the catalog); `drawn`: (sku, kind, version, value)."""
+    skus = [p.sku for p in world.products[:2]] + ["NOT-IN-CATALOG"]
+    events: list[Event] = []
+    for n, (which, kind, version, value) in enumerate(drawn):
+        sku = skus[which]
+        if kind == "stock":
+            events.append(stock(f"w{n}", sku, f"store-00{1 + value % 2}", value, version))
+        elif kind == "price":
+            events.append(price(f"w{n}", sku, 1_000 + value, version))
+        else:
+            title = f"Title {value}" if value % 2 else None
+            brand = f"Brand {value}" if value % 3 else None
+            events.append(CatalogEvent(f"w{n}", sku, version, WHEN, title=title, brand=brand))
+    return events
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> tuple[list[tuple[int, str, int, int]], list[int], list[int]]:
+    """Drawn events, which of them an earlier window applied, and this window's order of them
+    (copies included), as indexes."""
+    drawn = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from((0, 0, 1, 1, 2)),
+                st.sampled_from(("stock", "stock", "price", "content")),
+                st.integers(1, 5),
+                st.integers(0, 6),
+            ),
+            min_size=1,
+            max_size=24,
+        )
+    )
+    n = len(drawn)
+    earlier = draw(st.lists(st.integers(0, n - 1), max_size=4))
+    copies = draw(st.lists(st.integers(0, n - 1), max_size=4))
+    order = draw(st.permutations([*range(n), *copies]))
+    return drawn, earlier, list(order)
+
+
+@pytest.mark.timeout(300)
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(delivery=deliveries())
+async def test_a_collapsed_window_leaves_what_one_by_one_application_leaves(
+    world: World,
+    seeded_snapshot: Snapshot,
+    delivery: tuple[list[tuple[int, str, int, int]], list[int], list[int]],
+) -> None:
+    """The same window, with copies and reordering, after an earlier window of the same keys:
+    collapsed (the pipeline's way) and sent whole leave identical product documents and count
+    applied, duplicate, stale and unknown-SKU events alike."""
+    drawn, earlier_at, order = delivery
+    events = _window_events(world, drawn)
+    earlier = [events[i] for i in earlier_at]
+    window = [events[i] for i in order]
+    outcomes: list[
+        tuple[dict[str, dict[str, str]], tuple[int, ...], dict[str, set[bytes | str]]]
+    ] = []
+    for collapsed in (True, False):
+        await restore_snapshot(world.redis, seeded_snapshot)
+        applier = EventApplier(world.redis)
+        await applier.apply(earlier)
+        windows = collapse(window) if collapsed else None
+        results = await applier.apply_by_sku(window, windows)
+        unknown = sum(len(r.unknown()) for r in results)
+        applied = sum(r.applied for r in results)
+        duplicates = sum(r.duplicates for r in results)
+        stale = sum(r.stale for r in results)
+        assert applied + duplicates + stale + unknown == len(window), "every event counted once"
+        remembered = {
+            sku: set(await world.redis.lrange(keys.event_seen_key(sku), 0, -1))
+            for sku in {e.sku for e in window}
+        }
+        outcomes.append(
+            (await world.product_fields(), (applied, duplicates, stale, unknown), remembered)
+        )
+    assert outcomes[0] == outcomes[1]

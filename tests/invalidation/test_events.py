@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fragments import topics
+from fragments.ids import ID_PATTERN, SKU_PATTERN, anchored
 from invalidation.errors import BadEvent
 from invalidation.events import (
     MAX_EVENT_BYTES,
@@ -214,3 +218,31 @@ def test_published_schema_files_are_generated_from_the_event_types(topic: str) -
 def test_a_trailing_newline_is_not_part_of_an_identifier(topic: str, doc: dict[str, Any]) -> None:
     with pytest.raises(BadEvent, match="schema violation"):
         parse_event(topic, raw(doc))
+
+
+_IDENTIFIER_TEXT = st.text(alphabet="aZ09_.-\n é", max_size=70)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sku=_IDENTIFIER_TEXT, location=_IDENTIFIER_TEXT, currency=st.text("ABZaz\n", max_size=4))
+def test_identifiers_are_checked_by_their_published_patterns_every_time(
+    sku: str, location: str, currency: str
+) -> None:
+    """SKU, location and currency are checked once per distinct value (remembered), not by
+    msgspec: the first and the remembered check accept exactly what the published pattern
+    accepts, and name the field when they refuse."""
+    cases = [
+        (INVENTORY, {**STOCK, "sku": sku}, "sku", sku, SKU_PATTERN),
+        (INVENTORY, {**STOCK, "location": location}, "location", location, ID_PATTERN),
+        (PRICE, {**PRICE_DOC, "currency": currency}, "currency", currency, "[A-Z]{3}"),
+    ]
+    for topic, doc, field, value, pattern in cases:
+        published = schema_of(topic)["properties"][field]["pattern"]
+        assert published == anchored(pattern)
+        valid = re.search(published, value) is not None
+        for _ in range(2):
+            if valid:
+                assert getattr(parse_event(topic, raw(doc)), field) == value
+            else:
+                with pytest.raises(BadEvent, match=rf"schema violation: .* - at `\$\.{field}`$"):
+                    parse_event(topic, raw(doc))
