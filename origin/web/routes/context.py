@@ -3,9 +3,12 @@
 - ``GET /v1/segment-rules`` (viewer) and ``PUT /v1/segment-rules`` (editor): the rule set in
   force and its version; a PUT validates (422 naming ``rules[i] (name).field``), stores a new
   version and makes it current. ``POST /v1/segment-rules/{version}/rollback`` (editor).
-- ``GET /v1/context/{visitor}/segment`` (viewer token: the edge's refresh call): the visitor's
-  current segment, why (``matched rule 2 (big-cart)``), the rules version and a signed segment
-  cookie value the edge can set on its next response. No profile: the default segment.
+- ``GET /v1/context/{visitor}/segment`` (the edge's token, ``SHELFEDGE_EDGE_CONFIG_TOKEN``, or a
+  viewer token: the edge's background refresh, `edge.segment_refresh`): the visitor's current
+  segment, why (``matched rule 2 (big-cart)``), the rules version, when the segment was decided
+  (``decided_at``: the edge knows from it whether the shopper's latest behaviour is in) and a
+  signed segment cookie value (`fragments.segment_cookie`, valid `LIFETIME_S`) the edge sets on
+  its next response. No profile: the default segment, ``decided_at`` null.
 - ``DELETE /v1/context/{visitor}`` (editor): erasure of everything keyed by the visitor.
 """
 
@@ -22,17 +25,17 @@ from starlette.routing import Route
 from fragments import strict_json
 from fragments.errors import JsonRejected
 from fragments.ids import anchored
-from fragments.segment_cookie import sign_segment
+from fragments.segment_cookie import LIFETIME_S, sign_segment
 from fragments.wire_events import VISITOR
 from origin.context.rules import parse_rules
 from origin.context.store import ContextStore
 from origin.errors import RulesInvalid, StoreUnavailable
 from origin.web import problems
 from origin.web.auth import require
+from origin.web.experiments.edge_config_api import edge_may_read
 from origin.web.state import OriginState
 
 MAX_RULES_BODY = 256 * 1024
-SEGMENT_COOKIE_SECONDS = 24 * 3600
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
@@ -96,9 +99,10 @@ async def rollback_rules(request: Request) -> Response:
 
 
 async def get_segment(request: Request) -> Response:
-    principal = require(request, "viewer")
-    if isinstance(principal, Response):
-        return principal
+    if not edge_may_read(request):
+        principal = require(request, "viewer")
+        if isinstance(principal, Response):
+            return principal
     visitor = _visitor(request)
     if isinstance(visitor, Response):
         return visitor
@@ -108,10 +112,12 @@ async def get_segment(request: Request) -> Response:
     if assignment is None:
         version, rules = await store.current_rules()
         segment, rule, why = rules.default_segment, None, "no profile: the default segment"
+        decided_at: float | None = None
     else:
         version, segment, rule = assignment.rules_version, assignment.segment, assignment.rule
         why = assignment.explanation
-    expires = int(time.time()) + SEGMENT_COOKIE_SECONDS
+        decided_at = assignment.decided_at
+    expires = int(time.time()) + LIFETIME_S
     return JSONResponse(
         {
             "visitor": visitor,
@@ -119,6 +125,7 @@ async def get_segment(request: Request) -> Response:
             "rule": rule,
             "explanation": why,
             "rules_version": version,
+            "decided_at": decided_at,
             "cookie": sign_segment(segment, expires, state.settings.segment_secret, visitor),
             "expires_at": expires,
         },
@@ -217,7 +224,8 @@ def context_operations() -> dict[str, dict[str, dict[str, Any]]]:
         },
         "/v1/context/{visitor}/segment": {
             "get": {
-                "summary": "A visitor's segment, why, and a signed cookie value (edge refresh)",
+                "summary": "A visitor's segment, why, when decided, and a signed cookie value "
+                "(the edge's refresh: its edge token or a viewer token)",
                 **auth,
                 "parameters": visitor,
                 "responses": {"200": {"description": "Segment"}, **bad_visitor, **denied},

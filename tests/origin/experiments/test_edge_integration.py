@@ -271,7 +271,7 @@ def exposure_event(event_id: str) -> ExperimentEvent:
 
 async def test_batcher_drops_are_counted_never_silent() -> None:
     async with httpx.AsyncClient(timeout=1.0) as client:
-        batcher = EventBatcher(
+        batcher: EventBatcher[ExperimentEvent] = EventBatcher(
             client,
             f"http://127.0.0.1:{free_port()}",
             max_batch=2,
