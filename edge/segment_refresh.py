@@ -13,13 +13,14 @@ expiry minus `fragments.segment_cookie.LIFETIME_S`), or when this edge forwarded
 theirs (`SegmentRefresher.note_behaviour`) that the origin's last answer did not reflect yet
 (its ``decided_at`` is older). A refresh whose answer does not reflect the behaviour yet is
 asked again after `RETRY_DELAY_S`, at most `MAX_ATTEMPTS` times (`next_attempt`): the context
-processor folds the clickstream within a few hundred milliseconds. At most one refresh per
+processor folds the clickstream within a few hundred milliseconds; when it lags longer, the
+next refresh of that visitor waits `GIVE_UP_DELAY_S`. At most one refresh per
 visitor is in flight, and a visitor is not asked about again sooner than `RETRY_DELAY_S` after
 the last ask ended.
 
-Which cookie decides a request (`choose`): a kept cookie that verifies for this visitor and
-expires later than the browser's; otherwise the browser's, and a kept cookie the browser
-already has (or has outgrown) is forgotten.
+Which cookie decides a request (`choose`): a kept cookie (every one verified for its visitor)
+that the browser does not have yet, unless the browser's expires later; otherwise the
+browser's, and a kept cookie the browser already has (or has outgrown) is forgotten.
 
 Where the kept cookies live: in the edge's memory (an isolate's in the Worker), at most
 `MAX_VISITORS` visitors, least recently used evicted. Not KV: KV is eventually consistent (a
@@ -50,6 +51,9 @@ MAX_REFRESH_AFTER_S = LIFETIME_S / 2
 """Largest allowed age: a cookie must be refreshed well before it expires."""
 RETRY_DELAY_S = 0.2
 MAX_ATTEMPTS = 10
+GIVE_UP_DELAY_S = 5.0
+"""After `MAX_ATTEMPTS` without the behaviour reflected (the processor lags or is down), the
+visitor's next refresh waits this long."""
 MAX_VISITORS = 10_000
 REFRESH_SETTING = "SEGMENT_REFRESH_AFTER_S"
 
@@ -108,12 +112,16 @@ def parse_answer(
     return Refreshed(cookie, grant.expires_at, float(decided))
 
 
-def choose(browser_expires_at: int | None, kept: Refreshed | None) -> Refreshed | None:
-    """The kept cookie when it should decide the request (it expires later than the
-    browser's, so it was signed later), else None: the browser's cookie decides."""
-    if kept is None:
+def choose(
+    browser: str | None, browser_expires_at: int | None, kept: Refreshed | None
+) -> Refreshed | None:
+    """The kept cookie when it should decide the request, else None (the browser's valid
+    cookie `browser`, expiring at `browser_expires_at`, decides): when the browser does not
+    have it already and its is not newer. Expiry is in whole seconds, so a kept cookie signed
+    in the same second as the browser's still wins (kept cookies are the newest answers)."""
+    if kept is None or kept.cookie == browser:
         return None
-    if browser_expires_at is not None and kept.expires_at <= browser_expires_at:
+    if browser_expires_at is not None and kept.expires_at < browser_expires_at:
         return None
     return kept
 
@@ -215,6 +223,12 @@ class SegmentRefresher:
         state = self._get(visitor)
         state.behaved_at = max(state.behaved_at, at)
 
+    def behind(self, visitor: str) -> bool:
+        """Whether this edge forwarded behaviour of `visitor` newer than the last decision
+        the origin reported for them."""
+        state = self._visitors.get(visitor)
+        return state is not None and state.behaved_at > state.decided_at
+
     def behaved_at(self, visitor: str) -> float:
         state = self._visitors.get(visitor)
         return 0.0 if state is None else state.behaved_at
@@ -230,7 +244,11 @@ class SegmentRefresher:
         kept = None if state is None else state.kept
         if kept is not None and kept.expires_at < now:
             kept = None
-        use = choose(browser.expires_at if browser else None, kept)
+        use = choose(
+            cookies.get(COOKIE_NAME) if browser else None,
+            browser.expires_at if browser else None,
+            kept,
+        )
         if state is not None and kept is not None and use is None:
             state.kept = None  # the browser has it (or newer)
         issued = use.expires_at - LIFETIME_S if use else (browser.issued_at if browser else None)
@@ -272,14 +290,13 @@ class SegmentRefresher:
         if answer.decided_at is not None:
             state.decided_at = max(state.decided_at, answer.decided_at)
 
-    def end(self, visitor: str, now: float, chased: float) -> None:
-        """The refresh of `visitor` is over, whatever it got: the behaviour it chased (up to
-        `chased`) is dealt with (caught up, or given up on after `MAX_ATTEMPTS`)."""
+    def end(self, visitor: str, now: float, *, gave_up: bool = False) -> None:
+        """The refresh of `visitor` is over: caught up with their behaviour, or (`gave_up`)
+        not, and then the next one waits `GIVE_UP_DELAY_S`."""
         state = self._visitors.get(visitor)
         if state is not None:
             state.in_flight = False
-            state.quiet_until = now + RETRY_DELAY_S
-            state.decided_at = max(state.decided_at, chased)
+            state.quiet_until = now + (GIVE_UP_DELAY_S if gave_up else RETRY_DELAY_S)
 
     def kept(self, visitor: str) -> Refreshed | None:
         state = self._visitors.get(visitor)
@@ -294,19 +311,23 @@ async def refresh_visitor(
     refresher: SegmentRefresher, visitor: str, ask: Ask, clock: Callable[[], float]
 ) -> Refreshed | None:
     """One background refresh (the adapter runs it in ``waitUntil`` or a task): ask, keep
-    the answer, ask again while it does not reflect the visitor's behaviour yet
-    (`next_attempt`), then end it. Returns the last answer kept."""
-    chased = refresher.behaved_at(visitor)
+    the answer, ask again while it does not reflect the visitor's latest behaviour yet
+    (`next_attempt`; behaviour noted while it runs is chased too), then end it. Returns the
+    last answer kept."""
     last: Refreshed | None = None
+    gave_up = True
     try:
         for attempt in range(MAX_ATTEMPTS):
             answer = await ask(visitor)
             refresher.settle(visitor, answer)
             last = answer or last
-            delay = next_attempt(answer, chased, attempt)
+            if answer is not None and not refresher.behind(visitor):
+                gave_up = False
+                break
+            delay = next_attempt(answer, refresher.behaved_at(visitor), attempt)
             if delay is None:
                 break
             await asyncio.sleep(delay)
     finally:
-        refresher.end(visitor, clock(), chased)
+        refresher.end(visitor, clock(), gave_up=gave_up)
     return last

@@ -153,7 +153,7 @@ async def test_product_and_cart_pages_arrive_complete(stack: Stack, browser: Bro
         await warm(stack.edge_url, (f"/products/{sku}",))
 
         await page.goto(f"{stack.edge_url}/products/{sku}")
-        cross = page.locator('.slot-host[data-se-slot="pdp-cross-sell"] .se-item')
+        cross = page.locator('.slot-host[data-se-slot="product-cross-sell"] .se-item')
         await expect(cross.first).to_be_visible()
         assert await page.locator(".product__title").is_visible()
         await page.locator(".product__add").click()
@@ -167,7 +167,7 @@ async def test_product_and_cart_pages_arrive_complete(stack: Stack, browser: Bro
 
         await page.goto(f"{stack.edge_url}/cart")
         await expect(page.locator("#cart-items li")).to_have_count(2)
-        upsell = page.locator('.slot-host[data-se-slot="cart-upsell"] .se-item')
+        upsell = page.locator('.slot-host[data-se-slot="cart-complete"] .se-item')
         await expect(upsell.first).to_be_visible()
         shown = set(await upsell.evaluate_all("els => els.map(e => e.dataset.seSku)"))
         assert not shown & {sku, added}, "the upsell shows what is already in the cart"

@@ -13,6 +13,7 @@ from edge.context import parse_cookies, read_context
 from edge.errors import BadEdgeInput
 from edge.segment_refresh import (
     DEFAULT_REFRESH_AFTER_S,
+    GIVE_UP_DELAY_S,
     MAX_ATTEMPTS,
     MAX_REFRESH_AFTER_S,
     RETRY_DELAY_S,
@@ -64,20 +65,21 @@ def test_refresh_due(issued_at: float | None, behaved: float, decided: float, du
 
 
 @pytest.mark.parametrize(
-    ("browser", "kept_expires", "chosen"),
+    ("browser", "browser_expires", "kept_expires", "chosen"),
     [
-        (None, None, False),
-        (None, 100, True),
-        (99, 100, True),
-        (100, 100, False),  # the browser has it
-        (101, 100, False),  # the browser has newer
+        (None, None, None, False),
+        (None, None, 100, True),
+        ("old", 99, 100, True),
+        ("old", 100, 100, True),  # signed in the same second, after the browser's
+        ("v", 100, 100, False),  # the browser has it
+        ("newer", 101, 100, False),  # the browser has newer
     ],
 )
 def test_choose_the_newer_cookie(
-    browser: int | None, kept_expires: int | None, chosen: bool
+    browser: str | None, browser_expires: int | None, kept_expires: int | None, chosen: bool
 ) -> None:
     kept = None if kept_expires is None else Refreshed("v", kept_expires, None)
-    assert (choose(browser, kept) is not None) is chosen
+    assert (choose(browser, browser_expires, kept) is not None) is chosen
 
 
 @pytest.mark.parametrize(
@@ -157,7 +159,7 @@ def test_a_kept_cookie_decides_the_next_request_and_is_set_once_the_browser_has_
     again = refresher.prepare(headers, NOW, SECRET)
     assert again.refresh is None  # one refresh in flight per visitor
     refresher.settle(VISITOR, answer("outdoor-fans", NOW, NOW))
-    refresher.end(VISITOR, NOW, 0.0)
+    refresher.end(VISITOR, NOW)
     later = refresher.prepare(headers, NOW + 1, SECRET)
     assert later.refresh is None
     assert later.set_cookie is not None
@@ -195,11 +197,11 @@ def test_behaviour_makes_a_young_cookie_due_until_an_answer_reflects_it() -> Non
     refresher.note_behaviour(VISITOR, NOW)
     assert refresher.prepare(young, NOW + 0.01, SECRET).refresh == VISITOR
     refresher.settle(VISITOR, answer("everyone", NOW, NOW - 1))  # decided before it
-    refresher.end(VISITOR, NOW + 0.02, 0.0)
+    refresher.end(VISITOR, NOW + 0.02)
     assert refresher.prepare(young, NOW + 0.03, SECRET).refresh is None  # quiet a moment
     assert refresher.prepare(young, NOW + 0.3, SECRET).refresh == VISITOR
     refresher.settle(VISITOR, answer("outdoor-fans", NOW + 0.3, NOW + 0.2))
-    refresher.end(VISITOR, NOW + 0.31, NOW)
+    refresher.end(VISITOR, NOW + 0.31)
     assert refresher.prepare(young, NOW + 1, SECRET).refresh is None
 
 
@@ -228,3 +230,41 @@ def test_a_background_refresh_asks_until_the_behaviour_is_reflected() -> None:
     assert len(asked) == 3
     assert last == replies[2]
     assert refresher.kept(VISITOR) == replies[2]
+
+
+def test_behaviour_noted_while_a_refresh_runs_is_chased_by_it() -> None:
+    refresher = SegmentRefresher(60.0)
+    refresher.note_behaviour(VISITOR, NOW)
+    asked: list[str] = []
+
+    async def ask(visitor: str) -> Refreshed:
+        asked.append(visitor)
+        if len(asked) == 1:  # caught up with the first behaviour, but more came meanwhile
+            refresher.note_behaviour(VISITOR, NOW + 1)
+            return answer("everyone", NOW, NOW + 0.5)
+        return answer("outdoor-fans", NOW + 2, NOW + 1.5)
+
+    plan = refresher.prepare({"cookie": cookies(cookie("everyone", NOW - 5))}, NOW, SECRET)
+    assert plan.refresh == VISITOR
+    asyncio.run(refresh_visitor(refresher, VISITOR, ask, lambda: NOW + 3))
+    assert len(asked) == 2
+    kept = refresher.kept(VISITOR)
+    assert kept is not None
+    assert kept.decided_at == NOW + 1.5
+
+
+def test_a_refresh_that_cannot_catch_up_gives_up_and_waits_longer() -> None:
+    refresher = SegmentRefresher(60.0)
+    refresher.note_behaviour(VISITOR, NOW)
+    asked: list[str] = []
+
+    async def ask(visitor: str) -> Refreshed | None:
+        asked.append(visitor)
+        return None if len(asked) % 2 else answer("everyone", NOW, NOW - 1)
+
+    young = {"cookie": cookies(cookie("everyone", NOW - 5))}
+    assert refresher.prepare(young, NOW, SECRET).refresh == VISITOR
+    asyncio.run(refresh_visitor(refresher, VISITOR, ask, lambda: NOW))
+    assert len(asked) == MAX_ATTEMPTS
+    assert refresher.prepare(young, NOW + GIVE_UP_DELAY_S - 0.1, SECRET).refresh is None
+    assert refresher.prepare(young, NOW + GIVE_UP_DELAY_S, SECRET).refresh == VISITOR

@@ -22,7 +22,7 @@
       }
     });
     query.set("page", location.pathname);
-    if (anchor) { query.set("anchor", anchor); }
+    if (anchor) { query.set("sku", anchor); }  // an anchored slot's product
     return query.toString();
   }
   function cookie(name) {
