@@ -10,8 +10,9 @@ per-visitor state, bounded; the adapters do the I/O.
 A refresh is due (`refresh_due`) for a consenting visitor with a well-formed id when their
 cookie is missing, or older than the configured age (``segment_refresh_after_s``, issue time =
 expiry minus `fragments.segment_cookie.LIFETIME_S`), or when this edge forwarded behaviour of
-theirs (`SegmentRefresher.note_behaviour`) that the origin's last answer did not reflect yet
-(its ``decided_at`` is older). A refresh whose answer does not reflect the behaviour yet is
+theirs (`SegmentRefresher.note_behaviour`, at the events' own time) that the origin's last
+answer did not reflect yet (its ``as_of``, the newest event time in the profile the segment was
+decided from, is older). A refresh whose answer does not reflect the behaviour yet is
 asked again after `RETRY_DELAY_S`, at most `MAX_ATTEMPTS` times (`next_attempt`): the context
 processor folds the clickstream within a few hundred milliseconds; when it lags longer, the
 next refresh of that visitor waits `GIVE_UP_DELAY_S`. At most one refresh per
@@ -85,8 +86,8 @@ class Refreshed:
 
     cookie: str
     expires_at: int
-    decided_at: float | None
-    """When the origin decided the segment (None: no profile yet)."""
+    as_of: float | None
+    """The newest event time the segment reflects (None: no profile yet)."""
 
 
 def parse_answer(
@@ -106,10 +107,10 @@ def parse_answer(
     grant = read_segment(cookie if isinstance(cookie, str) else None, now, secret, visitor)
     if grant is None or not isinstance(cookie, str):
         return None
-    decided = doc.get("decided_at")
-    if isinstance(decided, bool) or not isinstance(decided, int | float):
+    as_of = doc.get("as_of")
+    if isinstance(as_of, bool) or not isinstance(as_of, int | float):
         return Refreshed(cookie, grant.expires_at, None)
-    return Refreshed(cookie, grant.expires_at, float(decided))
+    return Refreshed(cookie, grant.expires_at, float(as_of))
 
 
 def choose(
@@ -127,13 +128,14 @@ def choose(
 
 
 def refresh_due(
-    issued_at: float | None, now: float, max_age: float, behaved_at: float, decided_at: float
+    issued_at: float | None, now: float, max_age: float, behaved_at: float, reflected: float
 ) -> bool:
     """Whether a consenting visitor's segment should be asked for: no cookie (`issued_at`
-    None), a cookie older than `max_age`, or behaviour newer than the last decision seen."""
+    None), a cookie older than `max_age`, or behaviour newer than what the last answer
+    reflected."""
     if issued_at is None or now - issued_at >= max_age:
         return True
-    return behaved_at > decided_at
+    return behaved_at > reflected
 
 
 def next_attempt(answer: Refreshed | None, behaved_at: float, attempt: int) -> float | None:
@@ -142,7 +144,7 @@ def next_attempt(answer: Refreshed | None, behaved_at: float, attempt: int) -> f
     failed ask (None) is retried the same way."""
     if attempt + 1 >= MAX_ATTEMPTS:
         return None
-    if answer is not None and (behaved_at == 0 or (answer.decided_at or 0.0) >= behaved_at):
+    if answer is not None and (behaved_at == 0 or (answer.as_of or 0.0) >= behaved_at):
         return None
     return RETRY_DELAY_S
 
@@ -190,7 +192,7 @@ class Prepared:
 class _Visitor:
     kept: Refreshed | None = None
     behaved_at: float = 0.0
-    decided_at: float = 0.0
+    reflected: float = 0.0
     in_flight: bool = False
     quiet_until: float = 0.0
 
@@ -224,10 +226,10 @@ class SegmentRefresher:
         state.behaved_at = max(state.behaved_at, at)
 
     def behind(self, visitor: str) -> bool:
-        """Whether this edge forwarded behaviour of `visitor` newer than the last decision
-        the origin reported for them."""
+        """Whether this edge forwarded behaviour of `visitor` newer than any answer of the
+        origin reflected."""
         state = self._visitors.get(visitor)
-        return state is not None and state.behaved_at > state.decided_at
+        return state is not None and state.behaved_at > state.reflected
 
     def behaved_at(self, visitor: str) -> float:
         state = self._visitors.get(visitor)
@@ -253,8 +255,8 @@ class SegmentRefresher:
             state.kept = None  # the browser has it (or newer)
         issued = use.expires_at - LIFETIME_S if use else (browser.issued_at if browser else None)
         behaved = 0.0 if state is None else state.behaved_at
-        decided = 0.0 if state is None else state.decided_at
-        refresh = refresh_due(issued, now, self.max_age, behaved, decided)
+        reflected = 0.0 if state is None else state.reflected
+        refresh = refresh_due(issued, now, self.max_age, behaved, reflected)
         if refresh:
             state = state or self._get(visitor)
             if state.in_flight or now < state.quiet_until:
@@ -287,8 +289,8 @@ class SegmentRefresher:
         state = self._get(visitor)
         if state.kept is None or answer.expires_at >= state.kept.expires_at:
             state.kept = answer
-        if answer.decided_at is not None:
-            state.decided_at = max(state.decided_at, answer.decided_at)
+        if answer.as_of is not None:
+            state.reflected = max(state.reflected, answer.as_of)
 
     def end(self, visitor: str, now: float, *, gave_up: bool = False) -> None:
         """The refresh of `visitor` is over: caught up with their behaviour, or (`gave_up`)

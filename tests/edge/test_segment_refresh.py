@@ -43,25 +43,25 @@ def cookies(value: str | None = None, *, consent: bool = True, visitor: str = VI
     return "; ".join(parts + ([f"se_seg={value}"] if value else []))
 
 
-def answer(segment: str, issued: float, decided: float | None) -> Refreshed:
-    return Refreshed(cookie(segment, issued), int(issued) + LIFETIME_S, decided)
+def answer(segment: str, issued: float, as_of: float | None) -> Refreshed:
+    return Refreshed(cookie(segment, issued), int(issued) + LIFETIME_S, as_of)
 
 
 @pytest.mark.parametrize(
-    ("issued_at", "behaved", "decided", "due"),
+    ("issued_at", "behaved", "reflected", "due"),
     [
         (None, 0.0, 0.0, True),  # no cookie yet
         (NOW - 10, 0.0, 0.0, False),  # young cookie, nothing new
         (NOW - 60, 0.0, 0.0, True),  # exactly the age
         (NOW - 59.9, 0.0, 0.0, False),
-        (NOW - 10, NOW - 1, 0.0, True),  # behaviour the edge has not seen decided
-        (NOW - 10, NOW - 1, NOW - 0.5, False),  # decided after the behaviour
+        (NOW - 10, NOW - 1, 0.0, True),  # behaviour no answer reflected yet
+        (NOW - 10, NOW - 1, NOW - 0.5, False),  # an answer reflected it
         (NOW - 10, NOW - 1, NOW - 1, False),
         (NOW + 3600, 0.0, 0.0, False),  # a longer-lived cookie (persona link): fresh
     ],
 )
-def test_refresh_due(issued_at: float | None, behaved: float, decided: float, due: bool) -> None:
-    assert refresh_due(issued_at, NOW, 60.0, behaved, decided) is due
+def test_refresh_due(issued_at: float | None, behaved: float, reflected: float, due: bool) -> None:
+    assert refresh_due(issued_at, NOW, 60.0, behaved, reflected) is due
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_choose_the_newer_cookie(
         (None, 0.0, MAX_ATTEMPTS - 1, None),  # ... but not forever
         (Refreshed("v", 1, None), 0.0, 0, None),  # nothing to chase: done
         (Refreshed("v", 1, None), NOW, 0, RETRY_DELAY_S),  # no profile yet
-        (Refreshed("v", 1, NOW - 1), NOW, 0, RETRY_DELAY_S),  # decided before the behaviour
+        (Refreshed("v", 1, NOW - 1), NOW, 0, RETRY_DELAY_S),  # reflects only older behaviour
         (Refreshed("v", 1, NOW), NOW, 0, None),  # caught up
         (Refreshed("v", 1, NOW - 1), NOW, MAX_ATTEMPTS - 1, None),  # gave up
     ],
@@ -130,17 +130,17 @@ def test_edge_config_validates_the_refresh_age() -> None:
 
 def test_an_answer_counts_only_with_a_cookie_signed_for_this_visitor() -> None:
     value = cookie("outdoor-fans", NOW)
-    good = {"cookie": value, "decided_at": NOW - 1}
+    good = {"cookie": value, "as_of": NOW - 1}
     parsed = parse_answer(200, json.dumps(good).encode(), VISITOR, NOW, SECRET)
     assert parsed == Refreshed(value, int(NOW) + LIFETIME_S, NOW - 1)
     assert parse_answer(200, json.dumps(good).encode(), OTHER, NOW, SECRET) is None
     assert parse_answer(503, json.dumps(good).encode(), VISITOR, NOW, SECRET) is None
     assert parse_answer(200, b"[1]", VISITOR, NOW, SECRET) is None
     assert parse_answer(200, b"{", VISITOR, NOW, SECRET) is None
-    no_profile = {"cookie": good["cookie"], "decided_at": None}
+    no_profile = {"cookie": good["cookie"], "as_of": None}
     none = parse_answer(200, json.dumps(no_profile).encode(), VISITOR, NOW, SECRET)
     assert none is not None
-    assert none.decided_at is None
+    assert none.as_of is None
 
 
 def test_nothing_without_consent_or_a_visitor_id() -> None:
@@ -196,7 +196,7 @@ def test_behaviour_makes_a_young_cookie_due_until_an_answer_reflects_it() -> Non
     assert refresher.prepare(young, NOW, SECRET).refresh is None
     refresher.note_behaviour(VISITOR, NOW)
     assert refresher.prepare(young, NOW + 0.01, SECRET).refresh == VISITOR
-    refresher.settle(VISITOR, answer("everyone", NOW, NOW - 1))  # decided before it
+    refresher.settle(VISITOR, answer("everyone", NOW, NOW - 1))  # reflects only older behaviour
     refresher.end(VISITOR, NOW + 0.02)
     assert refresher.prepare(young, NOW + 0.03, SECRET).refresh is None  # quiet a moment
     assert refresher.prepare(young, NOW + 0.3, SECRET).refresh == VISITOR
@@ -250,7 +250,7 @@ def test_behaviour_noted_while_a_refresh_runs_is_chased_by_it() -> None:
     assert len(asked) == 2
     kept = refresher.kept(VISITOR)
     assert kept is not None
-    assert kept.decided_at == NOW + 1.5
+    assert kept.as_of == NOW + 1.5
 
 
 def test_a_refresh_that_cannot_catch_up_gives_up_and_waits_longer() -> None:

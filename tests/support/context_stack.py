@@ -13,7 +13,7 @@ import asyncio
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -34,6 +34,8 @@ from tests.support.redis_topology import connect
 
 SECRET = "context-stack-segment-secret-0123456789"
 EDGE_TOKEN = "context-stack-edge-token-0123456789"
+EVENT_KEYS_SETTING = ",".join(f"{k.kid}={k.secret.decode()}" for k in EVENT_KEYS.keys)
+"""`EVENT_KEYS` as a Worker's ``EVENT_KEYS`` variable."""
 CATEGORY = "electronics"
 SEGMENT = "tech-enthusiasts"
 RULES: dict[str, Any] = {
@@ -100,9 +102,9 @@ class Shopper:
             self.jar[name] = rest.split(";", 1)[0]
         return Page(answer.status_code, answer.text, set_cookies)
 
-    async def beacon(self, events: list[Mapping[str, Any]]) -> dict[str, Any]:
+    async def beacon(self, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         answer = await self.client.post(
-            "/se/events", json={"events": events}, headers={"cookie": self.cookie_header()}
+            "/se/events", json={"events": list(events)}, headers={"cookie": self.cookie_header()}
         )
         assert answer.status_code == 202, answer.text
         doc: dict[str, Any] = answer.json()

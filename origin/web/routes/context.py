@@ -5,9 +5,10 @@
   version and makes it current. ``POST /v1/segment-rules/{version}/rollback`` (editor).
 - ``GET /v1/context/{visitor}/segment`` (the edge's token, ``SHELFEDGE_EDGE_CONFIG_TOKEN``, or a
   viewer token: the edge's background refresh, `edge.segment_refresh`): the visitor's current
-  segment, why (``matched rule 2 (big-cart)``), the rules version, when the segment was decided
-  (``decided_at``: the edge knows from it whether the shopper's latest behaviour is in) and a
-  signed segment cookie value (`fragments.segment_cookie`, valid `LIFETIME_S`) the edge sets on
+  segment, why (``matched rule 2 (big-cart)``), the rules version, when it was decided
+  (``decided_at``), the time of the newest event it reflects (``as_of``: the edge's own event
+  time, so the edge knows whether the behaviour it forwarded is in) and a signed segment cookie
+  value (`fragments.segment_cookie`, valid `LIFETIME_S`) the edge sets on
   its next response. No profile: the default segment, ``decided_at`` null.
 - ``DELETE /v1/context/{visitor}`` (editor): erasure of everything keyed by the visitor.
 """
@@ -107,6 +108,9 @@ async def get_segment(request: Request) -> Response:
     if isinstance(visitor, Response):
         return visitor
     store = _store(request)
+    # the profile first: the assignment read after it is at least as new (one transaction
+    # writes both), so as_of never claims behaviour the segment does not reflect
+    profile = await store.profile(visitor)
     assignment = await store.assignment(visitor)
     state: OriginState = request.app.state.origin
     if assignment is None:
@@ -126,6 +130,7 @@ async def get_segment(request: Request) -> Response:
             "explanation": why,
             "rules_version": version,
             "decided_at": decided_at,
+            "as_of": None if profile is None or assignment is None else profile.last_seen,
             "cookie": sign_segment(segment, expires, state.settings.segment_secret, visitor),
             "expires_at": expires,
         },
