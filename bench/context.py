@@ -8,8 +8,9 @@ The simulation drives `edge.flow.handle_slot` on an in-memory transport with a s
 product views follow a Zipf(s=1) law over `--skus` products, at `--rate` slot requests per
 second, in `--locales` locales; the origin answers every fetch with a fresh bundle. It reports
 the share of requests answered from the cache (HIT or STALE) and the distinct keys touched.
-Not measured here (see docs/context.md): the context processor's throughput against raw
-consumption, behaviour-to-segment latency, and the cart decision under Pyodide.
+Behaviour-to-segment-visible latency on the local stack is `bench.context_latency`'s (run here
+too). Not measured here (see docs/context.md): the context processor's throughput against raw
+consumption, and the cart decision under Pyodide.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 
+from bench import context_latency
 from edge.config import EdgeConfig
 from edge.flow import SlotRequest, drive_sync, handle_slot
 from edge.memory import MemoryTransport
@@ -108,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     locales = load_slots().locales
     print("product cross-sell cache:", hit_ratio(args.requests, args.rate, args.skus, locales))
     print("cart decision, 3 anchors cached (CPython):", cart_decision())
+    print("behaviour -> segment visible (local stack):", context_latency.report())
     return 0
 
 

@@ -73,6 +73,7 @@ from edge.flow import (
 )
 from edge.memory import MemoryCacheStore
 from edge.segment_refresh import (
+    DEFAULT_REFRESH_AFTER_S,
     Prepared,
     Refreshed,
     SegmentRefresher,
@@ -542,11 +543,13 @@ def serve_edge(
     *,
     consent_required: bool = False,
     debug_headers: bool = False,
+    segment_refresh_after_s: float = DEFAULT_REFRESH_AFTER_S,
 ) -> int:
     config = replace(
         EdgeConfig.from_slots(load_slots(), segment_secret),
         consent_required=consent_required,
         debug_headers=debug_headers,
+        segment_refresh_after_s=segment_refresh_after_s,
     )
     uvicorn.run(
         create_edge_app(config, origin_url, follow_experiments=True, credentials=credentials),
