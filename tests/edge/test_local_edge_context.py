@@ -20,6 +20,7 @@ from tests.support.context_stack import (
     Shopper,
     context_stack,
     products_of,
+    warm,
 )
 
 HERO = "home-hero"
@@ -42,6 +43,7 @@ async def edge(stack: ContextStack) -> AsyncIterator[httpx.AsyncClient]:
 async def test_three_views_of_a_category_move_the_next_pages_slots(
     stack: ContextStack, edge: httpx.AsyncClient
 ) -> None:
+    await warm(edge)
     shopper = Shopper(edge)
     first = await shopper.page("/")
     assert first.slot_segments()[HERO] == "everyone"

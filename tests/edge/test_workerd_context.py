@@ -24,6 +24,7 @@ from tests.support.context_stack import (
     Shopper,
     context_stack,
     products_of,
+    warm,
 )
 from tests.support.workerd import DevSettings, WranglerDev, prepare_worker
 
@@ -61,6 +62,7 @@ async def test_slots_follow_the_shopper_under_workerd(
     stack: ContextStack, worker: WranglerDev
 ) -> None:
     async with httpx.AsyncClient(base_url=worker.base_url, timeout=30.0, trust_env=False) as edge:
+        await warm(edge)
         shopper = Shopper(edge)
         first = await shopper.page("/")
         assert first.slot_segments()[HERO] == "everyone", first.html[-500:]

@@ -122,6 +122,19 @@ class Shopper:
         return product
 
 
+async def warm(client: httpx.AsyncClient, within: float = 60.0) -> None:
+    """Ask for the home page until its hero slot is in it: the edge's cache holds the hero's
+    bundles, so a later page is not decided by a cold origin fetch racing its slot budget."""
+    deadline = asyncio.get_running_loop().time() + within
+    for segment in ("everyone", SEGMENT):
+        persona = Shopper(client)
+        persona.jar["se_consent"] = "0"
+        while 'data-slot="home-hero"' not in (await persona.page(f"/?persona={segment}")).html:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"the home page's hero never arrived in {within} s")
+            await asyncio.sleep(0.2)
+
+
 async def products_of(client: httpx.AsyncClient, category: str, n: int) -> list[str]:
     """The first `n` demo SKUs of `category` (read from their product pages)."""
     found: list[str] = []
