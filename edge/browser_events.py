@@ -7,7 +7,8 @@ the segment keys) and the current configuration, the
 experiment and variant the visitor is in. With a slot, only that slot's experiments count;
 without one (a checkout page), every experiment the visitor is in. Nothing is reported without
 consent, without a visitor id, or for experiments the visitor is not in; any variant the
-browser claims is ignored. Behaviour-only items (``view``, ``remove_from_cart``, ``search``) are
+browser claims is ignored; the price the shopper saw (``price_cents``) travels when it is
+well formed. Behaviour-only items (``view``, ``remove_from_cart``, ``search``) are
 the clickstream's (`edge.clickstream_beacons`) and are passed over here, uncounted. The events
 are `fragments.wire_events.ExperimentEvent` values, checked against that one definition's
 patterns. Pure: the adapter supplies cookies, time and fresh event
@@ -110,6 +111,10 @@ def _event(
 ) -> ExperimentEvent:
     value = item.get("value_cents")
     valid = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_VALUE_CENTS
+    shown = item.get("price_cents")
+    shown_ok = (
+        isinstance(shown, int) and not isinstance(shown, bool) and 0 <= shown <= MAX_VALUE_CENTS
+    )
     return ExperimentEvent(
         id=event_id,
         type=item["type"],
@@ -120,6 +125,7 @@ def _event(
         slot=slot or None,
         sku=_optional(item, "sku", SKU) or None,
         value_cents=value if item["type"] == "purchase" and valid else None,
+        price_cents=shown if shown_ok else None,
     )
 
 

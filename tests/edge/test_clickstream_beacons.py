@@ -5,6 +5,7 @@ one definition of the wire event."""
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -12,7 +13,10 @@ import pytest
 from edge.browser_events import attribute
 from edge.clickstream_beacons import SESSION_FALLBACK_S, track
 from fragments.clickstream import validate_click
+from fragments.experiment_codec import config_from_json
 from fragments.experiments import EMPTY_CONFIG
+from fragments.sticky_cookie import sign_sticky
+from fragments.wire_events import validate_event
 
 VISITOR = "d" * 32
 NOW = 1_800_000_000.0
@@ -108,3 +112,38 @@ def test_behaviour_only_items_are_not_experiment_beacons() -> None:
     result = attribute(body, EMPTY_CONFIG, COOKIES, NOW, ids(), "s" * 32)
     assert result.events == []
     assert result.skipped == {}
+
+
+HERO_CONFIG = config_from_json(
+    json.dumps(
+        {
+            "version": 3,
+            "experiments": [
+                {
+                    "key": "hero",
+                    "name": "Hero",
+                    "status": "running",
+                    "slots": ["home-hero"],
+                    "variants": [
+                        {"id": "control", "weight": 0.5},
+                        {"id": "compact", "weight": 0.5},
+                    ],
+                }
+            ],
+        }
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("price", "expected"), [(1999, 1999), (-1, None), ("12", None), (None, None)]
+)
+def test_experiment_conversions_carry_the_price_the_shopper_saw(
+    price: object, expected: int | None
+) -> None:
+    secret = "s" * 32
+    cookies = {**COOKIES, "se_exp": sign_sticky("hero.1.0", VISITOR, secret)}
+    item = {"type": "add_to_cart", "slot": "home-hero", "sku": "SKU-1", "price_cents": price}
+    (event,) = attribute({"events": [item]}, HERO_CONFIG, cookies, NOW, ids(), secret).events
+    assert (event.experiment, event.variant, event.price_cents) == ("hero", "compact", expected)
+    assert validate_event(event.to_wire(), NOW) == event  # the wire definition agrees
