@@ -12,6 +12,8 @@ same call may succeed later.
      ├── RedisUrlError        a Redis URL that names no usable node (also a ValueError)
      ├── ListInvalid          an imported list document is invalid (names the field)
      ├── RulesInvalid         a segment rule set is invalid (names the rule and field)
+     ├── AudienceInvalid      a CDP audience message or visitor file is invalid (names the field
+     │                        or line)
      ├── IngestError          (origin.ingest.errors) the importers' tree
  ├── SegmentInvalid       a segment definition is invalid (names the source, segment and field)
      ├── RequestRejected      (origin.web.errors) a request body cannot be read: its problem
@@ -96,6 +98,16 @@ class ListInvalid(OriginError, ValueError):
 
 class RulesInvalid(OriginError, ValueError):
     """A rule set is invalid: `where` names the rule and field (e.g. ``rules[2].when[0].op``)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: {reason}")
+
+
+class AudienceInvalid(OriginError, ValueError):
+    """A CDP audience message or visitor-id file is invalid: `where` names the field or line
+    (e.g. ``batch[3].properties.audience_key`` or ``line 12``)."""
 
     def __init__(self, where: str, reason: str) -> None:
         self.where = where

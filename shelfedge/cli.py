@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from invalidation.settings import InvalidationSettings
 from origin.errors import OriginError, SettingsError
 from origin.settings import Settings
+from shelfedge.audience_command import add_audience_parser
 from shelfedge.dlq_command import add_dlq_parser
 from shelfedge.import_commands import add_catalog_parser
 from shelfedge.ingest_commands import add_lists_parser, add_segments_parser
@@ -88,11 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("tags", nargs="*", default=[], help="the parked tags to re-drive")
     which.add_argument("--all", action="store_true", help="re-drive every parked tag")
     imports = sub.add_parser(
-        "import", help="import retailer data: a product feed or recommendation lists"
+        "import", help="import retailer data: a product feed, recommendation lists or an audience"
     )
     kinds = imports.add_subparsers(dest="import_kind", required=True)
     add_catalog_parser(kinds)
     add_lists_parser(kinds)
+    add_audience_parser(kinds)
     add_segments_parser(sub)
     return parser
 
@@ -174,6 +176,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             from shelfedge.import_commands import run_import_command
 
             return run_import_command(args, settings)
+        if args.import_kind == "audience":
+            from shelfedge.audience_command import import_audience_command
+
+            return asyncio.run(import_audience_command(settings, args))
         from shelfedge.ingest_commands import import_lists_command
 
         return asyncio.run(import_lists_command(settings, args))

@@ -1,6 +1,7 @@
 """Learned item-to-item lists in RedisLike: one ZSET per anchor (`keys.learned_list_key`), top K.
 
-`add` applies co-views with one script per anchor (one hash slot each): ZINCRBY every pair, trim
+`add` applies co-views with one script per anchor (one hash slot each), all of a window's
+anchors in one pipeline: ZINCRBY every pair, trim
 to the top `TOP_K`, and report whether the top-K membership changed. Anchored bundles read the
 list when the edge next asks for them (`origin.core.anchored_bundles`), so a changed list is
 rebuilt within the slot's max-age. The profile write and these increments are separate
@@ -18,6 +19,7 @@ from origin.core import keys
 from origin.core.lists import RankedItem
 from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
+from origin.core.redis_scripts import queue_script
 from origin.core.redis_text import as_text
 
 _ADD = """
@@ -48,19 +50,17 @@ class LearnedLists:
         by_anchor: dict[str, dict[str, float]] = defaultdict(dict)
         for c in coviews:
             by_anchor[c.anchor][c.other] = by_anchor[c.anchor].get(c.other, 0.0) + c.weight
-        changed: list[str] = []
-        for anchor, increments in sorted(by_anchor.items()):
-            args: list[Any] = [self.top_k]
-            for other, weight in sorted(increments.items()):
-                args += [other, repr(weight)]
-            moved = await bounded(
-                self._add(keys=[keys.learned_list_key(anchor)], args=args),
-                self.timeout,
-                "learn co-views",
-            )
-            if int(moved):
-                changed.append(anchor)
-        return changed
+        anchors = sorted(by_anchor)
+        if not anchors:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for anchor in anchors:
+                args: list[Any] = [self.top_k]
+                for other, weight in sorted(by_anchor[anchor].items()):
+                    args += [other, repr(weight)]
+                await queue_script(self._add, pipe, [keys.learned_list_key(anchor)], args)
+            moved = await bounded(pipe.execute(), self.timeout, "learn co-views")
+        return [anchor for anchor, did in zip(anchors, moved, strict=True) if int(did)]
 
     async def top(self, anchor: str) -> list[RankedItem]:
         """The anchor's learned list, best first."""

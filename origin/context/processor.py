@@ -2,10 +2,12 @@
 
 Loop: fetch a batch, decode (undecodable records are counted and skipped, logged by their
 coordinates only), group the events by visitor, fold each visitor's events into their profile
-and decide their segment (`origin.context.store.ContextStore.fold`: one transaction per
-visitor), add the co-views of the new product views to the learned item-to-item lists
-(`origin.context.learned_store`), then commit the batch's offsets. Offsets are committed only
-after every fold is durable; a redelivered batch changes nothing (the profile update is a join
+and decide their segment (`origin.context.store.ContextStore.fold_window`: the whole window's
+profiles read in one pipeline, written in another with a compare-and-set per visitor), add
+the co-views of the new product views to the learned item-to-item lists
+(`origin.context.learned_store`), then commit the batch's offsets (in the background while the
+next window is folded; one commit in flight at a time). Offsets are committed only after every
+fold is durable; a redelivered batch changes nothing (the profile update is a join
 and only views new to the profile make co-views). Events without
 consent are dropped before anything is written. Scale out with more ``shelfedge context``
 processes in the same group (the topic is keyed by visitor).
@@ -26,7 +28,6 @@ from aiokafka.structs import OffsetAndMetadata
 
 from fragments import topics
 from fragments.clickstream import ClickEvent, ClickInvalid, decode_click
-from origin.context.learned import CoView
 from origin.context.learned_store import LearnedLists
 from origin.context.store import ContextStore
 
@@ -63,6 +64,7 @@ class ContextProcessor:
         self.store = store
         self.learned = LearnedLists(store.redis, store.timeout)
         self.stats = ProcessorStats()
+        self._commit: asyncio.Task[None] | None = None
         self.consumer = AIOKafkaConsumer(
             topics.CLICKSTREAM.name,
             bootstrap_servers=bootstrap,
@@ -79,13 +81,30 @@ class ContextProcessor:
         await self.consumer.start()
 
     async def stop(self) -> None:
+        await self._settle_commit()
         await self.consumer.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            batch = await self.consumer.getmany(timeout_ms=200, max_records=MAX_BATCH)
+            batch = await self.window()
             if batch:
                 await self.process(batch)
+
+    async def window(self) -> dict[TopicPartition, list[Any]]:
+        """Up to `MAX_BATCH` records: what the first fetch brings (waiting up to 200 ms), topped
+        up with whatever else is already fetched (a larger window shares its round trips)."""
+        batch: dict[TopicPartition, list[Any]] = await self.consumer.getmany(
+            timeout_ms=200, max_records=MAX_BATCH
+        )
+        count = sum(len(records) for records in batch.values())
+        while 0 < count < MAX_BATCH:
+            more = await self.consumer.getmany(timeout_ms=0, max_records=MAX_BATCH - count)
+            if not more:
+                break
+            for tp, records in more.items():
+                batch.setdefault(tp, []).extend(records)
+                count += len(records)
+        return batch
 
     async def process(self, batch: dict[TopicPartition, list[Any]]) -> None:
         """Fold one fetched batch and commit it."""
@@ -111,16 +130,22 @@ class ContextProcessor:
                 by_visitor[event.visitor].append(event)
         if by_visitor:
             rules = await self.store.current_rules()
-            coviews: list[CoView] = []
-            for visitor, events in by_visitor.items():
-                _, learned = await self.store.fold_learning(visitor, events, rules, now)
-                coviews += learned
-                self.stats.folded += len(events)
+            _, coviews = await self.store.fold_window(by_visitor, rules, now)
             self.stats.coviews += len(coviews)
             self.stats.lists_changed += len(await self.learned.add(coviews))
             self.stats.visitors += len(by_visitor)
+            self.stats.folded += sum(len(events) for events in by_visitor.values())
         self.stats.batches += 1
+        # This window's effects are durable: commit it while the next window is fetched and
+        # folded (one commit in flight at a time, so offsets are committed in order).
+        await self._settle_commit()
+        self._commit = asyncio.create_task(self.consumer.commit(offsets))
+
+    async def _settle_commit(self) -> None:
+        pending, self._commit = self._commit, None
+        if pending is None:
+            return
         try:
-            await self.consumer.commit(offsets)
+            await pending
         except (CommitFailedError, KafkaError) as exc:
             log.warning("commit failed (folding is idempotent; redelivery is safe): %s", exc)

@@ -192,13 +192,20 @@ class Features:
     visits: int
     days_since_first_seen: float
     campaign: str | None
+    audiences: frozenset[str] = frozenset()
+    """The CDP audiences the visitor is in (`origin.context.audiences`)."""
 
     def views_within(self, category: str, seconds: float, now: float) -> int:
         return sum(1 for at, c in self.views_at if c == category and now - at <= seconds)
 
 
-def features(profile: Profile, now: float) -> Features:
-    """The profile's features at `now`."""
+def features(
+    profile: Profile | None, now: float, audiences: frozenset[str] = frozenset()
+) -> Features:
+    """The profile's features at `now` (no profile: those of a visitor never seen), with the
+    visitor's CDP `audiences`."""
+    if profile is None:
+        return Features({}, (), None, 0, (), 0, 0.0, None, audiences)
     interest: dict[str, float] = {}
     for v in profile.views:
         age = max(0.0, now - v.at)
@@ -219,4 +226,5 @@ def features(profile: Profile, now: float) -> Features:
         visits=len(profile.sessions),
         days_since_first_seen=max(0.0, now - profile.first_seen) / 86400,
         campaign=profile.campaign[2] if profile.campaign else None,
+        audiences=audiences,
     )

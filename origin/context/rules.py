@@ -15,8 +15,14 @@ The first rule whose conditions all hold decides ("matched rule 2 (big-cart)"); 
 default segment. Features: ``views:<category>`` (views within ``within_minutes``, required),
 ``interest:<category>`` (decayed views), ``cart_value_cents``, ``visits``,
 ``median_viewed_price_cents``, ``days_since_first_seen`` (numbers: ops eq, ne, gt, gte, lt,
-lte) and ``campaign`` (a string: eq, ne). Validation names the rule (1-based and by name) and
-the field. Pure: no I/O.
+lte), ``campaign`` (a string: eq, ne) and ``audience:<key>`` (a CDP audience,
+`origin.context.audiences`: eq or ne true/false). Validation names the rule (1-based and by
+name) and the field; `rule_problems` collects every problem of a document at once (the admin
+form). `explain` traces every rule and condition for one visitor. Pure: no I/O.
+
+Priority of CDP audiences against the rules: an audience never assigns a segment by itself. It
+is a condition like any other, so a rule testing it decides in rule order: put it first to let
+the CDP win over behaviour, after behaviour rules to let behaviour win.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ from origin.errors import RulesInvalid
 NUMBER_FEATURES = (
     "cart_value_cents", "visits", "median_viewed_price_cents", "days_since_first_seen",
 )  # fmt: skip
-PREFIXED_FEATURES = ("views:", "interest:")
+PREFIXED_FEATURES = ("views:", "interest:", "audience:")
+AUDIENCE_PREFIX = "audience:"
 STRING_FEATURES = ("campaign",)
 NUMBER_OPS = ("eq", "ne", "gt", "gte", "lt", "lte")
 STRING_OPS = ("eq", "ne")
@@ -46,13 +53,22 @@ MAX_WINDOW_MINUTES = 30 * 24 * 60
 class Condition:
     feature: str
     op: str
-    value: float | str
+    value: float | str | bool
     within_minutes: int | None = None
 
     def holds(self, f: Features, now: float) -> bool:
+        return self.check(f, now)[1]
+
+    def check(self, f: Features, now: float) -> tuple[float | str | bool | None, bool]:
+        """The feature's actual value and whether the condition holds."""
         actual = _value(self, f, now)
+        return actual, self._holds(actual)
+
+    def _holds(self, actual: float | str | bool | None) -> bool:
         if actual is None:
             return False
+        if isinstance(self.value, bool) or isinstance(actual, bool):
+            return (actual is self.value) == (self.op == "eq")
         if isinstance(self.value, str) or isinstance(actual, str):
             return (actual == self.value) == (self.op == "eq")
         return _compare(float(actual), self.op, self.value)
@@ -102,6 +118,58 @@ class Decision:
         return f"matched rule {self.rule} ({self.rule_name})"
 
 
+@dataclass(frozen=True, slots=True)
+class ConditionTrace:
+    condition: Condition
+    actual: float | str | bool | None
+    holds: bool
+
+    @property
+    def text(self) -> str:
+        c = self.condition
+        window = f" within {c.within_minutes} min" if c.within_minutes else ""
+        expected = json.dumps(c.value)
+        actual = "none" if self.actual is None else json.dumps(self.actual)
+        verdict = "holds" if self.holds else "fails"
+        return f"{c.feature}{window} {c.op} {expected}: is {actual}, {verdict}"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTrace:
+    number: int
+    rule: Rule
+    conditions: tuple[ConditionTrace, ...]
+
+    @property
+    def matched(self) -> bool:
+        return all(c.holds for c in self.conditions)
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Every rule evaluated for one visitor, and the decision (the first match wins)."""
+
+    decision: Decision
+    traces: tuple[RuleTrace, ...]
+
+
+def explain(rules: RuleSet, f: Features, now: float) -> Explanation:
+    """Evaluate every rule and condition (not only up to the first match) and say which
+    decided: the same decision as `decide`."""
+    traces = tuple(
+        RuleTrace(
+            number,
+            rule,
+            tuple(ConditionTrace(c, *c.check(f, now)) for c in rule.when),
+        )
+        for number, rule in enumerate(rules.rules, start=1)
+    )
+    first = next((t for t in traces if t.matched), None)
+    if first is None:
+        return Explanation(Decision(rules.default_segment, None, None), traces)
+    return Explanation(Decision(first.rule.segment, first.number, first.rule.name), traces)
+
+
 def decide(rules: RuleSet, f: Features, now: float) -> Decision:
     """The first rule whose conditions all hold, else the default segment."""
     for number, rule in enumerate(rules.rules, start=1):
@@ -110,7 +178,9 @@ def decide(rules: RuleSet, f: Features, now: float) -> Decision:
     return Decision(rules.default_segment, None, None)
 
 
-def _value(c: Condition, f: Features, now: float) -> float | str | None:
+def _value(c: Condition, f: Features, now: float) -> float | str | bool | None:
+    if c.feature.startswith(AUDIENCE_PREFIX):
+        return c.feature.removeprefix(AUDIENCE_PREFIX) in f.audiences
     if c.feature.startswith("views:"):
         minutes = c.within_minutes or 0
         return f.views_within(c.feature.removeprefix("views:"), minutes * 60, now)
@@ -122,8 +192,8 @@ def _value(c: Condition, f: Features, now: float) -> float | str | None:
     return value
 
 
-def _compare(actual: float, op: str, expected: float | str) -> bool:
-    assert not isinstance(expected, str)
+def _compare(actual: float, op: str, expected: float | str | bool) -> bool:
+    assert not isinstance(expected, str | bool)
     return {
         "eq": actual == expected,
         "ne": actual != expected,
@@ -132,6 +202,37 @@ def _compare(actual: float, op: str, expected: float | str) -> bool:
         "lt": actual < expected,
         "lte": actual <= expected,
     }[op]
+
+
+def rule_problems(doc: Any, known_segments: frozenset[str] | None = None) -> dict[str, str]:
+    """Every problem of a rule-set document, by where (``rules[2] (big-cart).when[0].op``): the
+    first problem of each rule, and of the document's own fields; empty when it parses."""
+    try:
+        parse_rules(doc, known_segments)
+    except RulesInvalid as first:
+        problems = {first.where: first.reason}
+    else:
+        return {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
+        return problems
+    default = doc.get("default_segment")
+    try:
+        _segment(default, "default_segment", known_segments)
+    except RulesInvalid as exc:
+        problems[exc.where] = exc.reason
+        default = "everyone"
+    names: set[str] = set()
+    for i, raw in enumerate(doc["rules"][:MAX_RULES]):
+        try:
+            parse_rules({"default_segment": default, "rules": [raw]}, known_segments)
+        except RulesInvalid as exc:
+            problems[exc.where.replace("rules[1]", f"rules[{i + 1}]", 1)] = exc.reason
+            continue
+        name = raw["name"]
+        if name in names:
+            problems[f"rules[{i + 1}] ({name}).name"] = "duplicate rule name"
+        names.add(name)
+    return problems
 
 
 def parse_rules(doc: Any, known_segments: frozenset[str] | None = None) -> RuleSet:
@@ -192,15 +293,22 @@ def _condition(raw: Any, where: str) -> Condition:
     if not isinstance(feature, str) or not (
         prefixed or feature in NUMBER_FEATURES or feature in STRING_FEATURES
     ):
-        known = ", ".join([*NUMBER_FEATURES, *STRING_FEATURES, "views:<category>"])
-        raise RulesInvalid(f"{where}.feature", f"{feature!r}: expected one of {known}, ...")
+        known = ", ".join(
+            [*NUMBER_FEATURES, *STRING_FEATURES, "views:<category>", "interest:<category>",
+             "audience:<key>"]
+        )  # fmt: skip
+        raise RulesInvalid(f"{where}.feature", f"{feature!r}: expected one of {known}")
     is_string = feature in STRING_FEATURES
+    is_audience = feature.startswith(AUDIENCE_PREFIX)
     op = raw.get("op")
-    ops = STRING_OPS if is_string else NUMBER_OPS
+    ops = STRING_OPS if is_string or is_audience else NUMBER_OPS
     if op not in ops:
         raise RulesInvalid(f"{where}.op", f"{op!r}: for {feature} use one of {', '.join(ops)}")
     value = raw.get("value")
-    if is_string:
+    if is_audience:
+        if not isinstance(value, bool):
+            raise RulesInvalid(f"{where}.value", f"{feature} compares with true or false")
+    elif is_string:
         if not isinstance(value, str) or not is_id(value):
             raise RulesInvalid(f"{where}.value", f"{feature} compares with an id")
     elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):

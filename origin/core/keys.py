@@ -324,9 +324,20 @@ def visitor_segment_key(visitor: str) -> str:
     return f"{NAMESPACE}:{_visitor_slot(visitor)}:segment"
 
 
+def visitor_audiences_key(visitor: str) -> str:
+    """HASH with TTL: CDP audience key -> ``1:<time>`` (entered) or ``0:<time>`` (exited) of the
+    latest membership event (`origin.context.audiences`; exits are kept so a late, older entry
+    cannot undo them)."""
+    return f"{NAMESPACE}:{_visitor_slot(visitor)}:audiences"
+
+
 def visitor_keys(visitor: str) -> tuple[str, ...]:
     """Every key that names the visitor (what erasure deletes)."""
-    return (visitor_profile_key(visitor), visitor_segment_key(visitor))
+    return (
+        visitor_profile_key(visitor),
+        visitor_segment_key(visitor),
+        visitor_audiences_key(visitor),
+    )
 
 
 _RULES_SLOT = "{sr}"
@@ -336,6 +347,10 @@ SEGMENT_RULES_VERSIONS_KEY = f"{NAMESPACE}:{_RULES_SLOT}:segmentrules:versions"
 
 SEGMENT_RULES_CURRENT_KEY = f"{NAMESPACE}:{_RULES_SLOT}:segmentrules:current"
 """STRING: the version in force (the highest, unless rolled back)."""
+
+SEGMENT_RULES_HISTORY_KEY = f"{NAMESPACE}:{_RULES_SLOT}:segmentrules:history"
+"""LIST (newest first, capped): JSON entries of who made which version current, when and how
+(``put`` or ``rollback`` from which version)."""
 
 
 def learned_list_key(anchor: str) -> str:

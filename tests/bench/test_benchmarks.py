@@ -53,6 +53,15 @@ EXPECTED = {
         ],
         4,
     ),
+    "bench.context": (
+        [
+            "processor/raw events/s",
+            "pyodide/cpython cart decision p50",
+            "pyodide/cpython cart decision p99",
+            "edge-visible/origin-decided segment p99",
+        ],
+        4,
+    ),
     "bench.ingest": (["import/raw-parse items/s", "1% re-import/full import seconds"], 4),
     "bench.wasm": (
         [

@@ -23,10 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import unquote_to_bytes
+
+from tests.support.fake_http import Answer, LoopbackApiServer
 
 DEFAULT_TOKEN = "kv-test-token-0123456789abcdef"
 DEFAULT_ACCOUNT = "0123456789abcdef0123456789abcdef"
@@ -66,8 +66,11 @@ class _Rejected(Exception):
         super().__init__(f"{status}: {message}")
 
 
-class FakeKvApi:
+class FakeKvApi(LoopbackApiServer):
     """The fake KV API; use as a context manager (starts on enter, stops on exit)."""
+
+    name = "fake KV API"
+    max_body = MAX_VALUE_BYTES + 1
 
     def __init__(
         self,
@@ -77,6 +80,7 @@ class FakeKvApi:
         namespace_id: str = DEFAULT_NAMESPACE,
         on_write: Callable[[str, bytes], None] | None = None,
     ) -> None:
+        super().__init__()
         self.token = token
         self.account_id = account_id
         self.namespace_id = namespace_id
@@ -85,48 +89,11 @@ class FakeKvApi:
         self._lock = threading.Lock()
         self._calls: list[KvCall] = []
         self._injected: list[tuple[int, int | None]] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> Self:
-        if self._server is not None:
-            raise RuntimeError("fake KV API already started")
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def api_base(self) -> str:
         """What SHELFEDGE_KV_API_BASE must be to reach this fake."""
-        if self._server is None:
-            raise RuntimeError("fake KV API not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/client/v4"
+        return self.url + "/client/v4"
 
     def fail_next(self, count: int, status: int = 429, retry_after: int | None = 1) -> None:
         """The next `count` well-formed writes answer `status` (429 or a 5xx) instead."""
@@ -146,9 +113,7 @@ class FakeKvApi:
         with self._lock:
             return list(self._calls)
 
-    def _handle(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
         at = time.monotonic()
         key: str | None = None
         try:
@@ -208,26 +173,3 @@ def _envelope(success: bool, code: int = 0, message: str = "") -> bytes:
     return json.dumps(
         {"success": success, "errors": errors, "messages": [], "result": None}
     ).encode()
-
-
-def _handler_for(fake: FakeKvApi) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, extra, payload = fake._handle(self.command, self.path, headers, body)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_PUT = do_POST = do_GET = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    return Handler

@@ -41,13 +41,12 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from invalidation.purgers import edgegrid
 from invalidation.ratelimit import AKAMAI_REQUESTS, AKAMAI_TAGS, PurgeBudget, TokenBucket
+from tests.support.fake_http import Answer, LoopbackApiServer
 
 Api = Literal["cloudflare", "fastly", "local-edge", "akamai"]
 
@@ -118,8 +117,11 @@ class _Rejected(Exception):
         super().__init__(f"{status}: {detail}")
 
 
-class FakePurgeApi:
+class FakePurgeApi(LoopbackApiServer):
     """The fake purge server; use as a context manager (starts on enter, stops on exit)."""
+
+    name = "fake purge API"
+    max_body = _MAX_BODY
 
     def __init__(
         self,
@@ -130,6 +132,7 @@ class FakePurgeApi:
         akamai_limits: bool = False,
         on_accept: Callable[[Api, tuple[str, ...]], object] | None = None,
     ) -> None:
+        super().__init__()
         self.cloudflare_token = cloudflare_token
         self.fastly_key = fastly_key
         self.akamai = akamai
@@ -146,53 +149,8 @@ class FakePurgeApi:
         self._calls: list[PurgeCall] = []
         self._injected: list[_Injected] = []
         self._refused: dict[str, int] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        if self._server is not None:
-            raise RuntimeError("fake purge API already started")
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- addresses ------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT`` (the local edge URL and the Fastly API base)."""
-        if self._server is None:
-            raise RuntimeError("fake purge API not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     @property
     def cloudflare_api_base(self) -> str:
@@ -243,9 +201,7 @@ class FakePurgeApi:
 
     # --- request handling (server thread) -------------------------------------------------
 
-    def _handle(
-        self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
         at = time.monotonic()
         api = _api_of(path)
         tags: tuple[str, ...] = ()
@@ -456,38 +412,3 @@ def _error_body(api: Api | None, status: int, detail: str) -> bytes:
     else:
         doc = {"msg": detail, "status": status}
     return json.dumps(doc).encode()
-
-
-def _handler_for(fake: FakePurgeApi) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > _MAX_BODY:
-                self._answer(413, {}, b'{"msg": "body too large"}')
-                return
-            body = self.rfile.read(length) if length else b""
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            status, extra, payload = fake._handle(self.command, self.path, headers, body)
-            self._answer(status, extra, payload)
-
-        def _answer(self, status: int, extra: dict[str, str], payload: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_POST = _serve
-        do_GET = _serve
-        do_PUT = _serve
-        do_DELETE = _serve
-        do_PURGE = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return  # Requests are recorded by the fake; keep test output clean.
-
-    return Handler

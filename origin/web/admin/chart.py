@@ -9,15 +9,15 @@ text is escaped here: the caller may mark the result safe.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from origin.web.admin.svg_plot import bucket_label, nice_ceiling, svg_open, x_labels
+
 WIDTH = 760
 HEIGHT = 280
 LEFT, RIGHT, TOP, BOTTOM = 56, 36, 14, 40
-MAX_X_LABELS = 8
 Y_TICKS = 4
 
 
@@ -39,25 +39,6 @@ class ChartSeries:
     points: tuple[ChartPoint, ...]
 
 
-def bucket_label(bucket: str) -> str:
-    """``20261117`` -> ``Nov 17``; ``2026111714`` -> ``Nov 17 14h``; anything else as is."""
-    months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-    if len(bucket) in (8, 10) and bucket.isdigit() and 1 <= int(bucket[4:6]) <= 12:
-        label = f"{months[int(bucket[4:6]) - 1]} {int(bucket[6:8])}"
-        return label + (f" {bucket[8:10]}h" if len(bucket) == 10 else "")
-    return bucket
-
-
-def nice_ceiling(value: float) -> float:
-    """A round upper bound for the y axis (1, 2, 2.5 or 5 times a power of ten), at least 1 %."""
-    value = max(value, 0.01)
-    power = 10.0 ** math.floor(math.log10(value))
-    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if value <= step * power + 1e-12:
-            return step * power
-    return 10 * power
-
-
 def conversion_chart(series: Sequence[ChartSeries], metric: str) -> str:
     """The SVG markup (empty string when no bucket has data)."""
     buckets = sorted({p.bucket for s in series for p in s.points})
@@ -74,11 +55,7 @@ def conversion_chart(series: Sequence[ChartSeries], metric: str) -> str:
         return TOP + plot_h * (1 - min(rate, top) / top)
 
     title = f"Cumulative {metric.replace('_', ' ')} conversion rate per variant"
-    out = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-    ]
+    out = svg_open("chart", WIDTH, HEIGHT, title)
     for t in range(Y_TICKS + 1):
         rate = top * t / Y_TICKS
         out.append(
@@ -87,13 +64,7 @@ def conversion_chart(series: Sequence[ChartSeries], metric: str) -> str:
             f'<text class="axis" x="{LEFT - 8}" y="{y(rate) + 4:.1f}" text-anchor="end">'
             f"{_percent(rate)}</text>"
         )
-    every = max(1, math.ceil(len(buckets) / MAX_X_LABELS))
-    for i, bucket in enumerate(buckets):
-        if i % every == 0 or i == len(buckets) - 1:
-            out.append(
-                f'<text class="axis" x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 20}" '
-                f'text-anchor="middle">{escape(bucket_label(bucket))}</text>'
-            )
+    out += x_labels(buckets, x, HEIGHT - BOTTOM + 20)
     index = {b: i for i, b in enumerate(buckets)}
     for n, s in enumerate(series):
         points = [(x(index[p.bucket]), y(p.rate), p) for p in s.points]

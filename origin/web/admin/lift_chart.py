@@ -10,17 +10,15 @@ styles; every text is escaped here, so the caller may mark the result safe.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from origin.web.admin.chart import bucket_label
+from origin.web.admin.svg_plot import bucket_label, nice_ceiling, svg_open, x_labels
 
 WIDTH = 760
 HEIGHT = 260
 LEFT, RIGHT, TOP, BOTTOM = 60, 36, 14, 40
-MAX_X_LABELS = 8
 CLIP = 1.0
 """The y axis never extends beyond +-100 % lift."""
 
@@ -41,22 +39,13 @@ class LiftSeries:
     points: tuple[LiftPoint, ...]
 
 
-def _nice(value: float) -> float:
-    value = min(max(value, 0.01), CLIP)
-    power = 10.0 ** math.floor(math.log10(value))
-    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if value <= step * power + 1e-12:
-            return step * power
-    return 10 * power
-
-
 def lift_chart(series: Sequence[LiftSeries], metric: str) -> str:
     """The SVG markup ("" when no day has an interval yet)."""
     days = sorted({p.day for s in series for p in s.points})
     if not days:
         return ""
     reach = max(max(abs(p.low), abs(p.high), abs(p.lift)) for s in series for p in s.points)
-    top = _nice(reach)
+    top = min(nice_ceiling(reach), CLIP)
     plot_w: float = WIDTH - LEFT - RIGHT
     plot_h: float = HEIGHT - TOP - BOTTOM
 
@@ -68,11 +57,7 @@ def lift_chart(series: Sequence[LiftSeries], metric: str) -> str:
         return TOP + plot_h * (1 - (v + top) / (2 * top))
 
     title = f"Relative lift in {metric.replace('_', ' ')} vs control, always-valid interval by day"
-    out = [
-        f'<svg class="chart lift-chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-    ]
+    out = svg_open("chart lift-chart", WIDTH, HEIGHT, title)
     for t in (-1.0, -0.5, 0.0, 0.5, 1.0):
         v = top * t
         cls = "zeroline" if t == 0 else "gridline"
@@ -82,13 +67,7 @@ def lift_chart(series: Sequence[LiftSeries], metric: str) -> str:
             f'y2="{y(v):.1f}"/><text class="axis" x="{LEFT - 8}" y="{y(v) + 4:.1f}" '
             f'text-anchor="end">{label}</text>'
         )
-    every = max(1, math.ceil(len(days) / MAX_X_LABELS))
-    for i, day in enumerate(days):
-        if i % every == 0 or i == len(days) - 1:
-            out.append(
-                f'<text class="axis" x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 20}" '
-                f'text-anchor="middle">{escape(bucket_label(day))}</text>'
-            )
+    out += x_labels(days, x, HEIGHT - BOTTOM + 20)
     index = {d: i for i, d in enumerate(days)}
     for s in series:
         colour = f"series-{s.colour % 6}"

@@ -48,6 +48,14 @@ def _responses(method: str, role: str, path: str) -> dict[str, Any]:
         out["422"] = _html("The form with each problem next to its field")
     if method == "POST" or role == "editor":
         out["403"] = _html("A viewer session, or a form without its CSRF nonce")
+    if path == "/admin/segments/edit" and method == "POST":
+        out["409"] = _html("The rules changed after the form was opened: nothing saved")
+        out["422"] = _html("The form with each problem next to its field")
+    if path == "/admin/segments/rollback":
+        out["400"] = _html("The form lost its version")
+        out["404"] = _html("No such rules version")
+    if path == "/admin/segments/explain":
+        out["422"] = _html("Not a visitor id")
     if path == "/admin/login" and method == "POST":
         out["401"] = _html("Unknown token: the form again")
     if "{key}" in path:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from origin.web.admin import editing, listing, login
+from origin.web.admin import editing, listing, login, segment_rules
 from origin.web.admin.web import page
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -61,6 +61,18 @@ def _table() -> tuple[AdminRoute, ...]:
                    page(editing.preview, role="editor", write=True), "editor"),
         AdminRoute("GET", key + "/results", "Results, sample-ratio check, chart and audit log",
                    page(listing.results_page), "viewer"),
+        AdminRoute("GET", "/admin/segments", "Segment rules in force",
+                   page(segment_rules.rules_page), "viewer"),
+        AdminRoute("GET", "/admin/segments/edit", "Segment rules form",
+                   page(segment_rules.edit_form, role="editor"), "editor"),
+        AdminRoute("POST", "/admin/segments/edit", "Save the rules as a new version",
+                   page(segment_rules.save, role="editor", write=True), "editor"),
+        AdminRoute("GET", "/admin/segments/history", "Rule versions and who changed them",
+                   page(segment_rules.history_page), "viewer"),
+        AdminRoute("POST", "/admin/segments/rollback", "Make an earlier rules version current",
+                   page(segment_rules.rollback, role="editor", write=True), "editor"),
+        AdminRoute("GET", "/admin/segments/explain", "Explain a visitor's segment, rule by rule",
+                   page(segment_rules.explain_page), "viewer"),
     )  # fmt: skip
 
 

@@ -10,7 +10,15 @@
   time, so the edge knows whether the behaviour it forwarded is in) and a signed segment cookie
   value (`fragments.segment_cookie`, valid `LIFETIME_S`) the edge sets on
   its next response. No profile: the default segment, ``decided_at`` null.
-- ``DELETE /v1/context/{visitor}`` (editor): erasure of everything keyed by the visitor.
+- ``GET /v1/segment-rules/history`` (viewer): who made which version current, when, how.
+- ``GET /v1/context/{visitor}/explain`` (viewer): every current rule evaluated for the visitor,
+  condition by condition, the decision and the stored one.
+- ``POST /v1/audiences`` (ingest token, a CDP's destination): audience membership messages
+  (`origin.context.audiences`: track ``Audience Entered``/``Audience Exited``, identify with
+  boolean traits; one, or ``{"batch": [...]}``); 400 naming ``batch[i].field``; each visitor's
+  segment is decided again at once.
+- ``DELETE /v1/context/{visitor}`` (editor): erasure of everything keyed by the visitor
+  (profile, decision, audiences).
 """
 
 from __future__ import annotations
@@ -25,18 +33,20 @@ from starlette.routing import Route
 
 from fragments import strict_json
 from fragments.errors import JsonRejected
-from fragments.ids import anchored
+from fragments.ids import ID_PATTERN, anchored
 from fragments.segment_cookie import LIFETIME_S, sign_segment
 from fragments.wire_events import VISITOR
+from origin.context.audiences import parse_body
 from origin.context.rules import parse_rules
-from origin.context.store import ContextStore
-from origin.errors import RulesInvalid, StoreUnavailable
+from origin.context.store import ContextStore, VisitorExplanation
+from origin.errors import AudienceInvalid, RulesInvalid, StoreUnavailable
 from origin.web import problems
-from origin.web.auth import require
+from origin.web.auth import require, require_ingest
 from origin.web.experiments.edge_config_api import edge_may_read
 from origin.web.state import OriginState
 
 MAX_RULES_BODY = 256 * 1024
+MAX_AUDIENCE_BODY = 1024 * 1024
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
@@ -81,7 +91,7 @@ async def put_rules(request: Request) -> Response:
         rules = parse_rules(doc, known or None)
     except RulesInvalid as exc:
         return problems.unprocessable({exc.where: exc.reason})
-    version = await _store(request).put_rules(rules)
+    version = await _store(request).put_rules(rules, by=principal.name)
     return JSONResponse({"version": version, **json.loads(rules.to_json())})
 
 
@@ -93,10 +103,95 @@ async def rollback_rules(request: Request) -> Response:
     if not raw.isdigit():
         return problems.unprocessable({"version": "a positive integer"})
     try:
-        await _store(request).rollback_rules(int(raw))
+        await _store(request).rollback_rules(int(raw), by=principal.name)
     except KeyError:
         return problems.not_found("segment rules version", raw)
     return await get_rules(request)
+
+
+async def rules_history(request: Request) -> Response:
+    principal = require(request, "viewer")
+    if isinstance(principal, Response):
+        return principal
+    store = _store(request)
+    version, _ = await store.current_rules()
+    return JSONResponse(
+        {
+            "current": version,
+            "versions": await store.rules_version_count(),
+            "history": [
+                {"version": c.version, "action": c.action, "by": c.by, "at": c.at,
+                 "previous": c.previous}
+                for c in await store.rules_history()
+            ],
+        }
+    )  # fmt: skip
+
+
+def explanation_doc(found: VisitorExplanation) -> dict[str, Any]:
+    """The explain tool's answer as JSON (the API; the admin page renders the same value)."""
+    decision = found.evaluation.decision
+    stored = found.stored
+    return {
+        "visitor": found.visitor,
+        "rules_version": found.rules_version,
+        "has_profile": found.profile is not None,
+        "audiences": sorted(found.audiences),
+        "segment": decision.segment,
+        "rule": decision.rule,
+        "explanation": decision.explanation,
+        "stored": None
+        if stored is None
+        else {
+            "segment": stored.segment,
+            "rule": stored.rule,
+            "explanation": stored.explanation,
+            "rules_version": stored.rules_version,
+            "decided_at": stored.decided_at,
+        },
+        "rules": [
+            {
+                "rule": t.number,
+                "name": t.rule.name,
+                "segment": t.rule.segment,
+                "matched": t.matched,
+                "conditions": [
+                    {"text": c.text, "holds": c.holds, "actual": c.actual} for c in t.conditions
+                ],
+            }
+            for t in found.evaluation.traces
+        ],
+    }
+
+
+async def explain_visitor(request: Request) -> Response:
+    principal = require(request, "viewer")
+    if isinstance(principal, Response):
+        return principal
+    visitor = _visitor(request)
+    if isinstance(visitor, Response):
+        return visitor
+    found = await _store(request).explain(visitor)
+    return JSONResponse(explanation_doc(found), headers={"Cache-Control": "private, no-store"})
+
+
+async def post_audiences(request: Request) -> Response:
+    who = require_ingest(request)
+    if isinstance(who, Response):
+        return who
+    body = await request.body()
+    if len(body) > MAX_AUDIENCE_BODY:
+        return problems.problem(413, "Payload too large", f"at most {MAX_AUDIENCE_BODY} bytes")
+    try:
+        doc: Any = strict_json.loads(body)
+    except JsonRejected as exc:
+        return problems.problem(400, "Bad request", f"body is not JSON: {exc}")
+    try:
+        changes = parse_body(doc, time.time())
+    except AudienceInvalid as exc:
+        return problems.problem(400, "Bad request", str(exc), invalid={exc.where: exc.reason})
+    applied = await _store(request).apply_membership_batch(changes)
+    return JSONResponse({"memberships": len(changes), "visitors": applied})
 
 
 async def get_segment(request: Request) -> Response:
@@ -165,10 +260,62 @@ def routes() -> list[Route]:
     return [
         Route("/v1/segment-rules", _handled(get_rules), methods=["GET"]),
         Route("/v1/segment-rules", _handled(put_rules), methods=["PUT"]),
+        Route("/v1/segment-rules/history", _handled(rules_history), methods=["GET"]),
         Route("/v1/segment-rules/{version}/rollback", _handled(rollback_rules), methods=["POST"]),
+        Route("/v1/audiences", _handled(post_audiences), methods=["POST"]),
         Route("/v1/context/{visitor}/segment", _handled(get_segment), methods=["GET"]),
+        Route("/v1/context/{visitor}/explain", _handled(explain_visitor), methods=["GET"]),
         Route("/v1/context/{visitor}", _handled(erase_visitor), methods=["DELETE"]),
     ]
+
+
+def _audience_schema() -> dict[str, Any]:
+    """The JSON Schema of ``POST /v1/audiences`` bodies (`origin.context.audiences`)."""
+    visitor = {"type": ["string", "null"], "pattern": anchored(VISITOR.pattern)}
+    someone = {
+        "anyOf": [
+            {"required": ["userId"], "properties": {"userId": {"type": "string"}}},
+            {"required": ["anonymousId"], "properties": {"anonymousId": {"type": "string"}}},
+        ]
+    }
+    stamp = {"type": "string", "format": "date-time"}
+    track = {
+        "type": "object",
+        "required": ["type", "event", "properties"],
+        **someone,
+        "properties": {
+            "type": {"const": "track"},
+            "event": {"enum": ["Audience Entered", "Audience Exited"]},
+            "userId": visitor,
+            "anonymousId": visitor,
+            "timestamp": stamp,
+            "properties": {
+                "type": "object",
+                "required": ["audience_key"],
+                "properties": {"audience_key": {"type": "string", "pattern": anchored(ID_PATTERN)}},
+            },
+        },
+    }
+    identify = {
+        "type": "object",
+        "required": ["type", "traits"],
+        **someone,
+        "properties": {
+            "type": {"const": "identify"},
+            "userId": visitor,
+            "anonymousId": visitor,
+            "timestamp": stamp,
+            "traits": {"type": "object", "description": "boolean traits are audiences"},
+        },
+    }
+    message = {"oneOf": [track, identify]}
+    batch = {
+        "type": "object",
+        "required": ["batch"],
+        "properties": {"batch": {"type": "array", "minItems": 1, "maxItems": 1000,
+                                 "items": message}},
+    }  # fmt: skip
+    return {"oneOf": [track, identify, batch]}
 
 
 def context_operations() -> dict[str, dict[str, dict[str, Any]]]:
@@ -227,6 +374,38 @@ def context_operations() -> dict[str, dict[str, dict[str, Any]]]:
                 },
             }
         },
+        "/v1/segment-rules/history": {
+            "get": {
+                "summary": "Who made which rules version current, when, by a put or rollback",
+                **auth,
+                "responses": {"200": {"description": "History, newest first"}, **denied},
+            }
+        },
+        "/v1/audiences": {
+            "post": {
+                "summary": "CDP audience memberships: track Audience Entered/Exited or identify "
+                "with boolean traits, one or a batch (ingest token)",
+                **auth,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _audience_schema()}},
+                },
+                "responses": {
+                    "200": {"description": "Applied; segments decided again"},
+                    "400": {"description": "Invalid: names batch[i].field", "content": _PROBLEM},
+                    "413": {"description": "The body is too large", "content": _PROBLEM},
+                    **denied,
+                },
+            }
+        },
+        "/v1/context/{visitor}/explain": {
+            "get": {
+                "summary": "Every current rule evaluated for a visitor, and the decision (viewer)",
+                **auth,
+                "parameters": visitor,
+                "responses": {"200": {"description": "Explanation"}, **bad_visitor, **denied},
+            }
+        },
         "/v1/context/{visitor}/segment": {
             "get": {
                 "summary": "A visitor's segment, why, when decided, and a signed cookie value "
@@ -238,7 +417,7 @@ def context_operations() -> dict[str, dict[str, dict[str, Any]]]:
         },
         "/v1/context/{visitor}": {
             "delete": {
-                "summary": "Erase everything keyed by the visitor (editor)",
+                "summary": "Erase the visitor's profile, decision and audiences (editor)",
                 **auth,
                 "parameters": visitor,
                 "responses": {"200": {"description": "Keys deleted"}, **bad_visitor, **denied},

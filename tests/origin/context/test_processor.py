@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from fragments import topics
 from fragments.clickstream import ClickEvent
+from origin.context.audiences import Membership
 from origin.context.processor import ContextProcessor
 from origin.context.rules import parse_rules
 from origin.context.store import ContextStore
@@ -143,3 +144,36 @@ async def test_beacons_through_the_origin_reach_the_segment(
         await eventually(decided, within=30, what="the segment from the beacons")
         assert processor.stats.without_consent == 0
     assert await store.profile(SHY) is None
+
+
+async def test_a_cdp_audience_ranked_first_wins_over_behaviour_until_the_visitor_exits(
+    redis_client: Redis, fresh_kafka_broker: Broker
+) -> None:
+    bootstrap = fresh_kafka_broker.bootstrap
+    store = ContextStore(redis_client, ttl_seconds=600)
+    vip = {
+        "name": "vip",
+        "segment": "vip-shoppers",
+        "when": [{"feature": "audience:spring_vip", "op": "eq", "value": True}],
+    }
+    await store.put_rules(parse_rules({**RULES, "rules": [vip, *RULES["rules"]]}))
+    now = time.time()
+    joined = [Membership(OUTDOOR, "spring_vip", True, now - 600)]
+    await store.apply_memberships(OUTDOOR, joined, await store.current_rules())
+    views = [e for e in clicks(now) if e.visitor == OUTDOOR]
+    await produce(bootstrap, [(e.visitor.encode(), e.to_json()) for e in views])
+
+    async with running(bootstrap, store, "test-context-audience") as processor:
+        await eventually(
+            lambda: _true(processor.stats.folded == len(views)), within=30, what="the views folded"
+        )
+    folded = await store.assignment(OUTDOOR)
+    assert folded is not None
+    assert folded.explanation == "matched rule 1 (vip)"  # the audience outranks the views
+    profile = await store.profile(OUTDOOR)
+    assert profile is not None
+    assert len(profile.views) == 3
+
+    left = [Membership(OUTDOOR, "spring_vip", False, now)]
+    after = await store.apply_memberships(OUTDOOR, left, await store.current_rules())
+    assert after.explanation == "matched rule 2 (outdoor-browsers)"

@@ -4,6 +4,7 @@ erasure (nothing keyed by the visitor is left)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -41,7 +42,7 @@ async def test_fold_keeps_a_profile_decides_and_sets_a_ttl(redis_client: Redis) 
     profile = await store.profile(VISITOR)
     assert profile is not None
     assert len(profile.views) == 3
-    for key in keys.visitor_keys(VISITOR):
+    for key in (keys.visitor_profile_key(VISITOR), keys.visitor_segment_key(VISITOR)):
         assert 0 < await redis_client.ttl(key) <= 3600
 
 
@@ -78,3 +79,43 @@ async def test_erasure_leaves_nothing_keyed_by_the_visitor(redis_client: Redis) 
     assert await store.erase(VISITOR) == 2
     assert [k async for k in redis_client.scan_iter(match=f"*{VISITOR}*")] == []
     assert await store.profile(other) is not None
+
+
+class _RacedStore(ContextStore):
+    """A store whose window write meets a concurrent fold of one visitor (fault injection: the
+    other writer commits between the window's read and its compare-and-set)."""
+
+    raced: ClickEvent | None = None
+
+    async def _cas_all(self, writes: list[Any]) -> list[bool]:
+        if self.raced is not None:
+            await ContextStore(self.redis).fold(
+                self.raced.visitor, [self.raced], await self.current_rules(), T0 + 200
+            )
+        return await super()._cas_all(writes)
+
+
+async def test_a_window_folds_like_one_visitor_at_a_time_and_loses_no_raced_write(
+    redis_client: Redis,
+) -> None:
+    store = _RacedStore(redis_client, ttl_seconds=3600)
+    await store.put_rules(parse_rules(RULES))
+    rules = await store.current_rules()
+    others = [f"window-visitor-{n}" for n in range(3)]
+    window = {v: [replace(view(n, n * 60), visitor=v) for n in range(3)] for v in others}
+    store.raced = replace(view(9, 150), visitor=others[0])
+
+    profiled, _ = await store.fold_window(window, rules, T0 + 180)
+
+    assert profiled == 3
+    for visitor in others:
+        assignment = await store.assignment(visitor)
+        assert assignment is not None
+        assert assignment.explanation == "matched rule 1 (outdoor-browsers)"
+        assert 0 < await redis_client.ttl(keys.visitor_profile_key(visitor)) <= 3600
+    raced = await store.profile(others[0])
+    assert raced is not None
+    assert {v.id for v in raced.views} == {"event-0000", "event-0001", "event-0002", "event-0009"}
+    clean = await store.profile(others[1])
+    assert clean is not None
+    assert len(clean.views) == 3

@@ -1,5 +1,6 @@
 """The context service's HTTP surface against a real Redis: segment rules (validated, versioned,
-rolled back), a visitor's segment with its explanation and signed cookie, and erasure."""
+rolled back, with history), a visitor's segment with its explanation and signed cookie, the
+explain tool, CDP audience messages (ingest token) and erasure."""
 
 from __future__ import annotations
 
@@ -17,9 +18,22 @@ from origin.core.catalog import Segment
 from origin.core.store import Store
 from origin.web.app import create_app
 from tests.origin.context.test_rules import RULES
-from tests.origin.experiments.support import EDITOR, VIEWER, origin_settings
+from tests.origin.experiments.support import (
+    EDITOR,
+    EDITOR_TOKEN,
+    VIEWER,
+    VIEWER_TOKEN,
+    origin_settings,
+)
 
 VISITOR = "c" * 32
+INGEST_TOKEN = "ingest-token-0123456789abcdef"
+INGEST = {"Authorization": f"Bearer {INGEST_TOKEN}"}
+VIP_RULE = {
+    "name": "vip",
+    "segment": "bargain-hunters",
+    "when": [{"feature": "audience:spring_vip", "op": "eq", "value": True}],
+}
 
 
 @pytest.fixture
@@ -27,7 +41,9 @@ async def api(redis_client: Redis, redis_url: str) -> AsyncIterator[httpx.AsyncC
     store = Store(redis_client)
     segments = ["everyone", "outdoor-fans", "big-spenders", "bargain-hunters"]
     await store.load_catalog([], [Segment(s, s.title(), {}, (0, 10**6)) for s in segments])
-    settings = origin_settings(redis_url)
+    tokens = {EDITOR_TOKEN: "editor", VIEWER_TOKEN: "viewer", INGEST_TOKEN: "ingest"}
+    names = {EDITOR_TOKEN: "alice", VIEWER_TOKEN: "victor", INGEST_TOKEN: "cdp"}
+    settings = origin_settings(redis_url, admin_tokens=tokens, admin_token_names=names)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -82,3 +98,56 @@ async def test_segment_endpoint_explains_and_signs_and_erasure_removes_everythin
     assert [k async for k in redis_client.scan_iter(match=f"*{VISITOR}*")] == []
     bad = await api.get("/v1/context/not%20a%20visitor/segment", headers=VIEWER)
     assert bad.status_code == 422
+
+
+async def test_cdp_audiences_need_an_ingest_token_name_bad_fields_and_decide(
+    api: httpx.AsyncClient, redis_client: Redis
+) -> None:
+    rules = {**RULES, "rules": [VIP_RULE, *RULES["rules"]]}
+    assert (await api.put("/v1/segment-rules", json=rules, headers=EDITOR)).status_code == 200
+    entered = {
+        "type": "track",
+        "event": "Audience Entered",
+        "userId": VISITOR,
+        "properties": {"audience_key": "spring_vip"},
+    }
+    assert (await api.post("/v1/audiences", json=entered)).status_code == 401
+    assert (await api.post("/v1/audiences", json=entered, headers=VIEWER)).status_code == 403
+    bad = await api.post(
+        "/v1/audiences", json={"batch": [entered, {**entered, "event": "Nope"}]}, headers=INGEST
+    )
+    assert bad.status_code == 400
+    assert bad.json()["invalid_params"][0]["name"] == "batch[1].event"
+    assert [k async for k in redis_client.scan_iter(match=f"*{VISITOR}*")] == []
+
+    ok = await api.post("/v1/audiences", json={"batch": [entered]}, headers=INGEST)
+    assert ok.json() == {"memberships": 1, "visitors": 1}
+    segment = (await api.get(f"/v1/context/{VISITOR}/segment", headers=VIEWER)).json()
+    assert (segment["segment"], segment["explanation"]) == (
+        "bargain-hunters", "matched rule 1 (vip)",
+    )  # fmt: skip
+    explained = (await api.get(f"/v1/context/{VISITOR}/explain", headers=VIEWER)).json()
+    assert explained["audiences"] == ["spring_vip"]
+    assert [r["matched"] for r in explained["rules"]] == [True, False, False, False]
+    assert explained["rules"][0]["conditions"][0]["text"] == (
+        "audience:spring_vip eq true: is true, holds"
+    )
+
+    left = {"type": "identify", "userId": VISITOR, "traits": {"spring_vip": False}}
+    assert (await api.post("/v1/audiences", json=left, headers=INGEST)).status_code == 200
+    again = (await api.get(f"/v1/context/{VISITOR}/segment", headers=VIEWER)).json()
+    assert again["segment"] == "everyone"
+
+    erased = await api.delete(f"/v1/context/{VISITOR}", headers=EDITOR)
+    assert erased.json()["keys_deleted"] == 2  # the decision and the audiences (no profile)
+    assert [k async for k in redis_client.scan_iter(match=f"*{VISITOR}*")] == []
+
+
+async def test_rules_history_names_who_put_and_rolled_back(api: httpx.AsyncClient) -> None:
+    await api.put("/v1/segment-rules", json=RULES, headers=EDITOR)
+    await api.put("/v1/segment-rules", json={**RULES, "rules": []}, headers=EDITOR)
+    await api.post("/v1/segment-rules/1/rollback", headers=EDITOR)
+    history = (await api.get("/v1/segment-rules/history", headers=VIEWER)).json()
+    assert (history["current"], history["versions"]) == (1, 2)
+    steps = [(h["version"], h["action"], h["by"], h["previous"]) for h in history["history"]]
+    assert steps == [(1, "rollback", "alice", 2), (2, "put", "alice", 1), (1, "put", "alice", 0)]

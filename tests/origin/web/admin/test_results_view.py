@@ -7,14 +7,9 @@ from typing import Any
 
 import pytest
 
-from origin.web.admin.chart import (
-    ChartPoint,
-    ChartSeries,
-    bucket_label,
-    conversion_chart,
-    nice_ceiling,
-)
+from origin.web.admin.chart import ChartPoint, ChartSeries, conversion_chart
 from origin.web.admin.results_view import p_value_text, quick, results_view
+from origin.web.admin.svg_plot import bucket_label, nice_ceiling
 
 
 def variant(
