@@ -13,10 +13,10 @@ expiry minus `fragments.segment_cookie.LIFETIME_S`), or when this edge forwarded
 theirs (`SegmentRefresher.note_behaviour`, at the events' own time) that the origin's last
 answer did not reflect yet (its ``as_of``, the newest event time in the profile the segment was
 decided from, is older). A refresh whose answer does not reflect the behaviour yet is
-asked again after `RETRY_DELAY_S`, at most `MAX_ATTEMPTS` times (`next_attempt`): the context
-processor folds the clickstream within a few hundred milliseconds; when it lags longer, the
-next refresh of that visitor waits `GIVE_UP_DELAY_S`. At most one refresh per
-visitor is in flight, and a visitor is not asked about again sooner than `RETRY_DELAY_S` after
+asked again after `RETRY_DELAY_S`, at most `MAX_ATTEMPTS` times (`next_attempt`; behaviour noted meanwhile is
+chased too): the context processor folds the clickstream within a few hundred milliseconds;
+when it lags longer, the next refresh of that visitor waits `GIVE_UP_DELAY_S`. At most one
+refresh per visitor is in flight, and a visitor is not asked about again sooner than `RETRY_DELAY_S` after
 the last ask ended.
 
 Which cookie decides a request (`choose`): a kept cookie (every one verified for its visitor)
@@ -31,7 +31,8 @@ the Cache API: a visitor id would become a cache key. A visitor whose next reque
 another isolate simply gets it refreshed there; losing the kept cookie costs one refresh,
 never a wrong segment (every kept cookie is signed for its visitor).
 
-Pure: standard library and `fragments` only.
+Pure: standard library, `edge.context` and `fragments` only; `refresh_visitor` runs one
+refresh through the adapter's `Ask` (its only I/O) and ``asyncio.sleep``.
 """
 
 from __future__ import annotations
