@@ -12,12 +12,12 @@ cookie is missing, or older than the configured age (``segment_refresh_after_s``
 expiry minus `fragments.segment_cookie.LIFETIME_S`), or when this edge forwarded behaviour of
 theirs (`SegmentRefresher.note_behaviour`, at the events' own time) that the origin's last
 answer did not reflect yet (its ``as_of``, the newest event time in the profile the segment was
-decided from, is older). A refresh whose answer does not reflect the behaviour yet is
-asked again after `RETRY_DELAY_S`, at most `MAX_ATTEMPTS` times (`next_attempt`; behaviour noted meanwhile is
-chased too): the context processor folds the clickstream within a few hundred milliseconds;
-when it lags longer, the next refresh of that visitor waits `GIVE_UP_DELAY_S`. At most one
-refresh per visitor is in flight, and a visitor is not asked about again sooner than `RETRY_DELAY_S` after
-the last ask ended.
+decided from, is older). A refresh whose answer does not reflect the behaviour yet is asked
+again after `RETRY_DELAY_S`, at most `MAX_ATTEMPTS` times (`next_attempt`; behaviour noted
+meanwhile is chased too): the context processor folds the clickstream within a few hundred
+milliseconds; when it lags longer, the next refresh of that visitor waits `GIVE_UP_DELAY_S`. At
+most one refresh per visitor is in flight, and a visitor is not asked about again sooner than
+`RETRY_DELAY_S` after the last ask ended.
 
 Which cookie decides a request (`choose`): a kept cookie (every one verified for its visitor)
 that the browser does not have yet, unless the browser's expires later; otherwise the
