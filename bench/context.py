@@ -20,7 +20,8 @@ product views follow a Zipf(s=1) law over 5,000 products, at 50 slot requests pe
 in the first locale and 20 % in the last; the origin answers every fetch with a fresh bundle. It
 reports the share of requests answered from the cache (HIT or STALE) and the distinct keys
 touched.
-Behaviour-to-segment latency is not measured here.
+Behaviour-to-segment-visible latency on the local stack is `bench.context_latency`'s, run here
+too (its edge-visible p99 against the 1 s target, and its ratio to the origin's own decision).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+from bench import context_latency
 from bench.ab import alternate_in_process, json_call
 from bench.context_cart_inner import run as run_cart_loop
 from bench.context_processor import measure as measure_processor
@@ -213,7 +215,13 @@ def measure(options: BenchOptions) -> list[Target]:
                "Pyodide", "CPython")  # fmt: skip
     heading("product cross-sell cache (simulation)")
     say(str(hit_ratio(20_000 if short else 200_000, 50.0, 5000, load_slots().locales)))
+    heading("behaviour -> segment visible (local stack)")
+    latency = context_latency.report(10 if short else 100)
+    say(str(latency))
+    ratio_line("edge-visible/origin-decided segment p99", latency["ratio_p99"], "edge", "origin")
     return [
+        at_most("behaviour -> segment visible p99", latency["edge_visible_p99_ms"],
+                context_latency.TARGET_P99_S * 1000, "ms"),
         at_least("context processor / raw consumption events/s", throughput["ratio"],
                  PROCESSOR_RATIO_TARGET),
         at_most("Pyodide cart decision (3 anchors) p50", pyo.p50, P50_TARGET_US, "us"),

@@ -7,8 +7,11 @@ the segment keys) and the current configuration, the
 experiment and variant the visitor is in. With a slot, only that slot's experiments count;
 without one (a checkout page), every experiment the visitor is in. Nothing is reported without
 consent, without a visitor id, or for experiments the visitor is not in; any variant the
-browser claims is ignored. The events are `fragments.wire_events.ExperimentEvent` values, checked
-against that one definition's patterns. Pure: the adapter supplies cookies, time and fresh event
+browser claims is ignored; the price the shopper saw (``price_cents``) travels when it is
+well formed. Behaviour-only items (``view``, ``remove_from_cart``, ``search``) are
+the clickstream's (`edge.clickstream_beacons`) and are passed over here, uncounted. The events
+are `fragments.wire_events.ExperimentEvent` values, checked against that one definition's
+patterns. Pure: the adapter supplies cookies, time and fresh event
 ids; the body's size limit and parsing are `edge.surface`'s.
 """
 
@@ -21,12 +24,14 @@ from typing import Any
 
 from edge.context import CONSENT_COOKIE, VISITOR_ID
 from edge.router import STICKY_COOKIE, parse_sticky
+from fragments.clickstream import CLICK_TYPES
 from fragments.experiments import EdgeExperimentConfig, Experiment
 from fragments.segment_cookie import VISITOR_COOKIE
 from fragments.sticky_cookie import verify_sticky
 from fragments.wire_events import CONVERSION_TYPES, ID, MAX_VALUE_CENTS, SKU, ExperimentEvent
 
 MAX_BROWSER_EVENTS = 50
+_BEHAVIOUR_ONLY = frozenset(CLICK_TYPES) - frozenset(CONVERSION_TYPES)
 
 
 @dataclass(slots=True)
@@ -66,6 +71,8 @@ def attribute(
         return out
     sticky = parse_sticky(verify_sticky(cookies.get(STICKY_COOKIE), visitor, secret))
     for item in raw:
+        if isinstance(item, Mapping) and item.get("type") in _BEHAVIOUR_ONLY:
+            continue
         if not isinstance(item, Mapping) or item.get("type") not in CONVERSION_TYPES:
             out.skip("malformed")
             continue
@@ -104,6 +111,10 @@ def _event(
 ) -> ExperimentEvent:
     value = item.get("value_cents")
     valid = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_VALUE_CENTS
+    shown = item.get("price_cents")
+    shown_ok = (
+        isinstance(shown, int) and not isinstance(shown, bool) and 0 <= shown <= MAX_VALUE_CENTS
+    )
     return ExperimentEvent(
         id=event_id,
         type=item["type"],
@@ -114,6 +125,7 @@ def _event(
         slot=slot or None,
         sku=_optional(item, "sku", SKU) or None,
         value_cents=value if item["type"] == "purchase" and valid else None,
+        price_cents=shown if shown_ok else None,
     )
 
 

@@ -40,6 +40,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from edge.anchors import ANCHOR_PARAM
 from edge.compose import ESI_FORM, MAX_PLACEHOLDER_BYTES, PageRewriter, Placeholder
 from edge.config import EdgeConfig
 from edge.context import RequestShopper, read_shopper
@@ -139,7 +140,7 @@ def slot_request(page: PageRequest, placeholder: Placeholder) -> SlotRequest:
             query[name] = value
     query["page"] = page.path[:256]
     if is_sku(placeholder.anchor):
-        query["anchor"] = placeholder.anchor
+        query[ANCHOR_PARAM] = placeholder.anchor  # the slot request's ?sku=
     return SlotRequest(
         slot=placeholder.slot,
         headers=page.headers,

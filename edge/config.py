@@ -8,7 +8,8 @@ golden vector documents)::
     {"fallbacks": {slot: safe-default HTML}, "locales": [...], "segment_secret": "...",
      "default_segment": "everyone", "experiments": <published experiment config, optional>,
      "compose_budgets_ms": {slot: milliseconds, optional}}
-     "anchors": {slot: "product" | "cart"} (optional: the anchored slots)}
+     "anchors": {slot: "product" | "cart"} (optional: the anchored slots),
+     "segment_refresh_after_s": seconds (optional, `edge.segment_refresh`)}
 
 Pure: standard library and `fragments` only.
 """
@@ -22,6 +23,7 @@ from typing import Any
 
 from edge.errors import BadEdgeInput
 from edge.json_shape import json_object, json_string
+from edge.segment_refresh import DEFAULT_REFRESH_AFTER_S, refresh_after_seconds
 from fragments.errors import FragmentsError
 from fragments.experiment_codec import config_from_json
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
@@ -61,6 +63,12 @@ class EdgeConfig:
     compose_budgets_ms: Mapping[str, int] = field(default_factory=dict)
     """Slot id -> milliseconds a composed page waits for it (`fragments.slots`); others get
     `DEFAULT_COMPOSE_BUDGET_MS`."""
+    segment_refresh_after_s: float = DEFAULT_REFRESH_AFTER_S
+    """Age (seconds) after which a consenting shopper's segment cookie is refreshed from the
+    origin in the background (`edge.segment_refresh`); validated on construction."""
+
+    def __post_init__(self) -> None:
+        refresh_after_seconds(self.segment_refresh_after_s)  # ValueError names the setting
 
     def compose_budget(self, slot: str) -> float:
         """Seconds a page being composed waits for ``slot`` before its fallback goes there."""
@@ -113,7 +121,12 @@ def parse_config(raw: Mapping[str, Any]) -> EdgeConfig:
     anchors = json_object(raw.get("anchors", {}), "config.anchors")
     if not all(v in ANCHOR_KINDS for v in anchors.values()):
         raise BadEdgeInput(f"config.anchors: every value must be one of {', '.join(ANCHOR_KINDS)}")
+    try:
+        refresh_after = refresh_after_seconds(raw.get("segment_refresh_after_s"))
+    except ValueError as exc:
+        raise BadEdgeInput(f"config.segment_refresh_after_s: {exc}") from exc
     return EdgeConfig(
+        segment_refresh_after_s=refresh_after,
         anchors={str(k): str(v) for k, v in anchors.items()},
         fallbacks=dict(fallbacks),
         locales=tuple(locales),

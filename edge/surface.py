@@ -7,8 +7,10 @@ adapters.
                                 (served while revalidated; an adapter without stale marking
                                 evicts); the answer is {"purged": n, "tags": len(tags)}
     POST      /se/events        the storefront's beacons {"events": [...]}, at most
-                                `MAX_BEACON_BODY` bytes (`edge.browser_events`); 202
-                                {"queued": n, "skipped": {reason: n}}
+                                `MAX_BEACON_BODY` bytes: experiment conversions
+                                (`edge.browser_events`) and behaviour for the clickstream
+                                (`edge.clickstream_beacons`); 202 {"queued": n, "skipped":
+                                {reason: n}, "tracked": n, "untracked": {reason: n}}
     GET|HEAD  /se/metrics       Prometheus metrics (the local edge only; elsewhere not served)
 
 `match_route` tells an adapter which endpoint a path is; a known path asked with another method
@@ -205,6 +207,14 @@ def purge_answer(purged: int, tags: int) -> str:
     return json.dumps({"purged": purged, "tags": tags})
 
 
-def beacon_answer(queued: int, skipped: dict[str, int]) -> str:
-    """The JSON body of a beacon (202)."""
-    return json.dumps({"queued": queued, "skipped": skipped})
+def beacon_answer(
+    queued: int,
+    skipped: dict[str, int],
+    tracked: int = 0,
+    untracked: dict[str, int] | None = None,
+) -> str:
+    """The JSON body of a beacon (202): experiment events queued and skipped, clickstream
+    events tracked and not."""
+    return json.dumps(
+        {"queued": queued, "skipped": skipped, "tracked": tracked, "untracked": untracked or {}}
+    )

@@ -22,6 +22,7 @@ import functools
 import hashlib
 import hmac
 import re
+from dataclasses import dataclass
 
 from fragments.errors import InvalidIdentifier
 from fragments.ids import check_id
@@ -32,6 +33,9 @@ DEV_SEGMENT_SECRET = "shelfedge-dev-secret-change-me"
 VERSION = "v2"
 SIGNATURE_CHARS = 32
 MAX_COOKIE_LENGTH = 192
+LIFETIME_S = 24 * 3600
+"""Seconds a segment cookie the origin signs stays valid: its issue time is its expiry minus
+this (the edge reads a cookie's age so, `edge.segment_refresh`)."""
 _HEX = re.compile(r"[0-9a-f]+")
 _KID = re.compile(r"[A-Za-z0-9_-]{1,16}")
 _KEYRING = re.compile(r"[A-Za-z0-9_-]{1,16}=[^,]{16,}(,[A-Za-z0-9_-]{1,16}=[^,]{16,})*")
@@ -66,8 +70,27 @@ def sign_segment(segment: str, expires_at: int, secret: str, visitor: str) -> st
     return f"{payload}.{_signature(key, payload, visitor)}"
 
 
+@dataclass(frozen=True, slots=True)
+class SegmentGrant:
+    """What a verified segment cookie says: the segment, until when."""
+
+    segment: str
+    expires_at: int
+
+    @property
+    def issued_at(self) -> int:
+        """When the origin signed it (expiry minus `LIFETIME_S`)."""
+        return self.expires_at - LIFETIME_S
+
+
 def verify_segment(value: str | None, now: float, secret: str, visitor: str) -> str | None:
     """The segment in a valid, unexpired cookie value issued to `visitor`, else None."""
+    grant = read_segment(value, now, secret, visitor)
+    return None if grant is None else grant.segment
+
+
+def read_segment(value: str | None, now: float, secret: str, visitor: str) -> SegmentGrant | None:
+    """The grant of a valid, unexpired cookie value issued to `visitor`, else None."""
     if not value or len(value) > MAX_COOKIE_LENGTH or not value.isascii():
         return None
     parts = value.split(".")
@@ -89,4 +112,4 @@ def verify_segment(value: str | None, now: float, secret: str, visitor: str) -> 
     expected = _signature(key, f"{VERSION}.{kid}.{segment}.{expires}", visitor)
     if not hmac.compare_digest(expected, signature) or int(expires) < now:
         return None
-    return segment
+    return SegmentGrant(segment, int(expires))

@@ -88,6 +88,9 @@ class Settings:
     """The local edge sends X-Shelfedge-Experiment on every slot (default: on in dev only)."""
     edge_purge_token: str | None = None
     """Bearer token the local edge's ``POST /se/purge`` requires (None: open, dev only)."""
+    edge_segment_refresh_after_s: float = 60.0
+    """Age (seconds) after which the local edge refreshes a consenting shopper's segment cookie
+    from the context service in the background (``SHELFEDGE_SEGMENT_REFRESH_AFTER_S``)."""
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     """TLS / SASL of every Kafka client (`origin.core.kafka_security`)."""
     edge_config_token: str | None = None
@@ -158,6 +161,7 @@ class Settings:
             edge_config_token=_optional_token(e, "SHELFEDGE_EDGE_CONFIG_TOKEN"),
             kafka_security=env_kafka_security(e),
             edge_purge_token=_optional_token(e, "SHELFEDGE_EDGE_PURGE_TOKEN"),
+            edge_segment_refresh_after_s=_seconds(e, "SHELFEDGE_SEGMENT_REFRESH_AFTER_S", 60.0),
             consent_policy=env_choice(
                 e, "SHELFEDGE_CONSENT_POLICY", ("implied", "required"), "implied"
             ),
@@ -204,6 +208,23 @@ def _event_keys(e: Mapping[str, str], env: str) -> SigningKeys:
             "SHELFEDGE_EVENT_KEYS", f"not the development key (SHELFEDGE_ENV={env})", None
         )
     return keys
+
+
+MAX_SEGMENT_REFRESH_AFTER_S = 12 * 3600.0
+"""Half the segment cookie's lifetime: a cookie is refreshed well before it expires."""
+
+
+def _seconds(e: Mapping[str, str], name: str, default: float) -> float:
+    raw = e.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= MAX_SEGMENT_REFRESH_AFTER_S:  # NaN fails too
+        raise SettingsError(name, f"seconds in (0, {MAX_SEGMENT_REFRESH_AFTER_S:g}]", raw)
+    return value
 
 
 def _optional_token(e: Mapping[str, str], name: str) -> str | None:

@@ -169,6 +169,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             credentials=credentials,
             consent_required=settings.consent_policy == "required",
             debug_headers=settings.edge_debug_headers,
+            segment_refresh_after_s=settings.edge_segment_refresh_after_s,
         )
     if command == "import":
         if args.import_kind == "catalog":

@@ -26,7 +26,16 @@ Experiments: the published configuration is read from the ``CONFIG`` KV namespac
 for `CONFIG_TTL_S`. No binding or no key means the empty configuration (everyone sees
 control); a failed read or a value that does not decode keeps the last good configuration.
 Exposures and attributed storefront beacons are buffered per isolate and sent to the origin's
-``POST /v1/events`` in background batches (``waitUntil``), under `edge.event_buffer`'s policy.
+``POST /v1/events`` in background batches (``waitUntil``), under `edge.event_buffer`'s policy;
+the storefront's behaviour beacons (`edge.clickstream_beacons`) likewise, in their own buffer,
+to ``POST /v1/clickstream``.
+
+Segments: a consenting shopper's signed segment cookie is refreshed from the origin's context
+service (``GET /v1/context/{visitor}/segment`` with ``EDGE_CONFIG_TOKEN``) in ``waitUntil`` when
+it is older than ``SEGMENT_REFRESH_AFTER_S`` seconds (default 60; a bad value answers 500
+naming it) or this isolate forwarded newer behaviour of theirs; the refreshed cookie is kept in
+the isolate's memory (bounded; `edge.segment_refresh` says why not KV) and decides and is set on
+their next response through this isolate.
 
 Cloudflare's Cache API implements neither stale-while-revalidate nor stale-if-error, so entries
 are stored for max-age + max(swr, sie) with their store time in a header, and `edge.flow` decides
@@ -45,7 +54,7 @@ import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from js import Headers, caches  # type: ignore[import-not-found]
@@ -55,6 +64,7 @@ from edge import surface
 from edge.adapters import workers_compose
 from edge.browser_events import attribute
 from edge.cache import CacheEntry, RevalidationTracker, entry_from_bytes
+from edge.clickstream_beacons import track
 from edge.compose import Placeholder
 from edge.composer import page_request, slot_request
 from edge.config import EdgeConfig
@@ -62,9 +72,12 @@ from edge.context import parse_cookies
 from edge.deploy_policy import event_keys_for, parse_allow_list, pass_through_allowed, refusals
 from edge.errors import BadSeRequest, WorkerMisconfigured
 from edge.event_buffer import (
+    CLICKSTREAM_FLUSH_DELAY_S,
     FLUSH_DELAY_S,
+    ORIGIN_CLICKSTREAM_PATH,
     ORIGIN_EVENTS_PATH,
     Delivery,
+    E,
     EventBuffer,
     encode_batch,
 )
@@ -77,9 +90,20 @@ from edge.flow import (
     revalidate,
     with_server_timing,
 )
+from edge.segment_refresh import (
+    REFRESH_SETTING,
+    Prepared,
+    Refreshed,
+    SegmentRefresher,
+    parse_answer,
+    refresh_after_seconds,
+    refresh_visitor,
+    segment_path,
+)
 from edge.transport import FetchResult, OriginFetch
 from fragments.batch_signing import sign_batch
 from fragments.bundle import encode_bundle
+from fragments.clickstream import ClickEvent
 from fragments.errors import BundleFormatError
 from fragments.experiment_codec import config_from_json
 from fragments.experiments import EMPTY_CONFIG, EdgeExperimentConfig
@@ -103,14 +127,17 @@ _R = TypeVar("_R")
 BodyReader = Callable[[AsyncIterator[bytes], str | None], Awaitable[_R]]
 
 
-class _Events:
-    """The isolate's experiment events waiting to leave, and whether a flush is scheduled."""
+class _Events(Generic[E]):
+    """The isolate's events of one stream waiting to leave (to `path`, `delay` seconds after
+    the first), and whether a flush is scheduled."""
 
-    def __init__(self) -> None:
-        self.buffer = EventBuffer()
+    def __init__(self, path: str, delay: float) -> None:
+        self.buffer: EventBuffer[E] = EventBuffer()
         self.flush_pending = False
+        self.path = path
+        self.delay = delay
 
-    def add(self, event: ExperimentEvent) -> bool:
+    def add(self, event: E) -> bool:
         """Buffer an event; True when the caller should schedule a flush."""
         if not self.buffer.add(event) or self.flush_pending:
             return False
@@ -118,7 +145,10 @@ class _Events:
         return True
 
 
-_events = _Events()
+_events: _Events[ExperimentEvent] = _Events(ORIGIN_EVENTS_PATH, FLUSH_DELAY_S)
+_clicks: _Events[ClickEvent] = _Events(ORIGIN_CLICKSTREAM_PATH, CLICKSTREAM_FLUSH_DELAY_S)
+_segments: list[SegmentRefresher] = []
+"""The isolate's segment refresher (made with the configuration, once)."""
 _tracker = RevalidationTracker()
 _decoded: dict[str, CacheEntry] = {}
 _by_tag: dict[str, set[str]] = {}
@@ -147,18 +177,28 @@ class _Experiments:
             environment = _var(env, "SHELFEDGE_ENV") or None
             secret = _var(env, "SEGMENT_SECRET")
             problems = refusals(environment, secret, _var(env, "EVENT_KEYS"))
+            try:
+                refresh_after = refresh_after_seconds(_var(env, REFRESH_SETTING))
+            except ValueError as exc:
+                problems = [*problems, str(exc)]
             if problems:
                 raise WorkerMisconfigured("; ".join(problems))
             self._base = replace(
                 EdgeConfig.from_slots(load_slots(), secret or DEV_SEGMENT_SECRET),
                 debug_headers=_var(env, "DEBUG_HEADERS") == "1",
                 consent_required=_var(env, "CONSENT_POLICY") == "required",
+                segment_refresh_after_s=refresh_after,
             )
+            _segments[:] = [SegmentRefresher(refresh_after)]
         base = self._base
         experiments = await self._current(env)
         if self._edge is None or self._edge.experiments is not experiments:
             self._edge = replace(base, experiments=experiments)
         return self._edge
+
+    def secret(self) -> str:
+        """The segment secret (after `edge_config` ran once)."""
+        return self._base.segment_secret if self._base is not None else DEV_SEGMENT_SECRET
 
     async def _current(self, env: Any) -> EdgeExperimentConfig:
         now = time.time()
@@ -306,14 +346,43 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         except BadSeRequest as exc:
             return Response(surface.error_answer(exc), status=exc.status, headers=_JSON_HEADERS)
 
+    def _prepare_segment(self, request: Any, now: float) -> Prepared:
+        """The request's headers with the isolate's newer segment cookie (if any) and its
+        ``Set-Cookie``; a due refresh goes to ``waitUntil``."""
+        headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
+        refresher = _segments[0]
+        prepared = refresher.prepare(headers, now, _experiments.secret())
+        if prepared.refresh is not None:
+            self.ctx.waitUntil(
+                refresh_visitor(refresher, prepared.refresh, self._ask_segment, time.time)
+            )
+        return prepared
+
+    async def _ask_segment(self, visitor: str) -> Refreshed | None:
+        """The origin's signed segment for `visitor` (None: no usable answer)."""
+        config = await _experiments.edge_config(self.env)
+        token = _var(self.env, "EDGE_CONFIG_TOKEN")
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        try:
+            answer = await asyncio.wait_for(
+                fetch(_origin(self.env) + segment_path(visitor), headers=headers),
+                timeout=config.origin_timeout,
+            )
+            status = int(answer.status)
+            body = bytes(await answer.bytes()) if status == 200 else b""
+        except Exception:  # JavaScript errors and the timeout: no answer
+            return None
+        return parse_answer(status, body, visitor, time.time(), config.segment_secret)
+
     async def _slot(self, request: Any, slot: str, query: str) -> Any:
         config = await _experiments.edge_config(self.env)
-        headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
+        now = time.time()
+        segment = self._prepare_segment(request, now)
         req = SlotRequest(
             slot=slot,
-            headers=headers,
+            headers=segment.headers,
             query=surface.parse_query(query),
-            now=time.time(),
+            now=now,
             fresh_visitor_id=secrets.token_hex(16),
         )
         transport = WorkersTransport(self.env)
@@ -322,6 +391,8 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         out = Headers.new()
         for name, value in with_server_timing(response, core_seconds):
             out.append(name, value)  # append: two Set-Cookie headers must both survive
+        if segment.set_cookie is not None:
+            out.append("set-cookie", segment.set_cookie)
         return Response(response.body, status=response.status, headers=out)
 
     def _after_slot(self, response: EdgeResponse, transport: WorkersTransport) -> None:
@@ -333,18 +404,20 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         if response.exposure is not None and _events.add(
             response.exposure.to_event(secrets.token_hex(16))
         ):
-            self.ctx.waitUntil(self._flush_events())
+            self.ctx.waitUntil(self._flush(_events))
 
     async def _compose(
         self, request: Any, upstream: Any, path: str, query: str, shell: float
     ) -> Any:
         """The origin's HTML page with this shopper's slots in it (`workers_compose`)."""
         config = await _experiments.edge_config(self.env)
-        headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
         now = time.time()
+        segment = self._prepare_segment(request, now)
+        headers = dict(segment.headers)
         page, set_cookie = page_request(
             headers, path, surface.parse_query(query), now, config, secrets.token_hex(16)
         )
+        set_cookies = [c for c in (set_cookie, segment.set_cookie) if c is not None]
         transport = WorkersTransport(self.env)
 
         async def decide(placeholder: Placeholder) -> tuple[EdgeResponse, float]:
@@ -359,23 +432,26 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
 
         if str(getattr(self.env, "COMPOSE_REWRITER", "") or "") == "htmlrewriter":
             return workers_compose.compose_htmlrewriter(
-                upstream, decide, config.compose_budget, adopt, set_cookie, shell
+                upstream, decide, config.compose_budget, adopt, set_cookies, shell
             )
         return workers_compose.compose_stream(
-            upstream, _body_chunks(upstream), decide, config.compose_budget, adopt, set_cookie,
+            upstream, _body_chunks(upstream), decide, config.compose_budget, adopt, set_cookies,
             shell,
         )  # fmt: skip
 
     async def _beacon(self, request: Any) -> Any:
         """Storefront clicks / add-to-carts: attributed to the visitor's sticky variants here
-        (the browser cannot read the HttpOnly cookies), then batched like exposures."""
+        (the browser cannot read the HttpOnly cookies), then batched like exposures; views,
+        cart changes, purchases and searches go to the clickstream the same way."""
         doc = await _read_body(request, surface.read_beacon)
         config = await _experiments.edge_config(self.env)
+        cookies = parse_cookies(request.headers.get("cookie"))
+        now = time.time()
         result = attribute(
             doc,
             config.experiments,
-            parse_cookies(request.headers.get("cookie")),
-            time.time(),
+            cookies,
+            now,
             lambda: secrets.token_hex(16),
             config.segment_secret,
         )
@@ -383,8 +459,18 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         for event in result.events:
             flush = _events.add(event) or flush
         if flush:
-            self.ctx.waitUntil(self._flush_events())
-        answer = surface.beacon_answer(len(result.events), result.skipped)
+            self.ctx.waitUntil(self._flush(_events))
+        tracking = track(doc, cookies, now, lambda: secrets.token_hex(16))
+        flush = False
+        for click in tracking.events:
+            flush = _clicks.add(click) or flush
+        if flush:
+            self.ctx.waitUntil(self._flush(_clicks))
+        if tracking.events:
+            _segments[0].note_behaviour(tracking.events[0].visitor, now)
+        answer = surface.beacon_answer(
+            len(result.events), result.skipped, len(tracking.events), tracking.skipped
+        )
         return Response(answer, status=202, headers=_JSON_HEADERS)
 
     async def _preview(self, query: str) -> Any:
@@ -422,18 +508,18 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         )
         return Response("", status=303, headers=out)
 
-    async def _flush_events(self) -> None:
-        """Send the isolate's buffered events in batches, a moment later (in waitUntil: never
+    async def _flush(self, stream: _Events[Any]) -> None:
+        """Send a stream's buffered events in batches, a moment later (in waitUntil: never
         on the response path); stop at the first batch that must be retried."""
-        await asyncio.sleep(FLUSH_DELAY_S)
-        _events.flush_pending = False
+        await asyncio.sleep(stream.delay)
+        stream.flush_pending = False
         keys = event_keys_for(_var(self.env, "SHELFEDGE_ENV") or None, _var(self.env, "EVENT_KEYS"))
-        while batch := _events.buffer.take():
+        while batch := stream.buffer.take():
             body = encode_batch(batch)
             headers = {**_JSON_HEADERS, **sign_batch(keys, body, time.time())}
             try:
                 answer = await fetch(
-                    _origin(self.env) + ORIGIN_EVENTS_PATH,
+                    _origin(self.env) + stream.path,
                     method="POST",
                     headers=headers,
                     body=body.decode("utf-8"),
@@ -441,7 +527,7 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
                 status = int(answer.status)
             except Exception:  # a JavaScript network error: no answer, retried later
                 status = 0
-            if _events.buffer.settle(batch, status) is Delivery.RETRY:
+            if stream.buffer.settle(batch, status) is Delivery.RETRY:
                 return
 
     async def _revalidate(self, key: FragmentKey, transport: WorkersTransport) -> None:

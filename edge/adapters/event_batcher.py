@@ -1,8 +1,10 @@
-"""The local edge's experiment events leave in batches, in the background, never on the response
-path: the asyncio and httpx side of `edge.event_buffer`'s policy.
+"""The local edge's events leave in batches, in the background, never on the response path: the
+asyncio and httpx side of `edge.event_buffer`'s policy.
 
-`EventBatcher.add` queues in the bounded `EventBuffer` and returns at once; a background task
-POSTs a batch to the origin's ``/v1/events`` every `flush_interval` seconds, or sooner when
+One batcher per stream: experiment events to the origin's ``/v1/events`` (the default `path`),
+the clickstream to ``/v1/clickstream``. `EventBatcher.add` queues in the bounded `EventBuffer`
+and returns at once; a background task POSTs a batch to `path` every `flush_interval` seconds,
+or sooner when
 `max_batch` events are waiting, and lets the buffer settle it (requeue, drop, count). An origin
 that cannot be reached is settled as no answer (status 0). Every POST is signed
 (`fragments.batch_signing`) with the newest of `keys`, freshly per attempt, so a retried batch
@@ -16,6 +18,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from typing import Generic
 
 import httpx
 
@@ -25,17 +28,17 @@ from edge.event_buffer import (
     MAX_BUFFERED_EVENTS,
     ORIGIN_EVENTS_PATH,
     Delivery,
+    E,
     EventBuffer,
     Outcome,
     encode_batch,
 )
 from fragments.batch_signing import DEV_EVENT_KEYS, SigningKeys, sign_batch
-from fragments.wire_events import ExperimentEvent
 
 log = logging.getLogger("shelfedge.edge.events")
 
 
-class EventBatcher:
+class EventBatcher(Generic[E]):
     """Bounded buffer + background sender."""
 
     def __init__(
@@ -48,12 +51,13 @@ class EventBatcher:
         max_buffer: int = MAX_BUFFERED_EVENTS,
         on_outcome: Outcome | None = None,
         keys: SigningKeys | None = None,
+        path: str = ORIGIN_EVENTS_PATH,
     ) -> None:
         self.client = client
         self.keys = keys or SigningKeys.parse(DEV_EVENT_KEYS)
-        self.url = origin_url.rstrip("/") + ORIGIN_EVENTS_PATH
+        self.url = origin_url.rstrip("/") + path
         self.flush_interval = flush_interval
-        self.pending = EventBuffer(
+        self.pending: EventBuffer[E] = EventBuffer(
             max_buffer=max_buffer, max_batch=max_batch, on_outcome=on_outcome
         )
         self._wake = asyncio.Event()
@@ -61,7 +65,7 @@ class EventBatcher:
         self._closing = False
 
     @property
-    def buffer(self) -> deque[ExperimentEvent]:
+    def buffer(self) -> deque[E]:
         return self.pending.events
 
     @property
@@ -72,7 +76,7 @@ class EventBatcher:
     def dropped(self) -> dict[str, int]:
         return self.pending.dropped
 
-    def add(self, event: ExperimentEvent) -> bool:
+    def add(self, event: E) -> bool:
         """Queue an event; False (and counted) when the buffer is full."""
         if not self.pending.add(event):
             return False

@@ -5,7 +5,8 @@ streaming response: `edge.composer.StreamComposer` over the origin's body chunks
 decided by `edge.flow.handle_slot` on the local edge's transport (the ``/se/slot`` decision,
 counted, revalidated and exposed the same way). A decision that misses its page's budget is
 handed to the edge to finish in the background. Only HTML (`edge.compose.is_composable`) with
-a body, in a content encoding httpx undoes (gzip, deflate), is composed.
+a body, in a content encoding httpx undoes (gzip, deflate), is composed. The slots are decided
+with the segment cookie `edge.segment_refresh` prepares (a newer kept one is used and set).
 
 A thin adapter: what goes where is decided in `edge.composer`.
 """
@@ -52,8 +53,9 @@ def compose_response(
 ) -> StreamingResponse:
     """The composed page, streamed; the origin response is closed when the stream ends."""
     config = edge.current_config()
-    headers = {k.lower(): v for k, v in request.headers.items()}
     now = time.time()
+    segment = edge.prepare_segment({k.lower(): v for k, v in request.headers.items()}, now)
+    headers = dict(segment.headers)
     page, set_cookie = page_request(
         headers,
         request.url.path,
@@ -84,4 +86,6 @@ def compose_response(
     out = StreamingResponse(body(), status_code=upstream.status_code)
     for name, value in stream_headers(upstream.headers.multi_items(), set_cookie, shell_seconds):
         out.headers.append(name, value)
+    if segment.set_cookie is not None:
+        out.headers.append("Set-Cookie", segment.set_cookie)
     return out

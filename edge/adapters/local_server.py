@@ -11,7 +11,12 @@ Experiments (``follow_experiments=True``, as `serve_edge` runs it): the publishe
 comes from the origin's ``/v1/edge-config`` with stale-while-revalidate
 (`edge.adapters.config_refresher`), and exposures and attributed conversions leave in background
 batches to the origin's ``/v1/events`` (`edge.adapters.event_batcher`), never on the response
-path. A thin adapter: decisions come from `edge.flow` and `edge.router`; `LocalTransport`
+path. The storefront's behaviour beacons (views, cart changes, purchases, searches:
+`edge.clickstream_beacons`) leave the same way to ``/v1/clickstream``. A consenting shopper's
+segment cookie is refreshed from the origin's context service in a background task when due
+(`edge.segment_refresh`); the refreshed cookie decides and is set on their next response.
+
+A thin adapter: decisions come from `edge.flow` and `edge.router`; `LocalTransport`
 carries the effects out (the in-memory `MemoryCacheStore` and the origin over httpx, whose
 errors become an unanswered `FetchResult`). With a tracer provider configured
 (``shelfedge.tracing``) a slot request is a span that continues the caller's ``traceparent`` and
@@ -51,9 +56,11 @@ from edge.adapters.event_batcher import EventBatcher
 from edge.adapters.local_compose import composable, compose_response
 from edge.browser_events import attribute
 from edge.cache import CacheEntry, RevalidationTracker
+from edge.clickstream_beacons import track
 from edge.config import EdgeConfig
 from edge.context import parse_cookies
 from edge.errors import BadSeRequest
+from edge.event_buffer import CLICKSTREAM_FLUSH_DELAY_S, ORIGIN_CLICKSTREAM_PATH
 from edge.flow import (
     EdgeResponse,
     Exposure,
@@ -65,11 +72,22 @@ from edge.flow import (
     with_server_timing,
 )
 from edge.memory import MemoryCacheStore
+from edge.segment_refresh import (
+    DEFAULT_REFRESH_AFTER_S,
+    Prepared,
+    Refreshed,
+    SegmentRefresher,
+    parse_answer,
+    refresh_visitor,
+    segment_path,
+)
 from edge.transport import FetchResult, OriginFetch
 from fragments.batch_signing import DEV_EVENT_KEYS, SigningKeys
+from fragments.clickstream import ClickEvent
 from fragments.ids import FragmentKey
 from fragments.preview_tokens import PREVIEW_COOKIE
 from fragments.slots import load_slots
+from fragments.wire_events import ExperimentEvent
 
 _HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
@@ -202,11 +220,32 @@ class LocalEdge:
                 "Unix time the experiment configuration last came from the origin (0: never)",
                 registry=self.registry,
             ).set_function(lambda: self.configs.last_success_unix)
-        self.events = EventBatcher(
+        self.events: EventBatcher[ExperimentEvent] = EventBatcher(
             self.client,
             self.origin_url,
             on_outcome=lambda outcome, n: self.events_total.labels(outcome).inc(n),
             keys=self.credentials.event_keys,
+        )
+        self.clicks_total = Counter(
+            "shelfedge_edge_clickstream",
+            "Clickstream events by outcome (sent, dropped_<reason>, skipped_<reason>)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.clicks: EventBatcher[ClickEvent] = EventBatcher(
+            self.client,
+            self.origin_url,
+            flush_interval=CLICKSTREAM_FLUSH_DELAY_S,
+            on_outcome=lambda outcome, n: self.clicks_total.labels(outcome).inc(n),
+            keys=self.credentials.event_keys,
+            path=ORIGIN_CLICKSTREAM_PATH,
+        )
+        self.segments = SegmentRefresher(config.segment_refresh_after_s)
+        self.segment_refreshes = Counter(
+            "shelfedge_edge_segment_refreshes",
+            "Background segment refreshes by outcome (refreshed, failed)",
+            ["outcome"],
+            registry=self.registry,
         )
         self._edge_config = config
         self.transport = LocalTransport(self.cache, self.client, self.origin_url)
@@ -232,6 +271,30 @@ class LocalEdge:
             self.schedule_revalidation(response.revalidate)
         if response.exposure is not None:
             self.report_exposure(response.exposure)
+
+    def prepare_segment(self, headers: Mapping[str, str], now: float) -> Prepared:
+        """The request as its decision should see it (the kept segment cookie, when it is
+        newer), its ``Set-Cookie``; a due refresh is started in the background."""
+        prepared = self.segments.prepare(headers, now, self.config.segment_secret)
+        if prepared.refresh is not None:
+            self.keep_running(self._refresh_segment(prepared.refresh))
+        return prepared
+
+    async def _refresh_segment(self, visitor: str) -> None:
+        answer = await refresh_visitor(self.segments, visitor, self._ask_segment, time.time)
+        self.segment_refreshes.labels("refreshed" if answer else "failed").inc()
+
+    async def _ask_segment(self, visitor: str) -> Refreshed | None:
+        headers = {}
+        if self.credentials.edge_config_token:
+            headers["Authorization"] = f"Bearer {self.credentials.edge_config_token}"
+        try:
+            answer = await self.client.get(self.origin_url + segment_path(visitor), headers=headers)
+        except httpx.HTTPError:
+            return None
+        return parse_answer(
+            answer.status_code, answer.content, visitor, time.time(), self.config.segment_secret
+        )
 
     def keep_running(self, work: Awaitable[object]) -> None:
         """Let ``work`` (a slot decision past its page's budget) finish in the background."""
@@ -267,6 +330,7 @@ class LocalEdge:
         await self.drain()
         await self.configs.close()
         await self.events.close()
+        await self.clicks.close()
         await self.client.aclose()
 
 
@@ -306,11 +370,13 @@ async def slot(request: Request, slot_id: str) -> Response:
 
 async def _slot(request: Request, slot_id: str) -> Response:
     edge: LocalEdge = request.app.state.edge
+    now = time.time()
+    segment = edge.prepare_segment({k.lower(): v for k, v in request.headers.items()}, now)
     req = SlotRequest(
         slot=slot_id,
-        headers={k.lower(): v for k, v in request.headers.items()},
+        headers=segment.headers,
         query=surface.parse_query(request.url.query),
-        now=time.time(),
+        now=now,
         fresh_visitor_id=secrets.token_hex(16),
     )
     response, core_seconds = await drive_async(
@@ -320,6 +386,8 @@ async def _slot(request: Request, slot_id: str) -> Response:
     out = Response(response.body, status_code=response.status)
     for name, value in with_server_timing(response, core_seconds):
         out.headers.append(name, value)
+    if segment.set_cookie is not None:
+        out.headers.append("Set-Cookie", segment.set_cookie)
     return out
 
 
@@ -335,22 +403,30 @@ def purge(request: Request, order: surface.PurgeOrder) -> Response:
 
 
 def beacon(request: Request, doc: object) -> Response:
-    """The storefront's conversion beacons: attribute to variants, queue for the origin."""
+    """The storefront's beacons: conversions attributed to variants, behaviour to the
+    clickstream; both queued for the origin."""
     edge: LocalEdge = request.app.state.edge
+    cookies = parse_cookies(request.headers.get("cookie"))
+    now = time.time()
     result = attribute(
         doc,
         edge.current_config().experiments,
-        parse_cookies(request.headers.get("cookie")),
-        time.time(),
+        cookies,
+        now,
         lambda: uuid.uuid4().hex,
         edge.config.segment_secret,
     )
     queued = sum(1 for event in result.events if edge.events.add(event))
     for reason, n in result.skipped.items():
         edge.events_total.labels(f"skipped_{reason}").inc(n)
-    return Response(
-        surface.beacon_answer(queued, result.skipped), status_code=202, media_type=_JSON
-    )
+    tracking = track(doc, cookies, now, lambda: uuid.uuid4().hex)
+    tracked = sum(1 for event in tracking.events if edge.clicks.add(event))
+    for reason, n in tracking.skipped.items():
+        edge.clicks_total.labels(f"skipped_{reason}").inc(n)
+    if tracking.events:
+        edge.segments.note_behaviour(tracking.events[0].visitor, now)
+    answer = surface.beacon_answer(queued, result.skipped, tracked, tracking.skipped)
+    return Response(answer, status_code=202, media_type=_JSON)
 
 
 async def preview(request: Request) -> Response:
@@ -474,11 +550,13 @@ def serve_edge(
     *,
     consent_required: bool = False,
     debug_headers: bool = False,
+    segment_refresh_after_s: float = DEFAULT_REFRESH_AFTER_S,
 ) -> int:
     config = replace(
         EdgeConfig.from_slots(load_slots(), segment_secret),
         consent_required=consent_required,
         debug_headers=debug_headers,
+        segment_refresh_after_s=segment_refresh_after_s,
     )
     uvicorn.run(
         create_edge_app(config, origin_url, follow_experiments=True, credentials=credentials),

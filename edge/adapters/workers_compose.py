@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import js  # type: ignore[import-not-found]
@@ -67,7 +67,7 @@ def compose_stream(
     decide: Decide,
     budget: Budget,
     adopt: Adopt,
-    set_cookie: str | None,
+    set_cookies: Sequence[str],
     shell_seconds: float,
 ) -> Any:
     """A JavaScript Response streaming the composed page (see the module docstring)."""
@@ -99,7 +99,8 @@ def compose_stream(
 
     pull_proxy, cancel_proxy = create_proxy(pull), create_proxy(cancel)
     proxies += [pull_proxy, cancel_proxy]
-    headers = stream_headers(_shell_headers(upstream), set_cookie, shell_seconds)
+    headers = stream_headers(_shell_headers(upstream), None, shell_seconds)
+    headers += [("Set-Cookie", cookie) for cookie in set_cookies]
     body = js.ReadableStream.new(pull=pull_proxy, cancel=cancel_proxy)
     return js.Response.new(body, status=int(upstream.status), headers=_js_headers(headers))
 
@@ -109,7 +110,7 @@ def compose_htmlrewriter(
     decide: Decide,
     budget: Budget,
     adopt: Adopt,
-    set_cookie: str | None,
+    set_cookies: Sequence[str],
     shell_seconds: float,
 ) -> Any:
     """The same composition with the Workers HTMLRewriter (``se-slot`` elements only)."""
@@ -134,7 +135,8 @@ def compose_htmlrewriter(
     handler = create_proxy(element)
     rewriter = js.HTMLRewriter.new().on("se-slot", _js_object({"element": handler}))
     transformed = rewriter.transform(upstream.js_object)
-    headers = stream_headers(_shell_headers(upstream), set_cookie, shell_seconds)
+    headers = stream_headers(_shell_headers(upstream), None, shell_seconds)
+    headers += [("Set-Cookie", cookie) for cookie in set_cookies]
     headers.append(("X-Shelfedge-Rewriter", "htmlrewriter"))
     return js.Response.new(
         transformed.body, status=int(upstream.status), headers=_js_headers(headers)

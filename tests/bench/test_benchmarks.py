@@ -58,8 +58,9 @@ EXPECTED = {
             "processor/raw events/s",
             "pyodide/cpython cart decision p50",
             "pyodide/cpython cart decision p99",
+            "edge-visible/origin-decided segment p99",
         ],
-        3,
+        4,
     ),
     "bench.ingest": (["import/raw-parse items/s", "1% re-import/full import seconds"], 4),
     "bench.wasm": (

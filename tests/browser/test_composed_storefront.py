@@ -102,11 +102,13 @@ async def visit(browser: Browser, url: str, slot: str, *, hold_slots: bool = Fal
         await context.close()
 
 
-async def warm(edge_url: str, paths: tuple[str, ...] = ("/", "/cart")) -> None:
+async def warm(edge_url: str, paths: tuple[str, ...] = ("/",), cookie: str = "") -> None:
     """Until the edge composes each page from its cache: a fresh stack's first origin fetches
     can take longer than a slot's budget (that page gets the client-fill fallback, tested in
-    tests/edge), and these tests are about the cached case."""
-    async with httpx.AsyncClient(base_url=edge_url, timeout=10.0) as client:
+    tests/edge), and these tests are about the cached case. The cart page's upsell is anchored
+    on the cart: warm it with the cart it will show (`cookie`)."""
+    headers = {"cookie": cookie} if cookie else {}
+    async with httpx.AsyncClient(base_url=edge_url, timeout=10.0, headers=headers) as client:
         for path in paths:
             for _ in range(50):
                 page = await client.get(path)
@@ -153,7 +155,7 @@ async def test_product_and_cart_pages_arrive_complete(stack: Stack, browser: Bro
         await warm(stack.edge_url, (f"/products/{sku}",))
 
         await page.goto(f"{stack.edge_url}/products/{sku}")
-        cross = page.locator('.slot-host[data-se-slot="pdp-cross-sell"] .se-item')
+        cross = page.locator('.slot-host[data-se-slot="product-cross-sell"] .se-item')
         await expect(cross.first).to_be_visible()
         assert await page.locator(".product__title").is_visible()
         await page.locator(".product__add").click()
@@ -165,9 +167,10 @@ async def test_product_and_cart_pages_arrive_complete(stack: Stack, browser: Bro
         added = str(await other.get_attribute("data-se-sku"))
         await expect(page.locator("#cart")).to_have_text("Cart: 2")
 
+        await warm(stack.edge_url, ("/cart",), f"se_consent=1; se_cart={sku}|{added}")
         await page.goto(f"{stack.edge_url}/cart")
         await expect(page.locator("#cart-items li")).to_have_count(2)
-        upsell = page.locator('.slot-host[data-se-slot="cart-upsell"] .se-item')
+        upsell = page.locator('.slot-host[data-se-slot="cart-complete"] .se-item')
         await expect(upsell.first).to_be_visible()
         shown = set(await upsell.evaluate_all("els => els.map(e => e.dataset.seSku)"))
         assert not shown & {sku, added}, "the upsell shows what is already in the cart"

@@ -66,11 +66,11 @@ def test_slot_request_carries_the_page_its_previews_and_the_anchor() -> None:
     request = slot_request(page(query), placeholder)
     assert request.query == {
         "sx_exp": "b", "sx_token": "t", "locale": "de-DE", "page": "/products/SKU-1",
-        "anchor": "SKU-9",
+        "sku": "SKU-9",
     }  # fmt: skip
     assert request.slot == "pdp-cross-sell"
     bad_anchor = Placeholder(0, "x", "not a sku!", b"", b"", "se-slot")
-    assert "anchor" not in slot_request(page(), bad_anchor).query
+    assert "sku" not in slot_request(page(), bad_anchor).query
 
 
 def test_a_new_visitor_gets_one_cookie_a_returning_one_none() -> None:

@@ -35,7 +35,9 @@ def test_what_an_answer_means(status: int, delivery: Delivery) -> None:
 
 def test_batches_requeue_and_drops_are_counted() -> None:
     outcomes: list[tuple[str, int]] = []
-    buffer = EventBuffer(max_buffer=3, max_batch=2, on_outcome=lambda o, n: outcomes.append((o, n)))
+    buffer: EventBuffer[ExperimentEvent] = EventBuffer(
+        max_buffer=3, max_batch=2, on_outcome=lambda o, n: outcomes.append((o, n))
+    )
 
     accepted = [buffer.add(event(i)) for i in range(5)]
     first = buffer.take()
@@ -53,7 +55,7 @@ def test_batches_requeue_and_drops_are_counted() -> None:
 
 
 def test_a_batch_given_back_to_a_full_buffer_loses_the_overflow() -> None:
-    buffer = EventBuffer(max_buffer=2, max_batch=2)
+    buffer: EventBuffer[ExperimentEvent] = EventBuffer(max_buffer=2, max_batch=2)
     buffer.add(event(0))
     buffer.add(event(1))
     batch = buffer.take()

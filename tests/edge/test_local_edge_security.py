@@ -19,7 +19,7 @@ from edge.adapters.local_server import MAX_PROXY_BODY, EdgeCredentials, create_e
 from edge.config import EdgeConfig
 from fragments.batch_signing import SigningKeys
 from fragments.slots import load_slots
-from fragments.wire_events import validate_event
+from fragments.wire_events import ExperimentEvent, validate_event
 from origin.settings import Settings
 from tests.origin.events.support import EVENT_KEYS, event, put_hero
 from tests.support.origin_server import OriginServer
@@ -49,8 +49,8 @@ async def test_batches_are_signed_and_a_wrong_key_is_refused(
     await put_hero(redis_client)
     wrong = SigningKeys.parse("edge-new=not-the-origins-key-0123456789abcdef")
     async with httpx.AsyncClient() as client:
-        good = EventBatcher(client, origin.url, keys=EVENT_KEYS)
-        bad = EventBatcher(client, origin.url, keys=wrong)
+        good: EventBatcher[ExperimentEvent] = EventBatcher(client, origin.url, keys=EVENT_KEYS)
+        bad: EventBatcher[ExperimentEvent] = EventBatcher(client, origin.url, keys=wrong)
         deadline = time.monotonic() + 15
         while good.sent == 0 and time.monotonic() < deadline:  # the sink connects in the bg
             good.add(validate_event(event(), time.time()))

@@ -268,3 +268,12 @@ def test_purge_api_bases_must_be_https_outside_dev(env: str) -> None:
 def test_invalidation_settings_hide_api_tokens() -> None:
     shown = repr(InvalidationSettings.from_env(CLOUDFLARE))
     assert "secret-api-token" not in shown
+
+
+@pytest.mark.parametrize("raw", ["0", "-5", "soon", "nan", "43201"])
+def test_the_edge_segment_refresh_age_is_validated(raw: str) -> None:
+    assert Settings.from_env({}).edge_segment_refresh_after_s == 60.0
+    good = Settings.from_env({"SHELFEDGE_SEGMENT_REFRESH_AFTER_S": "0.5"})
+    assert good.edge_segment_refresh_after_s == 0.5
+    with pytest.raises(SettingsError, match="SHELFEDGE_SEGMENT_REFRESH_AFTER_S"):
+        Settings.from_env({"SHELFEDGE_SEGMENT_REFRESH_AFTER_S": raw})

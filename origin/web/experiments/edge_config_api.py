@@ -41,7 +41,7 @@ EDGE_CONFIG_MEDIA_TYPE = "application/vnd.shelfedge.edge-config+json"
 async def get_edge_config(request: Request) -> Response:
     """GET /v1/edge-config"""
     state: ExperimentsState = request.app.state.experiments
-    if not _edge_may_read(request):
+    if not edge_may_read(request):
         return problems.problem(
             401,
             "Unauthorized",
@@ -66,7 +66,9 @@ async def get_edge_config(request: Request) -> Response:
     return Response(text, headers=headers, media_type=EDGE_CONFIG_MEDIA_TYPE)
 
 
-def _edge_may_read(request: Request) -> bool:
+def edge_may_read(request: Request) -> bool:
+    """Whether the request carries the edge's token (or an admin token; anything on a dev
+    origin without an edge token)."""
     settings: Settings = request.app.state.origin.settings
     authorization = request.headers.get("authorization")
     if settings.edge_config_token is None and settings.env == "dev":
@@ -123,7 +125,7 @@ async def exchange_preview_code(request: Request) -> Response:
     """POST /v1/preview/exchange {"code": ...}: the edge trades a one-time preview link's
     code for its scoped token (then sets it as a cookie). Needs the edge's token; a code
     works once (404 afterwards, or when unknown or expired)."""
-    if not _edge_may_read(request):
+    if not edge_may_read(request):
         return problems.problem(
             401,
             "Unauthorized",

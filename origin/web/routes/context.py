@@ -3,9 +3,13 @@
 - ``GET /v1/segment-rules`` (viewer) and ``PUT /v1/segment-rules`` (editor): the rule set in
   force and its version; a PUT validates (422 naming ``rules[i] (name).field``), stores a new
   version and makes it current. ``POST /v1/segment-rules/{version}/rollback`` (editor).
-- ``GET /v1/context/{visitor}/segment`` (viewer token: the edge's refresh call): the visitor's
-  current segment, why (``matched rule 2 (big-cart)``), the rules version and a signed segment
-  cookie value the edge can set on its next response. No profile: the default segment.
+- ``GET /v1/context/{visitor}/segment`` (the edge's token, ``SHELFEDGE_EDGE_CONFIG_TOKEN``, or a
+  viewer token: the edge's background refresh, `edge.segment_refresh`): the visitor's current
+  segment, why (``matched rule 2 (big-cart)``), the rules version, when it was decided
+  (``decided_at``), the time of the newest event it reflects (``as_of``: the edge's own event
+  time, so the edge knows whether the behaviour it forwarded is in) and a signed segment cookie
+  value (`fragments.segment_cookie`, valid `LIFETIME_S`) the edge sets on
+  its next response. No profile: the default segment, ``decided_at`` null.
 - ``GET /v1/segment-rules/history`` (viewer): who made which version current, when, how.
 - ``GET /v1/context/{visitor}/explain`` (viewer): every current rule evaluated for the visitor,
   condition by condition, the decision and the stored one.
@@ -30,7 +34,7 @@ from starlette.routing import Route
 from fragments import strict_json
 from fragments.errors import JsonRejected
 from fragments.ids import ID_PATTERN, anchored
-from fragments.segment_cookie import sign_segment
+from fragments.segment_cookie import LIFETIME_S, sign_segment
 from fragments.wire_events import VISITOR
 from origin.context.audiences import parse_body
 from origin.context.rules import parse_rules
@@ -38,11 +42,11 @@ from origin.context.store import ContextStore, VisitorExplanation
 from origin.errors import AudienceInvalid, RulesInvalid, StoreUnavailable
 from origin.web import problems
 from origin.web.auth import require, require_ingest
+from origin.web.experiments.edge_config_api import edge_may_read
 from origin.web.state import OriginState
 
 MAX_RULES_BODY = 256 * 1024
 MAX_AUDIENCE_BODY = 1024 * 1024
-SEGMENT_COOKIE_SECONDS = 24 * 3600
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
@@ -191,22 +195,28 @@ async def post_audiences(request: Request) -> Response:
 
 
 async def get_segment(request: Request) -> Response:
-    principal = require(request, "viewer")
-    if isinstance(principal, Response):
-        return principal
+    if not edge_may_read(request):
+        principal = require(request, "viewer")
+        if isinstance(principal, Response):
+            return principal
     visitor = _visitor(request)
     if isinstance(visitor, Response):
         return visitor
     store = _store(request)
+    # the profile first: the assignment read after it is at least as new (one transaction
+    # writes both), so as_of never claims behaviour the segment does not reflect
+    profile = await store.profile(visitor)
     assignment = await store.assignment(visitor)
     state: OriginState = request.app.state.origin
     if assignment is None:
         version, rules = await store.current_rules()
         segment, rule, why = rules.default_segment, None, "no profile: the default segment"
+        decided_at: float | None = None
     else:
         version, segment, rule = assignment.rules_version, assignment.segment, assignment.rule
         why = assignment.explanation
-    expires = int(time.time()) + SEGMENT_COOKIE_SECONDS
+        decided_at = assignment.decided_at
+    expires = int(time.time()) + LIFETIME_S
     return JSONResponse(
         {
             "visitor": visitor,
@@ -214,6 +224,8 @@ async def get_segment(request: Request) -> Response:
             "rule": rule,
             "explanation": why,
             "rules_version": version,
+            "decided_at": decided_at,
+            "as_of": None if profile is None or assignment is None else profile.last_seen,
             "cookie": sign_segment(segment, expires, state.settings.segment_secret, visitor),
             "expires_at": expires,
         },
@@ -396,7 +408,8 @@ def context_operations() -> dict[str, dict[str, dict[str, Any]]]:
         },
         "/v1/context/{visitor}/segment": {
             "get": {
-                "summary": "A visitor's segment, why, and a signed cookie value (edge refresh)",
+                "summary": "A visitor's segment, why, when decided, and a signed cookie value "
+                "(the edge's refresh: its edge token or a viewer token)",
                 **auth,
                 "parameters": visitor,
                 "responses": {"200": {"description": "Segment"}, **bad_visitor, **denied},

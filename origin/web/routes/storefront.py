@@ -42,8 +42,10 @@ _VISITOR_ID = re.compile(VISITOR_ID_PATTERN)
 SHELL_CACHE_CONTROL = "public, max-age=30"
 """Page shells are the same for every shopper: any shared cache may keep them."""
 HOME_SLOTS = ("home-hero",)
-PRODUCT_SLOT = "pdp-cross-sell"
-CART_SLOT = "cart-upsell"
+PRODUCT_SLOT = "product-cross-sell"
+"""Anchored on the viewed product (fragments/slots.toml): the cross-sell is about it."""
+CART_SLOT = "cart-complete"
+"""Anchored on the cart: merged at the edge from the cart items' bundles."""
 CLIENT_RENDER = "client"
 
 

@@ -252,7 +252,8 @@ async def test_exposures_and_beacons_reach_kafka_in_background_batches(
 
     assert slot_seconds < 1.0, "slot responses must not wait for event delivery"
     assert all(s.headers["x-shelfedge-variant"] == "compact" for s in slots)
-    assert beacon.json() == {"queued": 2, "skipped": {}}
+    # the purchase is behaviour too: it also goes to the clickstream (the click does not)
+    assert beacon.json() == {"queued": 2, "skipped": {}, "tracked": 1, "untracked": {}}
     assert anonymous.json()["skipped"] == {"no_consent": 1}
     exposures = await read_events(kafka_bootstrap, topics.EXPOSURES.name, visitor, 4)
     conversions = await read_events(kafka_bootstrap, topics.CONVERSIONS.name, visitor, 2)
@@ -271,7 +272,7 @@ def exposure_event(event_id: str) -> ExperimentEvent:
 
 async def test_batcher_drops_are_counted_never_silent() -> None:
     async with httpx.AsyncClient(timeout=1.0) as client:
-        batcher = EventBatcher(
+        batcher: EventBatcher[ExperimentEvent] = EventBatcher(
             client,
             f"http://127.0.0.1:{free_port()}",
             max_batch=2,

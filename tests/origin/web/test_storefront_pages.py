@@ -20,7 +20,7 @@ def placeholders(body: bytes) -> list[Placeholder]:
 
 @pytest.mark.parametrize(
     ("path", "slot"),
-    [("/", "home-hero"), ("/cart", "cart-upsell")],
+    [("/", "home-hero"), ("/cart", "cart-complete")],
 )
 async def test_shells_are_shared_with_a_placeholder_per_slot(
     origin_client: httpx.AsyncClient, path: str, slot: str
@@ -48,7 +48,7 @@ async def test_product_page_anchors_the_cross_sell(origin_client: httpx.AsyncCli
     assert page.status_code == 200
     assert page.headers["cache-control"] == "public, max-age=30"
     [found] = placeholders(page.content)
-    assert (found.slot, found.anchor) == ("pdp-cross-sell", sku)
+    assert (found.slot, found.anchor) == ("product-cross-sell", sku)
     assert f'data-sku="{sku}"' in page.text
 
 
