@@ -61,3 +61,9 @@ async def until(what: str, condition: Callable[[], bool], within: float) -> floa
             raise AssertionError(f"timed out after {within:g} s waiting for {what}")
         await asyncio.sleep(0.2)
     return time.monotonic() - started
+
+
+def canary_age(prometheus: PrometheusServer) -> float:
+    """Seconds since the scraped canary last saw its change at the edge (inf before any)."""
+    rows = prometheus.query("time() - shelfedge_canary_last_success_timestamp_seconds")
+    return float(rows[0]["value"][1]) if rows else float("inf")

@@ -20,7 +20,7 @@ import pytest
 
 from shelfedge.localstack import KafkaBroker, free_port
 from tests.deploy.drill_rules import compress
-from tests.deploy.drills import StateLog, alert_state, drilled_blocks, until
+from tests.deploy.drills import StateLog, alert_state, canary_age, drilled_blocks, until
 from tests.deploy.support import ROOT, RULES
 from tests.support.cli import run_command_line, running_command_line
 from tests.support.live_stack import live_stack
@@ -70,7 +70,7 @@ async def test_canary_stalled_alert_fires_while_the_consumer_is_down_and_the_run
                 async with running_command_line(start_consumer, env):
                     await asyncio.to_thread(prometheus.wait_for_scrape, "shelfedge-canary", 30)
                     await asyncio.to_thread(prometheus.wait_for_scrape, "shelfedge-consumer", 30)
-                    await until("the canary succeeding", lambda: _canary_age(prometheus) < 3, 60)
+                    await until("the canary succeeding", lambda: canary_age(prometheus) < 3, 60)
                     await until(f"{ALERT} inactive", lambda: log.see() == "inactive", 30)
                 # The fault: the consumer stopped (SIGTERM above; a crash or a lost pod alike).
                 stopped_at = time.monotonic()
@@ -97,8 +97,3 @@ async def test_canary_stalled_alert_fires_while_the_consumer_is_down_and_the_run
         f"{log.states}); resolved {resolved_after:.1f} s after it was started again "
         f"({restarted_at - stopped_at:.1f} s stalled)"
     )
-
-
-def _canary_age(prometheus: PrometheusServer) -> float:
-    rows = prometheus.query("time() - shelfedge_canary_last_success_timestamp_seconds")
-    return float(rows[0]["value"][1]) if rows else float("inf")
