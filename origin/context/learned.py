@@ -28,6 +28,24 @@ class CoView:
     weight: float
 
 
+Increments = dict[str, dict[str, float]]
+"""Anchor -> other SKU -> summed weight: a window's co-views, as the store applies them."""
+
+
+def aggregate(coviews: Iterable[CoView]) -> Increments:
+    """Sum a window's co-views per (anchor, other) pair, in their order: adding each pair's sum
+    to a score gives what adding the co-views one by one gives (the property tests check it
+    against Redis)."""
+    out: Increments = {}
+    for c in coviews:
+        row = out.get(c.anchor)
+        if row is None:
+            out[c.anchor] = {c.other: c.weight}
+        else:
+            row[c.other] = row.get(c.other, 0.0) + c.weight
+    return out
+
+
 def weight_at(at: float) -> float:
     """The forward-decayed weight of evidence at time `at`."""
     return float(2.0 ** ((at - EPOCH) / HALF_LIFE_SECONDS))
