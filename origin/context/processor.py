@@ -1,16 +1,17 @@
 """The context processor: a consumer-group member folding ``clickstream.v1`` into profiles.
 
-Loop: fetch a batch, decode (undecodable records are counted and skipped, logged by their
-coordinates only), group the events by visitor, fold each visitor's events into their profile
-and decide their segment (`origin.context.store.ContextStore.fold_window`: the whole window's
-profiles read in one pipeline, written in another with a compare-and-set per visitor), add
-the co-views of the new product views to the learned item-to-item lists
-(`origin.context.learned_store`), then commit the batch's offsets (in the background while the
-next window is folded; one commit in flight at a time). Offsets are committed only after every
-fold is durable; a redelivered batch changes nothing (the profile update is a join
-and only views new to the profile make co-views). Events without
-consent are dropped before anything is written. Scale out with more ``shelfedge context``
-processes in the same group (the topic is keyed by visitor).
+Loop: fetch a batch, decode (msgspec, `origin.context.click_wire`; undecodable records are
+counted and skipped, logged by their coordinates only), group the events by visitor, fold each
+visitor's events into their profile and decide their segment
+(`origin.context.store.ContextStore.fold_window`: the whole window's profiles read in one
+pipeline, written in another with a compare-and-set per visitor), add the co-views of the new
+product views to the learned item-to-item lists (`origin.context.learned_store`: summed per
+pair, one script call per group of anchors), then commit the batch's offsets (in the
+background while the next window is folded; one commit in flight at a time). Offsets are
+committed only after every fold is durable; a redelivered batch changes nothing (the profile
+update is a join and only views new to the profile make co-views). Events without consent are
+dropped before anything is written. Scale out with more ``shelfedge context`` processes in the
+same group (the topic is keyed by visitor).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from fragments import topics
-from fragments.clickstream import ClickEvent, ClickInvalid, decode_click
+from fragments.clickstream import ClickEvent, ClickInvalid
+from origin.context.click_wire import decode_click_fast
 from origin.context.learned_store import LearnedLists
 from origin.context.store import ContextStore
 
@@ -116,7 +118,7 @@ class ContextProcessor:
                 self.stats.records += 1
                 offsets[tp] = OffsetAndMetadata(record.offset + 1, "")
                 try:
-                    event = decode_click(record.value, now)
+                    event = decode_click_fast(record.value, now)
                 except ClickInvalid as exc:
                     self.stats.undecodable += 1
                     log.warning(
