@@ -5,8 +5,8 @@ aggregate`), then applies them with one script call per group of anchors: on one
 up to `MAX_ANCHORS_PER_CALL` anchors, on a Redis Cluster the anchors of one hash slot (a script
 touches one slot only); every call of the window goes in one pipeline. For each anchor the
 script ZINCRBYs its pairs, trims to the top `TOP_K` and reports whether the top-K membership
-changed (a list that cannot outgrow K in this call needs no ranking: it moved iff a member is
-new). Anchored bundles read the list when the edge next asks for them
+changed (a list that cannot outgrow K in this call needs no ranking: it moved iff it grew).
+Anchored bundles read the list when the edge next asks for them
 (`origin.core.anchored_bundles`), so a changed list is rebuilt within the slot's max-age. The
 profile write and these increments are separate transactions: a crash between them can lose
 (never double) one batch's co-views.
@@ -43,11 +43,9 @@ for n = 1, #KEYS do
   local size = redis.call('ZCARD', key)
   local moved = 0
   if size + count <= k then
-    -- Nothing can be trimmed: the membership moves iff a member is new.
-    for i = at + 1, at + 2 * count, 2 do
-      if not redis.call('ZSCORE', key, ARGV[i]) then moved = 1 end
-      redis.call('ZINCRBY', key, ARGV[i + 1], ARGV[i])
-    end
+    -- Nothing can be trimmed: the membership moves iff a member is new (the set grows).
+    for i = at + 1, at + 2 * count, 2 do redis.call('ZINCRBY', key, ARGV[i + 1], ARGV[i]) end
+    if redis.call('ZCARD', key) ~= size then moved = 1 end
   else
     local before = redis.call('ZREVRANGE', key, 0, k - 1)
     for i = at + 1, at + 2 * count, 2 do redis.call('ZINCRBY', key, ARGV[i + 1], ARGV[i]) end

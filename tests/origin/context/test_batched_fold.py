@@ -17,7 +17,7 @@ from redis.crc import key_slot
 
 from fragments.clickstream import CLICK_TYPES, ClickEvent
 from origin.context import learned_store, profile
-from origin.context.learned import CoView, aggregate
+from origin.context.learned import SESSION_WINDOW_SECONDS, CoView, aggregate, new_coviews, weight_at
 from origin.context.learned_store import LearnedLists, anchor_groups
 from origin.context.profile import Profile, apply_event, apply_events
 from origin.core import keys
@@ -26,29 +26,35 @@ from origin.core.redis_text import as_text
 
 T0 = 1_700_000_000.0
 
-events = st.builds(
-    lambda n, kind, at, sku, category, price, session, campaign, consent: ClickEvent(
-        f"event-{n:05d}",
-        kind,
-        "v1",
-        f"s{session}",
-        T0 + at,
-        consent,
-        sku,
-        category,
-        price,
-        campaign,
-    ),
-    st.integers(0, 99999),
-    st.sampled_from(CLICK_TYPES),
-    st.floats(0, 4 * 24 * 3600, allow_nan=False),
-    st.one_of(st.none(), st.sampled_from(["A", "B", "C", "D"])),
-    st.one_of(st.none(), st.sampled_from(["outdoor", "books"])),
-    st.one_of(st.none(), st.integers(0, 20000)),
-    st.integers(0, 6),
-    st.one_of(st.none(), st.sampled_from(["spring", "fall"])),
-    st.booleans(),
-)
+
+def click_events(seconds: float, sessions: int) -> st.SearchStrategy[ClickEvent]:
+    return st.builds(
+        lambda n, kind, at, sku, category, price, session, campaign, consent: ClickEvent(
+            f"event-{n:05d}",
+            kind,
+            "v1",
+            f"s{session}",
+            T0 + at,
+            consent,
+            sku,
+            category,
+            price,
+            campaign,
+        ),
+        st.integers(0, 99999),
+        st.sampled_from(CLICK_TYPES),
+        st.floats(0, seconds, allow_nan=False),
+        st.one_of(st.none(), st.sampled_from(["A", "B", "C", "D"])),
+        st.one_of(st.none(), st.sampled_from(["outdoor", "books"])),
+        st.one_of(st.none(), st.integers(0, 20000)),
+        st.integers(0, sessions),
+        st.one_of(st.none(), st.sampled_from(["spring", "fall"])),
+        st.booleans(),
+    )
+
+
+events = click_events(4 * 24 * 3600, 6)
+close_events = click_events(2 * SESSION_WINDOW_SECONDS, 2)
 
 
 def one_by_one(start: Profile | None, batch: list[ClickEvent]) -> Profile | None:
@@ -174,3 +180,42 @@ async def test_cluster_groups_share_a_slot(redis_client: RedisLike) -> None:
     # and the script runs on this topology, group by group
     changed = await LearnedLists(redis_client).add([CoView(a, "X", 1.0) for a in anchors])
     assert sorted(changed) == anchors
+
+
+def coviews_by_definition(before: Profile | None, after: Profile) -> list[CoView]:
+    """The definition, view by view: each new view with every other view of its session within
+    the window (another SKU), a pair of two new views once."""
+    known = {v.id for v in before.views} if before else set()
+    out: list[CoView] = []
+    for new in after.views:
+        if new.id in known or not new.sku:
+            continue
+        for other in after.views:
+            if (
+                other.id == new.id
+                or not other.sku
+                or other.sku == new.sku
+                or other.session != new.session
+                or abs(other.at - new.at) > SESSION_WINDOW_SECONDS
+                or (other.id not in known and other.id < new.id)
+            ):
+                continue
+            w = weight_at(max(new.at, other.at))
+            out += [CoView(new.sku, other.sku, w), CoView(other.sku, new.sku, w)]
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(close_events, max_size=30), st.lists(close_events, max_size=30))
+def test_new_coviews_equal_the_definition(
+    first: list[ClickEvent], second: list[ClickEvent]
+) -> None:
+    before = apply_events(None, first)
+    after = apply_events(before, second)
+    assert after is not None or not any(e.consent for e in first + second)
+    if after is None:
+        return
+    key = lambda c: (c.anchor, c.other, c.weight)  # noqa: E731
+    assert sorted(new_coviews(before, after), key=key) == sorted(
+        coviews_by_definition(before, after), key=key
+    )
