@@ -5,7 +5,7 @@ aggregate`), then applies them with one script call per group of anchors: on one
 up to `MAX_ANCHORS_PER_CALL` anchors, on a Redis Cluster the anchors of one hash slot (a script
 touches one slot only); every call of the window goes in one pipeline. For each anchor the
 script ZINCRBYs its pairs, trims to the top `TOP_K` and reports whether the top-K membership
-changed (a list that cannot outgrow K in this call needs no ranking: it moved iff it grew).
+changed (it did unless the members trimmed are exactly the members this call added).
 Anchored bundles read the list when the edge next asks for them
 (`origin.core.anchored_bundles`), so a changed list is rebuilt within the slot's max-age. The
 profile write and these increments are separate transactions: a crash between them can lose
@@ -40,26 +40,29 @@ local at = 2
 for n = 1, #KEYS do
   local key = KEYS[n]
   local count = tonumber(ARGV[at])
-  local size = redis.call('ZCARD', key)
-  local moved = 0
-  if size + count <= k then
-    -- Nothing can be trimmed: the membership moves iff a member is new (the set grows).
-    for i = at + 1, at + 2 * count, 2 do redis.call('ZINCRBY', key, ARGV[i + 1], ARGV[i]) end
-    if redis.call('ZCARD', key) ~= size then moved = 1 end
-  else
-    local before = redis.call('ZREVRANGE', key, 0, k - 1)
-    for i = at + 1, at + 2 * count, 2 do redis.call('ZINCRBY', key, ARGV[i + 1], ARGV[i]) end
-    redis.call('ZREMRANGEBYRANK', key, 0, -(k + 1))
-    local after = redis.call('ZREVRANGE', key, 0, k - 1)
-    if #before ~= #after then
-      moved = 1
-    else
-      local seen = {}
-      for _, m in ipairs(before) do seen[m] = true end
-      for _, m in ipairs(after) do if not seen[m] then moved = 1; break end end
+  local members = {}
+  for i = at + 1, at + 2 * count, 2 do members[#members + 1] = ARGV[i] end
+  local new = {}
+  local fresh = 0
+  for first = 1, #members, 1000 do  -- unpack in slices: Lua's stack is bounded
+    local last = math.min(first + 999, #members)
+    local scores = redis.call('ZMSCORE', key, unpack(members, first, last))
+    for j = first, last do
+      if not scores[j - first + 1] then new[members[j]] = true; fresh = fresh + 1 end
     end
   end
+  for i = at + 1, at + 2 * count, 2 do redis.call('ZINCRBY', key, ARGV[i + 1], ARGV[i]) end
   at = at + 1 + 2 * count
+  -- The top K after = (before + new members) - popped, so it moved unless popped = new.
+  local over = redis.call('ZCARD', key) - k
+  local moved = 0
+  if over > 0 then
+    local popped = redis.call('ZPOPMIN', key, over)
+    if over ~= fresh then moved = 1 end
+    for j = 1, #popped, 2 do if not new[popped[j]] then moved = 1 end end
+  elseif fresh > 0 then
+    moved = 1
+  end
   out[n] = moved
 end
 return out

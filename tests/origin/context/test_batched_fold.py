@@ -219,3 +219,13 @@ def test_new_coviews_equal_the_definition(
     assert sorted(new_coviews(before, after), key=key) == sorted(
         coviews_by_definition(before, after), key=key
     )
+
+
+async def test_an_anchor_with_thousands_of_partners_in_one_window(redis_client: RedisLike) -> None:
+    """More members than one Lua unpack takes, trimmed to K, reported once."""
+    learned = LearnedLists(redis_client, top_k=50)
+    coviews = [CoView("A", f"SKU-{n:05d}", 1.0 + n) for n in range(2500)]
+    assert await learned.add(coviews) == ["A"]
+    top = await learned.top("A")
+    assert [r.sku for r in top] == [f"SKU-{n:05d}" for n in range(2499, 2449, -1)]
+    assert await learned.add([CoView("A", "SKU-00000", 1.0)]) == []  # trimmed again: no move
