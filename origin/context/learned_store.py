@@ -4,12 +4,12 @@
 aggregate`), then applies them with one script call per group of anchors: on one node a group is
 up to `MAX_ANCHORS_PER_CALL` anchors, on a Redis Cluster the anchors of one hash slot (a script
 touches one slot only); every call of the window goes in one pipeline. For each anchor the
-script ZINCRBYs its pairs, trims to the top `TOP_K` and reports whether the top-K membership
-changed (it did unless the members trimmed are exactly the members this call added).
-Anchored bundles read the list when the edge next asks for them
-(`origin.core.anchored_bundles`), so a changed list is rebuilt within the slot's max-age. The
-profile write and these increments are separate transactions: a crash between them can lose
-(never double) one batch's co-views.
+script adds its pairs (ZINCRBY for members it has, one ZADD for the new ones), trims to the top
+`TOP_K` and reports whether the top-K membership changed (it did unless the members trimmed are
+exactly the members this call added). Anchored bundles read the list when the edge next asks
+for them (`origin.core.anchored_bundles`), so a changed list is rebuilt within the slot's
+max-age. The profile write and these increments are separate transactions: a crash between them
+can lose (never double) one batch's co-views.
 """
 
 from __future__ import annotations
@@ -44,14 +44,25 @@ for n = 1, #KEYS do
   for i = at + 1, at + 2 * count, 2 do members[#members + 1] = ARGV[i] end
   local new = {}
   local fresh = 0
-  for first = 1, #members, 1000 do  -- unpack in slices: Lua's stack is bounded
-    local last = math.min(first + 999, #members)
+  for first = 1, #members, 500 do  -- in slices: Lua's stack is bounded
+    local last = math.min(first + 499, #members)
     local scores = redis.call('ZMSCORE', key, unpack(members, first, last))
+    local adds = {}
     for j = first, last do
-      if not scores[j - first + 1] then new[members[j]] = true; fresh = fresh + 1 end
+      local i = at + 2 * j - 1
+      if scores[j - first + 1] then
+        redis.call('ZINCRBY', key, ARGV[i + 1], ARGV[i])
+      else
+        -- A new member's score is its increment (0 + x): one ZADD for all of them, the
+        -- increment passed as the same string ZINCRBY would parse.
+        new[ARGV[i]] = true
+        fresh = fresh + 1
+        adds[#adds + 1] = ARGV[i + 1]
+        adds[#adds + 1] = ARGV[i]
+      end
     end
+    if #adds > 0 then redis.call('ZADD', key, unpack(adds)) end
   end
-  for i = at + 1, at + 2 * count, 2 do redis.call('ZINCRBY', key, ARGV[i + 1], ARGV[i]) end
   at = at + 1 + 2 * count
   -- The top K after = (before + new members) - popped, so it moved unless popped = new.
   local over = redis.call('ZCARD', key) - k
