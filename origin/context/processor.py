@@ -84,8 +84,10 @@ class ContextProcessor:
         await self.consumer.start()
 
     async def stop(self) -> None:
-        await self._settle_commit()
-        await self.consumer.stop()
+        try:
+            await self._settle_commit()
+        finally:
+            await self.consumer.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
