@@ -46,6 +46,8 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "purchase": (),
     "search": ("category",),
 }
+REQUIRED_BY_TYPE: Mapping[str, tuple[str, ...]] = _NEEDS
+"""The optional fields each event type requires (`validate_click` checks them)."""
 
 
 class ClickInvalid(FragmentsError, ValueError):

@@ -28,6 +28,24 @@ class CoView:
     weight: float
 
 
+Increments = dict[str, dict[str, float]]
+"""Anchor -> other SKU -> summed weight: a window's co-views, as the store applies them."""
+
+
+def aggregate(coviews: Iterable[CoView]) -> Increments:
+    """Sum a window's co-views per (anchor, other) pair, in their order: adding each pair's sum
+    to a score gives what adding the co-views one by one gives (the property tests check it
+    against Redis)."""
+    out: Increments = {}
+    for c in coviews:
+        row = out.get(c.anchor)
+        if row is None:
+            out[c.anchor] = {c.other: c.weight}
+        else:
+            row[c.other] = row.get(c.other, 0.0) + c.weight
+    return out
+
+
 def weight_at(at: float) -> float:
     """The forward-decayed weight of evidence at time `at`."""
     return float(2.0 ** ((at - EPOCH) / HALF_LIFE_SECONDS))
@@ -36,24 +54,22 @@ def weight_at(at: float) -> float:
 def new_coviews(before: Profile | None, after: Profile) -> list[CoView]:
     """The co-views the views new in `after` (not in `before`) make, both directions."""
     known = {v.id for v in before.views} if before else set()
-    fresh = [v for v in after.views if v.id not in known and v.sku]
+    by_session: dict[str, list[View]] = {}
+    for v in after.views:
+        if v.sku:
+            by_session.setdefault(v.session, []).append(v)
     out: list[CoView] = []
-    for new in fresh:
-        for other in _partners(new, after.views):
-            if other.id not in known and other.id < new.id:
-                continue  # two new views: the pair is counted once, from the smaller id
-            w = weight_at(max(new.at, other.at))
-            out += [CoView(new.sku, other.sku, w), CoView(other.sku, new.sku, w)]
+    for views in by_session.values():
+        if len(views) < 2:
+            continue
+        for new in views:
+            if new.id in known:
+                continue
+            for other in views:
+                if other.sku == new.sku or abs(other.at - new.at) > SESSION_WINDOW_SECONDS:
+                    continue  # the same SKU (or the view itself), or outside the window
+                if other.id not in known and other.id < new.id:
+                    continue  # two new views: the pair is counted once, from the smaller id
+                w = weight_at(max(new.at, other.at))
+                out += [CoView(new.sku, other.sku, w), CoView(other.sku, new.sku, w)]
     return out
-
-
-def _partners(view: View, views: Iterable[View]) -> list[View]:
-    return [
-        v
-        for v in views
-        if v.id != view.id
-        and v.sku
-        and v.sku != view.sku
-        and v.session == view.session
-        and abs(v.at - view.at) <= SESSION_WINDOW_SECONDS
-    ]

@@ -1,16 +1,17 @@
 """The context processor: a consumer-group member folding ``clickstream.v1`` into profiles.
 
-Loop: fetch a batch, decode (undecodable records are counted and skipped, logged by their
-coordinates only), group the events by visitor, fold each visitor's events into their profile
-and decide their segment (`origin.context.store.ContextStore.fold_window`: the whole window's
-profiles read in one pipeline, written in another with a compare-and-set per visitor), add
-the co-views of the new product views to the learned item-to-item lists
-(`origin.context.learned_store`), then commit the batch's offsets (in the background while the
-next window is folded; one commit in flight at a time). Offsets are committed only after every
-fold is durable; a redelivered batch changes nothing (the profile update is a join
-and only views new to the profile make co-views). Events without
-consent are dropped before anything is written. Scale out with more ``shelfedge context``
-processes in the same group (the topic is keyed by visitor).
+Loop: fetch a batch, decode (msgspec, `origin.context.click_wire`; undecodable records are
+counted and skipped, logged by their coordinates only), group the events by visitor, fold each
+visitor's events into their profile and decide their segment
+(`origin.context.store.ContextStore.fold_window`: the whole window's profiles read in one
+pipeline, written in another with a compare-and-set per visitor), add the co-views of the new
+product views to the learned item-to-item lists (`origin.context.learned_store`: summed per
+pair, one script call per group of anchors) and then commit the batch's offsets, both in the
+background while the next window is folded (one such task in flight at a time). Offsets are
+committed only after every fold is durable; a redelivered batch changes nothing (the profile
+update is a join and only views new to the profile make co-views). Events without consent are
+dropped before anything is written. Scale out with more ``shelfedge context`` processes in the
+same group (the topic is keyed by visitor).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from fragments import topics
-from fragments.clickstream import ClickEvent, ClickInvalid, decode_click
+from fragments.clickstream import ClickEvent, ClickInvalid
+from origin.context.click_wire import decode_click_fast
+from origin.context.learned import CoView
 from origin.context.learned_store import LearnedLists
 from origin.context.store import ContextStore
 
@@ -81,8 +84,10 @@ class ContextProcessor:
         await self.consumer.start()
 
     async def stop(self) -> None:
-        await self._settle_commit()
-        await self.consumer.stop()
+        try:
+            await self._settle_commit()
+        finally:
+            await self.consumer.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -116,7 +121,7 @@ class ContextProcessor:
                 self.stats.records += 1
                 offsets[tp] = OffsetAndMetadata(record.offset + 1, "")
                 try:
-                    event = decode_click(record.value, now)
+                    event = decode_click_fast(record.value, now)
                 except ClickInvalid as exc:
                     self.stats.undecodable += 1
                     log.warning(
@@ -128,20 +133,34 @@ class ContextProcessor:
                     self.stats.without_consent += 1
                     continue
                 by_visitor[event.visitor].append(event)
+        coviews: list[CoView] = []
         if by_visitor:
             rules = await self.store.current_rules()
             _, coviews = await self.store.fold_window(by_visitor, rules, now)
+        # The profiles are durable; the co-views are learned and then the offsets committed
+        # while the next window is fetched and folded (one such task in flight at a time, so
+        # offsets are committed in order, each after its window's co-views).
+        await self._settle_commit()
+        self._commit = asyncio.create_task(self._learn_and_commit(by_visitor, coviews, offsets))
+
+    async def _learn_and_commit(
+        self,
+        by_visitor: dict[str, list[ClickEvent]],
+        coviews: list[CoView],
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+    ) -> None:
+        if by_visitor:
             self.stats.coviews += len(coviews)
             self.stats.lists_changed += len(await self.learned.add(coviews))
             self.stats.visitors += len(by_visitor)
             self.stats.folded += sum(len(events) for events in by_visitor.values())
         self.stats.batches += 1
-        # This window's effects are durable: commit it while the next window is fetched and
-        # folded (one commit in flight at a time, so offsets are committed in order).
-        await self._settle_commit()
-        self._commit = asyncio.create_task(self.consumer.commit(offsets))
+        await self.consumer.commit(offsets)
 
     async def _settle_commit(self) -> None:
+        """Wait for the previous window's co-views and commit: a commit failure is logged (the
+        window is redelivered, which changes nothing); a failure to learn is raised (nothing of
+        that window is committed)."""
         pending, self._commit = self._commit, None
         if pending is None:
             return

@@ -252,7 +252,7 @@ class ContextStore:
                 pipe.get(keys.visitor_profile_key(visitor))
                 pipe.hgetall(keys.visitor_audiences_key(visitor))
             read = await bounded(pipe.execute(), self.timeout, "read profiles")
-        writes: list[tuple[str, list[str], list[CoView]]] = []
+        writes: list[tuple[str, list[str | bytes], list[CoView]]] = []
         for n, visitor in enumerate(visitors):
             raw, audiences_raw = read[2 * n], read[2 * n + 1]
             before = None if raw is None else Profile.from_json(raw)
@@ -262,7 +262,7 @@ class ContextStore:
             audiences = {as_text(k): as_text(v) for k, v in audiences_raw.items()}
             members = cdp.members({k: cdp.decode(v) for k, v in audiences.items()})
             decision = decide(rule_set, features(after, at, members), at)
-            args = [
+            args: list[str | bytes] = [
                 "" if raw is None else hashlib.sha1(_bytes(raw)).hexdigest(),
                 _audiences_digest(audiences),
                 after.to_json(),
@@ -287,7 +287,9 @@ class ContextStore:
             profiled += assignment is not None
         return profiled, coviews
 
-    async def _cas_all(self, writes: list[tuple[str, list[str], list[CoView]]]) -> list[bool]:
+    async def _cas_all(
+        self, writes: list[tuple[str, list[str | bytes], list[CoView]]]
+    ) -> list[bool]:
         """Run the compare-and-set script for every write in one pipeline; which succeeded."""
         if not writes:
             return []

@@ -4,6 +4,7 @@ change nothing."""
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from dataclasses import dataclass
 
@@ -180,3 +181,39 @@ def test_schema_names_every_field() -> None:
     assert set(schema["properties"]) == set(ev(1, "search", 0, category="x").to_wire()) | {
         "sku", "price_cents", "campaign",
     }  # fmt: skip
+
+
+def stdlib_document(profile: Profile) -> str:
+    """What `Profile.to_json` wrote before it used msgspec (json.dumps, sorted keys)."""
+    return json.dumps(
+        {
+            "visitor": profile.visitor,
+            "first_seen": profile.first_seen,
+            "last_seen": profile.last_seen,
+            "views": [
+                [v.at, v.id, v.category, v.price_cents, v.sku, v.session] for v in profile.views
+            ],
+            "cart": {
+                sku: [line.stamp[0], line.stamp[1], line.present, line.price_cents]
+                for sku, line in sorted(profile.cart.items())
+            },
+            "cleared": list(profile.cleared) if profile.cleared else None,
+            "sessions": dict(sorted(profile.sessions.items())),
+            "campaign": list(profile.campaign) if profile.campaign else None,
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if run(c.events) is not None], ids=lambda c: c.name
+)
+def test_profiles_stored_by_the_stdlib_encoder_still_decode(case: Case) -> None:
+    profile = run(case.events)
+    assert profile is not None
+    old = stdlib_document(profile)
+    assert Profile.from_json(old) == profile
+    assert Profile.from_json(old.encode()) == profile
+    assert json.loads(profile.to_json()) == json.loads(old)  # the same document
+    assert Profile.from_json(profile.to_json()) == profile
