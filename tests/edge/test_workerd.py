@@ -408,6 +408,17 @@ async def test_garbage_and_oversized_cookies_still_get_the_slot(
     assert (VISITOR_ID.search(set_cookie) is not None) == new_visitor, set_cookie
 
 
+DEV_PROXY_ATTEMPTS = 3
+
+
+def _dev_proxy_lost_connection(response: httpx.Response) -> bool:
+    """wrangler dev's proxy (miniflare's entry worker) answers 500 "Network connection lost"
+    when the Worker answers a request whose body the client is still streaming: the Worker's
+    early 413 races the rest of the upload. That race is the local proxy's, not the Worker's;
+    the answer is asked for again (a Worker that never says 413 still fails the test)."""
+    return response.status_code == 500 and "Network connection lost" in response.text
+
+
 async def test_the_se_surface_bounds_and_checks_bodies(client: httpx.AsyncClient) -> None:
     """edge.surface in the Worker: bodies read in chunks up to their limit, then 413; declared
     lengths refused before reading; malformed bodies 400; other methods 405 with Allow."""
@@ -419,7 +430,10 @@ async def test_the_se_surface_bounds_and_checks_bodies(client: httpx.AsyncClient
             yield oversized[start : start + 4096]
 
     declared = await client.post("/se/purge", content=oversized, headers=auth)
-    streamed = await client.post("/se/purge", content=chunked(), headers=auth)
+    for _ in range(DEV_PROXY_ATTEMPTS):
+        streamed = await client.post("/se/purge", content=chunked(), headers=auth)
+        if not _dev_proxy_lost_connection(streamed):
+            break
     malformed = await client.post("/se/purge", content=b'{"tags": [1]}', headers=auth)
     beacon = await client.post("/se/events", content=b"x" * (MAX_BEACON_BODY + 1))
     wrong_method = await client.get("/se/purge")
