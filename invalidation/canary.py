@@ -4,10 +4,17 @@ time how long the edge takes to serve it (the end-to-end freshness indicator).
 One round: choose a price different from the last one, produce a ``price.v1`` event for
 `origin.core.canary.CANARY_SKU` to Kafka (a new event id, a time-based version), then poll the
 edge's slot route as a shopper of the reserved canary segment (a segment cookie the canary signs
-with the shared secret) until the canary card shows the new price. What is timed is produce ->
-first edge answer showing it: broker, consumer window, apply, recompute, purge and the edge's
-next fetch. A round that does not see its price within `CanaryConfig.timeout_s` is a failure
-(counted, logged; the last-success gauge stays put, so ``ShelfedgeCanaryStalled`` fires).
+with the shared secret) until the canary card shows the new price, or a later canary's. What is
+timed is produce -> first edge answer at least that fresh: broker, consumer window, apply,
+recompute, purge and the edge's next fetch.
+
+Several canaries may run at once (the deployment's, and an operator's check from a runbook):
+their events for the one canary product are ordered by version, and a window that holds two
+applies only the later one, so a round may never see its own price. Prices are therefore the
+clock's tenth of a second (cycling once a day, `PRICE_STEPS`): a price produced after this
+round's, up to its timeout, proves the edge fresher than this round's event, and counts. A
+round that does not see such a price within `CanaryConfig.timeout_s` is a failure (counted,
+logged; the last-success gauge stays put, so ``ShelfedgeCanaryStalled`` fires).
 
 Metrics (its own registry, served on its own port by ``shelfedge canary``):
 ``shelfedge_canary_freshness_seconds`` (histogram; a bucket at 5.0, the objective's bound),
@@ -47,8 +54,10 @@ log = logging.getLogger("shelfedge.canary")
 
 FRESHNESS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
 """Bucket bounds of the freshness histogram: 5.0 is the objective's bound (deploy rules)."""
-PRICE_STEPS = 9_000
-"""Canary prices cycle through this many cents above the base price."""
+PRICE_STEPS = 864_000
+"""Canary prices cycle through this many cents above the base price: one a tenth of a second of
+wall-clock time, a day in all (so a price read back orders rounds that are less than a day
+apart)."""
 COOKIE_TTL_S = 24 * 3600
 _CANARY_PRICE = re.compile(
     r'data-sku="' + re.escape(CANARY_SKU) + r'".*?<span class="se-price">([^<]*)</span>', re.S
@@ -133,6 +142,13 @@ def next_price(previous: int | None, now: float) -> int:
     return price
 
 
+def later_prices(price: int, span_s: float) -> tuple[int, ...]:
+    """`price` and the canary prices of the `span_s` seconds of rounds that follow it."""
+    step = price - CANARY_BASE_PRICE_CENTS
+    ticks = min(int(span_s * 10) + 1, PRICE_STEPS // 2)
+    return tuple(CANARY_BASE_PRICE_CENTS + (step + k) % PRICE_STEPS for k in range(ticks + 1))
+
+
 def shown_price(html: str) -> str | None:
     """The price text of the canary's card in a slot's HTML (None: no canary card)."""
     match = _CANARY_PRICE.search(html)
@@ -187,7 +203,11 @@ class FreshnessCanary:
             version=time.time_ns() // 1000,
             occurred_at=datetime.fromtimestamp(now, UTC),
         )
-        want = format_money(price, CANARY_CURRENCY, self.config.locale)
+        fresh = [
+            format_money(later, CANARY_CURRENCY, self.config.locale)
+            for later in later_prices(price, self.config.timeout_s)
+        ]
+        want, fresh_texts = fresh[0], frozenset(fresh)
         started = time.monotonic()
         try:
             await self.sink.send(event)
@@ -195,13 +215,15 @@ class FreshnessCanary:
             self.last_price = price
             while (waited := time.monotonic() - started) < self.config.timeout_s:
                 try:
-                    if await self.edge_price() == want:
+                    if await self.edge_price() in fresh_texts:
                         return self._record(CanaryResult("ok", event.event_id, price, waited))
                 except httpx.HTTPError as exc:
                     log.debug("canary: edge request failed: %s", exc)
                 await asyncio.sleep(self.config.poll_s)
             return self._record(
-                CanaryResult("timeout", event.event_id, price, waited, f"edge never showed {want}")
+                CanaryResult(
+                    "timeout", event.event_id, price, waited, f"edge never showed {want} or later"
+                )
             )
         except Exception as exc:  # a round never kills the canary: count it and go on
             waited = time.monotonic() - started
