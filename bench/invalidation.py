@@ -18,8 +18,8 @@ One broker of the chosen engine (Tansu, `KafkaBroker`, by default; or a real Apa
     from the same freshly seeded state, with `suppress_unchanged` False then True, in windows
     of 200 events (2,000 events/s x 100 ms); purges enqueued per 10,000 events;
 (e) tracing overhead: a backlog whose records carry trace context (1 % sampled) consumed by the
-    pipeline from the same seeded state with tracing off, then on at 1 % sampling
-    (`bench.tracing_overhead`); the cost is the CPU per record it adds (consumer process and
+    pipeline from the same seeded state with tracing off and on at 1 % sampling, in alternating
+    runs (`bench.tracing_overhead`); the cost is the CPU per record it adds (consumer process and
     Redis together: what bounds throughput on a CPU-bound machine).
 
 (f) scale-out: the same backlog consumed by one `shelfedge consume` process, then by two in one
@@ -40,7 +40,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from opentelemetry import trace
 from redis.asyncio import Redis
 
 from bench.consumer_group import GroupRun, run_group
@@ -62,7 +61,7 @@ from bench.report import (
 )
 from bench.seeding import seed_catalog, seeded_line
 from bench.stats import Summary
-from bench.tracing_overhead import install_sampled_provider, produce_traced_backlog
+from bench.tracing_overhead import SwitchedTracing, produce_traced_backlog
 from fragments import topics
 from fragments.topics import ALL_TOPICS
 from invalidation.consumer import WINDOWS_IN_FLIGHT
@@ -93,14 +92,16 @@ class Plan:
     latency_s: float
     """How long (c) offers 2,000 events/s."""
     group_backlog: int
-    """Events in the backlog of (e) (larger: a second member joins a few seconds late)."""
+    """Events in the backlog of (f) (larger: a second member joins a few seconds late)."""
+    tracing_pairs: int
+    """Pairs of runs (off and on, the order flipping) in (e)."""
     broker: str = "tansu"
 
     @classmethod
     def for_options(cls, options: BenchOptions, broker: str = "tansu") -> Plan:
         if options.short:
-            return cls(backlog=10_000, latency_s=6.0, group_backlog=30_000, broker=broker)
-        return cls(backlog=200_000, latency_s=30.0, group_backlog=100_000, broker=broker)
+            return cls(10_000, latency_s=6.0, group_backlog=30_000, tracing_pairs=2, broker=broker)
+        return cls(200_000, latency_s=30.0, group_backlog=100_000, tracing_pairs=3, broker=broker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,27 +298,32 @@ async def _suppression(bootstrap: str, redis: Redis, redis_url: str) -> tuple[in
 
 
 async def _tracing(bootstrap: str, redis: Redis, redis_url: str, plan: Plan) -> tuple[float, float]:
-    """(e): CPU per record (this process + Redis) with tracing off, then on; returns the two
-    as records per CPU-second (on a CPU-bound machine, throughput follows it). Wall-clock rates
-    are printed too: at this size they mostly measure group joins and fetch timing."""
+    """(e): CPU per record (this process + Redis) with tracing off and on, in alternating runs;
+    returns the two as records per CPU-second (on a CPU-bound machine, throughput follows it).
+    Wall-clock rates are printed too: at this size they mostly measure group joins and fetch
+    timing."""
     events = plan.backlog
+    order = [
+        traced for pair in range(plan.tracing_pairs) for traced in (pair % 2 == 1, pair % 2 == 0)
+    ]
     heading(
         f"(e) tracing overhead: {events} events with trace context (1 % sampled), the pipeline "
-        "with tracing off, then on at 1 % sampling"
+        f"with tracing off and on at 1 % sampling, {len(order)} runs alternating"
     )
-    groups = {False: "bench-untraced", True: "bench-traced"}
-    for group in groups.values():
+    groups = [f"bench-{'traced' if traced else 'untraced'}-{i}" for i, traced in enumerate(order)]
+    for group in groups:
         await start_group_at_end(bootstrap, group, SOURCE_TOPICS)
     spec = StreamSpec("default", seed=17, version_base=4 * VERSION_GAP, id_prefix="bench-e")
     backlog = await produce_traced_backlog(bootstrap, spec, events)
     say(f"produced {backlog.events} events ({backlog.sampled} sampled) in {backlog.seconds:.1f} s")
-    per_cpu_second: dict[bool, float] = {}
-    exporter = None
+    cpu_us = {False: 0.0, True: 0.0}
+    records_of = {False: 0, True: 0}
+    tracing = SwitchedTracing()
     cpu = CpuMeter(redis)
-    for traced, group in groups.items():
+    for traced, group in zip(order, groups, strict=True):
         await seed_catalog(redis_url, flush=True)
         if traced:
-            exporter = install_sampled_provider()
+            tracing.on()
         run = ConsumerRun(RunConfig(bootstrap, group, window_ms=WINDOW_MS), redis, events)
         await cpu.start()
         assigned = await run.start()
@@ -325,15 +331,17 @@ async def _tracing(bootstrap: str, redis: Redis, redis_url: str, plan: Plan) -> 
             finished = await run.wait_processed(PHASE_TIMEOUT_S)
         finally:
             await run.stop()
+            tracing.off()
         records = run.totals.unique_records
         used = await cpu.stop(records)
         _check_clean(run.totals, "(e)")
-        per_cpu_second[traced] = 1e6 / (used.process_us + used.redis_us)
+        cpu_us[traced] += (used.process_us + used.redis_us) * records
+        records_of[traced] += records
         label = "tracing on (1 %)" if traced else "tracing off     "
         say(f"{label}  {records:7d} records in {finished - assigned:6.2f} s  "
             f"{records / (finished - assigned):9.0f} records/s  ({used})")  # fmt: skip
-    trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
-    say(f"    spans made with tracing on: {exporter.spans if exporter is not None else 0}")
+    say(f"    spans made with tracing on: {tracing.exporter.spans}")
+    per_cpu_second = {t: 1e6 * records_of[t] / cpu_us[t] for t in (False, True)}
     ratio_line(
         "traced/untraced records per CPU-second",
         ratio(per_cpu_second[True], per_cpu_second[False], "tracing throughput"),

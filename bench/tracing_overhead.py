@@ -1,12 +1,14 @@
 """What tracing costs the invalidation pipeline: (e) of ``python -m bench.invalidation``.
 
-The same backlog is consumed twice from the same freshly seeded state, in two groups: first
-with no tracer provider (the product's default: every tracing path is skipped), then with the
-provider ``shelfedge.tracing`` builds (``ParentBased(TraceIdRatioBased(0.01))``) and a batch
-span processor whose exporter drops what it is given (the cost of making and queueing spans,
-not of a collector's network). Every backlog record carries a W3C ``traceparent`` header, 1 % of
-them sampled, as a 1 %-sampled producer would send them. A process can install its global
-tracer provider once, so "on" always runs second (after phases (a)-(d) warmed the process).
+The same backlog is consumed several times from the same freshly seeded state, each time in a
+group of its own: with no tracer provider (the product's default: every tracing path is
+skipped), and with the provider ``shelfedge.tracing`` builds
+(``ParentBased(TraceIdRatioBased(0.01))``) and a batch span processor whose exporter drops what
+it is given (the cost of making and queueing spans, not of a collector's network). Every
+backlog record carries a W3C ``traceparent`` header, 1 % of them sampled, as a 1 %-sampled
+producer would send them. Runs alternate, off and on, in pairs whose order flips
+(`SwitchedTracing`), and the CPU of all the runs of each kind is summed: the drift between runs
+of one backlog (warm-up, Redis, the shared machine) falls on both sides.
 
 It must never use a broker or Redis it did not start.
 """
@@ -22,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.util._once import Once
 
 from bench.event_source import StreamSpec, take
 from invalidation.events import encode_event, topic_of
@@ -76,10 +79,30 @@ async def produce_traced_backlog(
     return TracedBacklog(count, sampled, time.perf_counter() - started)
 
 
-def install_sampled_provider() -> DroppingExporter:
-    """Install the product's 1 % provider with a dropping exporter (once per process)."""
-    exporter = DroppingExporter()
-    provider = tracer_provider("bench-invalidation", {})
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    return exporter
+class SwitchedTracing:
+    """The product's 1 % provider with a dropping exporter, put in place as the process's global
+    tracer provider for a run and taken out again after it, so runs with tracing off and on
+    alternate in one process (a single off-then-on pair mostly measures drift: this machine's
+    runs of one backlog differ by more than the 5 % being measured).
+
+    OpenTelemetry's API sets its global provider once per process; `off` resets the two module
+    globals as opentelemetry's own test utilities (``reset_trace_globals``) do. A benchmark-only
+    liberty: the product sets its provider once (``shelfedge.tracing``)."""
+
+    def __init__(self) -> None:
+        self.exporter = DroppingExporter()
+        self.provider = tracer_provider("bench-invalidation", {})
+        self.provider.add_span_processor(BatchSpanProcessor(self.exporter))
+
+    def on(self) -> None:
+        _reset_global_provider()
+        trace.set_tracer_provider(self.provider)
+
+    def off(self) -> None:
+        self.provider.force_flush()
+        _reset_global_provider()
+
+
+def _reset_global_provider() -> None:
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
