@@ -8,8 +8,10 @@ whether it comes from this parser, `fragments.experiments`, or the service.
 error shows their input unchanged. `to_document` converts it to the JSON document the API
 accepts (and `experiment_from_dict` reads), collecting a problem per unreadable field. Dates are
 ``datetime-local`` values in UTC. Targeting conditions are lines of ``attribute op value``;
-guardrails are lines of ``metric max-drop-percent`` (``add_to_cart 5``); the minimum detectable
-effect and guardrail drops are typed in percent and stored as fractions.
+guardrails are lines of ``metric max-drop-percent`` (``add_to_cart 5``); a variant's label rule
+is lines of ``custom_label_N: value, value`` (include, exclude) and ``custom_label_N: value
+factor`` (boost); the minimum detectable effect and guardrail drops are typed in percent and
+stored as fractions.
 It never decides what is valid beyond "can this be read": that is `fragments.experiments`.
 """
 
@@ -30,6 +32,7 @@ from fragments.experiments import (
     Experiment,
 )
 from fragments.ids import CONTROL_VARIANT
+from fragments.labels import LABEL_NAMES, LabelRule
 
 DEVICES = ("desktop", "mobile")
 """The device classes the edge tells apart (see ``edge.context``)."""
@@ -62,6 +65,12 @@ class VariantFields:
     recency_boost: str = ""
     price_floor: str = ""
     origin_rendered: bool = False
+    labels_include: str = ""
+    """Lines of ``custom_label_N: value, value``: only products with one of those values."""
+    labels_exclude: str = ""
+    """Lines of ``custom_label_N: value, value``: never products with one of those values."""
+    labels_boost: str = ""
+    """Lines of ``custom_label_N: value factor``: a matching product's score times factor."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +166,7 @@ def from_experiment(e: Experiment) -> ExperimentFields:
                 recency_boost=_num(v.changes.recency_boost),
                 price_floor=_num(v.changes.price_floor),
                 origin_rendered=v.changes.origin_rendered,
+                **_label_fields(v.changes.labels),
             )
             for v in e.variants
         ),
@@ -225,6 +235,9 @@ def _variant_row(row: Mapping[str, str]) -> VariantFields:
         recency_boost=row.get("changes.recency_boost", ""),
         price_floor=row.get("changes.price_floor", ""),
         origin_rendered=row.get("changes.origin_rendered", "") in ("1", "on", "true"),
+        labels_include=row.get("changes.labels.include", ""),
+        labels_exclude=row.get("changes.labels.exclude", ""),
+        labels_boost=row.get("changes.labels.boost", ""),
     )
 
 
@@ -314,12 +327,77 @@ def _variant_doc(i: int, v: VariantFields, reader: _Numbers) -> dict[str, Any]:
         changes["shown"] = reader.integer(f"{where}.changes.shown", v.shown)
     if v.origin_rendered:
         changes["origin_rendered"] = True
+    labels = _labels_doc(f"{where}.changes.labels", v, reader.problems)
+    if labels:
+        changes["labels"] = labels
     return {
         "id": v.id,
         "name": v.name.strip() or v.id,
         "weight": reader.number(f"{where}.weight", v.weight, required=True),
         "changes": changes,
     }
+
+
+def _label_fields(rule: LabelRule | None) -> dict[str, str]:
+    """A variant's label rule as the form's three text areas."""
+    if rule is None:
+        return {}
+    return {
+        "labels_include": "\n".join(
+            f"{LABEL_NAMES[i]}: {', '.join(sorted(values))}" for i, values in rule.include
+        ),
+        "labels_exclude": "\n".join(
+            f"{LABEL_NAMES[i]}: {', '.join(sorted(values))}" for i, values in rule.exclude
+        ),
+        "labels_boost": "\n".join(
+            f"{LABEL_NAMES[b.label]}: {b.value} {_num(b.factor)}" for b in rule.boosts
+        ),
+    }
+
+
+def _labels_doc(where: str, v: VariantFields, problems: dict[str, str]) -> dict[str, Any]:
+    """The API's ``changes.labels`` of a variant row (empty: no label rule). Only the line
+    syntax is checked here; label names and values are `fragments.labels`' to judge."""
+    doc: dict[str, Any] = {}
+    for part, text in (("include", v.labels_include), ("exclude", v.labels_exclude)):
+        values: dict[str, list[str]] = {}
+        for line in _lines(text):
+            name, sep, rest = line.partition(":")
+            listed = [value.strip() for value in rest.split(",") if value.strip()]
+            if not sep or not listed:
+                problems[f"{where}.{part}"] = (
+                    f"{line[:40]!r}: write one label a line, 'custom_label_0: summer, clearance'"
+                )
+                continue
+            values.setdefault(name.strip(), []).extend(listed)
+        if values:
+            doc[part] = values
+    boosts: list[dict[str, Any]] = []
+    for line in _lines(v.labels_boost):
+        name, sep, rest = line.partition(":")
+        value, _, factor = rest.strip().rpartition(" ")
+        number = _float(factor)
+        if not sep or not value.strip() or number is None:
+            problems[f"{where}.boost"] = (
+                f"{line[:40]!r}: write one boost a line, 'custom_label_0: bestseller 1.5'"
+            )
+            continue
+        boosts.append({name.strip(): value.strip(), "factor": number})
+    if boosts:
+        doc["boost"] = boosts
+    return doc
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _float(text: str) -> float | None:
+    try:
+        value = float(text.replace(",", ".") if "." not in text else text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 class _Numbers:

@@ -27,6 +27,8 @@ def error_slots(variant_count: int) -> frozenset[str]:
         "", ".id", ".name", ".weight", ".changes", ".changes.wrapper_template",
         ".changes.card_template", ".changes.shown", ".changes.recency_boost",
         ".changes.price_floor", *(f".changes.scoring.{n}" for n in SCORING_FIELDS),
+        ".changes.labels", ".changes.labels.include", ".changes.labels.exclude",
+        ".changes.labels.boost",
     )  # fmt: skip
     rows = {f"variants[{i}]{suffix}" for i in range(variant_count) for suffix in per_variant}
     return frozenset(top | rows)

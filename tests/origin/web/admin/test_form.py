@@ -18,6 +18,7 @@ from fragments.experiments import (
     Variant,
     VariantChanges,
 )
+from fragments.labels import parse_label_rule
 from origin.web.admin import form as forms
 from origin.web.admin.placement import error_slots, placement
 from origin.web.admin.validation import decode
@@ -40,6 +41,11 @@ FULL = Experiment(
                 shown=6,
                 recency_boost=1.5,
                 price_floor=0.2,
+                labels=parse_label_rule(
+                    {"custom_label_0": ["summer", "back to school"]},
+                    {"custom_label_1": ["discontinued"]},
+                    [{"custom_label_2": "bestseller", "factor": 1.5}],
+                ),
             ),
         ),
         Variant("plain", "Plain", 0.25, VariantChanges(origin_rendered=True)),
@@ -103,6 +109,9 @@ def posted(fields: forms.ExperimentFields) -> list[tuple[str, str]]:
             (f"{p}.changes.card_template", v.card_template), (f"{p}.changes.shown", v.shown),
             (f"{p}.changes.recency_boost", v.recency_boost),
             (f"{p}.changes.price_floor", v.price_floor),
+            (f"{p}.changes.labels.include", v.labels_include),
+            (f"{p}.changes.labels.exclude", v.labels_exclude),
+            (f"{p}.changes.labels.boost", v.labels_boost),
         ]  # fmt: skip
         pairs += [(f"{p}.changes.scoring.{k}", raw) for k, raw in v.scoring.items()]
         if v.origin_rendered:

@@ -332,6 +332,76 @@ async def test_editing_saves_through_the_service_with_the_forms_version(
     assert stored["variants"][1]["changes"]["scoring"] == {"popularity": 3.0}
 
 
+async def test_label_rules_are_edited_shown_again_and_kept_by_a_save_of_other_fields(
+    editor: AdminClient,
+) -> None:
+    labels = {
+        "variants[1].changes.labels.include": "custom_label_0: Summer, clearance",
+        "variants[1].changes.labels.boost": "custom_label_2: best seller 1.5",
+    }
+    await editor.get("/admin/new")
+    created = await editor.post("/admin/new", form(**labels))
+    assert created.status_code == 303, created.text
+    rule = {
+        "include": {"custom_label_0": ["clearance", "summer"]},
+        "boost": [{"custom_label_2": "best seller", "factor": 1.5}],
+    }
+    stored = await api_get(editor, "/v1/experiments/hero")
+    assert stored["variants"][1]["changes"]["labels"] == rule
+
+    page = unescape((await editor.get(HERO)).text)
+    include = re.search(
+        r'<textarea[^>]*name="variants\[1\]\.changes\.labels\.include"[^>]*>([^<]*)', page
+    )
+    boost = re.search(
+        r'<textarea[^>]*name="variants\[1\]\.changes\.labels\.boost"[^>]*>([^<]*)', page
+    )
+    assert include is not None
+    assert boost is not None
+    assert include.group(1) == "custom_label_0: clearance, summer"
+    assert boost.group(1) == "custom_label_2: best seller 1.5"
+
+    # The page posts back what it shows: a save of another field keeps the rule.
+    shown = {
+        "variants[1].changes.labels.include": include.group(1),
+        "variants[1].changes.labels.boost": boost.group(1),
+    }
+    saved = await editor.post(HERO, form(version="1", status="draft", name="Renamed", **shown))
+    assert saved.status_code == 303, saved.text
+    stored = await api_get(editor, "/v1/experiments/hero")
+    assert stored["name"] == "Renamed"
+    assert stored["variants"][1]["changes"]["labels"] == rule
+
+
+@pytest.mark.parametrize(
+    ("part", "typed", "problem"),
+    [
+        ("exclude", "clearance", "&#39;clearance&#39;: write one label a line"),
+        (
+            "include",
+            "custom_label_9: summer",
+            "variants[1].changes.labels.include.custom_label_9: unknown label",
+        ),
+        ("boost", "custom_label_2: bestseller", "&#39;custom_label_2: bestseller&#39;: write"),
+        (
+            "boost",
+            "custom_label_2: bestseller 1",
+            "variants[1].changes.labels.boost[0].factor: 1.0: a number",
+        ),
+    ],
+)
+async def test_unreadable_or_unknown_label_rules_are_named_next_to_their_field(
+    editor: AdminClient, part: str, typed: str, problem: str
+) -> None:
+    await editor.get("/admin/new")
+    name = f"variants[1].changes.labels.{part}"
+    response = await editor.post("/admin/new", form(**{name: typed}))
+    assert response.status_code == 422
+    assert error_at(response.text, name).startswith(problem), error_at(response.text, name)
+    assert typed in unescape(response.text), "what was typed stays"
+    assert (await api_get(editor, "/v1/experiments"))["experiments"] == []
+
+
 async def test_a_stale_form_shows_who_changed_what_and_saves_nothing(editor: AdminClient) -> None:
     await create_hero(editor)
     await editor.get(HERO)
