@@ -26,7 +26,7 @@ Ties break by SKU so the list is a pure function of its inputs. Never performs I
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from fragments.cards import stock_state
 from fragments.labels import NO_LABEL_RULE, LabelRule
@@ -92,25 +92,43 @@ class ListScorer:
         self._powers: dict[tuple[float, float], float] = {}
         self._bands = tuple(s.price_band for s in self._segments)
         self._memo: dict[tuple[object, ...], tuple[float, ...]] = {}
+        self._band_memo: dict[int, tuple[bool, ...]] = {}
+        """Price -> inside each segment's band (feeds repeat a few thousand prices)."""
 
     def scores(self, product: Product) -> tuple[float, ...]:
-        state = stock_state(product.stock)
+        return self.scores_of(
+            product.category, product.price_cents, product.stock, product.popularity,
+            product.margin, product.labels, lambda: product,
+        )  # fmt: skip
+
+    def scores_of(
+        self,
+        category: str,
+        price_cents: int,
+        stock: int,
+        popularity: float,
+        margin: float,
+        labels: tuple[str, ...],
+        product: Callable[[], Product],
+    ) -> tuple[float, ...]:
+        """`scores` of the product with these fields; `product()` builds it, called only when
+        the scores are not memoised (an import ranks its new items without building one)."""
+        state = stock_state(stock)
         if state == "sold_out":
             return self._zeros
-        price = product.price_cents
-        key = (
-            product.category,
-            tuple(low <= price <= high for low, high in self._bands),
-            state,
-            product.popularity,
-            product.margin,
-            product.labels,
-        )
+        bands = self._band_memo.get(price_cents)
+        if bands is None:
+            if len(self._band_memo) >= MEMO_SIZE:
+                self._band_memo.clear()
+            bands = self._band_memo[price_cents] = tuple(
+                low <= price_cents <= high for low, high in self._bands
+            )
+        key = (category, bands, state, popularity, margin, labels)
         found = self._memo.get(key)
         if found is None:
             if len(self._memo) >= MEMO_SIZE:
                 self._memo.clear()
-            found = self._memo[key] = self._compute(product, state)
+            found = self._memo[key] = self._compute(product(), state)
         return found
 
     def _compute(self, product: Product, state: str) -> tuple[float, ...]:

@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from itertools import islice
 from typing import BinaryIO, Literal
 
@@ -156,11 +157,20 @@ class CatalogImporter:
         seen: dict[str, int] = {}
         with ItemSpool() as spool:
             raw_items = read_items(buffered, fmt, context)
-            # Reading and judging run in a worker thread, a chunk at a time, so an import inside
-            # the web service leaves its event loop free to serve meanwhile.
-            while chunk := await asyncio.to_thread(_take, raw_items, STAGE_CHUNK):
-                await self._stage(chunk, seen, spool, report, unit)
-                progress("stage", counting.count, total_bytes)
+            # Reading and judging run in worker threads, a chunk at a time, so an import inside
+            # the web service leaves its event loop free to serve meanwhile. The next chunk is
+            # read while this one's fingerprints are fetched from Redis.
+            ahead = asyncio.ensure_future(asyncio.to_thread(_take, raw_items, STAGE_CHUNK))
+            try:
+                while chunk := await ahead:
+                    ahead = asyncio.ensure_future(asyncio.to_thread(_take, raw_items, STAGE_CHUNK))
+                    await self._stage(chunk, seen, spool, report, unit)
+                    progress("stage", counting.count, total_bytes)
+            finally:
+                if not ahead.done():  # a failed chunk: the read-ahead's chunk is not wanted
+                    await asyncio.wait([ahead])
+                if not ahead.cancelled():
+                    ahead.exception()  # nor is its error (the one raised is the chunk's)
             report.seconds_staging = time.perf_counter() - started
             if report.read == 0:
                 raise FeedUnreadable(f"{source}: the feed holds no items")
@@ -315,7 +325,12 @@ class CatalogImporter:
                 report.unchanged += 1
             elif outcome.status == "created":
                 report.created += 1  # shown by no bundle yet: ranked straight from the item
-                fresh.add(outcome.item.sku, scorer.scores(_new_product(outcome.item)))
+                item = outcome.item
+                scores = scorer.scores_of(
+                    item.category, item.price_cents, item.stock_units, DEFAULT_POPULARITY,
+                    DEFAULT_MARGIN, item.labels, partial(_new_product, item),
+                )  # fmt: skip
+                fresh.add(item.sku, scores)
             else:
                 report.changed += 1
                 showing.append(outcome.item.sku)
@@ -351,7 +366,7 @@ class CatalogImporter:
             self.store.redis.smembers(keys.CATALOG_SKUS_KEY), self.timeout, "list SKUs"
         )
         # One set difference in C, not a sorted list of every SKU tested one by one.
-        absent = sorted({as_text(m) for m in members}.difference(seen))
+        absent = sorted(set(map(as_text, members)).difference(seen))
         for chunk in _chunks(absent, APPLY_CHUNK):
             products = await self.store.products(chunk, locations=False)
             gone = [replace(p, stock=0) for p in products.values()]

@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import random
 import time
 import tracemalloc
 from collections.abc import Iterator
 
 import pytest
 
+from origin.ingest import catalog_feed
 from origin.ingest.catalog_feed import (
     MAX_LINE_BYTES,
     CountingReader,
@@ -215,3 +217,38 @@ def test_tsv_rows_read_without_the_csv_module_equal_what_it_reads() -> None:
         )
         joined = "\t".join(row).encode()
         assert item.digest == hashlib.blake2b(joined, digest_size=16, key=key).digest()
+
+
+def _lines_by_readline(data: bytes, limit: int) -> list[tuple[int, bytes | None]]:
+    """The reference: one readline per line, a line longer than `limit` read to its end."""
+    stream, number = io.BytesIO(data), 0
+    out: list[tuple[int, bytes | None]] = []
+    while line := stream.readline(limit + 1):
+        number += 1
+        if len(line) > limit and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = stream.readline(limit + 1)
+            out.append((number, None))
+            continue
+        out.append((number, line.rstrip(b"\r\n")))
+    return out
+
+
+@pytest.mark.parametrize("block", [1, 3, 7, 16, 64])
+def test_lines_read_in_blocks_are_the_lines_readline_reads(
+    block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines cut at every block boundary: short, exactly the limit, overlong (within a block
+    and over several), CRLF ends, blank lines and a last line without its end."""
+    limit = 8
+    monkeypatch.setattr(catalog_feed, "_BLOCK", block)
+    monkeypatch.setattr(catalog_feed, "MAX_LINE_BYTES", limit)
+    rng = random.Random(block)
+    for _ in range(200):
+        parts = [
+            rng.choice([b"", b"a", b"abcdefgh", b"abcdefghi", b"x" * 30, b"ab\r", b"\r"])
+            for _ in range(rng.randint(0, 8))
+        ]
+        data = b"\n".join(parts) + rng.choice([b"", b"\n", b"\r\n"])
+        got = list(catalog_feed._lines(io.BytesIO(data)))
+        assert got == _lines_by_readline(data, limit), data
