@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from html.parser import HTMLParser
 
@@ -91,7 +91,7 @@ def parse_item(raw: Mapping[str, object], currency: str, *, normalized: bool = F
     storefront shows one currency; converting would invent prices). `normalized` says the
     field names are already spelled as `field_name` spells them (a TSV header is read so).
     """
-    fields = raw if normalized else {field_name(k): v for k, v in raw.items()}
+    fields = dict(raw.items()) if normalized else {field_name(k): v for k, v in raw.items()}
     texts = {k: v.strip() for k, v in fields.items() if type(v) is str}
     if len(texts) != len(fields):  # JSON numbers, nulls or objects: read (or refused) by _text
         for name in _TEXT_FIELDS:
@@ -144,23 +144,14 @@ def parse_item(raw: Mapping[str, object], currency: str, *, normalized: bool = F
         item_group_id=_short(get("item_group_id", ""), "item_group_id", MAX_SHORT),
         gtin=gtin,
         mpn=_short(get("mpn", ""), "mpn", MAX_SHORT),
-        labels=_labels(get),
-    )
-
-
-def _labels(get: Callable[[str, str], str]) -> tuple[str, ...]:
-    """custom_label_0..4 (most items have none: one pass in C finds that out)."""
-    labels = tuple(map(get, _LABEL_NAMES, _NO_LABELS))
-    if labels == _NO_LABELS:
-        return _NO_LABELS
-    return tuple(
-        _short(label, name, MAX_LABEL) if label else ""
-        for name, label in zip(_LABEL_NAMES, labels, strict=True)
+        labels=tuple(
+            _short(label, name, MAX_LABEL) if (label := get(name, "")) else ""
+            for name in _LABEL_NAMES
+        ),
     )
 
 
 _LABEL_NAMES = tuple(f"custom_label_{n}" for n in range(LABEL_COUNT))
-_NO_LABELS = ("",) * LABEL_COUNT
 _TEXT_FIELDS = (
     "id", "title", "description", "link", "image_link", "price", "sale_price", "availability",
     "product_type", "google_product_category", "item_group_id", "gtin", "mpn", *_LABEL_NAMES,
@@ -312,8 +303,6 @@ def _url(url: str, name: str) -> str:
 
 def _brand(value: object) -> str:
     """A brand given as text, as ``{"name": ...}`` (schema.org style) or as a one-item list."""
-    if type(value) is str:  # the common case, before the slower checks
-        return _brand_text(value)
     if isinstance(value, Mapping):
         if "name" not in value:
             raise Rejected(
@@ -326,12 +315,6 @@ def _brand(value: object) -> str:
         return ""
     if not isinstance(value, str):
         raise Rejected("brand", f"expected text or {{'name': text}}, got {type(value).__name__}")
-    return _brand_text(value)
-
-
-@lru_cache(maxsize=4096)
-def _brand_text(value: str) -> str:
-    """Memoised: a feed repeats a few hundred brands over all its items."""
     brand = _plain(value)
     if len(brand) > MAX_BRAND:
         raise Rejected("brand", f"{len(brand)} characters, more than {MAX_BRAND}")
