@@ -43,9 +43,10 @@ from tests.support.kafka_engines import APACHE_KAFKA, Broker
 
 EVENTS = 3000
 PARTITIONS = 12
-CF_RATE = 1.0
+CF_RATE = 0.25
 CF_BUCKET = 1
 APPLIED = 'shelfedge_events_total{outcome="applied",topic="all"}'
+DEFERRED = 'shelfedge_purge_deferred_total{purger="cloudflare"}'
 
 
 async def grow_sku_topics(bootstrap: str) -> None:
@@ -161,6 +162,8 @@ async def test_two_processes_split_hand_over_and_share_one_purge_budget(
             return all([(await scrape(port)).get(APPLIED, 0) > 0 for port in ports])
 
         await eventually(both_working, within=60, what="both processes applied events")
+        # Either process may hold the drain lease (and so meet the bucket) until b leaves.
+        deferred_by_b = (await scrape(ports[1])).get(DEFERRED, 0)
         assert b.terminate() == 0, b.tail()  # a clean leave: its window committed first
         assert not await offsets.reached(ends), "the stream was consumed before b left"
 
@@ -174,9 +177,7 @@ async def test_two_processes_split_hand_over_and_share_one_purge_budget(
             return all([await world.queued_tags(p) == {} for p in ("local-edge", "cloudflare")])
 
         await eventually(drained, within=60, what="the purge queues drained")
-        deferred = (await scrape(ports[0])).get(
-            'shelfedge_purge_deferred_total{purger="cloudflare"}', 0
-        )
+        deferred = deferred_by_b + (await scrape(ports[0])).get(DEFERRED, 0)
     assert a.terminate() == 0, a.tail()
 
     # Nothing lost, nothing applied twice.
@@ -204,5 +205,5 @@ async def test_two_processes_split_hand_over_and_share_one_purge_budget(
     print(
         f"group of 2: {len(events)} events over {len(ends)} partitions, caught up {took:.1f}s"
         f" after b left; {len(sent)} Cloudflare requests within one bucket ({deferred:.0f}"
-        " rounds deferred by it in the survivor)"
+        " rounds deferred by it, both processes)"
     )
