@@ -17,6 +17,8 @@ It never decides what is valid beyond "can this be read": that is `fragments.exp
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -344,10 +346,10 @@ def _label_fields(rule: LabelRule | None) -> dict[str, str]:
         return {}
     return {
         "labels_include": "\n".join(
-            f"{LABEL_NAMES[i]}: {', '.join(sorted(values))}" for i, values in rule.include
+            f"{LABEL_NAMES[i]}: {_joined(sorted(values))}" for i, values in rule.include
         ),
         "labels_exclude": "\n".join(
-            f"{LABEL_NAMES[i]}: {', '.join(sorted(values))}" for i, values in rule.exclude
+            f"{LABEL_NAMES[i]}: {_joined(sorted(values))}" for i, values in rule.exclude
         ),
         "labels_boost": "\n".join(
             f"{LABEL_NAMES[b.label]}: {b.value} {_num(b.factor)}" for b in rule.boosts
@@ -363,7 +365,7 @@ def _labels_doc(where: str, v: VariantFields, problems: dict[str, str]) -> dict[
         values: dict[str, list[str]] = {}
         for line in _lines(text):
             name, sep, rest = line.partition(":")
-            listed = [value.strip() for value in rest.split(",") if value.strip()]
+            listed = [value.strip() for value in _split(rest) if value.strip()]
             if not sep or not listed:
                 problems[f"{where}.{part}"] = (
                     f"{line[:40]!r}: write one label a line, 'custom_label_0: summer, clearance'"
@@ -386,6 +388,23 @@ def _labels_doc(where: str, v: VariantFields, problems: dict[str, str]) -> dict[
     if boosts:
         doc["boost"] = boosts
     return doc
+
+
+def _joined(values: Iterable[str]) -> str:
+    """Values separated by commas, one holding a comma or a quote in double quotes (`_split`
+    reads them back as they were)."""
+    return ", ".join(_quoted(value) for value in values)
+
+
+def _quoted(value: str) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow([value])
+    return out.getvalue()
+
+
+def _split(text: str) -> list[str]:
+    """Comma-separated values; ``"sale, 20%"`` (double quotes) is one value."""
+    return next(csv.reader([text.strip()], skipinitialspace=True), [])
 
 
 def _lines(text: str) -> list[str]:

@@ -42,7 +42,7 @@ FULL = Experiment(
                 recency_boost=1.5,
                 price_floor=0.2,
                 labels=parse_label_rule(
-                    {"custom_label_0": ["summer", "back to school"]},
+                    {"custom_label_0": ["summer", "back to school", 'sale, 20% "off"']},
                     {"custom_label_1": ["discontinued"]},
                     [{"custom_label_2": "bestseller", "factor": 1.5}],
                 ),
