@@ -412,11 +412,17 @@ def _lines(text: str) -> list[str]:
 
 
 def _float(text: str) -> float | None:
+    """A finite number typed as `_decimal` reads it, else None."""
     try:
-        value = float(text.replace(",", ".") if "." not in text else text)
+        value = _decimal(text)
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+
+
+def _decimal(text: str) -> float:
+    """`float` of what was typed, a decimal comma (as in many locales) read as a point."""
+    return float(text.replace(",", ".") if "," in text and "." not in text else text)
 
 
 class _Numbers:
@@ -427,14 +433,12 @@ class _Numbers:
 
     def number(self, name: str, raw: str, *, default: float = 0.0, required: bool = False) -> float:
         text = raw.strip()
-        if "," in text and "." not in text:
-            text = text.replace(",", ".")  # a decimal comma, as typed in many locales
         if not text:
             if required:
                 self.problems[name] = "enter a number"
             return default
         try:
-            value = float(text)
+            value = _decimal(text)
         except ValueError:
             self.problems[name] = f"{raw.strip()[:20]!r} is not a number"
             return default
