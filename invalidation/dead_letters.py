@@ -31,6 +31,7 @@ from invalidation.errors import DeadLetterError
 from invalidation.records import reason_class
 from invalidation.replay import partitions_of
 from origin.core import keys
+from origin.core.kafka_security import KafkaSecurity
 from origin.core.redis_client import RedisLike
 
 log = logging.getLogger("shelfedge.dlq")
@@ -175,15 +176,22 @@ class DeadLetterFilter:
 
 
 async def read_dead_letters(
-    bootstrap: str, wanted: DeadLetterFilter | None = None, *, topic: str = topics.DEAD_LETTER.name
+    bootstrap: str,
+    wanted: DeadLetterFilter | None = None,
+    *,
+    topic: str = topics.DEAD_LETTER.name,
+    security: KafkaSecurity | None = None,
 ) -> list[DeadLetterRecord]:
     """Every dead letter (that `wanted` matches), oldest first; reads without a group."""
     # Partitions from the cluster's metadata (an unsubscribed consumer has none on Apache Kafka).
-    assigned = await partitions_of(bootstrap, [topic])
+    assigned = await partitions_of(bootstrap, [topic], security)
     if not assigned:
         raise DeadLetterError(f"topic {topic!r} does not exist on {bootstrap}")
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **(security or KafkaSecurity()).client_kwargs(),
     )
     await consumer.start()
     try:
@@ -233,6 +241,7 @@ async def replay_dead_letters(
     *,
     force: bool = False,
     dry_run: bool = False,
+    security: KafkaSecurity | None = None,
 ) -> ReplayReport:
     """Produce each dead letter's key and value to its source topic (acks=all), oldest first,
     and record it as re-driven; skip those recorded before unless `force`."""
@@ -247,7 +256,10 @@ async def replay_dead_letters(
         report.replayed = todo if dry_run else []
         return report
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, client_id="shelfedge-dlq-replay", acks="all"
+        bootstrap_servers=bootstrap,
+        client_id="shelfedge-dlq-replay",
+        acks="all",
+        **(security or KafkaSecurity()).client_kwargs(),
     )
     await producer.start()
     try:

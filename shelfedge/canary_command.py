@@ -23,6 +23,7 @@ from invalidation.canary import CanaryConfig, CanaryMetrics, FreshnessCanary
 from invalidation.producer import EventProducer
 from invalidation.settings import InvalidationSettings
 from origin.core.env import env_int
+from origin.core.kafka_security import KafkaSecurity
 from origin.errors import SettingsError
 from origin.settings import Settings
 
@@ -65,7 +66,9 @@ async def run_canary(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        return await _rounds(config, consumer.kafka_bootstrap, metrics, stop, rounds)
+        return await _rounds(
+            config, consumer.kafka_bootstrap, consumer.kafka_security, metrics, stop, rounds
+        )
     except KafkaError as exc:
         print(
             f"shelfedge canary: cannot reach Kafka at {consumer.kafka_bootstrap}: {exc}",
@@ -75,11 +78,16 @@ async def run_canary(
 
 
 async def _rounds(
-    config: CanaryConfig, bootstrap: str, metrics: CanaryMetrics, stop: asyncio.Event, rounds: int
+    config: CanaryConfig,
+    bootstrap: str,
+    security: KafkaSecurity,
+    metrics: CanaryMetrics,
+    stop: asyncio.Event,
+    rounds: int,
 ) -> int:
     interval_s = config.interval_s
     async with (
-        EventProducer(bootstrap, client_id="shelfedge-canary") as producer,
+        EventProducer(bootstrap, "shelfedge-canary", security) as producer,
         httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as http,
     ):
         canary = FreshnessCanary(config, producer, http, metrics)

@@ -101,12 +101,12 @@ def _line(record: DeadLetterRecord) -> str:
 async def run_dlq(settings: InvalidationSettings, args: argparse.Namespace) -> int:
     if settings.kafka_bootstrap is None:
         raise SettingsError("KAFKA_BOOTSTRAP_SERVERS", "host:port (or run 'shelfedge dev')", None)
-    bootstrap = settings.kafka_bootstrap
+    bootstrap, security = settings.kafka_bootstrap, settings.kafka_security
     if args.dlq_command == "show":
         if not re.fullmatch(r"\d+:\d+", args.coordinates):
             raise SettingsError("coordinates", "PARTITION:OFFSET, e.g. 0:42", args.coordinates)
         found = await read_dead_letters(
-            bootstrap, DeadLetterFilter(coordinates=(args.coordinates,))
+            bootstrap, DeadLetterFilter(coordinates=(args.coordinates,)), security=security
         )
         if not found:
             raise DeadLetterError(f"no dead letter at {args.coordinates}")
@@ -116,7 +116,7 @@ async def run_dlq(settings: InvalidationSettings, args: argparse.Namespace) -> i
         return 0
     wanted = filter_of(args, time.time())
     if args.dlq_command == "list":
-        records = await read_dead_letters(bootstrap, wanted)
+        records = await read_dead_letters(bootstrap, wanted, security=security)
         for record in records:
             print(json.dumps(record.as_json()) if args.json else _line(record))
         counts = Counter(r.reason_class for r in records)
@@ -127,11 +127,11 @@ async def run_dlq(settings: InvalidationSettings, args: argparse.Namespace) -> i
         raise SettingsError("dlq replay", "coordinates, a filter, or --all", None)
     if settings.redis_url is None:
         raise SettingsError("REDIS_URL", "a redis:// URL (replayed dead letters are noted)", None)
-    records = await read_dead_letters(bootstrap, wanted)
+    records = await read_dead_letters(bootstrap, wanted, security=security)
     redis = redis_client(settings.redis_url, timeout_ms=settings.redis_timeout_ms)
     try:
         report = await replay_dead_letters(
-            bootstrap, redis, records, force=args.force, dry_run=args.dry_run
+            bootstrap, redis, records, force=args.force, dry_run=args.dry_run, security=security
         )
     finally:
         with suppress(Exception):

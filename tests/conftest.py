@@ -51,7 +51,14 @@ from shelfedge.localstack import (
     RedisServer,
     ensure_topics,
 )
-from tests.support.kafka_engines import APACHE_KAFKA, ENGINES, TANSU, Broker, empty_topics
+from tests.support.kafka_engines import (
+    APACHE_KAFKA,
+    ENGINES,
+    SESSION_SCRAM,
+    TANSU,
+    Broker,
+    empty_topics,
+)
 from tests.support.pyodide_fixture import pyodide
 from tests.support.redis_topology import CLUSTER, SINGLE, TOPOLOGIES, cluster_url, connect
 
@@ -130,9 +137,10 @@ _APACHE_KAFKA_STARTED = pytest.StashKey[float]()
 
 @pytest.fixture(scope="session")
 def apache_kafka(request: pytest.FixtureRequest) -> Iterator[ApacheKafka]:
-    """The session's Apache Kafka node (no topics yet); started once, when a test first asks."""
+    """The session's Apache Kafka node (no topics yet); started once, when a test first asks.
+    It also listens for SASL clients (`sasl_bootstrap`), admitting `SESSION_SCRAM`."""
     started = time.monotonic()
-    with ApacheKafka() as node:
+    with ApacheKafka(scram=SESSION_SCRAM) as node:
         request.config.stash[_APACHE_KAFKA_STARTED] = time.monotonic() - started
         yield node
 

@@ -33,6 +33,7 @@ from origin.context.click_wire import decode_click_fast
 from origin.context.learned import CoView
 from origin.context.learned_store import LearnedLists
 from origin.context.store import ContextStore
+from origin.core.kafka_security import KafkaSecurity
 
 log = logging.getLogger("shelfedge.context")
 MAX_BATCH = 2000
@@ -63,6 +64,7 @@ class ContextProcessor:
         *,
         session_timeout_ms: int = 10_000,
         client_id: str = "shelfedge-context",
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.store = store
         self.learned = LearnedLists(store.redis, store.timeout)
@@ -78,6 +80,7 @@ class ContextProcessor:
             max_poll_records=MAX_BATCH,
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=max(100, session_timeout_ms // 6),
+            **(security or KafkaSecurity()).client_kwargs(),
         )
 
     async def start(self) -> None:

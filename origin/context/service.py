@@ -24,7 +24,12 @@ async def run_processor(settings: Settings, stop: asyncio.Event) -> None:
         raise SettingsError(missing, "a value (or run 'shelfedge dev')", None)
     redis = redis_client(settings.redis_url, timeout_ms=settings.redis_timeout_ms)
     store = ContextStore(redis, ttl_seconds=settings.profile_ttl_seconds, timeout=5.0)
-    processor = ContextProcessor(settings.kafka_bootstrap, settings.context_group, store)
+    processor = ContextProcessor(
+        settings.kafka_bootstrap,
+        settings.context_group,
+        store,
+        security=settings.kafka_security,
+    )
     try:
         await processor.start()
         log.info("context processor running in group %s", settings.context_group)

@@ -18,6 +18,11 @@ expires after 2 s (so a restart is not refused for 9 s), and the heap is 512 MB.
 favour start-up over peak throughput (serial GC, client compiler only): a test broker lives for
 one session on a small shared machine.
 
+With `scram` set, the node also has a SASL_PLAINTEXT listener (`sasl_bootstrap`) that admits
+that one SCRAM-SHA-512 user (created when the log is formatted, `kafka-storage format
+--add-scram`): how a managed cluster (MSK, Confluent, Aiven) is reached, minus the TLS, so the
+tests can prove every client of the project carries its SASL settings.
+
 It must never listen on anything but loopback, read a configuration from the caller's
 environment (`KAFKA_*`), or download anything.
 """
@@ -31,6 +36,7 @@ import signal
 import subprocess
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shelfedge.localstack.errors import ServiceBinaryNotFound, ServiceStartError
@@ -87,24 +93,58 @@ def java_binary() -> str:
     return found
 
 
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+"""The SCRAM listener's mechanism: shelfedge's default `SHELFEDGE_KAFKA_SASL_MECHANISM`."""
+_NOT_IN_CREDENTIAL = frozenset(',=[]" \t\r\n')
+"""Characters `kafka-storage format --add-scram` cannot take inside its [name=...,password=...]."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScramUser:
+    """The one user the SCRAM listener admits."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        for name, value in (("username", self.username), ("password", self.password)):
+            if not value or _NOT_IN_CREDENTIAL.intersection(value):
+                raise ValueError(
+                    f'ScramUser: {name} must be non-empty, without , = [ ] " or spaces'
+                )
+
+
 def random_cluster_id() -> str:
     """A cluster id as `kafka-storage random-uuid` prints it: a UUID, base64url, no padding."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
 def server_properties(
-    *, host: str, port: int, controller_port: int, data_dir: Path
+    *, host: str, port: int, controller_port: int, data_dir: Path, sasl_port: int | None = None
 ) -> dict[str, str]:
-    """The combined broker+controller configuration of the single node."""
+    """The combined broker+controller configuration of the single node (with a SCRAM
+    listener on `sasl_port` when given)."""
+    listeners = [f"PLAINTEXT://{host}:{port}"]
+    protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+    sasl: dict[str, str] = {}
+    if sasl_port is not None:
+        listeners.append(f"SASL_PLAINTEXT://{host}:{sasl_port}")
+        protocols.append("SASL_PLAINTEXT:SASL_PLAINTEXT")
+        jaas = f"listener.name.sasl_plaintext.{SCRAM_MECHANISM.lower()}.sasl.jaas.config"
+        sasl = {
+            "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+            jaas: "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        }
     return {
         "process.roles": "broker,controller",
         "node.id": str(NODE_ID),
         "controller.quorum.voters": f"{NODE_ID}@{host}:{controller_port}",
-        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "listeners": ",".join([*listeners, f"CONTROLLER://{host}:{controller_port}"]),
+        "advertised.listeners": ",".join(listeners),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": ",".join(protocols),
+        **sasl,
         "log.dirs": str(data_dir),
         "num.partitions": "1",
         "default.replication.factor": "1",
@@ -148,10 +188,14 @@ class ApacheKafka(LocalService):
         java: str | None = None,
         startup_timeout: float = 90.0,
         stop_grace: float = 20.0,
+        scram: ScramUser | None = None,
     ) -> None:
-        """Find the jars and Java now (failing loudly); pick ports and work dir at first start."""
+        """Find the jars and Java now (failing loudly); pick ports and work dir at first start.
+        `scram`: also listen for SASL_PLAINTEXT clients, admitting this user."""
         self._libs = kafka_libs_dir() if libs is None else libs
         self._controller_port: int | None = None
+        self._sasl_port: int | None = None
+        self.scram = scram
         super().__init__(
             binary=java_binary() if java is None else java,
             port=port,
@@ -164,6 +208,13 @@ class ApacheKafka(LocalService):
     def bootstrap(self) -> str:
         """`127.0.0.1:PORT`, the form `bootstrap_servers` and `KAFKA_BOOTSTRAP_SERVERS` take."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        """`127.0.0.1:PORT` of the SCRAM listener (only with `scram`, once started)."""
+        if self.scram is None or self._sasl_port is None:
+            raise ServiceStartError("this Apache Kafka node has no SASL listener (scram=None)")
+        return f"{self.host}:{self._sasl_port}"
 
     @property
     def data_dir(self) -> Path:
@@ -208,6 +259,8 @@ class ApacheKafka(LocalService):
     def _prepare(self, port: int) -> None:
         if self._controller_port is None:
             self._controller_port = _other_free_port(self.host, port)
+        if self.scram is not None and self._sasl_port is None:
+            self._sasl_port = _other_free_port(self.host, port, self._controller_port)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "log4j2.properties").write_text(_LOG4J2_CONFIG)
         properties = server_properties(
@@ -215,13 +268,20 @@ class ApacheKafka(LocalService):
             port=port,
             controller_port=self._controller_port,
             data_dir=self.data_dir,
+            sasl_port=self._sasl_port,
         )
         self.config_path.write_text(_properties_text(properties))
         if not self.formatted:
             self._format()
 
     def _format(self) -> None:
-        """Format the data dir once with a new cluster id (`kafka-storage.sh format`)."""
+        """Format the data dir once with a new cluster id (`kafka-storage.sh format`), and the
+        SCRAM user's credential when there is one."""
+        scram: tuple[str, ...] = ()
+        if self.scram is not None:
+            user = self.scram
+            credential = f"{SCRAM_MECHANISM}=[name={user.username},password={user.password}]"
+            scram = ("--add-scram", credential)
         argv = self._java(
             "kafka.tools.StorageTool",
             "format",
@@ -229,6 +289,7 @@ class ApacheKafka(LocalService):
             random_cluster_id(),
             "--config",
             str(self.config_path),
+            *scram,
         )
         try:
             done = subprocess.run(
@@ -254,7 +315,7 @@ class ApacheKafka(LocalService):
         probe_api_versions(self.host, port, timeout)
 
 
-def _other_free_port(host: str, taken: int) -> int:
-    while (port := free_port(host)) == taken:
+def _other_free_port(host: str, *taken: int) -> int:
+    while (port := free_port(host)) in taken:
         pass
     return port

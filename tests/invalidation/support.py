@@ -38,6 +38,7 @@ from origin.core.builder import BundleBuilder
 from origin.core.catalog import Product
 from origin.core.demo_catalog import generate_catalog
 from origin.core.envelope import open_envelope
+from origin.core.kafka_security import KafkaSecurity
 from origin.core.recompute import Recomputer
 from origin.core.redis_client import RedisLike
 from origin.core.redis_text import as_text, decode_map
@@ -325,10 +326,21 @@ async def produce(bootstrap: str, events: Sequence[Event]) -> list[Produced]:
 
 
 async def produce_raw(
-    bootstrap: str, topic: str, value: bytes, key: bytes | None = None
+    bootstrap: str,
+    topic: str,
+    value: bytes,
+    key: bytes | None = None,
+    *,
+    security: KafkaSecurity | None = None,
 ) -> tuple[int, int]:
-    """Produce one raw value; return (partition, offset)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=2**21)
+    """Produce one raw value (as `security` says, PLAINTEXT by default); return (partition,
+    offset)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        max_request_size=2**21,
+        **(security or KafkaSecurity()).client_kwargs(),
+    )
     await producer.start()
     try:
         meta = await producer.send_and_wait(topic, value, key=key)

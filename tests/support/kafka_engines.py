@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from collections.abc import Iterable, Sequence
 from typing import Final, TypeAlias
@@ -27,11 +28,14 @@ from aiokafka.errors import KafkaError
 
 from fragments.topics import Topic
 from shelfedge.localstack import ApacheKafka, KafkaBroker, ensure_topics
+from shelfedge.localstack.apache_kafka import ScramUser
 
 TANSU: Final = "tansu"
 APACHE_KAFKA: Final = "apache-kafka"
 ENGINES: Final = (TANSU, APACHE_KAFKA)
 
+SESSION_SCRAM: Final = ScramUser("shelfedge-tests", secrets.token_urlsafe(18))
+"""The one user the session's Apache Kafka node admits on its SASL (SCRAM-SHA-512) listener."""
 Broker: TypeAlias = KafkaBroker | ApacheKafka
 """A running broker of either engine: both have `bootstrap`, `start`, `stop` and `kill`."""
 
