@@ -8,10 +8,12 @@ something was rejected.
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 from fragments.slots import load_slots
 from origin.core.builder import BundleBuilder
@@ -24,6 +26,7 @@ from origin.core.segment_changes import SegmentEditor
 from origin.core.segments_config import DEMO_SEGMENTS_FILE, load_segments_file
 from origin.core.store import Store
 from origin.errors import SettingsError
+from origin.ingest.compression import decompressed
 from origin.settings import Settings
 
 
@@ -75,15 +78,21 @@ def _user_segments(pairs: list[str]) -> dict[str, str]:
 
 
 def _lines(path: str) -> Iterator[str]:
+    """The lines of the file at `path` (or stdin), gzip, bzip2 or zip compressed or not."""
     if path == "-":
-        yield from sys.stdin
+        yield from _text_lines(cast("io.BufferedReader[Any]", sys.stdin.buffer))
         return
     try:
-        handle = Path(path).open(encoding="utf-8", errors="replace")  # noqa: SIM115
+        handle = Path(path).open("rb")  # noqa: SIM115
     except OSError as exc:
         raise SettingsError("PATH", "a readable JSON Lines file", path) from exc
     with handle:
-        yield from handle
+        yield from _text_lines(handle)
+
+
+def _text_lines(stream: io.BufferedReader[Any]) -> Iterator[str]:
+    feed, _ = decompressed(stream)
+    yield from io.TextIOWrapper(feed, encoding="utf-8", errors="replace")
 
 
 async def import_lists_command(settings: Settings, args: argparse.Namespace) -> int:

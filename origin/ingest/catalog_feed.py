@@ -108,6 +108,16 @@ class CountingReader(io.RawIOBase):
         self.count += n
         return n
 
+    def seekable(self) -> bool:
+        """As the inner stream (a zip feed is read from its end first)."""
+        return self.inner.seekable()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.inner.tell()
+
 
 def detect_format(stream: io.BufferedReader[Any]) -> FeedFormat:
     """The feed's format from its first non-blank character (``<`` XML, ``{`` JSON Lines,

@@ -62,6 +62,7 @@ from origin.ingest.catalog_feed import (
     detect_format,
     read_items,
 )
+from origin.ingest.compression import decompressed
 from origin.ingest.errors import FeedUnreadable, ImportAborted, ImportBusy, Rejected
 from origin.ingest.feed_fields import FEED_AVAILABLE_UNITS, PARSER_VERSION, FeedItem, parse_item
 from origin.ingest.report import ImportMode, ImportReport, Rejection
@@ -148,7 +149,7 @@ class CatalogImporter:
         progress: Progress,
     ) -> ImportReport:
         counting = CountingReader(stream)
-        buffered = io.BufferedReader(counting, buffer_size=1 << 16)
+        buffered, _ = decompressed(io.BufferedReader(counting, buffer_size=1 << 16))
         fmt = fmt or detect_format(buffered)
         report = ImportReport(source=source, format=fmt, mode=mode, reject_threshold=threshold)
         unit: Unit = "item" if fmt == "xml" else "line"

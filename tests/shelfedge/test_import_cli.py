@@ -3,7 +3,9 @@ report, rejected lines, the reject threshold's exit status, and --delta."""
 
 from __future__ import annotations
 
+import gzip
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -86,3 +88,26 @@ async def test_import_from_a_url_and_a_delta(
     assert missing.returncode == 1
     assert "a feed URL that answers 200" in missing.stderr
     assert "404" in missing.stderr
+
+
+async def test_a_gzip_feed_from_a_url_and_gzip_lists_from_a_file(
+    redis_client: Redis, redis_url: str, tmp_path: Path, served: str
+) -> None:
+    # Served as a file (no Content-Encoding): the importer recognises gzip by its magic bytes.
+    plain = feed(tmp_path, 60)
+    (tmp_path / "products.tsv.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    done = run_cli("import", "catalog", f"{served}/products.tsv.gz", REDIS_URL=redis_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "read 60, created 60" in done.stdout
+    skus = [f"FEED-{n:06d}" for n in (3, 1, 2)]
+    line = {"segment": "tech-enthusiasts", "name": "top", "version": 7, "items": skus}
+    lists = tmp_path / "lists.jsonl.gz"
+    lists.write_bytes(gzip.compress((json.dumps(line) + "\n").encode()))
+    imported = run_cli("import", "lists", str(lists), REDIS_URL=redis_url)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert "lists: read 1, created 1" in imported.stdout
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(lists.read_bytes()[:20])
+    refused = run_cli("import", "lists", str(broken), REDIS_URL=redis_url)
+    assert refused.returncode != 0
+    assert "gzip feed is corrupt or truncated" in refused.stdout + refused.stderr

@@ -3,6 +3,7 @@ role, the report, an aborted import's rejections, hostile XML, and what shoppers
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -102,3 +103,20 @@ async def test_hostile_xml_and_bad_parameters_are_422(api: httpx.AsyncClient) ->
     )
     assert bad.status_code == 422
     assert {p["name"] for p in bad.json()["invalid_params"]} == {"mode", "reject_threshold"}
+
+
+async def test_a_gzip_feed_body_imports_as_the_feed_inside(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/v1/catalog/imports",
+        content=gzip.compress(tsv(40).encode()),
+        headers={**INGEST, "Content-Type": "application/gzip"},
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["read"], response.json()["created"]) == (40, 40)
+    truncated = await api.post(
+        "/v1/catalog/imports",
+        content=gzip.compress(tsv(40).encode())[:200],
+        headers={**INGEST, "Content-Type": "application/gzip"},
+    )
+    assert truncated.status_code == 422, truncated.text
+    assert "gzip feed is corrupt or truncated" in truncated.text
