@@ -476,5 +476,5 @@ def _document(row: tuple[bytes | str | None, ...]) -> Product:
     makes the builder's candidate cache hit at once).
     """
     return Product.from_hash(
-        {name: as_text(v) for name, v in zip(DOCUMENT_FIELDS, row, strict=True) if v}
+        {name: as_text(v) for name, v in zip(DOCUMENT_FIELDS, row, strict=True) if v is not None}
     )

@@ -149,3 +149,22 @@ async def test_jsonl_and_rss_feeds_import_the_same_catalog_as_tsv(redis_client: 
         report = await shop.load(text)
         assert (report.created, report.rejected) == (60, 0), report.rejections
         assert await shop.shown() == from_tsv
+
+
+async def test_a_feed_of_only_the_required_fields_imports_and_builds_every_bundle(
+    shop: Shop,
+) -> None:
+    """No brand, description, category, gtin, mpn or labels: optional in the spec, so empty
+    on the product, and every bundle showing it still builds."""
+    rows = "".join(
+        f"MIN-{n}\tItem {n}\thttps://shop.example/p/{n}\thttps://cdn.shop.example/{n}.jpg\t"
+        f"{10 + n}.00 USD\tin_stock\n"
+        for n in range(30)
+    )
+    report = await shop.load("id\ttitle\tlink\timage_link\tprice\tavailability\n" + rows)
+    assert (report.created, report.rejected) == (30, 0), report.rejections
+    assert report.bundles_changed == len(shop.recomputer.all_keys())
+    product = await shop.store.product("MIN-3")
+    assert product is not None
+    assert (product.brand, product.description, product.category_path) == ("", "", "")
+    assert any("MIN-3" in skus for skus in (await shop.shown()).values())
