@@ -21,7 +21,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, Literal
 from xml.etree.ElementTree import Element, ParseError
 
@@ -70,6 +70,11 @@ class _Row(Mapping[str, object]):
         self._line = line
 
     @property
+    def columns(self) -> list[str]:
+        """The header's field names (shared by every row of the feed)."""
+        return self._header
+
+    @property
     def _row(self) -> list[str]:
         if self._values is None:
             self._values = self._line.split("\t")
@@ -89,6 +94,18 @@ class _Row(Mapping[str, object]):
 
     def items(self) -> Iterator[tuple[str, object]]:  # type: ignore[override]
         return iter(zip(self._header, self._row, strict=False))
+
+
+def may_hold(items: Sequence[RawItem], name: str) -> bool:
+    """Whether an item of `items` may give field `name`: for TSV rows, whether their header
+    names it (one look for the whole chunk: the rows share their header); for JSON Lines and
+    XML items, whether one of them has it."""
+    for raw in items:
+        if isinstance(raw.fields, _Row):
+            return name in raw.fields.columns
+        if raw.fields.get(name):
+            return True
+    return False
 
 
 class CountingReader(io.RawIOBase):

@@ -60,11 +60,18 @@ from origin.ingest.catalog_feed import (
     FeedFormat,
     RawItem,
     detect_format,
+    may_hold,
     read_items,
 )
 from origin.ingest.compression import decompressed
 from origin.ingest.errors import FeedUnreadable, ImportAborted, ImportBusy, Rejected
-from origin.ingest.feed_fields import FEED_AVAILABLE_UNITS, PARSER_VERSION, FeedItem, parse_item
+from origin.ingest.feed_fields import (
+    FEED_AVAILABLE_UNITS,
+    PARSER_VERSION,
+    SALE_WINDOW,
+    FeedItem,
+    parse_item,
+)
 from origin.ingest.report import ImportMode, ImportReport, Rejection
 from origin.ingest.spool import ItemSpool
 
@@ -95,12 +102,15 @@ class CatalogImporter:
         *,
         currency: str = "USD",
         timeout: float = 60.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`clock` gives an import its "now" (Unix seconds): which sale windows are open."""
         self.store = store
         self.recomputer = recomputer
         self.purgers = tuple(purgers)
         self.currency = currency
         self.timeout = timeout
+        self.clock = clock
         self.applier = FeedApplier(store.redis, timeout)
         self._release = store.redis.register_script(_RELEASE)
 
@@ -154,6 +164,8 @@ class CatalogImporter:
         report = ImportReport(source=source, format=fmt, mode=mode, reject_threshold=threshold)
         unit: Unit = "item" if fmt == "xml" else "line"
         started = time.perf_counter()
+        now = self.clock()
+        """The import's "now": whether each sale window is in effect."""
         context = f"{PARSER_VERSION}|{self.currency}".encode()
         seen: dict[str, int] = {}
         with ItemSpool() as spool:
@@ -165,7 +177,7 @@ class CatalogImporter:
             try:
                 while chunk := await ahead:
                     ahead = asyncio.ensure_future(asyncio.to_thread(_take, raw_items, STAGE_CHUNK))
-                    await self._stage(chunk, seen, spool, report, unit)
+                    await self._stage(chunk, seen, spool, report, unit, now)
                     progress("stage", counting.count, total_bytes)
             finally:
                 if not ahead.done():  # a failed chunk: the read-ahead's chunk is not wanted
@@ -194,6 +206,7 @@ class CatalogImporter:
         spool: ItemSpool,
         report: ImportReport,
         unit: Unit,
+        now: float,
     ) -> None:
         """Judge one chunk of raw items: rejects, unchanged fingerprints, the rest spooled."""
         report.read += len(chunk)
@@ -211,7 +224,7 @@ class CatalogImporter:
                 seen[raw.sku] = raw.position
             candidates.append(raw)
         prints = await self.applier.stored_prints([r.sku for r in candidates if r.sku])
-        await asyncio.to_thread(self._judge, candidates, prints, spool, report, unit)
+        await asyncio.to_thread(self._judge, candidates, prints, spool, report, unit, now)
 
     def _judge(
         self,
@@ -220,14 +233,18 @@ class CatalogImporter:
         spool: ItemSpool,
         report: ImportReport,
         unit: Unit,
+        now: float,
     ) -> None:
-        """Unchanged fingerprints counted, the rest validated: spooled or rejected."""
+        """Unchanged fingerprints counted, the rest validated: spooled or rejected. An item
+        with a sale window is validated even when unchanged: whether its sale price applies
+        depends on the time of the import (the apply script then writes only what moved)."""
+        timed = may_hold(candidates, SALE_WINDOW)
         for raw in candidates:
-            if prints.get(raw.sku) == raw.digest:
+            if prints.get(raw.sku) == raw.digest and not (timed and raw.fields.get(SALE_WINDOW)):
                 report.unchanged += 1
                 continue
             try:
-                item = parse_item(raw.fields, self.currency, normalized=raw.normalized)
+                item = parse_item(raw.fields, self.currency, normalized=raw.normalized, now=now)
             except Rejected as exc:
                 report.reject(Rejection(raw.position, unit, raw.sku, exc.field, exc.reason))
                 continue

@@ -4,14 +4,18 @@ The field names and spellings are Google Merchant Center's product data specific
 format retailers already maintain for shopping ads). What the spec allows is accepted; what is
 harmless is normalised (HTML in descriptions reduced to text, legacy availability spellings,
 "USD 10.00" as well as "10.00 USD", a brand given as ``{"name": ...}``, a sale price not below
-the price ignored); the rest is rejected with the field and the reason. Pure: never performs I/O.
+the price ignored); the rest is rejected with the field and the reason. A sale price with a
+``sale_price_effective_date`` counts only at the times inside it: the caller says when "now"
+is. Pure: never performs I/O.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import lru_cache
 from html.parser import HTMLParser
 
@@ -21,7 +25,7 @@ from fragments.ids import SKU_PATTERN, anchored
 from origin.core.catalog import LABEL_COUNT, category_id
 from origin.ingest.errors import Rejected
 
-PARSER_VERSION = "gmc-1"
+PARSER_VERSION = "gmc-2"
 """Changes whenever parsing rules change: unchanged-row fingerprints of older imports then no
 longer match, so every item is parsed again once."""
 
@@ -36,6 +40,8 @@ FEED_AVAILABLE_UNITS = 100
 """Stock units given to an available product whose stock no inventory event has set yet: a
 feed says only in or out of stock, and a card shows only the stock state."""
 REQUIRED = ("id", "title", "link", "image_link", "price", "availability")
+SALE_WINDOW = "sale_price_effective_date"
+"""The interval ("start/end", ISO 8601) in which `sale_price` applies; outside it, `price` does."""
 
 AVAILABILITY = {
     "in_stock": "in_stock", "in stock": "in_stock", "available for order": "in_stock",
@@ -84,12 +90,20 @@ class FeedItem(msgspec.Struct, frozen=True, array_like=True):
         return FEED_AVAILABLE_UNITS if self.availability in AVAILABLE else 0
 
 
-def parse_item(raw: Mapping[str, object], currency: str, *, normalized: bool = False) -> FeedItem:
+def parse_item(
+    raw: Mapping[str, object],
+    currency: str,
+    *,
+    normalized: bool = False,
+    now: float | None = None,
+) -> FeedItem:
     """The `FeedItem` of one raw item (field name -> value), or raise `Rejected`.
 
     `currency` is the catalog's ISO 4217 code: prices in another currency are rejected (a
     storefront shows one currency; converting would invent prices). `normalized` says the
     field names are already spelled as `field_name` spells them (a TSV header is read so).
+    `now` (Unix seconds; default: the time of the call) decides whether a sale price with an
+    effective date applies.
     """
     fields = dict(raw.items()) if normalized else {field_name(k): v for k, v in raw.items()}
     texts = {k: v.strip() for k, v in fields.items() if type(v) is str}
@@ -121,7 +135,14 @@ def parse_item(raw: Mapping[str, object], currency: str, *, normalized: bool = F
             raise Rejected(
                 "sale_price", f"currency {sale_currency} is not the catalog's ({currency})"
             )
-        if sale < price:  # a sale price not below the price shows no sale: ignored
+        window = get(SALE_WINDOW, "")
+        if window:
+            start, end = _sale_window(window)
+            at = time.time() if now is None else now
+            in_effect = start <= at < end
+        else:
+            in_effect = True
+        if sale < price and in_effect:  # a sale price not below the price shows no sale
             price, compare_at = sale, price
     availability = _availability(get("availability", ""))
     path = _category_path(get("product_type", ""), get("google_product_category", ""))
@@ -154,7 +175,8 @@ def parse_item(raw: Mapping[str, object], currency: str, *, normalized: bool = F
 _LABEL_NAMES = tuple(f"custom_label_{n}" for n in range(LABEL_COUNT))
 _TEXT_FIELDS = (
     "id", "title", "description", "link", "image_link", "price", "sale_price", "availability",
-    "product_type", "google_product_category", "item_group_id", "gtin", "mpn", *_LABEL_NAMES,
+    "product_type", "google_product_category", "item_group_id", "gtin", "mpn", SALE_WINDOW,
+    *_LABEL_NAMES,
 )  # fmt: skip
 """The fields read as text (brand is read by `_brand`: it may be an object)."""
 
@@ -170,6 +192,34 @@ def _availability(given: str) -> str:
             f"{spelled[:40]!r}: expected in_stock, out_of_stock, preorder or backorder",
         )
     return availability
+
+
+def _sale_window(text: str) -> tuple[float, float]:
+    """(start, end) in Unix seconds of a ``start/end`` interval; a time without a UTC offset is
+    read as UTC. Else `Rejected`."""
+    start_text, sep, end_text = text.partition("/")
+    if not sep or not start_text.strip() or not end_text.strip():
+        raise Rejected(
+            SALE_WINDOW,
+            f"{text[:80]!r}: expected start/end in ISO 8601, "
+            "'2026-11-27T00:00-05:00/2026-11-30T23:59-05:00'",
+        )
+    start, end = _instant(start_text.strip()), _instant(end_text.strip())
+    if end <= start:
+        raise Rejected(SALE_WINDOW, f"{text[:80]!r}: ends before it starts")
+    return start, end
+
+
+@lru_cache(maxsize=4096)
+def _instant(text: str) -> float:
+    """Unix seconds of one ISO 8601 date or date-time (memoised: a feed repeats its sales)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Rejected(SALE_WINDOW, f"{text[:40]!r} is not an ISO 8601 date or time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 @lru_cache(maxsize=1024)

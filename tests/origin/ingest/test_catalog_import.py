@@ -151,6 +151,48 @@ async def test_jsonl_and_rss_feeds_import_the_same_catalog_as_tsv(redis_client: 
         assert await shop.shown() == from_tsv
 
 
+SALE_FEED = (
+    "id\ttitle\tlink\timage_link\tprice\tsale_price\tsale_price_effective_date\tavailability\t"
+    "product_type\n"
+    + "".join(
+        f"SALE-{n}\tTent {n}\thttps://shop.example/p/{n}\thttps://cdn.shop.example/{n}.jpg\t"
+        f"{100 + n}.00 USD\t"
+        + ("50.00 USD\t2026-11-27T00:00-05:00/2026-11-30T23:59-05:00" if n == 0 else "\t")
+        + "\tin_stock\tShop > Outdoor\n"
+        for n in range(5)
+    )
+)
+OPEN = 1_795_755_600.0  # 2026-11-27T05:00Z: the sale has just started
+
+
+async def test_a_sale_window_is_judged_at_each_import(redis_client: Redis) -> None:
+    shop = await make_shop(redis_client)
+    now = [OPEN - 60.0]
+    shop.importer.clock = lambda: now[0]
+    await shop.load(SALE_FEED)
+    before = await shop.store.product("SALE-0")
+    assert before is not None
+    assert (before.price_cents, before.compare_at_cents) == (10000, None)  # not yet on sale
+    await shop.queued_tags()
+
+    now[0] = OPEN + 60.0  # the same feed, once the sale has started
+    report = await shop.load(SALE_FEED)
+    assert (report.changed, report.unchanged) == (1, 4)  # unchanged rows, one sale opened
+    during = await shop.store.product("SALE-0")
+    assert during is not None
+    assert (during.price_cents, during.compare_at_cents) == (5000, 10000)
+    assert report.bundles_changed > 0
+    shown = {key for key, skus in (await shop.shown()).items() if "SALE-0" in skus}
+    assert {bundle_tag(key) for key in shown} <= await shop.queued_tags()
+
+    now[0] = OPEN + 5 * 86400.0  # after it
+    after = await shop.load(SALE_FEED)
+    assert (after.changed, after.unchanged) == (1, 4)
+    product = await shop.store.product("SALE-0")
+    assert product is not None
+    assert (product.price_cents, product.compare_at_cents) == (10000, None)
+
+
 async def test_a_feed_of_only_the_required_fields_imports_and_builds_every_bundle(
     shop: Shop,
 ) -> None:

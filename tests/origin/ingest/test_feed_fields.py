@@ -96,3 +96,44 @@ def test_rejected_with_field_and_reason(
     with pytest.raises(Rejected) as rejected:
         parse(**changes)
     assert (rejected.value.field, rejected.value.reason) == (field, reason)
+
+
+BLACK_FRIDAY = "2026-11-27T00:00:00-05:00/2026-11-30T23:59:59-0500"
+OPENS = 1_795_755_600.0  # 2026-11-27T05:00:00Z, the window's start
+
+
+@pytest.mark.parametrize(
+    ("window", "now", "price", "compare_at"),
+    [
+        (BLACK_FRIDAY, OPENS - 1, 10529, None),  # not yet: the regular price
+        (BLACK_FRIDAY, OPENS, 9900, 10529),  # the start is inside
+        (BLACK_FRIDAY, OPENS + 4 * 86400 - 1.5, 9900, 10529),
+        (BLACK_FRIDAY, OPENS + 4 * 86400, 10529, None),  # the end is outside
+        ("2026-11-27/2026-11-28", 1_795_737_600.0, 9900, 10529),  # dates without offset: UTC
+        ("2026-11-27/2026-11-28", 1_795_737_599.0, 10529, None),
+        (" 2026-11-27T00:00Z / 2026-11-28T00:00Z ", 1_795_737_600.0, 9900, 10529),
+    ],
+)
+def test_a_sale_price_applies_only_inside_its_effective_dates(
+    window: str, now: float, price: int, compare_at: int | None
+) -> None:
+    raw = {**BASE, "sale_price": "99.00 USD", "sale_price_effective_date": window}
+    item = parse_item(raw, "USD", now=now)
+    assert (item.price_cents, item.compare_at_cents) == (price, compare_at)
+
+
+@pytest.mark.parametrize(
+    ("window", "reason"),
+    [
+        ("2026-11-27T00:00-05:00", "expected start/end in ISO 8601"),
+        ("2026-11-27/", "expected start/end in ISO 8601"),
+        ("soon/later", "'soon' is not an ISO 8601 date or time"),
+        ("2026-11-30/2026-11-27", "ends before it starts"),
+    ],
+)
+def test_a_malformed_sale_window_is_rejected_by_name(window: str, reason: str) -> None:
+    raw = {**BASE, "sale_price": "99.00 USD", "sale_price_effective_date": window}
+    with pytest.raises(Rejected) as caught:
+        parse_item(raw, "USD", now=OPENS)
+    assert caught.value.field == "sale_price_effective_date"
+    assert reason in caught.value.reason
