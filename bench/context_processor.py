@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from bench.errors import BenchRunError
 from bench.kafka_tools import SESSION_TIMEOUT_MS, AssignmentClock
@@ -34,6 +34,7 @@ from origin.context.processor import MAX_BATCH, ContextProcessor
 from origin.context.rules import parse_rules
 from origin.context.store import ContextStore
 from origin.core.redis_client import redis_client
+from origin.events.group_member import group_consumer
 from shelfedge.localstack import KafkaBroker, RedisServer, ensure_topics
 
 CATEGORIES = ("outdoor", "kitchen", "garden", "toys", "books", "tech")
@@ -94,15 +95,15 @@ async def produce(bootstrap: str, events: list[ClickEvent]) -> None:
 
 
 async def raw_round(bootstrap: str, group: str, count: int) -> Round:
-    consumer = AIOKafkaConsumer(
-        topics.CLICKSTREAM.name,
-        bootstrap_servers=bootstrap,
-        group_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=MAX_BATCH,
+    # The processor's own consumer settings, with nothing done per record.
+    consumer = group_consumer(
+        (topics.CLICKSTREAM.name,),
+        bootstrap,
+        group,
+        client_id="bench-raw",
+        max_batch=MAX_BATCH,
         session_timeout_ms=SESSION_TIMEOUT_MS,
-        heartbeat_interval_ms=SESSION_TIMEOUT_MS // 6,
+        security=None,
     )
     await consumer.start()
     try:

@@ -21,11 +21,10 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka import TopicPartition
 
 from fragments import topics
 from fragments.clickstream import ClickEvent, ClickInvalid
@@ -34,6 +33,7 @@ from origin.context.learned import CoView
 from origin.context.learned_store import LearnedLists
 from origin.context.store import ContextStore
 from origin.core.kafka_security import KafkaSecurity
+from origin.events.group_member import Offsets, commit_logged, decode_batch, group_consumer
 
 log = logging.getLogger("shelfedge.context")
 MAX_BATCH = 2000
@@ -70,17 +70,14 @@ class ContextProcessor:
         self.learned = LearnedLists(store.redis, store.timeout)
         self.stats = ProcessorStats()
         self._commit: asyncio.Task[None] | None = None
-        self.consumer = AIOKafkaConsumer(
-            topics.CLICKSTREAM.name,
-            bootstrap_servers=bootstrap,
-            group_id=group_id,
+        self.consumer = group_consumer(
+            (topics.CLICKSTREAM.name,),
+            bootstrap,
+            group_id,
             client_id=client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=MAX_BATCH,
+            max_batch=MAX_BATCH,
             session_timeout_ms=session_timeout_ms,
-            heartbeat_interval_ms=max(100, session_timeout_ms // 6),
-            **(security or KafkaSecurity()).client_kwargs(),
+            security=security,
         )
 
     async def start(self) -> None:
@@ -117,25 +114,17 @@ class ContextProcessor:
     async def process(self, batch: dict[TopicPartition, list[Any]]) -> None:
         """Fold one fetched batch and commit it."""
         now = time.time()
+        decoded = decode_batch(
+            batch, partial(decode_click_fast, now=now), ClickInvalid, _field, log, "click"
+        )
+        self.stats.records += decoded.records
+        self.stats.undecodable += decoded.undecodable
         by_visitor: dict[str, list[ClickEvent]] = defaultdict(list)
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for tp, records in batch.items():
-            for record in records:
-                self.stats.records += 1
-                offsets[tp] = OffsetAndMetadata(record.offset + 1, "")
-                try:
-                    event = decode_click_fast(record.value, now)
-                except ClickInvalid as exc:
-                    self.stats.undecodable += 1
-                    log.warning(
-                        "skipped undecodable click %s[%d]@%d: %s",
-                        tp.topic, tp.partition, record.offset, exc.field,
-                    )  # fmt: skip
-                    continue
-                if not event.consent:
-                    self.stats.without_consent += 1
-                    continue
+        for event in decoded.values:
+            if event.consent:
                 by_visitor[event.visitor].append(event)
+            else:
+                self.stats.without_consent += 1
         coviews: list[CoView] = []
         if by_visitor:
             rules = await self.store.current_rules()
@@ -144,13 +133,15 @@ class ContextProcessor:
         # while the next window is fetched and folded (one such task in flight at a time, so
         # offsets are committed in order, each after its window's co-views).
         await self._settle_commit()
-        self._commit = asyncio.create_task(self._learn_and_commit(by_visitor, coviews, offsets))
+        self._commit = asyncio.create_task(
+            self._learn_and_commit(by_visitor, coviews, decoded.offsets)
+        )
 
     async def _learn_and_commit(
         self,
         by_visitor: dict[str, list[ClickEvent]],
         coviews: list[CoView],
-        offsets: dict[TopicPartition, OffsetAndMetadata],
+        offsets: Offsets,
     ) -> None:
         if by_visitor:
             self.stats.coviews += len(coviews)
@@ -158,16 +149,15 @@ class ContextProcessor:
             self.stats.visitors += len(by_visitor)
             self.stats.folded += sum(len(events) for events in by_visitor.values())
         self.stats.batches += 1
-        await self.consumer.commit(offsets)
+        await commit_logged(self.consumer, offsets, log, "folding")
 
     async def _settle_commit(self) -> None:
-        """Wait for the previous window's co-views and commit: a commit failure is logged (the
-        window is redelivered, which changes nothing); a failure to learn is raised (nothing of
-        that window is committed)."""
+        """Wait for the previous window's co-views and commit: a failure to learn is raised
+        (nothing of that window is committed; a failed commit was logged)."""
         pending, self._commit = self._commit, None
-        if pending is None:
-            return
-        try:
+        if pending is not None:
             await pending
-        except (CommitFailedError, KafkaError) as exc:
-            log.warning("commit failed (folding is idempotent; redelivery is safe): %s", exc)
+
+
+def _field(exc: ClickInvalid) -> str:
+    return exc.field

@@ -15,15 +15,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka import TopicPartition
 
 from fragments import topics
 from origin.core.kafka_security import KafkaSecurity
 from origin.events.counters import EventCounters
 from origin.events.errors import EventRejected
-from origin.events.schema import ExperimentEvent, decode_event
+from origin.events.group_member import commit_logged, decode_batch, group_consumer
+from origin.events.schema import decode_event
 
 log = logging.getLogger("shelfedge.aggregator")
 
@@ -57,17 +56,14 @@ class Aggregator:
     ) -> None:
         self.counters = counters
         self.stats = AggregatorStats()
-        self.consumer = AIOKafkaConsumer(
-            *AGGREGATOR_TOPICS,
-            bootstrap_servers=bootstrap,
-            group_id=group_id,
+        self.consumer = group_consumer(
+            AGGREGATOR_TOPICS,
+            bootstrap,
+            group_id,
             client_id=client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=MAX_BATCH,
+            max_batch=MAX_BATCH,
             session_timeout_ms=session_timeout_ms,
-            heartbeat_interval_ms=max(100, session_timeout_ms // 6),
-            **(security or KafkaSecurity()).client_kwargs(),
+            security=security,
         )
 
     async def start(self) -> None:
@@ -84,25 +80,15 @@ class Aggregator:
 
     async def process(self, batch: dict[TopicPartition, list[Any]]) -> None:
         """Fold one fetched batch and commit it."""
-        events: list[ExperimentEvent] = []
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for tp, records in batch.items():
-            for record in records:
-                self.stats.records += 1
-                try:
-                    events.append(decode_event(record.value))
-                except EventRejected as exc:
-                    self.stats.undecodable += 1
-                    log.warning(
-                        "skipped undecodable event %s[%d]@%d: %s",
-                        tp.topic, tp.partition, record.offset, exc.field,
-                    )  # fmt: skip
-                offsets[tp] = OffsetAndMetadata(record.offset + 1, "")
-        counted = await self.counters.fold(events)
+        decoded = decode_batch(batch, decode_event, EventRejected, _field, log, "event")
+        self.stats.records += decoded.records
+        self.stats.undecodable += decoded.undecodable
+        counted = await self.counters.fold(decoded.values)
         self.stats.counted += counted
-        self.stats.duplicates += len(events) - counted
+        self.stats.duplicates += len(decoded.values) - counted
         self.stats.batches += 1
-        try:
-            await self.consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
-            log.warning("commit failed (counting is idempotent; redelivery is safe): %s", exc)
+        await commit_logged(self.consumer, decoded.offsets, log, "counting")
+
+
+def _field(exc: EventRejected) -> str:
+    return exc.field
