@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fragments import topics
-from fragments.errors import FragmentsError
+from fragments.errors import FieldInvalid
 from fragments.ids import ID_PATTERN, SKU_PATTERN, VISITOR_PATTERN, anchored
 
 ClickType = Literal["view", "add_to_cart", "remove_from_cart", "purchase", "search"]
@@ -50,13 +50,8 @@ REQUIRED_BY_TYPE: Mapping[str, tuple[str, ...]] = _NEEDS
 """The optional fields each event type requires (`validate_click` checks them)."""
 
 
-class ClickInvalid(FragmentsError, ValueError):
+class ClickInvalid(FieldInvalid):
     """A clickstream event is invalid; `field` names the offending field."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,10 @@
      ├── SlotConfigError     the slot config file is invalid (names the file, the slot, the reason)
      ├── BundleFormatError   bytes that are not a bundle of a supported wire version
      ├── RenderError         a template failed (undefined variable, sandbox violation)
-     ├── WireEventInvalid    an experiment event that is not well formed (names the field)
+     ├── FieldInvalid        a value that is not well formed, naming its field and why:
+     │    ├── WireEventInvalid  an experiment event (`fragments.wire_events`)
+     │    ├── ClickInvalid      a clickstream event (`fragments.clickstream`)
+     │    └── LabelRuleInvalid  a custom-label rule (`fragments.labels`)
      ├── JsonRejected        a client's JSON body: not JSON, NaN/Infinity, or nested too deeply
      └── BatchSignatureInvalid  an event batch's signature is missing, malformed, unknown,
                                 expired or wrong (`reason` is one of those words)
@@ -27,6 +30,16 @@ class InvalidIdentifier(FragmentsError, ValueError):
         self.kind = kind
         self.value = value
         super().__init__(f"invalid {kind} {value[:80]!r}: {rule}")
+
+
+class FieldInvalid(FragmentsError, ValueError):
+    """A value is not well formed; `field` names where (e.g. ``events[3].type``), `reason`
+    says why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
 
 
 class SlotConfigError(FragmentsError):

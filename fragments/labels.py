@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from fragments.errors import FragmentsError
+from fragments.errors import FieldInvalid
 
 LABEL_COUNT = 5
 LABEL_NAMES = tuple(f"custom_label_{n}" for n in range(LABEL_COUNT))
@@ -32,13 +32,8 @@ MAX_LABEL_VALUES = 100
 MAX_LABEL_FACTOR = 100.0
 
 
-class LabelRuleInvalid(FragmentsError, ValueError):
+class LabelRuleInvalid(FieldInvalid):
     """A label rule that cannot be used; `field` is its path (``include.custom_label_0``)."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)

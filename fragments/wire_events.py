@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fragments import topics
-from fragments.errors import FragmentsError, JsonRejected
+from fragments.errors import FieldInvalid, JsonRejected
 from fragments.ids import ID_PATTERN, SKU_PATTERN, VISITOR_PATTERN
 from fragments.strict_json import loads
 
@@ -64,13 +64,8 @@ ACCEPTED_FIELDS = frozenset({*REQUIRED_FIELDS, *OPTIONAL_FIELDS, "position"})
 """Members an event may carry (``position`` is accepted from older storefronts and ignored)."""
 
 
-class WireEventInvalid(FragmentsError, ValueError):
+class WireEventInvalid(FieldInvalid):
     """An event is malformed; `field` names where (e.g. ``events[3].type``)."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)
