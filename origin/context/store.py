@@ -14,9 +14,9 @@ import hashlib
 import json
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.exceptions import WatchError
 
@@ -30,6 +30,8 @@ from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
 from origin.core.redis_scripts import queue_script
 from origin.core.redis_text import as_text
+
+T = TypeVar("T")
 
 DEFAULT_PROFILE_TTL = 30 * 24 * 3600
 MAX_TX_ATTEMPTS = 8
@@ -326,30 +328,23 @@ class ContextStore:
         at = time.time() if now is None else now
         version, rule_set = rules
         profile_key = keys.visitor_profile_key(visitor)
-        audiences_key = keys.visitor_audiences_key(visitor)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for _ in range(MAX_TX_ATTEMPTS):
-                try:
-                    await pipe.watch(profile_key, audiences_key)
-                    raw = await pipe.get(profile_key)
-                    stored = _audiences(await pipe.hgetall(audiences_key))
-                    before = None if raw is None else Profile.from_json(raw)
-                    after = apply_events(before, events)
-                    if after is None:
-                        await pipe.reset()  # type: ignore[no-untyped-call]
-                        return None, []
-                    decision = decide(rule_set, features(after, at, cdp.members(stored)), at)
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(profile_key, after.to_json(), ex=self.ttl)
-                    self._write_decision(pipe, visitor, decision, version, at)
-                    await bounded(pipe.execute(), self.timeout, "write profile")
-                    assignment = SegmentAssignment(
-                        decision.segment, decision.rule, decision.rule_name, version, at
-                    )
-                    return assignment, new_coviews(before, after)
-                except WatchError:
-                    continue
-        raise RuntimeError(f"profile of visitor {visitor!r} changed concurrently too often")
+
+        def step(
+            pipe: Any, before: Profile | None, stored: dict[str, cdp.State]
+        ) -> tuple[bool, tuple[SegmentAssignment | None, list[CoView]]]:
+            after = apply_events(before, events)
+            if after is None:
+                return False, (None, [])
+            decision = decide(rule_set, features(after, at, cdp.members(stored)), at)
+            pipe.multi()
+            pipe.set(profile_key, after.to_json(), ex=self.ttl)
+            self._write_decision(pipe, visitor, decision, version, at)
+            assignment = SegmentAssignment(
+                decision.segment, decision.rule, decision.rule_name, version, at
+            )
+            return True, (assignment, new_coviews(before, after))
+
+        return await self._visitor_transaction(visitor, "profile", step)
 
     async def apply_memberships(
         self,
@@ -362,6 +357,37 @@ class ContextStore:
         again from their profile (if any) and audiences, in one transaction."""
         at = time.time() if now is None else now
         version, rule_set = rules
+        audiences_key = keys.visitor_audiences_key(visitor)
+
+        def step(
+            pipe: Any, profile: Profile | None, before: dict[str, cdp.State]
+        ) -> tuple[bool, SegmentAssignment]:
+            after = cdp.fold(before, changes)
+            decision = decide(rule_set, features(profile, at, cdp.members(after)), at)
+            pipe.multi()
+            dropped = sorted(set(before) - set(after))
+            if dropped:
+                pipe.hdel(audiences_key, *dropped)
+            if after:
+                encoded = {name: cdp.encode(state) for name, state in after.items()}
+                pipe.hset(audiences_key, mapping=encoded)
+                pipe.expire(audiences_key, self.ttl)
+            self._write_decision(pipe, visitor, decision, version, at)
+            return True, SegmentAssignment(
+                decision.segment, decision.rule, decision.rule_name, version, at
+            )
+
+        return await self._visitor_transaction(visitor, "audiences", step)
+
+    async def _visitor_transaction(
+        self,
+        visitor: str,
+        what: str,
+        step: Callable[[Any, Profile | None, dict[str, cdp.State]], tuple[bool, T]],
+    ) -> T:
+        """Run `step` on the visitor's profile and audiences as read under WATCH, in one
+        transaction: `step` calls ``pipe.multi()`` and queues its writes (answering True), or
+        writes nothing (False). Tried again when either key changed meanwhile."""
         profile_key = keys.visitor_profile_key(visitor)
         audiences_key = keys.visitor_audiences_key(visitor)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -369,26 +395,17 @@ class ContextStore:
                 try:
                     await pipe.watch(profile_key, audiences_key)
                     raw = await pipe.get(profile_key)
-                    before = _audiences(await pipe.hgetall(audiences_key))
-                    after = cdp.fold(before, changes)
+                    audiences = _audiences(await pipe.hgetall(audiences_key))
                     profile = None if raw is None else Profile.from_json(raw)
-                    decision = decide(rule_set, features(profile, at, cdp.members(after)), at)
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    dropped = sorted(set(before) - set(after))
-                    if dropped:
-                        pipe.hdel(audiences_key, *dropped)
-                    if after:
-                        encoded = {name: cdp.encode(state) for name, state in after.items()}
-                        pipe.hset(audiences_key, mapping=encoded)  # type: ignore[arg-type]
-                        pipe.expire(audiences_key, self.ttl)
-                    self._write_decision(pipe, visitor, decision, version, at)
-                    await bounded(pipe.execute(), self.timeout, "write audiences")
-                    return SegmentAssignment(
-                        decision.segment, decision.rule, decision.rule_name, version, at
-                    )
+                    writes, outcome = step(pipe, profile, audiences)
+                    if writes:
+                        await bounded(pipe.execute(), self.timeout, f"write {what}")
+                    else:
+                        await pipe.reset()  # type: ignore[no-untyped-call]
+                    return outcome
                 except WatchError:
                     continue
-        raise RuntimeError(f"audiences of visitor {visitor!r} changed concurrently too often")
+        raise RuntimeError(f"{what} of visitor {visitor!r} changed concurrently too often")
 
     async def apply_membership_batch(
         self, changes: Sequence[cdp.Membership], concurrency: int = 16, now: float | None = None
