@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 
 import httpx
@@ -24,6 +23,7 @@ from invalidation.producer import EventProducer
 from invalidation.settings import InvalidationSettings
 from origin.core.env import env_int
 from origin.core.kafka_security import KafkaSecurity
+from origin.core.signals import stop_on_signals
 from origin.errors import SettingsError
 from origin.settings import Settings
 
@@ -61,10 +61,7 @@ async def run_canary(
     if metrics_port:
         start_http_server(metrics_port, "127.0.0.1", metrics.registry)
         log.info("canary metrics on http://127.0.0.1:%d/metrics", metrics_port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         return await _rounds(
             config, consumer.kafka_bootstrap, consumer.kafka_security, metrics, stop, rounds

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 import time
 from contextlib import suppress
@@ -24,6 +23,7 @@ from origin.core.demo_catalog import generate_catalog
 from origin.core.purge_queue import ParkedPurge, parked_purges, redrive
 from origin.core.recompute import Recomputer
 from origin.core.redis_client import redis_client
+from origin.core.signals import stop_on_signals
 from origin.core.store import Store
 from origin.errors import SettingsError, UnknownEntity
 from shelfedge.dlq_command import run_dlq
@@ -69,11 +69,7 @@ def _version_base() -> int:
 
 
 async def _consume(settings: InvalidationSettings) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await run_service(settings, stop)
+    await run_service(settings, stop_on_signals())
     return 0
 
 

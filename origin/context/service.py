@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from origin.context.processor import ContextProcessor
 from origin.context.store import ContextStore
 from origin.core.redis_client import redis_client
+from origin.core.signals import stop_on_signals
 from origin.errors import SettingsError
 from origin.settings import Settings
 
@@ -45,11 +45,7 @@ def context_command(settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run_processor(settings, stop)
+        await run_processor(settings, stop_on_signals())
 
     asyncio.run(main())
     return 0

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from origin.core.redis_client import redis_client
+from origin.core.signals import stop_on_signals
 from origin.errors import SettingsError
 from origin.events.aggregator import Aggregator
 from origin.events.counters import EventCounters
@@ -63,11 +63,7 @@ def aggregate_command(settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run_aggregator(settings, stop)
+        await run_aggregator(settings, stop_on_signals())
 
     asyncio.run(main())
     return 0
