@@ -138,7 +138,11 @@ def _local_copy(source: str) -> Iterator[tuple[Path, int]]:
         return
     handle, name = tempfile.mkstemp(prefix="shelfedge-feed-")
     try:
-        with os.fdopen(handle, "wb") as out, httpx.stream("GET", source, timeout=60) as response:
+        with (
+            os.fdopen(handle, "wb") as out,
+            # Feed URLs redirect (http to https, a CDN, a presigned storage URL): follow them.
+            httpx.stream("GET", source, timeout=60, follow_redirects=True) as response,
+        ):
             response.raise_for_status()
             _copy(response.iter_bytes(), out)
         yield Path(name), Path(name).stat().st_size

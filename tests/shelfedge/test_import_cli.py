@@ -27,9 +27,21 @@ def feed(tmp_path: Path, count: int, extra: str = "", name: str = "feed.tsv") ->
     return path
 
 
+class _Files(http.server.SimpleHTTPRequestHandler):
+    """Serves the folder; ``/moved/NAME`` answers 302 to ``/NAME`` (as feed hosts redirect)."""
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/moved/"):
+            self.send_response(302)
+            self.send_header("Location", self.path.removeprefix("/moved"))
+            self.end_headers()
+            return
+        super().do_GET()
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler = partial(_Files, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -74,9 +86,9 @@ async def test_import_from_a_url_and_a_delta(
     redis_client: Redis, redis_url: str, tmp_path: Path, served: str
 ) -> None:
     feed(tmp_path, 80)
-    done = run_cli("import", "catalog", f"{served}/feed.tsv", REDIS_URL=redis_url)
+    done = run_cli("import", "catalog", f"{served}/moved/feed.tsv", REDIS_URL=redis_url)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "created 80" in done.stdout
+    assert "created 80" in done.stdout  # through the redirect
     feed(tmp_path, 5, name="delta.tsv")
     delta = run_cli(
         "import", "catalog", "--delta", str(tmp_path / "delta.tsv"), REDIS_URL=redis_url
