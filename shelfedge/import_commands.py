@@ -96,7 +96,7 @@ async def _import(
         with path.open("rb") as stream, _progress(console) as progress:
             return await importer.run(
                 stream,
-                source=args.source,
+                source=shown_source(args.source),
                 mode="delta" if args.delta else "full",
                 reject_threshold=args.reject_threshold,
                 total_bytes=size,
@@ -127,6 +127,20 @@ def _progress(console: Console) -> Iterator[ProgressCallback | None]:
         yield update
 
 
+def shown_source(source: str) -> str:
+    """`source` as reports, logs and the stored last-import report show it: a URL without its
+    password or query (feed URLs carry credentials: ``https://user:pass@…``, presigned
+    ``?X-Amz-Signature=…``, ``?token=…``)."""
+    if not source.startswith(("http://", "https://")):
+        return source
+    url = httpx.URL(source)
+    if url.password:
+        url = url.copy_with(username=url.username, password="***")
+    if url.query:
+        url = url.copy_with(query=b"...")
+    return str(url)
+
+
 @contextlib.contextmanager
 def _local_copy(source: str) -> Iterator[tuple[Path, int]]:
     """A local path for `source`: the file itself, or a URL streamed to a temporary file."""
@@ -146,10 +160,17 @@ def _local_copy(source: str) -> Iterator[tuple[Path, int]]:
             response.raise_for_status()
             _copy(response.iter_bytes(), out)
         yield Path(name), Path(name).stat().st_size
-    except httpx.HTTPError as exc:
+    except httpx.HTTPStatusError as exc:
+        answer = f"{exc.response.status_code} {exc.response.reason_phrase}"
         raise SettingsError(
-            "PATH_OR_URL", "a feed URL that answers 200", f"{source}: {exc}"
-        ) from exc
+            "PATH_OR_URL", "a feed URL that answers 200", f"{shown_source(source)}: {answer}"
+        ) from None
+    except httpx.HTTPError as exc:
+        # The error's text may hold the URL with its credentials: only its kind is shown.
+        problem = type(exc).__name__
+        raise SettingsError(
+            "PATH_OR_URL", "a feed URL that answers 200", f"{shown_source(source)}: {problem}"
+        ) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name)

@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from origin.core import keys
+from origin.core.redis_text import as_text
 from origin.ingest.synthetic_feed import synthetic_items, tsv_lines
 from tests.shelfedge.test_cli import run_cli
 
@@ -123,3 +124,24 @@ async def test_a_gzip_feed_from_a_url_and_gzip_lists_from_a_file(
     refused = run_cli("import", "lists", str(broken), REDIS_URL=redis_url)
     assert refused.returncode != 0
     assert "gzip feed is corrupt or truncated" in refused.stdout + refused.stderr
+
+
+async def test_a_feed_urls_credentials_are_never_shown_or_stored(
+    redis_client: Redis, redis_url: str, tmp_path: Path, served: str
+) -> None:
+    feed(tmp_path, 10)
+    secret_url = served.replace("http://", "http://feedbot:pa55word@") + "/feed.tsv?token=t0ken"
+    done = run_cli("import", "catalog", secret_url, REDIS_URL=redis_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    stored = await redis_client.get(keys.CATALOG_IMPORT_LAST_KEY)
+    assert stored is not None
+    for text in (done.stdout + done.stderr, as_text(stored)):
+        assert "pa55word" not in text
+        assert "t0ken" not in text
+    assert "feedbot:***@" in done.stdout
+    missing = run_cli(
+        "import", "catalog", secret_url.replace("feed.tsv", "nope.tsv"), REDIS_URL=redis_url
+    )
+    assert missing.returncode == 1
+    assert ": 404 " in missing.stderr
+    assert "pa55word" not in missing.stdout + missing.stderr
