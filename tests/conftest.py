@@ -59,6 +59,7 @@ from tests.support.kafka_engines import (
     Broker,
     empty_topics,
 )
+from tests.support.kafka_tls import KafkaTlsFiles, make_kafka_tls
 from tests.support.pyodide_fixture import pyodide
 from tests.support.redis_topology import CLUSTER, SINGLE, TOPOLOGIES, cluster_url, connect
 
@@ -136,11 +137,18 @@ _APACHE_KAFKA_STARTED = pytest.StashKey[float]()
 
 
 @pytest.fixture(scope="session")
-def apache_kafka(request: pytest.FixtureRequest) -> Iterator[ApacheKafka]:
+def kafka_tls(tmp_path_factory: pytest.TempPathFactory) -> KafkaTlsFiles:
+    """The session's test CA: the Apache Kafka node's TLS files and a client certificate."""
+    return make_kafka_tls(tmp_path_factory.mktemp("kafka-tls"))
+
+
+@pytest.fixture(scope="session")
+def apache_kafka(request: pytest.FixtureRequest, kafka_tls: KafkaTlsFiles) -> Iterator[ApacheKafka]:
     """The session's Apache Kafka node (no topics yet); started once, when a test first asks.
-    It also listens for SASL clients (`sasl_bootstrap`), admitting `SESSION_SCRAM`."""
+    It also listens for SASL clients (`sasl_bootstrap`), admitting `SESSION_SCRAM`, and for
+    mutual-TLS clients (`ssl_bootstrap`) holding a certificate of `kafka_tls`'s CA."""
     started = time.monotonic()
-    with ApacheKafka(scram=SESSION_SCRAM) as node:
+    with ApacheKafka(scram=SESSION_SCRAM, tls=kafka_tls.broker) as node:
         request.config.stash[_APACHE_KAFKA_STARTED] = time.monotonic() - started
         yield node
 

@@ -23,6 +23,10 @@ that one SCRAM-SHA-512 user (created when the log is formatted, `kafka-storage f
 --add-scram`): how a managed cluster (MSK, Confluent, Aiven) is reached, minus the TLS, so the
 tests can prove every client of the project carries its SASL settings.
 
+With `tls` set, it also has an SSL listener (`ssl_bootstrap`) that requires a client certificate
+signed by the given CA (mutual TLS, as Aiven and MSK's TLS client authentication do); the
+keystore and truststore are PEM files (Kafka's ``ssl.keystore.type=PEM``).
+
 It must never listen on anything but loopback, read a configuration from the caller's
 environment (`KAFKA_*`), or download anything.
 """
@@ -114,27 +118,53 @@ class ScramUser:
                 )
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerTls:
+    """The SSL listener's files, PEM: the broker's PKCS#8 key followed by its certificate
+    chain, and the CA certificates its clients' certificates must chain to."""
+
+    keystore: Path
+    truststore: Path
+
+
 def random_cluster_id() -> str:
     """A cluster id as `kafka-storage random-uuid` prints it: a UUID, base64url, no padding."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
 def server_properties(
-    *, host: str, port: int, controller_port: int, data_dir: Path, sasl_port: int | None = None
+    *,
+    host: str,
+    port: int,
+    controller_port: int,
+    data_dir: Path,
+    sasl_port: int | None = None,
+    tls: tuple[int, BrokerTls] | None = None,
 ) -> dict[str, str]:
     """The combined broker+controller configuration of the single node (with a SCRAM
-    listener on `sasl_port` when given)."""
+    listener on `sasl_port`, and a mutual-TLS one on ``tls[0]``, when given)."""
     listeners = [f"PLAINTEXT://{host}:{port}"]
     protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
     sasl: dict[str, str] = {}
+    if tls is not None:
+        ssl_port, files = tls
+        listeners.append(f"SSL://{host}:{ssl_port}")
+        protocols.append("SSL:SSL")
+        sasl.update({
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(files.keystore),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(files.truststore),
+            "ssl.client.auth": "required",
+        })  # fmt: skip
     if sasl_port is not None:
         listeners.append(f"SASL_PLAINTEXT://{host}:{sasl_port}")
         protocols.append("SASL_PLAINTEXT:SASL_PLAINTEXT")
         jaas = f"listener.name.sasl_plaintext.{SCRAM_MECHANISM.lower()}.sasl.jaas.config"
-        sasl = {
+        sasl.update({
             "sasl.enabled.mechanisms": SCRAM_MECHANISM,
             jaas: "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-        }
+        })  # fmt: skip
     return {
         "process.roles": "broker,controller",
         "node.id": str(NODE_ID),
@@ -189,13 +219,17 @@ class ApacheKafka(LocalService):
         startup_timeout: float = 90.0,
         stop_grace: float = 20.0,
         scram: ScramUser | None = None,
+        tls: BrokerTls | None = None,
     ) -> None:
         """Find the jars and Java now (failing loudly); pick ports and work dir at first start.
-        `scram`: also listen for SASL_PLAINTEXT clients, admitting this user."""
+        `scram`: also listen for SASL_PLAINTEXT clients, admitting this user; `tls`: also
+        listen for SSL clients holding a certificate of its CA."""
         self._libs = kafka_libs_dir() if libs is None else libs
         self._controller_port: int | None = None
         self._sasl_port: int | None = None
+        self._ssl_port: int | None = None
         self.scram = scram
+        self.tls = tls
         super().__init__(
             binary=java_binary() if java is None else java,
             port=port,
@@ -215,6 +249,13 @@ class ApacheKafka(LocalService):
         if self.scram is None or self._sasl_port is None:
             raise ServiceStartError("this Apache Kafka node has no SASL listener (scram=None)")
         return f"{self.host}:{self._sasl_port}"
+
+    @property
+    def ssl_bootstrap(self) -> str:
+        """`127.0.0.1:PORT` of the mutual-TLS listener (only with `tls`, once started)."""
+        if self.tls is None or self._ssl_port is None:
+            raise ServiceStartError("this Apache Kafka node has no SSL listener (tls=None)")
+        return f"{self.host}:{self._ssl_port}"
 
     @property
     def data_dir(self) -> Path:
@@ -261,6 +302,9 @@ class ApacheKafka(LocalService):
             self._controller_port = _other_free_port(self.host, port)
         if self.scram is not None and self._sasl_port is None:
             self._sasl_port = _other_free_port(self.host, port, self._controller_port)
+        if self.tls is not None and self._ssl_port is None:
+            taken = (port, self._controller_port, self._sasl_port or 0)
+            self._ssl_port = _other_free_port(self.host, *taken)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "log4j2.properties").write_text(_LOG4J2_CONFIG)
         properties = server_properties(
@@ -269,6 +313,7 @@ class ApacheKafka(LocalService):
             controller_port=self._controller_port,
             data_dir=self.data_dir,
             sasl_port=self._sasl_port,
+            tls=None if self.tls is None or self._ssl_port is None else (self._ssl_port, self.tls),
         )
         self.config_path.write_text(_properties_text(properties))
         if not self.formatted:

@@ -20,8 +20,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError
 
 from fragments import topics
 from fragments.clickstream import ClickEvent
@@ -37,7 +35,7 @@ from shelfedge.localstack import ApacheKafka
 from shelfedge.localstack.apache_kafka import SCRAM_MECHANISM
 from tests.invalidation.support import World, eventually, produce_raw
 from tests.support.cli import run_shelfedge
-from tests.support.kafka_engines import SESSION_SCRAM, empty_topics
+from tests.support.kafka_engines import SESSION_SCRAM, assert_refused, empty_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PRODUCT_PACKAGES = ("origin", "invalidation", "shelfedge", "edge", "fragments")
@@ -69,14 +67,7 @@ async def test_the_sasl_listener_refuses_a_client_without_the_credential(
 ) -> None:
     wrong = KafkaSecurity("SASL_PLAINTEXT", SCRAM_MECHANISM, SESSION_SCRAM.username, "not-it")
     for security in (KafkaSecurity(), wrong):
-        producer = AIOKafkaProducer(
-            bootstrap_servers=sasl_node.sasl_bootstrap,
-            request_timeout_ms=5000,
-            **security.client_kwargs(),
-        )
-        with pytest.raises(KafkaConnectionError):
-            await producer.start()
-        await producer.stop()
+        await assert_refused(sasl_node.sasl_bootstrap, security)
     right = Settings.from_env(sasl_env(sasl_node)).kafka_security
     await produce_raw(sasl_node.sasl_bootstrap, topics.INVENTORY.name, b"{}", security=right)
 

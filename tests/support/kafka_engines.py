@@ -23,10 +23,12 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Final, TypeAlias
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from fragments.topics import Topic
+from origin.core.kafka_security import KafkaSecurity
 from shelfedge.localstack import ApacheKafka, KafkaBroker, ensure_topics
 from shelfedge.localstack.apache_kafka import ScramUser
 
@@ -73,3 +75,17 @@ async def empty_topics(
     finally:
         await admin.close()
     await ensure_topics(bootstrap, wanted, timeout=max(1.0, deadline - time.monotonic()))
+
+
+async def assert_refused(bootstrap: str, security: KafkaSecurity) -> None:
+    """A producer with `security` cannot connect to `bootstrap` (a listener that must refuse)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, request_timeout_ms=5000, **security.client_kwargs()
+    )
+    try:
+        await producer.start()
+    except KafkaConnectionError:
+        return
+    finally:
+        await producer.stop()
+    raise AssertionError(f"{bootstrap} accepted a client it must refuse: {security!r}")
