@@ -22,6 +22,7 @@ from shelfedge.dlq_command import add_dlq_parser
 from shelfedge.import_commands import add_catalog_parser
 from shelfedge.ingest_commands import add_lists_parser, add_segments_parser
 from shelfedge.logs import configure_logging
+from shelfedge.topics_command import add_topics_parser
 from shelfedge.tracing import configure_tracing
 
 INVALIDATION_COMMANDS = ("consume", "events", "sell-out", "replay", "purges", "dlq")
@@ -96,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     add_lists_parser(kinds)
     add_audience_parser(kinds)
     add_segments_parser(sub)
+    add_topics_parser(sub)
     return parser
 
 
@@ -195,6 +197,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from origin.context.service import context_command
 
         return context_command(settings)
+    if command == "topics":
+        from shelfedge.topics_command import run_topics
+
+        return asyncio.run(run_topics(settings, args))
     raise AssertionError(command)
 
 

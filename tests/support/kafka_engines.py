@@ -61,7 +61,19 @@ async def empty_topics(
     """Delete `topics` where they exist, wait until the metadata no longer lists them, then
     create them again (`ensure_topics`): every partition empty, offsets from 0."""
     wanted: Sequence[Topic] = tuple(topics)
-    names = {topic.name for topic in wanted}
+    deadline = time.monotonic() + timeout
+    await delete_topics(bootstrap, wanted, timeout=timeout)
+    await ensure_topics(bootstrap, wanted, timeout=max(1.0, deadline - time.monotonic()))
+
+
+async def delete_topics(
+    bootstrap: str,
+    topics: Iterable[Topic],
+    *,
+    timeout: float = 30.0,  # noqa: ASYNC109 (shared with ensure_topics)
+) -> None:
+    """Delete `topics` where they exist and wait until the metadata no longer lists them."""
+    names = {topic.name for topic in topics}
     deadline = time.monotonic() + timeout
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="shelfedge-tests")
     await admin.start()
@@ -74,7 +86,6 @@ async def empty_topics(
             await asyncio.sleep(0.05)
     finally:
         await admin.close()
-    await ensure_topics(bootstrap, wanted, timeout=max(1.0, deadline - time.monotonic()))
 
 
 async def assert_refused(bootstrap: str, security: KafkaSecurity) -> None:
