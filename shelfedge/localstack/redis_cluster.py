@@ -108,8 +108,14 @@ def cluster_problems(nodes: Sequence[ClusterNode], expected_ports: Sequence[int]
 class RedisCluster:
     """Six real `redis-server` cluster nodes on loopback, formed into one cluster."""
 
-    def __init__(self, *, node_timeout_ms: int = 1000, startup_timeout: float = 30.0) -> None:
-        """Find `redis-server` and `redis-cli` now (failing loudly); start nothing yet."""
+    def __init__(self, *, node_timeout_ms: int = 5000, startup_timeout: float = 30.0) -> None:
+        """Find `redis-server` and `redis-cli` now (failing loudly); start nothing yet.
+
+        `node_timeout_ms` is `cluster-node-timeout`: how long a node may go unheard before its
+        replica takes over. Redis's default is 15 s; 5 s keeps failover tests short while a
+        node starved of CPU for a moment on a shared two-core machine (a browser, a JVM and the
+        suite beside it) is not failed over by mistake, as 1 s risked (two suite runs timed
+        out reading from the fresh cluster in their first cluster tests)."""
         cli = shutil.which("redis-cli")
         if cli is None:
             raise ServiceBinaryNotFound(REDIS_CLI_NOT_FOUND)
