@@ -86,8 +86,7 @@ class AkamaiSettings:
 class InvalidationSettings:
     """Everything the invalidation consumer and its purge workers read."""
 
-    redis_url: str | None = field(default=None, repr=False)
-    """Kept out of the repr: the URL may carry a password."""
+    redis_url: str | None = None
     kafka_bootstrap: str | None = None
     redis_timeout_ms: int = 250
     """Connect timeout to Redis; the consumer's calls are bounded as a whole per window."""

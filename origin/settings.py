@@ -42,9 +42,8 @@ _TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 class Settings:
     """Everything the origin's processes read."""
 
-    redis_url: str | None = field(default=None, repr=False)
-    """Redis to use; None means the dev supervisor starts its own (kept out of the repr: the
-    URL may carry a password)."""
+    redis_url: str | None = None
+    """Redis to use; None means the dev supervisor starts its own."""
     kafka_bootstrap: str | None = None
     """Kafka bootstrap servers; None means the dev supervisor starts the Tansu broker."""
     env: str = "dev"
