@@ -30,6 +30,7 @@ from rich.progress import (
 )
 
 from fragments.slots import load_slots
+from origin.core.env import redact_url
 from origin.core.redis_client import redis_client
 from origin.core.store import Store
 from origin.errors import SettingsError
@@ -133,12 +134,8 @@ def shown_source(source: str) -> str:
     ``?X-Amz-Signature=…``, ``?token=…``)."""
     if not source.startswith(("http://", "https://")):
         return source
-    url = httpx.URL(source)
-    if url.password:
-        url = url.copy_with(username=url.username, password="***")
-    if url.query:
-        url = url.copy_with(query=b"...")
-    return str(url)
+    base, query, _ = redact_url(source).partition("?")
+    return f"{base}?..." if query else base
 
 
 @contextlib.contextmanager
