@@ -37,6 +37,7 @@ from origin.settings import Settings
 from origin.web.app import create_app
 from shelfedge.localstack import KafkaBroker, RedisServer, ensure_topics, free_port
 from tests.support.origin_server import OriginServer
+from tests.support.redis_topology import ORIGIN_TEST_TIMEOUT_MS
 
 EDITOR_TOKEN = "browser-editor-token-0123456789"
 VIEWER_TOKEN = "browser-viewer-token-0123456789"
@@ -91,6 +92,7 @@ async def running_stack() -> AsyncIterator[Stack]:
             edge_url = f"http://127.0.0.1:{edge_port}"
             settings = Settings(
                 redis_url=redis_server.url,
+                redis_timeout_ms=ORIGIN_TEST_TIMEOUT_MS,
                 kafka_bootstrap=broker.bootstrap,
                 segment_secret=SECRET,
                 origin_port=origin_port,

@@ -34,7 +34,7 @@ from origin.settings import Settings
 from origin.web.app import create_app
 from tests.support.origin_server import OriginServer
 from tests.support.page_upstream import Page, PageUpstream
-from tests.support.redis_topology import connect
+from tests.support.redis_topology import ORIGIN_TEST_TIMEOUT_MS, connect
 
 SECRET = "compose-edge-secret-0123456789"
 VISITOR = "0123456789abcdef0123456789abcdef"
@@ -70,7 +70,9 @@ async def seeded(redis_url: str) -> None:
 
 @pytest.fixture(scope="module")
 def upstream_app(redis_url: str, seeded: None) -> PageUpstream:
-    settings = Settings(redis_url=redis_url, segment_secret=SECRET)
+    settings = Settings(
+        redis_url=redis_url, segment_secret=SECRET, redis_timeout_ms=ORIGIN_TEST_TIMEOUT_MS
+    )
     return PageUpstream(create_app(settings, load_slots()))
 
 

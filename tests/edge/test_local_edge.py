@@ -27,7 +27,7 @@ from origin.core.seed import seed_demo
 from origin.core.store import Store
 from origin.settings import Settings
 from tests.support.origin_server import OriginServer
-from tests.support.redis_topology import connect
+from tests.support.redis_topology import ORIGIN_TEST_TIMEOUT_MS, connect
 
 SECRET = "local-edge-secret-0123456789"
 HERO = FragmentKey("home-hero", "everyone")
@@ -49,7 +49,9 @@ async def seeded(redis_url: str) -> None:
 
 @pytest.fixture(scope="module")
 def origin(redis_url: str, seeded: None) -> Iterator[OriginServer]:
-    settings = Settings(redis_url=redis_url, segment_secret=SECRET)  # shared with the edge
+    settings = Settings(  # the secret is shared with the edge
+        redis_url=redis_url, segment_secret=SECRET, redis_timeout_ms=ORIGIN_TEST_TIMEOUT_MS
+    )
     with OriginServer.for_origin(settings) as server:
         yield server
 

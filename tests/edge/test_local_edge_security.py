@@ -23,6 +23,7 @@ from fragments.wire_events import ExperimentEvent, validate_event
 from origin.settings import Settings
 from tests.origin.events.support import EVENT_KEYS, event, put_hero
 from tests.support.origin_server import OriginServer
+from tests.support.redis_topology import ORIGIN_TEST_TIMEOUT_MS
 
 SECRET = "local-edge-secret-0123456789"
 EDGE_TOKEN = "edge-config-token-0123456789"
@@ -33,6 +34,7 @@ PURGE_TOKEN = "purge-token-0123456789"
 def origin(redis_url: str, kafka_bootstrap: str) -> Iterator[OriginServer]:
     settings = Settings(
         redis_url=redis_url,
+        redis_timeout_ms=ORIGIN_TEST_TIMEOUT_MS,
         kafka_bootstrap=kafka_bootstrap,
         segment_secret=SECRET,
         env="prod",

@@ -44,7 +44,7 @@ from origin.core.seed import seed_demo
 from origin.core.store import Store
 from origin.settings import Settings
 from tests.support.origin_server import OriginServer
-from tests.support.redis_topology import connect
+from tests.support.redis_topology import ORIGIN_TEST_TIMEOUT_MS, connect
 from tests.support.workerd import LOOPBACK, DevSettings, WranglerDev, prepare_worker
 
 MAX_AGE = 2
@@ -109,7 +109,9 @@ async def store(redis_url: str, slots: SlotCatalog) -> AsyncIterator[Store]:
 
 @pytest.fixture(scope="module")
 def origin(redis_url: str, store: Store, slots: SlotCatalog) -> Iterator[OriginServer]:
-    with OriginServer.for_origin(Settings(redis_url=redis_url), slots) as server:
+    with OriginServer.for_origin(
+        Settings(redis_url=redis_url, redis_timeout_ms=ORIGIN_TEST_TIMEOUT_MS), slots
+    ) as server:
         yield server
 
 

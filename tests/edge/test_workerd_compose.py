@@ -43,7 +43,7 @@ from tests.edge.test_local_compose import (
 )
 from tests.support.origin_server import OriginServer
 from tests.support.page_upstream import Page, PageUpstream
-from tests.support.redis_topology import connect
+from tests.support.redis_topology import ORIGIN_TEST_TIMEOUT_MS, connect
 from tests.support.workerd import DevSettings, WranglerDev, prepare_worker
 
 SECRET = "workerd-compose-secret-0123456789"
@@ -99,7 +99,9 @@ async def seeded(redis_url: str) -> None:
 
 @pytest.fixture(scope="module")
 def upstream_app(redis_url: str, seeded: None) -> PageUpstream:
-    settings = Settings(redis_url=redis_url, segment_secret=SECRET)
+    settings = Settings(
+        redis_url=redis_url, segment_secret=SECRET, redis_timeout_ms=ORIGIN_TEST_TIMEOUT_MS
+    )
     app = PageUpstream(create_app(settings, load_slots()))
     app.pages["three"] = Page.of(THREE)
     big = big_page()

@@ -37,7 +37,7 @@ from origin.core.store import Store
 from origin.settings import Settings
 from origin.web import problems
 from tests.support.origin_server import OriginServer, normalize_target
-from tests.support.redis_topology import connect
+from tests.support.redis_topology import ORIGIN_TEST_TIMEOUT_MS, connect
 from tests.support.varnish import SHELFEDGE_VCL, Varnish, render_vcl
 
 TEST_SLOTS = """
@@ -90,7 +90,9 @@ async def store(redis_url: str) -> AsyncIterator[Store]:
 
 @pytest.fixture(scope="module")
 def origin(redis_url: str, store: Store) -> Iterator[OriginServer]:
-    with OriginServer.for_origin(Settings(redis_url=redis_url), catalog()) as server:
+    with OriginServer.for_origin(
+        Settings(redis_url=redis_url, redis_timeout_ms=ORIGIN_TEST_TIMEOUT_MS), catalog()
+    ) as server:
         yield server
 
 

@@ -25,7 +25,7 @@ from origin.core.seed import seed_canary, seed_demo
 from origin.core.store import Store
 from origin.settings import Settings
 from tests.support.origin_server import OriginServer
-from tests.support.redis_topology import connect
+from tests.support.redis_topology import ORIGIN_TEST_TIMEOUT_MS, connect
 
 SECRET = "live-stack-segment-secret-0123456789"
 SKUS = 200
@@ -60,7 +60,9 @@ async def live_stack(
     """Seed, then run origin, edge and the invalidation service until exit (`consume=False`:
     the consumer joins its group but never fetches, as if it were stuck)."""
     await seed_with_canary(redis_url)
-    origin_settings = Settings(redis_url=redis_url, segment_secret=SECRET)
+    origin_settings = Settings(
+        redis_url=redis_url, segment_secret=SECRET, redis_timeout_ms=ORIGIN_TEST_TIMEOUT_MS
+    )
     with OriginServer.for_origin(origin_settings) as origin:
         edge_app = create_edge_app(EdgeConfig.from_slots(load_slots(), SECRET), origin.url)
         with OriginServer(edge_app) as edge:
