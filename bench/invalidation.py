@@ -77,6 +77,8 @@ SUPPRESSION_TARGET = 0.9
 TRACING_COST_TARGET = 0.05
 OFFERED_RATE = 2000.0
 WINDOW_MS = 100
+"""The consumer's coalescing window in (b), (c), (e) and (f) unless ``--window-ms`` says
+otherwise (the product's default, `invalidation.consumer.ConsumerConfig.window_ms`)."""
 NOISE_EVENTS = 10_000
 NOISE_WINDOW_RECORDS = int(OFFERED_RATE * WINDOW_MS / 1000)
 SOURCE_TOPICS = (topics.INVENTORY, topics.PRICE)
@@ -96,12 +98,16 @@ class Plan:
     tracing_pairs: int
     """Pairs of runs (off and on, the order flipping) in (e)."""
     broker: str = "tansu"
+    window_ms: int = WINDOW_MS
+    """The consumer's coalescing window, the same in every phase but (d)'s."""
 
     @classmethod
-    def for_options(cls, options: BenchOptions, broker: str = "tansu") -> Plan:
+    def for_options(
+        cls, options: BenchOptions, broker: str = "tansu", window_ms: int = WINDOW_MS
+    ) -> Plan:
         if options.short:
-            return cls(10_000, latency_s=6.0, group_backlog=30_000, tracing_pairs=2, broker=broker)
-        return cls(200_000, latency_s=30.0, group_backlog=100_000, tracing_pairs=3, broker=broker)
+            return cls(10_000, 6.0, 30_000, 2, broker, window_ms)
+        return cls(200_000, 30.0, 100_000, 3, broker, window_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +121,10 @@ class Figures:
     traced_rate: float
 
 
-def measure(options: BenchOptions, broker: str = "tansu") -> list[Target]:
-    figures = asyncio.run(_measure(Plan.for_options(options, broker)))
+def measure(
+    options: BenchOptions, broker: str = "tansu", window_ms: int = WINDOW_MS
+) -> list[Target]:
+    figures = asyncio.run(_measure(Plan.for_options(options, broker, window_ms)))
     suppressed = 1.0 - ratio(figures.purges_with, figures.purges_without, "noise purges")
     return [
         at_least(
@@ -125,7 +133,7 @@ def measure(options: BenchOptions, broker: str = "tansu") -> list[Target]:
             THROUGHPUT_RATIO_TARGET,
         ),
         at_most(
-            f"event->purge p99 at {OFFERED_RATE:g} ev/s, {WINDOW_MS} ms window",
+            f"event->purge p99 at {OFFERED_RATE:g} ev/s, {window_ms} ms window",
             figures.latency_ms.p99,
             P99_TARGET_MS,
             "ms",
@@ -184,7 +192,7 @@ async def _throughput(bootstrap: str, redis: Redis, plan: Plan) -> tuple[float, 
     raw_cpu = await cpu.stop(raw.records)
     say(f"(a) raw aiokafka      {raw.records:7d} records in {raw.seconds:6.2f} s  "
         f"{raw.rate:9.0f} records/s  ({raw_cpu})")  # fmt: skip
-    run = ConsumerRun(RunConfig(bootstrap, "bench-pipeline", window_ms=WINDOW_MS), redis,
+    run = ConsumerRun(RunConfig(bootstrap, "bench-pipeline", window_ms=plan.window_ms), redis,
                       plan.backlog)  # fmt: skip
     await cpu.start()
     assigned = await run.start()
@@ -211,12 +219,12 @@ async def _throughput(bootstrap: str, redis: Redis, plan: Plan) -> tuple[float, 
 async def _latency(bootstrap: str, redis: Redis, plan: Plan) -> Summary:
     heading(
         f"(c) event -> purge latency: {OFFERED_RATE:g} events/s offered for {plan.latency_s:g} s, "
-        f"{WINDOW_MS} ms window, one purge worker"
+        f"{plan.window_ms} ms window, one purge worker"
     )
     group = "bench-latency"
     await start_group_at_end(bootstrap, group, SOURCE_TOPICS)
     config = RunConfig(
-        bootstrap, group, window_ms=WINDOW_MS, enqueue_purges=True, purge_worker=True
+        bootstrap, group, window_ms=plan.window_ms, enqueue_purges=True, purge_worker=True
     )
     run = ConsumerRun(config, redis, expected_records=sys.maxsize)
     cpu = CpuMeter(redis)
@@ -247,9 +255,9 @@ async def _latency(bootstrap: str, redis: Redis, plan: Plan) -> Summary:
         f"max {latency.max:7.1f} ms  ({latency.count} tags)")  # fmt: skip
     ratio_line(
         "event->purge p99 / window",
-        latency.p99 / WINDOW_MS,
+        latency.p99 / plan.window_ms,
         "p99 latency",
-        f"{WINDOW_MS} ms coalescing window",
+        f"{plan.window_ms} ms coalescing window",
     )
     return latency
 
@@ -324,7 +332,7 @@ async def _tracing(bootstrap: str, redis: Redis, redis_url: str, plan: Plan) -> 
         await seed_catalog(redis_url, flush=True)
         if traced:
             tracing.on()
-        run = ConsumerRun(RunConfig(bootstrap, group, window_ms=WINDOW_MS), redis, events)
+        run = ConsumerRun(RunConfig(bootstrap, group, window_ms=plan.window_ms), redis, events)
         await cpu.start()
         assigned = await run.start()
         try:
@@ -368,7 +376,7 @@ async def _scale_out(bootstrap: str, redis: Redis, redis_url: str, plan: Plan) -
             processes=count,
             backlog=plan.group_backlog,
             spec=spec,
-            window_ms=WINDOW_MS,
+            window_ms=plan.window_ms,
             timeout=PHASE_TIMEOUT_S,
         )
         runs.append(run)
@@ -397,15 +405,27 @@ def _totals_text(t: PipelineTotals) -> str:
     )
 
 
+def _window_ms(text: str) -> int:
+    """``--window-ms``: whole milliseconds, 1 to 10,000."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {text!r}") from None
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"must be 1 to 10000 ms, got {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--broker", choices=BROKERS, default="tansu")
+    parser.add_argument("--window-ms", type=_window_ms, default=WINDOW_MS)
     known, rest = parser.parse_known_args(argv)
     return run_benchmark(
         "bench.invalidation",
         f"invalidation pipeline vs raw consumption, latency, suppression, scale-out"
-        f" ({known.broker})",
-        lambda options: measure(options, known.broker),
+        f" ({known.broker}, {known.window_ms} ms window)",
+        lambda options: measure(options, known.broker, known.window_ms),
         rest,
     )
 

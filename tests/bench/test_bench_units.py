@@ -9,6 +9,8 @@ from redis.asyncio import Redis
 
 from bench.cpu import CpuMeter
 from bench.errors import BenchError, BenchRunError
+from bench.invalidation import WINDOW_MS, Plan
+from bench.invalidation import main as invalidation_main
 from bench.loadgen import LoadSpec, _parse_head
 from bench.pipeline_probe import DistinctRecords
 from bench.report import (
@@ -209,3 +211,20 @@ def test_distinct_records_count_each_offset_once_across_rewinds() -> None:
     # a rewind inside one batch: the second copy is a redelivery
     assert distinct.new_in(run(0, range(120, 130)) + run(0, range(125, 140))) == 10 + 10
     assert distinct.new_in(run(2, range(5, 8))) == 3
+
+
+def test_the_invalidation_window_is_one_setting_for_every_phase() -> None:
+    options = BenchOptions(short=True, strict=False)
+    assert Plan.for_options(options).window_ms == WINDOW_MS
+    plan = Plan.for_options(options, "apache-kafka", 40)
+    assert (plan.broker, plan.window_ms, plan.backlog) == ("apache-kafka", 40, 10_000)
+
+
+@pytest.mark.parametrize("value", ["0", "10001", "-5", "2.5", "fast"])
+def test_a_bad_invalidation_window_is_refused_before_anything_starts(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        invalidation_main(["--window-ms", value])
+    assert exited.value.code == 2
+    assert "--window-ms" in capsys.readouterr().err
