@@ -65,6 +65,7 @@ from bench.tracing_overhead import SwitchedTracing, produce_traced_backlog
 from fragments import topics
 from fragments.topics import ALL_TOPICS
 from invalidation.consumer import WINDOWS_IN_FLIGHT
+from invalidation.window_policy import DEFAULT_WINDOW_MS
 from origin.core.redis_client import redis_client
 from shelfedge.localstack import KafkaBroker, RedisServer, ensure_topics
 from shelfedge.localstack.apache_kafka import ApacheKafka
@@ -76,9 +77,9 @@ P99_TARGET_MS = 100.0
 SUPPRESSION_TARGET = 0.9
 TRACING_COST_TARGET = 0.05
 OFFERED_RATE = 2000.0
-WINDOW_MS = 100
+WINDOW_MS = DEFAULT_WINDOW_MS
 """The consumer's coalescing window in (b), (c), (e) and (f) unless ``--window-ms`` says
-otherwise (the product's default, `invalidation.consumer.ConsumerConfig.window_ms`)."""
+otherwise: the product's default."""
 NOISE_EVENTS = 10_000
 NOISE_WINDOW_RECORDS = int(OFFERED_RATE * WINDOW_MS / 1000)
 SOURCE_TOPICS = (topics.INVENTORY, topics.PRICE)

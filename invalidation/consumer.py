@@ -48,7 +48,7 @@ from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipelin
 from invalidation.records import DecodedRecords, Record
 from invalidation.settings import DEFAULT_MAX_IN_FLIGHT
 from invalidation.tracing import start_window_span
-from invalidation.window_policy import Close, WindowPolicy
+from invalidation.window_policy import DEFAULT_WINDOW_MS, Close, WindowPolicy
 from origin.core.kafka_security import KafkaSecurity
 from origin.errors import StoreUnavailable
 
@@ -71,7 +71,7 @@ WINDOWS_IN_FLIGHT = 3
 class ConsumerConfig:
     bootstrap: str
     group_id: str
-    window_ms: int = 100
+    window_ms: int = DEFAULT_WINDOW_MS
     """Coalescing window: records collected this long after the first are one batch."""
     quiet_ms: int | None = None
     """A window closes early when nothing arrived for this long (None: a quarter of

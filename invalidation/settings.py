@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from invalidation.ratelimit import CLOUDFLARE_PLANS as CLOUDFLARE_PLAN_BUCKETS
+from invalidation.window_policy import DEFAULT_WINDOW_MS
 from origin.core.env import (
     env_bootstrap,
     env_choice,
@@ -97,7 +98,7 @@ class InvalidationSettings:
     redis_outage_retry_s: float = 0.0
     """How long the consumer retries a window while Redis is unavailable (a failover) before
     it gives up and exits; 0 = give up at the first failure (the supervisor restarts it)."""
-    coalesce_ms: int = 100
+    coalesce_ms: int = DEFAULT_WINDOW_MS
     """Invalidation coalescing window."""
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     """Backpressure: events fetched but not yet committed (a window: a third)."""
@@ -142,7 +143,7 @@ class InvalidationSettings:
             redis_min_replicas=env_int(e, "SHELFEDGE_REDIS_MIN_REPLICAS", 0, 0, 16),
             redis_outage_retry_s=env_int(e, "SHELFEDGE_REDIS_OUTAGE_RETRY_MS", 0, 0, 600_000)
             / 1000,
-            coalesce_ms=env_int(e, "SHELFEDGE_COALESCE_MS", 100, 0, 60_000),
+            coalesce_ms=env_int(e, "SHELFEDGE_COALESCE_MS", DEFAULT_WINDOW_MS, 1, 60_000),
             max_in_flight=env_int(
                 e, "SHELFEDGE_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT, 1, 1_000_000
             ),
