@@ -37,9 +37,11 @@ def test_defaults_are_plaintext_and_sasl_needs_a_user_and_password() -> None:
 
 
 def test_the_password_never_shows() -> None:
-    settings = Settings.from_env(SASL)
-    assert "kafka-password-123" not in repr(settings)
-    assert "kafka-password-123" not in repr(InvalidationSettings.from_env(SASL))
+    environ = {**SASL, "REDIS_URL": "redis://:redis-password-456@127.0.0.1:6379/0"}
+    for settings in (Settings.from_env(environ), InvalidationSettings.from_env(environ)):
+        assert settings.redis_url == environ["REDIS_URL"]
+        assert "kafka-password-123" not in repr(settings)
+        assert "redis-password-456" not in repr(settings)
 
 
 async def test_client_arguments_are_accepted_by_aiokafka() -> None:

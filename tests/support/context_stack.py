@@ -30,7 +30,7 @@ from origin.settings import Settings
 from tests.origin.events.support import EVENT_KEYS
 from tests.support.live_stack import seed_with_canary
 from tests.support.origin_server import OriginServer
-from tests.support.redis_topology import connect
+from tests.support.redis_topology import ORIGIN_TEST_TIMEOUT_MS, connect
 
 SECRET = "context-stack-segment-secret-0123456789"
 EDGE_TOKEN = "context-stack-edge-token-0123456789"
@@ -174,7 +174,7 @@ async def context_stack(
             env="dev",  # the demo storefront is mounted in dev only
             event_keys=EVENT_KEYS,
             edge_config_token=EDGE_TOKEN,
-            redis_timeout_ms=2000,
+            redis_timeout_ms=ORIGIN_TEST_TIMEOUT_MS,
         )
         processor = ContextProcessor(
             bootstrap, f"ctx-{uuid.uuid4().hex[:8]}", store, session_timeout_ms=3000
