@@ -13,11 +13,18 @@ expiry minus `fragments.segment_cookie.LIFETIME_S`), or when this edge forwarded
 theirs (`SegmentRefresher.note_behaviour`, at the events' own time) that the origin's last
 answer did not reflect yet (its ``as_of``, the newest event time in the profile the segment was
 decided from, is older). A refresh whose answer does not reflect the behaviour yet is asked
-again after `RETRY_DELAY_S`, at most `MAX_ATTEMPTS` times (`next_attempt`; behaviour noted
-meanwhile is chased too): the context processor folds the clickstream within a few hundred
-milliseconds; when it lags longer, the next refresh of that visitor waits `GIVE_UP_DELAY_S`. At
-most one refresh per visitor is in flight, and a visitor is not asked about again sooner than
-`RETRY_DELAY_S` after the last ask ended.
+again after `RETRY_DELAY_S`, at most `MAX_ATTEMPTS` times for the same behaviour (`next_attempt`;
+behaviour noted meanwhile is chased too, with a fresh budget, up to `MAX_ASKS` asks in all): the
+context processor folds the clickstream within a few hundred milliseconds; when it lags longer,
+the next refresh of that visitor waits `GIVE_UP_DELAY_S`. At most one refresh per visitor is in
+flight, and a visitor is not asked about again sooner than `RETRY_DELAY_S` after the last ask
+ended.
+
+Behaviour starts the chase itself (`note_behaviour` says so; the adapter runs `refresh_visitor`
+in the background of the beacon), so the first page after the processor folded it is decided
+with the new segment. Were the chase left to the next page request, a request that came within
+`RETRY_DELAY_S` of the previous refresh's end would start none, and the segment would wait for
+the page after it.
 
 Which cookie decides a request (`choose`): a kept cookie (every one verified for its visitor)
 that the browser does not have yet, unless the browser's expires later; otherwise the
@@ -53,6 +60,9 @@ MAX_REFRESH_AFTER_S = LIFETIME_S / 2
 """Largest allowed age: a cookie must be refreshed well before it expires."""
 RETRY_DELAY_S = 0.2
 MAX_ATTEMPTS = 10
+"""Asks for one behaviour before a refresh gives up on it."""
+MAX_ASKS = 3 * MAX_ATTEMPTS
+"""Asks of one refresh in all, however long the visitor's behaviour keeps moving on."""
 GIVE_UP_DELAY_S = 5.0
 """After `MAX_ATTEMPTS` without the behaviour reflected (the processor lags or is down), the
 visitor's next refresh waits this long."""
@@ -139,11 +149,12 @@ def refresh_due(
     return behaved_at > reflected
 
 
-def next_attempt(answer: Refreshed | None, behaved_at: float, attempt: int) -> float | None:
+def next_attempt(answer: Refreshed | None, behaved_at: float, asked: int) -> float | None:
     """Seconds to wait before asking again, or None when this refresh is done: it reflects
-    the visitor's behaviour (or there is none to wait for), or `MAX_ATTEMPTS` were made. A
-    failed ask (None) is retried the same way."""
-    if attempt + 1 >= MAX_ATTEMPTS:
+    the visitor's behaviour (or there is none to wait for), or `asked` (the asks made for the
+    behaviour chased, 0 when newer behaviour just came) reached `MAX_ATTEMPTS`. A failed ask
+    (None) is retried the same way."""
+    if asked >= MAX_ATTEMPTS:
         return None
     if answer is not None and (behaved_at == 0 or (answer.as_of or 0.0) >= behaved_at):
         return None
@@ -196,6 +207,8 @@ class _Visitor:
     reflected: float = 0.0
     in_flight: bool = False
     quiet_until: float = 0.0
+    gave_up: bool = False
+    """The last refresh gave up: `quiet_until` is its longer pause."""
 
 
 class SegmentRefresher:
@@ -221,10 +234,24 @@ class SegmentRefresher:
             self._visitors.move_to_end(visitor)
         return state
 
-    def note_behaviour(self, visitor: str, at: float) -> None:
-        """This edge forwarded behaviour of `visitor` at `at` (their segment may move)."""
+    def note_behaviour(self, visitor: str, at: float) -> bool:
+        """This edge forwarded behaviour of `visitor` at `at` (their segment may move).
+
+        True: the caller starts the chase now, in the background (`refresh_visitor`, marked
+        in flight here): no refresh of this visitor is in flight and the last one did not give
+        up less than `GIVE_UP_DELAY_S` ago. The chase waits out the short pause after the last
+        ask itself (`pause_s`)."""
         state = self._get(visitor)
         state.behaved_at = max(state.behaved_at, at)
+        if state.in_flight or (state.gave_up and at < state.quiet_until):
+            return False
+        state.in_flight = True
+        return True
+
+    def pause_s(self, visitor: str, now: float) -> float:
+        """Seconds before `visitor` may be asked about again (0: now)."""
+        state = self._visitors.get(visitor)
+        return 0.0 if state is None else max(0.0, state.quiet_until - now)
 
     def behind(self, visitor: str) -> bool:
         """Whether this edge forwarded behaviour of `visitor` newer than any answer of the
@@ -299,6 +326,7 @@ class SegmentRefresher:
         state = self._visitors.get(visitor)
         if state is not None:
             state.in_flight = False
+            state.gave_up = gave_up
             state.quiet_until = now + (GIVE_UP_DELAY_S if gave_up else RETRY_DELAY_S)
 
     def kept(self, visitor: str) -> Refreshed | None:
@@ -313,21 +341,31 @@ Ask = Callable[[str], Awaitable[Refreshed | None]]
 async def refresh_visitor(
     refresher: SegmentRefresher, visitor: str, ask: Ask, clock: Callable[[], float]
 ) -> Refreshed | None:
-    """One background refresh (the adapter runs it in ``waitUntil`` or a task): ask, keep
-    the answer, ask again while it does not reflect the visitor's latest behaviour yet
-    (`next_attempt`; behaviour noted while it runs is chased too), then end it. Returns the
-    last answer kept."""
+    """One background refresh (the adapter runs it in ``waitUntil`` or a task): wait out
+    the pause after the visitor's last ask (`SegmentRefresher.pause_s`), ask, keep the answer,
+    ask again while it does not reflect the visitor's latest behaviour yet (`next_attempt`;
+    behaviour noted while it runs is chased too, each newer behaviour with a fresh budget of
+    `MAX_ATTEMPTS`, `MAX_ASKS` in all), then end it. Returns the last answer kept."""
     last: Refreshed | None = None
     gave_up = True
     try:
-        for attempt in range(MAX_ATTEMPTS):
+        pause = refresher.pause_s(visitor, clock())
+        if pause > 0:
+            await asyncio.sleep(pause)
+        chasing, asked = refresher.behaved_at(visitor), 0
+        for _ in range(MAX_ASKS):
             answer = await ask(visitor)
             refresher.settle(visitor, answer)
             last = answer or last
             if answer is not None and not refresher.behind(visitor):
                 gave_up = False
                 break
-            delay = next_attempt(answer, refresher.behaved_at(visitor), attempt)
+            behaved = refresher.behaved_at(visitor)
+            if behaved > chasing:  # newer behaviour: its own budget, from none asked
+                chasing, asked = behaved, 0
+            else:
+                asked += 1
+            delay = next_attempt(answer, behaved, asked)
             if delay is None:
                 break
             await asyncio.sleep(delay)

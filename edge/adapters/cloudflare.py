@@ -467,7 +467,11 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         if flush:
             self.ctx.waitUntil(self._flush(_clicks))
         if tracking.events:
-            _segments[0].note_behaviour(tracking.events[0].visitor, now)
+            visitor = tracking.events[0].visitor
+            if _segments[0].note_behaviour(visitor, now):
+                self.ctx.waitUntil(
+                    refresh_visitor(_segments[0], visitor, self._ask_segment, time.time)
+                )
         answer = surface.beacon_answer(
             len(result.events), result.skipped, len(tracking.events), tracking.skipped
         )

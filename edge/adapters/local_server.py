@@ -277,10 +277,11 @@ class LocalEdge:
         newer), its ``Set-Cookie``; a due refresh is started in the background."""
         prepared = self.segments.prepare(headers, now, self.config.segment_secret)
         if prepared.refresh is not None:
-            self.keep_running(self._refresh_segment(prepared.refresh))
+            self.keep_running(self.refresh_segment(prepared.refresh))
         return prepared
 
-    async def _refresh_segment(self, visitor: str) -> None:
+    async def refresh_segment(self, visitor: str) -> None:
+        """One background refresh of `visitor`'s segment (already marked in flight)."""
         answer = await refresh_visitor(self.segments, visitor, self._ask_segment, time.time)
         self.segment_refreshes.labels("refreshed" if answer else "failed").inc()
 
@@ -424,7 +425,9 @@ def beacon(request: Request, doc: object) -> Response:
     for reason, n in tracking.skipped.items():
         edge.clicks_total.labels(f"skipped_{reason}").inc(n)
     if tracking.events:
-        edge.segments.note_behaviour(tracking.events[0].visitor, now)
+        visitor = tracking.events[0].visitor
+        if edge.segments.note_behaviour(visitor, now):
+            edge.keep_running(edge.refresh_segment(visitor))
     answer = surface.beacon_answer(queued, result.skipped, tracked, tracking.skipped)
     return Response(answer, status_code=202, media_type=_JSON)
 

@@ -19,13 +19,13 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from edge.segment_refresh import GIVE_UP_DELAY_S, MAX_ATTEMPTS, RETRY_DELAY_S
-from origin.context.processor import ContextProcessor
 from tests.support.context_stack import (
     CATEGORY,
     SEGMENT,
     ContextStack,
     context_stack,
     products_of,
+    seconds_to_fold,
     warm,
 )
 
@@ -66,7 +66,7 @@ async def test_the_storefront_follows_the_shopper(
             answer = await beacon.value
             assert answer.status == 202
             assert (await answer.json())["tracked"] == 1
-        folding = asyncio.create_task(_seconds_to_fold(processor, before + len(skus)))
+        folding = asyncio.create_task(seconds_to_fold(processor, before + len(skus)))
         await page.goto(edge_url + "/")
         await asyncio.sleep(PAUSE_S)
         await page.goto(edge_url + "/")
@@ -82,17 +82,6 @@ async def test_the_storefront_follows_the_shopper(
         assert context_running.processor.stats.folded >= 3
     finally:
         await context.close()
-
-
-async def _seconds_to_fold(processor: ContextProcessor, total: int, within: float = 30.0) -> float:
-    """Seconds until the processor has folded `total` events (fails after `within`)."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    while processor.stats.folded < total:
-        if loop.time() - started > within:
-            raise AssertionError(f"the context processor folded no view in {within} s")
-        await asyncio.sleep(0.02)
-    return loop.time() - started
 
 
 async def _segment_within(page: Page, edge_url: str, seconds: float) -> str | None:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from edge.segment_refresh import RETRY_DELAY_S
 from fragments.segment_cookie import COOKIE_NAME, read_segment
 from tests.support.context_stack import (
     CATEGORY,
@@ -20,12 +21,16 @@ from tests.support.context_stack import (
     Shopper,
     context_stack,
     products_of,
+    seconds_to_fold,
+    view_beacon,
     warm,
 )
 
 HERO = "home-hero"
 THINK_TIME_S = 1.5
 """A shopper's pause between two page views (shorter than any person's)."""
+CHASE_S = 4 * RETRY_DELAY_S
+"""After the processor folded a view: the chase's next ask (`RETRY_DELAY_S` apart) and slack."""
 
 
 @pytest.fixture
@@ -71,6 +76,32 @@ async def test_three_views_of_a_category_move_the_next_pages_slots(
     assert stack.processor.stats.folded >= 3
     metrics = (await edge.get("/se/metrics")).text
     assert 'shelfedge_edge_clickstream_total{outcome="sent"} 3.0' in metrics
+
+
+async def test_beacons_alone_start_the_refresh_so_the_next_page_has_the_segment(
+    stack: ContextStack, edge: httpx.AsyncClient
+) -> None:
+    """No page request between the behaviour and the page that should show it: the beacons
+    start the chase themselves (`edge.segment_refresh`), so the first page after the
+    processor folded the views is decided with the new segment."""
+    await warm(edge)
+    scout = Shopper(edge)
+    scout.jar["se_consent"] = "0"
+    views = []
+    for sku in await products_of(edge, CATEGORY, 3):
+        product = (await scout.page(f"/products/{sku}")).product()
+        assert product is not None
+        views.append(view_beacon(product))
+    shopper = Shopper(edge)
+    assert (await shopper.page("/")).slot_segments()[HERO] == "everyone"
+    await asyncio.sleep(CHASE_S)  # that page's own refresh (no cookie yet) is over
+    before = stack.processor.stats.folded
+    for view in views:
+        assert (await shopper.beacon([view]))["tracked"] == 1
+    await seconds_to_fold(stack.processor, before + len(views))
+    await asyncio.sleep(CHASE_S)
+    page = await shopper.page("/")
+    assert page.slot_segments()[HERO] == SEGMENT
 
 
 async def test_no_consent_no_clickstream_and_no_refresh(

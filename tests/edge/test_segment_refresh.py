@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
+from edge import segment_refresh
 from edge.config import EdgeConfig, parse_config
 from edge.context import parse_cookies, read_context
 from edge.errors import BadEdgeInput
 from edge.segment_refresh import (
     DEFAULT_REFRESH_AFTER_S,
     GIVE_UP_DELAY_S,
+    MAX_ASKS,
     MAX_ATTEMPTS,
     MAX_REFRESH_AFTER_S,
     RETRY_DELAY_S,
@@ -83,21 +86,23 @@ def test_choose_the_newer_cookie(
 
 
 @pytest.mark.parametrize(
-    ("got", "behaved", "attempt", "wait"),
+    ("got", "behaved", "asked", "wait"),
     [
-        (None, 0.0, 0, RETRY_DELAY_S),  # no answer: ask again
-        (None, 0.0, MAX_ATTEMPTS - 1, None),  # ... but not forever
-        (Refreshed("v", 1, None), 0.0, 0, None),  # nothing to chase: done
-        (Refreshed("v", 1, None), NOW, 0, RETRY_DELAY_S),  # no profile yet
-        (Refreshed("v", 1, NOW - 1), NOW, 0, RETRY_DELAY_S),  # reflects only older behaviour
-        (Refreshed("v", 1, NOW), NOW, 0, None),  # caught up
-        (Refreshed("v", 1, NOW - 1), NOW, MAX_ATTEMPTS - 1, None),  # gave up
+        (None, 0.0, 1, RETRY_DELAY_S),  # no answer: ask again
+        (None, 0.0, MAX_ATTEMPTS - 1, RETRY_DELAY_S),
+        (None, 0.0, MAX_ATTEMPTS, None),  # ... but not forever
+        (Refreshed("v", 1, None), 0.0, 1, None),  # nothing to chase: done
+        (Refreshed("v", 1, None), NOW, 1, RETRY_DELAY_S),  # no profile yet
+        (Refreshed("v", 1, NOW - 1), NOW, 1, RETRY_DELAY_S),  # reflects only older behaviour
+        (Refreshed("v", 1, NOW - 1), NOW, 0, RETRY_DELAY_S),  # newer behaviour came: chase it
+        (Refreshed("v", 1, NOW), NOW, 1, None),  # caught up
+        (Refreshed("v", 1, NOW - 1), NOW, MAX_ATTEMPTS, None),  # gave up
     ],
 )
 def test_next_attempt(
-    got: Refreshed | None, behaved: float, attempt: int, wait: float | None
+    got: Refreshed | None, behaved: float, asked: int, wait: float | None
 ) -> None:
-    assert next_attempt(got, behaved, attempt) == wait
+    assert next_attempt(got, behaved, asked) == wait
 
 
 @pytest.mark.parametrize(
@@ -194,15 +199,15 @@ def test_behaviour_makes_a_young_cookie_due_until_an_answer_reflects_it() -> Non
     refresher = SegmentRefresher(60.0)
     young = {"cookie": cookies(cookie("everyone", NOW - 5))}
     assert refresher.prepare(young, NOW, SECRET).refresh is None
-    refresher.note_behaviour(VISITOR, NOW)
-    assert refresher.prepare(young, NOW + 0.01, SECRET).refresh == VISITOR
+    assert refresher.note_behaviour(VISITOR, NOW)  # the beacon starts the chase
+    assert refresher.prepare(young, NOW + 0.01, SECRET).refresh is None  # in flight
     refresher.settle(VISITOR, answer("everyone", NOW, NOW - 1))  # reflects only older behaviour
-    refresher.end(VISITOR, NOW + 0.02)
-    assert refresher.prepare(young, NOW + 0.03, SECRET).refresh is None  # quiet a moment
-    assert refresher.prepare(young, NOW + 0.3, SECRET).refresh == VISITOR
-    refresher.settle(VISITOR, answer("outdoor-fans", NOW + 0.3, NOW + 0.2))
-    refresher.end(VISITOR, NOW + 0.31)
-    assert refresher.prepare(young, NOW + 1, SECRET).refresh is None
+    refresher.end(VISITOR, NOW + 0.02, gave_up=True)
+    assert refresher.prepare(young, NOW + 0.03, SECRET).refresh is None  # pausing
+    assert refresher.prepare(young, NOW + 0.02 + GIVE_UP_DELAY_S, SECRET).refresh == VISITOR
+    refresher.settle(VISITOR, answer("outdoor-fans", NOW + 6, NOW + 0.2))
+    refresher.end(VISITOR, NOW + 6)
+    assert refresher.prepare(young, NOW + 7, SECRET).refresh is None
 
 
 def test_state_is_bounded_least_recently_used_first() -> None:
@@ -216,7 +221,6 @@ def test_state_is_bounded_least_recently_used_first() -> None:
 
 def test_a_background_refresh_asks_until_the_behaviour_is_reflected() -> None:
     refresher = SegmentRefresher(60.0)
-    refresher.note_behaviour(VISITOR, NOW)
     replies = [None, answer("everyone", NOW, NOW - 1), answer("outdoor-fans", NOW, NOW + 0.1)]
     asked: list[str] = []
 
@@ -224,8 +228,7 @@ def test_a_background_refresh_asks_until_the_behaviour_is_reflected() -> None:
         asked.append(visitor)
         return replies[len(asked) - 1]
 
-    plan = refresher.prepare({"cookie": cookies(cookie("everyone", NOW - 5))}, NOW, SECRET)
-    assert plan.refresh == VISITOR
+    assert refresher.note_behaviour(VISITOR, NOW)
     last = asyncio.run(refresh_visitor(refresher, VISITOR, ask, lambda: NOW + 1))
     assert len(asked) == 3
     assert last == replies[2]
@@ -234,18 +237,18 @@ def test_a_background_refresh_asks_until_the_behaviour_is_reflected() -> None:
 
 def test_behaviour_noted_while_a_refresh_runs_is_chased_by_it() -> None:
     refresher = SegmentRefresher(60.0)
-    refresher.note_behaviour(VISITOR, NOW)
     asked: list[str] = []
 
     async def ask(visitor: str) -> Refreshed:
         asked.append(visitor)
         if len(asked) == 1:  # caught up with the first behaviour, but more came meanwhile
-            refresher.note_behaviour(VISITOR, NOW + 1)
+            assert not refresher.note_behaviour(VISITOR, NOW + 1)  # this refresh chases it
             return answer("everyone", NOW, NOW + 0.5)
         return answer("outdoor-fans", NOW + 2, NOW + 1.5)
 
     plan = refresher.prepare({"cookie": cookies(cookie("everyone", NOW - 5))}, NOW, SECRET)
-    assert plan.refresh == VISITOR
+    assert plan.refresh is None  # nothing new yet: a young cookie
+    assert refresher.note_behaviour(VISITOR, NOW)
     asyncio.run(refresh_visitor(refresher, VISITOR, ask, lambda: NOW + 3))
     assert len(asked) == 2
     kept = refresher.kept(VISITOR)
@@ -255,7 +258,6 @@ def test_behaviour_noted_while_a_refresh_runs_is_chased_by_it() -> None:
 
 def test_a_refresh_that_cannot_catch_up_gives_up_and_waits_longer() -> None:
     refresher = SegmentRefresher(60.0)
-    refresher.note_behaviour(VISITOR, NOW)
     asked: list[str] = []
 
     async def ask(visitor: str) -> Refreshed | None:
@@ -263,8 +265,58 @@ def test_a_refresh_that_cannot_catch_up_gives_up_and_waits_longer() -> None:
         return None if len(asked) % 2 else answer("everyone", NOW, NOW - 1)
 
     young = {"cookie": cookies(cookie("everyone", NOW - 5))}
-    assert refresher.prepare(young, NOW, SECRET).refresh == VISITOR
+    assert refresher.note_behaviour(VISITOR, NOW)
     asyncio.run(refresh_visitor(refresher, VISITOR, ask, lambda: NOW))
     assert len(asked) == MAX_ATTEMPTS
     assert refresher.prepare(young, NOW + GIVE_UP_DELAY_S - 0.1, SECRET).refresh is None
+    assert not refresher.note_behaviour(VISITOR, NOW + GIVE_UP_DELAY_S - 0.1)  # nor a beacon
     assert refresher.prepare(young, NOW + GIVE_UP_DELAY_S, SECRET).refresh == VISITOR
+
+
+def test_behaviour_right_after_a_refresh_starts_a_chase_that_waits_out_the_pause() -> None:
+    """A page request in the pause after a refresh starts none; the beacon's chase does, so
+    the first page after the fold has the new segment (not the page after it)."""
+    refresher = SegmentRefresher(60.0)
+    assert refresher.prepare({"cookie": cookies()}, NOW, SECRET).refresh == VISITOR
+    refresher.settle(VISITOR, answer("everyone", NOW, None))
+    refresher.end(VISITOR, NOW)
+    assert refresher.note_behaviour(VISITOR, NOW + 0.05)
+    young = {"cookie": cookies(cookie("everyone", NOW))}
+    assert refresher.prepare(young, NOW + 0.1, SECRET).refresh is None  # the chase is on
+    asked_after: list[float] = []
+    started = time.monotonic()
+
+    async def ask(visitor: str) -> Refreshed:
+        asked_after.append(time.monotonic() - started)
+        return answer("outdoor-fans", NOW + 1, NOW + 0.05)
+
+    asyncio.run(refresh_visitor(refresher, VISITOR, ask, lambda: NOW + 0.05))
+    assert len(asked_after) == 1
+    assert asked_after[0] >= RETRY_DELAY_S - 0.05 - 0.01  # the rest of the pause first
+    kept = refresher.kept(VISITOR)
+    assert kept is not None
+    assert kept.as_of == NOW + 0.05
+
+
+@pytest.mark.parametrize(("moves", "caught"), [(MAX_ATTEMPTS + 5, True), (MAX_ASKS + 5, False)])
+def test_newer_behaviour_gets_a_fresh_budget_up_to_max_asks(
+    moves: int, caught: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behaviour that keeps coming while the processor trails it by one event is chased past
+    `MAX_ATTEMPTS` asks (each behaviour has its own budget) and caught; never past
+    `MAX_ASKS`."""
+    monkeypatch.setattr(segment_refresh, "RETRY_DELAY_S", 0.001)
+    refresher = SegmentRefresher(60.0)
+    asked: list[str] = []
+
+    async def ask(visitor: str) -> Refreshed:
+        asked.append(visitor)
+        behaved = refresher.behaved_at(visitor)
+        if len(asked) <= moves:  # a beacon came meanwhile; the answer trails it
+            refresher.note_behaviour(visitor, behaved + 1)
+        return answer("outdoor-fans", NOW, behaved)
+
+    assert refresher.note_behaviour(VISITOR, NOW)
+    asyncio.run(refresh_visitor(refresher, VISITOR, ask, lambda: NOW + 100))
+    assert len(asked) == (moves + 1 if caught else MAX_ASKS)
+    assert refresher.behind(VISITOR) is not caught

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from edge.segment_refresh import RETRY_DELAY_S
 from fragments.segment_cookie import COOKIE_NAME, read_segment
 from tests.support.context_stack import (
     CATEGORY,
@@ -24,12 +25,16 @@ from tests.support.context_stack import (
     Shopper,
     context_stack,
     products_of,
+    seconds_to_fold,
+    view_beacon,
     warm,
 )
 from tests.support.workerd import DevSettings, WranglerDev, prepare_worker
 
 HERO = "home-hero"
 THINK_TIME_S = 1.5
+CHASE_S = 4 * RETRY_DELAY_S
+"""After the processor folded a view: the chase's next ask (`RETRY_DELAY_S` apart) and slack."""
 
 
 @pytest.fixture
@@ -67,8 +72,7 @@ async def test_slots_follow_the_shopper_under_workerd(
         first = await shopper.page("/")
         assert first.slot_segments()[HERO] == "everyone", first.html[-500:]
         skus = await products_of(edge, CATEGORY, 3)
-        for sku in skus:
-            await shopper.view(sku)
+        products = [await shopper.view(sku) for sku in skus]
         one = await shopper.page("/")  # served from the cookie it has; refresh in waitUntil
         await asyncio.sleep(THINK_TIME_S)
         two = await shopper.page("/")
@@ -78,6 +82,18 @@ async def test_slots_follow_the_shopper_under_workerd(
         assert grant is not None
         assert grant.segment == SEGMENT
         assert stack.processor.stats.folded >= 3  # the Worker's clickstream batches arrived
+
+        # beacons alone start the refresh (in the beacon's waitUntil): with no page request
+        # between the views and the next page, that page already has the new segment
+        late = Shopper(edge)
+        assert (await late.page("/")).slot_segments()[HERO] == "everyone"
+        await asyncio.sleep(CHASE_S)  # that page's own refresh (no cookie yet) is over
+        before = stack.processor.stats.folded
+        for product in products:
+            assert (await late.beacon([view_beacon(product)]))["tracked"] == 1
+        await seconds_to_fold(stack.processor, before + len(products))
+        await asyncio.sleep(CHASE_S)
+        assert (await late.page("/")).slot_segments()[HERO] == SEGMENT
 
         # the product page's cross-sell is about its product
         (other,) = await products_of(edge, "kitchen", 1)

@@ -114,12 +114,26 @@ class Shopper:
         """Open a product page and send its view beacon, as the storefront script does."""
         product = (await self.page(f"/products/{sku}")).product()
         assert product is not None, f"no product on /products/{sku}"
-        _, category, price = product
-        sent = await self.beacon(
-            [{"type": "view", "sku": sku, "category": category, "price_cents": price}]
-        )
+        sent = await self.beacon([view_beacon(product)])
         assert sent["tracked"] == 1, sent
         return product
+
+
+def view_beacon(product: tuple[str, str, int]) -> dict[str, Any]:
+    """The storefront script's view beacon for a product page's (sku, category, price)."""
+    sku, category, price = product
+    return {"type": "view", "sku": sku, "category": category, "price_cents": price}
+
+
+async def seconds_to_fold(processor: ContextProcessor, total: int, within: float = 30.0) -> float:
+    """Seconds until the processor has folded `total` events (fails after `within`)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while processor.stats.folded < total:
+        if loop.time() - started > within:
+            raise AssertionError(f"the context processor folded no view in {within} s")
+        await asyncio.sleep(0.02)
+    return loop.time() - started
 
 
 async def warm(client: httpx.AsyncClient, within: float = 60.0) -> None:
