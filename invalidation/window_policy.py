@@ -19,13 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-DEFAULT_WINDOW_MS = 50
+DEFAULT_WINDOW_MS = 30
 """The consumer's coalescing window unless configured (``SHELFEDGE_COALESCE_MS``).
 
-50 ms, not the earlier 100: at a steady 2,000 events/s on a two-core machine the event -> purge
-p99 halves (bench.invalidation --window-ms, docs/performance.md) while a backlog is consumed as
-fast (its windows fill to `max_records` whatever the window), for a tenth to a fifth more consumer
-CPU on a steady stream (twice the windows, each recomputing fewer bundles)."""
+30 ms (100 ms at first, 50 ms in the fifth session): at a steady 2,000 events/s on a two-core
+machine the event -> purge p99 is lower than with 50 ms whether the machine is quiet or busy,
+and lower than with 20 ms when it is busy (docs/performance.md, measured with
+``bench.invalidation --window-ms``). A backlog is consumed as fast (its windows fill to
+`max_records` whatever the window); a steady stream costs the consumer and Redis about a tenth
+more CPU than with 50 ms (more windows, each with its fixed costs)."""
 
 
 class Close(Enum):
