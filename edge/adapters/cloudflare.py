@@ -91,6 +91,7 @@ from edge.flow import (
     with_server_timing,
 )
 from edge.segment_refresh import (
+    BEHAVIOUR_ASK_DELAY_S,
     REFRESH_SETTING,
     Prepared,
     Refreshed,
@@ -469,9 +470,14 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         if tracking.events:
             visitor = tracking.events[0].visitor
             if _segments[0].note_behaviour(visitor, now):
-                self.ctx.waitUntil(
-                    refresh_visitor(_segments[0], visitor, self._ask_segment, time.time)
+                chase = refresh_visitor(
+                    _segments[0],
+                    visitor,
+                    self._ask_segment,
+                    time.time,
+                    first_delay=BEHAVIOUR_ASK_DELAY_S,
                 )
+                self.ctx.waitUntil(chase)
         answer = surface.beacon_answer(
             len(result.events), result.skipped, len(tracking.events), tracking.skipped
         )

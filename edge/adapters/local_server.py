@@ -73,6 +73,7 @@ from edge.flow import (
 )
 from edge.memory import MemoryCacheStore
 from edge.segment_refresh import (
+    BEHAVIOUR_ASK_DELAY_S,
     DEFAULT_REFRESH_AFTER_S,
     Prepared,
     Refreshed,
@@ -280,9 +281,11 @@ class LocalEdge:
             self.keep_running(self.refresh_segment(prepared.refresh))
         return prepared
 
-    async def refresh_segment(self, visitor: str) -> None:
+    async def refresh_segment(self, visitor: str, *, first_delay: float = 0.0) -> None:
         """One background refresh of `visitor`'s segment (already marked in flight)."""
-        answer = await refresh_visitor(self.segments, visitor, self._ask_segment, time.time)
+        answer = await refresh_visitor(
+            self.segments, visitor, self._ask_segment, time.time, first_delay=first_delay
+        )
         self.segment_refreshes.labels("refreshed" if answer else "failed").inc()
 
     async def _ask_segment(self, visitor: str) -> Refreshed | None:
@@ -427,7 +430,7 @@ def beacon(request: Request, doc: object) -> Response:
     if tracking.events:
         visitor = tracking.events[0].visitor
         if edge.segments.note_behaviour(visitor, now):
-            edge.keep_running(edge.refresh_segment(visitor))
+            edge.keep_running(edge.refresh_segment(visitor, first_delay=BEHAVIOUR_ASK_DELAY_S))
     answer = surface.beacon_answer(queued, result.skipped, tracked, tracking.skipped)
     return Response(answer, status_code=202, media_type=_JSON)
 

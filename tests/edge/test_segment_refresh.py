@@ -14,6 +14,7 @@ from edge.config import EdgeConfig, parse_config
 from edge.context import parse_cookies, read_context
 from edge.errors import BadEdgeInput
 from edge.segment_refresh import (
+    BEHAVIOUR_ASK_DELAY_S,
     DEFAULT_REFRESH_AFTER_S,
     GIVE_UP_DELAY_S,
     MAX_ASKS,
@@ -296,6 +297,25 @@ def test_behaviour_right_after_a_refresh_starts_a_chase_that_waits_out_the_pause
     kept = refresher.kept(VISITOR)
     assert kept is not None
     assert kept.as_of == NOW + 0.05
+
+
+def test_a_chase_a_beacon_started_asks_first_after_the_behaviour_could_be_folded() -> None:
+    """Asked at once, the origin could not reflect the behaviour yet (it leaves in the next
+    clickstream batch), and the answer reflecting it would wait for the next ask."""
+    refresher = SegmentRefresher(60.0)
+    assert refresher.note_behaviour(VISITOR, NOW)
+    asked_after: list[float] = []
+    started = time.monotonic()
+
+    async def ask(visitor: str) -> Refreshed:
+        asked_after.append(time.monotonic() - started)
+        return answer("outdoor-fans", NOW + 1, NOW)
+
+    asyncio.run(
+        refresh_visitor(refresher, VISITOR, ask, lambda: NOW, first_delay=BEHAVIOUR_ASK_DELAY_S)
+    )
+    assert len(asked_after) == 1
+    assert asked_after[0] >= BEHAVIOUR_ASK_DELAY_S - 0.01
 
 
 @pytest.mark.parametrize(("moves", "caught"), [(MAX_ATTEMPTS + 5, True), (MAX_ASKS + 5, False)])
