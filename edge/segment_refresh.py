@@ -76,6 +76,11 @@ GIVE_UP_DELAY_S = 5.0
 """After `MAX_ATTEMPTS` without the behaviour reflected (the processor lags or is down), the
 visitor's next refresh waits this long."""
 MAX_VISITORS = 10_000
+MAX_IN_FLIGHT = 256
+"""Refreshes of one edge process or isolate running at once. Beacons start chases, and a
+hostile caller can send them under ever new visitor ids: this bounds the asks the origin gets
+from one edge (at most `MAX_IN_FLIGHT` / `RETRY_DELAY_S` a second, when the context processor
+lags). A refresh not started for it is started by a later request of that visitor."""
 REFRESH_SETTING = "SEGMENT_REFRESH_AFTER_S"
 
 
@@ -229,6 +234,8 @@ class SegmentRefresher:
             raise ValueError(f"max_visitors must be at least 1, got {max_visitors}")
         self.max_visitors = max_visitors
         self._visitors: OrderedDict[str, _Visitor] = OrderedDict()
+        self.in_flight = 0
+        """Refreshes begun and not ended (at most `MAX_IN_FLIGHT`)."""
 
     def __len__(self) -> int:
         return len(self._visitors)
@@ -254,6 +261,13 @@ class SegmentRefresher:
         state.behaved_at = max(state.behaved_at, at)
         if state.in_flight or (state.gave_up and at < state.quiet_until):
             return False
+        return self._begin(state)
+
+    def _begin(self, state: _Visitor) -> bool:
+        """Mark a refresh of `state`'s visitor in flight, unless `MAX_IN_FLIGHT` already are."""
+        if self.in_flight >= MAX_IN_FLIGHT:
+            return False
+        self.in_flight += 1
         state.in_flight = True
         return True
 
@@ -296,10 +310,7 @@ class SegmentRefresher:
         refresh = refresh_due(issued, now, self.max_age, behaved, reflected)
         if refresh:
             state = state or self._get(visitor)
-            if state.in_flight or now < state.quiet_until:
-                refresh = False
-            else:
-                state.in_flight = True
+            refresh = not (state.in_flight or now < state.quiet_until) and self._begin(state)
         if use is None:
             return SegmentPlan(visitor, refresh=refresh)
         return SegmentPlan(
@@ -331,7 +342,9 @@ class SegmentRefresher:
 
     def end(self, visitor: str, now: float, *, gave_up: bool = False) -> None:
         """The refresh of `visitor` is over: caught up with their behaviour, or (`gave_up`)
-        not, and then the next one waits `GIVE_UP_DELAY_S`."""
+        not, and then the next one waits `GIVE_UP_DELAY_S`. Call it once per refresh begun
+        (`refresh_visitor` does), even when the visitor's state was evicted meanwhile."""
+        self.in_flight = max(0, self.in_flight - 1)
         state = self._visitors.get(visitor)
         if state is not None:
             state.in_flight = False

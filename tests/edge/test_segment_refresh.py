@@ -19,6 +19,7 @@ from edge.segment_refresh import (
     GIVE_UP_DELAY_S,
     MAX_ASKS,
     MAX_ATTEMPTS,
+    MAX_IN_FLIGHT,
     MAX_REFRESH_AFTER_S,
     RETRY_DELAY_S,
     Refreshed,
@@ -340,3 +341,19 @@ def test_newer_behaviour_gets_a_fresh_budget_up_to_max_asks(
     asyncio.run(refresh_visitor(refresher, VISITOR, ask, lambda: NOW + 100))
     assert len(asked) == (moves + 1 if caught else MAX_ASKS)
     assert refresher.behind(VISITOR) is not caught
+
+
+def test_refreshes_in_flight_are_bounded_and_counted_back() -> None:
+    """Beacons under ever new visitor ids start at most `MAX_IN_FLIGHT` chases at once (each
+    asks the origin); one ending makes room; a page request is bounded the same way."""
+    refresher = SegmentRefresher(60.0)
+    visitors = [f"{i:032x}" for i in range(MAX_IN_FLIGHT + 1)]
+    started = [refresher.note_behaviour(v, NOW) for v in visitors]
+    assert started == [True] * MAX_IN_FLIGHT + [False]
+    assert refresher.in_flight == MAX_IN_FLIGHT
+    newcomer = {"cookie": cookies(visitor="f" * 32)}
+    assert refresher.prepare(newcomer, NOW, SECRET).refresh is None  # no cookie, but no room
+    refresher.end(visitors[0], NOW)
+    assert refresher.in_flight == MAX_IN_FLIGHT - 1
+    assert refresher.prepare(newcomer, NOW, SECRET).refresh == "f" * 32
+    assert not refresher.note_behaviour(visitors[-1], NOW + 1)  # full again
