@@ -19,8 +19,11 @@ $(BOOTSTRAP)/bin/uv:
 	python3 -m venv $(BOOTSTRAP)
 	$(BOOTSTRAP)/bin/pip install --quiet uv
 
+# Bytecode compiled once at install: every Python process the suite starts (servers, consumers,
+# CLI runs) then loads it instead of compiling the dependencies again, which matters where
+# PYTHONDONTWRITEBYTECODE is set (about 1.1 s against 0.5 s to import the CLI on a CI machine).
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
