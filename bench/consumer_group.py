@@ -4,7 +4,9 @@ Each run starts from a freshly seeded catalog and a group placed at the log end 
 backlog is produced; the processes are the real CLI (``python -m shelfedge consume``, no
 purgers). The rate is measured from the moment the group is stable with all its members (so a
 member joining late is not counted as idle time) to the moment the group has committed the whole
-backlog: records committed after that moment / seconds. CPU per record is the consumer
+backlog: records committed after that moment / seconds (when the group became stable only after
+most of the backlog was consumed, as Apache Kafka's rebalance can make it, the run is repeated
+with twice the backlog, `run_growing`). CPU per record is the consumer
 processes' own (``wait4`` rusage, start-up included) and the Redis server's (``INFO cpu``).
 
 It must never use a broker or Redis it did not start, nor leave a process running.
@@ -17,6 +19,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -34,6 +37,15 @@ from fragments import topics
 
 SOURCE_TOPICS = (topics.INVENTORY, topics.PRICE)
 POLL_S = 0.05
+GROW_ATTEMPTS = 3
+"""Runs of one count of processes, the backlog doubling each time the group became stable too
+late (`BacklogTooSmall`)."""
+
+
+class BacklogTooSmall(BenchRunError):
+    """The group became stable only after most of the backlog was consumed: nothing left to
+    measure (a broker that is slow to settle a group, e.g. Apache Kafka's rebalance, meets a
+    fast consumer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,13 +188,32 @@ async def run_group(
     redis_s = await redis_cpu_seconds(redis) - redis0
     records = target - committed_at_stable
     if records <= backlog // 4:
-        raise BenchRunError(
+        raise BacklogTooSmall(
             f"{processes} process(es): only {records} of {backlog} records were left when the"
-            " group became stable; use a larger backlog"
+            " group became stable"
         )
     return GroupRun(
         processes, records, finished - stable_at, cpu / backlog * 1e6, redis_s / backlog * 1e6
     )
+
+
+async def run_growing(
+    run: Callable[[int], Awaitable[GroupRun]],
+    backlog: int,
+    say: Callable[[str], None],
+    attempts: int = GROW_ATTEMPTS,
+) -> GroupRun:
+    """`run(backlog)`; while it finds too little left once the group is stable, again with
+    twice the backlog, at most `attempts` runs in all (then the last `BacklogTooSmall`)."""
+    for attempt in range(attempts):
+        try:
+            return await run(backlog)
+        except BacklogTooSmall as exc:
+            if attempt + 1 >= attempts:
+                raise
+            say(f"    {exc}: again with {2 * backlog}")
+            backlog *= 2
+    raise ValueError(f"attempts must be at least 1, got {attempts}")
 
 
 def _check(procs: list[subprocess.Popen[bytes]], deadline: float, waiting_for: str) -> None:

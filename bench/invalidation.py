@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from bench.consumer_group import GroupRun, run_group
+from bench.consumer_group import GroupRun, run_group, run_growing
 from bench.cpu import CpuMeter
 from bench.errors import BenchRunError
 from bench.event_source import StreamSpec, produce_backlog, run_paced_source
@@ -370,17 +370,20 @@ async def _scale_out(bootstrap: str, redis: Redis, redis_url: str, plan: Plan) -
         spec = StreamSpec(
             "default", seed=17, version_base=(4 + count) * VERSION_GAP, id_prefix=f"bench-e{count}"
         )
-        run = await run_group(
-            bootstrap,
-            redis,
-            redis_url,
-            processes=count,
-            backlog=plan.group_backlog,
-            spec=spec,
-            window_ms=plan.window_ms,
-            timeout=PHASE_TIMEOUT_S,
-        )
-        runs.append(run)
+
+        async def one(backlog: int, count: int = count, spec: StreamSpec = spec) -> GroupRun:
+            return await run_group(
+                bootstrap,
+                redis,
+                redis_url,
+                processes=count,
+                backlog=backlog,
+                spec=spec,
+                window_ms=plan.window_ms,
+                timeout=PHASE_TIMEOUT_S,
+            )
+
+        runs.append(await run_growing(one, plan.group_backlog, say))
     say("                 records/s   consumer CPU/record   Redis CPU/record")
     for run in runs:
         say(f"{run.processes} process{'es' if run.processes > 1 else '  '}     "

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
 from redis.asyncio import Redis
 
+from bench.consumer_group import BacklogTooSmall, GroupRun, run_growing
 from bench.cpu import CpuMeter
 from bench.errors import BenchError, BenchRunError
 from bench.invalidation import WINDOW_MS, Plan
@@ -228,3 +230,43 @@ def test_a_bad_invalidation_window_is_refused_before_anything_starts(
         invalidation_main(["--window-ms", value])
     assert exited.value.code == 2
     assert "--window-ms" in capsys.readouterr().err
+
+
+def test_a_group_run_that_became_stable_too_late_runs_again_with_twice_the_backlog() -> None:
+    asked: list[int] = []
+    said: list[str] = []
+
+    async def run(backlog: int) -> GroupRun:
+        asked.append(backlog)
+        if len(asked) < 3:
+            raise BacklogTooSmall(f"only 0 of {backlog} records were left")
+        return GroupRun(2, backlog // 2, 1.0, 50.0, 8.0)
+
+    result = asyncio.run(run_growing(run, 30_000, said.append))
+    assert asked == [30_000, 60_000, 120_000]
+    assert result.records == 60_000
+    assert said == [
+        "    only 0 of 30000 records were left: again with 60000",
+        "    only 0 of 60000 records were left: again with 120000",
+    ]
+
+
+def test_a_group_run_too_late_every_time_is_an_error_and_other_errors_are_not_retried() -> None:
+    asked: list[int] = []
+
+    async def late(backlog: int) -> GroupRun:
+        asked.append(backlog)
+        raise BacklogTooSmall(f"only 0 of {backlog} records were left")
+
+    with pytest.raises(BacklogTooSmall, match="of 40 records"):
+        asyncio.run(run_growing(late, 10, lambda _: None, attempts=3))
+    assert asked == [10, 20, 40]
+
+    async def broken(backlog: int) -> GroupRun:
+        asked.append(backlog)
+        raise BenchRunError("a consumer process exited")
+
+    asked.clear()
+    with pytest.raises(BenchRunError, match="exited"):
+        asyncio.run(run_growing(broken, 10, lambda _: None))
+    assert asked == [10]
