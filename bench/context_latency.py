@@ -39,6 +39,7 @@ from tests.support.context_stack import (
     Shopper,
     context_stack,
     products_of,
+    view_beacon,
     warm,
 )
 
@@ -97,9 +98,7 @@ async def one_visitor(
         await shopper.view(sku)
     product = (await shopper.page(f"/products/{skus[-1]}")).product()
     assert product is not None
-    beacon = [
-        {"type": "view", "sku": product[0], "category": product[1], "price_cents": product[2]}
-    ]
+    beacon = [view_beacon(product)]
     started = time.perf_counter()
     await shopper.beacon(beacon)
 

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from edge.segment_refresh import RETRY_DELAY_S
 from fragments.segment_cookie import COOKIE_NAME, read_segment
 from tests.support.context_stack import (
     CATEGORY,
@@ -20,8 +19,8 @@ from tests.support.context_stack import (
     ContextStack,
     Shopper,
     context_stack,
+    pages_around_beacons,
     products_of,
-    seconds_to_fold,
     view_beacon,
     warm,
 )
@@ -29,9 +28,6 @@ from tests.support.context_stack import (
 HERO = "home-hero"
 THINK_TIME_S = 1.5
 """A shopper's pause between two page views (shorter than any person's)."""
-CHASE_S = 10 * RETRY_DELAY_S
-"""After the processor folded a view: the chase's next ask (`RETRY_DELAY_S` apart), with slack
-for a loaded machine (no page request comes in between, so waiting longer proves the same)."""
 
 
 @pytest.fixture
@@ -93,16 +89,9 @@ async def test_beacons_alone_start_the_refresh_so_the_next_page_has_the_segment(
         product = (await scout.page(f"/products/{sku}")).product()
         assert product is not None
         views.append(view_beacon(product))
-    shopper = Shopper(edge)
-    assert (await shopper.page("/")).slot_segments()[HERO] == "everyone"
-    await asyncio.sleep(CHASE_S)  # that page's own refresh (no cookie yet) is over
-    before = stack.processor.stats.folded
-    for view in views:
-        assert (await shopper.beacon([view]))["tracked"] == 1
-    await seconds_to_fold(stack.processor, before + len(views))
-    await asyncio.sleep(CHASE_S)
-    page = await shopper.page("/")
-    assert page.slot_segments()[HERO] == SEGMENT
+    first, after = await pages_around_beacons(Shopper(edge), stack.processor, views)
+    assert first.slot_segments()[HERO] == "everyone"
+    assert after.slot_segments()[HERO] == SEGMENT
 
 
 async def test_no_consent_no_clickstream_and_no_refresh(

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from edge.segment_refresh import RETRY_DELAY_S
 from fragments.segment_cookie import COOKIE_NAME, read_segment
 from tests.support.context_stack import (
     CATEGORY,
@@ -24,8 +23,8 @@ from tests.support.context_stack import (
     ContextStack,
     Shopper,
     context_stack,
+    pages_around_beacons,
     products_of,
-    seconds_to_fold,
     view_beacon,
     warm,
 )
@@ -33,9 +32,6 @@ from tests.support.workerd import DevSettings, WranglerDev, prepare_worker
 
 HERO = "home-hero"
 THINK_TIME_S = 1.5
-CHASE_S = 10 * RETRY_DELAY_S
-"""After the processor folded a view: the chase's next ask (`RETRY_DELAY_S` apart), with slack
-for a loaded machine (no page request comes in between, so waiting longer proves the same)."""
 
 
 @pytest.fixture
@@ -86,15 +82,10 @@ async def test_slots_follow_the_shopper_under_workerd(
 
         # beacons alone start the refresh (in the beacon's waitUntil): with no page request
         # between the views and the next page, that page already has the new segment
-        late = Shopper(edge)
-        assert (await late.page("/")).slot_segments()[HERO] == "everyone"
-        await asyncio.sleep(CHASE_S)  # that page's own refresh (no cookie yet) is over
-        before = stack.processor.stats.folded
-        for product in products:
-            assert (await late.beacon([view_beacon(product)]))["tracked"] == 1
-        await seconds_to_fold(stack.processor, before + len(products))
-        await asyncio.sleep(CHASE_S)
-        assert (await late.page("/")).slot_segments()[HERO] == SEGMENT
+        views = [view_beacon(product) for product in products]
+        first, after = await pages_around_beacons(Shopper(edge), stack.processor, views)
+        assert first.slot_segments()[HERO] == "everyone"
+        assert after.slot_segments()[HERO] == SEGMENT
 
         # the product page's cross-sell is about its product
         (other,) = await products_of(edge, "kitchen", 1)

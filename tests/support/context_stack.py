@@ -22,6 +22,7 @@ import httpx
 
 from edge.adapters.local_server import EdgeCredentials, create_edge_app
 from edge.config import EdgeConfig
+from edge.segment_refresh import RETRY_DELAY_S
 from fragments.slots import load_slots
 from origin.context.processor import ContextProcessor
 from origin.context.rules import parse_rules
@@ -123,6 +124,29 @@ def view_beacon(product: tuple[str, str, int]) -> dict[str, Any]:
     """The storefront script's view beacon for a product page's (sku, category, price)."""
     sku, category, price = product
     return {"type": "view", "sku": sku, "category": category, "price_cents": price}
+
+
+CHASE_S = 10 * RETRY_DELAY_S
+"""After the processor folded a view: the edge's chase asks again (`RETRY_DELAY_S` apart), with
+slack for a loaded machine (no page request comes in between, so waiting longer proves the
+same)."""
+
+
+async def pages_around_beacons(
+    shopper: Shopper, processor: ContextProcessor, views: Sequence[Mapping[str, Any]]
+) -> tuple[Page, Page]:
+    """The home page, then `views` sent as beacons alone (each tracked), then the home page
+    again once the processor folded them and the edge's chase had time to ask: no page request
+    in between, so only the beacons can have started the segment refresh."""
+    first = await shopper.page("/")
+    await asyncio.sleep(CHASE_S)  # that page's own refresh (no cookie yet) is over
+    before = processor.stats.folded
+    for view in views:
+        sent = await shopper.beacon([view])
+        assert sent["tracked"] == 1, sent
+    await seconds_to_fold(processor, before + len(views))
+    await asyncio.sleep(CHASE_S)
+    return first, await shopper.page("/")
 
 
 async def seconds_to_fold(processor: ContextProcessor, total: int, within: float = 30.0) -> float:
