@@ -26,6 +26,7 @@ carries a hash tag (`{...}`) so that all keys of one update live in one Redis Cl
 from __future__ import annotations
 
 import binascii
+from collections.abc import Iterable
 from functools import lru_cache
 
 from fragments.ids import CONTROL_VARIANT, FragmentKey, partition_of
@@ -44,7 +45,14 @@ def sku_bucket(sku: str) -> int:
 
     CRC-32 from `binascii`, which every runtime of the edge has built in (WASI builds have no
     `zlib`). Memoised: the consumer asks for every SKU of every window."""
-    return binascii.crc32(sku.encode()) % SKU_BUCKETS
+    return sku_buckets((sku,))[0]
+
+
+def sku_buckets(skus: Iterable[str]) -> list[int]:
+    """`sku_bucket` of many SKUs at once, not memoised: an import asks for each of its
+    hundreds of thousands of SKUs once, more than any cache keeps."""
+    crc32, buckets = binascii.crc32, SKU_BUCKETS
+    return [crc32(sku.encode()) % buckets for sku in skus]
 
 
 def _sku_slot(sku: str) -> str:

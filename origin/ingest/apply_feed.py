@@ -26,6 +26,7 @@ from origin.core.catalog import LABEL_FIELDS
 from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
 from origin.core.redis_scripts import queue_script
+from origin.ingest.catalog_feed import FINGERPRINT_BYTES
 from origin.ingest.feed_fields import FeedItem
 
 DEFAULT_POPULARITY = 0.1
@@ -121,6 +122,30 @@ end
 return #KEYS - 1
 """
 
+PRINTS_SLICE = 1000
+"""Fingerprints the comparison script reads per HMGET (Lua unpacks at most a few thousand)."""
+_CHANGED_PRINTS = f"""
+-- KEYS: one SKU bucket's fingerprints. ARGV: a msgpack array of SKUs of that bucket, their
+-- fingerprints concatenated in the same order, the length of one fingerprint. Returns the
+-- 0-based positions of the SKUs whose stored fingerprint is not the given one (or none is
+-- stored): a re-import's reply names only what it must look into.
+local skus = cmsgpack.unpack(ARGV[1])
+local prints, width = ARGV[2], tonumber(ARGV[3])
+local out = {{}}
+local first = 1
+while first <= #skus do
+  local last = math.min(first + {PRINTS_SLICE - 1}, #skus)
+  local stored = redis.call('HMGET', KEYS[1], unpack(skus, first, last))
+  for i = first, last do
+    if stored[i - first + 1] ~= string.sub(prints, (i - 1) * width + 1, i * width) then
+      out[#out + 1] = i - 1
+    end
+  end
+  first = last + 1
+end
+return out
+"""
+
 Status = Literal["created", "changed", "unchanged"]
 _STATUS: dict[str, Status] = {"c": "created", "m": "changed", "u": "unchanged"}
 
@@ -146,28 +171,43 @@ class FeedApplier:
         self.timeout = timeout
         self._apply = redis.register_script(_APPLY_ITEMS)
         self._remove = redis.register_script(_REMOVE_PRODUCTS)
+        self._changed = redis.register_script(_CHANGED_PRINTS)
 
-    async def stored_prints(self, skus: Sequence[str]) -> dict[str, bytes]:
-        """The fingerprint of the feed item last applied to each SKU that has one."""
-        by_bucket = _by_bucket(skus)
+    async def changed_prints(self, skus: Sequence[str], prints: Sequence[bytes]) -> list[int]:
+        """The positions (into `skus`, ascending) of the items whose fingerprint is not the one
+        last applied to their SKU: compared in Redis, one script call per SKU bucket (the SKUs
+        as one msgpack array, the fingerprints as one string), so only the items that changed
+        come back."""
+        if any(len(p) != FINGERPRINT_BYTES for p in prints):
+            raise ValueError(f"a feed fingerprint is not {FINGERPRINT_BYTES} bytes long")
+        by_bucket: dict[int, list[int]] = {}
+        for at, bucket in enumerate(keys.sku_buckets(skus)):
+            by_bucket.setdefault(bucket, []).append(at)
+        width = str(FINGERPRINT_BYTES)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for bucket in by_bucket.values():
-                pipe.hmget(keys.feed_prints_key(bucket[0]), bucket)
-            rows: list[Any] = await bounded(pipe.execute(), self.timeout, "read fingerprints")
-        return {
-            sku: value
-            for bucket, values in zip(by_bucket.values(), rows, strict=True)
-            for sku, value in zip(bucket, values, strict=True)
-            if value is not None
-        }
+            for positions in by_bucket.values():
+                args: list[str | bytes] = [
+                    _ENCODE([skus[at] for at in positions]),
+                    b"".join([prints[at] for at in positions]),
+                    width,
+                ]
+                key = keys.feed_prints_key(skus[positions[0]])
+                await queue_script(self._changed, pipe, [key], args)
+            replies: list[Any] = await bounded(pipe.execute(), self.timeout, "read fingerprints")
+        return sorted(
+            positions[int(i)]
+            for positions, changed in zip(by_bucket.values(), replies, strict=True)
+            for i in changed
+        )
 
     async def apply(
         self, items: Sequence[tuple[FeedItem, bytes]], units: int, popularity: float, margin: float
     ) -> list[ItemOutcome]:
         """Apply (item, fingerprint) pairs; outcomes in no particular order."""
         by_bucket: dict[int, list[tuple[FeedItem, bytes]]] = {}
-        for pair in items:
-            by_bucket.setdefault(keys.sku_bucket(pair[0].sku), []).append(pair)
+        buckets = keys.sku_buckets([item.sku for item, _ in items])
+        for pair, at in zip(items, buckets, strict=True):
+            by_bucket.setdefault(at, []).append(pair)
         tail = (str(units), repr(popularity), repr(margin))
         async with self.redis.pipeline(transaction=False) as pipe:
             for bucket in by_bucket.values():
@@ -216,8 +256,8 @@ class FeedApplier:
 
 def _by_bucket(skus: Sequence[str]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
-    for sku in skus:
-        out.setdefault(keys.sku_bucket(sku), []).append(sku)
+    for sku, bucket in zip(skus, keys.sku_buckets(skus), strict=True):
+        out.setdefault(bucket, []).append(sku)
     return out
 
 

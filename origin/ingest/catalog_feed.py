@@ -39,6 +39,8 @@ MAX_LINE_BYTES = 1 << 20
 """A TSV or JSON Lines line longer than this is rejected unread (skipped to its end)."""
 MAX_FIELD_CHARS = 100_000
 _BLOCK = 1 << 18
+FINGERPRINT_BYTES = 16
+"""Every fingerprint is this long (a BLAKE2b digest of this size)."""
 
 
 class RawItem(msgspec.Struct, frozen=True):
@@ -119,9 +121,13 @@ class CountingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self.inner.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
+        into = getattr(self.inner, "readinto", None)
+        if into is not None:  # a file: straight into the buffer, no block allocated and copied
+            n = into(buffer) or 0
+        else:
+            data = self.inner.read(len(buffer))
+            n = len(data)
+            buffer[:n] = data
         self.count += n
         return n
 
@@ -157,7 +163,7 @@ def read_items(stream: BinaryIO, fmt: FeedFormat, context: bytes) -> Iterator[Ra
 
 
 def _digest(payload: bytes, key: bytes) -> bytes:
-    return hashlib.blake2b(payload, digest_size=16, key=key).digest()
+    return hashlib.blake2b(payload, digest_size=FINGERPRINT_BYTES, key=key).digest()
 
 
 def _key(context: bytes) -> bytes:
@@ -251,7 +257,7 @@ def _tsv(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
             yield RawItem(number, sku, {}, b"", ("row", reason))
             continue
         # The fingerprint of the row's values joined by tabs: the line itself (no quoting).
-        digest = blake2b(raw, digest_size=16, key=key).digest()  # `_digest`, inlined
+        digest = blake2b(raw, digest_size=FINGERPRINT_BYTES, key=key).digest()  # `_digest`, inlined
         yield RawItem(number, sku, _Row(header, None, text), digest, normalized=True)
 
 

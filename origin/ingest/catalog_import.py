@@ -223,24 +223,31 @@ class CatalogImporter:
             if raw.sku:
                 seen[raw.sku] = raw.position
             candidates.append(raw)
-        prints = await self.applier.stored_prints([r.sku for r in candidates if r.sku])
-        await asyncio.to_thread(self._judge, candidates, prints, spool, report, unit, now)
+        named = [r for r in candidates if r.sku]
+        changed = await self.applier.changed_prints(
+            [r.sku for r in named], [r.digest for r in named]
+        )
+        await asyncio.to_thread(
+            self._judge, candidates, {id(named[at]) for at in changed}, spool, report, unit, now
+        )
 
     def _judge(
         self,
         candidates: list[RawItem],
-        prints: dict[str, bytes],
+        changed: set[int],
         spool: ItemSpool,
         report: ImportReport,
         unit: Unit,
         now: float,
     ) -> None:
-        """Unchanged fingerprints counted, the rest validated: spooled or rejected. An item
-        with a sale window is validated even when unchanged: whether its sale price applies
-        depends on the time of the import (the apply script then writes only what moved)."""
+        """Unchanged fingerprints counted, the rest validated: spooled or rejected. `changed`
+        holds the `id` of each candidate whose fingerprint is not the stored one (an item
+        without an id has none). An item with a sale window is validated even when unchanged:
+        whether its sale price applies depends on the time of the import (the apply script
+        then writes only what moved)."""
         timed = may_hold(candidates, SALE_WINDOW)
         for raw in candidates:
-            if prints.get(raw.sku) == raw.digest and not (timed and raw.fields.get(SALE_WINDOW)):
+            if raw.sku and id(raw) not in changed and not (timed and raw.fields.get(SALE_WINDOW)):
                 report.unchanged += 1
                 continue
             try:
@@ -383,8 +390,10 @@ class CatalogImporter:
         members = await bounded(
             self.store.redis.smembers(keys.CATALOG_SKUS_KEY), self.timeout, "list SKUs"
         )
-        # One set difference in C, not a sorted list of every SKU tested one by one.
-        absent = sorted(set(map(as_text, members)).difference(seen))
+        # One set difference in C, not a sorted list of every SKU tested one by one; in bytes,
+        # so only the absent members are decoded.
+        named = {sku.encode() for sku in seen}
+        absent = sorted(as_text(sku) for sku in set(members).difference(named))
         for chunk in _chunks(absent, APPLY_CHUNK):
             products = await self.store.products(chunk, locations=False)
             gone = [replace(p, stock=0) for p in products.values()]

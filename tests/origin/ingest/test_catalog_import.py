@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from fragments.tags import bundle_tag
 from origin.core import keys
+from origin.ingest.apply_feed import PRINTS_SLICE, FeedApplier
 from origin.ingest.errors import ImportAborted
 from origin.ingest.synthetic_feed import item_id, jsonl_lines, rss_chunks, synthetic_items
 from tests.origin.ingest.support import Shop, make_shop, tsv
@@ -210,3 +211,29 @@ async def test_a_feed_of_only_the_required_fields_imports_and_builds_every_bundl
     assert product is not None
     assert (product.brand, product.description, product.category_path) == ("", "", "")
     assert any("MIN-3" in skus for skus in (await shop.shown()).values())
+
+
+async def test_fingerprints_are_compared_in_redis_per_bucket(redis_client: Redis) -> None:
+    """`FeedApplier.changed_prints`: positions ascending, a missing or different fingerprint is
+    a change; more SKUs of one bucket than the script reads in one slice are all compared."""
+    applier = FeedApplier(redis_client)
+    wanted = PRINTS_SLICE * 2 + 5
+    names = [f"C-{n}" for n in range(wanted * keys.SKU_BUCKETS * 5 // 4)]
+    crowded = [s for s, b in zip(names, keys.sku_buckets(names), strict=True) if b == 7][:wanted]
+    assert len(crowded) == wanted
+    others = [f"O-{n}" for n in range(len(crowded))]
+    skus = [s for pair in zip(crowded, others, strict=True) for s in pair]
+    prints = [f"p{n:015d}".encode() for n in range(len(skus))]
+    assert await applier.changed_prints(skus, prints) == list(range(len(skus)))
+    by_bucket: dict[str, dict[str, bytes]] = {}
+    for sku, print_ in zip(skus, prints, strict=True):
+        by_bucket.setdefault(keys.feed_prints_key(sku), {})[sku] = print_
+    for key, mapping in by_bucket.items():
+        await redis_client.hset(key, mapping=mapping)  # type: ignore[arg-type]
+    assert await applier.changed_prints(skus, prints) == []
+    moved = {3, PRINTS_SLICE * 2 + 2, len(skus) - 1}  # two of the crowded bucket, one not
+    again = [b"x" * len(p) if n in moved else p for n, p in enumerate(prints)]
+    assert await applier.changed_prints(skus, again) == sorted(moved)
+    assert await applier.changed_prints([], []) == []
+    with pytest.raises(ValueError, match="16 bytes"):
+        await applier.changed_prints(skus[:1], [b"short"])
