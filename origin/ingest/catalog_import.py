@@ -227,29 +227,15 @@ class CatalogImporter:
         changed = await self.applier.changed_prints(
             [r.sku for r in named], [r.digest for r in named]
         )
-        await asyncio.to_thread(
-            self._judge, candidates, {id(named[at]) for at in changed}, spool, report, unit, now
-        )
+        judged = _to_judge(candidates, named, changed)
+        report.unchanged += len(candidates) - len(judged)
+        await asyncio.to_thread(self._judge, judged, spool, report, unit, now)
 
     def _judge(
-        self,
-        candidates: list[RawItem],
-        changed: set[int],
-        spool: ItemSpool,
-        report: ImportReport,
-        unit: Unit,
-        now: float,
+        self, raws: list[RawItem], spool: ItemSpool, report: ImportReport, unit: Unit, now: float
     ) -> None:
-        """Unchanged fingerprints counted, the rest validated: spooled or rejected. `changed`
-        holds the `id` of each candidate whose fingerprint is not the stored one (an item
-        without an id has none). An item with a sale window is validated even when unchanged:
-        whether its sale price applies depends on the time of the import (the apply script
-        then writes only what moved)."""
-        timed = may_hold(candidates, SALE_WINDOW)
-        for raw in candidates:
-            if raw.sku and id(raw) not in changed and not (timed and raw.fields.get(SALE_WINDOW)):
-                report.unchanged += 1
-                continue
+        """Validate raw items: spooled or rejected."""
+        for raw in raws:
             try:
                 item = parse_item(raw.fields, self.currency, normalized=raw.normalized, now=now)
             except Rejected as exc:
@@ -471,6 +457,22 @@ def _fewer_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
+
+
+def _to_judge(candidates: list[RawItem], named: list[RawItem], changed: list[int]) -> list[RawItem]:
+    """The candidates to validate, in feed order: those whose fingerprint is not the stored one
+    (`changed`: ascending positions into `named`, the candidates with an id), those without an
+    id, and every item with a sale window even when unchanged: whether its sale price applies
+    depends on the time of the import (the apply script then writes only what moved)."""
+    if len(named) == len(candidates) and not may_hold(candidates, SALE_WINDOW):
+        return [named[at] for at in changed]  # the common case: no item looked at again
+    marked = {id(named[at]) for at in changed}
+    timed = may_hold(candidates, SALE_WINDOW)
+    return [
+        raw
+        for raw in candidates
+        if not raw.sku or id(raw) in marked or (timed and raw.fields.get(SALE_WINDOW))
+    ]
 
 
 def _take(items: Iterator[RawItem], count: int) -> list[RawItem]:
