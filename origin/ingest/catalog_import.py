@@ -210,6 +210,25 @@ class CatalogImporter:
     ) -> None:
         """Judge one chunk of raw items: rejects, unchanged fingerprints, the rest spooled."""
         report.read += len(chunk)
+        ids = _first_seen(chunk, seen)
+        if ids is not None:
+            candidates = named = chunk
+            skus = list(ids)
+        else:  # an unreadable item, one without an id, or a duplicate id
+            candidates = self._sift(chunk, seen, report, unit)
+            named = [r for r in candidates if r.sku]
+            skus = [r.sku for r in named]
+        changed = await self.applier.changed_prints(skus, [r.digest for r in named])
+        judged = _to_judge(candidates, named, changed)
+        report.unchanged += len(candidates) - len(judged)
+        await asyncio.to_thread(self._judge, judged, spool, report, unit, now)
+
+    @staticmethod
+    def _sift(
+        chunk: list[RawItem], seen: dict[str, int], report: ImportReport, unit: Unit
+    ) -> list[RawItem]:
+        """The chunk's candidates, one item at a time: unreadable items and duplicate ids
+        rejected, each id remembered with its position."""
         candidates: list[RawItem] = []
         for raw in chunk:
             if raw.error is not None:
@@ -223,13 +242,7 @@ class CatalogImporter:
             if raw.sku:
                 seen[raw.sku] = raw.position
             candidates.append(raw)
-        named = [r for r in candidates if r.sku]
-        changed = await self.applier.changed_prints(
-            [r.sku for r in named], [r.digest for r in named]
-        )
-        judged = _to_judge(candidates, named, changed)
-        report.unchanged += len(candidates) - len(judged)
-        await asyncio.to_thread(self._judge, judged, spool, report, unit, now)
+        return candidates
 
     def _judge(
         self, raws: list[RawItem], spool: ItemSpool, report: ImportReport, unit: Unit, now: float
@@ -457,6 +470,20 @@ def _fewer_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
+
+
+def _first_seen(chunk: list[RawItem], seen: dict[str, int]) -> dict[str, int] | None:
+    """The common case in bulk: when every item of the chunk was read, has an id, and no id
+    repeats (within the chunk or from earlier chunks), remember the ids and return them (id
+    -> position, in the chunk's order); else None and `seen` untouched (the caller sifts the
+    chunk one item at a time)."""
+    if any(raw.error is not None or not raw.sku for raw in chunk):
+        return None
+    ids = {raw.sku: raw.position for raw in chunk}
+    if len(ids) != len(chunk) or not seen.keys().isdisjoint(ids):
+        return None
+    seen.update(ids)
+    return ids
 
 
 def _to_judge(candidates: list[RawItem], named: list[RawItem], changed: list[int]) -> list[RawItem]:

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from fragments.tags import bundle_tag
 from origin.core import keys
+from origin.ingest import catalog_import
 from origin.ingest.apply_feed import PRINTS_SLICE, FeedApplier
 from origin.ingest.errors import ImportAborted
 from origin.ingest.synthetic_feed import item_id, jsonl_lines, rss_chunks, synthetic_items
@@ -237,3 +238,26 @@ async def test_fingerprints_are_compared_in_redis_per_bucket(redis_client: Redis
     assert await applier.changed_prints([], []) == []
     with pytest.raises(ValueError, match="16 bytes"):
         await applier.changed_prints(skus[:1], [b"short"])
+
+
+@pytest.mark.parametrize("chunk", [50, 20_000])
+async def test_a_repeated_id_is_rejected_naming_its_first_line(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Within a staging chunk and across chunks (small chunks here), whether the chunk's other
+    items are taken in bulk or one at a time: the first row of an id is applied, a repeat is
+    rejected naming the line of the first, and a chunk without repeats is taken whole."""
+    monkeypatch.setattr(catalog_import, "STAGE_CHUNK", chunk)
+    rows = tsv(N).splitlines()
+    header, items = rows[0], rows[1:]
+    repeats = [items[3], items[300], items[5]]  # after line N + 1: past several small chunks
+    report = await shop.load("\n".join([header, *items, *repeats]) + "\n")
+    assert (report.read, report.created, report.rejected) == (N + 3, N, 3)
+    reasons = sorted((r.position, r.sku, r.field, r.reason) for r in report.rejections)
+    assert reasons == [
+        (N + 2 + n, item_id(at), "id", f"duplicate id: the same id is at line {at + 2}")
+        for n, at in enumerate((3, 300, 5))
+    ]
+    again = await shop.load("\n".join([header, *items[:60], items[10], *items[60:]]) + "\n")
+    assert (again.unchanged, again.rejected) == (N, 1)
+    assert again.rejections[0].position == 62
