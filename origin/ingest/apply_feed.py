@@ -178,17 +178,18 @@ class FeedApplier:
         last applied to their SKU: compared in Redis, one script call per SKU bucket (the SKUs
         as one msgpack array, the fingerprints as one string), so only the items that changed
         come back."""
-        if any(len(p) != FINGERPRINT_BYTES for p in prints):
-            raise ValueError(f"a feed fingerprint is not {FINGERPRINT_BYTES} bytes long")
         by_bucket: dict[int, list[int]] = {}
         for at, bucket in enumerate(keys.sku_buckets(skus)):
             by_bucket.setdefault(bucket, []).append(at)
         width = str(FINGERPRINT_BYTES)
         async with self.redis.pipeline(transaction=False) as pipe:
             for positions in by_bucket.values():
+                joined = b"".join(map(prints.__getitem__, positions))
+                if len(joined) != FINGERPRINT_BYTES * len(positions):
+                    raise ValueError(f"a feed fingerprint is not {FINGERPRINT_BYTES} bytes long")
                 args: list[str | bytes] = [
-                    _ENCODE([skus[at] for at in positions]),
-                    b"".join([prints[at] for at in positions]),
+                    _ENCODE(list(map(skus.__getitem__, positions))),
+                    joined,
                     width,
                 ]
                 key = keys.feed_prints_key(skus[positions[0]])

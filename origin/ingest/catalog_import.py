@@ -391,7 +391,7 @@ class CatalogImporter:
         )
         # One set difference in C, not a sorted list of every SKU tested one by one; in bytes,
         # so only the absent members are decoded.
-        named = {sku.encode() for sku in seen}
+        named = set(map(str.encode, seen))
         absent = sorted(as_text(sku) for sku in set(members).difference(named))
         for chunk in _chunks(absent, APPLY_CHUNK):
             products = await self.store.products(chunk, locations=False)
