@@ -302,6 +302,7 @@ class CatalogImporter:
         report.seconds_applying = time.perf_counter() - started
         started = time.perf_counter()
         for chunk in _chunks(leftovers, APPLY_CHUNK):
+            await self._index(chunk)
             await self._rescore(chunk, impacted)
         showing += leftovers
         await self._showing(showing, impacted, progress)
@@ -403,6 +404,16 @@ class CatalogImporter:
                     impacted[key] = 0
             await self.applier.remove(chunk)
             report.removed += len(chunk)
+
+    async def _index(self, leftovers: Sequence[str]) -> None:
+        """Index the leftover SKUs that have a product document: a crash between the apply
+        script and the index write left new products unindexed, and their fingerprints make
+        every later import count them unchanged (so no later apply would index them)."""
+        present = await self.recomputer.current_products(leftovers)
+        if present:
+            await bounded(
+                self.store.redis.sadd(keys.CATALOG_SKUS_KEY, *present), self.timeout, "index SKUs"
+            )
 
     async def _rescore(self, moved: Sequence[str], impacted: dict[FragmentKey, int]) -> None:
         """Rank the stored state of `moved` products in every list; the bundles they now

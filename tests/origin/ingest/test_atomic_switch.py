@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from origin.core import keys
 from origin.ingest import catalog_import
 from origin.ingest.errors import FeedUnreadable
-from origin.ingest.synthetic_feed import synthetic_items, tsv_lines
+from origin.ingest.synthetic_feed import item_id, synthetic_items, tsv_lines
 from tests.origin.ingest.support import make_shop, tsv
 
 N = 600
@@ -121,3 +121,33 @@ async def test_an_import_that_crashes_after_applying_is_finished_by_the_next(
     for key in shop.recomputer.all_keys():
         for card in (await shop.bundle(key)).candidates:
             assert _TITLE.findall(card.card_html)[0].endswith(" v2")
+
+
+async def test_new_products_applied_by_a_crashed_import_are_indexed_by_the_next(
+    redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Crash between the apply script and the SKU index write: the next import (whose rows are
+    all fingerprint-unchanged, so it applies nothing) indexes the products the crashed one
+    created, and a later full feed without them removes them."""
+    shop = await make_shop(redis_client)
+    await shop.load(tsv(N))
+    real_sadd = redis_client.sadd
+
+    def no_index(key: str, *values: object) -> object:
+        if key == keys.CATALOG_SKUS_KEY:
+            raise ConnectionResetError("the importer died here")
+        return real_sadd(key, *values)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patched:
+        patched.setattr(redis_client, "sadd", no_index)
+        with pytest.raises(ConnectionResetError):
+            await shop.load(tsv(N + 10))
+    assert len(await shop.store.all_skus()) == N  # applied, not indexed
+    assert await shop.store.product(item_id(N + 3)) is not None
+
+    report = await shop.load(tsv(N + 10))
+    assert (report.unchanged, report.created) == (N + 10, 0)
+    assert len(await shop.store.all_skus()) == N + 10
+    report = await shop.load(tsv(N))
+    assert report.removed == 10
+    assert await shop.store.product(item_id(N + 3)) is None
