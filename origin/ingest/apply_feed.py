@@ -128,7 +128,9 @@ _CHANGED_PRINTS = f"""
 -- KEYS: one SKU bucket's fingerprints. ARGV: a msgpack array of SKUs of that bucket, their
 -- fingerprints concatenated in the same order, the length of one fingerprint. Returns the
 -- 0-based positions of the SKUs whose stored fingerprint is not the given one (or none is
--- stored): a re-import's reply names only what it must look into.
+-- stored): a re-import's reply names only what it must look into. -1 when the bucket has no
+-- fingerprints at all (a first import): every SKU changed.
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local skus = cmsgpack.unpack(ARGV[1])
 local prints, width = ARGV[2], tonumber(ARGV[3])
 local out = {{}}
@@ -195,11 +197,11 @@ class FeedApplier:
                 key = keys.feed_prints_key(skus[positions[0]])
                 await queue_script(self._changed, pipe, [key], args)
             replies: list[Any] = await bounded(pipe.execute(), self.timeout, "read fingerprints")
-        return sorted(
-            positions[int(i)]
-            for positions, changed in zip(by_bucket.values(), replies, strict=True)
-            for i in changed
-        )
+        out: list[int] = []
+        for positions, changed in zip(by_bucket.values(), replies, strict=True):
+            out += positions if changed == -1 else map(positions.__getitem__, changed)
+        out.sort()
+        return out
 
     async def apply(
         self, items: Sequence[tuple[FeedItem, bytes]], units: int, popularity: float, margin: float

@@ -235,6 +235,9 @@ async def test_fingerprints_are_compared_in_redis_per_bucket(redis_client: Redis
     moved = {3, PRINTS_SLICE * 2 + 2, len(skus) - 1}  # two of the crowded bucket, one not
     again = [b"x" * len(p) if n in moved else p for n, p in enumerate(prints)]
     assert await applier.changed_prints(skus, again) == sorted(moved)
+    await redis_client.delete(keys.feed_prints_key(crowded[0]))  # a bucket never imported
+    in_bucket = {n for n, sku in enumerate(skus) if keys.sku_bucket(sku) == 7}
+    assert await applier.changed_prints(skus, again) == sorted(moved | in_bucket)
     assert await applier.changed_prints([], []) == []
     with pytest.raises(ValueError, match="16 bytes"):
         await applier.changed_prints(skus[:1], [b"short"])
