@@ -180,12 +180,10 @@ class FeedApplier:
         last applied to their SKU: compared in Redis, one script call per SKU bucket (the SKUs
         as one msgpack array, the fingerprints as one string), so only the items that changed
         come back."""
-        by_bucket: dict[int, list[int]] = {}
-        for at, bucket in enumerate(keys.sku_buckets(skus)):
-            by_bucket.setdefault(bucket, []).append(at)
+        by_bucket = _bucket_positions(skus)
         width = str(FINGERPRINT_BYTES)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for positions in by_bucket.values():
+            for positions in by_bucket:
                 joined = b"".join(map(prints.__getitem__, positions))
                 if len(joined) != FINGERPRINT_BYTES * len(positions):
                     raise ValueError(f"a feed fingerprint is not {FINGERPRINT_BYTES} bytes long")
@@ -198,7 +196,7 @@ class FeedApplier:
                 await queue_script(self._changed, pipe, [key], args)
             replies: list[Any] = await bounded(pipe.execute(), self.timeout, "read fingerprints")
         out: list[int] = []
-        for positions, changed in zip(by_bucket.values(), replies, strict=True):
+        for positions, changed in zip(by_bucket, replies, strict=True):
             out += positions if changed == -1 else map(positions.__getitem__, changed)
         out.sort()
         return out
@@ -207,13 +205,13 @@ class FeedApplier:
         self, items: Sequence[tuple[FeedItem, bytes]], units: int, popularity: float, margin: float
     ) -> list[ItemOutcome]:
         """Apply (item, fingerprint) pairs; outcomes in no particular order."""
-        by_bucket: dict[int, list[tuple[FeedItem, bytes]]] = {}
-        buckets = keys.sku_buckets([item.sku for item, _ in items])
-        for pair, at in zip(items, buckets, strict=True):
-            by_bucket.setdefault(at, []).append(pair)
+        by_bucket = [
+            [items[at] for at in positions]
+            for positions in _bucket_positions([item.sku for item, _ in items])
+        ]
         tail = (str(units), repr(popularity), repr(margin))
         async with self.redis.pipeline(transaction=False) as pipe:
-            for bucket in by_bucket.values():
+            for bucket in by_bucket:
                 args: list[str | bytes] = []
                 for item, digest in bucket:
                     compare_at = "" if item.compare_at_cents is None else str(item.compare_at_cents)
@@ -236,7 +234,7 @@ class FeedApplier:
                 int(stock) if stock else None,
                 bool(relabelled),
             )
-            for bucket, reply in zip(by_bucket.values(), replies, strict=True)
+            for bucket, reply in zip(by_bucket, replies, strict=True)
             for (item, _), (status, price, category, stock, relabelled) in zip(
                 bucket, reply, strict=True
             )
@@ -245,7 +243,8 @@ class FeedApplier:
     async def remove(self, skus: Sequence[str]) -> None:
         """Delete the product documents (and fingerprints) of `skus`."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for bucket in _by_bucket(skus).values():
+            for positions in _bucket_positions(skus):
+                bucket = [skus[at] for at in positions]
                 await queue_script(
                     self._remove,
                     pipe,
@@ -257,11 +256,13 @@ class FeedApplier:
             await bounded(pipe.execute(), self.timeout, "remove products")
 
 
-def _by_bucket(skus: Sequence[str]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {}
-    for sku, bucket in zip(skus, keys.sku_buckets(skus), strict=True):
-        out.setdefault(bucket, []).append(sku)
-    return out
+def _bucket_positions(skus: Sequence[str]) -> list[list[int]]:
+    """The positions of `skus` grouped by SKU bucket (each group ascending): one script call
+    per group, in the bucket's hash slot."""
+    out: dict[int, list[int]] = {}
+    for at, bucket in enumerate(keys.sku_buckets(skus)):
+        out.setdefault(bucket, []).append(at)
+    return list(out.values())
 
 
 def _content(item: FeedItem) -> tuple[str, ...]:

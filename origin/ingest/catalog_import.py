@@ -302,8 +302,7 @@ class CatalogImporter:
         report.seconds_applying = time.perf_counter() - started
         started = time.perf_counter()
         for chunk in _chunks(leftovers, APPLY_CHUNK):
-            await self._index(chunk)
-            await self._rescore(chunk, impacted)
+            await self._rank(await self._index(chunk), impacted)
         showing += leftovers
         await self._showing(showing, impacted, progress)
         now_ms = int(time.time() * 1000)
@@ -405,22 +404,26 @@ class CatalogImporter:
             await self.applier.remove(chunk)
             report.removed += len(chunk)
 
-    async def _index(self, leftovers: Sequence[str]) -> None:
-        """Index the leftover SKUs that have a product document: a crash between the apply
-        script and the index write left new products unindexed, and their fingerprints make
-        every later import count them unchanged (so no later apply would index them)."""
+    async def _index(self, leftovers: Sequence[str]) -> dict[str, Product]:
+        """Index the leftover SKUs that have a product document, and return those products: a
+        crash between the apply script and the index write left new products unindexed, and
+        their fingerprints make every later import count them unchanged (so no later apply
+        would index them)."""
         present = await self.recomputer.current_products(leftovers)
         if present:
             await bounded(
                 self.store.redis.sadd(keys.CATALOG_SKUS_KEY, *present), self.timeout, "index SKUs"
             )
+        return present
 
     async def _rescore(self, moved: Sequence[str], impacted: dict[FragmentKey, int]) -> None:
-        """Rank the stored state of `moved` products in every list; the bundles they now
-        enter are impacted (a sell-out's first)."""
-        if not moved:
-            return
-        products = await self.recomputer.current_products(moved)
+        """Rank the stored state of `moved` products in every list (`_rank`)."""
+        if moved:
+            await self._rank(await self.recomputer.current_products(moved), impacted)
+
+    async def _rank(self, products: dict[str, Product], impacted: dict[FragmentKey, int]) -> None:
+        """Rank `products` in every list; the bundles they now enter are impacted (a
+        sell-out's first)."""
         if not products:
             return
         entering = await self.recomputer.rescore(list(products.values()))
@@ -502,10 +505,10 @@ def _to_judge(candidates: list[RawItem], named: list[RawItem], changed: list[int
     (`changed`: ascending positions into `named`, the candidates with an id), those without an
     id, and every item with a sale window even when unchanged: whether its sale price applies
     depends on the time of the import (the apply script then writes only what moved)."""
-    if len(named) == len(candidates) and not may_hold(candidates, SALE_WINDOW):
+    timed = may_hold(candidates, SALE_WINDOW)
+    if len(named) == len(candidates) and not timed:
         return [named[at] for at in changed]  # the common case: no item looked at again
     marked = {id(named[at]) for at in changed}
-    timed = may_hold(candidates, SALE_WINDOW)
     return [
         raw
         for raw in candidates
