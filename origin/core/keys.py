@@ -26,7 +26,7 @@ carries a hash tag (`{...}`) so that all keys of one update live in one Redis Cl
 from __future__ import annotations
 
 import binascii
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from fragments.ids import CONTROL_VARIANT, FragmentKey, partition_of
@@ -66,6 +66,14 @@ def _partition_slot(partition: str) -> str:
 def product_key(sku: str) -> str:
     """HASH: the product document of one SKU (fields in origin.core.catalog)."""
     return f"{NAMESPACE}:{_sku_slot(sku)}:product:{sku}"
+
+
+def product_keys(skus: Sequence[str]) -> list[str]:
+    """`product_key` of many SKUs at once (buckets from `sku_buckets`, not memoised)."""
+    return [
+        f"{NAMESPACE}:{{p:{bucket}}}:product:{sku}"
+        for sku, bucket in zip(skus, sku_buckets(skus), strict=True)
+    ]
 
 
 def event_seen_key(sku: str) -> str:

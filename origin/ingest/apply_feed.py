@@ -16,7 +16,6 @@ catalog.v1 event. A feed never changes popularity or margin; a new product start
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
@@ -43,11 +42,14 @@ _APPLY_ITEMS = f"""
 -- ARGV per item ({_PER_ITEM}): sku, fingerprint, and a msgpack array of
 --   {", ".join(_CONTENT)}, price_cents, compare_at_cents, currency;
 --   then (once, at the end) units for an available item, popularity and margin of a new product.
--- Returns per item {{status, price before, category before, stock before, relabelled}}: status
--- 'c' created, 'm' changed, 'u' unchanged; relabelled '1' when a custom label changed.
+-- Returns per item 'c' when it created the product (new, or back from a deletion), else
+-- {{status, price before, category before, stock before, relabelled}}: status 'm' changed,
+-- 'u' unchanged; relabelled '1' when a custom label changed. Only an existing document is read
+-- whole: a first import writes each new product without reading its fields.
 local CONTENT = {{{", ".join(f"'{c}'" for c in _CONTENT)}}}
 local prints = KEYS[#KEYS]
 local units, popularity, margin = ARGV[#ARGV - 2], ARGV[#ARGV - 1], ARGV[#ARGV]
+local NEW = {{}}  -- the fields of a document that does not exist
 local out = {{}}
 for k = 1, #KEYS - 1 do
   local at = (k - 1) * {_PER_ITEM}
@@ -56,18 +58,18 @@ for k = 1, #KEYS - 1 do
   local c = 1
   local available = V[c + 7] ~= 'out_of_stock'
   local price_at = c + #CONTENT
-  local doc = redis.call('HMGET', KEYS[k], 'sku', 'price_cents', 'category', 'stock',
-    'price_version', 'stock_version', 'compare_at_cents', 'currency', 'deleted', unpack(CONTENT))
+  local head = redis.call('HMGET', KEYS[k], 'sku', 'deleted')
   local writes = {{}}
   local status = 'u'
   local relabelled = ''
-  if not doc[1] or doc[9] then
+  local doc = NEW
+  if not head[1] or head[2] then
     -- new, or back from a catalog.v1 deletion (its tombstone keeps the versions it reached)
     status = 'c'
     writes = {{'sku', sku, 'promo', '', 'popularity', popularity, 'margin', margin,
       'price_cents', V[price_at], 'compare_at_cents', V[price_at + 1],
       'currency', V[price_at + 2], 'stock', available and units or '0'}}
-    if doc[9] then
+    if head[2] then
       redis.call('HDEL', KEYS[k], 'deleted')
     else
       for _, name in ipairs({{'stock_version', 'price_version', 'content_version'}}) do
@@ -78,6 +80,8 @@ for k = 1, #KEYS - 1 do
       writes[#writes + 1] = CONTENT[n] writes[#writes + 1] = V[c + n - 1]
     end
   else
+    doc = redis.call('HMGET', KEYS[k], 'sku', 'price_cents', 'category', 'stock',
+      'price_version', 'stock_version', 'compare_at_cents', 'currency', 'deleted', unpack(CONTENT))
     for n = 1, #CONTENT do
       if (doc[9 + n] or '') ~= V[c + n - 1] then
         writes[#writes + 1] = CONTENT[n] writes[#writes + 1] = V[c + n - 1]
@@ -107,7 +111,11 @@ for k = 1, #KEYS - 1 do
   end
   if #writes > 0 then redis.call('HSET', KEYS[k], unpack(writes)) end
   redis.call('HSET', prints, sku, print)
-  out[k] = {{status, doc[2] or '', doc[3] or '', doc[4] or '', relabelled}}
+  if status == 'c' then
+    out[k] = 'c'
+  else
+    out[k] = {{status, doc[2] or '', doc[3] or '', doc[4] or '', relabelled}}
+  end
 end
 return out
 """
@@ -152,9 +160,9 @@ Status = Literal["created", "changed", "unchanged"]
 _STATUS: dict[str, Status] = {"c": "created", "m": "changed", "u": "unchanged"}
 
 
-@dataclass(frozen=True, slots=True)
-class ItemOutcome:
-    """What applying one feed item did to its product document."""
+class ItemOutcome(msgspec.Struct, frozen=True):
+    """What applying one feed item did to its product document (a Struct: an import makes one
+    per item it applies)."""
 
     item: FeedItem
     status: Status
@@ -220,24 +228,15 @@ class FeedApplier:
                 await queue_script(
                     self._apply,
                     pipe,
-                    [*(keys.product_key(i.sku) for i, _ in bucket),
+                    [*keys.product_keys([i.sku for i, _ in bucket]),
                      keys.feed_prints_key(bucket[0][0].sku)],
                     [*args, *tail],
                 )  # fmt: skip
             replies: list[Any] = await bounded(pipe.execute(), self.timeout, "apply feed items")
         return [
-            ItemOutcome(
-                item,
-                _STATUS[status.decode()],
-                int(price) if price else None,
-                category.decode(),
-                int(stock) if stock else None,
-                bool(relabelled),
-            )
+            _outcome(item, each)
             for bucket, reply in zip(by_bucket, replies, strict=True)
-            for (item, _), (status, price, category, stock, relabelled) in zip(
-                bucket, reply, strict=True
-            )
+            for (item, _), each in zip(bucket, reply, strict=True)
         ]
 
     async def remove(self, skus: Sequence[str]) -> None:
@@ -248,7 +247,7 @@ class FeedApplier:
                 await queue_script(
                     self._remove,
                     pipe,
-                    [*(keys.product_key(s) for s in bucket), keys.feed_prints_key(bucket[0])],
+                    [*keys.product_keys(bucket), keys.feed_prints_key(bucket[0])],
                     bucket,
                 )
             if skus:
@@ -263,6 +262,21 @@ def _bucket_positions(skus: Sequence[str]) -> list[list[int]]:
     for at, bucket in enumerate(keys.sku_buckets(skus)):
         out.setdefault(bucket, []).append(at)
     return list(out.values())
+
+
+def _outcome(item: FeedItem, reply: Any) -> ItemOutcome:
+    """The outcome of one item from the apply script's reply for it."""
+    if reply == b"c":
+        return ItemOutcome(item, "created", None, "", None)
+    status, price, category, stock, relabelled = reply
+    return ItemOutcome(
+        item,
+        _STATUS[status.decode()],
+        int(price) if price else None,
+        category.decode(),
+        int(stock) if stock else None,
+        bool(relabelled),
+    )
 
 
 def _content(item: FeedItem) -> tuple[str, ...]:

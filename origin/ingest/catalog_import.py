@@ -36,6 +36,7 @@ import gc
 import io
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -78,6 +79,8 @@ from origin.ingest.spool import ItemSpool
 DEFAULT_REJECT_THRESHOLD = 0.01
 STAGE_CHUNK = 20_000
 APPLY_CHUNK = 2000
+APPLY_AHEAD = 2
+"""Chunks sent to Redis to apply before the oldest one's outcomes are taken."""
 LOCK_SECONDS = 3600
 GC_THRESHOLD = 200_000
 """Allocations between young-generation collections during an import (Python's default: 700)."""
@@ -275,24 +278,26 @@ class CatalogImporter:
         fresh = self.recomputer.top_scores()
         """New products ranked in bulk: each scored once for every list, merged once."""
         scorer = self.recomputer.list_scorer()
-        # Chunk k+1 is applied (Lua, in Redis) while chunk k's outcomes are ranked (Python
-        # here): the two processes work at once. SKUs are unique in a feed, so the two never
-        # touch the same product.
-        ahead: asyncio.Task[list[ItemOutcome]] | None = None
+        # Chunks are applied (Lua, in Redis) while earlier chunks' outcomes are ranked (Python
+        # here), `APPLY_AHEAD` of them in flight, so that neither process waits for the other.
+        # SKUs are unique in a feed, so no two chunks touch the same product.
+        ahead: deque[asyncio.Task[list[ItemOutcome]]] = deque()
         try:
             for frames in spool.chunks(APPLY_CHUNK):
-                task = asyncio.ensure_future(self._apply_chunk(frames))
-                if ahead is not None:
-                    done += await self._take(await ahead, fresh, scorer, showing, impacted, report)
+                ahead.append(asyncio.ensure_future(self._apply_chunk(frames)))
+                if len(ahead) > APPLY_AHEAD:
+                    outcomes = await ahead.popleft()
+                    done += await self._take(outcomes, fresh, scorer, showing, impacted, report)
                     progress("apply", done, spool.count)
-                ahead = task
-            if ahead is not None:
-                done += await self._take(await ahead, fresh, scorer, showing, impacted, report)
-                ahead = None
+            while ahead:
+                outcomes = await ahead.popleft()
+                done += await self._take(outcomes, fresh, scorer, showing, impacted, report)
                 progress("apply", done, spool.count)
         finally:
-            if ahead is not None and not ahead.done():
-                ahead.cancel()
+            for task in ahead:  # a chunk failed: the later ones are not wanted, nor their errors
+                if task.done() and not task.cancelled():
+                    task.exception()
+                task.cancel()
         if fresh:
             for keys_ in (await self.recomputer.merge_top_scores(fresh)).values():
                 for key in keys_:

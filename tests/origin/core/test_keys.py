@@ -43,6 +43,11 @@ def test_keys_of_one_sku_share_a_cluster_slot_with_its_bucket() -> None:
     assert keys.product_key("SKU-00042") != keys.product_key("SKU-00043")
 
 
+def test_product_keys_in_bulk_are_the_product_keys() -> None:
+    skus = [f"SKU-{n:05d}" for n in range(300)] + ["ünï-çødé", ""]
+    assert keys.product_keys(skus) == [keys.product_key(s) for s in skus]
+
+
 def test_sku_buckets_are_stable_and_spread() -> None:
     """The bucket is part of every stored product key: it must never depend on the process
     (Python's hash() is salted), and the demo catalog must spread over (nearly) all buckets."""

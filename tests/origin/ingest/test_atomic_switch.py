@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from origin.core import keys
 from origin.ingest import catalog_import
 from origin.ingest.errors import FeedUnreadable
+from origin.ingest.feed_fields import FeedItem
 from origin.ingest.synthetic_feed import item_id, synthetic_items, tsv_lines
 from tests.origin.ingest.support import make_shop, tsv
 
@@ -151,3 +152,42 @@ async def test_new_products_applied_by_a_crashed_import_are_indexed_by_the_next(
     report = await shop.load(tsv(N))
     assert report.removed == 10
     assert await shop.store.product(item_id(N + 3)) is None
+
+
+async def test_an_apply_chunk_that_fails_while_others_are_in_flight_fails_the_import_cleanly(
+    redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several apply chunks are in Redis at once: when two of them fail, the import raises the
+    first failure in feed order, sends no later chunk, writes no bundle, and the next import
+    finishes what the failed one left (its pending SKUs)."""
+    shop = await make_shop(redis_client)
+    await shop.load(tsv(N))
+    before = await shop.shown()
+    monkeypatch.setattr(catalog_import, "APPLY_CHUNK", 40)  # 15 apply chunks
+    real_apply = shop.importer.applier.apply
+    failing = {item_id(80): (3, 0.02), item_id(120): (4, 0.01)}  # chunk 4 fails first
+    calls = 0
+
+    async def flaky(frames: list[tuple[FeedItem, bytes]], *args: object) -> object:
+        nonlocal calls
+        calls += 1
+        if frames[0][0].sku in failing:
+            chunk, delay = failing[frames[0][0].sku]
+            await asyncio.sleep(delay)
+            raise ConnectionResetError(f"chunk {chunk}: the connection was reset")
+        return await real_apply(frames, *args)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patched:
+        patched.setattr(shop.importer.applier, "apply", flaky)
+        with pytest.raises(ConnectionResetError, match=r"^chunk 3"):  # the first in feed order
+            await shop.load(renamed(N))
+    assert calls <= 3 + catalog_import.APPLY_AHEAD  # no chunk was sent after the failure
+    assert await shop.shown() == before  # no bundle was written
+    assert await redis_client.scard(keys.CATALOG_IMPORT_PENDING_KEY) > 0
+
+    report = await shop.load(renamed(N))
+    assert report.changed + report.unchanged == N
+    assert await redis_client.scard(keys.CATALOG_IMPORT_PENDING_KEY) == 0
+    for key in shop.recomputer.all_keys():
+        for card in (await shop.bundle(key)).candidates:
+            assert _TITLE.findall(card.card_html)[0].endswith(" v2")
