@@ -5,8 +5,10 @@ Three phases, in order:
 1. **Stage**: stream the feed (`origin.ingest.catalog_feed`), judge every item
    (`origin.ingest.feed_fields`), and spool the valid ones to local disk. An item whose
    fingerprint equals the one of the item last applied to its SKU is unchanged and is not parsed
-   again. Nothing in Redis changes. If more than `reject_threshold` of the items read were
-   rejected, the import aborts here: nothing is applied.
+   again. Nothing a reader sees in Redis changes (a full feed's ids are recorded in a set of
+   their own, `keys.CATALOG_IMPORT_NAMED_KEY`, for phase 2's removals). If more than
+   `reject_threshold` of the items read were rejected, the import aborts here: nothing is
+   applied.
 2. **Apply**: write the staged items into product documents (one Lua call per SKU bucket) and,
    for a full feed, remove the products the feed no longer contains (out of every ranked list
    first, then their documents). Bundles are not touched: shoppers still see the old feed.
@@ -140,16 +142,27 @@ class CatalogImporter:
         if not locked:
             raise ImportBusy("another catalog import is running (retry when it has finished)")
         try:
+            await self._forget_named()  # a crashed import's
             with _fewer_collections():
                 return await self._run(
                     stream, source, mode, reject_threshold, fmt, total_bytes, progress or _quiet
                 )
         finally:
-            await bounded(
-                self._release(keys=[keys.CATALOG_IMPORT_LOCK_KEY], args=[token]),
-                self.timeout,
-                "release the import lock",
-            )
+            try:
+                await self._forget_named()
+            finally:
+                await bounded(
+                    self._release(keys=[keys.CATALOG_IMPORT_LOCK_KEY], args=[token]),
+                    self.timeout,
+                    "release the import lock",
+                )
+
+    async def _forget_named(self) -> None:
+        await bounded(
+            self.store.redis.unlink(keys.CATALOG_IMPORT_NAMED_KEY),
+            self.timeout,
+            "forget the ids the feed named",
+        )
 
     async def _run(
         self,
@@ -197,7 +210,8 @@ class CatalogImporter:
                     f"({report.reject_ratio:.2%} > {threshold:.2%}): nothing applied",
                     report,
                 )
-            await self._apply_and_propagate(spool, seen, report, progress)
+            seen.clear()  # duplicates are found: the ids the feed names are in Redis now
+            await self._apply_and_propagate(spool, report, progress)
         report.applied = True
         await self._remember(report)
         return report
@@ -221,10 +235,21 @@ class CatalogImporter:
             candidates = self._sift(chunk, seen, report, unit)
             named = [r for r in candidates if r.sku]
             skus = [r.sku for r in named]
-        changed = await self.applier.changed_prints(skus, [r.digest for r in named])
+        prints = self.applier.changed_prints(skus, [r.digest for r in named])
+        if report.mode == "full" and skus:
+            changed, _ = await asyncio.gather(prints, self._name(skus))
+        else:
+            changed = await prints
         judged = _to_judge(candidates, named, changed)
         report.unchanged += len(candidates) - len(judged)
         await asyncio.to_thread(self._judge, judged, spool, report, unit, now)
+
+    async def _name(self, skus: list[str]) -> None:
+        """Record ids the full feed names (`keys.CATALOG_IMPORT_NAMED_KEY`)."""
+        async with self.store.redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(keys.CATALOG_IMPORT_NAMED_KEY, *skus)
+            pipe.expire(keys.CATALOG_IMPORT_NAMED_KEY, LOCK_SECONDS)
+            await bounded(pipe.execute(), self.timeout, "record the ids the feed names")
 
     @staticmethod
     def _sift(
@@ -260,7 +285,7 @@ class CatalogImporter:
             spool.append(item, raw.digest)
 
     async def _apply_and_propagate(
-        self, spool: ItemSpool, seen: dict[str, int], report: ImportReport, progress: Progress
+        self, spool: ItemSpool, report: ImportReport, progress: Progress
     ) -> None:
         started = time.perf_counter()
         redis = self.store.redis
@@ -303,7 +328,7 @@ class CatalogImporter:
                 for key in keys_:
                     impacted.setdefault(key, 1)  # new products that rank: none sold out
         if report.mode == "full":
-            await self._remove_absent(seen, report, impacted)
+            await self._remove_absent(report, impacted)
         report.seconds_applying = time.perf_counter() - started
         started = time.perf_counter()
         for chunk in _chunks(leftovers, APPLY_CHUNK):
@@ -385,19 +410,20 @@ class CatalogImporter:
         before = outcome.price_before
         return before is None or self.recomputer.price_move_rescores(before, item.price_cents)
 
-    async def _remove_absent(
-        self, seen: dict[str, int], report: ImportReport, impacted: dict[FragmentKey, int]
-    ) -> None:
+    async def _remove_absent(self, report: ImportReport, impacted: dict[FragmentKey, int]) -> None:
         """A full feed is the whole catalog: remove the products it does not name. They leave
         every ranked list (scored as sold out) before their documents go, and every bundle
         showing them is recomputed with a sell-out's purge priority."""
-        members = await bounded(
-            self.store.redis.smembers(keys.CATALOG_SKUS_KEY), self.timeout, "list SKUs"
+        # The difference is taken in Redis against the ids recorded while staging: only the
+        # absent SKUs come back, not every SKU of the catalog.
+        absent = sorted(
+            as_text(sku)
+            for sku in await bounded(
+                self.store.redis.sdiff([keys.CATALOG_SKUS_KEY, keys.CATALOG_IMPORT_NAMED_KEY]),
+                self.timeout,
+                "find the products the feed does not name",
+            )
         )
-        # One set difference in C, not a sorted list of every SKU tested one by one; in bytes,
-        # so only the absent members are decoded.
-        named = set(map(str.encode, seen))
-        absent = sorted(as_text(sku) for sku in set(members).difference(named))
         for chunk in _chunks(absent, APPLY_CHUNK):
             products = await self.store.products(chunk, locations=False)
             gone = [replace(p, stock=0) for p in products.values()]

@@ -91,6 +91,24 @@ async def test_a_full_feed_removes_products_it_no_longer_contains(shop: Shop) ->
         assert not {s.decode() for s in listed} & gone  # and every ranked list
 
 
+async def test_the_ids_a_feed_names_are_recorded_for_one_import_only(shop: Shop) -> None:
+    """The removals are found in Redis against the ids the full feed names. A crashed
+    import's record does not shield a product from the next feed, and no record outlives its
+    import, applied or aborted."""
+    await shop.load(tsv(N))
+    named = keys.CATALOG_IMPORT_NAMED_KEY
+    assert not await shop.redis.exists(named)
+    await shop.redis.sadd(named, *(item_id(i) for i in range(N)))  # as a crashed import left it
+    report = await shop.load(tsv(N - 30))
+    assert report.removed == 30
+    assert await shop.store.product(item_id(N - 1)) is None
+    assert not await shop.redis.exists(named)
+    with pytest.raises(ImportAborted):
+        await shop.load(tsv(N - 30) + "\n".join(f"X-{i}\tBroken" for i in range(10)))
+    assert not await shop.redis.exists(named)
+    assert len(await shop.store.all_skus()) == N - 30
+
+
 async def test_a_delta_feed_updates_what_it_carries_and_removes_nothing(shop: Shop) -> None:
     await shop.load(tsv(N))
     report = await shop.load(tsv(10, repriced={0, 1}), mode="delta")
