@@ -21,7 +21,8 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from typing import Any, BinaryIO, Literal
 from xml.etree.ElementTree import Element, ParseError
 
@@ -39,6 +40,11 @@ MAX_LINE_BYTES = 1 << 20
 """A TSV or JSON Lines line longer than this is rejected unread (skipped to its end)."""
 MAX_FIELD_CHARS = 100_000
 _BLOCK = 1 << 18
+_ITEMS_CHUNK = 64
+"""Rows a TSV reader holds at a time for `read_items`."""
+CHUNK_BYTES = 1 << 23
+"""A TSV chunk ends at this many bytes of rows (or at its row count): bounded memory whatever
+the rows' lengths."""
 FINGERPRINT_BYTES = 16
 """Every fingerprint is this long (a BLAKE2b digest of this size)."""
 
@@ -96,6 +102,67 @@ class _Row(Mapping[str, object]):
 
     def items(self) -> Iterator[tuple[str, object]]:  # type: ignore[override]
         return iter(zip(self._header, self._row, strict=False))
+
+
+class RawChunk:
+    """A run of raw items in feed order, held by columns: positions, ids and fingerprints as
+    lists, so an import recognises unchanged rows without an object per row; `item` builds a
+    row's `RawItem` when one is wanted (an item to validate).
+
+    A TSV chunk keeps each plain row as its line of text; a row read otherwise (quoted, or not
+    readable: `errors` counts those) and every JSON Lines or XML item is kept whole."""
+
+    __slots__ = ("digests", "errors", "header", "positions", "rows", "skus", "whole")
+
+    def __init__(self, header: list[str] | None = None) -> None:
+        self.header = header
+        """The TSV header (None for JSON Lines and XML)."""
+        self.positions: list[int] = []
+        self.skus: list[str] = []
+        self.digests: list[bytes] = []
+        self.rows: list[str] = []
+        """A plain TSV row's line ("" for an item kept whole)."""
+        self.whole: dict[int, RawItem] = {}
+        """Index -> item, for the items kept whole."""
+        self.errors = 0
+        """Items that could not even be read (`RawItem.error`)."""
+
+    @classmethod
+    def of(cls, items: Iterable[RawItem], header: list[str] | None = None) -> RawChunk:
+        chunk = cls(header)
+        for item in items:
+            chunk.add(item)
+        return chunk
+
+    def add(self, item: RawItem) -> None:
+        """Append an item kept whole."""
+        self.whole[len(self.positions)] = item
+        self.positions.append(item.position)
+        self.skus.append(item.sku)
+        self.digests.append(item.digest)
+        self.rows.append("")
+        self.errors += item.error is not None
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def item(self, index: int) -> RawItem:
+        whole = self.whole.get(index)
+        if whole is not None:
+            return whole
+        row = _Row(self.header or [], None, self.rows[index])
+        return RawItem(
+            self.positions[index], self.skus[index], row, self.digests[index], normalized=True
+        )
+
+    def items(self) -> Iterator[RawItem]:
+        return map(self.item, range(len(self.positions)))
+
+    def may_hold(self, name: str) -> bool:
+        """Whether an item of the chunk may give field `name` (see `may_hold`)."""
+        if self.header is not None:
+            return name in self.header
+        return any(item.fields.get(name) for item in self.whole.values())
 
 
 def may_hold(items: Sequence[RawItem], name: str) -> bool:
@@ -156,10 +223,24 @@ def detect_format(stream: io.BufferedReader[Any]) -> FeedFormat:
 def read_items(stream: BinaryIO, fmt: FeedFormat, context: bytes) -> Iterator[RawItem]:
     """Raw items of a feed in `fmt`, in feed order. `context` keys the fingerprints."""
     if fmt == "tsv":
-        return _tsv(stream, context)
+        chunks = _tsv(stream, context, _ITEMS_CHUNK, _ITEMS_CHUNK * 1024)
+        return (item for chunk in chunks for item in chunk.items())
     if fmt == "jsonl":
         return _jsonl(stream, context)
     return _xml(stream, context)
+
+
+def read_chunks(stream: BinaryIO, fmt: FeedFormat, context: bytes, size: int) -> Iterator[RawChunk]:
+    """The items of `read_items` in chunks of `size` (the last one shorter; a TSV chunk also ends
+    at `CHUNK_BYTES` of rows)."""
+    if fmt == "tsv":
+        return _tsv(stream, context, size, CHUNK_BYTES)
+    return _chunked(read_items(stream, fmt, context), size)
+
+
+def _chunked(items: Iterator[RawItem], size: int) -> Iterator[RawChunk]:
+    while chunk := RawChunk.of(islice(items, size)):
+        yield chunk
 
 
 def _digest(payload: bytes, key: bytes) -> bytes:
@@ -213,7 +294,7 @@ def _decode(number: int, line: bytes) -> str:
         ) from exc
 
 
-def _tsv(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
+def _tsv(stream: BinaryIO, context: bytes, size: int, max_bytes: int) -> Iterator[RawChunk]:
     lines = _lines(stream)
     header: list[str] = []
     number = 0
@@ -232,11 +313,23 @@ def _tsv(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
     key = _key(context + b"|tsv|" + "\t".join(header).encode())
     id_at = header.index("id")
     width = len(header)
-    blake2b = hashlib.blake2b
+    keyed = hashlib.blake2b(digest_size=FINGERPRINT_BYTES, key=key)
+    chunk = RawChunk(header)
+    positions, skus, digests, rows = chunk.positions, chunk.skus, chunk.digests, chunk.rows
+    held = 0
+    """Bytes of the lines read into this chunk."""
     for number, raw in lines:
+        if len(positions) >= size or held >= max_bytes:
+            yield chunk
+            chunk = RawChunk(header)
+            positions, skus, digests, rows = chunk.positions, chunk.skus, chunk.digests, chunk.rows
+            held = 0
         if raw is None:
-            yield RawItem(number, "", {}, b"", ("row", f"line longer than {MAX_LINE_BYTES} bytes"))
+            chunk.add(
+                RawItem(number, "", {}, b"", ("row", f"line longer than {MAX_LINE_BYTES} bytes"))
+            )
             continue
+        held += len(raw)
         try:
             text = raw.decode()
         except UnicodeDecodeError:
@@ -245,7 +338,7 @@ def _tsv(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
             # Quotes (a value may span lines), stray carriage returns, NULs: the csv module.
             quoted = _quoted_row(number, text, lines, header, key)
             if quoted is not None:
-                yield quoted
+                chunk.add(quoted)
             continue
         if "\t" not in text and not text.strip():
             continue  # a blank line
@@ -254,11 +347,18 @@ def _tsv(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
         sku = head[id_at].strip() if id_at < len(head) else ""
         if columns > width:
             reason = f"{columns} columns, the header names {width} (a tab inside a value?)"
-            yield RawItem(number, sku, {}, b"", ("row", reason))
+            chunk.add(RawItem(number, sku, {}, b"", ("row", reason)))
             continue
-        # The fingerprint of the row's values joined by tabs: the line itself (no quoting).
-        digest = blake2b(raw, digest_size=FINGERPRINT_BYTES, key=key).digest()  # `_digest`, inlined
-        yield RawItem(number, sku, _Row(header, None, text), digest, normalized=True)
+        # The fingerprint of the row's values joined by tabs: the line itself (no quoting),
+        # hashed from a copy of the keyed state (`_digest`'s bytes, without keying each line).
+        positions.append(number)
+        skus.append(sku)
+        hasher = keyed.copy()
+        hasher.update(raw)
+        digests.append(hasher.digest())
+        rows.append(text)
+    if positions:
+        yield chunk
 
 
 def _quoted_row(

@@ -43,7 +43,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
-from itertools import islice
 from typing import BinaryIO, Literal
 
 from fragments.cards import stock_state
@@ -61,10 +60,11 @@ from origin.ingest.apply_feed import DEFAULT_MARGIN, DEFAULT_POPULARITY, FeedApp
 from origin.ingest.catalog_feed import (
     CountingReader,
     FeedFormat,
+    RawChunk,
     RawItem,
     detect_format,
     may_hold,
-    read_items,
+    read_chunks,
 )
 from origin.ingest.compression import decompressed
 from origin.ingest.errors import FeedUnreadable, ImportAborted, ImportBusy, Rejected
@@ -185,14 +185,14 @@ class CatalogImporter:
         context = f"{PARSER_VERSION}|{self.currency}".encode()
         seen: dict[str, int] = {}
         with ItemSpool() as spool:
-            raw_items = read_items(buffered, fmt, context)
+            chunks = read_chunks(buffered, fmt, context, STAGE_CHUNK)
             # Reading and judging run in worker threads, a chunk at a time, so an import inside
             # the web service leaves its event loop free to serve meanwhile. The next chunk is
-            # read while this one's fingerprints are fetched from Redis.
-            ahead = asyncio.ensure_future(asyncio.to_thread(_take, raw_items, STAGE_CHUNK))
+            # read while this one's fingerprints are compared in Redis.
+            ahead = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
             try:
                 while chunk := await ahead:
-                    ahead = asyncio.ensure_future(asyncio.to_thread(_take, raw_items, STAGE_CHUNK))
+                    ahead = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
                     await self._stage(chunk, seen, spool, report, unit, now)
                     progress("stage", counting.count, total_bytes)
             finally:
@@ -218,7 +218,7 @@ class CatalogImporter:
 
     async def _stage(
         self,
-        chunk: list[RawItem],
+        chunk: RawChunk,
         seen: dict[str, int],
         spool: ItemSpool,
         report: ImportReport,
@@ -227,22 +227,29 @@ class CatalogImporter:
     ) -> None:
         """Judge one chunk of raw items: rejects, unchanged fingerprints, the rest spooled."""
         report.read += len(chunk)
-        ids = _first_seen(chunk, seen)
-        if ids is not None:
-            candidates = named = chunk
-            skus = list(ids)
-        else:  # an unreadable item, one without an id, or a duplicate id
+        if _first_seen(chunk, seen):
+            # The common case, by columns: an item object only for what is validated.
+            changed = await self._changed(chunk.skus, chunk.digests, report)
+            judged = _to_judge_chunk(chunk, changed)
+            report.unchanged += len(chunk) - len(judged)
+        else:  # an unreadable item, one without an id, or a repeated id
             candidates = self._sift(chunk, seen, report, unit)
             named = [r for r in candidates if r.sku]
-            skus = [r.sku for r in named]
-        prints = self.applier.changed_prints(skus, [r.digest for r in named])
+            changed = await self._changed([r.sku for r in named], [r.digest for r in named], report)
+            judged = _to_judge(candidates, named, changed)
+            report.unchanged += len(candidates) - len(judged)
+        await asyncio.to_thread(self._judge, judged, spool, report, unit, now)
+
+    async def _changed(
+        self, skus: list[str], digests: list[bytes], report: ImportReport
+    ) -> list[int]:
+        """The positions (into `skus`) of the items whose fingerprint changed; a full feed's
+        ids are recorded meanwhile (`_name`)."""
+        prints = self.applier.changed_prints(skus, digests)
         if report.mode == "full" and skus:
             changed, _ = await asyncio.gather(prints, self._name(skus))
-        else:
-            changed = await prints
-        judged = _to_judge(candidates, named, changed)
-        report.unchanged += len(candidates) - len(judged)
-        await asyncio.to_thread(self._judge, judged, spool, report, unit, now)
+            return changed
+        return await prints
 
     async def _name(self, skus: list[str]) -> None:
         """Record ids the full feed names (`keys.CATALOG_IMPORT_NAMED_KEY`)."""
@@ -253,12 +260,12 @@ class CatalogImporter:
 
     @staticmethod
     def _sift(
-        chunk: list[RawItem], seen: dict[str, int], report: ImportReport, unit: Unit
+        chunk: RawChunk, seen: dict[str, int], report: ImportReport, unit: Unit
     ) -> list[RawItem]:
         """The chunk's candidates, one item at a time: unreadable items and duplicate ids
         rejected, each id remembered with its position."""
         candidates: list[RawItem] = []
-        for raw in chunk:
+        for raw in chunk.items():
             if raw.error is not None:
                 report.reject(Rejection(raw.position, unit, raw.sku, *raw.error))
                 continue
@@ -517,18 +524,29 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def _first_seen(chunk: list[RawItem], seen: dict[str, int]) -> dict[str, int] | None:
+def _first_seen(chunk: RawChunk, seen: dict[str, int]) -> bool:
     """The common case in bulk: when every item of the chunk was read, has an id, and no id
-    repeats (within the chunk or from earlier chunks), remember the ids and return them (id
-    -> position, in the chunk's order); else None and `seen` untouched (the caller sifts the
-    chunk one item at a time)."""
-    if any(raw.error is not None or not raw.sku for raw in chunk):
-        return None
-    ids = {raw.sku: raw.position for raw in chunk}
+    repeats (within the chunk or from earlier chunks), remember the ids (id -> position) and
+    return True; else False and `seen` untouched (the caller sifts the chunk one item at a
+    time)."""
+    if chunk.errors or not all(chunk.skus):
+        return False
+    ids = dict(zip(chunk.skus, chunk.positions, strict=True))
     if len(ids) != len(chunk) or not seen.keys().isdisjoint(ids):
-        return None
+        return False
     seen.update(ids)
-    return ids
+    return True
+
+
+def _to_judge_chunk(chunk: RawChunk, changed: list[int]) -> list[RawItem]:
+    """`_to_judge` of a chunk whose items all have an id: those whose fingerprint changed
+    (`changed`: ascending indices), and every item with a sale window."""
+    if not chunk.may_hold(SALE_WINDOW):
+        return [chunk.item(at) for at in changed]  # no item looked at again
+    marked = set(changed)
+    return [
+        raw for at, raw in enumerate(chunk.items()) if at in marked or raw.fields.get(SALE_WINDOW)
+    ]
 
 
 def _to_judge(candidates: list[RawItem], named: list[RawItem], changed: list[int]) -> list[RawItem]:
@@ -545,10 +563,6 @@ def _to_judge(candidates: list[RawItem], named: list[RawItem], changed: list[int
         for raw in candidates
         if not raw.sku or id(raw) in marked or (timed and raw.fields.get(SALE_WINDOW))
     ]
-
-
-def _take(items: Iterator[RawItem], count: int) -> list[RawItem]:
-    return list(islice(items, count))
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:

@@ -20,6 +20,7 @@ from origin.ingest.catalog_feed import (
     FeedFormat,
     RawItem,
     detect_format,
+    read_chunks,
     read_items,
 )
 from origin.ingest.errors import FeedUnreadable
@@ -252,3 +253,61 @@ def test_lines_read_in_blocks_are_the_lines_readline_reads(
         data = b"\n".join(parts) + rng.choice([b"", b"\n", b"\r\n"])
         got = list(catalog_feed._lines(io.BytesIO(data)))
         assert got == _lines_by_readline(data, limit), data
+
+
+_MIXED_TSV = (
+    "id\ttitle\tsale_price_effective_date\n"
+    "A-1\tPlain\t\n"
+    'A-2\t"Quoted\ttab"\t\n'
+    "A-3\tToo\tmany\tcolumns\n"
+    "\n"
+    "\tNo id\t\n"
+    'A-4\t"Over\ntwo lines"\t\n'
+    "A-5\tLast\t\n"
+)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 100])
+def test_tsv_chunks_hold_the_items_read_one_by_one(size: int) -> None:
+    """By columns or whole, a chunk gives back exactly the items `read_items` reads: positions,
+    ids, fingerprints, fields and errors, in feed order; none holds more than `size` items."""
+    data = _MIXED_TSV.encode()
+    one_by_one = items(data, "tsv")
+    chunks = list(read_chunks(io.BytesIO(data), "tsv", CONTEXT, size))
+    assert all(0 < len(chunk) <= size for chunk in chunks)
+    again = [item for chunk in chunks for item in chunk.items()]
+    assert [(i.position, i.sku, i.digest, i.error, dict(i.fields.items())) for i in again] == [
+        (i.position, i.sku, i.digest, i.error, dict(i.fields.items())) for i in one_by_one
+    ]
+    assert [i.position for i in again] == [2, 3, 4, 6, 7, 9]
+    assert sum(chunk.errors for chunk in chunks) == 1  # line 4's extra column
+    for chunk in chunks:
+        assert chunk.skus == [i.sku for i in chunk.items()]
+        assert chunk.digests == [i.digest for i in chunk.items()]
+        assert chunk.may_hold("sale_price_effective_date")
+        assert not chunk.may_hold("gtin")
+
+
+def test_a_tsv_chunk_ends_at_its_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long rows end a chunk before its row count: memory is bounded by bytes, not rows."""
+    monkeypatch.setattr(catalog_feed, "CHUNK_BYTES", 10_000)
+    feed = "id\ttitle\n" + "".join(f"A-{n}\t{'x' * 3000}\n" for n in range(10))
+    chunks = list(read_chunks(io.BytesIO(feed.encode()), "tsv", CONTEXT, 1000))
+    assert [len(c) for c in chunks] == [4, 4, 2]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "xml"])
+def test_jsonl_and_xml_chunks_hold_the_items_read_one_by_one(fmt: FeedFormat) -> None:
+    source = synthetic_items(7)
+    data = (
+        "".join(jsonl_lines(source)) if fmt == "jsonl" else "".join(rss_chunks(source))
+    ).encode()
+    data += b'{"title": "no id"}\n' if fmt == "jsonl" else b""
+    one_by_one = items(data, fmt)
+    chunks = list(read_chunks(io.BytesIO(data), fmt, CONTEXT, 3))
+    assert [len(c) for c in chunks] == ([3, 3, 2] if fmt == "jsonl" else [3, 3, 1])
+    again = [item for chunk in chunks for item in chunk.items()]
+    assert again == one_by_one
+    assert all(chunk.skus == [i.sku for i in chunk.items()] for chunk in chunks)
+    assert chunks[0].may_hold("title")
+    assert not chunks[0].may_hold("sale_price_effective_date")
