@@ -12,7 +12,9 @@ XML goes through defusedxml with DTDs forbidden: no external entities, no entity
 Each raw item carries its position (line of TSV/JSON Lines, 1-based with the header as line 1;
 1-based item index in XML) and a fingerprint of its raw content (keyed by the parser version,
 the catalog currency and, for TSV, the header), so an import can tell an item it already
-applied without parsing it again. Never performs I/O beyond reading the stream it is given.
+applied without parsing it again. `read_chunks` gives the same items a chunk at a time, held
+by columns (`RawChunk`: an import looks at most rows only by id and fingerprint). Never performs
+I/O beyond reading the stream it is given.
 """
 
 from __future__ import annotations
