@@ -56,7 +56,11 @@ def sku_buckets(skus: Iterable[str]) -> list[int]:
 
 
 def _sku_slot(sku: str) -> str:
-    return "{p:" + str(sku_bucket(sku)) + "}"
+    return _bucket_slot(sku_bucket(sku))
+
+
+def _bucket_slot(bucket: int) -> str:
+    return "{p:" + str(bucket) + "}"
 
 
 def _partition_slot(partition: str) -> str:
@@ -65,15 +69,19 @@ def _partition_slot(partition: str) -> str:
 
 def product_key(sku: str) -> str:
     """HASH: the product document of one SKU (fields in origin.core.catalog)."""
-    return f"{NAMESPACE}:{_sku_slot(sku)}:product:{sku}"
+    return _product_key(_sku_slot(sku), sku)
 
 
 def product_keys(skus: Sequence[str]) -> list[str]:
     """`product_key` of many SKUs at once (buckets from `sku_buckets`, not memoised)."""
     return [
-        f"{NAMESPACE}:{{p:{bucket}}}:product:{sku}"
+        _product_key(_bucket_slot(bucket), sku)
         for sku, bucket in zip(skus, sku_buckets(skus), strict=True)
     ]
+
+
+def _product_key(slot: str, sku: str) -> str:
+    return f"{NAMESPACE}:{slot}:product:{sku}"
 
 
 def event_seen_key(sku: str) -> str:

@@ -130,8 +130,9 @@ class RawChunk:
         """Items that could not even be read (`RawItem.error`)."""
 
     @classmethod
-    def of(cls, items: Iterable[RawItem], header: list[str] | None = None) -> RawChunk:
-        chunk = cls(header)
+    def of(cls, items: Iterable[RawItem]) -> RawChunk:
+        """A chunk of items kept whole (JSON Lines, XML)."""
+        chunk = cls()
         for item in items:
             chunk.add(item)
         return chunk
