@@ -10,11 +10,13 @@ XML goes through defusedxml with DTDs forbidden: no external entities, no entity
 (billion laughs), no network or file access from a feed.
 
 Each raw item carries its position (line of TSV/JSON Lines, 1-based with the header as line 1;
-1-based item index in XML) and a fingerprint of its raw content (keyed by the parser version,
-the catalog currency and, for TSV, the header), so an import can tell an item it already
-applied without parsing it again. `read_chunks` gives the same items a chunk at a time, held
-by columns (`RawChunk`: an import looks at most rows only by id and fingerprint). Never performs
-I/O beyond reading the stream it is given.
+1-based item index in XML) and a fingerprint of its raw content (XXH3-128, seeded by the parser
+version, the catalog currency and, for TSV, the header), so an import can tell an item it
+already applied without parsing it again. A fingerprint guards against accidental collisions
+(128 bits), not a crafted feed: whoever writes the feed holds the ingest role anyway.
+`read_chunks` gives the same items a chunk at a time, held by columns (`RawChunk`: an import
+looks at most rows only by id and fingerprint). Never performs I/O beyond reading the stream it
+is given.
 """
 
 from __future__ import annotations
@@ -23,32 +25,34 @@ import csv
 import hashlib
 import io
 import json
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from itertools import islice
-from typing import Any, BinaryIO, Literal
+from itertools import accumulate, islice, repeat
+from operator import itemgetter, methodcaller
+from typing import Any, BinaryIO, Literal, cast
 from xml.etree.ElementTree import Element, ParseError
 
 import msgspec
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
+from xxhash import xxh3_128_digest
 
 from origin.ingest.errors import FeedUnreadable
 from origin.ingest.feed_fields import field_name
+from origin.ingest.feed_lines import MAX_LINE_BYTES, Lines, numbered
 
 FeedFormat = Literal["tsv", "xml", "jsonl"]
 GOOGLE_NS = "http://base.google.com/ns/1.0"
 ATOM_NS = "http://www.w3.org/2005/Atom"
-MAX_LINE_BYTES = 1 << 20
-"""A TSV or JSON Lines line longer than this is rejected unread (skipped to its end)."""
 MAX_FIELD_CHARS = 100_000
-_BLOCK = 1 << 18
 _ITEMS_CHUNK = 64
 """Rows a TSV reader holds at a time for `read_items`."""
 CHUNK_BYTES = 1 << 23
 """A TSV chunk ends at this many bytes of rows (or at its row count): bounded memory whatever
 the rows' lengths."""
 FINGERPRINT_BYTES = 16
-"""Every fingerprint is this long (a BLAKE2b digest of this size)."""
+"""Every fingerprint is this long (an XXH3-128 digest)."""
+_TABS = methodcaller("count", b"\t")
 
 
 class RawItem(msgspec.Struct, frozen=True):
@@ -122,8 +126,8 @@ class RawChunk:
         self.positions: list[int] = []
         self.skus: list[str] = []
         self.digests: list[bytes] = []
-        self.rows: list[str] = []
-        """A plain TSV row's line ("" for an item kept whole)."""
+        self.rows: list[bytes] = []
+        """A plain TSV row's line, undecoded (b"" for an item kept whole)."""
         self.whole: dict[int, RawItem] = {}
         """Index -> item, for the items kept whole."""
         self.errors = 0
@@ -143,7 +147,7 @@ class RawChunk:
         self.positions.append(item.position)
         self.skus.append(item.sku)
         self.digests.append(item.digest)
-        self.rows.append("")
+        self.rows.append(b"")
         self.errors += item.error is not None
 
     def __len__(self) -> int:
@@ -153,10 +157,9 @@ class RawChunk:
         whole = self.whole.get(index)
         if whole is not None:
             return whole
-        row = _Row(self.header or [], None, self.rows[index])
-        return RawItem(
-            self.positions[index], self.skus[index], row, self.digests[index], normalized=True
-        )
+        position = self.positions[index]
+        row = _Row(self.header or [], None, _decode(position, self.rows[index]))
+        return RawItem(position, self.skus[index], row, self.digests[index], normalized=True)
 
     def items(self) -> Iterator[RawItem]:
         return map(self.item, range(len(self.positions)))
@@ -246,46 +249,13 @@ def _chunked(items: Iterator[RawItem], size: int) -> Iterator[RawChunk]:
         yield chunk
 
 
-def _digest(payload: bytes, key: bytes) -> bytes:
-    return hashlib.blake2b(payload, digest_size=FINGERPRINT_BYTES, key=key).digest()
+def _digest(payload: bytes, seed: int) -> bytes:
+    return xxh3_128_digest(payload, seed)
 
 
-def _key(context: bytes) -> bytes:
-    return hashlib.blake2b(context, digest_size=32).digest()
-
-
-def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, line without its end) of a binary stream; None for an overlong line.
-
-    Read in blocks and split in C (a feed has hundreds of thousands of lines); at most one
-    block and `MAX_LINE_BYTES` are held, whatever the lines' lengths."""
-    number = 0
-    carry = b""
-    dropping = False
-    """Inside a line already found overlong: skipped to its end."""
-    while block := stream.read(_BLOCK):
-        lines = block.split(b"\n")
-        tail = lines.pop()
-        if lines:
-            if dropping:
-                number += 1
-                yield number, None
-                dropping = False
-                del lines[0]
-            else:
-                lines[0] = carry + lines[0]
-            for line in lines:
-                number += 1
-                yield number, (line.rstrip(b"\r") if len(line) <= MAX_LINE_BYTES else None)
-            carry = tail
-        elif not dropping:
-            carry += tail
-        if not dropping and len(carry) > MAX_LINE_BYTES:
-            carry, dropping = b"", True
-    if dropping:
-        yield number + 1, None
-    elif carry:
-        yield number + 1, carry.rstrip(b"\r")
+def _seed(context: bytes) -> int:
+    """The seed of a context's fingerprints (64 bits of its BLAKE2b hash)."""
+    return int.from_bytes(hashlib.blake2b(context, digest_size=8).digest(), "little")
 
 
 def _decode(number: int, line: bytes) -> str:
@@ -298,70 +268,126 @@ def _decode(number: int, line: bytes) -> str:
 
 
 def _tsv(stream: BinaryIO, context: bytes, size: int, max_bytes: int) -> Iterator[RawChunk]:
-    lines = _lines(stream)
-    header: list[str] = []
-    number = 0
+    lines = Lines(stream)
+    rows = _TsvRows(_header(lines), context)
+    chunk, held = RawChunk(rows.header), 0
+    """`held`: bytes of the lines read into this chunk."""
+    while True:
+        if len(chunk) >= size or held >= max_bytes:
+            yield chunk
+            chunk, held = RawChunk(rows.header), 0
+        run = lines.run(size - len(chunk))
+        if not run:
+            break
+        count, size_of = rows.take_plain(run, lines.number + 1, chunk, max_bytes - held)
+        if count:
+            lines.take(count)
+            held += size_of
+            continue
+        # Not all plain: this run's lines one at a time (a quoted row may read further on).
+        end = lines.number + len(run)
+        while lines.number < end and len(chunk) < size and held < max_bytes:
+            held += rows.one(*next(lines), lines, chunk)
+    if len(chunk):
+        yield chunk
+
+
+def _header(lines: Lines) -> list[str]:
+    """The TSV header's field names, from its first non-blank line."""
     for number, raw in lines:
         if raw is None:
             raise FeedUnreadable(f"line {number}: the header row is longer than {MAX_LINE_BYTES}")
         text = _decode(number, raw).lstrip("\ufeff")
         if text.strip():
             header = [field_name(h) for h in text.split("\t")]
+            if "id" in header:
+                return header
             break
-    if "id" not in header:
-        raise FeedUnreadable(
-            "line 1: the header row has no 'id' column (a TSV feed starts with a header row "
-            "naming its columns: id, title, link, ...)"
-        )
-    key = _key(context + b"|tsv|" + "\t".join(header).encode())
-    id_at = header.index("id")
-    width = len(header)
-    keyed = hashlib.blake2b(digest_size=FINGERPRINT_BYTES, key=key)
-    chunk = RawChunk(header)
-    positions, skus, digests, rows = chunk.positions, chunk.skus, chunk.digests, chunk.rows
-    held = 0
-    """Bytes of the lines read into this chunk."""
-    for number, raw in lines:
-        if len(positions) >= size or held >= max_bytes:
-            yield chunk
-            chunk = RawChunk(header)
-            positions, skus, digests, rows = chunk.positions, chunk.skus, chunk.digests, chunk.rows
-            held = 0
+    raise FeedUnreadable(
+        "line 1: the header row has no 'id' column (a TSV feed starts with a header row "
+        "naming its columns: id, title, link, ...)"
+    )
+
+
+class _TsvRows:
+    """Reads a TSV feed's rows into chunks: a run of plain lines in bulk (`take_plain`), any
+    other line on its own (`one`).
+
+    A row's fingerprint is that of its values joined by tabs: a plain line's is the line's own
+    (no quoting), hashed in C a run at a time. A plain row keeps its line as bytes, decoded
+    when its item is built (`RawChunk.item`): most rows of a re-import are recognised by id
+    and fingerprint alone, and an unchanged line is one an earlier import read whole."""
+
+    def __init__(self, header: list[str], context: bytes) -> None:
+        self.header = header
+        self.seed = _seed(context + b"|tsv|" + "\t".join(header).encode())
+        self.id_at = header.index("id")
+        self.width = len(header)
+        self._split_to_id = methodcaller("split", b"\t", self.id_at + 1)
+        self._pick_id = itemgetter(self.id_at)
+
+    def take_plain(
+        self, run: list[bytes | None], first: int, chunk: RawChunk, budget: int
+    ) -> tuple[int, int]:
+        """Add the lines of `run` (line `first` on) to `chunk` in bulk when every one is a plain
+        row: readable, unquoted, no stray carriage return or NUL, no more columns than the
+        header, a non-blank id. Lines are added while the bytes added stay under `budget`
+        (at least one). (lines added, their bytes); (0, 0) when `run` is not all plain."""
+        if None in run:
+            return 0, 0
+        lines = cast("list[bytes]", run)
+        joined = b"\n".join(lines)
+        if b'"' in joined or b"\r" in joined or b"\x00" in joined:
+            return 0, 0
+        if max(map(_TABS, lines)) >= self.width:
+            return 0, 0
+        try:
+            ids = b"\n".join(map(self._pick_id, map(self._split_to_id, lines)))
+            skus = list(map(str.strip, ids.decode().split("\n")))
+        except (IndexError, UnicodeDecodeError):
+            return 0, 0
+        if not all(skus):
+            return 0, 0
+        count, size_of = len(lines), len(joined) - len(lines) + 1
+        if size_of >= budget:  # the chunk ends within this run
+            sizes = list(accumulate(map(len, lines)))
+            count = bisect_left(sizes, budget) + 1
+            del lines[count:], skus[count:]
+            size_of = sizes[count - 1]
+        chunk.positions += range(first, first + count)
+        chunk.skus += skus
+        chunk.digests += map(xxh3_128_digest, lines, repeat(self.seed))
+        chunk.rows += lines
+        return count, size_of
+
+    def one(self, number: int, raw: bytes | None, lines: Lines, chunk: RawChunk) -> int:
+        """Add line `number` to `chunk` (a quoted row may read further lines); its bytes."""
         if raw is None:
             chunk.add(
                 RawItem(number, "", {}, b"", ("row", f"line longer than {MAX_LINE_BYTES} bytes"))
             )
-            continue
-        held += len(raw)
-        try:
-            text = raw.decode()
-        except UnicodeDecodeError:
-            text = _decode(number, raw)  # raises, naming the line
+            return 0
+        text = _decode(number, raw)
         if '"' in text or "\r" in text or "\x00" in text:
             # Quotes (a value may span lines), stray carriage returns, NULs: the csv module.
-            quoted = _quoted_row(number, text, lines, header, key)
+            quoted = _quoted_row(number, text, lines, self.header, self.seed)
             if quoted is not None:
                 chunk.add(quoted)
-            continue
+            return len(raw)
         if "\t" not in text and not text.strip():
-            continue  # a blank line
+            return len(raw)  # a blank line
         columns = text.count("\t") + 1
-        head = text.split("\t", id_at + 1)
-        sku = head[id_at].strip() if id_at < len(head) else ""
-        if columns > width:
-            reason = f"{columns} columns, the header names {width} (a tab inside a value?)"
+        head = text.split("\t", self.id_at + 1)
+        sku = head[self.id_at].strip() if self.id_at < len(head) else ""
+        if columns > self.width:
+            reason = f"{columns} columns, the header names {self.width} (a tab inside a value?)"
             chunk.add(RawItem(number, sku, {}, b"", ("row", reason)))
-            continue
-        # The fingerprint of the row's values joined by tabs: the line itself (no quoting),
-        # hashed from a copy of the keyed state (`_digest`'s bytes, without keying each line).
-        positions.append(number)
-        skus.append(sku)
-        hasher = keyed.copy()
-        hasher.update(raw)
-        digests.append(hasher.digest())
-        rows.append(text)
-    if positions:
-        yield chunk
+            return len(raw)
+        chunk.positions.append(number)
+        chunk.skus.append(sku)
+        chunk.digests.append(_digest(raw, self.seed))
+        chunk.rows.append(raw)
+        return len(raw)
 
 
 def _quoted_row(
@@ -369,7 +395,7 @@ def _quoted_row(
     text: str,
     lines: Iterator[tuple[int, bytes | None]],
     header: list[str],
-    key: bytes,
+    seed: int,
 ) -> RawItem | None:
     """One row read by the csv module from `text` on (a quoted value may go on over the next
     lines, read from `lines`); None for a row with nothing in it."""
@@ -401,13 +427,13 @@ def _quoted_row(
     if len(row) > len(header):
         reason = f"{len(row)} columns, the header names {len(header)} (a tab inside a value?)"
         return RawItem(number, sku, {}, b"", ("row", reason))
-    digest = _digest("\t".join(row).encode(), key)
+    digest = _digest("\t".join(row).encode(), seed)
     return RawItem(number, sku, _Row(header, row), digest, normalized=True)
 
 
 def _jsonl(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
-    key = _key(context + b"|jsonl")
-    for number, raw in _lines(stream):
+    seed = _seed(context + b"|jsonl")
+    for number, raw in numbered(stream):
         if raw is None:
             yield RawItem(number, "", {}, b"", ("line", f"longer than {MAX_LINE_BYTES} bytes"))
             continue
@@ -423,7 +449,7 @@ def _jsonl(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
             yield RawItem(number, "", {}, b"", ("line", f"expected a JSON object, got {kind}"))
             continue
         sku = value.get("id", value.get("g:id", ""))
-        yield RawItem(number, sku if isinstance(sku, str) else str(sku), value, _digest(raw, key))
+        yield RawItem(number, sku if isinstance(sku, str) else str(sku), value, _digest(raw, seed))
 
 
 _ITEM_TAGS = frozenset({"item", f"{{{ATOM_NS}}}entry"})
@@ -436,7 +462,7 @@ _G_PREFIX = f"{{{GOOGLE_NS}}}"
 
 
 def _xml(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
-    key = _key(context + b"|xml")
+    seed = _seed(context + b"|xml")
     index = 0
     parents: list[Element] = []
     events = iterparse(
@@ -458,7 +484,7 @@ def _xml(stream: BinaryIO, context: bytes) -> Iterator[RawItem]:
             element.clear()
             payload = json.dumps(sorted(fields.items()), ensure_ascii=False).encode()
             sku = fields.get("id", "")
-            yield RawItem(index, sku, fields, _digest(payload, key))
+            yield RawItem(index, sku, fields, _digest(payload, seed))
     except DefusedXmlException as exc:
         raise FeedUnreadable(
             f"XML refused (after item {index}): {type(exc).__name__}: {exc}"

@@ -10,12 +10,13 @@ import random
 import time
 import tracemalloc
 from collections.abc import Iterator
+from itertools import islice
 
 import pytest
+from xxhash import xxh3_128_digest
 
-from origin.ingest import catalog_feed
+from origin.ingest import catalog_feed, feed_lines
 from origin.ingest.catalog_feed import (
-    MAX_LINE_BYTES,
     CountingReader,
     FeedFormat,
     RawItem,
@@ -24,6 +25,7 @@ from origin.ingest.catalog_feed import (
     read_items,
 )
 from origin.ingest.errors import FeedUnreadable
+from origin.ingest.feed_lines import MAX_LINE_BYTES
 from origin.ingest.synthetic_feed import jsonl_lines, rss_chunks, synthetic_items, tsv_lines
 
 CONTEXT = b"test|USD"
@@ -211,13 +213,14 @@ def test_tsv_rows_read_without_the_csv_module_equal_what_it_reads() -> None:
     items = list(read_items(io.BytesIO(feed.encode()), "tsv", b"ctx"))
     rows = list(csv.reader(io.StringIO(body), delimiter="\t", quotechar='"', strict=False))
     assert [i.sku for i in items] == ["A-1", "A-2", "A-3", "A-4", "A-5"]
-    key = hashlib.blake2b(b"ctx|tsv|id\ttitle\tdescription", digest_size=32).digest()
+    context = hashlib.blake2b(b"ctx|tsv|id\ttitle\tdescription", digest_size=8).digest()
+    seed = int.from_bytes(context, "little")
     for item, row in zip(items, rows, strict=True):
         assert dict(item.fields.items()) == dict(
             zip(["id", "title", "description"], row, strict=False)
         )
         joined = "\t".join(row).encode()
-        assert item.digest == hashlib.blake2b(joined, digest_size=16, key=key).digest()
+        assert item.digest == xxh3_128_digest(joined, seed)
 
 
 def _lines_by_readline(data: bytes, limit: int) -> list[tuple[int, bytes | None]]:
@@ -242,8 +245,8 @@ def test_lines_read_in_blocks_are_the_lines_readline_reads(
     """Lines cut at every block boundary: short, exactly the limit, overlong (within a block
     and over several), CRLF ends, blank lines and a last line without its end."""
     limit = 8
-    monkeypatch.setattr(catalog_feed, "_BLOCK", block)
-    monkeypatch.setattr(catalog_feed, "MAX_LINE_BYTES", limit)
+    monkeypatch.setattr(feed_lines, "BLOCK_BYTES", block)
+    monkeypatch.setattr(feed_lines, "MAX_LINE_BYTES", limit)
     rng = random.Random(block)
     for _ in range(200):
         parts = [
@@ -251,8 +254,15 @@ def test_lines_read_in_blocks_are_the_lines_readline_reads(
             for _ in range(rng.randint(0, 8))
         ]
         data = b"\n".join(parts) + rng.choice([b"", b"\n", b"\r\n"])
-        got = list(catalog_feed._lines(io.BytesIO(data)))
-        assert got == _lines_by_readline(data, limit), data
+        expected = _lines_by_readline(data, limit)
+        assert list(feed_lines.numbered(io.BytesIO(data))) == expected, data
+        lines, runs = feed_lines.Lines(io.BytesIO(data)), []
+        while run := lines.run(rng.randint(1, 4)):  # looked at, then taken in part
+            taken = rng.randint(1, len(run))
+            runs += [(lines.number + 1 + n, line) for n, line in enumerate(run[:taken])]
+            lines.take(taken)
+            runs += list(islice(lines, rng.randint(0, 2)))  # and one at a time between
+        assert runs == expected, data
 
 
 _MIXED_TSV = (
@@ -286,6 +296,76 @@ def test_tsv_chunks_hold_the_items_read_one_by_one(size: int) -> None:
         assert chunk.digests == [i.digest for i in chunk.items()]
         assert chunk.may_hold("sale_price_effective_date")
         assert not chunk.may_hold("gtin")
+
+
+_ROWS = (
+    "{id}\tPlain title\t\t9.99 USD",
+    "{id}\tShort",
+    "  {id}  \tSpaced id",
+    "{id}\t\u00e9t\u00e9 \u2603\t\t1 EUR",
+    '{id}\t"Quoted\ttab"\t\t',
+    '{id}\t"Over\ntwo lines"\t\t',
+    "{id}\tToo\tmany\tcolumns\there",
+    "{id}\tStray\rreturn",
+    "{id}\tCRLF end\r",
+    "\tNo id",
+    "   ",
+    "",
+    "{id}",
+    "{id}\t" + "x" * 40,
+)
+
+
+@pytest.mark.parametrize("id_first", [True, False])
+def test_tsv_runs_read_in_bulk_equal_the_rows_read_one_by_one(
+    id_first: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs of plain lines are taken in bulk; any other line on its own. Random feeds mixing
+    plain rows with quoted, multi-line, CRLF, blank, id-less, overlong and too-wide rows, cut at
+    small blocks, chunk sizes and byte budgets, must give the chunks (their lengths, and each
+    item's position, id, fingerprint, error and fields) that reading every line on its own
+    gives."""
+    monkeypatch.setattr(feed_lines, "MAX_LINE_BYTES", 48)
+    monkeypatch.setattr(catalog_feed, "CHUNK_BYTES", 200)
+    header = "id\ttitle\tdescription\tprice" if id_first else "title\tid\tdescription\tprice"
+    rng = random.Random(7 if id_first else 11)
+
+    taken_in_bulk = 0
+    take_plain = catalog_feed._TsvRows.take_plain
+
+    def counted(*args: object) -> tuple[int, int]:
+        nonlocal taken_in_bulk
+        got = take_plain(*args)  # type: ignore[arg-type]
+        taken_in_bulk += got[0]
+        return got
+
+    def read(data: bytes, size: int, bulk: bool) -> list[list[tuple[object, ...]]]:
+        with monkeypatch.context() as patched:
+            patched.setattr(
+                catalog_feed._TsvRows, "take_plain", counted if bulk else lambda *_: (0, 0)
+            )
+            return [
+                [(i.position, i.sku, i.digest, i.error, dict(i.fields.items())) for i in c.items()]
+                for c in read_chunks(io.BytesIO(data), "tsv", CONTEXT, size)
+            ]
+
+    for _ in range(150):
+        monkeypatch.setattr(feed_lines, "BLOCK_BYTES", rng.choice([7, 64, 300, 4096]))
+        plain = rng.random() < 0.5  # mostly plain rows, or anything
+        rows = [
+            (_ROWS[0] if plain and rng.random() < 0.9 else rng.choice(_ROWS)).format(id=f"S-{k}")
+            for k in range(rng.randint(0, 40))
+        ]
+        ending = rng.choice(["\n", "\r\n"])
+        data = ending.join([header, *rows]).encode() + rng.choice([b"", ending.encode()])
+        size = rng.choice([1, 3, 10, 1000])
+        bulk = read(data, size, True)
+        assert bulk == read(data, size, False), data
+    assert taken_in_bulk > 500  # the bulk path was exercised
+    feed = io.BytesIO(b"id\tt\nA\tok\nB\t\xff\n")  # taken in bulk, decoded when built
+    (chunk,) = read_chunks(feed, "tsv", CONTEXT, 9)
+    with pytest.raises(FeedUnreadable, match="line 3: not UTF-8"):
+        list(chunk.items())
 
 
 def test_a_tsv_chunk_ends_at_its_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
