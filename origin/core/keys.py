@@ -169,11 +169,6 @@ CATALOG_IMPORT_PENDING_KEY = f"{NAMESPACE}:catalog:import:pending"
 """SET: SKUs an import has applied but whose bundles it has not yet recomputed (a crashed
 import's are recomputed by the next one)."""
 
-CATALOG_IMPORT_NAMED_KEY = f"{NAMESPACE}:{{{CATALOG_SKUS_KEY}}}:import:named"
-"""SET with TTL: the ids a full import's feed names, filled while it is staged, so that the
-products it does not name are found in Redis (SDIFF with `CATALOG_SKUS_KEY`, whose whole name is
-this key's hash tag: the two share a cluster slot). Deleted when the import ends."""
-
 CATALOG_IMPORT_LAST_KEY = f"{NAMESPACE}:catalog:import:last"
 """STRING: JSON report of the last catalog import that finished or aborted."""
 

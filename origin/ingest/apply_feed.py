@@ -156,6 +156,22 @@ end
 return out
 """
 
+_COUNT_KNOWN = f"""
+-- KEYS: the catalog's SKU set. ARGV: a msgpack array of SKUs. Returns how many of them the set
+-- holds (a full import's removal check: one number back, not one reply per SKU).
+local skus = cmsgpack.unpack(ARGV[1])
+local known = 0
+local first = 1
+while first <= #skus do
+  local last = math.min(first + {PRINTS_SLICE - 1}, #skus)
+  for _, member in ipairs(redis.call('SMISMEMBER', KEYS[1], unpack(skus, first, last))) do
+    known = known + member
+  end
+  first = last + 1
+end
+return known
+"""
+
 Status = Literal["created", "changed", "unchanged"]
 _STATUS: dict[str, Status] = {"c": "created", "m": "changed", "u": "unchanged"}
 
@@ -182,6 +198,17 @@ class FeedApplier:
         self._apply = redis.register_script(_APPLY_ITEMS)
         self._remove = redis.register_script(_REMOVE_PRODUCTS)
         self._changed = redis.register_script(_CHANGED_PRINTS)
+        self._count_known = redis.register_script(_COUNT_KNOWN)
+
+    async def count_known(self, skus: Sequence[str]) -> int:
+        """How many of `skus` the catalog's SKU set (`keys.CATALOG_SKUS_KEY`) holds."""
+        return int(
+            await bounded(
+                self._count_known(keys=[keys.CATALOG_SKUS_KEY], args=[_ENCODE(list(skus))]),
+                self.timeout,
+                "count the feed's SKUs in the catalog",
+            )
+        )
 
     async def changed_prints(self, skus: Sequence[str], prints: Sequence[bytes]) -> list[int]:
         """The positions (into `skus`, ascending) of the items whose fingerprint is not the one

@@ -5,8 +5,8 @@ Three phases, in order:
 1. **Stage**: stream the feed (`origin.ingest.catalog_feed`), judge every item
    (`origin.ingest.feed_fields`), and spool the valid ones to local disk. An item whose
    fingerprint equals the one of the item last applied to its SKU is unchanged and is not parsed
-   again. Nothing a reader sees in Redis changes (a full feed's ids are recorded in a set of
-   their own, `keys.CATALOG_IMPORT_NAMED_KEY`, for phase 2's removals). If more than
+   again. Nothing a reader sees in Redis changes (for a full feed, how many of its ids the
+   catalog already holds is counted, for phase 2's removals). If more than
    `reject_threshold` of the items read were rejected, the import aborts here: nothing is
    applied.
 2. **Apply**: write the staged items into product documents (one Lua call per SKU bucket) and,
@@ -41,7 +41,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import BinaryIO, Literal
 
@@ -84,6 +84,8 @@ APPLY_CHUNK = 2000
 APPLY_AHEAD = 2
 """Chunks sent to Redis to apply before the oldest one's outcomes are taken."""
 LOCK_SECONDS = 3600
+SCAN_PAGE = 10_000
+"""SKUs asked for at a time when a full feed's removals are looked for."""
 GC_THRESHOLD = 200_000
 """Allocations between young-generation collections during an import (Python's default: 700)."""
 _RELEASE = """
@@ -94,6 +96,18 @@ return 0
 Unit = Literal["line", "item"]
 Progress = Callable[[str, int, int | None], None]
 """(phase, done, total): phases ``stage`` (bytes read), ``apply`` and ``propagate`` (items)."""
+
+
+@dataclass
+class _Named:
+    """The ids a feed names: for duplicates, and for a full feed's removals."""
+
+    at: dict[str, int] = field(default_factory=dict)
+    """Each id the feed names -> the position it is first named at."""
+    in_catalog: int = 0
+    """How many of them the catalog's SKU set held when they were staged (a full feed)."""
+    indexed: int = 0
+    """SKUs the apply added to the catalog's SKU set (products the feed created)."""
 
 
 class CatalogImporter:
@@ -142,27 +156,16 @@ class CatalogImporter:
         if not locked:
             raise ImportBusy("another catalog import is running (retry when it has finished)")
         try:
-            await self._forget_named()  # a crashed import's
             with _fewer_collections():
                 return await self._run(
                     stream, source, mode, reject_threshold, fmt, total_bytes, progress or _quiet
                 )
         finally:
-            try:
-                await self._forget_named()
-            finally:
-                await bounded(
-                    self._release(keys=[keys.CATALOG_IMPORT_LOCK_KEY], args=[token]),
-                    self.timeout,
-                    "release the import lock",
-                )
-
-    async def _forget_named(self) -> None:
-        await bounded(
-            self.store.redis.unlink(keys.CATALOG_IMPORT_NAMED_KEY),
-            self.timeout,
-            "forget the ids the feed named",
-        )
+            await bounded(
+                self._release(keys=[keys.CATALOG_IMPORT_LOCK_KEY], args=[token]),
+                self.timeout,
+                "release the import lock",
+            )
 
     async def _run(
         self,
@@ -183,7 +186,7 @@ class CatalogImporter:
         now = self.clock()
         """The import's "now": whether each sale window is in effect."""
         context = f"{PARSER_VERSION}|{self.currency}".encode()
-        seen: dict[str, int] = {}
+        named = _Named()
         with ItemSpool() as spool:
             chunks = read_chunks(buffered, fmt, context, STAGE_CHUNK)
             # Reading and judging run in worker threads, a chunk at a time, so an import inside
@@ -193,7 +196,7 @@ class CatalogImporter:
             try:
                 while chunk := await ahead:
                     ahead = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
-                    await self._stage(chunk, seen, spool, report, unit, now)
+                    await self._stage(chunk, named, spool, report, unit, now)
                     progress("stage", counting.count, total_bytes)
             finally:
                 if not ahead.done():  # a failed chunk: the read-ahead's chunk is not wanted
@@ -210,8 +213,7 @@ class CatalogImporter:
                     f"({report.reject_ratio:.2%} > {threshold:.2%}): nothing applied",
                     report,
                 )
-            seen.clear()  # duplicates are found: the ids the feed names are in Redis now
-            await self._apply_and_propagate(spool, report, progress)
+            await self._apply_and_propagate(spool, report, named, progress)
         report.applied = True
         await self._remember(report)
         return report
@@ -219,7 +221,7 @@ class CatalogImporter:
     async def _stage(
         self,
         chunk: RawChunk,
-        seen: dict[str, int],
+        named: _Named,
         spool: ItemSpool,
         report: ImportReport,
         unit: Unit,
@@ -227,36 +229,32 @@ class CatalogImporter:
     ) -> None:
         """Judge one chunk of raw items: rejects, unchanged fingerprints, the rest spooled."""
         report.read += len(chunk)
-        if _first_seen(chunk, seen):
+        if _first_seen(chunk, named.at):
             # The common case, by columns: an item object only for what is validated.
-            changed = await self._changed(chunk.skus, chunk.digests, report)
+            changed = await self._changed(chunk.skus, chunk.digests, report, named)
             judged = _to_judge_chunk(chunk, changed)
             report.unchanged += len(chunk) - len(judged)
         else:  # an unreadable item, one without an id, or a repeated id
-            candidates = self._sift(chunk, seen, report, unit)
-            named = [r for r in candidates if r.sku]
-            changed = await self._changed([r.sku for r in named], [r.digest for r in named], report)
-            judged = _to_judge(candidates, named, changed)
+            candidates = self._sift(chunk, named.at, report, unit)
+            with_id = [r for r in candidates if r.sku]
+            changed = await self._changed(
+                [r.sku for r in with_id], [r.digest for r in with_id], report, named
+            )
+            judged = _to_judge(candidates, with_id, changed)
             report.unchanged += len(candidates) - len(judged)
         await asyncio.to_thread(self._judge, judged, spool, report, unit, now)
 
     async def _changed(
-        self, skus: list[str], digests: list[bytes], report: ImportReport
+        self, skus: list[str], digests: list[bytes], report: ImportReport, named: _Named
     ) -> list[int]:
-        """The positions (into `skus`) of the items whose fingerprint changed; a full feed's
-        ids are recorded meanwhile (`_name`)."""
+        """The positions (into `skus`) of the items whose fingerprint changed; for a full feed,
+        how many of `skus` the catalog holds is counted meanwhile (`_Named.in_catalog`)."""
         prints = self.applier.changed_prints(skus, digests)
         if report.mode == "full" and skus:
-            changed, _ = await asyncio.gather(prints, self._name(skus))
+            changed, known = await asyncio.gather(prints, self.applier.count_known(skus))
+            named.in_catalog += known
             return changed
         return await prints
-
-    async def _name(self, skus: list[str]) -> None:
-        """Record ids the full feed names (`keys.CATALOG_IMPORT_NAMED_KEY`)."""
-        async with self.store.redis.pipeline(transaction=False) as pipe:
-            pipe.sadd(keys.CATALOG_IMPORT_NAMED_KEY, *skus)
-            pipe.expire(keys.CATALOG_IMPORT_NAMED_KEY, LOCK_SECONDS)
-            await bounded(pipe.execute(), self.timeout, "record the ids the feed names")
 
     @staticmethod
     def _sift(
@@ -292,7 +290,7 @@ class CatalogImporter:
             spool.append(item, raw.digest)
 
     async def _apply_and_propagate(
-        self, spool: ItemSpool, report: ImportReport, progress: Progress
+        self, spool: ItemSpool, report: ImportReport, named: _Named, progress: Progress
     ) -> None:
         started = time.perf_counter()
         redis = self.store.redis
@@ -316,7 +314,7 @@ class CatalogImporter:
         ahead: deque[asyncio.Task[list[ItemOutcome]]] = deque()
         try:
             for frames in spool.chunks(APPLY_CHUNK):
-                ahead.append(asyncio.ensure_future(self._apply_chunk(frames)))
+                ahead.append(asyncio.ensure_future(self._apply_chunk(frames, named)))
                 if len(ahead) > APPLY_AHEAD:
                     outcomes = await ahead.popleft()
                     done += await self._take(outcomes, fresh, scorer, showing, impacted, report)
@@ -335,7 +333,8 @@ class CatalogImporter:
                 for key in keys_:
                     impacted.setdefault(key, 1)  # new products that rank: none sold out
         if report.mode == "full":
-            await self._remove_absent(report, impacted)
+            await self._remove_absent(report, impacted, named)
+        named.at.clear()
         report.seconds_applying = time.perf_counter() - started
         started = time.perf_counter()
         for chunk in _chunks(leftovers, APPLY_CHUNK):
@@ -354,8 +353,11 @@ class CatalogImporter:
         await bounded(redis.delete(keys.CATALOG_IMPORT_PENDING_KEY), self.timeout, "clear pending")
         report.seconds_propagating = time.perf_counter() - started
 
-    async def _apply_chunk(self, frames: list[tuple[FeedItem, bytes]]) -> list[ItemOutcome]:
-        """Mark a chunk's SKUs pending, apply its items, index the new SKUs."""
+    async def _apply_chunk(
+        self, frames: list[tuple[FeedItem, bytes]], named: _Named
+    ) -> list[ItemOutcome]:
+        """Mark a chunk's SKUs pending, apply its items, index the new SKUs (counted in
+        `named.indexed`)."""
         redis = self.store.redis
         skus = [item.sku for item, _ in frames]
         await bounded(
@@ -366,7 +368,9 @@ class CatalogImporter:
         )
         created = [o.item.sku for o in outcomes if o.status == "created"]
         if created:
-            await bounded(redis.sadd(keys.CATALOG_SKUS_KEY, *created), self.timeout, "index SKUs")
+            named.indexed += await bounded(
+                redis.sadd(keys.CATALOG_SKUS_KEY, *created), self.timeout, "index SKUs"
+            )
         return outcomes
 
     async def _take(
@@ -417,20 +421,13 @@ class CatalogImporter:
         before = outcome.price_before
         return before is None or self.recomputer.price_move_rescores(before, item.price_cents)
 
-    async def _remove_absent(self, report: ImportReport, impacted: dict[FragmentKey, int]) -> None:
+    async def _remove_absent(
+        self, report: ImportReport, impacted: dict[FragmentKey, int], named: _Named
+    ) -> None:
         """A full feed is the whole catalog: remove the products it does not name. They leave
         every ranked list (scored as sold out) before their documents go, and every bundle
         showing them is recomputed with a sell-out's purge priority."""
-        # The difference is taken in Redis against the ids recorded while staging: only the
-        # absent SKUs come back, not every SKU of the catalog.
-        absent = sorted(
-            as_text(sku)
-            for sku in await bounded(
-                self.store.redis.sdiff([keys.CATALOG_SKUS_KEY, keys.CATALOG_IMPORT_NAMED_KEY]),
-                self.timeout,
-                "find the products the feed does not name",
-            )
-        )
+        absent = sorted(await self._absent(named))
         for chunk in _chunks(absent, APPLY_CHUNK):
             products = await self.store.products(chunk, locations=False)
             gone = [replace(p, stock=0) for p in products.values()]
@@ -441,6 +438,27 @@ class CatalogImporter:
                     impacted[key] = 0
             await self.applier.remove(chunk)
             report.removed += len(chunk)
+
+    async def _absent(self, named: _Named) -> list[str]:
+        """The catalog's SKUs the feed does not name. When the catalog holds as many SKUs as
+        the feed named and it held, plus those the apply added, it holds no other: nothing is
+        read back (the common case, a full feed of an unchanged assortment). Otherwise the
+        catalog's SKU set is scanned a page at a time against the ids the feed named."""
+        redis = self.store.redis
+        held = await bounded(redis.scard(keys.CATALOG_SKUS_KEY), self.timeout, "count the SKUs")
+        if held == named.in_catalog + named.indexed:
+            return []
+        absent: list[str] = []
+        cursor: int = 0
+        while True:
+            cursor, page = await bounded(
+                redis.sscan(keys.CATALOG_SKUS_KEY, cursor, count=SCAN_PAGE),
+                self.timeout,
+                "find the products the feed does not name",
+            )
+            absent += (sku for sku in map(as_text, page) if sku not in named.at)
+            if not cursor:
+                return list(set(absent))  # a scan may give a member twice
 
     async def _index(self, leftovers: Sequence[str]) -> dict[str, Product]:
         """Index the leftover SKUs that have a product document, and return those products: a

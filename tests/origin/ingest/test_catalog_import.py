@@ -91,22 +91,41 @@ async def test_a_full_feed_removes_products_it_no_longer_contains(shop: Shop) ->
         assert not {s.decode() for s in listed} & gone  # and every ranked list
 
 
-async def test_the_ids_a_feed_names_are_recorded_for_one_import_only(shop: Shop) -> None:
-    """The removals are found in Redis against the ids the full feed names. A crashed
-    import's record does not shield a product from the next feed, and no record outlives its
-    import, applied or aborted."""
-    await shop.load(tsv(N))
-    named = keys.CATALOG_IMPORT_NAMED_KEY
-    assert not await shop.redis.exists(named)
-    await shop.redis.sadd(named, *(item_id(i) for i in range(N)))  # as a crashed import left it
-    report = await shop.load(tsv(N - 30))
-    assert report.removed == 30
-    assert await shop.store.product(item_id(N - 1)) is None
-    assert not await shop.redis.exists(named)
-    with pytest.raises(ImportAborted):
-        await shop.load(tsv(N - 30) + "\n".join(f"X-{i}\tBroken" for i in range(10)))
-    assert not await shop.redis.exists(named)
-    assert len(await shop.store.all_skus()) == N - 30
+async def test_removals_are_looked_for_only_when_the_catalog_holds_more_than_the_feed_named(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full feed's removals. When the catalog holds exactly the products the feed named, and
+    those it created, nothing is read back; otherwise the catalog is scanned against the ids the
+    feed named. Products created by the same feed, a repeated id, and a product the catalog got
+    some other way are each counted right."""
+    scans = 0
+    sscan = shop.redis.sscan
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal scans
+        scans += 1
+        return await sscan(*args, **kwargs)
+
+    monkeypatch.setattr(shop.redis, "sscan", counted)
+    header, *rows = tsv(N + 30).splitlines(keepends=True)
+    await shop.load(header + "".join(rows[:N]))
+    assert (await shop.load(header + "".join(rows[:N]))).removed == 0
+    assert scans == 0  # an unchanged assortment: counted, not scanned
+
+    report = await shop.load(header + "".join(rows[30:]))  # 30 gone, 30 new
+    assert (report.created, report.removed, scans > 0) == (30, 30, True)
+    assert set(await shop.store.all_skus()) == {item_id(i) for i in range(30, N + 30)}
+
+    # The last product dropped, the first named twice: the repeat must not stand in for it.
+    report = await shop.load(header + "".join(rows[30 : N + 29]) + rows[30])
+    assert (report.rejected, report.removed) == (1, 1)
+    assert await shop.store.product(item_id(N + 29)) is None
+
+    await shop.redis.sadd(keys.CATALOG_SKUS_KEY, "ELSEWHERE-1")  # not from a feed
+    scans = 0
+    report = await shop.load(header + "".join(rows[30 : N + 29]))
+    assert (report.removed, scans > 0) == (1, True)
+    assert "ELSEWHERE-1" not in set(await shop.store.all_skus())
 
 
 async def test_a_delta_feed_updates_what_it_carries_and_removes_nothing(shop: Shop) -> None:
