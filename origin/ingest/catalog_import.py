@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
+from operator import attrgetter
 from typing import BinaryIO, Literal
 
 from fragments.cards import stock_state
@@ -96,6 +97,19 @@ return 0
 Unit = Literal["line", "item"]
 Progress = Callable[[str, int, int | None], None]
 """(phase, done, total): phases ``stage`` (bytes read), ``apply`` and ``propagate`` (items)."""
+
+
+@dataclass
+class _Comparing:
+    """A staged chunk whose fingerprints are being compared in Redis."""
+
+    chunk: RawChunk
+    changed: asyncio.Future[list[int]]
+    """Ascending positions (into the chunk, or into the candidates with an id when sifted) of
+    the items whose fingerprint changed."""
+    sifted: tuple[list[RawItem], list[RawItem]] | None = None
+    """(candidates, those with an id) of a chunk sifted one item at a time."""
+    rejected: list[Rejection] = field(default_factory=list)
 
 
 @dataclass
@@ -193,16 +207,26 @@ class CatalogImporter:
             # the web service leaves its event loop free to serve meanwhile. The next chunk is
             # read while this one's fingerprints are compared in Redis.
             ahead = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+            # Chunk k+1's fingerprints are compared in Redis while chunk k is judged here.
+            comparing: deque[_Comparing] = deque()
             try:
                 while chunk := await ahead:
                     ahead = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
-                    await self._stage(chunk, named, spool, report, unit, now)
+                    comparing.append(self._compare(chunk, named, report, unit))
+                    if len(comparing) > 1:
+                        await self._judge_compared(comparing.popleft(), spool, report, unit, now)
                     progress("stage", counting.count, total_bytes)
+                while comparing:
+                    await self._judge_compared(comparing.popleft(), spool, report, unit, now)
             finally:
                 if not ahead.done():  # a failed chunk: the read-ahead's chunk is not wanted
                     await asyncio.wait([ahead])
                 if not ahead.cancelled():
                     ahead.exception()  # nor is its error (the one raised is the chunk's)
+                for each in comparing:  # nor are the later chunks' comparisons
+                    if each.changed.done() and not each.changed.cancelled():
+                        each.changed.exception()
+                    each.changed.cancel()
             report.seconds_staging = time.perf_counter() - started
             if report.read == 0:
                 raise FeedUnreadable(f"{source}: the feed holds no items")
@@ -218,31 +242,41 @@ class CatalogImporter:
         await self._remember(report)
         return report
 
-    async def _stage(
-        self,
-        chunk: RawChunk,
-        named: _Named,
-        spool: ItemSpool,
-        report: ImportReport,
-        unit: Unit,
-        now: float,
-    ) -> None:
-        """Judge one chunk of raw items: rejects, unchanged fingerprints, the rest spooled."""
+    def _compare(
+        self, chunk: RawChunk, named: _Named, report: ImportReport, unit: Unit
+    ) -> _Comparing:
+        """Stage one chunk of raw items (in feed order): its ids remembered, its unreadable
+        items and repeated ids rejected, and its fingerprints sent to Redis to compare."""
         report.read += len(chunk)
         if _first_seen(chunk, named.at):
             # The common case, by columns: an item object only for what is validated.
-            changed = await self._changed(chunk.skus, chunk.digests, report, named)
-            judged = _to_judge_chunk(chunk, changed)
-            report.unchanged += len(chunk) - len(judged)
-        else:  # an unreadable item, one without an id, or a repeated id
-            candidates = self._sift(chunk, named.at, report, unit)
-            with_id = [r for r in candidates if r.sku]
-            changed = await self._changed(
-                [r.sku for r in with_id], [r.digest for r in with_id], report, named
-            )
+            changed = self._changed(chunk.skus, chunk.digests, report, named)
+            return _Comparing(chunk, asyncio.ensure_future(changed))
+        # An unreadable item, one without an id, or a repeated id.
+        rejected: list[Rejection] = []
+        candidates = self._sift(chunk, named.at, rejected, unit)
+        with_id = [r for r in candidates if r.sku]
+        skus, digests = [r.sku for r in with_id], [r.digest for r in with_id]
+        changed = self._changed(skus, digests, report, named)
+        return _Comparing(chunk, asyncio.ensure_future(changed), (candidates, with_id), rejected)
+
+    async def _judge_compared(
+        self, comparing: _Comparing, spool: ItemSpool, report: ImportReport, unit: Unit, now: float
+    ) -> None:
+        """Judge a compared chunk: unchanged fingerprints counted, the rest validated (spooled
+        or rejected); its rejections reported in feed order."""
+        changed = await comparing.changed
+        if comparing.sifted is None:
+            judged = _to_judge_chunk(comparing.chunk, changed)
+            report.unchanged += len(comparing.chunk) - len(judged)
+        else:
+            candidates, with_id = comparing.sifted
             judged = _to_judge(candidates, with_id, changed)
             report.unchanged += len(candidates) - len(judged)
-        await asyncio.to_thread(self._judge, judged, spool, report, unit, now)
+        rejected = comparing.rejected
+        await asyncio.to_thread(self._judge, judged, spool, rejected, unit, now)
+        for rejection in sorted(rejected, key=attrgetter("position")):
+            report.reject(rejection)
 
     async def _changed(
         self, skus: list[str], digests: list[bytes], report: ImportReport, named: _Named
@@ -258,19 +292,19 @@ class CatalogImporter:
 
     @staticmethod
     def _sift(
-        chunk: RawChunk, seen: dict[str, int], report: ImportReport, unit: Unit
+        chunk: RawChunk, seen: dict[str, int], rejected: list[Rejection], unit: Unit
     ) -> list[RawItem]:
         """The chunk's candidates, one item at a time: unreadable items and duplicate ids
         rejected, each id remembered with its position."""
         candidates: list[RawItem] = []
         for raw in chunk.items():
             if raw.error is not None:
-                report.reject(Rejection(raw.position, unit, raw.sku, *raw.error))
+                rejected.append(Rejection(raw.position, unit, raw.sku, *raw.error))
                 continue
             if raw.sku in seen:
                 first = seen[raw.sku]
                 reason = f"duplicate id: the same id is at {unit} {first}"
-                report.reject(Rejection(raw.position, unit, raw.sku, "id", reason))
+                rejected.append(Rejection(raw.position, unit, raw.sku, "id", reason))
                 continue
             if raw.sku:
                 seen[raw.sku] = raw.position
@@ -278,14 +312,19 @@ class CatalogImporter:
         return candidates
 
     def _judge(
-        self, raws: list[RawItem], spool: ItemSpool, report: ImportReport, unit: Unit, now: float
+        self,
+        raws: list[RawItem],
+        spool: ItemSpool,
+        rejected: list[Rejection],
+        unit: Unit,
+        now: float,
     ) -> None:
-        """Validate raw items: spooled or rejected."""
+        """Validate raw items: spooled, or rejected (added to `rejected`)."""
         for raw in raws:
             try:
                 item = parse_item(raw.fields, self.currency, normalized=raw.normalized, now=now)
             except Rejected as exc:
-                report.reject(Rejection(raw.position, unit, raw.sku, exc.field, exc.reason))
+                rejected.append(Rejection(raw.position, unit, raw.sku, exc.field, exc.reason))
                 continue
             spool.append(item, raw.digest)
 

@@ -280,6 +280,33 @@ async def test_fingerprints_are_compared_in_redis_per_bucket(redis_client: Redis
         await applier.changed_prints(skus[:1], [b"short"])
 
 
+async def test_rejections_are_reported_in_feed_order_across_chunks_in_flight(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk is judged while the next one's fingerprints are compared in Redis: rejections
+    found when an item is read (a repeated id) and when it is validated (a bad price) are still
+    reported in feed order, and every good item is applied once."""
+    monkeypatch.setattr(catalog_import, "STAGE_CHUNK", 7)
+    rows = tsv(120).splitlines()
+    header, items = rows[0], rows[1:]
+    price_at = header.split("\t").index("price")
+    feed = [header]
+    for n, row in enumerate(items):
+        if n % 10 == 3:
+            fields = row.split("\t")
+            fields[price_at] = "free"
+            row = "\t".join(fields)
+        feed.append(row)
+        if n % 15 == 8:
+            feed.append(items[n - 8])  # a repeat, rejected where it is read
+    report = await shop.load("\n".join(feed) + "\n", reject_threshold=0.5)
+    positions = [r.position for r in report.rejections]
+    assert len(positions) == report.rejected == 12 + 8
+    assert positions == sorted(positions)
+    assert {r.field for r in report.rejections} == {"id", "price"}
+    assert report.created == 120 - 12
+
+
 @pytest.mark.parametrize("chunk", [50, 20_000])
 async def test_a_repeated_id_is_rejected_naming_its_first_line(
     shop: Shop, monkeypatch: pytest.MonkeyPatch, chunk: int
