@@ -292,11 +292,10 @@ async def test_rejections_are_reported_in_feed_order_across_chunks_in_flight(
     price_at = header.split("\t").index("price")
     feed = [header]
     for n, row in enumerate(items):
+        fields = row.split("\t")
         if n % 10 == 3:
-            fields = row.split("\t")
             fields[price_at] = "free"
-            row = "\t".join(fields)
-        feed.append(row)
+        feed.append("\t".join(fields))
         if n % 15 == 8:
             feed.append(items[n - 8])  # a repeat, rejected where it is read
     report = await shop.load("\n".join(feed) + "\n", reject_threshold=0.5)
