@@ -407,9 +407,10 @@ class CatalogImporter:
         )
         created = [o.item.sku for o in outcomes if o.status == "created"]
         if created:
-            named.indexed += await bounded(
+            added = await bounded(
                 redis.sadd(keys.CATALOG_SKUS_KEY, *created), self.timeout, "index SKUs"
             )
+            named.indexed += added  # after the await: chunks are applied concurrently
         return outcomes
 
     async def _take(

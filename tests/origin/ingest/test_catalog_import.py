@@ -107,6 +107,8 @@ async def test_removals_are_looked_for_only_when_the_catalog_holds_more_than_the
         return await sscan(*args, **kwargs)
 
     monkeypatch.setattr(shop.redis, "sscan", counted)
+    monkeypatch.setattr(catalog_import, "STAGE_CHUNK", 50)  # several chunks, staged and
+    monkeypatch.setattr(catalog_import, "APPLY_CHUNK", 20)  # applied concurrently
     header, *rows = tsv(N + 30).splitlines(keepends=True)
     await shop.load(header + "".join(rows[:N]))
     assert (await shop.load(header + "".join(rows[:N]))).removed == 0
