@@ -77,6 +77,7 @@ from origin.ingest.feed_fields import (
     parse_item,
 )
 from origin.ingest.report import ImportMode, ImportReport, Rejection
+from origin.ingest.spool import BATCH as SPOOL_BATCH
 from origin.ingest.spool import ItemSpool
 
 DEFAULT_REJECT_THRESHOLD = 0.01
@@ -320,13 +321,18 @@ class CatalogImporter:
         now: float,
     ) -> None:
         """Validate raw items: spooled, or rejected (added to `rejected`)."""
+        valid: list[tuple[FeedItem, bytes]] = []
         for raw in raws:
             try:
                 item = parse_item(raw.fields, self.currency, normalized=raw.normalized, now=now)
             except Rejected as exc:
                 rejected.append(Rejection(raw.position, unit, raw.sku, exc.field, exc.reason))
                 continue
-            spool.append(item, raw.digest)
+            valid.append((item, raw.digest))
+            if len(valid) == SPOOL_BATCH:
+                spool.extend(valid)
+                valid.clear()
+        spool.extend(valid)
 
     async def _apply_and_propagate(
         self, spool: ItemSpool, report: ImportReport, named: _Named, progress: Progress

@@ -1,37 +1,42 @@
 """A local spool of validated feed items: an import stages the whole feed here first.
 
 Frames of msgpack on a temporary file, so staging a 200,000-item feed costs disk, not memory,
-and nothing is applied before every item has been read and judged.
+and nothing is applied before every item has been read and judged. A frame is a batch of up to
+`BATCH` items with its length before it: one encode and one write a batch, not an item.
 """
 
 from __future__ import annotations
 
 import struct
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO
 
 import msgspec
 
 from origin.ingest.feed_fields import FeedItem
 
+BATCH = 500
+"""Items encoded and written at a time."""
 _LENGTH = struct.Struct(">I")
 _Frame = tuple[FeedItem, bytes]
 
 
 class ItemSpool:
-    """Append (item, fingerprint) pairs, then read them back in chunks, in order."""
+    """Add (item, fingerprint) pairs, then read them back in chunks, in order."""
 
     def __init__(self) -> None:
         self._file: IO[bytes] = tempfile.TemporaryFile(prefix="shelfedge-import-")  # noqa: SIM115 - closed by close()
         self._encoder = msgspec.msgpack.Encoder()
-        self._decoder = msgspec.msgpack.Decoder(_Frame)
+        self._decoder = msgspec.msgpack.Decoder(list[_Frame])
         self.count = 0
 
-    def append(self, item: FeedItem, digest: bytes) -> None:
-        payload = self._encoder.encode((item, digest))
-        self._file.write(_LENGTH.pack(len(payload)) + payload)
-        self.count += 1
+    def extend(self, frames: Sequence[_Frame]) -> None:
+        for start in range(0, len(frames), BATCH):
+            payload = self._encoder.encode(frames[start : start + BATCH])
+            self._file.write(_LENGTH.pack(len(payload)))
+            self._file.write(payload)
+        self.count += len(frames)
 
     def chunks(self, size: int) -> Iterator[list[_Frame]]:
         self._file.flush()
@@ -39,10 +44,10 @@ class ItemSpool:
         chunk: list[_Frame] = []
         while header := self._file.read(_LENGTH.size):
             (length,) = _LENGTH.unpack(header)
-            chunk.append(self._decoder.decode(self._file.read(length)))
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
+            chunk += self._decoder.decode(self._file.read(length))
+            while len(chunk) >= size:
+                yield chunk[:size]
+                del chunk[:size]
         if chunk:
             yield chunk
 
