@@ -28,6 +28,8 @@ from __future__ import annotations
 import binascii
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import repeat
+from operator import and_
 
 from fragments.ids import CONTROL_VARIANT, FragmentKey, partition_of
 
@@ -36,7 +38,9 @@ NAMESPACE = "se"
 
 SKU_BUCKETS = 256
 """SKUs are spread over this many hash tags: enough to balance a Redis Cluster of dozens of
-shards, few enough that a window's events for thousands of SKUs are a few hundred script calls."""
+shards, few enough that a window's events for thousands of SKUs are a few hundred script calls.
+A power of two: a SKU's bucket is its CRC-32's low bits."""
+assert SKU_BUCKETS & (SKU_BUCKETS - 1) == 0
 
 
 @lru_cache(maxsize=65_536)
@@ -51,8 +55,7 @@ def sku_bucket(sku: str) -> int:
 def sku_buckets(skus: Iterable[str]) -> list[int]:
     """`sku_bucket` of many SKUs at once, not memoised: an import asks for each of its
     hundreds of thousands of SKUs once, more than any cache keeps."""
-    crc32, buckets = binascii.crc32, SKU_BUCKETS
-    return [crc32(sku.encode()) % buckets for sku in skus]
+    return list(map(and_, map(binascii.crc32, map(str.encode, skus)), repeat(SKU_BUCKETS - 1)))
 
 
 def _sku_slot(sku: str) -> str:

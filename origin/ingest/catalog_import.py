@@ -117,12 +117,50 @@ class _Comparing:
 class _Named:
     """The ids a feed names: for duplicates, and for a full feed's removals."""
 
-    at: dict[str, int] = field(default_factory=dict)
-    """Each id the feed names -> the position it is first named at."""
+    ids: set[str] = field(default_factory=set)
+    runs: list[tuple[list[str], list[int]]] = field(default_factory=list)
+    """(ids, their positions) as chunks named them: where an id was first named is indexed
+    only once a repeat is looked into (`first_position`)."""
+    first: dict[str, int] | None = None
+    """Id -> the position it was first named at, once indexed (then kept up to date)."""
     in_catalog: int = 0
     """How many of them the catalog's SKU set held when they were staged (a full feed)."""
     indexed: int = 0
     """SKUs the apply added to the catalog's SKU set (products the feed created)."""
+
+    def add_run(self, skus: list[str], positions: list[int]) -> bool:
+        """Remember ids named at `positions` when none repeats; else False, nothing kept."""
+        new = set(skus)
+        if len(new) != len(skus) or not self.ids.isdisjoint(new):
+            return False
+        self.ids |= new
+        if self.first is None:
+            self.runs.append((skus, positions))
+        else:
+            self.first.update(zip(skus, positions, strict=True))
+        return True
+
+    def add(self, sku: str, position: int) -> None:
+        """Remember one id not named before."""
+        self.ids.add(sku)
+        self._index()[sku] = position
+
+    def first_position(self, sku: str) -> int:
+        """Where `sku` was first named."""
+        return self._index()[sku]
+
+    def _index(self) -> dict[str, int]:
+        if self.first is None:
+            self.first = {}
+            for skus, positions in self.runs:
+                self.first.update(zip(skus, positions, strict=True))
+            self.runs.clear()
+        return self.first
+
+    def clear(self) -> None:
+        self.ids.clear()
+        self.runs.clear()
+        self.first = None
 
 
 class CatalogImporter:
@@ -249,13 +287,13 @@ class CatalogImporter:
         """Stage one chunk of raw items (in feed order): its ids remembered, its unreadable
         items and repeated ids rejected, and its fingerprints sent to Redis to compare."""
         report.read += len(chunk)
-        if _first_seen(chunk, named.at):
+        if _first_seen(chunk, named):
             # The common case, by columns: an item object only for what is validated.
             changed = self._changed(chunk.skus, chunk.digests, report, named)
             return _Comparing(chunk, asyncio.ensure_future(changed))
         # An unreadable item, one without an id, or a repeated id.
         rejected: list[Rejection] = []
-        candidates = self._sift(chunk, named.at, rejected, unit)
+        candidates = self._sift(chunk, named, rejected, unit)
         with_id = [r for r in candidates if r.sku]
         skus, digests = [r.sku for r in with_id], [r.digest for r in with_id]
         changed = self._changed(skus, digests, report, named)
@@ -293,7 +331,7 @@ class CatalogImporter:
 
     @staticmethod
     def _sift(
-        chunk: RawChunk, seen: dict[str, int], rejected: list[Rejection], unit: Unit
+        chunk: RawChunk, named: _Named, rejected: list[Rejection], unit: Unit
     ) -> list[RawItem]:
         """The chunk's candidates, one item at a time: unreadable items and duplicate ids
         rejected, each id remembered with its position."""
@@ -302,13 +340,13 @@ class CatalogImporter:
             if raw.error is not None:
                 rejected.append(Rejection(raw.position, unit, raw.sku, *raw.error))
                 continue
-            if raw.sku in seen:
-                first = seen[raw.sku]
+            if raw.sku in named.ids:
+                first = named.first_position(raw.sku)
                 reason = f"duplicate id: the same id is at {unit} {first}"
                 rejected.append(Rejection(raw.position, unit, raw.sku, "id", reason))
                 continue
             if raw.sku:
-                seen[raw.sku] = raw.position
+                named.add(raw.sku, raw.position)
             candidates.append(raw)
         return candidates
 
@@ -379,7 +417,7 @@ class CatalogImporter:
                     impacted.setdefault(key, 1)  # new products that rank: none sold out
         if report.mode == "full":
             await self._remove_absent(report, impacted, named)
-        named.at.clear()
+        named.clear()
         report.seconds_applying = time.perf_counter() - started
         started = time.perf_counter()
         for chunk in _chunks(leftovers, APPLY_CHUNK):
@@ -502,7 +540,7 @@ class CatalogImporter:
                 self.timeout,
                 "find the products the feed does not name",
             )
-            absent += (sku for sku in map(as_text, page) if sku not in named.at)
+            absent += (sku for sku in map(as_text, page) if sku not in named.ids)
             if not cursor:
                 return list(set(absent))  # a scan may give a member twice
 
@@ -588,18 +626,13 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def _first_seen(chunk: RawChunk, seen: dict[str, int]) -> bool:
+def _first_seen(chunk: RawChunk, named: _Named) -> bool:
     """The common case in bulk: when every item of the chunk was read, has an id, and no id
-    repeats (within the chunk or from earlier chunks), remember the ids (id -> position) and
-    return True; else False and `seen` untouched (the caller sifts the chunk one item at a
-    time)."""
+    repeats (within the chunk or from earlier chunks), remember the ids and return True; else
+    False and `named` untouched (the caller sifts the chunk one item at a time)."""
     if chunk.errors or not all(chunk.skus):
         return False
-    ids = dict(zip(chunk.skus, chunk.positions, strict=True))
-    if len(ids) != len(chunk) or not seen.keys().isdisjoint(ids):
-        return False
-    seen.update(ids)
-    return True
+    return named.add_run(chunk.skus, chunk.positions)
 
 
 def _to_judge_chunk(chunk: RawChunk, changed: list[int]) -> list[RawItem]:

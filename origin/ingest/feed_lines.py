@@ -49,7 +49,10 @@ def _ended(lines: list[bytes], first_dropped: bool, block: bytes) -> list[bytes 
     """`lines` (split from `block`) without their ``\\r`` ends, an overlong one (or the first,
     when `first_dropped`) as None."""
     out: list[bytes | None]
-    if max(map(len, lines)) > MAX_LINE_BYTES:
+    # Only the first line (with the carry) can be longer than the block.
+    if len(lines[0]) > MAX_LINE_BYTES or (
+        len(block) > MAX_LINE_BYTES and max(map(len, lines)) > MAX_LINE_BYTES
+    ):
         out = [None if len(line) > MAX_LINE_BYTES else line.rstrip(b"\r") for line in lines]
     elif b"\r" in block or lines[0].endswith(b"\r"):
         out = list(map(_WITHOUT_CR, lines))

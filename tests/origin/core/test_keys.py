@@ -52,6 +52,10 @@ def test_sku_buckets_are_stable_and_spread() -> None:
     """The bucket is part of every stored product key: it must never depend on the process
     (Python's hash() is salted), and the demo catalog must spread over (nearly) all buckets."""
     assert keys.sku_bucket("SKU-00042") == zlib.crc32(b"SKU-00042") % keys.SKU_BUCKETS
+    mixed = ["SKU-00042", "", "été-☃", "a" * 64, "x"]
+    assert keys.sku_buckets(mixed) == [
+        zlib.crc32(s.encode()) % keys.SKU_BUCKETS for s in mixed
+    ]  # in bulk, the same
     sizes = Counter(keys.sku_bucket(f"SKU-{n:05d}") for n in range(5000))
     assert len(sizes) == keys.SKU_BUCKETS
     assert max(sizes.values()) < 2 * 5000 / keys.SKU_BUCKETS
