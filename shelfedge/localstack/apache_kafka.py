@@ -128,8 +128,13 @@ class BrokerTls:
 
 
 def random_cluster_id() -> str:
-    """A cluster id as `kafka-storage random-uuid` prints it: a UUID, base64url, no padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A cluster id as `kafka-storage random-uuid` prints it: a UUID, base64url, no padding,
+    never starting with ``-`` (Kafka's `Uuid.randomUuid` draws again: `kafka-storage format
+    --cluster-id -...` would read the id as an option and refuse to format)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def server_properties(
