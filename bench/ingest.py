@@ -10,7 +10,8 @@ of its prices changed, against a raw parse of the same feed, side by side.
 3. Start a fresh `redis-server` and run ``python -m shelfedge import catalog FEED`` as a
    subprocess, as a user would: every product created, every list ranked and every bundle
    built. Measured: items/s (items read over the importer's own seconds to the last bundle),
-   the importer's peak RSS (``wait4``), its CPU and Redis's.
+   the importer's peak RSS (with its judging workers': `bench.processes.TreeRss`), its CPU
+   (with its workers') and Redis's.
 4. Re-import the 1 %-changed feed: seconds, bundles changed and purges enqueued, and the purged
    tags checked against the bundles that showed a repriced product before the re-import.
 
@@ -38,6 +39,7 @@ from redis.asyncio import Redis
 
 from bench.cpu import redis_cpu_seconds
 from bench.errors import BenchRunError
+from bench.processes import TreeRss
 from bench.report import (
     BenchOptions,
     Target,
@@ -80,6 +82,7 @@ class ImportRun:
     wall_s: float
     """The process, start-up included."""
     peak_rss_mb: float
+    """The importer and its worker processes together."""
     cpu_s: float
     redis_cpu_s: float
 
@@ -128,7 +131,9 @@ def _import_process(path: Path, redis_url: str) -> dict[str, Any]:
             [sys.executable, "-m", "shelfedge", "import", "catalog", str(path)],
             cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
+        tree = TreeRss(process.pid).start()
         _, status, usage = os.wait4(process.pid, 0)
+        tree_peak = tree.stop()
         process.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - started
         out.seek(0)
@@ -144,7 +149,9 @@ def _import_process(path: Path, redis_url: str) -> dict[str, Any]:
         "counts": {k: int(v) for k, v in match.groupdict().items() if k != "seconds"},
         "seconds": float(match["seconds"]),
         "wall_s": wall,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
+        # wait4's peak is the largest single process; the sampled tree adds up the importer
+        # and its judging workers at the same moment.
+        "peak_rss_mb": max(usage.ru_maxrss * 1024, tree_peak) / 2**20,
         "cpu_s": usage.ru_utime + usage.ru_stime,
     }
 
@@ -232,7 +239,7 @@ async def _body(options: BenchOptions) -> list[Target]:
             await redis.aclose()
     return [
         at_least("import items/s", full.items_per_s, ITEMS_PER_S_TARGET, "/s"),
-        at_most("importer peak RSS", full.peak_rss_mb, PEAK_RSS_TARGET_MB, "MB"),
+        at_most("importer peak RSS (with its workers)", full.peak_rss_mb, PEAK_RSS_TARGET_MB, "MB"),
         at_most("1% re-import purges outside affected bundles", len(stray), 0),
         at_most("1% re-import / full import time", share, REIMPORT_SHARE_TARGET),
     ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -58,3 +59,57 @@ def run_python_module(module: str, args: Sequence[str], *, timeout: float) -> st
             f"{completed.stderr[-_STDERR_TAIL_CHARS:]}"
         )
     return completed.stdout
+
+
+class TreeRss:
+    """The peak resident memory of a process and all its descendants together, sampled every
+    `interval` seconds in a thread (`start`, then `stop`). A process's own peak is exact from
+    ``wait4``; this adds what worker processes hold at the same time (sampled, so a peak shorter
+    than the interval may be missed)."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def start(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def stop(self) -> int:
+        """Stop sampling; the peak in bytes."""
+        self._stop.set()
+        self._thread.join()
+        return self.peak_bytes
+
+    def _sample(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.wait(self.interval):
+            total = sum(_resident_pages(pid) for pid in _tree(self.pid)) * page
+            self.peak_bytes = max(self.peak_bytes, total)
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants alive now (every process's parent read from ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # the process ended meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        each = todo.pop()
+        out.append(each)
+        todo += children.get(each, ())
+    return out
+
+
+def _resident_pages(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):  # the process ended meanwhile
+        return 0

@@ -36,6 +36,7 @@ from origin.core.store import Store
 from origin.errors import SettingsError
 from origin.ingest.catalog_import import Progress as ProgressCallback
 from origin.ingest.errors import ImportAborted, IngestError
+from origin.ingest.judging import MAX_JUDGE_WORKERS
 from origin.ingest.report import ImportReport
 from origin.ingest.service import catalog_importer
 from origin.settings import Settings
@@ -62,6 +63,11 @@ def add_catalog_parser(kinds: argparse._SubParsersAction[argparse.ArgumentParser
     catalog.add_argument(
         "--currency", default="USD", help="the catalog's ISO 4217 currency (others are rejected)"
     )
+    catalog.add_argument(
+        "--workers", type=_workers, default=None, metavar="N",
+        help="worker processes that validate large parts of the feed (default: one per core "
+        "beyond the first, at most 4; 0: validate in this process only)",
+    )  # fmt: skip
 
 
 def run_import_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -85,6 +91,17 @@ def run_import_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _workers(text: str) -> int:
+    """``--workers``: a count of worker processes, 0 to `MAX_JUDGE_WORKERS`."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= count <= MAX_JUDGE_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_JUDGE_WORKERS}, got {count}")
+    return count
+
+
 async def _import(
     path: Path, size: int, args: argparse.Namespace, settings: Settings, console: Console
 ) -> ImportReport:
@@ -92,7 +109,11 @@ async def _import(
     try:
         store = Store(client, 30.0)
         importer = await catalog_importer(
-            store, load_slots(), settings.purgers, currency=args.currency.upper()
+            store,
+            load_slots(),
+            settings.purgers,
+            currency=args.currency.upper(),
+            judge_workers=args.workers,
         )
         with path.open("rb") as stream, _progress(console) as progress:
             return await importer.run(
@@ -180,6 +201,8 @@ def _copy(chunks: Iterator[bytes], out: IO[bytes]) -> None:
 
 def _print_report(console: Console, report: ImportReport) -> None:
     console.print(report.summary())
+    if report.judged_in_workers:
+        console.print(f"  {report.judged_in_workers} items validated in worker processes")
     for rejection in report.rejections[:SHOWN_REJECTIONS]:
         console.print(f"  rejected {rejection}", markup=False, highlight=False)
     more = report.rejected - min(len(report.rejections), SHOWN_REJECTIONS)

@@ -164,6 +164,20 @@ class RawChunk:
     def items(self) -> Iterator[RawItem]:
         return map(self.item, range(len(self.positions)))
 
+    def subset(self, indices: Sequence[int]) -> RawChunk:
+        """A chunk of the items at `indices` (ascending), in columns still: cheap to send to
+        another process, where `items` builds the objects."""
+        out = RawChunk(self.header)
+        out.positions = [self.positions[at] for at in indices]
+        out.skus = [self.skus[at] for at in indices]
+        out.digests = [self.digests[at] for at in indices]
+        out.rows = [self.rows[at] for at in indices]
+        if self.whole:
+            kept = ((new, self.whole.get(at)) for new, at in enumerate(indices))
+            out.whole = {new: item for new, item in kept if item is not None}
+            out.errors = sum(item.error is not None for item in out.whole.values())
+        return out
+
     def may_hold(self, name: str) -> bool:
         """Whether an item of the chunk may give field `name` (see `may_hold`)."""
         if self.header is not None:

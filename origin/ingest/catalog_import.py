@@ -44,7 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from operator import attrgetter
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
 from fragments.cards import stock_state
 from fragments.ids import FragmentKey
@@ -68,16 +68,15 @@ from origin.ingest.catalog_feed import (
     read_chunks,
 )
 from origin.ingest.compression import decompressed
-from origin.ingest.errors import FeedUnreadable, ImportAborted, ImportBusy, Rejected
+from origin.ingest.errors import FeedUnreadable, ImportAborted, ImportBusy
 from origin.ingest.feed_fields import (
     FEED_AVAILABLE_UNITS,
     PARSER_VERSION,
     SALE_WINDOW,
     FeedItem,
-    parse_item,
 )
-from origin.ingest.report import ImportMode, ImportReport, Rejection
-from origin.ingest.spool import BATCH as SPOOL_BATCH
+from origin.ingest.judging import Judged, Judges, worker_count
+from origin.ingest.report import ImportMode, ImportReport, Rejection, Unit
 from origin.ingest.spool import ItemSpool
 
 DEFAULT_REJECT_THRESHOLD = 0.01
@@ -95,7 +94,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-Unit = Literal["line", "item"]
 Progress = Callable[[str, int, int | None], None]
 """(phase, done, total): phases ``stage`` (bytes read), ``apply`` and ``propagate`` (items)."""
 
@@ -175,14 +173,18 @@ class CatalogImporter:
         currency: str = "USD",
         timeout: float = 60.0,
         clock: Callable[[], float] = time.time,
+        judge_workers: int | None = None,
     ) -> None:
-        """`clock` gives an import its "now" (Unix seconds): which sale windows are open."""
+        """`clock` gives an import its "now" (Unix seconds): which sale windows are open.
+        `judge_workers`: worker processes that validate large chunks (default: one per core
+        beyond the first, `origin.ingest.judging.worker_count`; 0: none)."""
         self.store = store
         self.recomputer = recomputer
         self.purgers = tuple(purgers)
         self.currency = currency
         self.timeout = timeout
         self.clock = clock
+        self.judge_workers = worker_count(judge_workers)
         self.applier = FeedApplier(store.redis, timeout)
         self._release = store.redis.register_script(_RELEASE)
 
@@ -240,23 +242,31 @@ class CatalogImporter:
         """The import's "now": whether each sale window is in effect."""
         context = f"{PARSER_VERSION}|{self.currency}".encode()
         named = _Named()
+        judges = Judges(self.currency, now, unit, workers=self.judge_workers)
         with ItemSpool() as spool:
             chunks = read_chunks(buffered, fmt, context, STAGE_CHUNK)
-            # Reading and judging run in worker threads, a chunk at a time, so an import inside
-            # the web service leaves its event loop free to serve meanwhile. The next chunk is
-            # read while this one's fingerprints are compared in Redis.
+            # Reading and judging run in worker threads (judging of large chunks in worker
+            # processes, `Judges`), so an import inside the web service leaves its event loop
+            # free to serve meanwhile. The next chunk is read while this one's fingerprints are
+            # compared in Redis, and chunk k+1's are compared while chunk k is judged.
             ahead = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
-            # Chunk k+1's fingerprints are compared in Redis while chunk k is judged here.
             comparing: deque[_Comparing] = deque()
+            judging: deque[asyncio.Future[Judged]] = deque()
             try:
                 while chunk := await ahead:
                     ahead = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
                     comparing.append(self._compare(chunk, named, report, unit))
                     if len(comparing) > 1:
-                        await self._judge_compared(comparing.popleft(), spool, report, unit, now)
+                        judged = self._judge_compared(comparing.popleft(), judges, report)
+                        judging.append(asyncio.ensure_future(judged))
+                    if len(judging) >= judges.in_flight:
+                        _spool_judged(await judging.popleft(), spool, report)
                     progress("stage", counting.count, total_bytes)
                 while comparing:
-                    await self._judge_compared(comparing.popleft(), spool, report, unit, now)
+                    judged = self._judge_compared(comparing.popleft(), judges, report)
+                    judging.append(asyncio.ensure_future(judged))
+                while judging:
+                    _spool_judged(await judging.popleft(), spool, report)
             finally:
                 if not ahead.done():  # a failed chunk: the read-ahead's chunk is not wanted
                     await asyncio.wait([ahead])
@@ -266,6 +276,13 @@ class CatalogImporter:
                     if each.changed.done() and not each.changed.cancelled():
                         each.changed.exception()
                     each.changed.cancel()
+                if judging:  # nor are the later chunks' judgements
+                    await asyncio.wait(judging)
+                    for task in judging:
+                        if not task.cancelled():
+                            task.exception()
+                await asyncio.to_thread(judges.close)
+                report.judged_in_workers = judges.sent_items
             report.seconds_staging = time.perf_counter() - started
             if report.read == 0:
                 raise FeedUnreadable(f"{source}: the feed holds no items")
@@ -300,22 +317,22 @@ class CatalogImporter:
         return _Comparing(chunk, asyncio.ensure_future(changed), (candidates, with_id), rejected)
 
     async def _judge_compared(
-        self, comparing: _Comparing, spool: ItemSpool, report: ImportReport, unit: Unit, now: float
-    ) -> None:
-        """Judge a compared chunk: unchanged fingerprints counted, the rest validated (spooled
-        or rejected); its rejections reported in feed order."""
+        self, comparing: _Comparing, judges: Judges, report: ImportReport
+    ) -> Judged:
+        """Judge a compared chunk: unchanged fingerprints counted, the rest validated; its own
+        rejections (unreadable items, repeated ids) joined to the validation's."""
         changed = await comparing.changed
+        to_judge: RawChunk | list[RawItem]
         if comparing.sifted is None:
-            judged = _to_judge_chunk(comparing.chunk, changed)
-            report.unchanged += len(comparing.chunk) - len(judged)
+            to_judge = _to_judge_chunk(comparing.chunk, changed)
+            report.unchanged += len(comparing.chunk) - len(to_judge)
         else:
             candidates, with_id = comparing.sifted
-            judged = _to_judge(candidates, with_id, changed)
-            report.unchanged += len(candidates) - len(judged)
-        rejected = comparing.rejected
-        await asyncio.to_thread(self._judge, judged, spool, rejected, unit, now)
-        for rejection in sorted(rejected, key=attrgetter("position")):
-            report.reject(rejection)
+            to_judge = _to_judge(candidates, with_id, changed)
+            report.unchanged += len(candidates) - len(to_judge)
+        judged = await judges.judge(to_judge)
+        judged.rejected.extend(comparing.rejected)
+        return judged
 
     async def _changed(
         self, skus: list[str], digests: list[bytes], report: ImportReport, named: _Named
@@ -349,28 +366,6 @@ class CatalogImporter:
                 named.add(raw.sku, raw.position)
             candidates.append(raw)
         return candidates
-
-    def _judge(
-        self,
-        raws: list[RawItem],
-        spool: ItemSpool,
-        rejected: list[Rejection],
-        unit: Unit,
-        now: float,
-    ) -> None:
-        """Validate raw items: spooled, or rejected (added to `rejected`)."""
-        valid: list[tuple[FeedItem, bytes]] = []
-        for raw in raws:
-            try:
-                item = parse_item(raw.fields, self.currency, normalized=raw.normalized, now=now)
-            except Rejected as exc:
-                rejected.append(Rejection(raw.position, unit, raw.sku, exc.field, exc.reason))
-                continue
-            valid.append((item, raw.digest))
-            if len(valid) == SPOOL_BATCH:
-                spool.extend(valid)
-                valid.clear()
-        spool.extend(valid)
 
     async def _apply_and_propagate(
         self, spool: ItemSpool, report: ImportReport, named: _Named, progress: Progress
@@ -626,6 +621,13 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
+def _spool_judged(judged: Judged, spool: ItemSpool, report: ImportReport) -> None:
+    """A judged chunk's valid items spooled, its rejections reported in feed order."""
+    spool.write(judged.batches, judged.count)
+    for rejection in sorted(judged.rejected, key=attrgetter("position")):
+        report.reject(rejection)
+
+
 def _first_seen(chunk: RawChunk, named: _Named) -> bool:
     """The common case in bulk: when every item of the chunk was read, has an id, and no id
     repeats (within the chunk or from earlier chunks), remember the ids and return True; else
@@ -635,15 +637,15 @@ def _first_seen(chunk: RawChunk, named: _Named) -> bool:
     return named.add_run(chunk.skus, chunk.positions)
 
 
-def _to_judge_chunk(chunk: RawChunk, changed: list[int]) -> list[RawItem]:
+def _to_judge_chunk(chunk: RawChunk, changed: list[int]) -> RawChunk:
     """`_to_judge` of a chunk whose items all have an id: those whose fingerprint changed
     (`changed`: ascending indices), and every item with a sale window."""
-    if not chunk.may_hold(SALE_WINDOW):
-        return [chunk.item(at) for at in changed]  # no item looked at again
+    if not chunk.may_hold(SALE_WINDOW):  # no item looked at again
+        return chunk if len(changed) == len(chunk) else chunk.subset(changed)
     marked = set(changed)
-    return [
-        raw for at, raw in enumerate(chunk.items()) if at in marked or raw.fields.get(SALE_WINDOW)
-    ]
+    return chunk.subset(
+        [at for at, raw in enumerate(chunk.items()) if at in marked or raw.fields.get(SALE_WINDOW)]
+    )
 
 
 def _to_judge(candidates: list[RawItem], named: list[RawItem], changed: list[int]) -> list[RawItem]:

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 ImportMode = Literal["full", "delta"]
+Unit = Literal["line", "item"]
+"""How a rejection's position counts: ``line`` for TSV and JSON Lines, ``item`` for XML."""
 MAX_REJECTIONS_KEPT = 1000
 """Rejections listed in a report (all are counted)."""
 
@@ -16,7 +18,7 @@ class Rejection:
     """One item an import refused: where it is, which field, and why."""
 
     position: int
-    unit: Literal["line", "item"]
+    unit: Unit
     """``line`` for TSV and JSON Lines (1-based, the header is line 1), ``item`` for XML."""
     sku: str
     field: str
@@ -47,6 +49,8 @@ class ImportReport:
     bundles_recomputed: int = 0
     bundles_changed: int = 0
     purges_enqueued: int = 0
+    judged_in_workers: int = 0
+    """Items validated in worker processes (`origin.ingest.judging`), not in the importer's."""
     seconds_staging: float = 0.0
     """Reading, validating and staging the whole feed (nothing visible changes meanwhile)."""
     seconds_applying: float = 0.0

@@ -27,8 +27,10 @@ async def catalog_importer(
     *,
     currency: str = "USD",
     builder: BundleBuilder | None = None,
+    judge_workers: int | None = None,
 ) -> CatalogImporter:
-    """An importer over `store` that builds bundles for `slots` and purges through `purgers`."""
+    """An importer over `store` that builds bundles for `slots` and purges through `purgers`;
+    `judge_workers` as `CatalogImporter` takes it."""
     segments = await store.segments()
     if not segments:
         segments = list(demo_segments())
@@ -39,4 +41,6 @@ async def catalog_importer(
         )
         segments = await store.segments()
     recomputer = Recomputer(store, builder or BundleBuilder(slots), segments)
-    return CatalogImporter(store, recomputer, purgers, currency=currency)
+    return CatalogImporter(
+        store, recomputer, purgers, currency=currency, judge_workers=judge_workers
+    )

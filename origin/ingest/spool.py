@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO
 
 import msgspec
@@ -20,6 +20,9 @@ BATCH = 500
 """Items encoded and written at a time."""
 _LENGTH = struct.Struct(">I")
 _Frame = tuple[FeedItem, bytes]
+encode_batch = msgspec.msgpack.Encoder().encode
+"""A batch of (item, fingerprint) pairs as the spool stores it (a worker process that judged
+the items encodes them; `ItemSpool.write` stores the bytes)."""
 
 
 class ItemSpool:
@@ -27,16 +30,19 @@ class ItemSpool:
 
     def __init__(self) -> None:
         self._file: IO[bytes] = tempfile.TemporaryFile(prefix="shelfedge-import-")  # noqa: SIM115 - closed by close()
-        self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(list[_Frame])
         self.count = 0
 
     def extend(self, frames: Sequence[_Frame]) -> None:
-        for start in range(0, len(frames), BATCH):
-            payload = self._encoder.encode(frames[start : start + BATCH])
+        batches = [encode_batch(frames[at : at + BATCH]) for at in range(0, len(frames), BATCH)]
+        self.write(batches, len(frames))
+
+    def write(self, batches: Iterable[bytes], count: int) -> None:
+        """Append batches made by `encode_batch`, holding `count` pairs in all."""
+        for payload in batches:
             self._file.write(_LENGTH.pack(len(payload)))
             self._file.write(payload)
-        self.count += len(frames)
+        self.count += count
 
     def chunks(self, size: int) -> Iterator[list[_Frame]]:
         self._file.flush()

@@ -16,7 +16,8 @@ from redis.asyncio import Redis
 
 from origin.core import keys
 from origin.core.redis_text import as_text
-from origin.ingest.synthetic_feed import synthetic_items, tsv_lines
+from origin.ingest import judging
+from origin.ingest.synthetic_feed import item_id, synthetic_items, tsv_lines
 from tests.shelfedge.test_cli import run_cli
 
 BAD_ROW = "BAD-1\tNo price\t\thttps://x.example/p\thttps://x.example/i.jpg\t\t\tin_stock\n"
@@ -145,3 +146,29 @@ async def test_a_feed_urls_credentials_are_never_shown_or_stored(
     assert missing.returncode == 1
     assert ": 404 " in missing.stderr
     assert "pa55word" not in missing.stdout + missing.stderr
+
+
+async def test_workers_validate_a_large_feed_and_a_bad_count_is_refused(
+    redis_client: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """A feed with enough items for a worker process: validated there (spawned from the real
+    command), the same catalog as validated in the command's own process."""
+    path = feed(tmp_path, judging.POOL_MIN_ITEMS + 500, BAD_ROW)
+    pooled = run_cli("import", "catalog", str(path), "--workers", "1", REDIS_URL=redis_url)
+    assert pooled.returncode == 0, pooled.stdout
+    assert f"created {judging.POOL_MIN_ITEMS + 500}, changed 0" in pooled.stdout
+    assert "rejected 1;" in pooled.stdout
+    assert f"{judging.POOL_MIN_ITEMS + 501} items validated in worker processes" in pooled.stdout
+    documents = [await redis_client.hgetall(keys.product_key(item_id(n))) for n in (7, 4321)]
+    await redis_client.flushall()
+    here = run_cli("import", "catalog", str(path), "--workers", "0", REDIS_URL=redis_url)
+    assert here.returncode == 0, here.stdout
+    assert "validated in worker processes" not in here.stdout
+    assert [await redis_client.hgetall(keys.product_key(item_id(n))) for n in (7, 4321)] == (
+        documents
+    )
+    assert all(documents)
+    for bad in ("-1", "many", "33"):
+        refused = run_cli("import", "catalog", str(path), "--workers", bad, REDIS_URL=redis_url)
+        assert refused.returncode == 2
+        assert "--workers" in refused.stderr

@@ -76,5 +76,22 @@ def tsv(count: int, *, repriced: Iterable[int] = (), start: int = 0, extra: str 
     return "".join(tsv_lines(synthetic_items(count, repriced=set(repriced), start=start))) + extra
 
 
+def tsv_with_rejects(count: int) -> str:
+    """`tsv(count)` with a bad price on every 10th row (from the 4th) and, after every 15th row
+    (from the 9th), a repeat of the row 8 before it: 1 + 1 rejections per 10 + 15 rows."""
+    rows = tsv(count).splitlines()
+    header, items = rows[0], rows[1:]
+    price_at = header.split("\t").index("price")
+    feed = [header]
+    for n, row in enumerate(items):
+        fields = row.split("\t")
+        if n % 10 == 3:
+            fields[price_at] = "free"
+        feed.append("\t".join(fields))
+        if n % 15 == 8:
+            feed.append(items[n - 8])  # a repeat, rejected where it is read
+    return "\n".join(feed) + "\n"
+
+
 def lines(text: str) -> Iterator[str]:
     yield from text.splitlines(keepends=True)

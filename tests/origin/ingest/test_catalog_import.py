@@ -17,7 +17,7 @@ from origin.ingest import catalog_import
 from origin.ingest.apply_feed import PRINTS_SLICE, FeedApplier
 from origin.ingest.errors import ImportAborted
 from origin.ingest.synthetic_feed import item_id, jsonl_lines, rss_chunks, synthetic_items
-from tests.origin.ingest.support import Shop, make_shop, tsv
+from tests.origin.ingest.support import Shop, make_shop, tsv, tsv_with_rejects
 
 N = 400
 
@@ -289,18 +289,7 @@ async def test_rejections_are_reported_in_feed_order_across_chunks_in_flight(
     found when an item is read (a repeated id) and when it is validated (a bad price) are still
     reported in feed order, and every good item is applied once."""
     monkeypatch.setattr(catalog_import, "STAGE_CHUNK", 7)
-    rows = tsv(120).splitlines()
-    header, items = rows[0], rows[1:]
-    price_at = header.split("\t").index("price")
-    feed = [header]
-    for n, row in enumerate(items):
-        fields = row.split("\t")
-        if n % 10 == 3:
-            fields[price_at] = "free"
-        feed.append("\t".join(fields))
-        if n % 15 == 8:
-            feed.append(items[n - 8])  # a repeat, rejected where it is read
-    report = await shop.load("\n".join(feed) + "\n", reject_threshold=0.5)
+    report = await shop.load(tsv_with_rejects(120), reject_threshold=0.5)
     positions = [r.position for r in report.rejections]
     assert len(positions) == report.rejected == 12 + 8
     assert positions == sorted(positions)
