@@ -82,8 +82,10 @@ from origin.ingest.spool import ItemSpool
 DEFAULT_REJECT_THRESHOLD = 0.01
 STAGE_CHUNK = 20_000
 APPLY_CHUNK = 2000
-APPLY_AHEAD = 2
-"""Chunks sent to Redis to apply before the oldest one's outcomes are taken."""
+APPLY_AHEAD = 4
+"""Chunks sent to Redis to apply before the oldest one's outcomes are taken: enough that Redis
+always has one queued while this process ranks (2 left it idle for about a fifth of a first
+import's apply phase)."""
 LOCK_SECONDS = 3600
 SCAN_PAGE = 10_000
 """SKUs asked for at a time when a full feed's removals are looked for."""
