@@ -109,6 +109,8 @@ class Judges:
         """Items in those chunks."""
         self._pool: Executor | None = None
         self._busy = 0
+        self._large = 0
+        """Chunks seen with at least `pool_min` items."""
 
     @property
     def in_flight(self) -> int:
@@ -116,7 +118,17 @@ class Judges:
         return self._workers + 1
 
     async def judge(self, raws: RawChunk | list[RawItem]) -> Judged:
-        if self._workers > 0 and len(raws) >= self._pool_min and self._busy < self._workers:
+        """Judge `raws` here or in a worker. The first large chunk is always judged here while
+        the workers start: a feed of one chunk never waits for a worker to start."""
+        large = len(raws) >= self._pool_min and self._workers > 0
+        self._large += large
+        if large and self._large == 1:
+            try:
+                self._started().submit(int)  # start the workers meanwhile
+            except OSError as exc:  # no process could be started (limits): judge here
+                log.warning("a catalog import could not start worker processes: %s", exc)
+                self._workers = 0
+        elif large and self._busy < self._workers:
             self._busy += 1
             try:
                 loop = asyncio.get_running_loop()
@@ -143,6 +155,8 @@ class Judges:
         return self._pool
 
     def close(self) -> None:
+        """Stop the workers: wait for them when they judged anything (a worker started for
+        nothing exits on its own)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=self.sent > 0, cancel_futures=True)
             self._pool = None

@@ -79,6 +79,8 @@ async def test_a_dead_worker_loses_nothing_its_chunks_are_judged_here(
     judges = Judges("USD", NOW, "line", workers=1, pool_min=1)
     try:
         first = await judges.judge(chunk)
+        assert judges.sent == 0  # the first large chunk: judged here
+        assert _frames(await judges.judge(chunk)) == _frames(expected)
         assert judges.sent == 1
         workers = multiprocessing.active_children()
         assert workers  # the pool's process is running
