@@ -137,3 +137,22 @@ def test_a_malformed_sale_window_is_rejected_by_name(window: str, reason: str) -
         parse_item(raw, "USD", now=OPENS)
     assert caught.value.field == "sale_price_effective_date"
     assert reason in caught.value.reason
+
+
+def test_json_numbers_and_nulls_are_read_as_text_or_nothing() -> None:
+    """A JSON Lines item may give numbers and nulls where the spec says text: each value is read
+    as its text, and a null as no value (the fast path for all-text rows is not taken)."""
+    item = parse_item(
+        {**BASE, "gtin": 4006381333931, "mpn": 12, "item_group_id": None, "brand": " Acme "},
+        "USD",
+    )
+    assert (item.gtin, item.mpn, item.item_group_id, item.brand) == (
+        "4006381333931",
+        "12",
+        "",
+        "Acme",
+    )
+    assert item.title == parse_item(BASE, "USD").title
+    with pytest.raises(Rejected) as refused:
+        parse_item({**BASE, "mpn": [1, 2]}, "USD")
+    assert (refused.value.field, refused.value.reason) == ("mpn", "expected text, got list")
