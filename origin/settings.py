@@ -30,6 +30,7 @@ from origin.core.env import (
 )
 from origin.core.kafka_security import KafkaSecurity, env_kafka_security
 from origin.errors import SettingsError
+from origin.ingest.judging import MAX_JUDGE_WORKERS
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 """``SHELFEDGE_ENV``: only ``dev`` accepts the public development secrets and mounts the demo
@@ -116,6 +117,9 @@ class Settings:
     """API token with "Workers KV Storage Write", SHELFEDGE_KV_API_TOKEN (never printed)."""
     kv_api_base: str = "https://api.cloudflare.com/client/v4"
     """SHELFEDGE_KV_API_BASE: Cloudflare's API (https in prod; tests point it at a fake)."""
+    import_workers: int | None = None
+    """Worker processes a catalog import may start to validate large feeds
+    (SHELFEDGE_IMPORT_WORKERS; None: one per core beyond the first, at most 4; 0: none)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -173,6 +177,11 @@ class Settings:
             kv_namespace_id=kv[1],
             kv_api_token=kv[2],
             kv_api_base=kv[3],
+            import_workers=(
+                env_int(e, "SHELFEDGE_IMPORT_WORKERS", 0, 0, MAX_JUDGE_WORKERS)
+                if e.get("SHELFEDGE_IMPORT_WORKERS")
+                else None
+            ),
             context_group=e.get("SHELFEDGE_CONTEXT_GROUP", "shelfedge-context"),
             profile_ttl_seconds=env_int(
                 e, "SHELFEDGE_PROFILE_TTL_SECONDS", 30 * 24 * 3600, 60, 400 * 24 * 3600

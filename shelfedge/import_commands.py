@@ -65,8 +65,9 @@ def add_catalog_parser(kinds: argparse._SubParsersAction[argparse.ArgumentParser
     )
     catalog.add_argument(
         "--workers", type=_workers, default=None, metavar="N",
-        help="worker processes that validate large parts of the feed (default: one per core "
-        "beyond the first, at most 4; 0: validate in this process only)",
+        help="worker processes that validate large parts of the feed (default: "
+        "SHELFEDGE_IMPORT_WORKERS, else one per core beyond the first, at most 4; 0: validate "
+        "in this process only)",
     )  # fmt: skip
 
 
@@ -113,7 +114,7 @@ async def _import(
             load_slots(),
             settings.purgers,
             currency=args.currency.upper(),
-            judge_workers=args.workers,
+            judge_workers=settings.import_workers if args.workers is None else args.workers,
         )
         with path.open("rb") as stream, _progress(console) as progress:
             return await importer.run(

@@ -61,6 +61,7 @@ def test_good_values_are_converted() -> None:
         "SHELFEDGE_VARNISH_URL": "http://127.0.0.1:6081",
         "SHELFEDGE_CATALOG_SEED": "0",
         "SHELFEDGE_ADMIN_TOKENS": f"{TOKEN}:editor",
+        "SHELFEDGE_IMPORT_WORKERS": "0",
     }
     settings = Settings.from_env(environ)
     consumer = InvalidationSettings.from_env(environ)
@@ -77,6 +78,7 @@ def test_good_values_are_converted() -> None:
     assert (consumer.redis_url, consumer.redis_timeout_ms) == ("redis://127.0.0.1:6390/0", 75)
     assert settings.catalog_seed == 0
     assert settings.admin_tokens == {TOKEN: "editor"}
+    assert settings.import_workers == 0
 
 
 def test_cloudflare_and_fastly_settings() -> None:
@@ -173,6 +175,9 @@ BAD = [
     ),
     ({**AKAMAI, "SHELFEDGE_AKAMAI_NETWORK": "prod"}, "SHELFEDGE_AKAMAI_NETWORK"),
     ({**AKAMAI, "SHELFEDGE_AKAMAI_SOFT_PURGE": "no"}, "SHELFEDGE_AKAMAI_SOFT_PURGE"),
+    ({"SHELFEDGE_IMPORT_WORKERS": "-1"}, "SHELFEDGE_IMPORT_WORKERS"),
+    ({"SHELFEDGE_IMPORT_WORKERS": "33"}, "SHELFEDGE_IMPORT_WORKERS"),
+    ({"SHELFEDGE_IMPORT_WORKERS": "two"}, "SHELFEDGE_IMPORT_WORKERS"),
 ]
 
 

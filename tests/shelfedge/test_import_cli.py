@@ -153,12 +153,15 @@ async def test_workers_validate_a_large_feed_and_a_bad_count_is_refused(
     redis_client: Redis, redis_url: str, tmp_path: Path
 ) -> None:
     """A feed of two large chunks: one validated in the command's process, the other in a
-    worker process (spawned from the real command); the same catalog as validated in the
-    command's process alone."""
+    worker process (spawned from the real command; ``--workers`` wins over the setting); the
+    same catalog as validated in the command's process alone (SHELFEDGE_IMPORT_WORKERS=0)."""
     second = judging.POOL_MIN_ITEMS + 500
     items = catalog_import.STAGE_CHUNK + second
     path = feed(tmp_path, items, BAD_ROW)
-    pooled = run_cli("import", "catalog", str(path), "--workers", "1", REDIS_URL=redis_url)
+    pooled = run_cli(  # the option wins over the setting
+        "import", "catalog", str(path), "--workers", "1",
+        REDIS_URL=redis_url, SHELFEDGE_IMPORT_WORKERS="0",
+    )  # fmt: skip
     assert pooled.returncode == 0, pooled.stdout
     assert f"created {items}, changed 0" in pooled.stdout
     assert "rejected 1;" in pooled.stdout
@@ -168,7 +171,9 @@ async def test_workers_validate_a_large_feed_and_a_bad_count_is_refused(
     assert int(in_worker[1]) in (second + 1, catalog_import.STAGE_CHUNK)
     documents = [await redis_client.hgetall(keys.product_key(item_id(n))) for n in (7, items - 3)]
     await redis_client.flushall()
-    here = run_cli("import", "catalog", str(path), "--workers", "0", REDIS_URL=redis_url)
+    here = run_cli(
+        "import", "catalog", str(path), REDIS_URL=redis_url, SHELFEDGE_IMPORT_WORKERS="0"
+    )
     assert here.returncode == 0, here.stdout
     assert "validated in worker processes" not in here.stdout
     assert [await redis_client.hgetall(keys.product_key(item_id(n))) for n in (7, items - 3)] == (

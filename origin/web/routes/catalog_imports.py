@@ -73,7 +73,11 @@ async def post_import(request: Request) -> Response:
         store = Store(state.store.redis, IMPORT_TIMEOUT_S)
         try:
             importer = await catalog_importer(
-                store, state.slots, state.settings.purgers, currency=currency
+                store,
+                state.slots,
+                state.settings.purgers,
+                currency=currency,
+                judge_workers=state.settings.import_workers,
             )
             report = await importer.run(
                 spool,
