@@ -21,6 +21,7 @@ from origin.ingest.feed_fields import FeedItem, parse_item
 from origin.ingest.judging import Judged, Judges, judge
 from origin.ingest.report import ImportReport, Rejection
 from origin.ingest.spool import BATCH
+from origin.ingest.synthetic_feed import jsonl_lines, rss_chunks, synthetic_items, tsv_lines
 from tests.origin.ingest.support import make_shop, tsv_with_rejects
 
 NOW = 1_800_000_000.0
@@ -102,12 +103,32 @@ async def test_a_dead_worker_loses_nothing_its_chunks_are_judged_here(
         judges.close()
 
 
+def _items_with_rejects(count: int) -> list[dict[str, str]]:
+    """`count` synthetic items, a bad price on every 10th and a repeat after every 15th."""
+    items = list(synthetic_items(count))
+    out: list[dict[str, str]] = []
+    for n, item in enumerate(items):
+        out.append({**item, "price": "free"} if n % 10 == 3 else item)
+        if n % 15 == 8:
+            out.append(items[n - 8])
+    return out
+
+
+_FORMATS = {
+    "tsv": lambda items: "".join(tsv_lines(iter(items))),
+    "jsonl": lambda items: "".join(jsonl_lines(iter(items))),
+    "xml": lambda items: "".join(rss_chunks(iter(items))),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(_FORMATS))
 async def test_an_import_judged_in_worker_processes_equals_one_judged_here(
-    redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+    redis_client: Redis, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:
     """Small chunks, each large enough for a worker: some are judged in the worker process,
     others here meanwhile; the report (rejections in feed order) and every product document
-    are those of an import judged only here."""
+    are those of an import judged only here, for each format (TSV chunks travel as rows,
+    JSON Lines and XML chunks as whole items)."""
     monkeypatch.setattr(catalog_import, "STAGE_CHUNK", 37)
     monkeypatch.setattr(judging, "POOL_MIN_ITEMS", 1)
     made: list[Judges] = []
@@ -118,7 +139,7 @@ async def test_an_import_judged_in_worker_processes_equals_one_judged_here(
             made.append(self)
 
     monkeypatch.setattr(catalog_import, "Judges", Recorded)
-    feed = _feed(400)
+    feed = _FORMATS[fmt](_items_with_rejects(400))
     results: list[tuple[ImportReport, dict[str, Any]]] = []
     for workers in (0, 1):
         await redis_client.flushall()
