@@ -10,6 +10,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from origin.ingest import catalog_import, judging
 from origin.settings import Settings
 from tests.origin.ingest.support import tsv
 from tests.support.origin_server import OriginServer
@@ -30,6 +31,7 @@ def origin(redis_url: str) -> Iterator[OriginServer]:
         redis_timeout_ms=ORIGIN_TEST_TIMEOUT_MS,
         admin_tokens={INGEST_TOKEN: "ingest", EDITOR_TOKEN: "editor", VIEWER_TOKEN: "viewer"},
         admin_token_names={INGEST_TOKEN: "feedbot", EDITOR_TOKEN: "alice", VIEWER_TOKEN: "vic"},
+        import_workers=1,
     )
     with OriginServer.for_origin(settings) as server:
         yield server
@@ -120,3 +122,20 @@ async def test_a_gzip_feed_body_imports_as_the_feed_inside(api: httpx.AsyncClien
     )
     assert truncated.status_code == 422, truncated.text
     assert "gzip feed is corrupt or truncated" in truncated.text
+
+
+async def test_a_large_feed_is_validated_partly_in_a_worker_process(
+    api: httpx.AsyncClient,
+) -> None:
+    """SHELFEDGE_IMPORT_WORKERS reaches the web service: a feed of two large staging chunks
+    has one of them validated in a worker process the origin spawned."""
+    count = catalog_import.STAGE_CHUNK + judging.POOL_MIN_ITEMS
+    response = await api.post(
+        "/v1/catalog/imports",
+        content=tsv(count),
+        headers={**INGEST, "Content-Type": "text/tab-separated-values"},
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["read"], report["created"], report["rejected"]) == (count, count, 0)
+    assert report["judged_in_workers"] in (judging.POOL_MIN_ITEMS, catalog_import.STAGE_CHUNK)
