@@ -85,6 +85,10 @@ def worker_count(asked: int | None) -> int:
     return max(0, min(DEFAULT_MAX_WORKERS, (cores or 1) - 1))
 
 
+def _ready() -> None:
+    """Nothing: a worker given it imports this module (and the parser) before its first chunk."""
+
+
 class Judges:
     """Judge chunks for one import: in a worker process when the chunk is large enough and a
     worker is free, else in a thread here. `close` stops the workers."""
@@ -124,7 +128,7 @@ class Judges:
         self._large += large
         if large and self._large == 1:
             try:
-                self._started().submit(int)  # start the workers meanwhile
+                self._started().submit(_ready)  # start a worker meanwhile
             except OSError as exc:  # no process could be started (limits): judge here
                 log.warning("a catalog import could not start worker processes: %s", exc)
                 self._workers = 0
