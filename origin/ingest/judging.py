@@ -34,7 +34,7 @@ POOL_MIN_ITEMS = 4000
 """Items to validate in one chunk before it is worth a worker process (sending a chunk costs
 about a microsecond an item; validating one, ten or more)."""
 DEFAULT_MAX_WORKERS = 4
-"""`default_workers` never gives more: past a few, Redis (applying) is the limit, not judging."""
+"""`worker_count` never defaults to more: past a few, Redis (applying) is the limit, not judging."""
 MAX_JUDGE_WORKERS = 32
 
 
