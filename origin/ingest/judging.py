@@ -140,9 +140,12 @@ class Judges:
                 self.sent += 1
                 self.sent_items += len(raws)
                 return judged
-            except BrokenProcessPool:
+            except (BrokenProcessPool, OSError) as exc:  # died, or could not be started
                 log.warning(
-                    "a catalog import's worker process died: its items are judged here instead"
+                    "a catalog import's worker process failed (%s: %s): its items are judged "
+                    "here instead",
+                    type(exc).__name__,
+                    exc,
                 )
                 self._workers = 0
             finally:

@@ -94,7 +94,7 @@ async def test_a_dead_worker_loses_nothing_its_chunks_are_judged_here(
             second = await judges.judge(chunk)
             third = await judges.judge(chunk)
         assert judges.sent == 1  # judged here, both
-        assert "worker process died" in caplog.text
+        assert "worker process failed (BrokenProcessPool" in caplog.text
         assert judges.in_flight == 1
         for judged in (first, second, third):
             assert _frames(judged) == _frames(expected)
@@ -160,6 +160,41 @@ async def test_an_import_judged_in_worker_processes_equals_one_judged_here(
     assert [getattr(pooled, c) for c in counts] == [getattr(here, c) for c in counts]
     assert pooled_products == here_products
     assert len(pooled_products) == here.created > 0
+
+
+class _NoProcesses:
+    """A process pool whose every process fails to start (as at a process limit)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.submitted = 0
+
+    def submit(self, *args: object) -> object:
+        self.submitted += 1
+        raise OSError(11, "Resource temporarily unavailable")
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        pass
+
+
+@pytest.mark.parametrize("fail_at", ["warm-up", "first chunk"])
+async def test_workers_that_cannot_start_leave_the_judging_here(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, fail_at: str
+) -> None:
+    chunk = _chunk(200)
+    expected = judge(chunk, "USD", NOW, "line")
+    judges = Judges("USD", NOW, "line", workers=2, pool_min=1)
+    if fail_at == "first chunk":
+        judges._large = 1  # the warm-up went by: the next large chunk asks for a worker
+    monkeypatch.setattr(judging, "ProcessPoolExecutor", _NoProcesses)
+    with caplog.at_level(logging.WARNING, logger=judging.__name__):
+        results = [await judges.judge(chunk) for _ in range(3)]
+    judges.close()
+    assert judges.sent == 0
+    assert judges.in_flight == 1
+    assert "Resource temporarily unavailable" in caplog.text
+    for judged in results:
+        assert _frames(judged) == _frames(expected)
+        assert judged.rejected == expected.rejected
 
 
 def test_worker_counts_are_checked() -> None:
