@@ -36,7 +36,7 @@ from origin.core.store import Store
 from origin.errors import SettingsError
 from origin.ingest.catalog_import import Progress as ProgressCallback
 from origin.ingest.errors import ImportAborted, IngestError
-from origin.ingest.judging import MAX_JUDGE_WORKERS
+from origin.ingest.judging import worker_count
 from origin.ingest.report import ImportReport
 from origin.ingest.service import catalog_importer
 from origin.settings import Settings
@@ -93,14 +93,15 @@ def run_import_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _workers(text: str) -> int:
-    """``--workers``: a count of worker processes, 0 to `MAX_JUDGE_WORKERS`."""
+    """``--workers``: a count of worker processes (`origin.ingest.judging.worker_count`)."""
     try:
         count = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= count <= MAX_JUDGE_WORKERS:
-        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_JUDGE_WORKERS}, got {count}")
-    return count
+    try:
+        return worker_count(count)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 async def _import(

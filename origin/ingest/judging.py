@@ -112,9 +112,8 @@ class Judges:
         self.sent_items = 0
         """Items in those chunks."""
         self._pool: Executor | None = None
+        """Started at the first large chunk (which is judged here meanwhile)."""
         self._busy = 0
-        self._large = 0
-        """Chunks seen with at least `pool_min` items."""
 
     @property
     def in_flight(self) -> int:
@@ -125,8 +124,7 @@ class Judges:
         """Judge `raws` here or in a worker. The first large chunk is always judged here while
         the workers start: a feed of one chunk never waits for a worker to start."""
         large = len(raws) >= self._pool_min and self._workers > 0
-        self._large += large
-        if large and self._large == 1:
+        if large and self._pool is None:
             try:
                 self._started().submit(_ready)  # start a worker meanwhile
             except OSError as exc:  # no process could be started (limits): judge here

@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import os
 import signal
+from concurrent.futures import Future
 from typing import Any
 
 import msgspec
@@ -163,28 +164,34 @@ async def test_an_import_judged_in_worker_processes_equals_one_judged_here(
 
 
 class _NoProcesses:
-    """A process pool whose every process fails to start (as at a process limit)."""
+    """A process pool whose processes fail to start (as at a process limit): every submission
+    after the first `starts` ones."""
+
+    starts = 0
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         self.submitted = 0
 
-    def submit(self, *args: object) -> object:
+    def submit(self, *args: object) -> Future[None]:
         self.submitted += 1
-        raise OSError(11, "Resource temporarily unavailable")
+        if self.submitted > self.starts:
+            raise OSError(11, "Resource temporarily unavailable")
+        started: Future[None] = Future()
+        started.set_result(None)
+        return started
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         pass
 
 
-@pytest.mark.parametrize("fail_at", ["warm-up", "first chunk"])
+@pytest.mark.parametrize("starts", [0, 1], ids=["at the warm-up", "at the first chunk sent"])
 async def test_workers_that_cannot_start_leave_the_judging_here(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, fail_at: str
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, starts: int
 ) -> None:
     chunk = _chunk(200)
     expected = judge(chunk, "USD", NOW, "line")
     judges = Judges("USD", NOW, "line", workers=2, pool_min=1)
-    if fail_at == "first chunk":
-        judges._large = 1  # the warm-up went by: the next large chunk asks for a worker
+    monkeypatch.setattr(_NoProcesses, "starts", starts)
     monkeypatch.setattr(judging, "ProcessPoolExecutor", _NoProcesses)
     with caplog.at_level(logging.WARNING, logger=judging.__name__):
         results = [await judges.judge(chunk) for _ in range(3)]
