@@ -332,7 +332,7 @@ class Recomputer:
         for lid, top in tops.items():
             partition, variant = lists[lid]
             change = changes[lid]
-            entered = [sku for sku in top.ranks if sku in change.adds]
+            entered = list(top.entered)
             if lid in short:
                 entered = [*change.adds, *change.removes]
             if entered:

@@ -99,7 +99,9 @@ _MERGE_SCORES = """
 -- scores set ('' when none).
 -- Order is the ZSET's: by score, then by SKU. A list keeps its best `depth` products; every
 -- member is above the list's floor (a score and a SKU), which no product outside it is above.
--- Returns {top `within` SKUs best first, members, floor score ('0' without a floor)}.
+-- Returns {the SKUs of the scores set that are now among the best `within`, each followed by
+-- its 0-based rank, members, floor score ('0' without a floor)}: what the caller needs to
+-- find the bundles a change enters, without the whole top on the wire.
 local lid, depth, within = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local function after(a, b)  -- a > b byte by byte, as the ZSET orders members (never locale)
   for i = 1, math.min(#a, #b) do
@@ -152,7 +154,15 @@ if n > depth then
 end
 local floor = fs and string.format('%.17g', fs) or '0'
 if moved then redis.call('HSET', KEYS[2], lid, floor .. ' ' .. fm) end
-return {redis.call('ZREVRANGE', KEYS[1], 0, within - 1), n, floor}
+local entered, top = {}, redis.call('ZREVRANGE', KEYS[1], 0, within - 1)
+if #keep > 0 then
+  local added = {}
+  for i = 2, #keep, 2 do added[keep[i]] = true end
+  for rank, m in ipairs(top) do
+    if added[m] then entered[#entered + 1] = m entered[#entered + 1] = rank - 1 end
+  end
+end
+return {entered, n, floor}
 """
 _PACK = msgspec.msgpack.Encoder().encode
 
@@ -174,8 +184,9 @@ class ListChange:
 class ListTop:
     """A ranked list after a merge."""
 
-    ranks: Mapping[str, int]
-    """SKU -> 0-based rank, for the SKUs among the best `within`."""
+    entered: Mapping[str, int]
+    """SKU -> 0-based rank, for the SKUs of the merged change's scores (or, after a ranking
+    from the whole catalog, of every SKU) that are among the best `within`."""
     size: int
     floor: float
     """The score of the list's floor (0: no product outside the list scores above 0)."""
@@ -316,7 +327,8 @@ class Store:
     ) -> dict[str, ListTop]:
         """Merge new scores into ranked lists (one Lua call per list, one pipeline for all):
         each list keeps its best `depth[list]` products above its floor. Returns each list's
-        best `within[list]` with its size and floor."""
+        SKUs of `changes[list].adds` now among its best `within[list]`, with its size and
+        floor."""
         ids = list(changes)
         async with self.redis.pipeline(transaction=False) as pipe:
             for list_id in ids:
@@ -340,12 +352,12 @@ class Store:
             )
         return {
             list_id: ListTop(
-                {as_text(sku): rank for rank, sku in enumerate(top)},
+                {as_text(entered[i]): int(entered[i + 1]) for i in range(0, len(entered), 2)},
                 int(size),
                 float(as_text(floor)),
                 within[list_id],
             )
-            for list_id, (top, size, floor) in zip(ids, results, strict=True)
+            for list_id, (entered, size, floor) in zip(ids, results, strict=True)
         }
 
     async def tops(self, limits: Mapping[str, int]) -> dict[str, list[tuple[str, float]]]:
