@@ -36,7 +36,7 @@ from invalidation.records import Record
 from invalidation.service import freeze_startup_heap
 from invalidation.settings import DEFAULT_MAX_IN_FLIGHT
 from origin.core.builder import BundleBuilder
-from origin.core.purge_queue import PendingPurge, PurgeMode, PurgeQueue
+from origin.core.purge_queue import PurgeMode, PurgeQueue, QueueHead
 from origin.core.recompute import Recomputer
 from origin.core.store import Store
 
@@ -163,11 +163,11 @@ class RecordingQueue(PurgeQueue):
         super().__init__(redis, purger, partitions)
         self.since_ms: dict[str, int] = {}
 
-    async def peek(self, limit: int) -> list[PendingPurge]:
-        pending = await super().peek(limit)
-        for item in pending:
+    async def head(self, limit: int) -> QueueHead:
+        head = await super().head(limit)
+        for item in head.pending:
             self.since_ms[item.tag] = item.since_ms
-        return pending
+        return head
 
 
 class RecordingPurger:

@@ -162,8 +162,13 @@ class PurgeWorker:
             self._splitting.clear()  # another instance drains now; it starts afresh
             return False
         splitting = bool(self._splitting)
-        pending = self._splitting[-1] if splitting else await self.queue.peek(self.max_tags)
-        self.metrics.purge_queue_depth.labels(self.purger.name).set(await self.queue.depth())
+        if splitting:
+            pending = self._splitting[-1]
+            depth = await self.queue.depth()
+        else:
+            head = await self.queue.head(self.max_tags)
+            pending, depth = head.pending, head.depth
+        self.metrics.purge_queue_depth.labels(self.purger.name).set(depth)
         pending = one_mode(pending)
         if not pending:
             return False

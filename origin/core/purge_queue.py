@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from redis.asyncio.cluster import RedisCluster
 
 from fragments.ids import FragmentKey
 from fragments.tags import bundle_tag, key_of_bundle_tag
 from origin.core import keys
 from origin.core.redis_client import RedisLike
 from origin.core.redis_errors import bounded
+from origin.core.redis_scripts import queue_script
 from origin.core.redis_text import as_text
 from origin.errors import CannotRedrive
 
@@ -153,6 +155,30 @@ return removed
 """
 
 
+_HEAD = """
+-- KEYS: each partition's queue (ZSET) and generations (HASH), in pairs; ARGV[1]: a limit.
+-- Returns {tags queued in all, then for each of the first `limit` tags of every queue: the
+-- 1-based index of its partition, the tag, its score, its generation (nil: none)}.
+local limit, depth, out = tonumber(ARGV[1]), 0, {0}
+for i = 1, #KEYS, 2 do
+  local rows = redis.call('ZRANGE', KEYS[i], 0, limit - 1, 'WITHSCORES')
+  if #rows / 2 < limit then depth = depth + #rows / 2
+  else depth = depth + redis.call('ZCARD', KEYS[i]) end
+  for j = 1, #rows, 2 do
+    local gen = redis.call('HGET', KEYS[i + 1], rows[j])
+    out[#out + 1] = (i + 1) / 2
+    out[#out + 1] = rows[j]
+    out[#out + 1] = rows[j + 1]
+    out[#out + 1] = gen
+  end
+end
+out[1] = depth
+return out
+"""
+"""One node only (its keys span the partitions' hash slots): `PurgeQueue.head` in one call and
+one small reply, where a pipeline costs a reply per partition and a round trip more."""
+
+
 @dataclass(frozen=True, slots=True)
 class PendingPurge:
     """One tag waiting to be purged."""
@@ -176,6 +202,14 @@ class PendingPurge:
         return mode_of(self.priority)
 
 
+@dataclass(frozen=True, slots=True)
+class QueueHead:
+    """The most urgent pending tags of a queue, and how many it holds in all."""
+
+    pending: list[PendingPurge]
+    depth: int
+
+
 class PurgeQueue:
     """The queues of one purger over a set of partitions."""
 
@@ -187,9 +221,44 @@ class PurgeQueue:
         self.partitions = tuple(partitions)
         self.timeout = timeout
         self._ack = redis.register_script(_ACK)
+        self._head = redis.register_script(_HEAD)
 
     async def peek(self, limit: int) -> list[PendingPurge]:
         """The `limit` most urgent pending tags (sell-outs first, then oldest)."""
+        return (await self.head(limit)).pending
+
+    async def head(self, limit: int) -> QueueHead:
+        """The `limit` most urgent pending tags and how many are queued in all: one script
+        call on one node; on a Redis Cluster, where the partitions' queues live in many hash
+        slots, pipelines."""
+        if isinstance(self.redis, RedisCluster):
+            return QueueHead(await self._peek_pipelined(limit), await self.depth())
+        keys_ = [
+            key
+            for partition in self.partitions
+            for key in (
+                keys.purge_queue_key(partition, self.purger),
+                keys.purge_generation_key(partition, self.purger),
+            )
+        ]
+        reply: list[Any] = await bounded(
+            self._head(keys=keys_, args=[limit]), self.timeout, "peek purge queues"
+        )
+        found = [
+            (float(reply[i + 2]), self.partitions[int(reply[i]) - 1], as_text(reply[i + 1]),
+             reply[i + 3])
+            for i in range(1, len(reply), 4)
+        ]  # fmt: skip
+        found.sort(key=lambda row: row[:3])
+        return QueueHead(
+            [
+                PendingPurge(partition, tag, score, as_text(gen) if gen is not None else "")
+                for score, partition, tag, gen in found[:limit]
+            ],
+            int(reply[0]),
+        )
+
+    async def _peek_pipelined(self, limit: int) -> list[PendingPurge]:
         pipe = self.redis.pipeline(transaction=False)
         for partition in self.partitions:
             pipe.zrange(keys.purge_queue_key(partition, self.purger), 0, limit - 1, withscores=True)
@@ -213,26 +282,26 @@ class PurgeQueue:
         ]
 
     async def ack(self, purged: Sequence[PendingPurge]) -> int:
-        """Remove purged tags unless they were re-enqueued meanwhile; return how many."""
+        """Remove purged tags unless they were re-enqueued meanwhile; return how many (one
+        script call per partition, all in one pipeline)."""
         by_partition: dict[str, list[str]] = {}
         for item in purged:
             by_partition.setdefault(item.partition, []).extend((item.tag, item.generation))
-        removed = 0
-        for partition, args in by_partition.items():
-            removed += int(
-                await bounded(
-                    self._ack(
-                        keys=[
-                            keys.purge_queue_key(partition, self.purger),
-                            keys.purge_generation_key(partition, self.purger),
-                        ],
-                        args=args,
-                    ),
-                    self.timeout,
-                    "ack purges",
+        if not by_partition:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition, args in by_partition.items():
+                await queue_script(
+                    self._ack,
+                    pipe,
+                    [
+                        keys.purge_queue_key(partition, self.purger),
+                        keys.purge_generation_key(partition, self.purger),
+                    ],
+                    args,
                 )
-            )
-        return removed
+            removed: list[Any] = await bounded(pipe.execute(), self.timeout, "ack purges")
+        return sum(int(n) for n in removed)
 
     async def depth(self) -> int:
         pipe = self.redis.pipeline(transaction=False)
