@@ -45,6 +45,7 @@ true, only not the latest order.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -261,12 +262,15 @@ class InvalidationPipeline:
         if not skus:
             return {}
         rescored = [sku for sku, impact in skus.items() if impact.rescore]
-        products = await self.recomputer.current_products(rescored)
+        # The SKU index is read while the rescored products are (two independent reads).
+        products, showing = await asyncio.gather(
+            self.recomputer.current_products(rescored),
+            self.recomputer.bundles_showing(list(skus)),
+        )
         for sku, product in products.items():
             if stock_state(product.stock) == "sold_out":
                 skus[sku].priority = PRIORITY_SELL_OUT
         entering = await self.recomputer.rescore(list(products.values())) if products else {}
-        showing = await self.recomputer.bundles_showing(list(skus))
         impacted: dict[FragmentKey, _Impact] = {}
         for sku, impact in skus.items():
             shown_in = showing.get(sku, set())

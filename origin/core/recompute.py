@@ -33,6 +33,7 @@ slots.toml) have no segment partitions: their bundles are built per anchor SKU o
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -480,11 +481,14 @@ class Recomputer:
         for _attempt in range(MAX_CAS_ATTEMPTS):
             if not pending:
                 return results
-            states = await self.store.stored_states(pending)
             lists = {k: self._list_of(k.partition, self.variant_of(k)) for k in pending}
             limits = {lists[k]: self.slots.slots[k.slot].candidates for k in pending}
-            tops = await self.store.tops(limits)
-            imported = await self._imported_lists(pending)
+            # Three independent reads, their round trips overlapped.
+            states, tops, imported = await asyncio.gather(
+                self.store.stored_states(pending),
+                self.store.tops(limits),
+                self._imported_lists(pending),
+            )
             products = await self.store.products(
                 {sku for top in tops.values() for sku, _ in top}
                 | {item.sku for stored in imported.values() for item in stored.items},

@@ -13,7 +13,6 @@ import uuid
 
 import pytest
 from aiokafka import TopicPartition
-from redis.asyncio import Redis
 
 from fragments import topics
 from invalidation.consumer import ConsumerConfig, InvalidationConsumer, next_offsets_of
@@ -21,6 +20,7 @@ from invalidation.demo_events import DemoEventStream, EventMix
 from invalidation.events import Event, InventoryEvent, PriceEvent, encode_event
 from invalidation.pipeline import AppliedBatch, BatchReport, InvalidationPipeline
 from invalidation.records import DecodedRecords, Record
+from origin.core.redis_client import redis_client
 from origin.errors import StoreUnavailable
 from shelfedge.localstack import RedisServer
 from tests.invalidation.support import (
@@ -207,7 +207,9 @@ async def test_a_redis_outage_commits_nothing_and_loses_nothing(
 ) -> None:
     bootstrap = fresh_kafka_broker.bootstrap
     group_id = group()
-    redis = Redis.from_url(fresh_redis_server.url)
+    # The product's client (one immediate retry on a dropped connection): pooled connections
+    # opened before the restart are dead after it, and the consumer's own client reconnects.
+    redis = redis_client(fresh_redis_server.url, timeout_ms=5000, per_reply_timeout=False)
     try:
         world = await seed_world(redis)
         events = demo_events(world, 200, seed=3)
