@@ -133,13 +133,24 @@ class Recomputer:
         recomputer keeps them true, and no longer recomputes (so never resurrects) the bundles
         of a removed one.
         """
-        if not self.follows_segments:
-            return False
-        segments = await self.store.segments()
-        if segments == list(self.segments.values()):
+        return self._adopt_segments(await self._stored_segments())
+
+    async def _stored_segments(self) -> list[Segment] | None:
+        """The stored segments when following them (else None)."""
+        return await self.store.segments() if self.follows_segments else None
+
+    def _adopt_segments(self, segments: list[Segment] | None) -> bool:
+        if segments is None or segments == list(self.segments.values()):
             return False
         self._set_segments(segments)
         return True
+
+    async def sync(self) -> None:
+        """`sync_segments` then `sync_variants`, their two reads in flight together (what
+        every rescore and SKU-index lookup asks first, once per consumer window each)."""
+        segments, version = await asyncio.gather(self._stored_segments(), self._published_version())
+        self._adopt_segments(segments)
+        await self._adopt_version(version)
 
     def _set_variants(self, variants: Sequence[BundleVariant]) -> None:
         chosen = [CONTROL_BUNDLES, *(v for v in variants if v.id != CONTROL_BUNDLES.id)]
@@ -216,10 +227,14 @@ class Recomputer:
         its purge request and a variant bundle that changed meanwhile is purged at the edge.
         Returns True when the variants changed. A no-op for fixed variants.
         """
-        if not self.follows_published:
-            return False
-        version = await self._configs.current_version()
-        if version == self.config_version:
+        return await self._adopt_version(await self._published_version())
+
+    async def _published_version(self) -> int | None:
+        """The published configuration's version when following it (else None)."""
+        return await self._configs.current_version() if self.follows_published else None
+
+    async def _adopt_version(self, version: int | None) -> bool:
+        if version is None or version == self.config_version:
             return False
         variants = variants_of(await self._configs.current())
         fresh = [v for v in variants if v.id != CONTROL_BUNDLES.id and v not in self.variants]
@@ -289,8 +304,7 @@ class Recomputer:
         """Update each product's score in every list; per SKU, the bundles it now belongs in
         (with, for slots whose candidates come from an imported list, the bundles whose list
         holds it)."""
-        await self.sync_segments()
-        await self.sync_variants()
+        await self.sync()
         lists = self._lists()
         scorer = self._scorer(lists)
         adds: dict[str, dict[str, float]] = {lid: {} for lid in lists}
@@ -389,8 +403,7 @@ class Recomputer:
 
     async def bundles_showing(self, skus: Sequence[str]) -> dict[str, set[FragmentKey]]:
         """Per SKU, the stored bundles of configured variants whose candidates include it."""
-        await self.sync_segments()
-        await self.sync_variants()
+        await self.sync()
         found = await self.store.bundles_showing(skus, list(self.partitions))
         return self._with_adopted(
             {

@@ -383,8 +383,7 @@ class CatalogImporter:
         """SKUs already in the catalog whose cards (or ranks) may have changed."""
         impacted: dict[FragmentKey, int] = {}
         done = 0
-        await self.recomputer.sync_segments()
-        await self.recomputer.sync_variants()
+        await self.recomputer.sync()
         fresh = self.recomputer.top_scores()
         """New products ranked in bulk: each scored once for every list, merged once."""
         scorer = self.recomputer.list_scorer()
