@@ -234,7 +234,9 @@ class ConsumerRun:
         segments = await store.segments()
         if not segments:
             raise BenchRunError("the Redis is not seeded (no segments)")
-        recomputer = Recomputer(store, BundleBuilder(load_slots()), segments)
+        # As invalidation.service builds it: following the stored segments and the published
+        # configuration (each window re-reads both).
+        recomputer = Recomputer(store, BundleBuilder(load_slots()), segments, follows_segments=True)
         if self.config.purge_worker and not self.config.enqueue_purges:
             raise BenchRunError("a purge worker needs enqueue_purges=True")
         purgers = (BENCH_PURGER,) if self.config.enqueue_purges else ()
