@@ -1,6 +1,6 @@
-"""`Store.products(locations=False)`, the read every recompute makes of its candidates: on one
-node many documents per script call, on a cluster one HMGET each. Both must answer what the full
-documents say, in any number and order, with absent SKUs left out."""
+"""`Store.products(locations=False)`, the read every recompute makes of its candidates (one HMGET
+of the document fields each, decoded through a memo): on one node and on a cluster it must
+answer what the full documents say, in any number and order, with absent SKUs left out."""
 
 from __future__ import annotations
 
